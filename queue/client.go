@@ -1,0 +1,286 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Client enqueues jobs and inspects and steers queues. It is safe for concurrent use.
+type Client struct {
+	broker Broker
+	now    func() time.Time
+}
+
+// NewClient returns a Client on broker.
+func NewClient(broker Broker) *Client {
+	return &Client{broker: broker, now: time.Now}
+}
+
+// Broker returns the broker the client works on.
+func (c *Client) Broker() Broker { return c.broker }
+
+// Option sets one property of a job at enqueue.
+type Option func(*Job)
+
+// OnQueue puts the job on queue name (default "default").
+func OnQueue(name string) Option { return func(j *Job) { j.Queue = name } }
+
+// MaxRetries sets how many times a failed job is retried (default 3): it runs at most n+1 times.
+func MaxRetries(n int) Option { return func(j *Job) { j.MaxRetries = n } }
+
+// Timeout bounds one attempt: the handler's context is canceled after d.
+func Timeout(d time.Duration) Option { return func(j *Job) { j.Timeout = d } }
+
+// RunAt delays the job until t (state scheduled until then).
+func RunAt(t time.Time) Option { return func(j *Job) { j.RunAt = t } }
+
+// RunIn delays the job by d.
+func RunIn(d time.Duration) Option {
+	return func(j *Job) { j.RunAt = time.Now().Add(d) }
+}
+
+// WithID gives the job its ID instead of a generated one; a second enqueue with the same ID is
+// refused with ErrDuplicateJob while the first job exists.
+func WithID(id string) Option { return func(j *Job) { j.ID = id } }
+
+// Unique refuses, with ErrDuplicateUnique, a second job with the same key on the same queue for
+// d after the enqueue or until the first job finishes (completed, dead or canceled) or is
+// deleted, whichever comes first. An empty key means the job's type and payload.
+func Unique(key string, d time.Duration) Option {
+	return func(j *Job) {
+		j.UniqueKey = key
+		if key == "" {
+			j.UniqueKey = j.Type + ":" + string(j.Payload)
+		}
+		j.UniqueFor = d
+	}
+}
+
+// ResultTTL keeps a completed or canceled job, and its result, for d (default 24 h).
+func ResultTTL(d time.Duration) Option { return func(j *Job) { j.ResultTTL = d } }
+
+// Request is one job to enqueue with EnqueueMany.
+type Request struct {
+	Type    string
+	Payload any
+	Options []Option
+}
+
+// Enqueue stores one job of type typ with payload (marshaled as JSON; a json.RawMessage or
+// []byte is taken as it is) and returns it. It costs one round trip to the broker.
+func (c *Client) Enqueue(ctx context.Context, typ string, payload any, opts ...Option) (*Job, error) {
+	job, err := c.build(typ, payload, opts)
+	if err != nil {
+		return nil, err
+	}
+	errs, err := c.broker.Enqueue(ctx, []*Job{job})
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %s on queue %s: %w", typ, job.Queue, err)
+	}
+	if errs[0] != nil {
+		return nil, fmt.Errorf("enqueue %s (id %s) on queue %s: %w", typ, job.ID, job.Queue, errs[0])
+	}
+	return job, nil
+}
+
+// EnqueueMany stores many jobs in few round trips. It returns the jobs and one error per job
+// (nil when that job was stored); the error is for a failure of the whole call, in which case
+// any subset of the jobs may have been stored.
+func (c *Client) EnqueueMany(ctx context.Context, reqs []Request) ([]*Job, []error, error) {
+	jobs := make([]*Job, len(reqs))
+	for i, r := range reqs {
+		job, err := c.build(r.Type, r.Payload, r.Options)
+		if err != nil {
+			return nil, nil, fmt.Errorf("enqueue many: job %d: %w", i, err)
+		}
+		jobs[i] = job
+	}
+	errs, err := c.broker.Enqueue(ctx, jobs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("enqueue %d jobs: %w", len(jobs), err)
+	}
+	return jobs, errs, nil
+}
+
+// ErrInvalidJob is wrapped by the errors of jobs refused before they reach the broker.
+var ErrInvalidJob = errors.New("invalid job")
+
+func (c *Client) build(typ string, payload any, opts []Option) (*Job, error) {
+	if typ == "" {
+		return nil, fmt.Errorf("%w: empty job type", ErrInvalidJob)
+	}
+	raw, err := marshalPayload(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s payload: %w", ErrInvalidJob, typ, err)
+	}
+	now := c.now()
+	job := &Job{
+		Type: typ, Payload: raw, Queue: DefaultQueue, MaxRetries: DefaultMaxRetries,
+		ResultTTL: DefaultResultTTL, EnqueuedAt: now,
+	}
+	for _, opt := range opts {
+		opt(job)
+	}
+	if job.ID == "" {
+		job.ID = NewID()
+	}
+	return job, c.validate(job, now)
+}
+
+func (c *Client) validate(job *Job, now time.Time) error {
+	switch {
+	case job.Queue == "":
+		return fmt.Errorf("%w: empty queue name", ErrInvalidJob)
+	case len(job.Queue) > 100 || !validName(job.Queue):
+		return fmt.Errorf("%w: queue name %q: use at most 100 letters, digits, '.', '_', '-' or ':'", ErrInvalidJob, job.Queue)
+	case len(job.ID) > 200 || !validName(job.ID):
+		return fmt.Errorf("%w: job id %q: use at most 200 letters, digits, '.', '_', '-' or ':'", ErrInvalidJob, job.ID)
+	case job.MaxRetries < 0:
+		return fmt.Errorf("%w: max retries %d is negative", ErrInvalidJob, job.MaxRetries)
+	case job.Timeout < 0:
+		return fmt.Errorf("%w: timeout %s is negative", ErrInvalidJob, job.Timeout)
+	case len(job.Payload) > MaxPayloadBytes:
+		return fmt.Errorf("%w: payload of %d bytes is over the %d-byte limit", ErrInvalidJob, len(job.Payload), MaxPayloadBytes)
+	}
+	job.State = StatePending
+	if job.RunAt.After(now) {
+		job.State = StateScheduled
+	} else {
+		job.RunAt = time.Time{}
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '.' || r == '_' || r == '-' || r == ':'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func marshalPayload(payload any) (json.RawMessage, error) {
+	switch p := payload.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		if len(p) > 0 && !json.Valid(p) {
+			return nil, errors.New("not valid JSON")
+		}
+		return p, nil
+	case []byte:
+		if len(p) > 0 && !json.Valid(p) {
+			return nil, errors.New("not valid JSON")
+		}
+		return p, nil
+	}
+	return json.Marshal(payload)
+}
+
+// Get returns the job with that ID, or an error wrapping ErrJobNotFound.
+func (c *Client) Get(ctx context.Context, id string) (*Job, error) {
+	job, err := c.broker.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return job, nil
+}
+
+// Cancel cancels a pending, scheduled or retrying job at once; a running job's context is
+// canceled, and the job ends canceled when its handler returns. It returns the state after the
+// call (canceled, or active while the running handler stops).
+func (c *Client) Cancel(ctx context.Context, id string) (State, error) {
+	st, err := c.broker.Cancel(ctx, id)
+	if err != nil {
+		return st, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// Retry sends a dead, canceled, retrying or scheduled job back to pending, to run now with its
+// attempts reset.
+func (c *Client) Retry(ctx context.Context, id string) error {
+	if err := c.broker.Retry(ctx, id); err != nil {
+		return fmt.Errorf("retry job %s: %w", id, err)
+	}
+	return nil
+}
+
+// RetryAll sends every job of queue in state (dead, canceled or retry) back to pending and
+// returns how many.
+func (c *Client) RetryAll(ctx context.Context, queue string, state State) (int, error) {
+	n, err := c.broker.RetryAll(ctx, queue, state)
+	if err != nil {
+		return n, fmt.Errorf("retry all %s jobs of queue %s: %w", state, queue, err)
+	}
+	return n, nil
+}
+
+// Delete removes a job that is not running.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	if err := c.broker.Delete(ctx, id); err != nil {
+		return fmt.Errorf("delete job %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteAll removes every job of queue in state (any state but active) and returns how many.
+func (c *Client) DeleteAll(ctx context.Context, queue string, state State) (int, error) {
+	n, err := c.broker.DeleteAll(ctx, queue, state)
+	if err != nil {
+		return n, fmt.Errorf("delete all %s jobs of queue %s: %w", state, queue, err)
+	}
+	return n, nil
+}
+
+// Pause stops workers from starting jobs of queue; running jobs finish.
+func (c *Client) Pause(ctx context.Context, queue string) error {
+	if err := c.broker.Pause(ctx, queue); err != nil {
+		return fmt.Errorf("pause queue %s: %w", queue, err)
+	}
+	return nil
+}
+
+// Resume lets workers start jobs of a paused queue again.
+func (c *Client) Resume(ctx context.Context, queue string) error {
+	if err := c.broker.Resume(ctx, queue); err != nil {
+		return fmt.Errorf("resume queue %s: %w", queue, err)
+	}
+	return nil
+}
+
+// Queues returns every queue's counts per state, counters and paused flag.
+func (c *Client) Queues(ctx context.Context) ([]QueueStats, error) {
+	qs, err := c.broker.Queues(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("queue statistics: %w", err)
+	}
+	return qs, nil
+}
+
+// List returns at most limit jobs of queue in state, oldest first, after skipping offset.
+func (c *Client) List(ctx context.Context, queue string, state State, offset, limit int) ([]*Job, error) {
+	if offset < 0 || limit < 0 {
+		return nil, fmt.Errorf("list %s jobs of queue %s: offset %d and limit %d must not be negative", state, queue, offset, limit)
+	}
+	jobs, err := c.broker.List(ctx, queue, state, offset, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list %s jobs of queue %s: %w", state, queue, err)
+	}
+	return jobs, nil
+}
+
+// Workers returns the live workers and the jobs each is running.
+func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
+	ws, err := c.broker.Workers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	return ws, nil
+}

@@ -1,0 +1,103 @@
+package queue
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// State is where a job is in its life. The transitions are:
+//
+//	scheduled ──(run-at reached)──► pending ──(fetched)──► active ──► completed
+//	                                   ▲                     │
+//	retry ◄──(failed, retries left)────┼─────────────────────┤
+//	  └──(backoff elapsed)─────────────┘                     ├──► dead     (retries exhausted, or NoRetry)
+//	                                                         └──► canceled (Cancel while active)
+//
+// A pending, scheduled or retry job can be canceled directly; a dead or canceled job can be
+// retried (it goes back to pending). An active job whose lease runs out (its worker died) goes
+// back to pending, or to dead when that was its last attempt.
+type State string
+
+const (
+	StateScheduled State = "scheduled"
+	StatePending   State = "pending"
+	StateActive    State = "active"
+	StateRetry     State = "retry"
+	StateCompleted State = "completed"
+	StateDead      State = "dead"
+	StateCanceled  State = "canceled"
+)
+
+// States lists every state in the order the command line and the dashboard show them.
+var States = []State{StatePending, StateActive, StateScheduled, StateRetry, StateDead, StateCompleted, StateCanceled}
+
+// ParseState returns the State named s, or an error listing the valid names.
+func ParseState(s string) (State, error) {
+	for _, st := range States {
+		if string(st) == s {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("unknown job state %q (valid: pending, active, scheduled, retry, dead, completed, canceled)", s)
+}
+
+// Job is one unit of work and everything recorded about it.
+type Job struct {
+	ID      string          `json:"id"`
+	Queue   string          `json:"queue"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+	State   State           `json:"state"`
+
+	// Attempt counts the runs started so far: 1 during the first run.
+	Attempt    int           `json:"attempt"`
+	MaxRetries int           `json:"max_retries"`
+	Timeout    time.Duration `json:"timeout,omitempty"`
+	// RunAt is when a scheduled or retrying job becomes pending.
+	RunAt     time.Time     `json:"run_at,omitzero"`
+	UniqueKey string        `json:"unique_key,omitempty"`
+	UniqueFor time.Duration `json:"unique_for,omitempty"`
+	ResultTTL time.Duration `json:"result_ttl,omitempty"`
+
+	Result json.RawMessage `json:"result,omitempty"`
+	// Errors holds one entry per failed attempt, oldest first.
+	Errors []AttemptError `json:"errors,omitempty"`
+
+	EnqueuedAt time.Time `json:"enqueued_at,omitzero"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// WorkerID is the worker that ran (or is running) the latest attempt.
+	WorkerID string `json:"worker_id,omitempty"`
+	// CancelRequested is set when Cancel was called while the job was active.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
+}
+
+// AttemptError is the record of one failed attempt.
+type AttemptError struct {
+	Attempt int       `json:"attempt"`
+	Error   string    `json:"error"`
+	Stack   string    `json:"stack,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Decode unmarshals the job's payload into v. A payload that does not decode is a permanent
+// failure: the returned error is marked NoRetry, so a handler can return it as it is.
+func (j *Job) Decode(v any) error {
+	if len(j.Payload) == 0 {
+		return NoRetry(fmt.Errorf("job %s (%s): empty payload", j.ID, j.Type))
+	}
+	if err := json.Unmarshal(j.Payload, v); err != nil {
+		return NoRetry(fmt.Errorf("job %s (%s): decode payload: %w", j.ID, j.Type, err))
+	}
+	return nil
+}
+
+// Defaults applied by the Client when an option is not given.
+const (
+	DefaultQueue      = "default"
+	DefaultMaxRetries = 3
+	DefaultResultTTL  = 24 * time.Hour
+	// MaxPayloadBytes bounds a job's payload; a larger one is refused at enqueue.
+	MaxPayloadBytes = 1 << 20
+)

@@ -1,0 +1,205 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"time"
+)
+
+// start runs one fetched job in its own goroutine; its slot is released when it returns.
+func (w *Worker) start(jobsCtx context.Context, job *Job) {
+	ctx, cancel := context.WithCancelCause(jobsCtx)
+	w.mu.Lock()
+	w.running[job.ID] = &runningJob{job: job, cancel: cancel}
+	w.mu.Unlock()
+	w.reporting.Add(1)
+	go func() {
+		defer w.release(1)
+		defer cancel(nil)
+		result, err := w.call(ctx, job)
+		out := w.outcome(ctx, job, result, err)
+		w.mu.Lock()
+		_, mine := w.running[job.ID]
+		delete(w.running, job.ID)
+		w.mu.Unlock()
+		if !mine { // abandoned at shutdown and already put back in its queue
+			return
+		}
+		w.outcomes <- out
+		w.reporting.Done()
+	}()
+}
+
+// call runs the job's handler with its timeout, turning a panic into an error with the stack.
+func (w *Worker) call(ctx context.Context, job *Job) (result any, err error) {
+	reg, ok := w.handlers[job.Type]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q (worker %s)", errNoHandler, job.Type, w.cfg.ID)
+	}
+	if job.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, job.Timeout, fmt.Errorf("job timed out after %s", job.Timeout))
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r, stack: string(debug.Stack())}
+		}
+	}()
+	result, err = reg.handler.ProcessJob(ctx, job)
+	if err != nil && ctx.Err() != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w (%v)", err, cause)
+		}
+	}
+	return result, err
+}
+
+type panicError struct {
+	value any
+	stack string
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// outcome turns what the handler returned into the outcome the broker records.
+func (w *Worker) outcome(ctx context.Context, job *Job, result any, err error) Outcome {
+	now := time.Now()
+	out := Outcome{JobID: job.ID, Queue: job.Queue, WorkerID: w.cfg.ID, Attempt: job.Attempt, FinishedAt: now}
+	w.processed.Add(1)
+	if err == nil {
+		raw, merr := marshalResult(result)
+		if merr == nil {
+			out.State, out.Result = StateCompleted, raw
+			return out
+		}
+		err = NoRetry(fmt.Errorf("encode result: %w", merr))
+	}
+	w.failed.Add(1)
+	ae := &AttemptError{Attempt: job.Attempt, Error: err.Error(), At: now}
+	var pe *panicError
+	if errors.As(err, &pe) {
+		ae.Stack = pe.stack
+	}
+	out.Error = ae
+	canceled := errors.Is(context.Cause(ctx), ErrJobCanceled)
+	if IsNoRetry(err) || canceled || job.Attempt > job.MaxRetries {
+		out.State = StateDead
+		return out
+	}
+	out.State = StateRetry
+	out.RetryAt = now.Add(w.backoff(job.Type)(job.Attempt))
+	return out
+}
+
+func (w *Worker) backoff(typ string) Backoff {
+	if reg, ok := w.handlers[typ]; ok && reg.backoff != nil {
+		return reg.backoff
+	}
+	return w.cfg.Backoff
+}
+
+func marshalResult(result any) (json.RawMessage, error) {
+	switch r := result.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		return r, nil
+	}
+	return json.Marshal(result)
+}
+
+// completer records outcomes in batches: it takes one, then every other already waiting, and
+// finishes them in one broker call. A failed call is retried until it succeeds, so that no
+// outcome is lost while the broker is briefly unreachable.
+func (w *Worker) completer(ctx context.Context) {
+	batch := make([]Outcome, 0, w.cfg.MaxBatch)
+	retry := newReconnectDelay()
+	for out := range w.outcomes {
+		batch = append(batch[:0], out)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case o, ok := <-w.outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		for {
+			err := w.broker.Finish(ctx, batch)
+			if err == nil {
+				retry.reset()
+				break
+			}
+			d := retry.next()
+			w.log.Warn("record job outcomes failed; retrying", "jobs", len(batch), "err", err, "in", d)
+			if !sleepCtx(ctx, d) {
+				return
+			}
+		}
+	}
+}
+
+// heartbeatLoop extends the leases of running jobs and cancels those whose cancellation was
+// requested, every HeartbeatInterval until ctx is done.
+func (w *Worker) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.heartbeat(ctx)
+		}
+	}
+}
+
+func (w *Worker) heartbeat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Lease/2)
+	defer cancel()
+	cancelIDs, err := w.broker.Heartbeat(ctx, w.info(), w.cfg.Lease)
+	if err != nil {
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			w.log.Warn("heartbeat failed", "err", err)
+		}
+		return
+	}
+	if len(cancelIDs) == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range cancelIDs {
+		if r, ok := w.running[id]; ok {
+			r.cancel(ErrJobCanceled)
+		}
+	}
+}
+
+func (w *Worker) info() WorkerInfo {
+	host, _ := os.Hostname()
+	names := make([]string, len(w.cfg.Queues))
+	for i, q := range w.cfg.Queues {
+		names[i] = q.Name
+	}
+	w.mu.Lock()
+	ids := make([]string, 0, len(w.running))
+	for id := range w.running {
+		ids = append(ids, id)
+	}
+	w.mu.Unlock()
+	return WorkerInfo{
+		ID: w.cfg.ID, Host: host, PID: os.Getpid(), Queues: names, Concurrency: w.cfg.Concurrency,
+		StartedAt: w.started, Heartbeat: time.Now(), Jobs: ids,
+		Processed: w.processed.Load(), Failed: w.failed.Load(),
+	}
+}

@@ -1,0 +1,354 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// QueueWeight is one queue a worker serves and its weight (its share of fetches, or its rank
+// with strict priority).
+type QueueWeight struct {
+	Name   string
+	Weight int
+}
+
+// WorkerConfig configures a Worker. The zero value of each field means its default.
+type WorkerConfig struct {
+	// ID names the worker; default host:pid:random.
+	ID string
+	// Queues to serve (default: "default" with weight 1).
+	Queues []QueueWeight
+	// StrictPriority serves queues in descending weight order: a lower queue only gets a
+	// job when every higher one is empty. Otherwise each fetch orders the queues at random
+	// in proportion to their weights.
+	StrictPriority bool
+	// Concurrency is the number of jobs run at once (default 10).
+	Concurrency int
+	// ShutdownTimeout is how long Run waits for running jobs once its context is done
+	// (default 30 s); jobs still running then are canceled and put back in their queue.
+	ShutdownTimeout time.Duration
+	// Lease is how long a fetched job stays leased without a heartbeat (default 10 s): when
+	// a worker dies, its jobs are back in pending at most Lease plus one fetch later.
+	Lease time.Duration
+	// HeartbeatInterval is how often the worker extends its leases and checks for canceled
+	// jobs (default 1 s; it must be well under Lease).
+	HeartbeatInterval time.Duration
+	// FetchWait bounds one blocking fetch (default 5 s).
+	FetchWait time.Duration
+	// MaxBatch bounds the jobs fetched in one round trip (default 100).
+	MaxBatch int
+	// Backoff is the retry delay policy (default DefaultBackoff); Handle can override it
+	// per job type.
+	Backoff    Backoff
+	Middleware []Middleware
+	Logger     *slog.Logger
+}
+
+func (c *WorkerConfig) setDefaults() {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s:%d:%04x", host, os.Getpid(), rand.N(1<<16))
+	}
+	if len(c.Queues) == 0 {
+		c.Queues = []QueueWeight{{Name: DefaultQueue, Weight: 1}}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 10
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Lease <= 0 {
+		c.Lease = 10 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = min(time.Second, c.Lease/3)
+	}
+	if c.FetchWait <= 0 {
+		c.FetchWait = 5 * time.Second
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 100
+	}
+	if c.Backoff == nil {
+		c.Backoff = DefaultBackoff
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Worker fetches jobs from its queues and runs the handler registered for each job's type.
+type Worker struct {
+	broker   Broker
+	cfg      WorkerConfig
+	log      *slog.Logger
+	handlers map[string]registered
+	started  time.Time
+
+	slots     chan struct{} // a token per running job: the concurrency limit
+	outcomes  chan Outcome
+	mu        sync.Mutex
+	running   map[string]*runningJob
+	reporting sync.WaitGroup // jobs whose outcome is still to be sent
+	processed atomic.Int64
+	failed    atomic.Int64
+}
+
+type registered struct {
+	handler Handler
+	backoff Backoff
+}
+
+type runningJob struct {
+	job    *Job
+	cancel context.CancelCauseFunc
+}
+
+// NewWorker returns a worker on broker; register handlers, then call Run.
+func NewWorker(broker Broker, cfg WorkerConfig) *Worker {
+	cfg.setDefaults()
+	return &Worker{
+		broker:   broker,
+		cfg:      cfg,
+		log:      cfg.Logger.With("worker", cfg.ID),
+		handlers: map[string]registered{},
+		slots:    make(chan struct{}, cfg.Concurrency),
+		outcomes: make(chan Outcome, cfg.Concurrency),
+		running:  map[string]*runningJob{},
+	}
+}
+
+// ID returns the worker's ID.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// HandlerOption customises one registered handler.
+type HandlerOption func(*registered)
+
+// WithBackoff gives jobs of this type their own retry delay policy.
+func WithBackoff(b Backoff) HandlerOption { return func(r *registered) { r.backoff = b } }
+
+// Handle registers h for jobs of type typ. Register every handler before Run.
+func (w *Worker) Handle(typ string, h Handler, opts ...HandlerOption) {
+	for i := len(w.cfg.Middleware) - 1; i >= 0; i-- {
+		h = w.cfg.Middleware[i](h)
+	}
+	r := registered{handler: h, backoff: w.cfg.Backoff}
+	for _, opt := range opts {
+		opt(&r)
+	}
+	w.handlers[typ] = r
+}
+
+// HandleFunc registers fn for jobs of type typ.
+func (w *Worker) HandleFunc(typ string, fn func(ctx context.Context, job *Job) (any, error), opts ...HandlerOption) {
+	w.Handle(typ, HandlerFunc(fn), opts...)
+}
+
+// Run fetches and runs jobs until ctx is done, then shuts down gracefully: it stops fetching,
+// waits up to ShutdownTimeout for running jobs, cancels those still running and puts them back
+// in their queue, records every outcome and removes the worker's record. It returns nil after
+// a graceful shutdown.
+func (w *Worker) Run(ctx context.Context) error {
+	w.started = time.Now()
+	// Broker calls that must outlive ctx (the last outcomes, requeue) use this context.
+	bg := context.WithoutCancel(ctx)
+	jobsCtx, cancelJobs := context.WithCancelCause(bg)
+	defer cancelJobs(ErrShuttingDown)
+
+	w.heartbeat(bg)
+	hbCtx, stopHeartbeat := context.WithCancel(bg)
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); w.heartbeatLoop(hbCtx) }()
+	completerDone := make(chan struct{})
+	go func() { defer close(completerDone); w.completer(bg) }()
+
+	w.log.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency)
+	w.fetchLoop(ctx, jobsCtx)
+
+	w.log.Info("worker stopping: waiting for running jobs", "running", w.runningCount(), "timeout", w.cfg.ShutdownTimeout)
+	w.drain(bg)
+	w.reporting.Wait()
+	close(w.outcomes)
+	<-completerDone
+	stopHeartbeat()
+	<-hbDone
+	rctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	defer cancel()
+	if err := w.broker.RemoveWorker(rctx, w.cfg.ID); err != nil {
+		w.log.Warn("remove worker record", "err", err)
+	}
+	w.log.Info("worker stopped", "processed", w.processed.Load(), "failed", w.failed.Load())
+	return nil
+}
+
+// fetchLoop fetches as many jobs as there are free slots, until ctx is done.
+func (w *Worker) fetchLoop(ctx, jobsCtx context.Context) {
+	retry := newReconnectDelay()
+	for {
+		n := w.acquire(ctx)
+		if n == 0 {
+			return
+		}
+		jobs, err := w.broker.Fetch(ctx, FetchRequest{
+			WorkerID: w.cfg.ID, Queues: w.order(), Max: n, Lease: w.cfg.Lease, Wait: w.cfg.FetchWait,
+		})
+		w.release(n - len(jobs))
+		if ctx.Err() != nil && len(jobs) == 0 {
+			return
+		}
+		if err != nil {
+			d := retry.next()
+			w.log.Warn("fetch failed; retrying", "err", err, "in", d)
+			if !sleepCtx(ctx, d) {
+				return
+			}
+			continue
+		}
+		retry.reset()
+		for _, job := range jobs {
+			w.start(jobsCtx, job)
+		}
+	}
+}
+
+// acquire takes one slot, waiting for it, then as many more as are free up to MaxBatch. It
+// returns 0 when ctx is done first.
+func (w *Worker) acquire(ctx context.Context) int {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < w.cfg.MaxBatch {
+		select {
+		case w.slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (w *Worker) release(n int) {
+	for range n {
+		<-w.slots
+	}
+}
+
+// order returns the queues in the order to serve them for one fetch.
+func (w *Worker) order() []string {
+	qs := slices.Clone(w.cfg.Queues)
+	if w.cfg.StrictPriority {
+		slices.SortStableFunc(qs, func(a, b QueueWeight) int { return b.Weight - a.Weight })
+	} else {
+		weightedShuffle(qs)
+	}
+	names := make([]string, len(qs))
+	for i, q := range qs {
+		names[i] = q.Name
+	}
+	return names
+}
+
+// weightedShuffle orders qs so that each position is drawn among the rest in proportion to
+// the weights: with critical=6,default=3,low=1, critical comes first in 60% of fetches.
+func weightedShuffle(qs []QueueWeight) {
+	for i := range qs {
+		total := 0
+		for _, q := range qs[i:] {
+			total += max(q.Weight, 1)
+		}
+		r := rand.N(total)
+		for j := i; j < len(qs); j++ {
+			r -= max(qs[j].Weight, 1)
+			if r < 0 {
+				qs[i], qs[j] = qs[j], qs[i]
+				break
+			}
+		}
+	}
+}
+
+func (w *Worker) runningCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
+}
+
+// drain waits up to ShutdownTimeout for running jobs, then cancels the rest and requeues them.
+func (w *Worker) drain(ctx context.Context) {
+	done, stop := make(chan struct{}), make(chan struct{})
+	defer close(stop)
+	go func() {
+		for range w.cfg.Concurrency {
+			select {
+			case w.slots <- struct{}{}:
+			case <-stop:
+				return
+			}
+		}
+		close(done)
+	}()
+	timer := time.NewTimer(w.cfg.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return
+	case <-timer.C:
+	}
+	w.mu.Lock()
+	abandoned := make([]*Job, 0, len(w.running))
+	for id, r := range w.running {
+		r.cancel(ErrShuttingDown)
+		abandoned = append(abandoned, r.job)
+		delete(w.running, id)
+		w.reporting.Done()
+	}
+	w.mu.Unlock()
+	if len(abandoned) == 0 {
+		return
+	}
+	w.log.Warn("shutdown timeout: putting unfinished jobs back in their queue", "jobs", len(abandoned))
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.broker.Requeue(rctx, w.cfg.ID, abandoned); err != nil {
+		w.log.Error("requeue unfinished jobs; their leases will expire and they will be recovered", "err", err)
+	}
+}
+
+// reconnectDelay is the backoff between failed broker calls: 100 ms doubling to 5 s.
+type reconnectDelay struct{ d time.Duration }
+
+func newReconnectDelay() *reconnectDelay { return &reconnectDelay{} }
+
+func (r *reconnectDelay) next() time.Duration {
+	r.d = min(max(r.d*2, 100*time.Millisecond), 5*time.Second)
+	return r.d
+}
+
+func (r *reconnectDelay) reset() { r.d = 0 }
+
+// sleepCtx waits for d or until ctx is done; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+var errNoHandler = errors.New("no handler registered for this job type")
