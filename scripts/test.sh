@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The whole test suite, as a new user runs it: `make test` (CI's .ci/run calls the same).
+#
+# It needs redis-server, PostgreSQL's server binaries and Chromium on this machine; the tests
+# start their own private servers on free ports and stop them afterwards. When one is missing
+# and we are root on Debian/Ubuntu, it is installed with apt-get; otherwise the script says
+# exactly what to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		step "installing ${missing[*]} with apt-get"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	else
+		echo "missing: ${missing[*]}" >&2
+		echo "install them, e.g.: sudo apt-get install ${missing[*]}   (macOS: brew install redis postgresql chromium)" >&2
+		exit 1
+	fi
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "go not found: install Go $(sed -n 's/^go //p' go.mod) or newer from https://go.dev/dl/" >&2
+	exit 1
+fi
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "cross-compile for windows and darwin"
+for os in windows darwin; do
+	GOOS=$os GOARCH=amd64 go build -o /dev/null ./cmd/dominion
+	echo "  $os/amd64 ok"
+done
+
+step "go test -race"
+set +e
+go test -race -count=1 -timeout 12m ./... 2>&1 | tee .test-output.txt
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+	rm -f .test-output.txt
+	echo "FAILED: see the failures above" >&2
+	exit "$status"
+fi
+
+if [ -d bench ]; then
+	step "bench module (builds and vets; run it with: make bench-peers)"
+	(cd bench && go vet ./... && go build ./...)
+fi
+
+passed=$(grep -cE '^ok ' .test-output.txt || true)
+failed=$(grep -cE '^(FAIL|--- FAIL)' .test-output.txt || true)
+rm -f .test-output.txt
+echo
+echo "packages: $passed passed, $failed failed"
