@@ -1,0 +1,47 @@
+// Package store persists Dominion's workflow service: workflows, the steps
+// they finished, per-execution metrics (the seed's WorkflowMetric) and weekly
+// reports, in SQLite (embedded, the default) or PostgreSQL, behind one
+// interface, Store.
+//
+// Open picks the backend from the DSN (postgres:// or postgresql:// for
+// PostgreSQL, anything else is a SQLite file path) and applies the schema
+// migrations embedded under migrations/<dialect>/ in one transaction,
+// recording them in schema_migrations. `dominion migrate` opens with
+// WithoutMigrate and calls Store.Migrate to print what it applied.
+//
+// # Workflow lifecycle
+//
+// Every state change is one transaction, guarded by the current status, so
+// concurrent callers (API, relay, workers) cannot make states or counts drift:
+//
+//	CreateWorkflow          → queued, not enqueued (the outbox)
+//	MarkEnqueued            records the job id; PendingEnqueue lists the outbox
+//	StartAttempt            queued|running → running, attempts+1
+//	RecordStep              a step finished: CurrentStep advances (resume point)
+//	FinishWorkflow          running → completed|failed + its metric, atomically
+//	CancelWorkflow          queued|running → canceled
+//	RetryWorkflow           failed|canceled → queued, back in the outbox
+//	DeleteFinishedBefore    cleanup_old_workflows
+//
+// The workflow row is the outbox: the API creates it and answers 202 even if
+// the queue is unreachable; a relay enqueues PendingEnqueue's workflows (job
+// id = workflow id, so a duplicate enqueue is harmless) and MarkEnqueued them.
+//
+// RecordStep and FinishWorkflow carry the attempt number; a call from an
+// attempt that is no longer current fails with ErrStaleAttempt, so a worker
+// whose lease expired cannot overwrite its successor's work.
+//
+// # Reports
+//
+// Summarize aggregates the workflows created in a period; the caller
+// (generate_weekly_report) saves it with SaveReport under its ISO week
+// ("2026-W05", see ISOWeek and ParseISOWeek). CountsSince feeds the
+// dashboard's "today" counters.
+//
+// # Secrets
+//
+// A DSN's password never appears in errors: Redact gives the printable form,
+// and errors from the driver are scrubbed.
+//
+// The shared test suite every backend passes is in package storetest.
+package store

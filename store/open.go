@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	now     func() time.Time
+	migrate bool
+}
+
+// WithClock makes the store read the time from now instead of time.Now
+// (for tests of time-dependent callers).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// WithoutMigrate makes Open skip applying migrations; call Store.Migrate
+// yourself (the `dominion migrate` command does, to print what it applied).
+func WithoutMigrate() Option {
+	return func(o *options) { o.migrate = false }
+}
+
+// Pool and SQLite settings.
+const (
+	postgresMaxConns = 16
+	sqliteMaxConns   = 8
+	sqliteParams     = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+)
+
+// IsPostgresDSN reports whether dsn selects the PostgreSQL backend
+// (a postgres:// or postgresql:// URL).
+func IsPostgresDSN(dsn string) bool {
+	l := strings.ToLower(strings.TrimSpace(dsn))
+	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
+}
+
+// Open opens the store dsn names and applies pending migrations.
+//
+// A postgres:// or postgresql:// URL selects PostgreSQL; anything else is a
+// SQLite database file path (an optional "sqlite:" or "sqlite://" prefix is
+// removed; query parameters are passed to the modernc.org/sqlite driver).
+// SQLite runs in WAL mode with a busy timeout, foreign keys on and
+// write-locking (IMMEDIATE) transactions.
+//
+// Errors never contain the DSN's password.
+func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
+	o := options{now: time.Now, migrate: true}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var (
+		s   *sqlStore
+		err error
+	)
+	if IsPostgresDSN(dsn) {
+		s, err = openPostgres(dsn, o)
+	} else {
+		s, err = openSQLite(dsn, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, err
+	}
+	if o.migrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			_ = s.db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func openPostgres(dsn string, o options) (*sqlStore, error) {
+	red := newRedactor(dsn)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, red.errorf("store: parse postgres dsn %s: %w", Redact(dsn), err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(postgresMaxConns)
+	db.SetMaxIdleConns(postgresMaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return &sqlStore{db: db, d: postgresDialect(), now: o.now, red: red, desc: Redact(dsn)}, nil
+}
+
+func openSQLite(dsn string, o options) (*sqlStore, error) {
+	path := strings.TrimSpace(dsn)
+	for _, p := range []string{"sqlite://", "sqlite3://", "sqlite:", "sqlite3:"} {
+		if len(path) >= len(p) && strings.EqualFold(path[:len(p)], p) {
+			path = path[len(p):]
+			break
+		}
+	}
+	if path == "" || strings.HasPrefix(path, "?") {
+		return nil, fmt.Errorf("store: open sqlite: empty database path: %w", ErrInvalid)
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	db, err := sql.Open("sqlite", path+sep+sqliteParams)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	maxConns := sqliteMaxConns
+	if strings.Contains(path, ":memory:") || strings.Contains(path, "mode=memory") {
+		maxConns = 1 // every connection would otherwise get its own database
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	return &sqlStore{db: db, d: sqliteDialect(), now: o.now, red: newRedactor(""), desc: path}, nil
+}
+
+// Redact returns dsn with its password (user info or password=/sslpassword=
+// query parameters) replaced by "xxxxx", for logs and errors. Non-URL DSNs
+// (SQLite paths) are returned unchanged.
+func Redact(dsn string) string {
+	if !strings.Contains(dsn, "://") {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		// Unparsable URL: drop everything between the scheme and the last '@'.
+		i := strings.Index(dsn, "://") + len("://")
+		if at := strings.LastIndex(dsn, "@"); at >= i {
+			return dsn[:i] + "xxxxx" + dsn[at:]
+		}
+		return dsn
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		if isSecretParam(k) {
+			q.Set(k, "xxxxx")
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func isSecretParam(k string) bool {
+	k = strings.ToLower(k)
+	return k == "password" || k == "sslpassword"
+}
+
+// redactor scrubs the secrets of one DSN from error messages, keeping the
+// wrapped error chain intact for errors.Is/As.
+type redactor struct{ secrets []string }
+
+func newRedactor(dsn string) redactor {
+	var r redactor
+	if !strings.Contains(dsn, "://") {
+		return r
+	}
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		r.secrets = append(r.secrets, s)
+		if esc := url.QueryEscape(s); esc != s {
+			r.secrets = append(r.secrets, esc)
+		}
+		if esc := url.PathEscape(s); esc != s {
+			r.secrets = append(r.secrets, esc)
+		}
+	}
+	if u, err := url.Parse(dsn); err == nil {
+		if u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				add(pw)
+			}
+		}
+		for k, vs := range u.Query() {
+			if isSecretParam(k) {
+				for _, v := range vs {
+					add(v)
+				}
+			}
+		}
+	} else {
+		// Best effort for unparsable URLs: the text between the first ':'
+		// after the scheme and the last '@'.
+		rest := dsn[strings.Index(dsn, "://")+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if c := strings.Index(rest[:at], ":"); c >= 0 {
+				add(rest[c+1 : at])
+			}
+		}
+	}
+	return r
+}
+
+// errorf is fmt.Errorf followed by scrub.
+func (r redactor) errorf(format string, args ...any) error {
+	return r.scrub(fmt.Errorf(format, args...))
+}
+
+func (r redactor) scrub(err error) error {
+	if err == nil || len(r.secrets) == 0 {
+		return err
+	}
+	msg := err.Error()
+	clean := msg
+	for _, s := range r.secrets {
+		clean = strings.ReplaceAll(clean, s, "xxxxx")
+	}
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
