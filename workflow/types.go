@@ -1,0 +1,591 @@
+package workflow
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Step kinds built in.
+const (
+	KindHTTP  = "http"  // a request to a URL; 2xx is success
+	KindEmail = "email" // a message sent through the SMTP server
+	KindDelay = "delay" // waits (the seed's simulated work)
+)
+
+// Kinds returns the built-in step kinds, sorted.
+func Kinds() []string { return []string{KindDelay, KindEmail, KindHTTP} }
+
+// Defaults and bounds of step settings.
+const (
+	DefaultStepTimeout = 30 * time.Second
+	MaxStepTimeout     = time.Hour
+	MaxDelay           = 24 * time.Hour
+	DefaultHTTPMethod  = "POST"
+	DefaultSubject     = "Workflow {{.Type}} {{.WorkflowID}}: {{.Step.Name}}"
+	DefaultBody        = "Workflow {{.WorkflowID}} ({{.Type}}) for agent {{.AgentID}} reached step {{.Step.Name}}.\n" +
+		"Estimated savings: ${{printf \"%.2f\" .Savings.WeeklySavings}} a week ({{printf \"%.2f\" .Savings.WeeklyHoursSaved}} hours).\n"
+	maxNameLen = 100
+)
+
+// StepSpec is one step of a workflow type. Name and Kind apply to every kind; the other
+// fields to one kind each:
+//
+//   - http: URL (required), Method (default POST), Headers, Secret (signs the body with
+//     HMAC-SHA256 in X-Dominion-Signature), Timeout (default 30 s).
+//   - email: To (required), Subject and Body (text/template over the step data; defaults
+//     DefaultSubject and DefaultBody), Timeout (default 30 s).
+//   - delay: Duration (required).
+type StepSpec struct {
+	Name string // unique within its type; default <kind>_<position>
+	Kind string // KindHTTP, KindEmail or KindDelay
+
+	URL     string
+	Method  string
+	Headers map[string]string
+	Secret  string
+	Timeout time.Duration
+
+	To      []string
+	Subject string
+	Body    string
+
+	Duration time.Duration
+}
+
+// Type is a workflow type: a named list of steps run in order.
+type Type struct {
+	Name        string
+	Description string
+	Steps       []StepSpec
+}
+
+// Registry holds workflow types by name. It is safe for concurrent use.
+type Registry struct {
+	mu    sync.RWMutex
+	types map[string]Type
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{types: map[string]Type{}} }
+
+//go:embed defaults.yaml
+var defaultsYAML []byte
+
+// DefaultsYAML returns the shipped default configuration (workflow/defaults.yaml).
+func DefaultsYAML() []byte { return bytes.Clone(defaultsYAML) }
+
+// DefaultTypes returns a new registry with the shipped default types (defaults.yaml,
+// embedded): customer_followup, as in the seed.
+func DefaultTypes() *Registry {
+	r, err := ParseTypes("defaults.yaml", defaultsYAML)
+	if err != nil {
+		panic("workflow: the embedded defaults.yaml is broken: " + err.Error())
+	}
+	return r
+}
+
+// LoadTypes reads workflow types from the YAML file at path (DOMINION_WORKFLOWS). Errors name
+// the file, and the line where there is one.
+func LoadTypes(path string) (*Registry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("workflow types: %w", err)
+	}
+	return ParseTypes(path, data)
+}
+
+// Add validates t, fills in its defaults (step names, http method, timeouts) and adds it. It
+// fails if t is invalid or a type of that name exists.
+func (r *Registry) Add(t Type) error {
+	t, err := normalizeType(t)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.types == nil {
+		r.types = map[string]Type{}
+	}
+	if _, dup := r.types[t.Name]; dup {
+		return fmt.Errorf("workflow type %q is already defined", t.Name)
+	}
+	r.types[t.Name] = t
+	return nil
+}
+
+// Get returns the type called name.
+func (r *Registry) Get(name string) (Type, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t, ok := r.types[name]
+	if !ok {
+		return Type{}, false
+	}
+	return cloneType(t), true
+}
+
+// Names returns the type names, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.types))
+	for n := range r.types {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// List returns the types, sorted by name.
+func (r *Registry) List() []Type {
+	names := r.Names()
+	out := make([]Type, 0, len(names))
+	for _, n := range names {
+		if t, ok := r.Get(n); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func cloneType(t Type) Type {
+	t.Steps = slices.Clone(t.Steps)
+	for i := range t.Steps {
+		t.Steps[i].To = slices.Clone(t.Steps[i].To)
+		if t.Steps[i].Headers != nil {
+			h := make(map[string]string, len(t.Steps[i].Headers))
+			for k, v := range t.Steps[i].Headers {
+				h[k] = v
+			}
+			t.Steps[i].Headers = h
+		}
+	}
+	return t
+}
+
+// normalizeType checks t and returns it with defaults filled in.
+func normalizeType(t Type) (Type, error) {
+	if err := checkName(t.Name); err != nil {
+		return t, fmt.Errorf("workflow type name: %w", err)
+	}
+	if len(t.Steps) == 0 {
+		return t, fmt.Errorf("workflow type %q has no steps", t.Name)
+	}
+	t = cloneType(t)
+	seen := map[string]int{}
+	for i := range t.Steps {
+		s := &t.Steps[i]
+		if err := normalizeStep(s, i); err != nil {
+			return t, &stepError{typ: t.Name, index: i, name: s.Name, err: err}
+		}
+		if j, dup := seen[s.Name]; dup {
+			return t, &stepError{typ: t.Name, index: i, name: s.Name,
+				err: fmt.Errorf("the name is already used by step %d", j+1)}
+		}
+		seen[s.Name] = i
+	}
+	return t, nil
+}
+
+// stepError names the step a problem is in.
+type stepError struct {
+	typ   string
+	index int
+	name  string
+	err   error
+}
+
+func (e *stepError) Error() string {
+	name := ""
+	if e.name != "" {
+		name = fmt.Sprintf(" (%q)", e.name)
+	}
+	return fmt.Sprintf("workflow type %q, step %d%s: %v", e.typ, e.index+1, name, e.err)
+}
+
+func (e *stepError) Unwrap() error { return e.err }
+
+func checkName(n string) error {
+	if n == "" {
+		return errors.New("empty name")
+	}
+	if len(n) > maxNameLen {
+		return fmt.Errorf("name %q is longer than %d characters", clip(n, 40), maxNameLen)
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return fmt.Errorf("name %q: use letters, digits, '_', '-' and '.'", clip(n, 40))
+		}
+	}
+	return nil
+}
+
+func normalizeStep(s *StepSpec, i int) error {
+	if s.Kind == "" {
+		return fmt.Errorf("kind is required (known: %s)", strings.Join(Kinds(), ", "))
+	}
+	if !slices.Contains(Kinds(), s.Kind) {
+		return fmt.Errorf("unknown kind %q (known: %s)", s.Kind, strings.Join(Kinds(), ", "))
+	}
+	if s.Name == "" {
+		s.Name = fmt.Sprintf("%s_%d", s.Kind, i+1)
+	}
+	if err := checkName(s.Name); err != nil {
+		return fmt.Errorf("step name: %w", err)
+	}
+	// A field of another kind is almost always a mistake (a misplaced line in the file).
+	var stray []string
+	if s.Kind != KindHTTP {
+		if s.URL != "" {
+			stray = append(stray, "url")
+		}
+		if s.Method != "" {
+			stray = append(stray, "method")
+		}
+		if len(s.Headers) > 0 {
+			stray = append(stray, "headers")
+		}
+		if s.Secret != "" {
+			stray = append(stray, "secret")
+		}
+	}
+	if s.Kind != KindEmail {
+		if len(s.To) > 0 {
+			stray = append(stray, "to")
+		}
+		if s.Subject != "" {
+			stray = append(stray, "subject")
+		}
+		if s.Body != "" {
+			stray = append(stray, "body")
+		}
+	}
+	if s.Kind != KindDelay && s.Duration != 0 {
+		stray = append(stray, "duration")
+	}
+	if s.Kind == KindDelay && s.Timeout != 0 {
+		stray = append(stray, "timeout")
+	}
+	if len(stray) > 0 {
+		return fmt.Errorf("%s step cannot have %s", s.Kind, strings.Join(stray, ", "))
+	}
+	if s.Kind != KindDelay {
+		switch {
+		case s.Timeout < 0:
+			return fmt.Errorf("timeout %s is negative", s.Timeout)
+		case s.Timeout == 0:
+			s.Timeout = DefaultStepTimeout
+		case s.Timeout > MaxStepTimeout:
+			return fmt.Errorf("timeout %s is over the %s limit", s.Timeout, MaxStepTimeout)
+		}
+	}
+	switch s.Kind {
+	case KindHTTP:
+		return normalizeHTTP(s)
+	case KindEmail:
+		return normalizeEmail(s)
+	case KindDelay:
+		if s.Duration <= 0 {
+			return errors.New("duration is required and must be positive (e.g. 2s)")
+		}
+		if s.Duration > MaxDelay {
+			return fmt.Errorf("duration %s is over the %s limit", s.Duration, MaxDelay)
+		}
+	}
+	return nil
+}
+
+func normalizeHTTP(s *StepSpec) error {
+	if s.URL == "" {
+		return errors.New("url is required")
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url %q is not an absolute http or https URL", redactURL(s.URL))
+	}
+	if s.Method == "" {
+		s.Method = DefaultHTTPMethod
+	}
+	s.Method = strings.ToUpper(s.Method)
+	if !isToken(s.Method) {
+		return fmt.Errorf("method %q is not an HTTP method", s.Method)
+	}
+	for k, v := range s.Headers {
+		if !isToken(k) {
+			return fmt.Errorf("header name %q is not valid", k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("header %s: value has a line break", k)
+		}
+	}
+	return nil
+}
+
+func normalizeEmail(s *StepSpec) error {
+	if len(s.To) == 0 {
+		return errors.New("to is required: a list of addresses")
+	}
+	for _, a := range s.To {
+		if _, err := mail.ParseAddress(a); err != nil {
+			return fmt.Errorf("to: %q is not an email address", a)
+		}
+	}
+	if s.Subject == "" {
+		s.Subject = DefaultSubject
+	}
+	if s.Body == "" {
+		s.Body = DefaultBody
+	}
+	if strings.ContainsAny(s.Subject, "\r\n") {
+		return errors.New("subject has a line break")
+	}
+	if _, err := parseTemplate("subject", s.Subject); err != nil {
+		return err
+	}
+	if _, err := parseTemplate("body", s.Body); err != nil {
+		return err
+	}
+	return nil
+}
+
+func parseTemplate(name, text string) (*template.Template, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s template: %w", name, err)
+	}
+	return t, nil
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c <= ' ' || c >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// redactURL drops a URL's user info (it may hold a password) for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = url.User("xxxxx")
+	return u.String()
+}
+
+// The YAML file format (see docs/workflows.md).
+type fileYAML struct {
+	Workflows []typeYAML `yaml:"workflows"`
+}
+
+type typeYAML struct {
+	Name        string     `yaml:"name"`
+	Description string     `yaml:"description"`
+	Steps       []stepYAML `yaml:"steps"`
+}
+
+type stepYAML struct {
+	Name     string            `yaml:"name"`
+	Kind     string            `yaml:"kind"`
+	URL      string            `yaml:"url"`
+	Method   string            `yaml:"method"`
+	Headers  map[string]string `yaml:"headers"`
+	Secret   string            `yaml:"secret"`
+	Timeout  string            `yaml:"timeout"`
+	To       []string          `yaml:"to"`
+	Subject  string            `yaml:"subject"`
+	Body     string            `yaml:"body"`
+	Duration string            `yaml:"duration"`
+}
+
+// ParseTypes reads workflow types from YAML data; name (a file name) starts every error.
+// ${VAR} in url, headers, secret and to is replaced by the environment variable VAR, which
+// must be set.
+func ParseTypes(name string, data []byte) (*Registry, error) {
+	fail := func(line int, err error) error {
+		if line > 0 {
+			return fmt.Errorf("workflow types %s: line %d: %w", name, line, err)
+		}
+		return fmt.Errorf("workflow types %s: %w", name, err)
+	}
+	var f fileYAML
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fail(0, errors.New("the file is empty: it must have a workflows: list"))
+		}
+		return nil, fail(0, errors.New(strings.TrimPrefix(err.Error(), "yaml: ")))
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil {
+		return nil, fail(more.Line, errors.New("more than one YAML document: keep everything in one"))
+	}
+	if len(f.Workflows) == 0 {
+		return nil, fail(0, errors.New("no workflow types defined (a workflows: list is needed)"))
+	}
+	lines := nodeLines(data)
+	reg := NewRegistry()
+	for i, ty := range f.Workflows {
+		t := Type{Name: ty.Name, Description: strings.TrimSpace(ty.Description)}
+		for j, sy := range ty.Steps {
+			line := lines.step(i, j)
+			st, err := sy.spec()
+			if err != nil {
+				return nil, fail(line, &stepError{typ: ty.Name, index: j, name: sy.Name, err: err})
+			}
+			t.Steps = append(t.Steps, st)
+		}
+		if err := reg.Add(t); err != nil {
+			line := lines.workflow(i)
+			var se *stepError
+			if errors.As(err, &se) {
+				line = lines.step(i, se.index)
+			}
+			return nil, fail(line, err)
+		}
+	}
+	return reg, nil
+}
+
+func (sy stepYAML) spec() (StepSpec, error) {
+	st := StepSpec{Name: sy.Name, Kind: sy.Kind, Method: sy.Method, Subject: sy.Subject, Body: sy.Body}
+	var err error
+	if st.URL, err = expandEnv("url", sy.URL); err != nil {
+		return st, err
+	}
+	if st.Secret, err = expandEnv("secret", sy.Secret); err != nil {
+		return st, err
+	}
+	if len(sy.Headers) > 0 {
+		st.Headers = make(map[string]string, len(sy.Headers))
+		for k, v := range sy.Headers {
+			if st.Headers[k], err = expandEnv("header "+k, v); err != nil {
+				return st, err
+			}
+		}
+	}
+	for _, a := range sy.To {
+		a, err := expandEnv("to", a)
+		if err != nil {
+			return st, err
+		}
+		st.To = append(st.To, a)
+	}
+	if st.Timeout, err = parseDuration("timeout", sy.Timeout); err != nil {
+		return st, err
+	}
+	if st.Duration, err = parseDuration("duration", sy.Duration); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+func parseDuration(field, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q is not a duration like 2s, 500ms or 1m30s", field, s)
+	}
+	return d, nil
+}
+
+// expandEnv replaces ${VAR} by the value of the environment variable VAR; an unset variable
+// is an error (a secret silently left empty would turn signing off).
+func expandEnv(field, s string) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			return "", fmt.Errorf("%s: unterminated ${ in %q", field, s)
+		}
+		name := s[i+2 : i+j]
+		v, ok := os.LookupEnv(name)
+		if !ok || name == "" {
+			return "", fmt.Errorf("%s: environment variable %q is not set", field, name)
+		}
+		b.WriteString(s[:i])
+		b.WriteString(v)
+		s = s[i+j+1:]
+	}
+}
+
+// yamlLines finds the line of each workflow and step in the file, for error messages.
+type yamlLines struct {
+	workflows []int
+	steps     [][]int
+}
+
+func nodeLines(data []byte) yamlLines {
+	var doc yaml.Node
+	var l yamlLines
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return l
+	}
+	wf := mapValue(doc.Content[0], "workflows")
+	if wf == nil || wf.Kind != yaml.SequenceNode {
+		return l
+	}
+	for _, t := range wf.Content {
+		l.workflows = append(l.workflows, t.Line)
+		var steps []int
+		if s := mapValue(t, "steps"); s != nil && s.Kind == yaml.SequenceNode {
+			for _, st := range s.Content {
+				steps = append(steps, st.Line)
+			}
+		}
+		l.steps = append(l.steps, steps)
+	}
+	return l
+}
+
+func (l yamlLines) workflow(i int) int {
+	if i < len(l.workflows) {
+		return l.workflows[i]
+	}
+	return 0
+}
+
+func (l yamlLines) step(i, j int) int {
+	if i < len(l.steps) && j < len(l.steps[i]) {
+		return l.steps[i][j]
+	}
+	return l.workflow(i)
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,304 @@
+package workflow_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/codex-dominion/dominion/workflow"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultTypes(t *testing.T) {
+	t.Parallel()
+	r := workflow.DefaultTypes()
+	if got := r.Names(); !reflect.DeepEqual(got, []string{"customer_followup"}) {
+		t.Fatalf("default types = %v", got)
+	}
+	typ, _ := r.Get("customer_followup")
+	want := []workflow.StepSpec{{Name: "follow_up", Kind: workflow.KindDelay, Duration: 2 * time.Second}}
+	if !reflect.DeepEqual(typ.Steps, want) {
+		t.Errorf("customer_followup steps = %+v, want %+v (the seed's 2 s of simulated work)", typ.Steps, want)
+	}
+	if typ.Description == "" {
+		t.Error("customer_followup has no description")
+	}
+	// The commented examples are valid once uncommented.
+	var lines []string
+	for _, l := range strings.Split(string(workflow.DefaultsYAML()), "\n") {
+		trimmed := strings.TrimLeft(l, " ")
+		if strings.HasPrefix(trimmed, "# ") || trimmed == "#" {
+			indent := l[:len(l)-len(trimmed)]
+			rest := strings.TrimPrefix(strings.TrimPrefix(trimmed, "#"), " ")
+			if len(indent) >= 6 && (strings.HasPrefix(rest, "- name:") || strings.HasPrefix(rest, " ") ||
+				strings.HasPrefix(rest, "kind:") || strings.HasPrefix(rest, "url:") || strings.HasPrefix(rest, "method:") ||
+				strings.HasPrefix(rest, "headers:") || strings.HasPrefix(rest, "secret:") || strings.HasPrefix(rest, "timeout:") ||
+				strings.HasPrefix(rest, "to:") || strings.HasPrefix(rest, "subject:") || strings.HasPrefix(rest, "body:")) {
+				lines = append(lines, indent+rest)
+			}
+			continue
+		}
+		lines = append(lines, l)
+	}
+	// (TestEnvExpansion checks ${VAR}; t.Setenv cannot be used in a parallel test.)
+	text := strings.NewReplacer("${CRM_TOKEN}", "t0ken", "${CRM_WEBHOOK_SECRET}", "s3cret").Replace(strings.Join(lines, "\n"))
+	full, err := workflow.ParseTypes("defaults-uncommented.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("defaults.yaml with its examples uncommented: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	typ, _ = full.Get("customer_followup")
+	var kinds []string
+	for _, s := range typ.Steps {
+		kinds = append(kinds, s.Kind)
+	}
+	if !reflect.DeepEqual(kinds, []string{"delay", "http", "email"}) {
+		t.Fatalf("uncommented kinds = %v", kinds)
+	}
+	if h := typ.Steps[1]; h.Headers["Authorization"] != "Bearer t0ken" || h.Secret != "s3cret" || h.Timeout != 10*time.Second {
+		t.Errorf("http example = %+v", h)
+	}
+}
+
+// TestEnvExpansion is not parallel: it sets environment variables.
+func TestEnvExpansion(t *testing.T) {
+	t.Setenv("DOMINION_TEST_HOOK", "https://hooks.example.com")
+	t.Setenv("DOMINION_TEST_SECRET", "s3cret")
+	r, err := workflow.ParseTypes("env.yaml", []byte(`
+workflows:
+  - name: a
+    steps:
+      - kind: http
+        url: ${DOMINION_TEST_HOOK}/crm?cost=$5
+        headers: {Authorization: "Bearer ${DOMINION_TEST_SECRET}"}
+        secret: ${DOMINION_TEST_SECRET}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ, _ := r.Get("a")
+	s := typ.Steps[0]
+	if s.URL != "https://hooks.example.com/crm?cost=$5" || s.Secret != "s3cret" || s.Headers["Authorization"] != "Bearer s3cret" {
+		t.Errorf("expanded step = %+v", s)
+	}
+}
+
+func TestLoadTypes(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "workflows.yaml", `
+workflows:
+  - name: invoice_reminder
+    description: Remind a customer of an unpaid invoice.
+    steps:
+      - name: wait
+        kind: delay
+        duration: 1500ms
+      - name: call_billing
+        kind: http
+        url: https://billing.example.com/remind
+        method: put
+        headers:
+          X-Team: finance
+        secret: abc
+        timeout: 5s
+      - kind: email
+        to: ["Ops <ops@example.com>", billing@example.com]
+        subject: "Reminder sent for {{.WorkflowID}}"
+  - name: second
+    steps:
+      - kind: delay
+        duration: 1s
+`)
+	r, err := workflow.LoadTypes(path)
+	if err != nil {
+		t.Fatalf("LoadTypes: %v", err)
+	}
+	if got := r.Names(); !reflect.DeepEqual(got, []string{"invoice_reminder", "second"}) {
+		t.Fatalf("names = %v", got)
+	}
+	typ, ok := r.Get("invoice_reminder")
+	if !ok {
+		t.Fatal("invoice_reminder missing")
+	}
+	want := workflow.Type{
+		Name: "invoice_reminder", Description: "Remind a customer of an unpaid invoice.",
+		Steps: []workflow.StepSpec{
+			{Name: "wait", Kind: "delay", Duration: 1500 * time.Millisecond},
+			{Name: "call_billing", Kind: "http", URL: "https://billing.example.com/remind", Method: "PUT",
+				Headers: map[string]string{"X-Team": "finance"}, Secret: "abc", Timeout: 5 * time.Second},
+			{Name: "email_3", Kind: "email", To: []string{"Ops <ops@example.com>", "billing@example.com"},
+				Subject: "Reminder sent for {{.WorkflowID}}", Body: workflow.DefaultBody, Timeout: workflow.DefaultStepTimeout},
+		},
+	}
+	if !reflect.DeepEqual(typ, want) {
+		t.Errorf("invoice_reminder =\n%+v\nwant\n%+v", typ, want)
+	}
+	// Get returns a copy.
+	typ.Steps[1].Headers["X-Team"] = "changed"
+	again, _ := r.Get("invoice_reminder")
+	if again.Steps[1].Headers["X-Team"] != "finance" {
+		t.Error("Get shares the registry's maps")
+	}
+	if got := r.List(); len(got) != 2 || got[0].Name != "invoice_reminder" {
+		t.Errorf("List = %+v", got)
+	}
+}
+
+func TestLoadTypesErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string // substrings of the error, after the file name
+	}{
+		{"unknown kind", `
+workflows:
+  - name: a
+    steps:
+      - name: first
+        kind: delay
+        duration: 1s
+      - name: teleport
+        kind: teleport
+`, []string{"line 8", `workflow type "a", step 2 ("teleport")`, `unknown kind "teleport" (known: delay, email, http)`}},
+		{"yaml syntax", "workflows:\n  - name: a\n    steps: [\n", []string{"line"}},
+		{"unknown field", `
+workflows:
+  - name: a
+    steps:
+      - kind: delay
+        duraton: 1s
+`, []string{"line 6", "field duraton not found"}},
+		{"bad duration", `
+workflows:
+  - name: a
+    steps:
+      - kind: delay
+        duration: soon
+`, []string{"line 5", `duration "soon" is not a duration`}},
+		{"missing duration", `
+workflows:
+  - name: a
+    steps:
+      - kind: delay
+`, []string{"line 5", "duration is required"}},
+		{"field of another kind", `
+workflows:
+  - name: a
+    steps:
+      - kind: delay
+        duration: 1s
+        url: http://x
+`, []string{"delay step cannot have url"}},
+		{"http without url", `
+workflows:
+  - name: a
+    steps:
+      - kind: http
+`, []string{"url is required"}},
+		{"relative url", `
+workflows:
+  - name: a
+    steps:
+      - kind: http
+        url: /hook
+`, []string{"not an absolute http or https URL"}},
+		{"bad address", `
+workflows:
+  - name: a
+    steps:
+      - kind: email
+        to: [not-an-address]
+`, []string{`"not-an-address" is not an email address`}},
+		{"bad template", `
+workflows:
+  - name: a
+    steps:
+      - kind: email
+        to: [a@example.com]
+        body: "{{.Oops"
+`, []string{"body template"}},
+		{"unset variable", `
+workflows:
+  - name: a
+    steps:
+      - kind: http
+        url: https://x.example.com/
+        secret: ${DOMINION_TEST_SURELY_UNSET}
+`, []string{`environment variable "DOMINION_TEST_SURELY_UNSET" is not set`}},
+		{"duplicate type", `
+workflows:
+  - name: a
+    steps: [{kind: delay, duration: 1s}]
+  - name: a
+    steps: [{kind: delay, duration: 1s}]
+`, []string{"line 5", `"a" is already defined`}},
+		{"duplicate step", `
+workflows:
+  - name: a
+    steps: [{name: x, kind: delay, duration: 1s}, {name: x, kind: delay, duration: 2s}]
+`, []string{"already used by step 1"}},
+		{"no steps", `
+workflows:
+  - name: a
+`, []string{"line 3", `"a" has no steps`}},
+		{"bad type name", `
+workflows:
+  - name: "a b"
+    steps: [{kind: delay, duration: 1s}]
+`, []string{`name "a b"`}},
+		{"empty", ``, []string{"empty"}},
+		{"no workflows", "other: 1\n", []string{"field other not found"}},
+	} {
+		path := writeFile(t, "bad.yaml", tc.yaml)
+		_, err := workflow.LoadTypes(path)
+		if err == nil {
+			t.Errorf("%s: LoadTypes succeeded", tc.name)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, path) {
+			t.Errorf("%s: error %q does not name the file", tc.name, msg)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: error %q does not say %q", tc.name, msg, w)
+			}
+		}
+	}
+	_, err := workflow.LoadTypes(filepath.Join(t.TempDir(), "missing.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestRegistryAdd(t *testing.T) {
+	t.Parallel()
+	r := workflow.NewRegistry()
+	if err := r.Add(workflow.Type{Name: "x", Steps: []workflow.StepSpec{{Kind: "fax"}}}); err == nil ||
+		!strings.Contains(err.Error(), `unknown kind "fax"`) {
+		t.Errorf("Add with unknown kind: %v", err)
+	}
+	if err := r.Add(workflow.Type{Name: "x", Steps: []workflow.StepSpec{{Kind: workflow.KindHTTP, URL: "http://127.0.0.1/"}}}); err != nil {
+		t.Fatal(err)
+	}
+	typ, _ := r.Get("x")
+	if s := typ.Steps[0]; s.Name != "http_1" || s.Method != "POST" || s.Timeout != workflow.DefaultStepTimeout {
+		t.Errorf("defaults not filled: %+v", s)
+	}
+	if err := r.Add(delayType("x", time.Second)); err == nil {
+		t.Error("Add accepted a duplicate name")
+	}
+	if err := r.Add(workflow.Type{Name: "y", Steps: []workflow.StepSpec{{Kind: workflow.KindDelay, Duration: 48 * time.Hour}}}); err == nil {
+		t.Error("Add accepted a two-day delay")
+	}
+}
