@@ -61,6 +61,11 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"RemoveQueue":              testRemoveQueue,
 		"WakeUpWithoutPolling":     testWakeUp,
 		"UnknownJob":               testUnknownJob,
+		"ScheduleStore":            testScheduleStore,
+		"SchedulerOncePerTick":     testSchedulerOncePerTick,
+		"SchedulerCatchUp":         testSchedulerCatchUp,
+		"SchedulerEnableDisable":   testSchedulerEnableDisable,
+		"SchedulerRunNow":          testSchedulerRunNow,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,343 @@
+package queuetest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// Schedules: the broker's ScheduleStore and queue.Scheduler on it.
+
+func scheduleStore(t *testing.T, b queue.Broker) queue.ScheduleStore {
+	t.Helper()
+	st, err := queue.ScheduleStoreOf(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func scheduleState(t *testing.T, st queue.ScheduleStore, name string) (queue.ScheduleState, bool) {
+	t.Helper()
+	all, err := st.ScheduleStates(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return queue.ScheduleState{}, false
+}
+
+func testScheduleStore(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	st := scheduleStore(t, e.broker)
+	if all, err := st.ScheduleStates(e.ctx); err != nil || len(all) != 0 {
+		t.Fatalf("fresh broker: states %+v, %v", all, err)
+	}
+	t1 := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	t2 := t1.Add(24 * time.Hour)
+	t3 := t2.Add(24 * time.Hour)
+	if err := st.RecordScheduleRun(e.ctx, "nightly", t2, "nightly:2"); err != nil {
+		t.Fatal(err)
+	}
+	// An older tick (a late scheduler) changes nothing; a newer one replaces it.
+	if err := st.RecordScheduleRun(e.ctx, "nightly", t1, "nightly:1"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := scheduleState(t, st, "nightly"); !s.LastRun.Equal(t2) || s.LastJobID != "nightly:2" || s.Enabled != nil {
+		t.Fatalf("after an older tick: %+v, want last run %s (nightly:2), enabled unset", s, t2)
+	}
+	if err := st.SetScheduleEnabled(e.ctx, "nightly", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordScheduleRun(e.ctx, "nightly", t3, "nightly:3"); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := scheduleState(t, st, "nightly")
+	if !s.LastRun.Equal(t3) || s.LastJobID != "nightly:3" || s.Enabled == nil || *s.Enabled {
+		t.Fatalf("state = %+v, want last run %s (nightly:3), disabled", s, t3)
+	}
+	if err := st.SetScheduleEnabled(e.ctx, "nightly", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetScheduleEnabled(e.ctx, "another", true); err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.ScheduleStates(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].Name != "another" || all[1].Name != "nightly" {
+		t.Fatalf("states = %+v, want another and nightly, sorted", all)
+	}
+	if a := all[0]; a.Enabled == nil || !*a.Enabled || !a.LastRun.IsZero() || a.LastJobID != "" {
+		t.Fatalf("another = %+v", a)
+	}
+	if n := all[1]; n.Enabled == nil || !*n.Enabled || !n.LastRun.Equal(t3) {
+		t.Fatalf("nightly = %+v, want enabled with last run %s", n, t3)
+	}
+	// Concurrent records keep the latest tick, whatever their order.
+	base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	done := make(chan error, 50)
+	for i := range 50 {
+		go func() {
+			tick := base.Add(time.Duration(i) * time.Second)
+			done <- st.RecordScheduleRun(e.ctx, "race", tick, queue.TickJobID("race", tick))
+		}()
+	}
+	for range 50 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := base.Add(49 * time.Second)
+	if s, _ := scheduleState(t, st, "race"); !s.LastRun.Equal(last) || s.LastJobID != queue.TickJobID("race", last) {
+		t.Fatalf("after concurrent records: %+v, want the latest tick %s", s, last)
+	}
+}
+
+// runScheduler starts a scheduler on b; it is stopped at cleanup or by the returned func,
+// which waits until Run has returned.
+func runScheduler(t *testing.T, b queue.Broker, cfg queue.SchedulerConfig) (*queue.Scheduler, func()) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := queue.NewScheduler(b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("scheduler.Run returned %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("scheduler did not stop within 10 s")
+		}
+	}
+	t.Cleanup(stop)
+	return s, stop
+}
+
+// tickJobs returns the ticks of the jobs of schedule name on queue q (any state), sorted,
+// and fails on a job of the queue that is not one of the schedule's ticks.
+func tickJobs(t *testing.T, e *env, q, name string) []time.Time {
+	t.Helper()
+	var ticks []time.Time
+	for _, st := range queue.States {
+		jobs, err := e.client.List(e.ctx, q, st, 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			rest, ok := strings.CutPrefix(j.ID, name+":")
+			if !ok {
+				continue
+			}
+			tick, err := time.Parse("20060102T150405Z", rest)
+			if err != nil {
+				t.Fatalf("job %s of schedule %s: id is not name:tick", j.ID, name)
+			}
+			ticks = append(ticks, tick)
+		}
+	}
+	slices.SortFunc(ticks, func(a, b time.Time) int { return a.Compare(b) })
+	return ticks
+}
+
+func testSchedulerOncePerTick(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	sched := queue.Schedule{Name: "every-second", Spec: "* * * * * *", Queue: "cron", Type: "tick", Payload: []byte(`{"n":1}`)}
+	cfg := queue.SchedulerConfig{Schedules: []queue.Schedule{sched}}
+	start := time.Now()
+	_, stop1 := runScheduler(t, e.broker, cfg)
+	_, stop2 := runScheduler(t, e.broker, cfg)
+	// Let three whole seconds of ticks pass after both started, then stop one and let two
+	// more go by: the other goes on alone.
+	first := start.Truncate(time.Second).Add(time.Second)
+	eventually(t, 15*time.Second, func() bool { return len(tickJobs(t, e, "cron", sched.Name)) >= 3 },
+		func() string { return fmt.Sprintf("ticks so far: %v", tickJobs(t, e, "cron", sched.Name)) })
+	stop1()
+	n := len(tickJobs(t, e, "cron", sched.Name))
+	eventually(t, 15*time.Second, func() bool { return len(tickJobs(t, e, "cron", sched.Name)) >= n+2 },
+		func() string { return fmt.Sprintf("ticks so far: %v", tickJobs(t, e, "cron", sched.Name)) })
+	stop2()
+
+	ticks := tickJobs(t, e, "cron", sched.Name)
+	if ticks[0].After(first.Add(3 * time.Second)) { // 3 s: the schedulers' start-up on a busy machine
+		t.Errorf("first tick %s, want at most 3 s after %s (started at %s)", ticks[0], first, start)
+	}
+	for i := 1; i < len(ticks); i++ {
+		if d := ticks[i].Sub(ticks[i-1]); d != time.Second {
+			t.Errorf("ticks %s and %s are %s apart: a tick is missing or doubled (all: %v)", ticks[i-1], ticks[i], d, ticks)
+		}
+	}
+	q := e.stats("cron")
+	if total := q.Pending + q.Scheduled + q.Active + q.Completed; total != int64(len(ticks)) {
+		t.Errorf("queue holds %d jobs for %d ticks: %+v", total, len(ticks), q)
+	}
+	job := e.get(queue.TickJobID(sched.Name, ticks[0]))
+	if job.Type != "tick" || string(job.Payload) != `{"n":1}` || job.Queue != "cron" || job.State != queue.StatePending {
+		t.Errorf("tick job = %+v", job)
+	}
+	last := ticks[len(ticks)-1]
+	if s, _ := scheduleState(t, scheduleStore(t, e.broker), sched.Name); !s.LastRun.Equal(last) || s.LastJobID != queue.TickJobID(sched.Name, last) {
+		t.Errorf("state = %+v, want last run %s", s, last)
+	}
+}
+
+func testSchedulerCatchUp(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	st := scheduleStore(t, e.broker)
+	now := time.Now().UTC()
+	thisYear := time.Date(now.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+	longAgo := thisYear.AddDate(-3, 0, 0)
+	// "a-skip" sorts before "b-catch": once b-catch's catch-up is in, a-skip was decided.
+	for _, name := range []string{"a-skip", "b-catch", "c-disabled"} {
+		if err := st.RecordScheduleRun(e.ctx, name, longAgo, queue.TickJobID(name, longAgo)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetScheduleEnabled(e.ctx, "c-disabled", false); err != nil {
+		t.Fatal(err)
+	}
+	cfg := queue.SchedulerConfig{Schedules: []queue.Schedule{
+		{Name: "a-skip", Spec: "@yearly", Type: "y", CatchUp: false},
+		{Name: "b-catch", Spec: "@yearly", Type: "y", CatchUp: true},
+		{Name: "c-disabled", Spec: "@yearly", Type: "y", CatchUp: true},
+		{Name: "d-new", Spec: "@yearly", Type: "y", CatchUp: true}, // no state: nothing to catch up
+	}}
+	// Two schedulers start together: the missed tick is still enqueued once.
+	runScheduler(t, e.broker, cfg)
+	runScheduler(t, e.broker, cfg)
+	want := queue.TickJobID("b-catch", thisYear)
+	e.waitState(want, queue.StatePending)
+	eventually(t, 10*time.Second, func() bool {
+		s, _ := scheduleState(t, st, "b-catch")
+		return s.LastRun.Equal(thisYear)
+	}, func() string { s, _ := scheduleState(t, st, "b-catch"); return fmt.Sprintf("b-catch state %+v", s) })
+	if s := e.stats(queue.DefaultQueue); s.Pending != 1 {
+		t.Fatalf("pending = %d, want only the caught-up tick (%+v)", s.Pending, s)
+	}
+	for _, name := range []string{"a-skip", "c-disabled"} {
+		if s, _ := scheduleState(t, st, name); !s.LastRun.Equal(longAgo) {
+			t.Errorf("%s: last run moved to %s", name, s.LastRun)
+		}
+	}
+	if s, ok := scheduleState(t, st, "d-new"); ok {
+		t.Errorf("d-new got a state %+v", s)
+	}
+}
+
+func testSchedulerEnableDisable(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	st := scheduleStore(t, e.broker)
+	if err := st.SetScheduleEnabled(e.ctx, "off-in-broker", false); err != nil {
+		t.Fatal(err)
+	}
+	cfg := queue.SchedulerConfig{Schedules: []queue.Schedule{
+		{Name: "control", Spec: "* * * * * *", Type: "t"},
+		{Name: "off-in-broker", Spec: "* * * * * *", Type: "t"},
+		{Name: "off-in-config", Spec: "* * * * * *", Type: "t", Disabled: true},
+	}}
+	s, _ := runScheduler(t, e.broker, cfg)
+	eventually(t, 15*time.Second, func() bool { return len(tickJobs(t, e, queue.DefaultQueue, "control")) >= 2 },
+		func() string { return "the control schedule did not tick twice" })
+	for _, name := range []string{"off-in-broker", "off-in-config"} {
+		if n := len(tickJobs(t, e, queue.DefaultQueue, name)); n != 0 {
+			t.Fatalf("disabled schedule %s enqueued %d jobs", name, n)
+		}
+	}
+	infos, err := s.List(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 3 || !infos[0].Enabled || infos[1].Enabled || infos[2].Enabled ||
+		infos[0].NextRun.IsZero() || !infos[1].NextRun.IsZero() || infos[0].LastJobState != queue.StatePending {
+		t.Fatalf("list = %+v", infos)
+	}
+	// Enabling (here through another process's view: the broker) starts both; disabling the
+	// control stops it.
+	if err := s.SetEnabled(e.ctx, "off-in-broker", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetEnabled(e.ctx, "off-in-config", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetEnabled(e.ctx, "control", false); err != nil {
+		t.Fatal(err)
+	}
+	disabledAt := time.Now()
+	eventually(t, 15*time.Second, func() bool {
+		return len(tickJobs(t, e, queue.DefaultQueue, "off-in-broker")) >= 1 && len(tickJobs(t, e, queue.DefaultQueue, "off-in-config")) >= 1
+	}, func() string { return "enabled schedules did not tick" })
+	// The control's ticks stop: none after the one in flight when it was disabled.
+	m := len(tickJobs(t, e, queue.DefaultQueue, "off-in-broker"))
+	eventually(t, 15*time.Second, func() bool { return len(tickJobs(t, e, queue.DefaultQueue, "off-in-broker")) >= m+2 },
+		func() string { return "enabled schedule stopped ticking" })
+	if c := tickJobs(t, e, queue.DefaultQueue, "control"); c[len(c)-1].After(disabledAt.Add(time.Second)) {
+		t.Fatalf("disabled control schedule went on: disabled at %s, ticks %v", disabledAt, c)
+	}
+	if err := s.SetEnabled(e.ctx, "nope", true); err == nil || !strings.Contains(err.Error(), `unknown schedule "nope"`) {
+		t.Fatalf("SetEnabled of an unknown schedule: %v", err)
+	}
+}
+
+func testSchedulerRunNow(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	cfg := queue.SchedulerConfig{Schedules: []queue.Schedule{
+		{Name: "report", Spec: "0 9 * * 1", TimeZone: "Europe/Berlin", Queue: "reports", Type: "generate_weekly_report",
+			Payload: []byte(`{}`), Options: []queue.Option{queue.MaxRetries(1)}},
+	}}
+	s, err := queue.NewScheduler(e.broker, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := s.RunNow(e.ctx, "report")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(job.ID, "report:run:") {
+		t.Fatalf("manual run id %s", job.ID)
+	}
+	got := e.get(job.ID)
+	if got.Queue != "reports" || got.Type != "generate_weekly_report" || got.MaxRetries != 1 || got.State != queue.StatePending {
+		t.Fatalf("manual run job = %+v", got)
+	}
+	// A manual run is no tick: the state's last run stays unset.
+	if st, ok := scheduleState(t, scheduleStore(t, e.broker), "report"); ok && !st.LastRun.IsZero() {
+		t.Fatalf("manual run recorded as a tick: %+v", st)
+	}
+	infos, err := s.List(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := infos[0].NextRun.In(infos[0].NextRun.Location())
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	if local := next.In(berlin); local.Weekday() != time.Monday || local.Hour() != 9 || local.Minute() != 0 || !next.After(time.Now()) {
+		t.Fatalf("next run %s, want a coming Monday 09:00 Berlin time", next)
+	}
+	if _, err := s.RunNow(e.ctx, "nope"); err == nil || !strings.Contains(err.Error(), `unknown schedule "nope"`) {
+		t.Fatalf("RunNow of an unknown schedule: %v", err)
+	}
+}
