@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/codex-dominion/dominion/dashboard"
+	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/store"
+	"github.com/codex-dominion/dominion/workflow"
+)
+
+// Environment variables of `dominion dashboard`, read at the edge through serveGetenv.
+// TODO(config): move them into config.Config with the other serve variables.
+const (
+	envDashboardAddr  = "DOMINION_DASHBOARD_ADDR"
+	envDashboardToken = "DOMINION_DASHBOARD_TOKEN"
+	// defaultDashboardAddr leaves :8080 to `dominion serve`.
+	defaultDashboardAddr = ":8081"
+	// dashboardStoreFile is the embedded workflow store in the data directory (as serve names it).
+	dashboardStoreFile = "dominion.db"
+)
+
+func runDashboard(ctx context.Context, a *app, path string, args []string) int {
+	f := a.newFlags(path, "[flags]", `Serve the web dashboard alone, at http://ADDRESS/dashboard/, until SIGINT or SIGTERM:
+queues, jobs, workers and schedules of the configured broker, and the workflows and
+weekly reports of the workflow store when there is one (DATABASE_URL, or dominion.db in
+DOMINION_DATA_DIR). 'dominion serve' serves the same dashboard at /dashboard.
+
+When DOMINION_DASHBOARD_TOKEN (or else DOMINION_API_TOKEN) is set, the dashboard asks for
+it at login. With --read-only it shows everything and changes nothing.
+
+Environment (besides those of 'dominion help'):
+  DOMINION_DASHBOARD_ADDR    listen address (default :8081)
+  DOMINION_DASHBOARD_TOKEN   the login token (default: DOMINION_API_TOKEN)
+  DATABASE_URL               the workflow store (postgres://… or a SQLite file)
+  DOMINION_WORKFLOWS         YAML file of workflow types (for the steps of each workflow)
+
+`+schedulesEnvHelp, 0, 0)
+	addr := f.String("addr", envOr(envDashboardAddr, defaultDashboardAddr), "`ADDRESS` to listen on; its default comes from DOMINION_DASHBOARD_ADDR")
+	readOnly := f.Bool("read-only", false, "hide and refuse every action (retry, cancel, delete, pause, …)")
+	prefix := f.String("prefix", "/dashboard", "URL `PATH` the dashboard is served under")
+	noWorkflows := f.Bool("no-workflows", false, "do not open the workflow store: show the queues only")
+	workflowsFile := f.String("workflows", serveGetenv(envWorkflows), "YAML `FILE` of workflow types; its default comes from DOMINION_WORKFLOWS")
+	schedFile := schedulesFlag(f)
+	if _, code, ok := f.parse(args); !ok {
+		return code
+	}
+	p := strings.TrimRight(strings.TrimSpace(*prefix), "/")
+	if p == "" || !strings.HasPrefix(p, "/") {
+		return f.usageError("--prefix must be a path such as /dashboard, got %q", *prefix)
+	}
+	list, code, ok := a.loadSchedules(path, *schedFile)
+	if !ok {
+		return code
+	}
+	token := envOr(envDashboardToken, strings.TrimSpace(serveGetenv(envAPIToken)))
+
+	broker, err := a.openBroker(ctx)
+	if err != nil {
+		return a.runtimeError(path, err)
+	}
+	defer func() {
+		if err := broker.Close(); err != nil {
+			a.log.Warn("close broker", "err", a.cfg.Redact(err.Error()))
+		}
+	}()
+	client := queue.NewClient(broker)
+	cfg := dashboard.Config{
+		Queues: client, Prefix: p, Token: token, ReadOnly: *readOnly,
+		Broker: a.cfg.BrokerDescription(), Redact: a.cfg.Redact, Logger: a.log,
+	}
+	if sched, err := queue.NewScheduler(broker, queue.SchedulerConfig{Schedules: list, Logger: a.log}); err != nil {
+		a.log.Warn("dashboard: schedules page disabled", "err", a.cfg.Redact(err.Error()))
+	} else {
+		cfg.Schedules = sched
+	}
+	if !*noWorkflows {
+		st, engine, err := a.openWorkflows(ctx, client, *workflowsFile)
+		switch {
+		case err != nil:
+			return a.runtimeError(path, err)
+		case st != nil:
+			defer st.Close()
+			cfg.Workflows, cfg.WorkflowStats = engine, st
+		}
+	}
+	d, err := dashboard.New(cfg)
+	if err != nil {
+		return a.runtimeError(path, err)
+	}
+	defer d.Close()
+
+	mux := http.NewServeMux()
+	mux.Handle(p+"/", d)
+	mux.Handle(p, d)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, p+"/", http.StatusFound)
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return a.runtimeError(path, fmt.Errorf("listen on %s: %w", *addr, err))
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// WriteTimeout bounds pages; the live event stream lifts it for itself.
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+	}
+	auth := "no login (set DOMINION_DASHBOARD_TOKEN to require one)"
+	if token != "" {
+		auth = "login with the token"
+	}
+	a.log.Info("dashboard listening", "url", "http://"+displayAddr(ln.Addr())+p+"/", "broker", cfg.Broker,
+		"workflows", cfg.Workflows != nil, "read_only", *readOnly, "auth", auth)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return a.runtimeError(path, err)
+	case <-ctx.Done():
+	}
+	d.Close() // ends the live streams, so that Shutdown does not wait for them
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.log.Warn("dashboard shutdown", "err", err)
+	}
+	return exitOK
+}
+
+// openWorkflows opens the workflow store when there is one (DATABASE_URL, or the embedded
+// file in the data directory: the dashboard never creates it) and an engine on it. It returns
+// a nil store when there is none.
+func (a *app) openWorkflows(ctx context.Context, client *queue.Client, typesFile string) (store.Store, *workflow.Engine, error) {
+	dsn := strings.TrimSpace(serveGetenv(envDatabaseURL))
+	if dsn == "" {
+		dsn = filepath.Join(a.cfg.DataDir, dashboardStoreFile)
+		if _, err := os.Stat(dsn); err != nil {
+			a.log.Info("dashboard: no workflow store; workflows and reports pages hidden", "looked_for", dsn)
+			return nil, nil, nil
+		}
+	}
+	types := workflow.DefaultTypes()
+	if typesFile != "" {
+		var err error
+		if types, err = workflow.LoadTypes(typesFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open workflow store %s: %w", store.Redact(dsn), err)
+	}
+	return st, workflow.NewEngine(workflow.Config{Store: st, Client: client, Types: types, Logger: a.log}), nil
+}
+
+// displayAddr turns a listen address into one a browser can open (":8081" → "localhost:8081").
+func displayAddr(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

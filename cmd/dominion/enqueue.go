@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// enqueueChunk bounds the jobs of one EnqueueMany call of --count.
+const enqueueChunk = 1000
+
+func runEnqueue(ctx context.Context, a *app, path string, args []string) int {
+	f := a.newFlags(path, "TYPE [PAYLOAD_JSON] [flags]", `Enqueue a job of type TYPE with the JSON payload PAYLOAD_JSON (none when omitted) and print
+its ID; with --count N, enqueue N such jobs in batches and print one ID per line.
+Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message": "…", "retryable": false}.`, 1, 2)
+	q := f.String("queue", queue.DefaultQueue, "`QUEUE` to put the job on")
+	count := f.Int("count", 1, "enqueue `N` jobs (with EnqueueMany)")
+	in := f.Duration("in", 0, "run the job after this `DURATION` (e.g. 30s)")
+	var at time.Time
+	f.Var(timeFlag{&at}, "at", "run the job at this `TIME` (RFC 3339, e.g. 2026-01-02T15:04:05Z)")
+	retries := f.Int("retries", queue.DefaultMaxRetries, "retry a failed job at most `N` times")
+	timeout := f.Duration("timeout", 0, "bound each attempt to `DURATION` (0: no bound)")
+	id := f.String("id", "", "the job's `ID` (default: a generated one); a second job with the same ID is refused")
+	pos, code, ok := f.parse(args)
+	if !ok {
+		return code
+	}
+	typ := pos[0]
+	var payload json.RawMessage
+	if len(pos) == 2 {
+		payload = json.RawMessage(pos[1])
+		if !json.Valid(payload) {
+			var v any
+			err := json.Unmarshal(payload, &v)
+			return f.usageError("PAYLOAD_JSON is not valid JSON: %v", err)
+		}
+	}
+	switch {
+	case typ == "":
+		return f.usageError("TYPE must not be empty")
+	case *count < 1:
+		return f.usageError("--count must be at least 1, got %d", *count)
+	case *in < 0:
+		return f.usageError("--in must not be negative, got %s", *in)
+	case *in != 0 && !at.IsZero():
+		return f.usageError("--in and --at cannot be used together")
+	case *retries < 0:
+		return f.usageError("--retries must not be negative, got %d", *retries)
+	case *timeout < 0:
+		return f.usageError("--timeout must not be negative, got %s", *timeout)
+	case *id != "" && *count > 1:
+		return f.usageError("--id cannot be used with --count above 1 (job IDs are unique)")
+	}
+	opts := []queue.Option{queue.OnQueue(*q), queue.MaxRetries(*retries)}
+	if *timeout > 0 {
+		opts = append(opts, queue.Timeout(*timeout))
+	}
+	if *in > 0 {
+		opts = append(opts, queue.RunIn(*in))
+	}
+	if !at.IsZero() {
+		opts = append(opts, queue.RunAt(at))
+	}
+	if *id != "" {
+		opts = append(opts, queue.WithID(*id))
+	}
+
+	return a.withClient(ctx, path, func(c *queue.Client) int {
+		if *count == 1 {
+			job, err := c.Enqueue(ctx, typ, payload, opts...)
+			if err != nil {
+				return a.runtimeError(path, err)
+			}
+			fmt.Fprintln(a.stdout, job.ID)
+			return exitOK
+		}
+		failed := 0
+		for sent := 0; sent < *count; {
+			n := min(enqueueChunk, *count-sent)
+			reqs := make([]queue.Request, n)
+			for i := range reqs {
+				reqs[i] = queue.Request{Type: typ, Payload: payload, Options: opts}
+			}
+			jobs, errs, err := c.EnqueueMany(ctx, reqs)
+			if err != nil {
+				return a.runtimeError(path, fmt.Errorf("after %d jobs: %w", sent, err))
+			}
+			for i, job := range jobs {
+				if errs[i] != nil {
+					failed++
+					fmt.Fprintf(a.stderr, "%s: job %s: %s\n", path, job.ID, a.cfg.Redact(errs[i].Error()))
+					continue
+				}
+				fmt.Fprintln(a.stdout, job.ID)
+			}
+			sent += n
+		}
+		if failed > 0 {
+			fmt.Fprintf(a.stderr, "%s: %d of %d jobs were not enqueued\n", path, failed, *count)
+			return exitFailure
+		}
+		return exitOK
+	})
+}

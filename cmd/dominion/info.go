@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// infoQueue is one queue in `info --json`.
+type infoQueue struct {
+	Name      string `json:"name"`
+	Pending   int64  `json:"pending"`
+	Active    int64  `json:"active"`
+	Scheduled int64  `json:"scheduled"`
+	Retry     int64  `json:"retry"`
+	Dead      int64  `json:"dead"`
+	Completed int64  `json:"completed"`
+	Canceled  int64  `json:"canceled"`
+	Processed int64  `json:"processed"`
+	Failed    int64  `json:"failed"`
+	Paused    bool   `json:"paused"`
+}
+
+// infoOutput is the one object `info --json` prints.
+type infoOutput struct {
+	Queues  []infoQueue        `json:"queues"`
+	Workers []queue.WorkerInfo `json:"workers"`
+}
+
+func runInfo(ctx context.Context, a *app, path string, args []string) int {
+	f := a.newFlags(path, "[--json]", `Show, for every queue, the number of jobs in each state, whether it is paused, and the
+jobs processed and failed so far; then the live workers.`, 0, 0)
+	asJSON := f.Bool("json", false, `print one JSON object {"queues": […], "workers": […]}`)
+	if _, code, ok := f.parse(args); !ok {
+		return code
+	}
+	return a.withClient(ctx, path, func(c *queue.Client) int {
+		qs, err := c.Queues(ctx)
+		if err != nil {
+			return a.runtimeError(path, err)
+		}
+		ws, err := c.Workers(ctx)
+		if err != nil {
+			return a.runtimeError(path, err)
+		}
+		out := infoOutput{Queues: make([]infoQueue, len(qs)), Workers: ws}
+		for i, q := range qs {
+			out.Queues[i] = infoQueue{
+				Name: q.Name, Pending: q.Pending, Active: q.Active, Scheduled: q.Scheduled, Retry: q.Retry,
+				Dead: q.Dead, Completed: q.Completed, Canceled: q.Canceled, Processed: q.Processed,
+				Failed: q.Failed, Paused: q.Paused,
+			}
+		}
+		if out.Workers == nil {
+			out.Workers = []queue.WorkerInfo{}
+		}
+		for i := range out.Workers {
+			if out.Workers[i].Queues == nil {
+				out.Workers[i].Queues = []string{}
+			}
+			if out.Workers[i].Jobs == nil {
+				out.Workers[i].Jobs = []string{}
+			}
+		}
+		if *asJSON {
+			return a.printJSON(path, out)
+		}
+		printInfo(a.stdout, a.cfg.BrokerDescription(), out, time.Now())
+		return exitOK
+	})
+}
+
+func printInfo(w io.Writer, broker string, out infoOutput, now time.Time) {
+	fmt.Fprintf(w, "Broker: %s\n\n", broker)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(out.Queues) == 0 {
+		fmt.Fprintln(w, "No queues.")
+	} else {
+		fmt.Fprintln(tw, "QUEUE\tPAUSED\tPENDING\tACTIVE\tSCHEDULED\tRETRY\tDEAD\tCOMPLETED\tCANCELED\tPROCESSED\tFAILED")
+		for _, q := range out.Queues {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", q.Name, yesNo(q.Paused),
+				q.Pending, q.Active, q.Scheduled, q.Retry, q.Dead, q.Completed, q.Canceled, q.Processed, q.Failed)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
+	if len(out.Workers) == 0 {
+		fmt.Fprintln(w, "No live workers.")
+		return
+	}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKER\tHOST\tPID\tQUEUES\tCONCURRENCY\tJOBS\tPROCESSED\tFAILED\tLAST HEARTBEAT")
+	for _, wk := range out.Workers {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s ago\n", wk.ID, wk.Host, wk.PID,
+			strings.Join(wk.Queues, ","), wk.Concurrency, len(wk.Jobs), wk.Processed, wk.Failed,
+			now.Sub(wk.Heartbeat).Round(time.Millisecond))
+	}
+	tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// printJSON prints v as indented JSON on stdout.
+func (a *app) printJSON(path string, v any) int {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return a.runtimeError(path, err)
+	}
+	return exitOK
+}

@@ -1,0 +1,83 @@
+// Command dominion is Dominion's one binary: worker, enqueue, info, jobs, queues, bench, …
+// Run `dominion help` for the list of commands.
+//
+// Configuration comes from the environment (read once, here, by package config) and from each
+// command's flags. Exit codes: 0 success, 1 failure at run time, 2 wrong usage.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/codex-dominion/dominion/internal/config"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	// The first SIGINT/SIGTERM cancels ctx: commands stop gracefully (a worker finishes or
+	// requeues its jobs, bench removes its queues). A second one kills the process at once,
+	// as the signal's default action. os.Interrupt and syscall.SIGTERM exist on every OS
+	// Dominion builds for, Windows included.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dominion: configuration: %v\n", err)
+		os.Exit(exitUsage)
+	}
+	routeRedisClientLog(config.NewLogger(&redactWriter{w: os.Stderr, redact: cfg.Redact}, cfg.LogLevel))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, cfg))
+}
+
+// app is what every command gets: the configuration, where to write, and the logger.
+type app struct {
+	cfg    config.Config
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+	logOut io.Writer // where log records go (stderr, secrets removed)
+}
+
+// run runs the command line args (without the program name) and returns the exit code. Tests
+// call it in-process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, cfg config.Config) int {
+	if cfg.Lease <= 0 {
+		cfg.Lease = config.DefaultLease
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = config.DefaultDataDir
+	}
+	// Logs go to stderr through a writer that removes the configuration's secrets, in case a
+	// lower layer puts the Redis URL or password in a message.
+	logOut := &redactWriter{w: stderr, redact: cfg.Redact}
+	a := &app{cfg: cfg, stdout: stdout, stderr: stderr, log: config.NewLogger(logOut, cfg.LogLevel), logOut: logOut}
+	return dispatch(ctx, a, "dominion", commands(), args)
+}
+
+// redactWriter passes each write through redact. slog writes one record per Write call, so a
+// secret is never split between two writes.
+type redactWriter struct {
+	w      io.Writer
+	redact func(string) string
+}
+
+func (r *redactWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(r.w, r.redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	_ "time/tzdata" // schedules name IANA time zones: work on machines without a zone database
+
+	"github.com/codex-dominion/dominion/internal/schedules"
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// schedulesGetenv reads DOMINION_SCHEDULES; tests replace it.
+// TODO(config): move DOMINION_SCHEDULES into config.Config (SchedulesFile).
+var schedulesGetenv = os.Getenv
+
+const schedulesEnvHelp = `The schedules are the defaults (cleanup_old_workflows {"days":30} daily at 02:00 UTC,
+generate_weekly_report Mondays at 09:00 UTC) changed and extended by the YAML file named
+by --schedules or DOMINION_SCHEDULES (see docs/scheduling.md).`
+
+// schedulesFlag adds --schedules to f; its default comes from DOMINION_SCHEDULES.
+func schedulesFlag(f *flags) *string {
+	return f.String("schedules", schedulesGetenv(schedules.EnvFile),
+		"YAML `FILE` of schedules; its default comes from DOMINION_SCHEDULES")
+}
+
+// loadSchedules reads and validates the schedules. A problem is printed as one line naming
+// the schedule, and the command exits with exitUsage: it is a configuration error.
+func (a *app) loadSchedules(path, file string) ([]queue.Schedule, int, bool) {
+	list, err := schedules.Load(file)
+	if err == nil {
+		err = queue.ValidateSchedules(list, schedules.KnownTypes())
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "%s: %s\n", path, err)
+		return nil, exitUsage, false
+	}
+	return list, exitOK, true
+}
+
+// newScheduler opens the broker and returns a scheduler on it; close the broker when done.
+func (a *app) newScheduler(ctx context.Context, list []queue.Schedule) (*queue.Scheduler, queue.Broker, error) {
+	b, err := a.openBroker(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := queue.NewScheduler(b, queue.SchedulerConfig{Schedules: list, KnownTypes: schedules.KnownTypes(), Logger: a.log})
+	if err != nil {
+		_ = b.Close()
+		return nil, nil, err
+	}
+	return s, b, nil
+}
+
+func runScheduler(ctx context.Context, a *app, path string, args []string) int {
+	f := a.newFlags(path, "[--schedules FILE]", `Enqueue the jobs of the periodic schedules, each tick exactly once however many
+scheduler processes run on the broker, until SIGINT or SIGTERM. A tick missed while no
+scheduler ran is enqueued once at start-up, or skipped, per schedule (catch_up).
+
+`+schedulesEnvHelp, 0, 0)
+	file := schedulesFlag(f)
+	if _, code, ok := f.parse(args); !ok {
+		return code
+	}
+	list, code, ok := a.loadSchedules(path, *file)
+	if !ok {
+		return code
+	}
+	s, b, err := a.newScheduler(ctx, list)
+	if err != nil {
+		return a.runtimeError(path, err)
+	}
+	defer b.Close()
+	a.log.Info("dominion scheduler", "broker", a.cfg.BrokerDescription(), "schedules", len(list))
+	if err := s.Run(ctx); err != nil {
+		return a.runtimeError(path, err)
+	}
+	return exitOK
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/codex-dominion/dominion/internal/testenv"
+	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/queue/redisbroker"
+)
+
+// TestSchedulerProcessesOneJobPerTick runs three `dominion scheduler` processes on one Redis
+// with an every-second schedule for 20 seconds, SIGKILLs one of them midway, and checks that
+// every tick from the first to the last has exactly one job.
+func TestSchedulerProcessesOneJobPerTick(t *testing.T) {
+	t.Parallel()
+	bin := binPath // built by TestMain (with -race under -race)
+	r := testenv.StartRedis(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "schedules.yaml")
+	const spec = `schedules:
+  - name: every-second
+    spec: "* * * * * *"
+    queue: ticks
+    type: dominion.noop
+    payload: {from: test}
+`
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prefix := "schedtest"
+	env := append(os.Environ(), "REDIS_URL="+r.URL(), "DOMINION_REDIS_PREFIX="+prefix,
+		"DOMINION_SCHEDULES="+file, "DOMINION_LOG_LEVEL=warn")
+
+	b, err := redisbroker.Open(t.Context(), r.URL(), redisbroker.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ticks := func() []time.Time { return listTicks(t, b, "ticks", "every-second") }
+
+	start := time.Now()
+	procs := make([]*exec.Cmd, 3)
+	for i := range procs {
+		cmd := exec.Command(bin, "scheduler")
+		cmd.Env = env
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("scheduler-%d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logf.Close()
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs[i] = cmd
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+		})
+	}
+	logs := func() string {
+		var sb strings.Builder
+		for i := range procs {
+			data, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("scheduler-%d.log", i)))
+			fmt.Fprintf(&sb, "--- scheduler %d:\n%s", i, data)
+		}
+		return sb.String()
+	}
+	waitUntil := func(within time.Duration, what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s: %s; ticks %v\n%s", within, what, ticks(), logs())
+			}
+			select {
+			case <-t.Context().Done():
+				t.Fatal("test context done")
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	lastTickAtLeast := func(at time.Time) func() bool {
+		return func() bool {
+			ts := ticks()
+			return len(ts) > 0 && !ts[len(ts)-1].Before(at)
+		}
+	}
+
+	// Midway, kill one scheduler without warning; the others go on.
+	waitUntil(30*time.Second, "no tick 10 s after the start", lastTickAtLeast(start.Add(10*time.Second)))
+	killed := time.Now()
+	if err := procs[0].Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = procs[0].Wait()
+	waitUntil(30*time.Second, "no tick 20 s after the start", lastTickAtLeast(start.Add(20*time.Second)))
+	for _, p := range procs[1:] {
+		if err := p.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, p := range procs[1:] {
+		if err := p.Wait(); err != nil {
+			t.Errorf("scheduler %d after SIGTERM: %v", i+1, err)
+		}
+	}
+
+	got := ticks()
+	// The first tick is the first whole second after the processes started, give or take
+	// their start-up.
+	if first := got[0]; first.After(start.Add(3 * time.Second)) {
+		t.Errorf("first tick %s, more than 3 s after the start %s", first, start)
+	}
+	for i := 1; i < len(got); i++ {
+		if d := got[i].Sub(got[i-1]); d != time.Second {
+			t.Errorf("ticks %s and %s are %s apart: missing ticks", got[i-1].Format(time.TimeOnly), got[i].Format(time.TimeOnly), d)
+		}
+	}
+	stats, err := queue.NewClient(b).Queues(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stats {
+		if s.Name == "ticks" && s.Pending != int64(len(got)) {
+			t.Errorf("queue ticks has %d pending jobs for %d ticks", s.Pending, len(got))
+		}
+	}
+	t.Logf("%d ticks from %s to %s, one job each; scheduler 0 killed at %s",
+		len(got), got[0].Format(time.TimeOnly), got[len(got)-1].Format(time.TimeOnly), killed.Format(time.TimeOnly))
+	if t.Failed() {
+		t.Log(logs())
+	}
+}
+
+// listTicks returns the ticks of the schedule's jobs on queue q, sorted; a job of the queue
+// whose ID is not the schedule's tick ID fails the test.
+func listTicks(t *testing.T, b queue.Broker, q, name string) []time.Time {
+	t.Helper()
+	var out []time.Time
+	for _, st := range queue.States {
+		jobs, err := b.List(context.Background(), q, st, 0, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			rest, ok := strings.CutPrefix(j.ID, name+":")
+			tick, err := time.Parse("20060102T150405Z", rest)
+			if !ok || err != nil || queue.TickJobID(name, tick) != j.ID {
+				t.Fatalf("job %s on queue %s is no tick of %s", j.ID, q, name)
+			}
+			out = append(out, tick)
+		}
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/codex-dominion/dominion/internal/service"
+	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/workflow"
+)
+
+// Environment variables of `dominion serve` (and `dominion migrate`) that package config does
+// not hold yet. They are read here, at the edge, through serveGetenv.
+// TODO(config): move them into config.Config (Addr, DatabaseURL, APIToken, WorkflowsFile,
+// SMTP) so that config.Redact also removes the DATABASE_URL and SMTP passwords.
+const (
+	envAddr         = "DOMINION_ADDR"
+	envDatabaseURL  = "DATABASE_URL"
+	envAPIToken     = "DOMINION_API_TOKEN"
+	envWorkflows    = "DOMINION_WORKFLOWS"
+	envSMTPAddr     = "SMTP_ADDR"
+	envSMTPUsername = "SMTP_USERNAME"
+	envSMTPPassword = "SMTP_PASSWORD"
+	envSMTPFrom     = "SMTP_FROM"
+)
+
+// serveGetenv reads the variables above; tests replace it.
+var serveGetenv = os.Getenv
+
+func runServe(ctx context.Context, a *app, path string, args []string) int {
+	f := a.newFlags(path, "[flags]", `Run Dominion in one process: the HTTP API, a worker (queues workflows=3,default=1),
+the scheduler and the workflow outbox relay, until SIGINT or SIGTERM; then drain HTTP
+requests, stop the scheduler and the relay, and let running jobs finish (or put them back
+in their queue).
+
+With no configuration, workflows are stored in DOMINION_DATA_DIR/dominion.db and jobs
+queued in DOMINION_DATA_DIR/queue.db (SQLite). Set REDIS_URL for the Redis queue (extra
+'dominion worker' processes then share the work) and DATABASE_URL=postgres://… for
+PostgreSQL.
+
+Environment (besides those of 'dominion help'):
+  DOMINION_ADDR        listen address (default :8080)
+  DATABASE_URL         postgres://user:password@host:5432/db, or a SQLite file path
+  DOMINION_API_TOKEN   when set, every /api/ route needs Authorization: Bearer <token>
+  DOMINION_WORKFLOWS   YAML file of workflow types (default: the built-in types)
+  SMTP_ADDR, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM   the email steps' server
+
+`+schedulesEnvHelp, 0, 0)
+	addr := f.String("addr", envOr(envAddr, service.DefaultAddr), "`ADDRESS` the API listens on; its default comes from DOMINION_ADDR")
+	workflows := f.String("workflows", serveGetenv(envWorkflows), "YAML `FILE` of workflow types; its default comes from DOMINION_WORKFLOWS")
+	concurrency := f.Int("concurrency", service.DefaultConcurrency, "number of jobs the worker runs at once")
+	noWorker := f.Bool("no-worker", false, "run no worker here; run 'dominion worker --queues workflows=3,default=1' elsewhere")
+	noScheduler := f.Bool("no-scheduler", false, "run no scheduler here (run 'dominion scheduler' elsewhere, or none)")
+	schedFile := schedulesFlag(f)
+	shutdown := f.Duration("shutdown-timeout", service.DefaultShutdownTimeout, "how long to wait for HTTP requests, then for running jobs, at shutdown")
+	lease := f.Duration("lease", a.cfg.Lease, "how long a job stays leased without a worker heartbeat; its default comes from DOMINION_LEASE")
+	_, code, ok := f.parse(args)
+	if !ok {
+		return code
+	}
+	switch {
+	case *concurrency < 1:
+		return f.usageError("--concurrency must be at least 1, got %d", *concurrency)
+	case *shutdown <= 0:
+		return f.usageError("--shutdown-timeout must be positive, got %s", *shutdown)
+	case *lease < 10*time.Millisecond:
+		return f.usageError("--lease must be at least 10ms, got %s", *lease)
+	case strings.TrimSpace(*addr) == "":
+		return f.usageError("--addr must not be empty")
+	}
+	var list []queue.Schedule
+	if !*noScheduler {
+		var code int
+		if list, code, ok = a.loadSchedules(path, *schedFile); !ok {
+			return code
+		}
+	}
+	err := service.Run(ctx, service.Config{
+		Addr:            *addr,
+		DataDir:         a.cfg.DataDir,
+		RedisURL:        a.cfg.RedisURL,
+		RedisPrefix:     a.cfg.RedisPrefix,
+		DatabaseURL:     strings.TrimSpace(serveGetenv(envDatabaseURL)),
+		APIToken:        strings.TrimSpace(serveGetenv(envAPIToken)),
+		WorkflowsFile:   *workflows,
+		Concurrency:     *concurrency,
+		NoWorker:        *noWorker,
+		Schedules:       list,
+		NoScheduler:     *noScheduler,
+		Lease:           *lease,
+		ShutdownTimeout: *shutdown,
+		Logger:          a.log,
+		SMTP: workflow.SMTPConfig{
+			Addr:     serveGetenv(envSMTPAddr),
+			Username: serveGetenv(envSMTPUsername),
+			Password: serveGetenv(envSMTPPassword),
+			From:     serveGetenv(envSMTPFrom),
+		},
+	})
+	if err != nil {
+		return a.runtimeError(path, err)
+	}
+	return exitOK
+}
+
+func envOr(name, def string) string {
+	if v := strings.TrimSpace(serveGetenv(name)); v != "" {
+		return v
+	}
+	return def
+}

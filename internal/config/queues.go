@@ -1,0 +1,67 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// ParseQueues parses a worker's queue list: comma-separated names, each with an optional
+// weight, e.g. "critical=6,default=3,low=1" or "workflows,default" (weight 1).
+func ParseQueues(s string) ([]queue.QueueWeight, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("empty queue list; want name[=weight],… e.g. workflows=3,default=1")
+	}
+	var out []queue.QueueWeight
+	seen := map[string]bool{}
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		name, weight, hasWeight := strings.Cut(item, "=")
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "":
+			return nil, fmt.Errorf("empty queue name in %q; want name[=weight],… e.g. workflows=3,default=1", s)
+		case !validQueueName(name):
+			return nil, fmt.Errorf("queue name %q: use at most 100 letters, digits, '.', '_', '-' or ':'", name)
+		case seen[name]:
+			return nil, fmt.Errorf("queue %q is listed twice", name)
+		}
+		seen[name] = true
+		w := 1
+		if hasWeight {
+			n, err := strconv.Atoi(strings.TrimSpace(weight))
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("queue %q: weight %q is not a positive integer", name, weight)
+			}
+			w = n
+		}
+		out = append(out, queue.QueueWeight{Name: name, Weight: w})
+	}
+	return out, nil
+}
+
+// FormatQueues is the inverse of ParseQueues.
+func FormatQueues(qs []queue.QueueWeight) string {
+	parts := make([]string, len(qs))
+	for i, q := range qs {
+		parts[i] = q.Name + "=" + strconv.Itoa(q.Weight)
+	}
+	return strings.Join(parts, ",")
+}
+
+// validQueueName mirrors the rule queue.Client applies at enqueue.
+func validQueueName(s string) bool {
+	if len(s) > 100 {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '.' || r == '_' || r == '-' || r == ':'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
