@@ -57,9 +57,12 @@ func LoggingMiddleware(log *slog.Logger) Middleware {
 			start := time.Now()
 			res, err := next.ProcessJob(ctx, job)
 			attrs := []any{"id", job.ID, "type", job.Type, "queue", job.Queue, "attempt", job.Attempt, "took", time.Since(start)}
-			if err != nil {
+			switch {
+			case err != nil && errors.Is(context.Cause(ctx), ErrShuttingDown):
+				log.Info("job interrupted by shutdown", attrs...)
+			case err != nil:
 				log.Warn("job failed", append(attrs, "err", err)...)
-			} else {
+			default:
 				log.Debug("job done", attrs...)
 			}
 			return res, err

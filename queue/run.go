@@ -21,7 +21,6 @@ func (w *Worker) start(jobsCtx context.Context, job *Job) {
 		defer w.release(1)
 		defer cancel(nil)
 		result, err := w.call(ctx, job)
-		out := w.outcome(ctx, job, result, err)
 		w.mu.Lock()
 		_, mine := w.running[job.ID]
 		delete(w.running, job.ID)
@@ -29,7 +28,7 @@ func (w *Worker) start(jobsCtx context.Context, job *Job) {
 		if !mine { // abandoned at shutdown and already put back in its queue
 			return
 		}
-		w.outcomes <- out
+		w.outcomes <- w.outcome(ctx, job, result, err)
 		w.reporting.Done()
 	}()
 }

@@ -319,6 +319,15 @@ func (w *Worker) drain(ctx context.Context) {
 	if len(abandoned) == 0 {
 		return
 	}
+	// Give the canceled handlers a moment to return, so that a job is not running here
+	// while another worker already runs it again. A handler that ignores its context for
+	// longer than this can still overlap with the next attempt.
+	grace := time.NewTimer(abandonGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+	}
 	w.log.Warn("shutdown timeout: putting unfinished jobs back in their queue", "jobs", len(abandoned))
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -352,3 +361,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 var errNoHandler = errors.New("no handler registered for this job type")
+
+// abandonGrace is how long a shutdown waits for handlers it canceled before requeueing their jobs.
+const abandonGrace = time.Second
+
+// String returns "name=weight", the form of the worker's --queues flag.
+func (q QueueWeight) String() string { return fmt.Sprintf("%s=%d", q.Name, q.Weight) }
