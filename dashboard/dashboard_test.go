@@ -1,0 +1,490 @@
+package dashboard_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/codex-dominion/dominion/dashboard"
+	"github.com/codex-dominion/dominion/queue"
+)
+
+func TestPagesRender(t *testing.T) {
+	e := newEnv(t, nil)
+	dead := e.enqueue("report.build", map[string]any{"week": "2026-W05"}, queue.OnQueue("reports"))
+	e.enqueue("email.send", map[string]string{"to": "a@example.com"})
+	e.enqueue("email.send", nil, queue.RunIn(time.Hour))
+	h := e.httpClient()
+	for _, p := range []string{"/", "/queues", "/jobs", "/jobs?queue=reports&state=pending", "/jobs?state=scheduled",
+		"/jobs/" + dead.ID, "/workers", "/jobs?queue=nope&state=dead", "/login"} {
+		r := h.get(p)
+		want := http.StatusOK
+		if p == "/login" {
+			want = http.StatusSeeOther // no token: nothing to log in to
+		}
+		if r.status != want {
+			t.Errorf("GET %s: status %d, want %d\n%s", p, r.status, want, r.body)
+		}
+		if want == http.StatusOK && !strings.Contains(r.body, "</html>") {
+			t.Errorf("GET %s: no complete page", p)
+		}
+	}
+	if r := h.get("/jobs/NOPE"); r.status != http.StatusNotFound {
+		t.Errorf("missing job: status %d", r.status)
+	}
+	if r := h.get("/nothing-here"); r.status != http.StatusNotFound {
+		t.Errorf("unknown page: status %d", r.status)
+	}
+	if r := h.get("/jobs?state=bogus"); r.status != http.StatusBadRequest {
+		t.Errorf("bad state: status %d", r.status)
+	}
+	// Without workflow and schedule sources, those pages say so.
+	for _, p := range []string{"/workflows", "/reports", "/schedules"} {
+		if r := h.get(p); r.status != http.StatusNotFound {
+			t.Errorf("GET %s without its source: status %d", p, r.status)
+		}
+	}
+	r := h.get("/")
+	if strings.Contains(r.body, `href="/dashboard/workflows"`) || strings.Contains(r.body, `href="/dashboard/schedules"`) {
+		t.Error("the navigation links to pages whose source is not configured")
+	}
+	for k, v := range map[string]string{"Content-Security-Policy": "default-src 'none'", "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"} {
+		if !strings.Contains(r.header.Get(k), v) {
+			t.Errorf("header %s = %q, want %q", k, r.header.Get(k), v)
+		}
+	}
+}
+
+func TestStaticFilesAreEmbeddedAndCached(t *testing.T) {
+	e := newEnv(t, nil)
+	h := e.httpClient()
+	page := h.get("/").body
+	for _, name := range []string{"app.js", "app.css", "theme.js", "favicon.svg"} {
+		i := strings.Index(page, "/dashboard/static/"+name+"?v=")
+		if i < 0 {
+			t.Fatalf("page does not link %s with a version", name)
+		}
+		u := page[i:]
+		u = u[:strings.IndexByte(u, '"')]
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+strings.ReplaceAll(u, "&amp;", "&"), nil)
+		r := h.do(req)
+		if r.status != 200 || !strings.Contains(r.header.Get("Cache-Control"), "immutable") {
+			t.Errorf("%s: status %d, cache %q", name, r.status, r.header.Get("Cache-Control"))
+		}
+	}
+	// Nothing on the page comes from another origin.
+	for _, bad := range []string{"http://", "https://", "//cdn"} {
+		if i := strings.Index(page, bad); i >= 0 && !strings.Contains(page[i:i+40], "www.w3.org") {
+			t.Errorf("page refers to %q: %s", bad, page[i:min(len(page), i+60)])
+		}
+	}
+}
+
+func TestActionsNeedCSRF(t *testing.T) {
+	e := newEnv(t, nil)
+	e.enqueue("noop", nil)
+	h := e.httpClient()
+	token := h.csrf("/queues")
+
+	if r := h.post("/queues/default/pause", url.Values{}); r.status != http.StatusForbidden {
+		t.Fatalf("POST without CSRF token: status %d", r.status)
+	}
+	if r := h.post("/queues/default/pause", url.Values{"csrf": {token + "x"}}); r.status != http.StatusForbidden {
+		t.Fatalf("POST with a wrong CSRF token: status %d", r.status)
+	}
+	// Another browser's token does not work with this browser's cookie.
+	other := e.httpClient().csrf("/queues")
+	if r := h.post("/queues/default/pause", url.Values{"csrf": {other}}); r.status != http.StatusForbidden {
+		t.Fatalf("POST with another browser's CSRF token: status %d", r.status)
+	}
+	// A request from another origin is refused even with the right token.
+	req, _ := http.NewRequest(http.MethodPost, e.base+"/queues/default/pause", strings.NewReader(url.Values{"csrf": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://evil.example")
+	if r := h.do(req); r.status != http.StatusForbidden {
+		t.Fatalf("cross-origin POST: status %d", r.status)
+	}
+	if e.paused("default") {
+		t.Fatal("a refused request paused the queue")
+	}
+	r := h.post("/queues/default/pause", url.Values{"csrf": {token}})
+	if r.status != http.StatusSeeOther || !e.paused("default") {
+		t.Fatalf("POST with the CSRF token: status %d, paused %v", r.status, e.paused("default"))
+	}
+	page := h.get("/queues").body
+	if !strings.Contains(page, "Queue default paused") {
+		t.Error("no flash message after pausing")
+	}
+	if strings.Contains(h.get("/queues").body, "Queue default paused") {
+		t.Error("the flash message is shown twice")
+	}
+}
+
+func TestBulkActionsConfirmAndReport(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	reqs := make([]queue.Request, 12)
+	for i := range reqs {
+		reqs[i] = queue.Request{Type: "noop", Options: []queue.Option{queue.OnQueue("bulk")}}
+	}
+	jobs, _, err := e.client.EnqueueMany(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if _, err := e.client.Cancel(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := e.httpClient()
+	token := h.csrf("/jobs?queue=bulk&state=canceled")
+	// Without confirm=yes, the server asks.
+	r := h.post("/queues/bulk/canceled/retry-all", url.Values{"csrf": {token}})
+	if r.status != http.StatusOK || !strings.Contains(r.body, "Retry all 12 canceled jobs of queue bulk?") {
+		t.Fatalf("unconfirmed bulk retry: status %d\n%s", r.status, r.body)
+	}
+	if e.jobState(jobs[0].ID) != queue.StateCanceled {
+		t.Fatal("an unconfirmed bulk action changed jobs")
+	}
+	r = h.post("/queues/bulk/canceled/retry-all", url.Values{"csrf": {token}, "confirm": {"yes"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("confirmed bulk retry: status %d", r.status)
+	}
+	if page := h.get(strings.TrimPrefix(r.location, "/dashboard")).body; !strings.Contains(page, "12 jobs retried.") {
+		t.Error("no flash saying what was done")
+	}
+	if e.jobState(jobs[0].ID) != queue.StatePending {
+		t.Error("jobs not retried")
+	}
+	r = h.post("/queues/bulk/pending/delete-all", url.Values{"csrf": {token}, "confirm": {"yes"}})
+	if page := h.get(strings.TrimPrefix(r.location, "/dashboard")).body; !strings.Contains(page, "12 jobs deleted.") {
+		t.Errorf("delete all: status %d, no flash", r.status)
+	}
+	e.enqueue("noop", nil, queue.OnQueue("bulk"))
+	r = h.post("/queues/bulk/empty", url.Values{"csrf": {token}, "confirm": {"yes"}})
+	if page := h.get("/queues").body; !strings.Contains(page, "Queue bulk emptied: 1 job deleted.") {
+		t.Errorf("empty: status %d, no flash", r.status)
+	}
+}
+
+func TestReadOnlyHidesAndRefusesActions(t *testing.T) {
+	e := newEnv(t, func(c *dashboard.Config) { c.ReadOnly = true })
+	j := e.enqueue("noop", nil)
+	h := e.httpClient()
+	for _, p := range []string{"/", "/queues", "/jobs", "/jobs/" + j.ID, "/workers"} {
+		body := h.get(p).body
+		if strings.Contains(body, `method="post"`) {
+			t.Errorf("read-only page %s has a form that posts", p)
+		}
+		if !strings.Contains(body, "Read-only") {
+			t.Errorf("read-only page %s does not say so", p)
+		}
+	}
+	token := h.csrf("/queues") // the layout carries it for log-out even when read-only
+	for _, p := range []string{"/queues/default/pause", "/jobs/" + j.ID + "/cancel", "/jobs/" + j.ID + "/delete", "/queues/default/empty"} {
+		if r := h.post(p, url.Values{"csrf": {token}, "confirm": {"yes"}}); r.status != http.StatusForbidden {
+			t.Errorf("read-only POST %s: status %d", p, r.status)
+		}
+	}
+	if e.paused("default") || e.jobState(j.ID) != queue.StatePending {
+		t.Error("a read-only dashboard changed something")
+	}
+}
+
+func TestLogin(t *testing.T) {
+	const token = "s3cret-token"
+	e := newEnv(t, func(c *dashboard.Config) { c.Token = token })
+	h := e.httpClient()
+	r := h.get("/queues")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/dashboard/login?next=") {
+		t.Fatalf("anonymous GET: status %d, location %q", r.status, r.location)
+	}
+	if r := h.get("/events"); r.status == http.StatusOK {
+		t.Fatal("anonymous event stream allowed")
+	}
+	csrf := h.csrf("/login")
+	if r := h.post("/queues/default/pause", url.Values{"csrf": {csrf}}); r.status == http.StatusSeeOther && e.paused("default") {
+		t.Fatal("anonymous POST paused a queue")
+	}
+	if r := h.post("/login", url.Values{"csrf": {csrf}, "token": {"wrong"}}); r.status != http.StatusUnauthorized {
+		t.Fatalf("wrong token: status %d", r.status)
+	}
+	if r := h.post("/login", url.Values{"token": {token}}); r.status != http.StatusForbidden {
+		t.Fatalf("login without CSRF token: status %d", r.status)
+	}
+	r = h.post("/login", url.Values{"csrf": {csrf}, "token": {token}, "next": {"/dashboard/queues"}})
+	if r.status != http.StatusSeeOther || r.location != "/dashboard/queues" {
+		t.Fatalf("login: status %d, location %q", r.status, r.location)
+	}
+	var session *http.Cookie
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == "dominion_session" {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie %+v: want HttpOnly and SameSite=Strict", session)
+	}
+	if strings.Contains(session.Value, token) {
+		t.Fatal("the session cookie holds the token")
+	}
+	if r := h.get("/queues"); r.status != http.StatusOK {
+		t.Fatalf("logged in: status %d", r.status)
+	}
+	// A forged or altered session is refused.
+	forged := e.httpClient()
+	u, _ := url.Parse(e.base + "/")
+	forged.c.Jar.SetCookies(u, []*http.Cookie{{Name: "dominion_session", Value: session.Value[:len(session.Value)-2] + "xx", Path: "/dashboard/"}})
+	if r := forged.get("/queues"); r.status != http.StatusSeeOther {
+		t.Fatalf("altered session: status %d", r.status)
+	}
+	// Open redirects are not possible through next.
+	if r := h.post("/login", url.Values{"csrf": {csrf}, "token": {token}, "next": {"//evil.example/x"}}); r.location != "/dashboard/" {
+		t.Fatalf("next=//evil.example: redirected to %q", r.location)
+	}
+	// Log out ends the session.
+	h.post("/logout", url.Values{"csrf": {h.csrf("/queues")}})
+	if r := h.get("/queues"); r.status != http.StatusSeeOther {
+		t.Fatalf("after log out: status %d", r.status)
+	}
+}
+
+func TestSecretsNeverShown(t *testing.T) {
+	const password = "hunter2-redis-password"
+	e := newEnv(t, func(c *dashboard.Config) {
+		c.Broker = "redis redis://:" + password + "@10.0.0.5:6379/0"
+	})
+	e.enqueue("noop", nil)
+	// A broker error that carries the URL, as a careless lower layer might write it.
+	failing := &failingSource{countingSource: e.src, err: fmt.Errorf("dial redis://admin:%s@10.0.0.5:6379: connection refused", password)}
+	d, err := dashboard.New(dashboard.Config{Queues: failing, Logger: quiet, Broker: "redis://u:" + password + "@h:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	h := e.httpClient()
+	for _, p := range []string{"/", "/queues", "/jobs"} {
+		if body := h.get(p).body; strings.Contains(body, password) {
+			t.Errorf("%s shows the Redis password", p)
+		}
+	}
+	for _, p := range []string{"/dashboard/", "/dashboard/queues", "/dashboard/workers"} {
+		rec := httptest.NewRecorder()
+		d.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p, nil))
+		if strings.Contains(rec.Body.String(), password) {
+			t.Errorf("%s shows the password of a URL in an error", p)
+		}
+		if !strings.Contains(rec.Body.String(), "xxxxx") {
+			t.Errorf("%s: the error is not shown (redacted): %s", p, rec.Body.String())
+		}
+	}
+}
+
+type failingSource struct {
+	*countingSource
+	err error
+}
+
+func (f *failingSource) Queues(context.Context) ([]queue.QueueStats, error) { return nil, f.err }
+func (f *failingSource) Workers(context.Context) ([]queue.WorkerInfo, error) {
+	return nil, f.err
+}
+
+func TestJobsPageReadsOnlyWhatItShows(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	reqs := make([]queue.Request, 260)
+	for i := range reqs {
+		reqs[i] = queue.Request{Type: fmt.Sprintf("kind%d", i%3), Options: []queue.Option{queue.OnQueue("big")}}
+	}
+	jobs, _, err := e.client.EnqueueMany(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := e.httpClient()
+	r := h.get("/jobs?queue=big&state=pending&page=3")
+	if !strings.Contains(r.body, "101–150 of") || !strings.Contains(r.body, ">260</span>") {
+		t.Fatalf("page 3 does not show jobs 101–150 of 260:\n%s", r.body)
+	}
+	if !strings.Contains(r.body, jobs[100].ID) || strings.Contains(r.body, jobs[99].ID) || strings.Contains(r.body, jobs[150].ID) {
+		t.Error("page 3 shows the wrong jobs")
+	}
+	calls := e.src.listCalls()
+	if len(calls) != 1 || calls[0] != [2]int{100, 50} {
+		t.Fatalf("List calls %v, want one List(offset 100, limit 50)", calls)
+	}
+	// The last page.
+	if r := h.get("/jobs?queue=big&state=pending&page=6"); !strings.Contains(r.body, "251–260 of") {
+		t.Error("last page wrong")
+	}
+	// A search by ID goes to the job; by type it filters.
+	if r := h.get("/jobs?queue=big&state=pending&q=" + jobs[7].ID); r.status != http.StatusSeeOther || !strings.HasSuffix(r.location, "/jobs/"+jobs[7].ID) {
+		t.Errorf("search by id: status %d, location %q", r.status, r.location)
+	}
+	r = h.get("/jobs?queue=big&state=pending&q=kind2")
+	if !strings.Contains(r.body, jobs[2].ID) || strings.Contains(r.body, jobs[1].ID+"<") {
+		t.Error("search by type does not filter by type")
+	}
+}
+
+func TestOnePollerForAllBrowsers(t *testing.T) {
+	e := newEnv(t, nil)
+	e.enqueue("noop", nil)
+	const browsers = 20
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	samples := make(chan int, browsers)
+	for range browsers {
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/events", nil)
+			req.Header.Set("Accept", "text/event-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			n := 0
+			for sc.Scan() {
+				if sc.Text() == "event: sample" {
+					n++
+					if n == 5 {
+						samples <- n
+						return
+					}
+				}
+			}
+		}()
+	}
+	start := e.src.queuesCalls.Load()
+	for range browsers {
+		select {
+		case <-samples:
+		case <-time.After(15 * time.Second):
+			t.Fatal("the browsers did not get 5 samples each")
+		}
+	}
+	calls := e.src.queuesCalls.Load() - start
+	// 20 browsers × 5 samples; one poller reads the statistics once per tick, so about 5–10
+	// reads, not 100.
+	if calls > 15 {
+		t.Fatalf("%d reads of the queue statistics for %d browsers × 5 samples: want one per tick", calls, browsers)
+	}
+	t.Logf("%d browsers, 5 samples each: %d reads of the queue statistics", browsers, calls)
+}
+
+func TestCloseEndsStreams(t *testing.T) {
+	e := newEnv(t, nil)
+	req, _ := http.NewRequest(http.MethodGet, e.base+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := resp.Body.Read(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	e.dash.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, io.EOF) {
+			t.Logf("stream ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the event stream")
+	}
+}
+
+func TestWorkflowAndScheduleActions(t *testing.T) {
+	d := newDemo(t)
+	ctx := context.Background()
+	h := d.httpClient()
+	for _, p := range []string{"/", "/workflows", "/workflows?status=failed", "/workflows/" + d.runningWF, "/workflows/" + d.doneWF,
+		"/reports", "/schedules", "/jobs/" + d.deadJob} {
+		if r := h.get(p); r.status != http.StatusOK {
+			t.Errorf("GET %s: status %d", p, r.status)
+		}
+	}
+	if r := h.get("/workflows?status=bogus"); r.status != http.StatusBadRequest {
+		t.Errorf("bad status filter: %d", r.status)
+	}
+	if r := h.get("/workflows/nope"); r.status != http.StatusNotFound {
+		t.Errorf("missing workflow: %d", r.status)
+	}
+	token := h.csrf("/schedules")
+	flash := func(r response) string {
+		t.Helper()
+		if r.status != http.StatusSeeOther {
+			t.Fatalf("action: status %d\n%s", r.status, r.body)
+		}
+		page := h.get(strings.TrimPrefix(r.location, "/dashboard")).body
+		i := strings.Index(page, `data-test="flash">`)
+		if i < 0 {
+			t.Fatalf("no flash on %s", r.location)
+		}
+		msg := page[i+len(`data-test="flash">`):]
+		return msg[:strings.Index(msg, "<")]
+	}
+	if msg := flash(h.post("/schedules/warm_caches/enable", url.Values{"csrf": {token}})); !strings.Contains(msg, "Schedule warm_caches enabled") {
+		t.Errorf("enable: %q", msg)
+	}
+	infos, err := d.scheduler.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range infos {
+		if i.Name == "warm_caches" && !i.Enabled {
+			t.Error("warm_caches not enabled")
+		}
+	}
+	msg := flash(h.post("/schedules/sync_invoices/run", url.Values{"csrf": {token}}))
+	if !strings.Contains(msg, "sync_invoices run now: job sync_invoices:run:") {
+		t.Errorf("run now: %q", msg)
+	}
+	if msg := flash(h.post("/schedules/nope/run", url.Values{"csrf": {token}})); !strings.Contains(msg, "unknown schedule") {
+		t.Errorf("unknown schedule: %q", msg)
+	}
+	// Cancel the running workflow, then retry it.
+	if msg := flash(h.post("/workflows/"+d.runningWF+"/cancel", url.Values{"csrf": {token}})); !strings.Contains(msg, "canceled") {
+		t.Errorf("cancel workflow: %q", msg)
+	}
+	if w, _ := d.store.GetWorkflow(ctx, d.runningWF); w.Status != "canceled" {
+		t.Errorf("workflow is %s after cancel", w.Status)
+	}
+	if msg := flash(h.post("/workflows/"+d.runningWF+"/cancel", url.Values{"csrf": {token}})); !strings.Contains(msg, "Could not cancel") {
+		t.Errorf("cancel again: %q", msg)
+	}
+	if msg := flash(h.post("/workflows/"+d.runningWF+"/retry", url.Values{"csrf": {token}})); !strings.Contains(msg, "resumes at step 3") {
+		t.Errorf("retry workflow: %q", msg)
+	}
+	// The job page links its workflow.
+	if r := h.get("/jobs/" + d.doneWF); !strings.Contains(r.body, `data-test="workflow-link"`) {
+		t.Error("the workflow's job page does not link the workflow")
+	}
+}
+
+func TestNilSourcesMeanNone(t *testing.T) {
+	var sched *queue.Scheduler // as a caller without a scheduler passes it
+	e := newEnv(t, func(c *dashboard.Config) { c.Schedules = sched })
+	if r := e.httpClient().get("/schedules"); r.status != http.StatusNotFound {
+		t.Fatalf("schedules page with a nil scheduler: status %d", r.status)
+	}
+	if _, err := dashboard.New(dashboard.Config{}); err == nil {
+		t.Fatal("New without a queue source: no error")
+	}
+}

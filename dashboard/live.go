@@ -1,0 +1,423 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// point is one sample of the charts: rates per second and queue depths, summed over queues.
+// A rate is nil when it cannot be computed (first sample, or after a gap in sampling).
+type point struct {
+	T         int64    `json:"t"` // Unix milliseconds
+	Processed *float64 `json:"p"`
+	Failed    *float64 `json:"f"`
+	Pending   int64    `json:"d"`
+	Active    int64    `json:"a"`
+	Waiting   int64    `json:"w"` // scheduled + retry
+	Dead      int64    `json:"x"`
+}
+
+// sample is what the poller broadcasts each tick: the chart point and the value of every
+// live number on the pages, by key (see the data-live attributes in the templates).
+type sample struct {
+	T      int64          `json:"t"`
+	Point  point          `json:"point"`
+	Values map[string]any `json:"values"`
+	Error  string         `json:"error,omitempty"`
+}
+
+// jobState is sent to the browsers watching one job's page.
+type jobState struct {
+	ID      string `json:"id"`
+	State   string `json:"state"`
+	Attempt int    `json:"attempt"`
+}
+
+type subscriber struct {
+	ch      chan []byte
+	watch   string // "job:ID" or "workflow:ID": the page shows that one item
+	lastJob string // the item's state last sent
+}
+
+// hub runs the one poller of a Dashboard and fans its samples out to every live page.
+type hub struct {
+	d        *Dashboard
+	interval time.Duration
+	linger   time.Duration // keep sampling this long after the last page closed
+
+	mu        sync.Mutex
+	subs      map[*subscriber]struct{}
+	history   []point // oldest first, at most d.cfg.History
+	last      []byte  // the last sample frame, sent to a new subscriber at once
+	lastAlone time.Time
+	prev      *prevCounters
+	wfValues  map[string]any
+	wfAt      time.Time
+	closed    bool
+
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	started sync.Once
+}
+
+type prevCounters struct {
+	at                time.Time
+	processed, failed int64
+}
+
+func newHub(d *Dashboard) *hub {
+	return &hub{
+		d: d, interval: d.cfg.Interval, linger: 30 * time.Second,
+		subs: map[*subscriber]struct{}{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+// subscribe registers a live page; the poller starts (or wakes) for it.
+func (h *hub) subscribe(watch string) (*subscriber, []byte, []byte, bool) {
+	h.started.Do(func() { go h.run() })
+	s := &subscriber{ch: make(chan []byte, 16), watch: watch}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, nil, nil, false
+	}
+	h.subs[s] = struct{}{}
+	hist := []byte("[]")
+	if len(h.history) > 0 {
+		hist, _ = json.Marshal(h.history)
+	}
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+	return s, sseFrame("history", hist), h.last, true
+}
+
+func (h *hub) unsubscribe(s *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		if len(h.subs) == 0 {
+			h.lastAlone = time.Now()
+		}
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	for s := range h.subs {
+		close(s.ch)
+		delete(h.subs, s)
+	}
+	h.mu.Unlock()
+	close(h.stop)
+	h.started.Do(func() { close(h.done) }) // never started: nothing to wait for
+	<-h.done
+}
+
+// watching reports whether the poller should sample now: someone is watching, or was within
+// the linger time (navigating from page to page reconnects).
+func (h *hub) watching(now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) > 0 || now.Sub(h.lastAlone) < h.linger
+}
+
+func (h *hub) run() {
+	defer close(h.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-h.stop
+		cancel()
+	}()
+	tick := time.NewTicker(h.interval)
+	defer tick.Stop()
+	for {
+		if !h.watching(time.Now()) {
+			select {
+			case <-h.wake:
+			case <-h.stop:
+				return
+			}
+		}
+		h.poll(ctx)
+		select {
+		case <-tick.C:
+		case <-h.wake:
+			// A new page: it already got the last sample; wait for the next tick.
+			select {
+			case <-tick.C:
+			case <-h.stop:
+				return
+			}
+		case <-h.stop:
+			return
+		}
+	}
+}
+
+// poll takes one sample and sends it to every subscriber.
+func (h *hub) poll(ctx context.Context) {
+	d := h.d
+	ctx, cancel := context.WithTimeout(ctx, max(h.interval*3, 3*time.Second))
+	defer cancel()
+	now := time.Now()
+	s := sample{T: now.UnixMilli(), Values: map[string]any{}}
+	stats, err := d.cfg.Queues.Queues(ctx)
+	if err != nil {
+		if ctx.Err() != nil && h.isClosed() {
+			return
+		}
+		s.Error = d.redact("reading queue statistics: " + err.Error())
+	} else {
+		h.fill(&s, stats, now)
+	}
+	if workers, err := d.cfg.Queues.Workers(ctx); err == nil {
+		s.Values["workers"] = len(workers)
+		busy := 0
+		for _, w := range workers {
+			busy += len(w.Jobs)
+		}
+		s.Values["workers.busy"] = busy
+	}
+	if d.cfg.Workflows != nil {
+		h.workflowValues(ctx, &s, now)
+	}
+	frame, _ := json.Marshal(s)
+	msg := sseFrame("sample", frame)
+
+	h.mu.Lock()
+	if err == nil {
+		h.history = append(h.history, s.Point)
+		if over := len(h.history) - d.cfg.History; over > 0 {
+			h.history = append(h.history[:0:0], h.history[over:]...)
+		}
+	}
+	h.last = msg
+	watched := map[string][]*subscriber{}
+	for sub := range h.subs {
+		send(sub, msg)
+		if sub.watch != "" && (len(watched) < maxWatched || watched[sub.watch] != nil) {
+			watched[sub.watch] = append(watched[sub.watch], sub)
+		}
+	}
+	h.mu.Unlock()
+
+	// Jobs and workflows whose page is open: one read per distinct item, however many pages
+	// show it.
+	for key, subs := range watched {
+		js, ok := h.itemState(ctx, key)
+		if !ok {
+			continue
+		}
+		b, _ := json.Marshal(js)
+		sig := js.State + "/" + strconv.Itoa(js.Attempt)
+		h.mu.Lock()
+		for _, sub := range subs {
+			if _, ok := h.subs[sub]; ok && sub.lastJob != sig {
+				sub.lastJob = sig
+				send(sub, sseFrame("job", b))
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+// maxWatched bounds the distinct jobs and workflows read per tick for their pages.
+const maxWatched = 100
+
+// itemState reads the state of a watched job or workflow; false when it could not be read.
+func (h *hub) itemState(ctx context.Context, key string) (jobState, bool) {
+	kind, id, _ := strings.Cut(key, ":")
+	switch kind {
+	case "job":
+		job, err := h.d.cfg.Queues.Get(ctx, id)
+		if errors.Is(err, queue.ErrJobNotFound) {
+			return jobState{ID: id, State: "deleted"}, true
+		}
+		if err != nil {
+			return jobState{}, false
+		}
+		return jobState{ID: id, State: string(job.State), Attempt: job.Attempt}, true
+	case "workflow":
+		if h.d.cfg.Workflows == nil {
+			return jobState{}, false
+		}
+		wf, err := h.d.cfg.Workflows.Get(ctx, id)
+		if err != nil {
+			return jobState{}, false
+		}
+		// Attempt carries the step reached, so that each finished step refreshes the page.
+		return jobState{ID: id, State: string(wf.Status), Attempt: workflowSig(wf)}, true
+	}
+	return jobState{}, false
+}
+
+func (h *hub) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// send queues msg for a subscriber; a page too slow to keep up misses samples rather than
+// holding up the others.
+func send(s *subscriber, msg []byte) {
+	select {
+	case s.ch <- msg:
+	default:
+	}
+}
+
+// fill computes the live values and the chart point from the queue statistics.
+func (h *hub) fill(s *sample, stats []queue.QueueStats, now time.Time) {
+	v := s.Values
+	var totals [7]int64
+	var processed, failed int64
+	for _, q := range stats {
+		for i, st := range queue.States {
+			n := q.Count(st)
+			totals[i] += n
+			v["queue."+q.Name+"."+string(st)] = n
+		}
+		processed += q.Processed
+		failed += q.Failed
+		v["queue."+q.Name+".processed"] = q.Processed
+		v["queue."+q.Name+".failed"] = q.Failed
+		v["queue."+q.Name+".latency"] = latency(q, now)
+	}
+	for i, st := range queue.States {
+		v["total."+string(st)] = totals[i]
+	}
+	v["total.processed"] = processed
+	v["total.failed"] = failed
+	v["queues"] = len(stats)
+
+	p := point{T: s.T, Pending: totals[0], Active: totals[1], Waiting: totals[2] + totals[3], Dead: totals[4]}
+	h.mu.Lock()
+	prev := h.prev
+	h.prev = &prevCounters{at: now, processed: processed, failed: failed}
+	h.mu.Unlock()
+	if prev != nil {
+		dt := now.Sub(prev.at).Seconds()
+		// After a pause in sampling (nobody watching), the chart shows a gap, not an average.
+		if dt > 0 && dt < h.interval.Seconds()*3+1 {
+			pr := max(float64(processed-prev.processed), 0) / dt
+			fr := max(float64(failed-prev.failed), 0) / dt
+			p.Processed, p.Failed = &pr, &fr
+			v["rate.processed"] = strconv.FormatFloat(pr, 'f', 1, 64)
+			v["rate.failed"] = strconv.FormatFloat(fr, 'f', 1, 64)
+		}
+	}
+	s.Point = p
+}
+
+// latency is how long the oldest pending job of q has waited, for display.
+func latency(q queue.QueueStats, now time.Time) string {
+	if q.OldestPending.IsZero() || q.Pending == 0 {
+		return "—"
+	}
+	return formatDuration(now.Sub(q.OldestPending))
+}
+
+// workflowValues adds the workflow counters of today, read at most every 5 s.
+func (h *hub) workflowValues(ctx context.Context, s *sample, now time.Time) {
+	h.mu.Lock()
+	cached, at := h.wfValues, h.wfAt
+	h.mu.Unlock()
+	if cached == nil || now.Sub(at) >= 5*time.Second {
+		vals, err := h.d.workflowValues(ctx, now)
+		if err == nil && vals != nil {
+			cached = vals
+			h.mu.Lock()
+			h.wfValues, h.wfAt = vals, now
+			h.mu.Unlock()
+		}
+	}
+	for k, val := range cached {
+		s.Values[k] = val
+	}
+}
+
+func sseFrame(event string, data []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("event: ")
+	b.WriteString(event)
+	b.WriteString("\ndata: ")
+	b.Write(data) // JSON: no newlines
+	b.WriteString("\n\n")
+	return b.Bytes()
+}
+
+// events is the server-sent event stream of a live page: the chart history at once, then one
+// sample per tick of the shared poller (and, with ?job=ID, that job's state when it changes).
+func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	watch := ""
+	if id := q.Get("job"); id != "" && len(id) <= 200 {
+		watch = "job:" + id
+	} else if id := q.Get("workflow"); id != "" && len(id) <= 200 {
+		watch = "workflow:" + id
+	}
+	sub, hist, last, ok := d.hub.subscribe(watch)
+	if !ok {
+		http.Error(w, "dashboard is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer d.hub.unsubscribe(sub)
+	rc := http.NewResponseController(w)
+	// A live stream outlives any write timeout the server has.
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("retry: 2000\n\n"))
+	_, _ = w.Write(hist)
+	if last != nil {
+		_, _ = w.Write(last)
+	}
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	keepalive := time.NewTicker(20 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case msg, ok := <-sub.ch:
+			if !ok {
+				return
+			}
+			if _, err := w.Write(msg); err != nil {
+				return
+			}
+		case <-keepalive.C:
+			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}

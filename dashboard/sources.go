@@ -1,0 +1,75 @@
+package dashboard
+
+import (
+	"context"
+	"time"
+
+	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/store"
+	"github.com/codex-dominion/dominion/workflow"
+)
+
+// QueueSource is what the dashboard reads and steers the job queue through. *queue.Client
+// satisfies it.
+type QueueSource interface {
+	Queues(ctx context.Context) ([]queue.QueueStats, error)
+	List(ctx context.Context, queue string, state queue.State, offset, limit int) ([]*queue.Job, error)
+	Get(ctx context.Context, id string) (*queue.Job, error)
+	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
+
+	Retry(ctx context.Context, id string) error
+	RetryAll(ctx context.Context, queue string, state queue.State) (int, error)
+	Cancel(ctx context.Context, id string) (queue.State, error)
+	Delete(ctx context.Context, id string) error
+	DeleteAll(ctx context.Context, queue string, state queue.State) (int, error)
+	Pause(ctx context.Context, queue string) error
+	Resume(ctx context.Context, queue string) error
+}
+
+// brokerOwner is implemented by *queue.Client: through its broker the dashboard can remove a
+// queue entirely (Broker.RemoveQueue), which "Empty" does.
+type brokerOwner interface {
+	Broker() queue.Broker
+}
+
+// queueRemover is the optional capability behind the queue page's "Empty" action.
+type queueRemover interface {
+	RemoveQueue(ctx context.Context, queue string) error
+}
+
+// remover returns what can remove a queue from src, or nil.
+func remover(src QueueSource) queueRemover {
+	if r, ok := src.(queueRemover); ok {
+		return r
+	}
+	if b, ok := src.(brokerOwner); ok {
+		return b.Broker()
+	}
+	return nil
+}
+
+// WorkflowSource is what the workflows and reports pages read and steer. *workflow.Engine
+// satisfies it.
+type WorkflowSource interface {
+	Get(ctx context.Context, id string) (store.Workflow, error)
+	List(ctx context.Context, f store.ListFilter) (store.Page, error)
+	Cancel(ctx context.Context, id string) (store.Status, error)
+	Retry(ctx context.Context, id string) (store.Workflow, error)
+	// Report returns the weekly report of an ISO week ("" for the latest).
+	Report(ctx context.Context, week string) (store.WeeklyReport, error)
+	Types() []workflow.Type
+}
+
+// WorkflowStats gives the overview's counters of today and the reports' figures by day.
+// store.Store satisfies it; so does a WorkflowSource that has these methods.
+type WorkflowStats interface {
+	CountsSince(ctx context.Context, t time.Time) (store.Counts, error)
+	Summarize(ctx context.Context, from, to time.Time) (store.Summary, error)
+}
+
+// ScheduleSource is what the schedules page reads and steers. *queue.Scheduler satisfies it.
+type ScheduleSource interface {
+	List(ctx context.Context) ([]queue.ScheduleInfo, error)
+	RunNow(ctx context.Context, name string) (*queue.Job, error)
+	SetEnabled(ctx context.Context, name string, enabled bool) error
+}

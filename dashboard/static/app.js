@@ -1,0 +1,223 @@
+// Dominion dashboard: theme toggle, confirmation dialogs, live numbers and charts.
+// Plain JavaScript, no library, nothing fetched from elsewhere. The live data comes from one
+// EventSource per page, fed by the server's single poller.
+"use strict";
+(function () {
+  var body = document.body;
+  var fmt = new Intl.NumberFormat("en-US");
+
+  // ---- theme: system → light → dark → system ----
+  var themes = ["system", "light", "dark"];
+  function currentTheme() {
+    return document.documentElement.getAttribute("data-theme") || "system";
+  }
+  function setTheme(t) {
+    if (t === "system") {
+      document.documentElement.removeAttribute("data-theme");
+    } else {
+      document.documentElement.setAttribute("data-theme", t);
+    }
+    try {
+      if (t === "system") localStorage.removeItem("dominion-theme");
+      else localStorage.setItem("dominion-theme", t);
+    } catch (e) { /* private mode */ }
+    var b = document.getElementById("theme-toggle");
+    if (b) b.title = t === "system" ? "Theme: follows the system" : "Theme: " + t;
+    redrawCharts();
+  }
+  var toggle = document.getElementById("theme-toggle");
+  if (toggle) {
+    setTheme(currentTheme());
+    toggle.addEventListener("click", function () {
+      setTheme(themes[(themes.indexOf(currentTheme()) + 1) % themes.length]);
+    });
+  }
+
+  // ---- confirmations: a form with data-confirm asks first, in a dialog ----
+  var dialog = document.getElementById("confirm-dialog");
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var question = form.getAttribute("data-confirm");
+    if (!question || form.querySelector("input[name=confirm]")) return;
+    ev.preventDefault();
+    function go() {
+      var c = document.createElement("input");
+      c.type = "hidden"; c.name = "confirm"; c.value = "yes";
+      form.appendChild(c);
+      form.submit();
+    }
+    if (!dialog || typeof dialog.showModal !== "function") {
+      if (window.confirm(question)) go();
+      return;
+    }
+    dialog.querySelector("#confirm-text").textContent = question;
+    var yes = dialog.querySelector("[data-test=confirm-yes]");
+    var btn = form.querySelector("button");
+    yes.textContent = btn ? btn.textContent.trim() : "Confirm";
+    dialog.returnValue = "";
+    dialog.onclose = function () {
+      if (dialog.returnValue === "ok") go();
+    };
+    dialog.showModal();
+    yes.focus();
+  });
+
+  // ---- selects that submit their form when changed ----
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
+    s.addEventListener("change", function () { s.form.submit(); });
+  });
+
+  // ---- live updates ----
+  var history = [];     // chart points, oldest first
+  var maxWindowMs = 5 * 60 * 1000, minWindowMs = 60 * 1000;
+  var liveURL = body.getAttribute("data-live-url");
+  var indicator = document.getElementById("live");
+  function setLive(state, text) {
+    if (!indicator) return;
+    indicator.setAttribute("data-state", state);
+    indicator.querySelector(".live-text").textContent = text;
+  }
+  function show(key, value) {
+    var els = document.querySelectorAll('[data-live="' + cssEscape(key) + '"]');
+    if (!els.length) return;
+    var text = typeof value === "number" ? fmt.format(value) : String(value);
+    els.forEach(function (el) {
+      if (el.textContent === text) return;
+      el.textContent = text;
+      el.classList.remove("flash-value");
+      void el.offsetWidth; // restart the animation
+      el.classList.add("flash-value");
+    });
+  }
+  function cssEscape(s) {
+    return window.CSS && CSS.escape ? CSS.escape(s) : s.replace(/["\\]/g, "\\$&");
+  }
+  if (liveURL && window.EventSource) {
+    var es = new EventSource(liveURL);
+    es.addEventListener("open", function () { setLive("live", "live"); });
+    es.addEventListener("error", function () { setLive("offline", "reconnecting"); });
+    es.addEventListener("history", function (ev) {
+      history = JSON.parse(ev.data) || [];
+      redrawCharts();
+    });
+    es.addEventListener("sample", function (ev) {
+      var s = JSON.parse(ev.data);
+      setLive(s.error ? "offline" : "live", s.error ? "broker unreachable" : "live");
+      if (s.error && indicator) indicator.title = s.error;
+      for (var k in s.values) show(k, s.values[k]);
+      if (!s.error) {
+        if (!history.length || history[history.length - 1].t !== s.point.t) history.push(s.point);
+        var cut = Date.now() - 2 * maxWindowMs;
+        while (history.length && history[0].t < cut) history.shift();
+        redrawCharts();
+      }
+      body.setAttribute("data-last-sample", String(s.t));
+    });
+    // A job's or workflow's page reloads when its state changes.
+    es.addEventListener("job", function (ev) {
+      var j = JSON.parse(ev.data);
+      var head = document.querySelector("[data-item-state]");
+      if (head && head.getAttribute("data-item-state") !== j.state + "/" + j.attempt) {
+        es.close();
+        window.location.reload();
+      }
+    });
+    window.addEventListener("pagehide", function () { es.close(); });
+  }
+
+  // ---- charts: inline SVG, drawn from the history ----
+  var SVG = "http://www.w3.org/2000/svg";
+  var charts = {
+    rates: [{ key: "p", cls: "s-processed", label: "processed/s" }, { key: "f", cls: "s-failed", label: "failed/s" }],
+    depth: [{ key: "d", cls: "s-pending", label: "pending" }, { key: "a", cls: "s-active", label: "active" }, { key: "w", cls: "s-waiting", label: "waiting" }]
+  };
+  function el(name, attrs, parent) {
+    var e = document.createElementNS(SVG, name);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function niceMax(v) {
+    if (v <= 4) return 4;
+    var p = Math.pow(10, Math.floor(Math.log10(v)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) if (steps[i] * p >= v) return steps[i] * p;
+    return 10 * p;
+  }
+  function short(v) {
+    if (v >= 1e6) return (v / 1e6).toFixed(v >= 1e7 ? 0 : 1) + "M";
+    if (v >= 1e4) return (v / 1e3).toFixed(0) + "k";
+    if (v >= 1e3) return (v / 1e3).toFixed(1) + "k";
+    return String(Math.round(v * 10) / 10);
+  }
+  function drawChart(box, series) {
+    var w = box.clientWidth || 400, h = box.clientHeight || 190;
+    var left = 40, right = 8, top = 8, bottom = 22;
+    var now = history.length ? Math.max(history[history.length - 1].t, Date.now() - 1500) : Date.now();
+    // The chart shows the last five minutes, or the last minute while it has less history.
+    var windowMs = history.length ? Math.min(maxWindowMs, Math.max(minWindowMs, now - history[0].t)) : minWindowMs;
+    var from = now - windowMs;
+    var pts = history.filter(function (p) { return p.t >= from; });
+    var max = 0;
+    pts.forEach(function (p) {
+      series.forEach(function (s) { if (p[s.key] != null && p[s.key] > max) max = p[s.key]; });
+    });
+    var top2 = niceMax(max);
+    var svg = el("svg", { viewBox: "0 0 " + w + " " + h, preserveAspectRatio: "none" });
+    var x = function (t) { return left + (t - from) / windowMs * (w - left - right); };
+    var y = function (v) { return top + (1 - v / top2) * (h - top - bottom); };
+    for (var i = 0; i <= 4; i++) {
+      var v = top2 * i / 4;
+      el("line", { x1: left, x2: w - right, y1: y(v), y2: y(v), "class": "grid" }, svg);
+      el("text", { x: left - 6, y: y(v), "class": "axis", "text-anchor": "end", "dominant-baseline": "middle" }, svg).textContent = short(v);
+    }
+    var stepMs = windowMs > 2 * 60000 ? 60000 : 15000;
+    for (var m = Math.floor(windowMs / stepMs); m >= 0; m--) {
+      var t = now - m * stepMs;
+      var label = m === 0 ? "now" : stepMs === 60000 ? "-" + m + "m" : "-" + (m * 15) + "s";
+      if (x(t) < left + 10 && m !== 0) continue;
+      el("text", { x: x(t), y: h - 4, "class": "axis", "text-anchor": m === 0 ? "end" : "middle" }, svg).textContent = label;
+    }
+    series.forEach(function (s) {
+      var d = "", area = "", start = null, prev = null;
+      pts.forEach(function (p) {
+        var v = p[s.key];
+        // A gap in sampling (nobody watching) or a missing rate breaks the line.
+        if (v == null || (prev && p.t - prev.t > 5000)) {
+          if (start !== null) area += "L" + x(prev.t).toFixed(1) + "," + y(0) + "L" + start + "," + y(0) + "Z";
+          start = null;
+          if (v == null) { prev = p; return; }
+        }
+        var X = x(p.t).toFixed(1), Y = y(v).toFixed(1);
+        if (start === null) { d += "M" + X + "," + Y; area += "M" + X + "," + y(0) + "L" + X + "," + Y; start = X; }
+        else { d += "L" + X + "," + Y; area += "L" + X + "," + Y; }
+        prev = p;
+      });
+      if (start !== null && prev) area += "L" + x(prev.t).toFixed(1) + "," + y(0) + "L" + start + "," + y(0) + "Z";
+      if (area) el("path", { d: area, "class": "area " + s.cls }, svg);
+      if (d) el("path", { d: d, "class": "line " + s.cls }, svg);
+    });
+    box.textContent = "";
+    box.appendChild(svg);
+    if (!pts.length) {
+      var msg = document.createElement("div");
+      msg.className = "chart-empty";
+      msg.textContent = liveURL ? "waiting for data…" : "no data";
+      box.appendChild(msg);
+    }
+  }
+  var pending = false;
+  function redrawCharts() {
+    if (pending) return;
+    pending = true;
+    window.requestAnimationFrame(function () {
+      pending = false;
+      document.querySelectorAll("[data-chart]").forEach(function (box) {
+        var series = charts[box.getAttribute("data-chart")];
+        if (series) drawChart(box, series);
+      });
+    });
+  }
+  window.addEventListener("resize", redrawCharts);
+  redrawCharts();
+})();
