@@ -1,0 +1,315 @@
+package testenv
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// redisNotFound is the message of a test that cannot run because redis-server is missing.
+const redisNotFound = "redis-server not found: install it (apt-get install redis-server)"
+
+// How long a server may take to start answering PING, and to exit after SIGTERM.
+const (
+	startTimeout = 15 * time.Second
+	stopTimeout  = 15 * time.Second
+)
+
+// RedisOption configures a server started by StartRedis or NewRedis.
+type RedisOption func(*redisConfig)
+
+type redisConfig struct {
+	aof      bool
+	password string
+}
+
+// WithAOF turns on append-only-file persistence with an fsync after every write
+// (appendonly yes, appendfsync always), so that data survives Kill and Start.
+func WithAOF() RedisOption { return func(c *redisConfig) { c.aof = true } }
+
+// WithPassword makes the server require password (requirepass).
+func WithPassword(password string) RedisOption {
+	return func(c *redisConfig) { c.password = password }
+}
+
+// Redis is a redis-server process run for tests. Its methods are safe for concurrent use.
+type Redis struct {
+	bin      string
+	dir      string
+	port     int
+	password string
+	ownsDir  bool // the directory was made by NewRedis and is removed by Close
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the running process has exited
+}
+
+// StartRedis starts a redis-server on a free port with its files in t.TempDir(), waits until it
+// answers PING, and stops it when the test and its subtests have finished. It fails the test
+// if redis-server is not installed.
+func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
+	t.Helper()
+	r, err := newRedis(t.TempDir(), false, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// NewRedis is StartRedis for code that has no testing.TB, such as TestMain: the server lives
+// in a new temporary directory until Close, which stops it and removes the directory.
+func NewRedis(opts ...RedisOption) (*Redis, error) {
+	dir, err := os.MkdirTemp("", "testenv-redis-")
+	if err != nil {
+		return nil, fmt.Errorf("testenv: %w", err)
+	}
+	r, err := newRedis(dir, true, opts)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return r, nil
+}
+
+func newRedis(dir string, ownsDir bool, opts []RedisOption) (*Redis, error) {
+	var cfg redisConfig
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New(redisNotFound)
+	}
+	r := &Redis{bin: bin, dir: dir, password: cfg.password, ownsDir: ownsDir}
+	// A free port can be taken by another process between our probe and the server's bind;
+	// try a few ports before giving up.
+	var lastErr error
+	for range 5 {
+		if r.port, err = freePort(); err != nil {
+			return nil, err
+		}
+		if err := r.writeConfig(cfg); err != nil {
+			return nil, err
+		}
+		if lastErr = r.Start(); lastErr == nil {
+			return r, nil
+		}
+	}
+	return nil, lastErr
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("testenv: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (r *Redis) writeConfig(cfg redisConfig) error {
+	lines := []string{
+		"bind 127.0.0.1",
+		"port " + strconv.Itoa(r.port),
+		"dir " + r.dir,
+		"logfile " + filepath.Join(r.dir, "redis.log"),
+		"daemonize no",
+		"protected-mode no",
+		`save ""`,
+		"appendonly no",
+	}
+	if cfg.aof {
+		lines = append(lines, "appendonly yes", "appendfsync always")
+	}
+	if cfg.password != "" {
+		lines = append(lines, "requirepass "+strconv.Quote(cfg.password))
+	}
+	conf := strings.Join(lines, "\n") + "\n"
+	if err := os.WriteFile(r.confPath(), []byte(conf), 0o600); err != nil {
+		return fmt.Errorf("testenv: write redis config: %w", err)
+	}
+	return nil
+}
+
+func (r *Redis) confPath() string { return filepath.Join(r.dir, "redis.conf") }
+
+// Addr returns the server's host:port.
+func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
+
+// URL returns redis://127.0.0.1:PORT/0, with the password in it when the server requires one.
+func (r *Redis) URL() string {
+	u := url.URL{Scheme: "redis", Host: r.Addr(), Path: "/0"}
+	if r.password != "" {
+		u.User = url.UserPassword("", r.password)
+	}
+	return u.String()
+}
+
+// Password returns the password the server requires ("" for none).
+func (r *Redis) Password() string { return r.password }
+
+// Dir returns the server's working directory (its log, config and persistence files).
+func (r *Redis) Dir() string { return r.dir }
+
+// Start starts the server again, on the same port and directory, after Stop or Kill, and
+// waits until it answers PING. Starting a running server is an error.
+func (r *Redis) Start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running() {
+		return errors.New("testenv: redis-server is already running")
+	}
+	cmd := exec.Command(r.bin, r.confPath())
+	cmd.Dir = r.dir
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("testenv: start redis-server: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	r.cmd, r.done = cmd, done
+	if err := r.waitReady(done); err != nil {
+		_ = cmd.Process.Kill()
+		<-done
+		return err
+	}
+	return nil
+}
+
+// running reports whether the last started process is still alive; r.mu must be held.
+func (r *Redis) running() bool {
+	if r.done == nil {
+		return false
+	}
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// waitReady polls PING until the server answers, its process exits, or startTimeout passes.
+func (r *Redis) waitReady(exited <-chan struct{}) error {
+	deadline := time.Now().Add(startTimeout)
+	delay := time.Millisecond
+	var lastErr error
+	for {
+		if lastErr = r.ping(); lastErr == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("testenv: redis-server on port %d exited at start-up: %s", r.port, r.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testenv: redis-server on port %d not answering PING after %s: %w; log: %s",
+				r.port, startTimeout, lastErr, r.logTail())
+		}
+		select {
+		case <-exited:
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// ping sends AUTH (when a password is set) and PING on a new connection and expects +PONG.
+func (r *Redis) ping() error {
+	conn, err := net.DialTimeout("tcp", r.Addr(), time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	rd := bufio.NewReader(conn)
+	if r.password != "" {
+		if err := roundTrip(conn, rd, "+OK", "AUTH", r.password); err != nil {
+			return err
+		}
+	}
+	return roundTrip(conn, rd, "+PONG", "PING")
+}
+
+// roundTrip sends one command in RESP and checks that the reply line is want.
+func roundTrip(conn net.Conn, rd *bufio.Reader, want string, args ...string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		return err
+	}
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if got := strings.TrimRight(line, "\r\n"); got != want {
+		return fmt.Errorf("%s: got %q", args[0], got)
+	}
+	return nil
+}
+
+// logTail returns the end of the server's log file, for error messages.
+func (r *Redis) logTail() string {
+	b, err := os.ReadFile(filepath.Join(r.dir, "redis.log"))
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	const max = 2000
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Stop shuts the server down gracefully (SIGTERM: it flushes its append-only file) and waits
+// for it to exit; after stopTimeout it is killed. Stopping a stopped server does nothing.
+func (r *Redis) Stop() { r.signal(syscall.SIGTERM, stopTimeout) }
+
+// Kill kills the server with SIGKILL, as a crash would, and waits for it to exit.
+func (r *Redis) Kill() { r.signal(syscall.SIGKILL, stopTimeout) }
+
+// signal sends sig to a running server and waits for it to exit, killing it after timeout.
+func (r *Redis) signal(sig syscall.Signal, timeout time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.running() {
+		return
+	}
+	_ = r.cmd.Process.Signal(sig)
+	select {
+	case <-r.done:
+	case <-time.After(timeout):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+	}
+}
+
+// Close kills the server if it is running and, for a server made by NewRedis, removes its
+// directory. StartRedis registers it as the test's cleanup.
+func (r *Redis) Close() {
+	r.Kill()
+	if r.ownsDir {
+		_ = os.RemoveAll(r.dir)
+	}
+}

@@ -1,0 +1,196 @@
+package redisbroker
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// benchJobs returns n new pending jobs on queue q.
+func benchJobs(q string, n int) []*queue.Job {
+	jobs := make([]*queue.Job, n)
+	now := time.Now()
+	for i := range jobs {
+		jobs[i] = &queue.Job{ID: queue.NewID(), Queue: q, Type: "noop", Payload: []byte(`{"i":1}`),
+			State: queue.StatePending, MaxRetries: 3, ResultTTL: time.Hour, EnqueuedAt: now}
+	}
+	return jobs
+}
+
+// benchBroker returns a broker with its own prefix whose queue "q" is removed at the end, so
+// that benchmarks run one after another do not slow each other down with Redis's memory
+// growth.
+func benchBroker(b *testing.B) *Broker {
+	br := newBroker(b)
+	b.Cleanup(func() { _ = br.RemoveQueue(context.Background(), "q") })
+	return br
+}
+
+func benchEnqueue(b *testing.B, br *Broker, jobs []*queue.Job) {
+	errs, err := br.Enqueue(context.Background(), jobs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEnqueue enqueues one job per call, one call at a time: a round trip each.
+func BenchmarkEnqueue(b *testing.B) {
+	br := benchBroker(b)
+	jobs := benchJobs("q", b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		benchEnqueue(b, br, jobs[i:i+1])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkEnqueueParallel enqueues one job per call from many goroutines.
+func BenchmarkEnqueueParallel(b *testing.B) {
+	br := benchBroker(b)
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			benchEnqueue(b, br, benchJobs("q", 1))
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkEnqueueMany enqueues jobs in calls of 1000; an op is one job.
+func BenchmarkEnqueueMany(b *testing.B) {
+	br := benchBroker(b)
+	jobs := benchJobs("q", b.N)
+	b.ResetTimer()
+	for batch := range slices.Chunk(jobs, 1000) {
+		benchEnqueue(b, br, batch)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkFetchFinish leases jobs in batches of 50 and completes each batch in one call, from
+// a full queue; an op is one job. Sequential: one fetch or finish in flight at a time.
+func BenchmarkFetchFinish(b *testing.B) {
+	br := benchBroker(b)
+	for batch := range slices.Chunk(benchJobs("q", b.N), 1000) {
+		benchEnqueue(b, br, batch)
+	}
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		done += fetchFinish(b, br, "w")
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkFetchFinishParallel is BenchmarkFetchFinish with 4 fetchers (as 4 worker
+// processes, or a worker whose fetches overlap its finishes).
+func BenchmarkFetchFinishParallel(b *testing.B) {
+	br := benchBroker(b)
+	for batch := range slices.Chunk(benchJobs("q", b.N), 1000) {
+		benchEnqueue(b, br, batch)
+	}
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for left.Load() > 0 {
+				left.Add(-int64(fetchFinish(b, br, string(rune('a'+w)))))
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// fetchFinish leases up to 50 jobs and completes them; it returns how many.
+func fetchFinish(b *testing.B, br *Broker, worker string) int {
+	ctx := context.Background()
+	jobs, err := br.Fetch(ctx, queue.FetchRequest{WorkerID: worker, Queues: []string{"q"}, Max: 50, Lease: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	outs := make([]queue.Outcome, len(jobs))
+	now := time.Now()
+	for i, j := range jobs {
+		outs[i] = queue.Outcome{JobID: j.ID, Queue: j.Queue, WorkerID: worker, Attempt: j.Attempt, State: queue.StateCompleted, FinishedAt: now}
+	}
+	if err := br.Finish(ctx, outs); err != nil {
+		b.Fatal(err)
+	}
+	return len(jobs)
+}
+
+// BenchmarkEnqueueToStart measures the time from the start of an Enqueue to the return of
+// the Fetch it wakes (an idle worker blocked in BLPOP); it reports the median and p99.
+func BenchmarkEnqueueToStart(b *testing.B) {
+	br, name := newNamedBroker(b)
+	b.Cleanup(func() { _ = br.RemoveQueue(context.Background(), "q") })
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	for range b.N {
+		got := make(chan time.Time, 1)
+		ready := make(chan struct{})
+		go func() {
+			close(ready)
+			jobs, err := br.Fetch(ctx, queue.FetchRequest{WorkerID: "w", Queues: []string{"q"}, Max: 1, Lease: time.Minute, Wait: 10 * time.Second})
+			if err != nil || len(jobs) != 1 {
+				b.Errorf("fetch: %d jobs, %v", len(jobs), err)
+			}
+			got <- time.Now()
+		}()
+		<-ready
+		waitBlocked(b, name)
+		start := time.Now()
+		benchEnqueue(b, br, benchJobs("q", 1))
+		lat = append(lat, (<-got).Sub(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkWorkerNoop runs no-op jobs from a full queue through a queue.Worker with
+// concurrency 50 (the whole stack: fetch in batches, run, finish in batches); an op is a job.
+func BenchmarkWorkerNoop(b *testing.B) {
+	br := benchBroker(b)
+	for batch := range slices.Chunk(benchJobs("q", b.N), 1000) {
+		benchEnqueue(b, br, batch)
+	}
+	var done atomic.Int64
+	all := make(chan struct{})
+	w := queue.NewWorker(br, queue.WorkerConfig{
+		Queues: []queue.QueueWeight{{Name: "q", Weight: 1}}, Concurrency: 50,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	w.HandleFunc("noop", func(context.Context, *queue.Job) (any, error) {
+		if done.Add(1) == int64(b.N) {
+			close(all)
+		}
+		return nil, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.ResetTimer()
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Run(ctx) }()
+	<-all
+	b.StopTimer()
+	cancel()
+	if err := <-stopped; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}

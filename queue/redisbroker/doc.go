@@ -1,0 +1,72 @@
+// Package redisbroker is the Redis implementation of queue.Broker: the queue for many worker
+// processes on many machines.
+//
+// # What it owns and promises
+//
+// The broker owns every key under its prefix (Options.Prefix, default "dominion") in its Redis
+// database, and nothing else. Each state transition of a job (enqueue, fetch, complete, retry,
+// dead-letter, lease recovery, cancel, retry, delete, requeue, pause, resume) is one call of a
+// Lua script (lua/*.lua, embedded, run with EVALSHA and EVAL when the server does not know
+// it), so a transition is atomic and counts never drift. Batches are cheap: an Enqueue of many
+// jobs is one script call per chunk of 500 jobs, all pipelined; Finish is one call per queue.
+//
+// Scripts use the Redis server's clock (TIME) for leases, promotion and expiry, so that the
+// clocks of worker machines do not matter. Run-at times given by clients (delayed jobs, retry
+// backoff) are absolute times of the client's clock, to the millisecond.
+//
+// Idle workers do not poll: an enqueue pushes a token on the queue's wake list, and Fetch
+// blocks on the wake lists of its queues (BLPOP) until a token comes, or until the soonest
+// scheduled job, retry or lease deadline of those queues, which the fetch script returns.
+// A fetch that leaves jobs pending leaves a token, so that blocked workers wake in chain; a
+// fetch that leases nothing deletes its queues' tokens, as it is about to wait itself.
+// Redis times blocking commands out at its hz (100 ms by default), so a wait for a due job
+// ends on a Go timer instead: delayed jobs start within a few milliseconds of their time.
+// Blocking is capped at one second per BLPOP; a Fetch whose context is canceled returns at
+// once, and its BLPOP, left in the background, puts back any token it takes.
+//
+// Secrets: errors and logs show the server's URL with the password replaced by xxxxx
+// (RedactURL).
+//
+// # Key layout
+//
+// With prefix p and queue q, every key of a queue shares the hash tag {q}, so that a queue
+// lives in one Redis Cluster slot:
+//
+//	p:{q}:pending        LIST   job IDs; RPUSH on enqueue, LPOP on fetch, LPUSH on requeue
+//	p:{q}:scheduled      ZSET   job ID → run-at (ms)
+//	p:{q}:retry          ZSET   job ID → retry run-at (ms)
+//	p:{q}:active         ZSET   job ID → lease deadline (ms)
+//	p:{q}:completed      ZSET   job ID → expiry (finished + result TTL, ms)
+//	p:{q}:canceled       ZSET   job ID → expiry (finished + result TTL, ms)
+//	p:{q}:dead           ZSET   job ID → finished (ms); beyond Options.MaxDead the oldest go
+//	p:{q}:job:<id>       HASH   the job: packed immutable fields (d, JSON made in Go) and short
+//	                            mutable ones (s state, absent while new and pending; a attempt;
+//	                            r run-at; st/f started/finished; w worker; t result TTL; res
+//	                            result; c cancel flag; n and e1…en error history; codec.go).
+//	                            Enqueueing a job is one HSETNX, leasing it one HMGET and one
+//	                            HSET, finishing it one HMGET and one HSET (plus commands
+//	                            shared by the whole batch)
+//	p:{q}:unique:<key>   STRING the ID of the job holding the unique key, with PX = UniqueFor;
+//	                            deleted when that job completes, dies, is canceled or deleted
+//	p:{q}:paused         STRING present while the queue is paused
+//	p:{q}:stats          HASH   processed, failed
+//	p:{q}:wake           LIST   at most one wake-up token for blocked workers
+//	p:queues             SET    names of the queues that have had a job
+//	p:workers            ZSET   worker ID → last heartbeat (ms)
+//	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its
+//	                            last heartbeat
+//	p:schedules          HASH   schedule name → state JSON (queue.ScheduleStore, schedules.go)
+//
+// Expired completed and canceled jobs are deleted by the fetch script (at most 100 per queue
+// and call), which also promotes due scheduled and retry jobs and recovers the jobs whose
+// lease ran out (back to pending, or dead after their last attempt, with an error recorded).
+//
+// A job ID is unique within its queue; Get, Cancel, Retry and Delete, which take only an ID,
+// look it up in the known queues (p:queues) in one pipelined round trip.
+//
+// # Redis Cluster
+//
+// One queue's keys share a slot, but a Fetch over several queues runs one script across all
+// of them, and Workers reads several worker records at once: on Redis Cluster these need all
+// of a worker's queues in one slot. A per-queue fetch for Cluster is future work.
+package redisbroker

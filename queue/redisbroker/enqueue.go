@@ -1,0 +1,115 @@
+package redisbroker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// enqueueChunk is the number of jobs stored by one script call; the chunks of one Enqueue
+// are pipelined, so that a big batch costs a few round trips and never blocks Redis long.
+const enqueueChunk = 500
+
+// Enqueue stores new jobs: one script call per chunk of jobs of a queue, all chunks and the
+// registration of their queues in one pipeline.
+func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error) {
+	errs := make([]error, len(jobs))
+	if len(jobs) == 0 {
+		return errs, nil
+	}
+	for i, j := range jobs {
+		if err := checkJob(j); err != nil {
+			return nil, fmt.Errorf("redisbroker: enqueue: job %d (%s): %w", i, j.ID, err)
+		}
+	}
+	order, byQueue := groupByQueue(len(jobs), func(i int) string { return jobs[i].Queue })
+	var calls []*evalCall
+	var chunks [][]int // the job indexes of each call
+	buf := make([]byte, 0, 256*len(jobs))
+	for _, q := range order {
+		idx := byQueue[q]
+		for len(idx) > 0 {
+			n := min(len(idx), enqueueChunk)
+			args := make([]any, 0, 5*n)
+			for _, i := range idx[:n] {
+				start := len(buf)
+				buf = appendPacked(buf, jobs[i])
+				args = appendEnqueueArgs(args, jobs[i], buf[start:len(buf):len(buf)])
+			}
+			calls = append(calls, &evalCall{script: b.s.enqueue, keys: []string{b.keys.base(q)}, args: args})
+			chunks = append(chunks, idx[:n])
+			idx = idx[n:]
+		}
+	}
+	names := make([]any, len(order))
+	for i, q := range order {
+		names[i] = q
+	}
+	err := b.pipelined(ctx, calls, func(p redis.Pipeliner) { p.SAdd(ctx, b.keys.queues(), names...) })
+	if err != nil {
+		return nil, b.wrap(err, "enqueue %d jobs on queues %v", len(jobs), order)
+	}
+	for c, call := range calls {
+		codes, err := call.cmd.Int64Slice()
+		if err != nil || len(codes) != len(chunks[c]) {
+			return nil, b.wrap(fmt.Errorf("unexpected reply %v (%v)", call.cmd.Val(), err), "enqueue")
+		}
+		for k, i := range chunks[c] {
+			switch codes[k] {
+			case 1:
+				errs[i] = queue.ErrDuplicateJob
+			case 2:
+				errs[i] = queue.ErrDuplicateUnique
+			}
+		}
+	}
+	return errs, nil
+}
+
+// appendEnqueueArgs appends the 5 script arguments of job j (see enqueue.lua).
+func appendEnqueueArgs(args []any, j *queue.Job, packed []byte) []any {
+	var runAt int64
+	if j.State == queue.StateScheduled && !j.RunAt.IsZero() {
+		runAt = j.RunAt.UnixMilli()
+	}
+	return append(args, j.ID, packed, strconv.FormatInt(runAt, 10), j.UniqueKey,
+		strconv.FormatInt(j.UniqueFor.Milliseconds(), 10))
+}
+
+// checkJob rejects a job the broker cannot store.
+func checkJob(j *queue.Job) error {
+	if err := checkQueue(j.Queue); err != nil {
+		return err
+	}
+	switch {
+	case j.ID == "":
+		return fmt.Errorf("empty job id")
+	case j.State != queue.StatePending && j.State != queue.StateScheduled:
+		return fmt.Errorf("new job in state %q, want pending or scheduled", j.State)
+	case len(j.Payload) > 0 && !json.Valid(j.Payload):
+		return fmt.Errorf("payload is not valid JSON")
+	case j.UniqueFor > 0 && j.UniqueFor.Milliseconds() == 0:
+		return fmt.Errorf("unique-for %s is under a millisecond", j.UniqueFor)
+	}
+	return nil
+}
+
+// groupByQueue returns the distinct queues of n items in order of first appearance and the
+// item indexes of each.
+func groupByQueue(n int, queueOf func(int) string) ([]string, map[string][]int) {
+	var order []string
+	by := make(map[string][]int)
+	for i := range n {
+		q := queueOf(i)
+		if _, ok := by[q]; !ok {
+			order = append(order, q)
+		}
+		by[q] = append(by[q], i)
+	}
+	return order, by
+}

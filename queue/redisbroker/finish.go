@@ -1,0 +1,224 @@
+package redisbroker
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// finishChunk is the number of outcomes recorded by one script call.
+const finishChunk = 500
+
+// Finish records outcomes: one script call per queue (and chunk), all in one round trip.
+func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	now := time.Now()
+	order, byQueue := groupByQueue(len(outcomes), func(i int) string { return outcomes[i].Queue })
+	var calls []*evalCall
+	for _, q := range order {
+		if err := checkQueue(q); err != nil {
+			return fmt.Errorf("redisbroker: finish %d jobs: %w", len(outcomes), err)
+		}
+		for idx := range slices.Chunk(byQueue[q], finishChunk) {
+			args := make([]any, 0, 1+8*len(idx))
+			args = append(args, b.maxDead)
+			for _, i := range idx {
+				var err error
+				if args, err = appendOutcomeArgs(args, &outcomes[i], now); err != nil {
+					return fmt.Errorf("redisbroker: finish job %s: %w", outcomes[i].JobID, err)
+				}
+			}
+			calls = append(calls, &evalCall{script: b.s.finish, keys: []string{b.keys.base(q)}, args: args})
+		}
+	}
+	if err := b.pipelined(ctx, calls, nil); err != nil {
+		return b.wrap(err, "finish %d jobs of queues %v", len(outcomes), order)
+	}
+	return nil
+}
+
+// appendOutcomeArgs appends the 8 script arguments of outcome o (see finish.lua).
+func appendOutcomeArgs(args []any, o *queue.Outcome, now time.Time) ([]any, error) {
+	var kind string
+	switch o.State {
+	case queue.StateCompleted:
+		kind = "c"
+	case queue.StateRetry:
+		kind = "r"
+	case queue.StateDead:
+		kind = "d"
+	default:
+		return nil, fmt.Errorf("outcome state %q, want completed, retry or dead", o.State)
+	}
+	var ago int64
+	if !o.FinishedAt.IsZero() {
+		ago = max(now.Sub(o.FinishedAt).Milliseconds(), 0)
+	}
+	retryAt := o.RetryAt
+	if retryAt.IsZero() {
+		retryAt = now
+	}
+	var errJSON []byte
+	if kind != "c" {
+		ae := o.Error
+		if ae == nil {
+			ae = &queue.AttemptError{Error: "failed (no error given)"}
+		}
+		e := *ae
+		if e.Attempt == 0 {
+			e.Attempt = o.Attempt
+		}
+		if e.At.IsZero() {
+			e.At = now.Add(-time.Duration(ago) * time.Millisecond)
+		}
+		errJSON = encodeError(&e)
+	}
+	result := []byte(o.Result)
+	if len(result) > 0 && !json.Valid(result) {
+		return nil, fmt.Errorf("result is not valid JSON")
+	}
+	return append(args, o.JobID, o.WorkerID, strconv.Itoa(o.Attempt), kind,
+		strconv.FormatInt(retryAt.UnixMilli(), 10), strconv.FormatInt(ago, 10), result, errJSON), nil
+}
+
+// Requeue puts the active jobs of a worker that is shutting down back at the front of their
+// queues, with the attempt they had started given back.
+func (b *Broker) Requeue(ctx context.Context, workerID string, jobs []*queue.Job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	order, byQueue := groupByQueue(len(jobs), func(i int) string { return jobs[i].Queue })
+	calls := make([]*evalCall, 0, len(order))
+	for _, q := range order {
+		if err := checkQueue(q); err != nil {
+			return fmt.Errorf("redisbroker: requeue: %w", err)
+		}
+		args := []any{workerID}
+		for _, i := range byQueue[q] {
+			args = append(args, jobs[i].ID, strconv.Itoa(jobs[i].Attempt))
+		}
+		calls = append(calls, &evalCall{script: b.s.requeue, keys: []string{b.keys.base(q)}, args: args})
+	}
+	if err := b.pipelined(ctx, calls, nil); err != nil {
+		return b.wrap(err, "requeue %d jobs of worker %s", len(jobs), workerID)
+	}
+	return nil
+}
+
+// Heartbeat extends the leases of the worker's jobs (one script call per queue it serves) and
+// stores its record, in one round trip. The record expires after workerTTL(lease).
+func (b *Broker) Heartbeat(ctx context.Context, w queue.WorkerInfo, lease time.Duration) ([]string, error) {
+	if lease <= 0 {
+		lease = defaultLease
+	}
+	now := time.Now()
+	w.Heartbeat = now
+	info, err := json.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("redisbroker: heartbeat of worker %s: %w", w.ID, err)
+	}
+	queues := w.Queues
+	if len(queues) == 0 && len(w.Jobs) > 0 {
+		if queues, err = b.queueNames(ctx); err != nil {
+			return nil, b.wrap(err, "heartbeat of worker %s", w.ID)
+		}
+	}
+	var calls []*evalCall
+	if len(w.Jobs) > 0 {
+		for _, q := range queues {
+			if checkQueue(q) != nil {
+				continue
+			}
+			args := make([]any, 0, 2+len(w.Jobs))
+			args = append(args, w.ID, lease.Milliseconds())
+			for _, id := range w.Jobs {
+				args = append(args, id)
+			}
+			calls = append(calls, &evalCall{script: b.s.heartbeat, keys: []string{b.keys.base(q)}, args: args})
+		}
+	}
+	err = b.pipelined(ctx, calls, func(p redis.Pipeliner) {
+		p.ZAdd(ctx, b.keys.workers(), redis.Z{Score: float64(now.UnixMilli()), Member: w.ID})
+		p.Set(ctx, b.keys.worker(w.ID), info, workerTTL(lease))
+	})
+	if err != nil {
+		return nil, b.wrap(err, "heartbeat of worker %s", w.ID)
+	}
+	var cancel []string
+	for _, c := range calls {
+		ids, err := c.cmd.StringSlice()
+		if err != nil {
+			return nil, b.wrap(err, "heartbeat of worker %s", w.ID)
+		}
+		cancel = append(cancel, ids...)
+	}
+	return cancel, nil
+}
+
+// workerTTL is how long a worker's record outlives its last heartbeat.
+func workerTTL(lease time.Duration) time.Duration { return max(3*lease, 5*time.Second) }
+
+// RemoveWorker deletes the worker's record.
+func (b *Broker) RemoveWorker(ctx context.Context, workerID string) error {
+	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, b.keys.workers(), workerID)
+		p.Del(ctx, b.keys.worker(workerID))
+		return nil
+	})
+	if err != nil {
+		return b.wrap(err, "remove worker %s", workerID)
+	}
+	return nil
+}
+
+// Workers returns the workers whose record has not expired, sorted by ID, and forgets the
+// others.
+func (b *Broker) Workers(ctx context.Context) ([]queue.WorkerInfo, error) {
+	ids, err := b.rdb.ZRange(ctx, b.keys.workers(), 0, -1).Result()
+	if err != nil {
+		return nil, b.wrap(err, "list workers")
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	workerKeys := make([]string, len(ids))
+	for i, id := range ids {
+		workerKeys[i] = b.keys.worker(id)
+	}
+	infos, err := b.rdb.MGet(ctx, workerKeys...).Result()
+	if err != nil {
+		return nil, b.wrap(err, "list workers")
+	}
+	var out []queue.WorkerInfo
+	var gone []any
+	for i, v := range infos {
+		s, ok := v.(string)
+		if !ok {
+			gone = append(gone, ids[i])
+			continue
+		}
+		var w queue.WorkerInfo
+		if err := json.Unmarshal([]byte(s), &w); err != nil {
+			b.log.Warn("redisbroker: unreadable worker record", "worker", ids[i], "err", err)
+			continue
+		}
+		out = append(out, w)
+	}
+	if len(gone) > 0 {
+		if err := b.rdb.ZRem(ctx, b.keys.workers(), gone...).Err(); err != nil {
+			b.log.Warn("redisbroker: forget expired workers", "err", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b queue.WorkerInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}

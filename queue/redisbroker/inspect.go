@@ -1,0 +1,143 @@
+package redisbroker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// queueCmds are the commands that read one queue's statistics.
+type queueCmds struct {
+	pending                                             *redis.IntCmd
+	active, scheduled, retry, dead, completed, canceled *redis.IntCmd
+	stats                                               *redis.SliceCmd
+	paused                                              *redis.IntCmd
+	oldest                                              *redis.StringCmd
+}
+
+// Queues returns the statistics of every known queue, sorted by name, in two round trips.
+func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
+	names, err := b.queueNames(ctx)
+	if err != nil {
+		return nil, b.wrap(err, "queue statistics")
+	}
+	cmds := make([]queueCmds, len(names))
+	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, q := range names {
+			base := b.keys.base(q)
+			c := &cmds[i]
+			c.pending = p.LLen(ctx, base+"pending")
+			c.active = p.ZCard(ctx, base+"active")
+			c.scheduled = p.ZCard(ctx, base+"scheduled")
+			c.retry = p.ZCard(ctx, base+"retry")
+			c.dead = p.ZCard(ctx, base+"dead")
+			c.completed = p.ZCard(ctx, base+"completed")
+			c.canceled = p.ZCard(ctx, base+"canceled")
+			c.stats = p.HMGet(ctx, base+"stats", "processed", "failed")
+			c.paused = p.Exists(ctx, base+"paused")
+			c.oldest = p.LIndex(ctx, base+"pending", 0)
+		}
+		return nil
+	})
+	if err != nil && err != redis.Nil {
+		return nil, b.wrap(err, "queue statistics")
+	}
+	out := make([]queue.QueueStats, len(names))
+	oldest := make([]*redis.StringCmd, len(names))
+	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, q := range names {
+			c := &cmds[i]
+			st := c.stats.Val()
+			out[i] = queue.QueueStats{
+				Name: q, Pending: c.pending.Val(), Active: c.active.Val(), Scheduled: c.scheduled.Val(),
+				Retry: c.retry.Val(), Dead: c.dead.Val(), Completed: c.completed.Val(), Canceled: c.canceled.Val(),
+				Processed: counter(st, 0), Failed: counter(st, 1), Paused: c.paused.Val() == 1,
+			}
+			if id := c.oldest.Val(); id != "" {
+				oldest[i] = p.HGet(ctx, b.keys.job(q, id), "d")
+			}
+		}
+		return nil
+	})
+	if err != nil && err != redis.Nil {
+		return nil, b.wrap(err, "queue statistics")
+	}
+	for i, c := range oldest {
+		if c == nil || c.Val() == "" {
+			continue
+		}
+		var p packedJob
+		if json.Unmarshal([]byte(c.Val()), &p) == nil && p.EnqueuedAt != 0 {
+			out[i].OldestPending = time.Unix(0, p.EnqueuedAt)
+		}
+	}
+	return out, nil
+}
+
+func counter(vals []any, i int) int64 {
+	if i >= len(vals) {
+		return 0
+	}
+	s, _ := vals[i].(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// List returns jobs of a queue in a state, in the order they are kept (pending: next to run
+// first; scheduled and retry: soonest first; active: soonest lease end first; completed,
+// canceled and dead: oldest first). It reads only the jobs it returns.
+func (b *Broker) List(ctx context.Context, q string, st queue.State, offset, limit int) ([]*queue.Job, error) {
+	if err := checkQueue(q); err != nil {
+		return nil, fmt.Errorf("redisbroker: list: %w", err)
+	}
+	if _, err := queue.ParseState(string(st)); err != nil {
+		return nil, fmt.Errorf("redisbroker: list %s jobs of %s: %w", st, q, err)
+	}
+	if limit <= 0 || offset < 0 {
+		return nil, nil
+	}
+	base := b.keys.base(q)
+	start, stop := int64(offset), int64(offset+limit-1)
+	var ids []string
+	var err error
+	if st == queue.StatePending {
+		ids, err = b.rdb.LRange(ctx, base+"pending", start, stop).Result()
+	} else {
+		ids, err = b.rdb.ZRange(ctx, base+string(st), start, stop).Result()
+	}
+	if err != nil {
+		return nil, b.wrap(err, "list %s jobs of %s", st, q)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, base+"job:"+id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, b.wrap(err, "list %s jobs of %s", st, q)
+	}
+	jobs := make([]*queue.Job, 0, len(ids))
+	for _, c := range cmds {
+		h := c.Val()
+		if len(h) == 0 {
+			continue // removed meanwhile
+		}
+		job, err := decodeJob(h)
+		if err != nil {
+			return nil, b.wrap(err, "list %s jobs of %s", st, q)
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, nil
+}

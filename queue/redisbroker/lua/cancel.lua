@@ -1,0 +1,25 @@
+-- cancel: cancel a pending, scheduled or retry job at once; flag an active one so that its
+-- worker cancels it (it becomes canceled when the worker reports its outcome).
+-- KEYS[1]  the queue's key base
+-- ARGV[1]  job id
+-- Returns {code, state}: code 0 done, 1 no such job, 2 state does not allow it; state is the
+-- job's state after the call.
+local base = KEYS[1]
+local id = ARGV[1]
+local jk = base .. 'job:' .. id
+local v = redis.call('HMGET', jk, 's', 'u', 't')
+local s = stateOf(jk, v[1])
+if not s then return {1, ''} end
+if s == 'active' then
+  redis.call('HSET', jk, 'c', '1')
+  return {0, 'active'}
+end
+if s == 'pending' then
+  redis.call('LREM', base .. 'pending', 1, id)
+elseif s == 'scheduled' or s == 'retry' then
+  redis.call('ZREM', base .. s, id)
+else
+  return {2, s}
+end
+cancelNow(base, id, nowms(), v[3], v[2])
+return {0, 'canceled'}

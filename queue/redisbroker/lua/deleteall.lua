@@ -1,0 +1,20 @@
+-- deleteall: remove up to a limit of the jobs in a state (not active), oldest first.
+-- KEYS[1]  the queue's key base
+-- ARGV     state, limit
+-- Returns the number of jobs removed.
+local base = KEYS[1]
+local s, limit = ARGV[1], tonumber(ARGV[2])
+local ids
+if s == 'pending' then
+  ids = redis.call('LRANGE', base .. 'pending', 0, limit - 1)
+  if #ids > 0 then redis.call('LTRIM', base .. 'pending', #ids, -1) end
+else
+  ids = redis.call('ZRANGE', base .. s, 0, limit - 1)
+  if #ids > 0 then redis.call('ZREM', base .. s, unpack(ids)) end
+end
+for _, id in ipairs(ids) do
+  local jk = base .. 'job:' .. id
+  release(base, redis.call('HGET', jk, 'u'), id)
+  redis.call('DEL', jk)
+end
+return #ids

@@ -1,0 +1,55 @@
+-- enqueue: store new jobs of one queue.
+-- KEYS[1]  the queue's key base
+-- ARGV     5 values per job: id, packed fields (JSON), run-at ms (0: pending now),
+--          unique key ("" for none), unique-for ms (0: until released)
+-- A pending job's hash holds only its packed fields (and unique key): no state field means
+-- pending.
+-- Returns one integer per job: 0 stored, 1 duplicate id, 2 duplicate unique key.
+local base = KEYS[1]
+local jobp, uniqp = base .. 'job:', base .. 'unique:'
+local now = nowms()
+
+local res, push = {}, {}
+local before, soonest = nil, false
+for i = 1, #ARGV, 5 do
+  local id, packed, runAt, uk, uf = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
+  local jk = jobp .. id
+  local code = 0
+  if uk == '' then
+    -- The hot path: one call stores the job and tells a duplicate ID.
+    if redis.call('HSETNX', jk, 'd', packed) == 0 then code = 1 end
+  elseif redis.call('EXISTS', jk) == 1 then
+    code = 1
+  else
+    local ok
+    if uf ~= '0' then
+      ok = redis.call('SET', uniqp .. uk, id, 'NX', 'PX', uf)
+    else
+      ok = redis.call('SET', uniqp .. uk, id, 'NX')
+    end
+    if ok then
+      redis.call('HSET', jk, 'd', packed, 'u', uk)
+    else
+      code = 2
+    end
+  end
+  if code == 0 then
+    if runAt <= now then
+      push[#push + 1] = id
+    else
+      if before == nil then before = earliest(base) end
+      redis.call('HSET', jk, 's', 'scheduled', 'r', runAt)
+      redis.call('ZADD', base .. 'scheduled', runAt, id)
+      if not soonest or runAt < soonest then soonest = runAt end
+    end
+  end
+  res[#res + 1] = code
+end
+
+if #push > 0 then
+  redis.call('RPUSH', base .. 'pending', unpack(push))
+end
+-- Wake a blocked worker when a job became pending, or when a job is due sooner than every
+-- job the blocked workers are timing their wait on.
+if #push > 0 or (soonest and (not before or soonest < before)) then wake(base) end
+return res

@@ -1,0 +1,141 @@
+-- fetch: lease pending jobs to a worker, after the upkeep of its queues.
+-- KEYS     the key base of each queue, in the order to serve them
+-- ARGV     worker id, max jobs, lease ms, max dead jobs per queue
+-- Returns {now, wait, then per job: queue index, attempt, packed fields, errors}: when no job
+-- was leased, wait is the time in ms until the soonest scheduled or retry run-at or lease
+-- deadline of these queues (-1: none).
+local worker, max, lease, maxDead = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = nowms()
+local nowstr = string.format('%d', now)
+local deadline = string.format('%d', now + lease)
+
+-- promote makes due jobs of zset z (scheduled or retry) pending, in run-at order.
+local function promote(base, z)
+  local ids = redis.call('ZRANGEBYSCORE', base .. z, '-inf', now, 'LIMIT', 0, 1000)
+  if #ids == 0 then return end
+  for _, id in ipairs(ids) do redis.call('HSET', base .. 'job:' .. id, 's', 'pending') end
+  redis.call('RPUSH', base .. 'pending', unpack(ids))
+  redis.call('ZREM', base .. z, unpack(ids))
+end
+
+-- recover takes back the jobs whose lease ran out: to the front of pending, or to dead when
+-- that was their last attempt. The attempt is recorded as failed.
+local function recover(base)
+  local active = base .. 'active'
+  local ids = redis.call('ZRANGEBYSCORE', active, '-inf', now, 'LIMIT', 0, 100)
+  if #ids == 0 then return end
+  local failed, dead = 0, false
+  for _, id in ipairs(ids) do
+    local jk = base .. 'job:' .. id
+    local v = redis.call('HMGET', jk, 's', 'a', 'w', 'd', 'u')
+    if v[1] == 'active' then
+      local a = tonumber(v[2]) or 0
+      local n = redis.call('HINCRBY', jk, 'n', 1)
+      local msg = 'lease expired: worker ' .. (v[3] or '?') .. ' stopped heartbeating'
+      redis.call('HSET', jk, 'e' .. n, cjson.encode({a = a, e = msg, t = now}))
+      failed = failed + 1
+      if a > maxRetries(v[4]) then
+        redis.call('HSET', jk, 's', 'dead', 'f', now)
+        redis.call('ZADD', base .. 'dead', now, id)
+        release(base, v[5], id)
+        dead = true
+      else
+        redis.call('HSET', jk, 's', 'pending')
+        redis.call('LPUSH', base .. 'pending', id)
+      end
+    end
+  end
+  redis.call('ZREM', active, unpack(ids))
+  if failed > 0 then
+    redis.call('HINCRBY', base .. 'stats', 'processed', failed)
+    redis.call('HINCRBY', base .. 'stats', 'failed', failed)
+  end
+  if dead then trimDead(base, maxDead) end
+end
+
+-- expire deletes the jobs of zset z (completed or canceled) whose result TTL has passed.
+local function expire(base, z)
+  local ids = redis.call('ZRANGEBYSCORE', base .. z, '-inf', now, 'LIMIT', 0, 100)
+  if #ids == 0 then return end
+  local keys = {}
+  for i, id in ipairs(ids) do keys[i] = base .. 'job:' .. id end
+  redis.call('DEL', unpack(keys))
+  redis.call('ZREM', base .. z, unpack(ids))
+end
+
+-- pop leases up to n pending jobs of the queue at index qi, appending to out, per job: the
+-- queue index, the attempt, the packed fields and the list of recorded errors.
+local function pop(qi, base, n, out)
+  local ids = redis.call('LPOP', base .. 'pending', n)
+  if not ids then return 0 end
+  local leased = {}
+  for _, id in ipairs(ids) do
+    local jk = base .. 'job:' .. id
+    local v = redis.call('HMGET', jk, 'd', 'a', 'n', 't')
+    if v[1] then
+      local a = (tonumber(v[2]) or 0) + 1
+      if v[4] then
+        redis.call('HSET', jk, 's', 'active', 'a', a, 'st', nowstr, 'w', worker)
+      else -- the first run: copy the result TTL out of the packed fields, for finish
+        redis.call('HSET', jk, 's', 'active', 'a', a, 'st', nowstr, 'w', worker, 't', ttlOf(v[1]))
+      end
+      leased[#leased + 1] = deadline
+      leased[#leased + 1] = id
+      local errs = {}
+      local ne = tonumber(v[3]) or 0
+      if ne > 0 then
+        local fields = {}
+        for i = 1, ne do fields[i] = 'e' .. i end
+        errs = redis.call('HMGET', jk, unpack(fields))
+      end
+      out[#out + 1] = qi
+      out[#out + 1] = a
+      out[#out + 1] = v[1]
+      out[#out + 1] = errs
+    else
+      redis.call('DEL', jk) -- a stray ID or a broken hash: drop it
+    end
+  end
+  if #leased > 0 then redis.call('ZADD', base .. 'active', unpack(leased)) end
+  return #leased / 2
+end
+
+for _, base in ipairs(KEYS) do
+  promote(base, 'scheduled')
+  promote(base, 'retry')
+  recover(base)
+  expire(base, 'completed')
+  expire(base, 'canceled')
+end
+
+local out = {now, -1}
+local got = 0
+for qi, base in ipairs(KEYS) do
+  if redis.call('EXISTS', base .. 'paused') == 1 then
+    redis.call('DEL', base .. 'wake')
+  else
+    if got < max then got = got + pop(qi, base, max - got, out) end
+    -- Jobs left: make sure a token is there, so that another blocked worker wakes up (in
+    -- chain).
+    if redis.call('LLEN', base .. 'pending') > 0 then wake(base) end
+  end
+end
+
+if got == 0 then
+  -- This worker is about to wait, timed on what the queues hold now: the tokens are spent.
+  -- (A worker that leased jobs leaves them: a token may be there to make a waiting worker
+  -- re-time its wait on a job due sooner, which only a waiting worker can do.)
+  for _, base in ipairs(KEYS) do redis.call('DEL', base .. 'wake') end
+  local soonest = false
+  for _, base in ipairs(KEYS) do
+    for _, z in ipairs({'scheduled', 'retry', 'active'}) do
+      local first = redis.call('ZRANGE', base .. z, 0, 0, 'WITHSCORES')
+      if first[2] then
+        local s = tonumber(first[2])
+        if not soonest or s < soonest then soonest = s end
+      end
+    end
+  end
+  if soonest then out[2] = math.max(soonest - now, 0) end
+end
+return out

@@ -1,0 +1,69 @@
+-- finish: record the outcomes of attempts of one queue's jobs.
+-- KEYS[1]  the queue's key base
+-- ARGV[1]  max dead jobs per queue, then 8 values per outcome: id, worker id, attempt,
+--          kind (c completed, r retry, d dead), retry run-at ms, ms since the handler returned,
+--          result (JSON or ""), error (JSON or "")
+-- An outcome whose job is no longer active under that worker and attempt is ignored. A job
+-- whose cancellation was requested becomes canceled whatever the outcome.
+-- Returns the number of outcomes applied.
+local base = KEYS[1]
+local maxDead = tonumber(ARGV[1])
+local now = nowms()
+
+local processed, failed = 0, 0
+local done, completed, canceled = {}, {}, {}
+local before, soonest, dead = nil, false, false
+for i = 2, #ARGV, 8 do
+  local id, worker, attempt, kind = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local jk = base .. 'job:' .. id
+  local v = redis.call('HMGET', jk, 's', 'w', 'a', 'c', 'u', 't')
+  if v[1] == 'active' and v[2] == worker and v[3] == attempt then
+    done[#done + 1] = id
+    processed = processed + 1
+    local f = now - tonumber(ARGV[i + 5])
+    local ttl = tonumber(v[6]) or 0
+    local err = ARGV[i + 7]
+    if err ~= '' then
+      failed = failed + 1
+      local n = redis.call('HINCRBY', jk, 'n', 1)
+      redis.call('HSET', jk, 'e' .. n, err)
+    end
+    if v[4] then
+      redis.call('HSET', jk, 's', 'canceled', 'f', f)
+      canceled[#canceled + 1] = f + ttl
+      canceled[#canceled + 1] = id
+      release(base, v[5], id)
+    elseif kind == 'c' then
+      local result = ARGV[i + 6]
+      if result == '' then
+        redis.call('HSET', jk, 's', 'completed', 'f', f)
+      else
+        redis.call('HSET', jk, 's', 'completed', 'f', f, 'res', result)
+      end
+      completed[#completed + 1] = f + ttl
+      completed[#completed + 1] = id
+      release(base, v[5], id)
+    elseif kind == 'r' then
+      local at = tonumber(ARGV[i + 4])
+      if before == nil then before = earliest(base) end
+      redis.call('HSET', jk, 's', 'retry', 'r', at)
+      redis.call('ZADD', base .. 'retry', at, id)
+      if not soonest or at < soonest then soonest = at end
+    else
+      redis.call('HSET', jk, 's', 'dead', 'f', f)
+      redis.call('ZADD', base .. 'dead', now, id)
+      release(base, v[5], id)
+      dead = true
+    end
+  end
+end
+
+if #done > 0 then redis.call('ZREM', base .. 'active', unpack(done)) end
+if #completed > 0 then redis.call('ZADD', base .. 'completed', unpack(completed)) end
+if #canceled > 0 then redis.call('ZADD', base .. 'canceled', unpack(canceled)) end
+if processed > 0 then redis.call('HINCRBY', base .. 'stats', 'processed', processed) end
+if failed > 0 then redis.call('HINCRBY', base .. 'stats', 'failed', failed) end
+-- A retry due sooner than anything blocked workers wait for: wake one to re-time its wait.
+if soonest and (not before or soonest < before) then wake(base) end
+if dead then trimDead(base, maxDead) end
+return processed

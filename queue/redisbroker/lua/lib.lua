@@ -1,0 +1,89 @@
+-- lib: helpers shared by every script (prepended to each one when it is loaded).
+--
+-- Every key of a queue starts with its key base "<prefix>:{<queue>}:", passed as a KEYS entry
+-- so that the script runs on the queue's Redis Cluster slot. Times are milliseconds of the
+-- Redis server's clock.
+
+local function nowms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- maxRetries and ttlOf read the max retries and the result TTL (ms) from packed fields d,
+-- which start with {"m":<max retries>,"rt":<result TTL in ns>.
+local function maxRetries(d)
+  return tonumber(string.match(d or '', '^{"m":(%d+)')) or 0
+end
+
+local function ttlOf(d)
+  local ns = tonumber(string.match(d or '', '^{"m":%d+,"rt":(%d+)')) or 0
+  return math.floor(ns / 1000000)
+end
+
+-- stateOf returns state s read from job key jk, or 'pending' when the field is absent from
+-- an existing job (a new job has no state field), or false when there is no such job.
+local function stateOf(jk, s)
+  if s then return s end
+  if redis.call('EXISTS', jk) == 1 then return 'pending' end
+  return false
+end
+
+-- release deletes the unique lock uk of job id, if uk is set and the lock still holds id.
+local function release(base, uk, id)
+  if uk then
+    local k = base .. 'unique:' .. uk
+    if redis.call('GET', k) == id then redis.call('DEL', k) end
+  end
+end
+
+-- wake leaves one wake-up token for a blocked worker (the list holds at most one).
+local function wake(base)
+  local k = base .. 'wake'
+  if redis.call('LLEN', k) == 0 then redis.call('RPUSH', k, '1') end
+end
+
+-- earliest returns the soonest run-at among scheduled and retry jobs, or false.
+local function earliest(base)
+  local best = false
+  for _, z in ipairs({'scheduled', 'retry'}) do
+    local first = redis.call('ZRANGE', base .. z, 0, 0, 'WITHSCORES')
+    if first[2] then
+      local s = tonumber(first[2])
+      if not best or s < best then best = s end
+    end
+  end
+  return best
+end
+
+-- trimDead deletes the oldest dead jobs beyond max (at most 1000 per call).
+local function trimDead(base, max)
+  local dead = base .. 'dead'
+  local over = redis.call('ZCARD', dead) - max
+  if over <= 0 then return end
+  local ids = redis.call('ZRANGE', dead, 0, math.min(over, 1000) - 1)
+  local keys = {}
+  for i, id in ipairs(ids) do keys[i] = base .. 'job:' .. id end
+  redis.call('DEL', unpack(keys))
+  redis.call('ZREM', dead, unpack(ids))
+end
+
+-- cancelNow makes a job that is not active canceled: kept for its result TTL (ttl ms, read
+-- from its packed fields when false), lock released.
+local function cancelNow(base, id, now, ttl, uk)
+  local jk = base .. 'job:' .. id
+  ttl = tonumber(ttl) or ttlOf(redis.call('HGET', jk, 'd'))
+  redis.call('HSET', jk, 's', 'canceled', 'f', now)
+  redis.call('ZADD', base .. 'canceled', now + ttl, id)
+  release(base, uk, id)
+end
+
+-- revive puts a dead, canceled, retry or scheduled job (state s) back at the end of pending
+-- as a new job: attempt 0, no finish time, result, cancel flag or worker (errors are kept).
+local function revive(base, id, s)
+  local jk = base .. 'job:' .. id
+  redis.call('ZREM', base .. s, id)
+  redis.call('HSET', jk, 's', 'pending', 'a', 0)
+  redis.call('HDEL', jk, 'f', 'c', 'r', 'w', 'st', 'res')
+  redis.call('RPUSH', base .. 'pending', id)
+end
+

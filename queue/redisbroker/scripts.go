@@ -1,0 +1,92 @@
+package redisbroker
+
+import (
+	"context"
+	"embed"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// luaFS holds the Lua scripts; lib.lua is prepended to every other one.
+//
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+// scripts are the broker's Lua scripts, one per state transition.
+type scripts struct {
+	enqueue, fetch, finish, requeue, heartbeat *redis.Script
+	cancel, retry, retryAll, del, delAll       *redis.Script
+	pause, resume, wake                        *redis.Script
+}
+
+func newScripts() *scripts {
+	lib := readLua("lib")
+	load := func(name string) *redis.Script { return redis.NewScript(lib + readLua(name)) }
+	return &scripts{
+		enqueue: load("enqueue"), fetch: load("fetch"), finish: load("finish"),
+		requeue: load("requeue"), heartbeat: load("heartbeat"),
+		cancel: load("cancel"), retry: load("retry"), retryAll: load("retryall"),
+		del: load("delete"), delAll: load("deleteall"),
+		pause: load("pause"), resume: load("resume"), wake: load("wake"),
+	}
+}
+
+func readLua(name string) string {
+	b, err := luaFS.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic("redisbroker: missing embedded script " + name) // a build defect, not a runtime condition
+	}
+	return string(b)
+}
+
+// evalCall is one script call to run in a pipeline.
+type evalCall struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+	cmd    *redis.Cmd
+}
+
+// run runs one script: EVALSHA, or EVAL when the server does not know the script yet.
+func (b *Broker) run(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+	return s.Run(ctx, b.rdb, keys, args...)
+}
+
+// pipelined runs calls, and the commands more adds, in one round trip, with EVALSHA. The
+// calls the server refused with NOSCRIPT (a restarted server, SCRIPT FLUSH) had no effect:
+// they run again with EVAL, which also loads them. It returns the first error of any command.
+func (b *Broker) pipelined(ctx context.Context, calls []*evalCall, more func(redis.Pipeliner)) error {
+	pipe := b.rdb.Pipeline()
+	for _, c := range calls {
+		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	if more != nil {
+		more(pipe)
+	}
+	cmds, _ := pipe.Exec(ctx)
+	extra := cmds[len(calls):] // the commands of more
+	var again []*evalCall
+	for _, c := range calls {
+		if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
+			again = append(again, c)
+		}
+	}
+	if len(again) > 0 {
+		pipe = b.rdb.Pipeline()
+		for _, c := range again {
+			c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for _, c := range calls {
+		if err := c.cmd.Err(); err != nil {
+			return err
+		}
+	}
+	for _, c := range extra {
+		if err := c.Err(); err != nil && err != redis.Nil {
+			return err
+		}
+	}
+	return nil
+}
