@@ -228,8 +228,31 @@ func (w *Worker) acquire(ctx context.Context) int {
 	case <-ctx.Done():
 		return 0
 	}
-	n := 1
-	for n < w.cfg.MaxBatch {
+	n := 1 + w.tryAcquire(w.cfg.MaxBatch-1)
+	// A busy worker whose jobs are short frees slots one at a time: wait a moment for a
+	// fuller batch, so that one round trip fetches many jobs. An idle worker has every
+	// slot free and does not wait.
+	if want := min(w.cfg.MaxBatch, w.cfg.Concurrency/2); n < want {
+		t := time.NewTimer(batchLinger)
+		defer t.Stop()
+		for n < want {
+			select {
+			case w.slots <- struct{}{}:
+				n++
+			case <-t.C:
+				return n
+			case <-ctx.Done():
+				return n
+			}
+		}
+	}
+	return n
+}
+
+// tryAcquire takes up to max free slots without waiting and returns how many it took.
+func (w *Worker) tryAcquire(max int) int {
+	n := 0
+	for n < max {
 		select {
 		case w.slots <- struct{}{}:
 			n++
@@ -361,6 +384,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 var errNoHandler = errors.New("no handler registered for this job type")
+
+// batchLinger is how long a busy worker waits for more free slots before it fetches.
+const batchLinger = 200 * time.Microsecond
 
 // abandonGrace is how long a shutdown waits for handlers it canceled before requeueing their jobs.
 const abandonGrace = time.Second

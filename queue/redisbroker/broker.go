@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -69,6 +70,9 @@ type Broker struct {
 	maxDead int
 	log     *slog.Logger
 	s       *scripts
+	// registered remembers when this broker last added each queue to the set of queues,
+	// so that a single Enqueue is one script call, not a script and an SADD.
+	registered sync.Map // queue name → time.Time
 }
 
 var _ queue.Broker = (*Broker)(nil)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -46,14 +47,15 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 			idx = idx[n:]
 		}
 	}
-	names := make([]any, len(order))
-	for i, q := range order {
-		names[i] = q
+	names := b.unregistered(order)
+	var register func(redis.Pipeliner)
+	if len(names) > 0 {
+		register = func(p redis.Pipeliner) { p.SAdd(ctx, b.keys.queues(), names...) }
 	}
-	err := b.pipelined(ctx, calls, func(p redis.Pipeliner) { p.SAdd(ctx, b.keys.queues(), names...) })
-	if err != nil {
+	if err := b.pipelined(ctx, calls, register); err != nil {
 		return nil, b.wrap(err, "enqueue %d jobs on queues %v", len(jobs), order)
 	}
+	b.markRegistered(names)
 	for c, call := range calls {
 		codes, err := call.cmd.Int64Slice()
 		if err != nil || len(codes) != len(chunks[c]) {
@@ -112,4 +114,27 @@ func groupByQueue(n int, queueOf func(int) string) ([]string, map[string][]int) 
 		by[q] = append(by[q], i)
 	}
 	return order, by
+}
+
+// registerEvery is how often a broker adds a queue it enqueues to the set of queues again,
+// in case another process removed the queue meanwhile.
+const registerEvery = 10 * time.Second
+
+// unregistered returns the queues this broker has not added to the set of queues lately.
+func (b *Broker) unregistered(queues []string) []any {
+	var names []any
+	now := time.Now()
+	for _, q := range queues {
+		if at, ok := b.registered.Load(q); !ok || now.Sub(at.(time.Time)) > registerEvery {
+			names = append(names, q)
+		}
+	}
+	return names
+}
+
+func (b *Broker) markRegistered(names []any) {
+	now := time.Now()
+	for _, q := range names {
+		b.registered.Store(q.(string), now)
+	}
 }

@@ -185,6 +185,7 @@ func (b *Broker) RemoveQueue(ctx context.Context, q string) error {
 	if err := checkQueue(q); err != nil {
 		return fmt.Errorf("redisbroker: remove queue: %w", err)
 	}
+	b.registered.Delete(q)
 	known, err := b.rdb.SRem(ctx, b.keys.queues(), q).Result()
 	if err != nil {
 		return b.wrap(err, "remove queue %s", q)

@@ -1,0 +1,90 @@
+package sqlitebroker
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// Schedule state (queue.ScheduleStore) lives in its own table, created by the first write
+// that needs it, so that the broker's numbered schema files stay as they are.
+
+// createSchedules is run at the start of every schedule write; it costs nothing once the
+// table exists.
+const createSchedules = `CREATE TABLE IF NOT EXISTS schedules (
+    name        TEXT PRIMARY KEY,
+    enabled     INTEGER,                    -- NULL until set by SetScheduleEnabled
+    last_run    INTEGER NOT NULL DEFAULT 0, -- latest tick enqueued, Unix nanoseconds
+    last_job_id TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID`
+
+var _ queue.ScheduleStore = (*Broker)(nil)
+
+// ScheduleStates returns the state of every schedule that has one, sorted by name.
+func (b *Broker) ScheduleStates(ctx context.Context) ([]queue.ScheduleState, error) {
+	rows, err := b.r.QueryContext(ctx, `SELECT name, enabled, last_run, last_job_id FROM schedules ORDER BY name`)
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return nil, nil // no schedule state written yet
+		}
+		return nil, fmt.Errorf("sqlitebroker: schedule states in %s: %w", b.path, err)
+	}
+	defer rows.Close()
+	var out []queue.ScheduleState
+	for rows.Next() {
+		var (
+			st      queue.ScheduleState
+			enabled sql.NullBool
+			lastRun int64
+		)
+		if err := rows.Scan(&st.Name, &enabled, &lastRun, &st.LastJobID); err != nil {
+			return nil, fmt.Errorf("sqlitebroker: schedule states in %s: %w", b.path, err)
+		}
+		if enabled.Valid {
+			st.Enabled = &enabled.Bool
+		}
+		st.LastRun = fromNanos(lastRun)
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitebroker: schedule states in %s: %w", b.path, err)
+	}
+	return out, nil
+}
+
+// SetScheduleEnabled sets the schedule's enabled flag.
+func (b *Broker) SetScheduleEnabled(ctx context.Context, name string, enabled bool) error {
+	err := b.write(ctx, func(tx *wtx) error {
+		if _, err := tx.tx.ExecContext(ctx, createSchedules); err != nil {
+			return err
+		}
+		_, err := tx.tx.ExecContext(ctx, `INSERT INTO schedules (name, enabled) VALUES (?1, ?2)
+			ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled`, name, enabled)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitebroker: set schedule %s enabled=%t in %s: %w", name, enabled, b.path, err)
+	}
+	return nil
+}
+
+// RecordScheduleRun records the tick's job unless a later tick is recorded already.
+func (b *Broker) RecordScheduleRun(ctx context.Context, name string, tick time.Time, jobID string) error {
+	err := b.write(ctx, func(tx *wtx) error {
+		if _, err := tx.tx.ExecContext(ctx, createSchedules); err != nil {
+			return err
+		}
+		_, err := tx.tx.ExecContext(ctx, `INSERT INTO schedules (name, last_run, last_job_id) VALUES (?1, ?2, ?3)
+			ON CONFLICT (name) DO UPDATE SET last_run = excluded.last_run, last_job_id = excluded.last_job_id
+			WHERE excluded.last_run > schedules.last_run`, name, nanos(tick), jobID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitebroker: record run of schedule %s in %s: %w", name, b.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+-- Queries of the embedded broker, one per "-- name:" section, prepared once at Open.
+-- {{job_columns}} stands for the columns scanJob reads, in its order.
+-- Times are Unix nanoseconds; see schema_001.sql for what ord and due mean in each state.
+
+-- name: ensure-queue
+INSERT INTO queues (name) VALUES (?1) ON CONFLICT (name) DO NOTHING;
+
+-- name: job-exists
+SELECT 1 FROM jobs WHERE id = ?1;
+
+-- name: insert-job
+INSERT INTO jobs (id, queue, type, payload, state, ord, due, max_retries, timeout, run_at,
+                  unique_key, unique_for, result_ttl, enqueued_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: insert-jobs
+-- Many jobs without unique key at once. ?1 is a JSON array with one array per job:
+-- [id, queue, type, payload in hex or null, state, ord, due, max_retries, timeout, run_at,
+--  unique_for, result_ttl, enqueued_at]. RETURNING names the jobs stored (not duplicates).
+INSERT INTO jobs (id, queue, type, payload, state, ord, due, max_retries, timeout, run_at,
+                  unique_for, result_ttl, enqueued_at)
+SELECT value ->> 0, value ->> 1, value ->> 2, unhex(value ->> 3), value ->> 4, value ->> 5,
+       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, value ->> 12
+FROM jsonb_each(?1) WHERE true
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- name: hold-unique
+-- Takes the key unless a live hold exists (expires_at > now); changes() = 0 means held.
+INSERT INTO uniques (queue, key, job_id, expires_at) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (queue, key) DO UPDATE SET job_id = excluded.job_id, expires_at = excluded.expires_at
+WHERE uniques.expires_at <= ?5;
+
+-- name: min-due
+SELECT min(due) FROM jobs WHERE due IS NOT NULL;
+
+-- name: promote-due
+UPDATE jobs SET state = 'pending', ord = due, due = NULL
+WHERE rowid IN (SELECT rowid FROM jobs
+                WHERE due <= ?1 AND state IN ('scheduled', 'retry') ORDER BY due LIMIT ?2);
+
+-- name: recover-expired
+UPDATE jobs SET
+    state = CASE WHEN cancel_requested THEN 'canceled'
+                 WHEN attempt > max_retries THEN 'dead'
+                 ELSE 'pending' END,
+    due = CASE WHEN cancel_requested THEN ?1 + result_ttl ELSE NULL END,
+    ord = ?1,
+    finished_at = CASE WHEN cancel_requested OR attempt > max_retries THEN ?1 ELSE finished_at END,
+    errors = json_insert(coalesce(errors, '[]'), '$[#]', json_object(
+        'attempt', attempt,
+        'error', 'lease expired: worker ' || worker_id || ' stopped heartbeating',
+        'at', ?3))
+WHERE rowid IN (SELECT rowid FROM jobs WHERE due <= ?1 AND state = 'active' ORDER BY due LIMIT ?2)
+RETURNING id, queue, state, worker_id, attempt;
+
+-- name: delete-expired
+DELETE FROM jobs
+WHERE rowid IN (SELECT rowid FROM jobs
+                WHERE due <= ?1 AND state IN ('completed', 'canceled') ORDER BY due LIMIT ?2);
+
+-- name: take
+-- Takes nothing from a paused queue.
+UPDATE jobs SET state = 'active', attempt = attempt + 1, started_at = ?1, finished_at = 0,
+                worker_id = ?2, due = ?3
+WHERE rowid IN (SELECT rowid FROM jobs WHERE queue = ?4 AND state = 'pending'
+                  AND coalesce((SELECT paused FROM queues WHERE name = ?4), 0) = 0
+                ORDER BY ord LIMIT ?5)
+RETURNING {{job_columns}}, ord, rowid;
+
+-- name: finish
+-- ?1 is a JSON array with one array per outcome:
+-- [id, worker, attempt, state, finished-at, retry-at, result in hex or null, error entry or null]
+-- (the error entry is the JSON of a queue.AttemptError, as a string).
+UPDATE jobs SET
+    state = CASE WHEN cancel_requested THEN 'canceled' ELSE o.out_state END,
+    finished_at = o.out_finished,
+    run_at = CASE WHEN o.out_state = 'retry' AND NOT cancel_requested THEN o.out_retry ELSE run_at END,
+    result = coalesce(unhex(o.out_result), result),
+    errors = CASE WHEN o.out_error IS NULL THEN errors
+                  ELSE json_insert(coalesce(errors, '[]'), '$[#]', json(o.out_error)) END,
+    due = CASE WHEN cancel_requested OR o.out_state = 'completed' THEN o.out_finished + result_ttl
+               WHEN o.out_state = 'retry' THEN o.out_retry
+               ELSE NULL END,
+    ord = CASE WHEN o.out_state = 'retry' AND NOT cancel_requested THEN o.out_retry ELSE o.out_finished END
+FROM (SELECT value ->> 0 AS out_id, value ->> 1 AS out_worker, value ->> 2 AS out_attempt,
+             value ->> 3 AS out_state, value ->> 4 AS out_finished, value ->> 5 AS out_retry,
+             value ->> 6 AS out_result, value ->> 7 AS out_error
+      FROM jsonb_each(?1)) AS o
+WHERE jobs.id = o.out_id AND jobs.state = 'active' AND jobs.worker_id = o.out_worker
+  AND jobs.attempt = o.out_attempt
+RETURNING id, queue, state;
+
+-- name: add-counters
+UPDATE queues SET processed = processed + ?2, failed = failed + ?3 WHERE name = ?1;
+
+-- name: trim-dead
+DELETE FROM jobs
+WHERE rowid IN (SELECT rowid FROM jobs WHERE queue = ?1 AND state = 'dead' ORDER BY ord
+                LIMIT max(0, coalesce((SELECT n FROM counts WHERE queue = ?1 AND state = 'dead'), 0) - ?2));
+
+-- name: front-of-queue
+SELECT coalesce(min(ord), ?2) - 1 FROM jobs WHERE queue = ?1 AND state = 'pending';
+
+-- name: requeue
+UPDATE jobs SET
+    state = CASE WHEN cancel_requested THEN 'canceled' ELSE 'pending' END,
+    attempt = attempt - 1,
+    ord = CASE WHEN cancel_requested THEN ?4 ELSE ?3 END,
+    due = CASE WHEN cancel_requested THEN ?4 + result_ttl ELSE NULL END,
+    finished_at = CASE WHEN cancel_requested THEN ?4 ELSE 0 END
+WHERE id = ?1 AND worker_id = ?2 AND state = 'active' AND attempt = ?5
+RETURNING queue;
+
+-- name: upsert-worker
+INSERT INTO workers (id, info, heartbeat, expires_at) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (id) DO UPDATE SET info = excluded.info, heartbeat = excluded.heartbeat,
+                               expires_at = excluded.expires_at;
+
+-- name: extend-leases
+UPDATE jobs SET due = ?1
+WHERE id IN (SELECT value FROM json_each(?2)) AND state = 'active' AND worker_id = ?3
+RETURNING id, cancel_requested;
+
+-- name: delete-stale-workers
+DELETE FROM workers WHERE expires_at < ?1;
+
+-- name: delete-worker
+DELETE FROM workers WHERE id = ?1;
+
+-- name: job-state
+SELECT state FROM jobs WHERE id = ?1;
+
+-- name: cancel-now
+UPDATE jobs SET state = 'canceled', finished_at = ?2, ord = ?2, due = ?2 + result_ttl WHERE id = ?1;
+
+-- name: cancel-request
+UPDATE jobs SET cancel_requested = 1 WHERE id = ?1;
+
+-- name: retry-job
+UPDATE jobs SET state = 'pending', attempt = 0, ord = ?2, due = NULL, run_at = 0, finished_at = 0,
+                cancel_requested = 0
+WHERE id = ?1;
+
+-- name: retry-all
+UPDATE jobs SET state = 'pending', attempt = 0, ord = ?3, due = NULL, run_at = 0, finished_at = 0,
+                cancel_requested = 0
+WHERE queue = ?1 AND state = ?2;
+
+-- name: delete-job
+DELETE FROM jobs WHERE id = ?1;
+
+-- name: delete-all
+DELETE FROM jobs WHERE queue = ?1 AND state = ?2;
+
+-- name: set-paused
+INSERT INTO queues (name, paused) VALUES (?1, ?2)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused;
+
+-- name: queue-exists
+SELECT 1 FROM queues WHERE name = ?1 UNION ALL SELECT 1 FROM jobs WHERE queue = ?1 LIMIT 1;
+
+-- name: remove-queue-jobs
+DELETE FROM jobs WHERE queue = ?1;
+
+-- name: remove-queue-uniques
+DELETE FROM uniques WHERE queue = ?1;
+
+-- name: remove-queue-counts
+DELETE FROM counts WHERE queue = ?1;
+
+-- name: remove-queue
+DELETE FROM queues WHERE name = ?1;
+
+-- name: get-job
+SELECT {{job_columns}} FROM jobs WHERE id = ?1;
+
+-- name: list-jobs
+-- The inner query walks only the (queue, state, ord) index; whole rows are read for the
+-- returned jobs alone.
+SELECT {{job_columns}} FROM jobs
+WHERE rowid IN (SELECT rowid FROM jobs WHERE queue = ?1 AND state = ?2 ORDER BY ord LIMIT ?3 OFFSET ?4)
+ORDER BY ord, rowid;
+
+-- name: list-queues
+SELECT name, paused, processed, failed FROM queues ORDER BY name;
+
+-- name: list-counts
+SELECT queue, state, n FROM counts WHERE n <> 0;
+
+-- name: oldest-pending
+SELECT enqueued_at FROM jobs WHERE queue = ?1 AND state = 'pending' ORDER BY ord LIMIT 1;
+
+-- name: list-workers
+SELECT info, heartbeat FROM workers WHERE expires_at >= ?1 ORDER BY id;
+
+-- name: data-version
+PRAGMA data_version;
