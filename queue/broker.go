@@ -79,6 +79,10 @@ type Broker interface {
 	// Workers returns the workers whose heartbeat is recent, sorted by ID.
 	Workers(ctx context.Context) ([]WorkerInfo, error)
 
+	// ScheduleStore keeps the state of cron schedules (enabled, last tick), so that every
+	// scheduler process sees the same.
+	ScheduleStore
+
 	// Ping checks that the broker is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the broker's connections.

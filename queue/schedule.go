@@ -62,18 +62,6 @@ type ScheduleStore interface {
 	RecordScheduleRun(ctx context.Context, name string, tick time.Time, jobID string) error
 }
 
-// ErrNoScheduleStore is returned when a broker cannot keep schedule state.
-var ErrNoScheduleStore = errors.New("broker does not keep schedule state (it does not implement queue.ScheduleStore)")
-
-// ScheduleStoreOf returns broker's ScheduleStore, or an error wrapping ErrNoScheduleStore.
-func ScheduleStoreOf(broker Broker) (ScheduleStore, error) {
-	st, ok := broker.(ScheduleStore)
-	if !ok {
-		return nil, fmt.Errorf("%T: %w", broker, ErrNoScheduleStore)
-	}
-	return st, nil
-}
-
 // tickFormat is how a tick appears in its job ID: its UTC instant to the second.
 const tickFormat = "20060102T150405Z"
 

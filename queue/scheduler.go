@@ -46,13 +46,10 @@ const maxTicksPerWake = 100
 const maxSleep = time.Minute
 
 // NewScheduler validates the schedules and returns a scheduler for them. Every problem — a
-// bad name or cron spec, an unknown time zone or job type, two schedules with one name, a
-// broker that cannot keep schedule state — is an error that names the schedule.
+// bad name or cron spec, an unknown time zone or job type, two schedules with one name — is
+// an error that names the schedule.
 func NewScheduler(broker Broker, cfg SchedulerConfig) (*Scheduler, error) {
-	store, err := ScheduleStoreOf(broker)
-	if err != nil {
-		return nil, fmt.Errorf("scheduler: %w", err)
-	}
+	var store ScheduleStore = broker
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -402,7 +399,10 @@ func (s *Scheduler) fire(ctx context.Context, e *compiled, tick time.Time) error
 	default:
 		return err
 	}
-	if err := s.store.RecordScheduleRun(ctx, e.Name, tick, id); err != nil {
+	// The tick is enqueued: record it even if the scheduler is stopping meanwhile.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.store.RecordScheduleRun(rctx, e.Name, tick, id); err != nil {
 		s.log.Warn("scheduler: record tick failed", "schedule", e.Name, "job", id, "err", err)
 	}
 	return nil

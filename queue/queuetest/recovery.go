@@ -61,7 +61,7 @@ func testHeartbeatKeepsLease(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
 	release := make(chan struct{})
 	started := make(chan struct{})
-	e.worker(queue.WorkerConfig{Lease: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond},
+	e.worker(queue.WorkerConfig{Lease: time.Second, HeartbeatInterval: 100 * time.Millisecond},
 		map[string]queue.HandlerFunc{"long": func(context.Context, *queue.Job) (any, error) {
 			close(started)
 			<-release
@@ -70,7 +70,7 @@ func testHeartbeatKeepsLease(t *testing.T, nb NewBroker) {
 	job := e.enqueue("long", nil)
 	<-started
 	// Another worker fetching for well over a lease must not take the job over.
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(2500 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		jobs, err := e.broker.Fetch(e.ctx, queue.FetchRequest{WorkerID: "thief", Queues: []string{queue.DefaultQueue}, Max: 1, Lease: time.Minute, Wait: 100 * time.Millisecond})
 		if err != nil {

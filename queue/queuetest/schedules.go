@@ -16,11 +16,7 @@ import (
 
 func scheduleStore(t *testing.T, b queue.Broker) queue.ScheduleStore {
 	t.Helper()
-	st, err := queue.ScheduleStoreOf(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return b
 }
 
 func scheduleState(t *testing.T, st queue.ScheduleStore, name string) (queue.ScheduleState, bool) {

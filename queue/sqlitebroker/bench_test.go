@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -162,16 +161,6 @@ func waitForWaiters(tb testing.TB, br *Broker) {
 		}
 		time.Sleep(20 * time.Microsecond)
 	}
-}
-
-// cpuTime is the CPU time (user and system) the process has used: on a shared machine it
-// varies less than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // reportCPU reports the CPU time per job since cpu0.
