@@ -30,7 +30,7 @@ Concurrent runs are safe (the migrations are applied under a lock, in one transa
 	where := store.Redact(dsn)
 	st, err := store.Open(ctx, dsn, store.WithoutMigrate())
 	if err != nil {
-		return a.runtimeError(path, fmt.Errorf("open store %s: %w", where, err))
+		return a.runtimeError(path, err) // the store names itself, password redacted
 	}
 	defer st.Close()
 	applied, err := st.Migrate(ctx)

@@ -30,10 +30,10 @@ const (
 var serveGetenv = os.Getenv
 
 func runServe(ctx context.Context, a *app, path string, args []string) int {
-	f := a.newFlags(path, "[flags]", `Run Dominion in one process: the HTTP API, a worker (queues workflows=3,default=1),
-the scheduler and the workflow outbox relay, until SIGINT or SIGTERM; then drain HTTP
-requests, stop the scheduler and the relay, and let running jobs finish (or put them back
-in their queue).
+	f := a.newFlags(path, "[flags]", `Run Dominion in one process: the HTTP API, the web dashboard (at /dashboard/), a
+worker (queues workflows=3,default=1), the scheduler and the workflow outbox relay, until
+SIGINT or SIGTERM; then drain HTTP requests, stop the scheduler and the relay, and let
+running jobs finish (or put them back in their queue).
 
 With no configuration, workflows are stored in DOMINION_DATA_DIR/dominion.db and jobs
 queued in DOMINION_DATA_DIR/queue.db (SQLite). Set REDIS_URL for the Redis queue (extra
@@ -43,7 +43,9 @@ PostgreSQL.
 Environment (besides those of 'dominion help'):
   DOMINION_ADDR        listen address (default :8080)
   DATABASE_URL         postgres://user:password@host:5432/db, or a SQLite file path
-  DOMINION_API_TOKEN   when set, every /api/ route needs Authorization: Bearer <token>
+  DOMINION_API_TOKEN   when set, every /api/ route needs Authorization: Bearer <token>,
+                       and the dashboard asks for it at login
+  DOMINION_DASHBOARD_TOKEN   the dashboard's login token instead
   DOMINION_WORKFLOWS   YAML file of workflow types (default: the built-in types)
   SMTP_ADDR, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM   the email steps' server
 
@@ -53,6 +55,7 @@ Environment (besides those of 'dominion help'):
 	concurrency := f.Int("concurrency", service.DefaultConcurrency, "number of jobs the worker runs at once")
 	noWorker := f.Bool("no-worker", false, "run no worker here; run 'dominion worker --queues workflows=3,default=1' elsewhere")
 	noScheduler := f.Bool("no-scheduler", false, "run no scheduler here (run 'dominion scheduler' elsewhere, or none)")
+	noDashboard := f.Bool("no-dashboard", false, "do not serve the web dashboard at /dashboard/")
 	schedFile := schedulesFlag(f)
 	shutdown := f.Duration("shutdown-timeout", service.DefaultShutdownTimeout, "how long to wait for HTTP requests, then for running jobs, at shutdown")
 	lease := f.Duration("lease", a.cfg.Lease, "how long a job stays leased without a worker heartbeat; its default comes from DOMINION_LEASE")
@@ -89,6 +92,8 @@ Environment (besides those of 'dominion help'):
 		NoWorker:        *noWorker,
 		Schedules:       list,
 		NoScheduler:     *noScheduler,
+		NoDashboard:     *noDashboard,
+		DashboardToken:  strings.TrimSpace(serveGetenv(envDashboardToken)),
 		Lease:           *lease,
 		ShutdownTimeout: *shutdown,
 		Logger:          a.log,

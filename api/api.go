@@ -1,0 +1,157 @@
+// Package api is Dominion's JSON HTTP API: the seed's POST /api/chat, the workflow routes,
+// the weekly report, and the health probes.
+//
+// Every answer is JSON. Errors are {"error":{"code","message","field"}} with a 4xx status for
+// bad input (nothing is stored then) and 5xx for the server's own failures; see the Code*
+// constants. When a token is configured, every /api/ route needs
+// "Authorization: Bearer <token>"; /healthz and /readyz stay open.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/codex-dominion/dominion/store"
+	"github.com/codex-dominion/dominion/workflow"
+)
+
+// Engine is what the API needs of the workflow engine (*workflow.Engine).
+type Engine interface {
+	Submit(ctx context.Context, req workflow.Request) (workflow.Accepted, error)
+	Preview(req workflow.Request) (workflow.Savings, error)
+	Get(ctx context.Context, id string) (store.Workflow, error)
+	List(ctx context.Context, f store.ListFilter) (store.Page, error)
+	Cancel(ctx context.Context, id string) (store.Status, error)
+	Retry(ctx context.Context, id string) (store.Workflow, error)
+	Types() []workflow.Type
+	Report(ctx context.Context, week string) (store.WeeklyReport, error)
+}
+
+// Check is one dependency /readyz checks: Ping must return within the probe's deadline.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Config configures the API.
+type Config struct {
+	Engine Engine
+	// Token, when not empty, is required as "Authorization: Bearer <token>" on /api/ routes.
+	Token string
+	// Checks are the dependencies /readyz reports on (store, queue).
+	Checks []Check
+	// ReadyTimeout bounds one /readyz probe (default 2 s).
+	ReadyTimeout time.Duration
+	// Logger receives one line per request (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// API serves the HTTP routes. It is an http.Handler.
+type API struct {
+	engine  Engine
+	checks  []Check
+	timeout time.Duration
+	log     *slog.Logger
+	handler http.Handler
+}
+
+// New returns the API's handler with every route registered.
+func New(cfg Config) *API {
+	a := &API{engine: cfg.Engine, checks: cfg.Checks, timeout: cfg.ReadyTimeout, log: cfg.Logger}
+	if a.timeout <= 0 {
+		a.timeout = 2 * time.Second
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+
+	apiMux := http.NewServeMux()
+	route := func(method, path string, h http.HandlerFunc) {
+		apiMux.HandleFunc(method+" "+path, h)
+	}
+	route("POST", "/api/chat", a.chat)
+	route("GET", "/api/workflows", a.listWorkflows)
+	route("GET", "/api/workflows/{id}", a.getWorkflow)
+	route("POST", "/api/workflows/{id}/cancel", a.cancelWorkflow)
+	route("POST", "/api/workflows/{id}/retry", a.retryWorkflow)
+	route("GET", "/api/workflow-types", a.workflowTypes)
+	route("GET", "/api/reports/weekly", a.weeklyReport)
+	// The same paths with any other method: 405 with a JSON body and an Allow header.
+	for path, allow := range map[string]string{
+		"/api/chat": "POST", "/api/workflows": "GET, HEAD", "/api/workflows/{id}": "GET, HEAD",
+		"/api/workflows/{id}/cancel": "POST", "/api/workflows/{id}/retry": "POST",
+		"/api/workflow-types": "GET, HEAD", "/api/reports/weekly": "GET, HEAD",
+	} {
+		apiMux.HandleFunc(path, methodNotAllowed(allow))
+	}
+	apiMux.HandleFunc("/", notFound)
+
+	var apiHandler http.Handler = apiMux
+	if cfg.Token != "" {
+		apiHandler = requireToken(cfg.Token, apiMux)
+	}
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", a.healthz)
+	root.HandleFunc("GET /readyz", a.readyz)
+	root.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
+	root.HandleFunc("/readyz", methodNotAllowed("GET, HEAD"))
+	root.Handle("/api/", apiHandler)
+	root.HandleFunc("/", notFound)
+	a.handler = a.logRequests(root)
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no route " + r.Method + " " + clip(r.URL.Path)})
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Message: "method " + clip(r.Method) + " is not allowed here; use " + allow})
+	}
+}
+
+// engineError answers for an error of the engine: input errors are 400, a missing workflow
+// 404, a status conflict 409, anything else 500.
+func (a *API) engineError(w http.ResponseWriter, r *http.Request, err error) {
+	if e := inputError(err); e != nil {
+		writeError(w, e)
+		return
+	}
+	var se *store.StateError
+	switch {
+	case errors.As(err, &se):
+		writeError(w, &Error{Status: http.StatusConflict, Code: CodeConflict,
+			Message: "cannot " + se.Op + " workflow " + se.ID + ": it is " + string(se.Status)})
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, &Error{Status: http.StatusConflict, Code: CodeConflict, Message: err.Error()})
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such workflow"})
+	case errors.Is(err, store.ErrInvalid):
+		writeError(w, badRequest(workflow.CodeInvalid, "", "%s", strings.TrimPrefix(err.Error(), "store: ")))
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		writeError(w, &Error{Status: 499, Code: "client_closed", Message: "request canceled"})
+	default:
+		a.internalError(w, r, err)
+	}
+}
+
+// inputError converts the engine's validation error into a 400, or returns nil.
+func inputError(err error) *Error {
+	ie, ok := workflow.AsInputError(err)
+	if !ok {
+		return nil
+	}
+	return &Error{Status: http.StatusBadRequest, Code: ie.Code, Field: ie.Field, Message: ie.Message}
+}

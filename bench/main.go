@@ -1,0 +1,202 @@
+// Command bench measures Dominion's Redis broker and Asynq side by side, in one run, on one
+// private redis-server that it starts on a free port and stops afterwards. It is a module of
+// its own so that Dominion itself does not depend on Asynq.
+//
+//	cd bench && go run . [-jobs 20000] [-concurrency 50] [-runs 5]
+//
+// Every metric is measured -runs times per system, alternating systems, and the median is
+// reported with the ratio Dominion/Asynq (for latencies, Asynq/Dominion: how many times
+// lower Dominion's is).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type options struct {
+	jobs, concurrency, runs, seqJobs, latencySamples int
+}
+
+// system is one queue implementation under measurement.
+type system interface {
+	Name() string
+	EnqueueSeq(ctx context.Context, n int) (perSec float64, err error)
+	EnqueueBatch(ctx context.Context, n int) (perSec float64, err error)
+	Process(ctx context.Context, n, concurrency int) (perSec float64, err error)
+	Latency(ctx context.Context, samples int) (p50, p99 time.Duration, err error)
+	Reset(ctx context.Context) error
+	Close() error
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.jobs, "jobs", 20000, "jobs for the batch-enqueue and process phases")
+	flag.IntVar(&o.seqJobs, "seq-jobs", 5000, "jobs for the one-at-a-time enqueue phase")
+	flag.IntVar(&o.concurrency, "concurrency", 50, "worker concurrency for the process phase")
+	flag.IntVar(&o.runs, "runs", 5, "runs per metric and system (the median is reported)")
+	flag.IntVar(&o.latencySamples, "latency-samples", 500, "jobs enqueued 2 ms apart for the latency phase")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	addr, stopRedis, err := startRedis(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+	dom, err := newDominion(ctx, addr)
+	if err != nil {
+		return err
+	}
+	defer dom.Close()
+	asy := newAsynq(addr)
+	defer asy.Close()
+	systems := []system{dom, asy}
+
+	results := map[string]map[string][]float64{} // metric → system → values
+	record := func(metric, sys string, v float64) {
+		if results[metric] == nil {
+			results[metric] = map[string][]float64{}
+		}
+		results[metric][sys] = append(results[metric][sys], v)
+	}
+	for r := 1; r <= o.runs; r++ {
+		for _, s := range systems {
+			fmt.Fprintf(os.Stderr, "run %d/%d: %s\n", r, o.runs, s.Name())
+			if err := measure(ctx, s, o, record); err != nil {
+				return fmt.Errorf("%s: %w", s.Name(), err)
+			}
+		}
+	}
+	report(results, o)
+	return nil
+}
+
+func measure(ctx context.Context, s system, o options, record func(metric, sys string, v float64)) error {
+	steps := []struct {
+		metric string
+		fn     func() (float64, error)
+	}{
+		{"enqueue_seq", func() (float64, error) { return s.EnqueueSeq(ctx, o.seqJobs) }},
+		{"enqueue_batch", func() (float64, error) { return s.EnqueueBatch(ctx, o.jobs) }},
+		{fmt.Sprintf("process_c%d", o.concurrency), func() (float64, error) { return s.Process(ctx, o.jobs, o.concurrency) }},
+	}
+	for _, st := range steps {
+		if err := s.Reset(ctx); err != nil {
+			return err
+		}
+		v, err := st.fn()
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.metric, err)
+		}
+		record(st.metric, s.Name(), v)
+	}
+	if err := s.Reset(ctx); err != nil {
+		return err
+	}
+	p50, p99, err := s.Latency(ctx, o.latencySamples)
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	record("latency_p50", s.Name(), float64(p50.Microseconds())/1000)
+	record("latency_p99", s.Name(), float64(p99.Microseconds())/1000)
+	return s.Reset(ctx)
+}
+
+func report(results map[string]map[string][]float64, o options) {
+	metrics := make([]string, 0, len(results))
+	for m := range results {
+		metrics = append(metrics, m)
+	}
+	order := []string{"enqueue_seq", "enqueue_batch", fmt.Sprintf("process_c%d", o.concurrency), "latency_p50", "latency_p99"}
+	sort.Slice(metrics, func(i, j int) bool { return slices.Index(order, metrics[i]) < slices.Index(order, metrics[j]) })
+	fmt.Printf("\n%d runs each, medians; jobs=%d seq-jobs=%d concurrency=%d latency-samples=%d\n\n",
+		o.runs, o.jobs, o.seqJobs, o.concurrency, o.latencySamples)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "| metric\t| unit\t| dominion\t| asynq\t| dominion vs asynq\t| dominion runs\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|")
+	for _, m := range metrics {
+		d, a := median(results[m]["dominion"]), median(results[m]["asynq"])
+		unit, ratio := "jobs/s", d/a
+		if strings.HasPrefix(m, "latency") {
+			unit, ratio = "ms", a/d
+		}
+		fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %s\t| %.1f×\t| %s\t|\n", m, unit, num(d), num(a), ratio, nums(results[m]["dominion"]))
+	}
+	tw.Flush()
+	fmt.Println("\nasynq has no batch enqueue: its enqueue_batch is Enqueue called from 50 goroutines at once.")
+	fmt.Println("For latencies the ratio is asynq/dominion (how many times lower Dominion's is).")
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func num(v float64) string {
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+func nums(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = num(x)
+	}
+	return strings.Join(parts, " ")
+}
+
+// startRedis starts a private redis-server (no persistence) on a free port.
+func startRedis(ctx context.Context) (addr string, stop func(), err error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, fmt.Errorf("redis-server not found: install it (apt-get install redis-server)")
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "dominion-bench-redis")
+	if err != nil {
+		return "", nil, err
+	}
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start redis-server: %w", err)
+	}
+	stop = func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = os.RemoveAll(dir)
+	}
+	if err := waitRedis(ctx, addr); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return addr, stop, nil
+}

@@ -1,0 +1,448 @@
+// Package service wires `dominion serve`: one process with the HTTP API, a worker, the
+// scheduler and the workflow engine's outbox relay, on the configured store (SQLite or
+// PostgreSQL) and broker (embedded SQLite or Redis).
+//
+// The configuration is parsed at the edge (cmd/dominion) and passed in; nothing here reads
+// the environment.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/codex-dominion/dominion/api"
+	"github.com/codex-dominion/dominion/dashboard"
+	"github.com/codex-dominion/dominion/internal/jobs"
+	"github.com/codex-dominion/dominion/internal/schedules"
+	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/queue/redisbroker"
+	"github.com/codex-dominion/dominion/queue/sqlitebroker"
+	"github.com/codex-dominion/dominion/store"
+	"github.com/codex-dominion/dominion/workflow"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr            = ":8080"
+	DefaultDataDir         = "data"
+	DefaultConcurrency     = 10
+	DefaultShutdownTimeout = 30 * time.Second
+	StoreFile              = "dominion.db"
+	QueueFile              = "queue.db"
+)
+
+// Config configures a Service. The zero value runs embedded: SQLite store and queue in
+// DefaultDataDir, API on DefaultAddr.
+type Config struct {
+	// Addr is the API's listen address (DOMINION_ADDR, default ":8080"); ignored when
+	// Listener is set.
+	Addr string
+	// Listener, when set, is used instead of listening on Addr (tests pass 127.0.0.1:0).
+	Listener net.Listener
+	// DataDir holds the embedded files: dominion.db (store, unless DatabaseURL) and queue.db
+	// (queue, unless RedisURL). Created when missing.
+	DataDir string
+	// RedisURL selects the Redis broker (REDIS_URL); RedisPrefix its key prefix.
+	RedisURL    string
+	RedisPrefix string
+	// DatabaseURL selects the store (DATABASE_URL): postgres://… for PostgreSQL, or a SQLite
+	// path; empty means <DataDir>/dominion.db.
+	DatabaseURL string
+	// APIToken, when set, is required as a bearer token on every /api/ route.
+	APIToken string
+	// WorkflowsFile is a YAML file of workflow types (DOMINION_WORKFLOWS); empty means the
+	// built-in types.
+	WorkflowsFile string
+	// Concurrency is the worker's number of jobs run at once (default 10).
+	Concurrency int
+	// Lease is the worker's job lease (default: the queue package's).
+	Lease time.Duration
+	// ShutdownTimeout bounds each shutdown phase: draining HTTP requests, then running jobs
+	// (default 30 s).
+	ShutdownTimeout time.Duration
+	// MaxRetries is how many times a failed execute_workflow job is retried, with backoff,
+	// before its workflow is marked failed: 0 means the engine's default (3), negative none.
+	MaxRetries int
+	// SMTP is the email steps' server.
+	SMTP workflow.SMTPConfig
+	// Logger receives everything the service logs; nil means a text logger on stderr at
+	// LogLevel.
+	Logger   *slog.Logger
+	LogLevel slog.Level
+	// NoWorker runs the API and the relay without a worker (for API-only processes and the
+	// API benchmark, which measures acceptance alone).
+	NoWorker bool
+	// Schedules are the periodic jobs the scheduler enqueues (nil: schedules.Defaults(), the
+	// seed's daily clean-up and Monday report); NoScheduler runs no scheduler.
+	Schedules   []queue.Schedule
+	NoScheduler bool
+	// NoDashboard leaves out the web dashboard, otherwise served at /dashboard/ (login with
+	// DashboardToken, or APIToken when that is empty; no login when both are).
+	NoDashboard    bool
+	DashboardToken string
+}
+
+// Queues is what the serve process's worker serves, with their weights.
+var Queues = []queue.QueueWeight{{Name: workflow.DefaultQueue, Weight: 3}, {Name: queue.DefaultQueue, Weight: 1}}
+
+// Service is one running `dominion serve`: built by New, run by Run.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	store  store.Store
+	broker queue.Broker
+	engine *workflow.Engine
+	worker *queue.Worker
+	sched  *queue.Scheduler
+	api    *api.API
+	dash   *dashboard.Dashboard
+	srv    *http.Server
+	ln     net.Listener
+}
+
+// Run builds the service and runs it until ctx is done, then shuts it down.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
+
+// New opens the store and the broker, builds the engine, the worker and the API, and listens
+// on the API's address. Call Run next (or Close to give everything back).
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	}
+	s := &Service{cfg: cfg, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+
+	types := workflow.DefaultTypes()
+	if cfg.WorkflowsFile != "" {
+		var err error
+		if types, err = workflow.LoadTypes(cfg.WorkflowsFile); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.DatabaseURL == "" || cfg.RedisURL == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		dsn = filepath.Join(cfg.DataDir, StoreFile)
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, err // the store names itself, password redacted
+	}
+	s.store = st
+
+	if cfg.RedisURL != "" {
+		b, err := redisbroker.Open(ctx, cfg.RedisURL, redisbroker.Options{Prefix: cfg.RedisPrefix, Logger: log})
+		if err != nil {
+			return nil, err // it names the server, password redacted
+		}
+		s.broker = b
+	} else {
+		b, err := sqlitebroker.Open(ctx, filepath.Join(cfg.DataDir, QueueFile), sqlitebroker.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		s.broker = b
+	}
+
+	client := queue.NewClient(s.broker)
+	s.engine = workflow.NewEngine(workflow.Config{
+		Store: st, Client: client, Types: types, SMTP: cfg.SMTP, Logger: log,
+		MaxRetries: cfg.MaxRetries,
+	})
+	if !cfg.NoWorker {
+		s.worker = queue.NewWorker(s.broker, queue.WorkerConfig{
+			Queues:          Queues,
+			Concurrency:     cfg.Concurrency,
+			Lease:           cfg.Lease,
+			ShutdownTimeout: cfg.ShutdownTimeout,
+			Middleware:      []queue.Middleware{queue.LoggingMiddleware(log)},
+			Logger:          log,
+		})
+		s.engine.Register(s.worker)
+		jobs.Register(s.worker)
+	}
+	if !cfg.NoScheduler {
+		list := cfg.Schedules
+		if list == nil {
+			list = schedules.Defaults()
+		}
+		if s.sched, err = queue.NewScheduler(s.broker, queue.SchedulerConfig{
+			Schedules: list, KnownTypes: schedules.KnownTypes(), Logger: log,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	s.api = api.New(api.Config{
+		Engine: s.engine,
+		Token:  cfg.APIToken,
+		Checks: []api.Check{
+			{Name: "store", Ping: st.Ping},
+			{Name: "queue", Ping: s.broker.Ping},
+		},
+		Logger: log,
+	})
+	var handler http.Handler = s.api
+	if !cfg.NoDashboard {
+		if handler, err = s.withDashboard(client); err != nil {
+			return nil, err
+		}
+	}
+	s.srv = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second, // the dashboard's live stream lifts it for itself
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.ln = cfg.Listener
+	if s.ln == nil {
+		if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+// dashboardPrefix is where serve mounts the web dashboard.
+const dashboardPrefix = "/dashboard"
+
+// withDashboard builds the dashboard and returns the handler of the whole server: the
+// dashboard under /dashboard/ (and / redirecting there), the API for everything else.
+func (s *Service) withDashboard(client *queue.Client) (http.Handler, error) {
+	token := s.cfg.DashboardToken
+	if token == "" {
+		token = s.cfg.APIToken
+	}
+	_, queueDesc := s.Describe()
+	cfg := dashboard.Config{
+		Queues: client, Workflows: s.engine, WorkflowStats: s.store, Prefix: dashboardPrefix,
+		Token: token, Broker: queueDesc, Redact: s.redact, Logger: s.log,
+	}
+	if s.sched != nil {
+		cfg.Schedules = s.sched
+	}
+	d, err := dashboard.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	s.dash = d
+	mux := http.NewServeMux()
+	mux.Handle(dashboardPrefix+"/", d)
+	mux.Handle(dashboardPrefix, d)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, dashboardPrefix+"/", http.StatusFound)
+	})
+	mux.Handle("/", s.api)
+	return mux, nil
+}
+
+// redact removes the configuration's secrets (URL passwords, tokens) from text shown on the
+// dashboard.
+func (s *Service) redact(text string) string {
+	for _, u := range []string{s.cfg.RedisURL, s.cfg.DatabaseURL} {
+		if u == "" {
+			continue
+		}
+		text = strings.ReplaceAll(text, u, store.Redact(u))
+		if parsed, err := url.Parse(u); err == nil && parsed.User != nil {
+			if pw, ok := parsed.User.Password(); ok && len(pw) >= 4 {
+				text = strings.ReplaceAll(text, pw, "xxxxx")
+			}
+		}
+	}
+	for _, tok := range []string{s.cfg.APIToken, s.cfg.DashboardToken, s.cfg.SMTP.Password} {
+		if len(tok) >= 4 {
+			text = strings.ReplaceAll(text, tok, "xxxxx")
+		}
+	}
+	return text
+}
+
+// Addr returns the address the API listens on.
+func (s *Service) Addr() net.Addr { return s.ln.Addr() }
+
+// Engine returns the service's workflow engine.
+func (s *Service) Engine() *workflow.Engine { return s.engine }
+
+// Describe returns where the service keeps its data, passwords redacted.
+func (s *Service) Describe() (storeDesc, queueDesc string) {
+	storeDesc = s.store.Dialect() + " " + store.Redact(s.cfg.DatabaseURL)
+	if s.cfg.DatabaseURL == "" {
+		storeDesc = "sqlite " + filepath.Join(s.cfg.DataDir, StoreFile)
+	}
+	queueDesc = "sqlite " + filepath.Join(s.cfg.DataDir, QueueFile)
+	if s.cfg.RedisURL != "" {
+		queueDesc = "redis " + redisbroker.RedactURL(s.cfg.RedisURL)
+	}
+	return storeDesc, queueDesc
+}
+
+// Run serves the API and runs the worker, the scheduler and the relay until ctx is done, then
+// shuts down in order: stop accepting and drain HTTP requests, stop the relay and the
+// scheduler, let the worker finish (or requeue) its running jobs, close the broker and the
+// store. It returns the first error that stopped the service early, or nil after a shutdown
+// asked for by ctx.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.Close()
+	storeDesc, queueDesc := s.Describe()
+	workerDesc := "off"
+	if s.worker != nil {
+		workerDesc = fmt.Sprintf("%s (concurrency %d)", formatQueues(Queues), s.cfg.Concurrency)
+	}
+	schedDesc := "off"
+	if s.sched != nil {
+		names := make([]string, 0, len(s.sched.Schedules()))
+		for _, sc := range s.sched.Schedules() {
+			names = append(names, sc.Name)
+		}
+		schedDesc = strings.Join(names, ",")
+	}
+	dashDesc := "off"
+	if s.dash != nil {
+		dashDesc = "http://" + s.ln.Addr().String() + dashboardPrefix + "/"
+	}
+	s.log.Info("dominion serve", "addr", s.ln.Addr().String(), "store", storeDesc, "queue", queueDesc,
+		"worker", workerDesc, "schedules", schedDesc, "dashboard", dashDesc, "auth", s.cfg.APIToken != "", "workflow_types", strings.Join(s.engine.Registry().Names(), ","))
+
+	bg := context.WithoutCancel(ctx)
+	relayCtx, stopRelay := context.WithCancel(bg)
+	workerCtx, stopWorker := context.WithCancel(bg)
+	defer stopRelay()
+	defer stopWorker()
+
+	var wg sync.WaitGroup
+	relayDone := make(chan struct{})
+	wg.Go(func() { defer close(relayDone); s.engine.RunRelay(relayCtx) })
+	schedDone := make(chan struct{})
+	wg.Go(func() {
+		defer close(schedDone)
+		if s.sched != nil {
+			if err := s.sched.Run(relayCtx); err != nil {
+				s.log.Error("scheduler stopped", "err", err)
+			}
+		}
+	})
+	workerDone := make(chan error, 1)
+	var workerStopped <-chan error // stays nil (never ready) without a worker
+	if s.worker != nil {
+		wg.Go(func() { workerDone <- s.worker.Run(workerCtx) })
+		workerStopped = workerDone
+	} else {
+		workerDone <- nil
+	}
+	serveErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	})
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down: draining HTTP requests", "timeout", s.cfg.ShutdownTimeout)
+	case err := <-serveErr:
+		runErr = fmt.Errorf("serve HTTP: %w", err)
+	case err := <-workerStopped:
+		// Worker.Run returns only once its context is done; this is a safety net.
+		runErr = fmt.Errorf("worker stopped unexpectedly: %v", err)
+		workerDone <- nil
+	}
+
+	if s.dash != nil {
+		_ = s.dash.Close() // ends the live streams, so that Shutdown does not wait for them
+	}
+	sctx, cancel := context.WithTimeout(bg, s.cfg.ShutdownTimeout)
+	if err := s.srv.Shutdown(sctx); err != nil {
+		s.log.Warn("HTTP requests still running at the shutdown timeout; closing their connections", "err", err)
+		_ = s.srv.Close()
+	}
+	cancel()
+	stopRelay() // and the scheduler
+	<-relayDone
+	<-schedDone
+	if s.worker != nil {
+		s.log.Info("shutting down: stopping the worker")
+	}
+	stopWorker()
+	if err := <-workerDone; err != nil && runErr == nil {
+		runErr = fmt.Errorf("worker: %w", err)
+	}
+	wg.Wait()
+	s.log.Info("dominion serve stopped")
+	return runErr
+}
+
+// Close releases the listener, the broker and the store. Run calls it; call it yourself only
+// for a Service that was never run.
+func (s *Service) Close() {
+	if s.dash != nil {
+		_ = s.dash.Close()
+	}
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	if s.broker != nil {
+		if err := s.broker.Close(); err != nil {
+			s.log.Warn("close queue", "err", err)
+		}
+		s.broker = nil
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			s.log.Warn("close store", "err", err)
+		}
+		s.store = nil
+	}
+}
+
+func formatQueues(qs []queue.QueueWeight) string {
+	parts := make([]string, len(qs))
+	for i, q := range qs {
+		parts[i] = fmt.Sprintf("%s=%d", q.Name, q.Weight)
+	}
+	return strings.Join(parts, ",")
+}
