@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 
 	"github.com/codex-dominion/dominion/queue"
 )
@@ -19,8 +18,6 @@ import (
 
 var _ queue.ScheduleStore = (*Broker)(nil)
 
-// scheduleScript is lua/schedule.lua (it needs none of lib.lua).
-var scheduleScript = redis.NewScript(readLua("schedule"))
 
 func (k keys) schedules() string { return k.prefix + ":schedules" }
 
@@ -62,7 +59,7 @@ func (b *Broker) SetScheduleEnabled(ctx context.Context, name string, enabled bo
 	if enabled {
 		flag = "1"
 	}
-	if err := b.run(ctx, scheduleScript, []string{b.keys.schedules()}, name, "enable", flag).Err(); err != nil {
+	if err := b.run(ctx, b.s.schedule, []string{b.keys.schedules()}, name, "enable", flag).Err(); err != nil {
 		return b.wrap(err, "set schedule %s enabled=%t", name, enabled)
 	}
 	return nil
@@ -70,7 +67,7 @@ func (b *Broker) SetScheduleEnabled(ctx context.Context, name string, enabled bo
 
 // RecordScheduleRun records the tick's job unless a later tick is recorded already.
 func (b *Broker) RecordScheduleRun(ctx context.Context, name string, tick time.Time, jobID string) error {
-	err := b.run(ctx, scheduleScript, []string{b.keys.schedules()}, name, "run", tick.UnixMilli(), jobID).Err()
+	err := b.run(ctx, b.s.schedule, []string{b.keys.schedules()}, name, "run", tick.UnixMilli(), jobID).Err()
 	if err != nil {
 		return b.wrap(err, "record run of schedule %s", name)
 	}

@@ -17,6 +17,7 @@ type scripts struct {
 	enqueue, fetch, finish, requeue, heartbeat *redis.Script
 	cancel, retry, retryAll, del, delAll       *redis.Script
 	pause, resume, wake                        *redis.Script
+	schedule                                   *redis.Script // needs none of lib.lua
 }
 
 func newScripts() *scripts {
@@ -28,6 +29,7 @@ func newScripts() *scripts {
 		cancel: load("cancel"), retry: load("retry"), retryAll: load("retryall"),
 		del: load("delete"), delAll: load("deleteall"),
 		pause: load("pause"), resume: load("resume"), wake: load("wake"),
+		schedule: redis.NewScript(readLua("schedule")),
 	}
 }
 
