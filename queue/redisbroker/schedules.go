@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -17,7 +16,6 @@ import (
 // changed only by lua/schedule.lua so that "keep the latest tick" is atomic.
 
 var _ queue.ScheduleStore = (*Broker)(nil)
-
 
 func (k keys) schedules() string { return k.prefix + ":schedules" }
 
