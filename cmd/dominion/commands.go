@@ -24,13 +24,14 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "serve", summary: "run the API, a worker and the relay in one process (embedded by default)", run: runServe},
-		{name: "worker", summary: "run jobs from the queues until SIGINT/SIGTERM", run: runWorker},
+		{name: "worker", summary: "run jobs (workflows and the built-in types) from the queues until SIGINT/SIGTERM", run: runWorker},
 		{name: "enqueue", summary: "enqueue jobs and print their IDs", run: runEnqueue},
 		{name: "info", summary: "show the queues' job counts and the live workers", run: runInfo},
 		{name: "jobs", summary: "list, show, retry, cancel and delete jobs", sub: jobsCommands()},
 		{name: "queues", summary: "pause and resume queues", sub: queuesCommands()},
 		{name: "scheduler", summary: "enqueue the periodic jobs, each tick once, until SIGINT/SIGTERM", run: runScheduler},
 		{name: "schedules", summary: "list, run, enable and disable the periodic jobs", sub: schedulesCommands()},
+		{name: "dashboard", summary: "serve the web dashboard alone until SIGINT/SIGTERM", run: runDashboard},
 		{name: "bench", summary: "measure the configured broker's throughput and latency", run: runBench},
 		{name: "migrate", summary: "bring the workflow store's schema up to date", run: runMigrate},
 		{name: "version", summary: "print the version", run: runVersion},
@@ -112,13 +113,30 @@ func groupUsage(w io.Writer, path string, cmds []command) {
 }
 
 const environmentHelp = `
-Environment:
-  REDIS_URL              use the Redis broker (redis://[:password@]host:port[/db], rediss://…);
-                         unset: the embedded SQLite broker in DOMINION_DATA_DIR
-  DOMINION_DATA_DIR      directory of the embedded broker's queue.db (default ./data)
-  DOMINION_REDIS_PREFIX  prefix of every Redis key (default: the broker's)
-  DOMINION_LOG_LEVEL     debug, info, warn or error (default info); logs go to stderr
-  DOMINION_LEASE         how long a job stays leased without a worker heartbeat (default 10s)
+Environment (read once at start; a command's flag, where it has one, wins):
+  REDIS_URL                 use the Redis broker (redis://[:password@]host:port[/db], rediss://…);
+                            unset: the embedded SQLite broker in DOMINION_DATA_DIR
+  DOMINION_DATA_DIR         directory of the embedded queue.db and dominion.db (default ./data)
+  DATABASE_URL              the workflow store (serve, worker, dashboard, migrate):
+                            postgres://user:password@host:5432/db, or a SQLite file path
+                            (default DOMINION_DATA_DIR/dominion.db)
+  DOMINION_REDIS_PREFIX     prefix of every Redis key (default dominion)
+  DOMINION_LOG_LEVEL        debug, info, warn or error (default info); logs go to stderr
+  DOMINION_LEASE            how long a job stays leased without a worker heartbeat (default 10s)
+  DOMINION_ADDR             serve's listen address (default :8080)
+  DOMINION_API_TOKEN        when set, every /api/ route needs Authorization: Bearer <token>,
+                            and the dashboard asks for it at login
+  DOMINION_DASHBOARD_TOKEN  the dashboard's login token instead of DOMINION_API_TOKEN
+  DOMINION_DASHBOARD_ADDR   the listen address of 'dominion dashboard' (default :8081)
+  DOMINION_WORKFLOWS        YAML file of workflow types (default: the built-in types)
+  DOMINION_SCHEDULES        YAML file of schedules (default: the daily clean-up and the
+                            Monday report)
+  SMTP_ADDR, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM
+                            the server of the workflows' email steps (host:port, PLAIN auth
+                            when SMTP_USERNAME is set, the sender)
+
+Passwords in REDIS_URL and DATABASE_URL, SMTP_PASSWORD and the tokens never appear in
+logs or errors.
 
 Exit codes: 0 success, 1 failure, 2 wrong usage.
 `

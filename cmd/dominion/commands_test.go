@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -62,6 +65,39 @@ func TestHelp(t *testing.T) {
 			r := dominion(t, cfg, args...)
 			if r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: dominion "+name) || r.stderr != "" {
 				t.Errorf("dominion %v: %s", args, r)
+			}
+		}
+	}
+}
+
+// TestEnvironmentDocumented checks that `dominion help` and the README's configuration table
+// document every variable config.Load reads, and nothing else that looks like one.
+func TestEnvironmentDocumented(t *testing.T) {
+	t.Parallel()
+	r := dominion(t, testConfig(config.Config{DataDir: t.TempDir()}), "help")
+	_, env, found := strings.Cut(r.stdout, "\nEnvironment")
+	if r.code != 0 || !found {
+		t.Fatalf("dominion help: %s", r)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(readme), "## Configuration")
+	table, _, _ = strings.Cut(table, "\n## ")
+	for _, v := range config.Variables() {
+		if !regexp.MustCompile(`(?m)^  (\S+, )*` + v + `\b`).MatchString(env) {
+			t.Errorf("dominion help does not document %s", v)
+		}
+		if !regexp.MustCompile("(?m)^\\| (`[A-Z_]+`, )*`" + v + "`").MatchString(table) {
+			t.Errorf("the README's configuration table does not document %s", v)
+		}
+	}
+	known := regexp.MustCompile(`\b(REDIS_URL|DATABASE_URL|DOMINION_[A-Z_]+|SMTP_[A-Z_]+)\b`)
+	for _, doc := range []struct{ name, text string }{{"dominion help", env}, {"README", table}} {
+		for _, m := range known.FindAllString(doc.text, -1) {
+			if !slices.Contains(config.Variables(), m) {
+				t.Errorf("%s documents %s, which config.Load does not read", doc.name, m)
 			}
 		}
 	}

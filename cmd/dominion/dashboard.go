@@ -7,25 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/codex-dominion/dominion/dashboard"
+	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
-	"github.com/codex-dominion/dominion/store"
-	"github.com/codex-dominion/dominion/workflow"
-)
-
-// Environment variables of `dominion dashboard`, read at the edge through serveGetenv.
-// TODO(config): move them into config.Config with the other serve variables.
-const (
-	envDashboardAddr  = "DOMINION_DASHBOARD_ADDR"
-	envDashboardToken = "DOMINION_DASHBOARD_TOKEN"
-	// defaultDashboardAddr leaves :8080 to `dominion serve`.
-	defaultDashboardAddr = ":8081"
-	// dashboardStoreFile is the embedded workflow store in the data directory (as serve names it).
-	dashboardStoreFile = "dominion.db"
 )
 
 func runDashboard(ctx context.Context, a *app, path string, args []string) int {
@@ -37,18 +24,18 @@ DOMINION_DATA_DIR). 'dominion serve' serves the same dashboard at /dashboard.
 When DOMINION_DASHBOARD_TOKEN (or else DOMINION_API_TOKEN) is set, the dashboard asks for
 it at login. With --read-only it shows everything and changes nothing.
 
-Environment (besides those of 'dominion help'):
+Environment (besides the broker's and the log's; 'dominion help' lists them all):
   DOMINION_DASHBOARD_ADDR    listen address (default :8081)
   DOMINION_DASHBOARD_TOKEN   the login token (default: DOMINION_API_TOKEN)
   DATABASE_URL               the workflow store (postgres://… or a SQLite file)
   DOMINION_WORKFLOWS         YAML file of workflow types (for the steps of each workflow)
 
 `+schedulesEnvHelp, 0, 0)
-	addr := f.String("addr", envOr(envDashboardAddr, defaultDashboardAddr), "`ADDRESS` to listen on; its default comes from DOMINION_DASHBOARD_ADDR")
+	addr := f.String("addr", a.cfg.DashboardAddr, "`ADDRESS` to listen on; its default comes from DOMINION_DASHBOARD_ADDR")
 	readOnly := f.Bool("read-only", false, "hide and refuse every action (retry, cancel, delete, pause, …)")
 	prefix := f.String("prefix", "/dashboard", "URL `PATH` the dashboard is served under")
 	noWorkflows := f.Bool("no-workflows", false, "do not open the workflow store: show the queues only")
-	workflowsFile := f.String("workflows", serveGetenv(envWorkflows), "YAML `FILE` of workflow types; its default comes from DOMINION_WORKFLOWS")
+	workflowsFile := workflowsFlag(f, a.cfg)
 	schedFile := schedulesFlag(f)
 	if _, code, ok := f.parse(args); !ok {
 		return code
@@ -61,7 +48,10 @@ Environment (besides those of 'dominion help'):
 	if !ok {
 		return code
 	}
-	token := envOr(envDashboardToken, strings.TrimSpace(serveGetenv(envAPIToken)))
+	token := a.cfg.DashboardToken
+	if token == "" {
+		token = a.cfg.APIToken
+	}
 
 	broker, err := a.openBroker(ctx)
 	if err != nil {
@@ -83,13 +73,13 @@ Environment (besides those of 'dominion help'):
 		cfg.Schedules = sched
 	}
 	if !*noWorkflows {
-		st, engine, err := a.openWorkflows(ctx, client, *workflowsFile)
+		wf, err := a.openWorkflows(ctx, client, *workflowsFile)
 		switch {
 		case err != nil:
 			return a.runtimeError(path, err)
-		case st != nil:
-			defer st.Close()
-			cfg.Workflows, cfg.WorkflowStats = engine, st
+		case wf != nil:
+			defer wf.Store.Close()
+			cfg.Workflows, cfg.WorkflowStats = wf.Engine, wf.Store
 		}
 	}
 	d, err := dashboard.New(cfg)
@@ -142,28 +132,19 @@ Environment (besides those of 'dominion help'):
 
 // openWorkflows opens the workflow store when there is one (DATABASE_URL, or the embedded
 // file in the data directory: the dashboard never creates it) and an engine on it. It returns
-// a nil store when there is none.
-func (a *app) openWorkflows(ctx context.Context, client *queue.Client, typesFile string) (store.Store, *workflow.Engine, error) {
-	dsn := strings.TrimSpace(serveGetenv(envDatabaseURL))
-	if dsn == "" {
-		dsn = filepath.Join(a.cfg.DataDir, dashboardStoreFile)
+// nil when there is none.
+func (a *app) openWorkflows(ctx context.Context, client *queue.Client, typesFile string) (*service.Workflows, error) {
+	if a.cfg.DatabaseURL == "" {
+		dsn := service.StoreDSN(a.cfg.DataDir, "")
 		if _, err := os.Stat(dsn); err != nil {
 			a.log.Info("dashboard: no workflow store; workflows and reports pages hidden", "looked_for", dsn)
-			return nil, nil, nil
+			return nil, nil
 		}
 	}
-	types := workflow.DefaultTypes()
-	if typesFile != "" {
-		var err error
-		if types, err = workflow.LoadTypes(typesFile); err != nil {
-			return nil, nil, err
-		}
-	}
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open workflow store %s: %w", store.Redact(dsn), err)
-	}
-	return st, workflow.NewEngine(workflow.Config{Store: st, Client: client, Types: types, Logger: a.log}), nil
+	return service.OpenWorkflows(ctx, service.WorkflowsConfig{
+		DataDir: a.cfg.DataDir, DatabaseURL: a.cfg.DatabaseURL, WorkflowsFile: typesFile,
+		Client: client, Logger: a.log,
+	})
 }
 
 // displayAddr turns a listen address into one a browser can open (":8081" → "localhost:8081").

@@ -8,6 +8,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,7 +65,8 @@ func startProc(t *testing.T, name string, cfg config.Config, args ...string) *pr
 func processEnv(cfg config.Config) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "REDIS_URL=") && !strings.HasPrefix(kv, "DOMINION_") && !strings.HasPrefix(kv, "GORACE=") {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(config.Variables(), name) && !strings.HasPrefix(name, "DOMINION_") && name != "GORACE" {
 			env = append(env, kv)
 		}
 	}
@@ -74,8 +76,16 @@ func processEnv(cfg config.Config) []string {
 		env = append(env, "GORACE=atexit_sleep_ms=0 halt_on_error=1")
 	}
 	env = append(env, "DOMINION_DATA_DIR="+cfg.DataDir, "DOMINION_LEASE="+cfg.Lease.String(), "DOMINION_LOG_LEVEL=info")
-	if cfg.RedisURL != "" {
-		env = append(env, "REDIS_URL="+cfg.RedisURL)
+	for name, v := range map[string]string{
+		config.EnvRedisURL: cfg.RedisURL, config.EnvDatabaseURL: cfg.DatabaseURL,
+		config.EnvWorkflows: cfg.WorkflowsFile, config.EnvSchedules: cfg.SchedulesFile,
+		config.EnvAPIToken: cfg.APIToken, config.EnvSMTPAddr: cfg.SMTP.Addr,
+		config.EnvSMTPUsername: cfg.SMTP.Username, config.EnvSMTPPassword: cfg.SMTP.Password,
+		config.EnvSMTPFrom: cfg.SMTP.From,
+	} {
+		if v != "" {
+			env = append(env, name+"="+v)
+		}
 	}
 	return env
 }

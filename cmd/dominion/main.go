@@ -55,12 +55,7 @@ type app struct {
 // run runs the command line args (without the program name) and returns the exit code. Tests
 // call it in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, cfg config.Config) int {
-	if cfg.Lease <= 0 {
-		cfg.Lease = config.DefaultLease
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = config.DefaultDataDir
-	}
+	cfg.SetDefaults()
 	// Logs go to stderr through a writer that removes the configuration's secrets, in case a
 	// lower layer puts the Redis URL or password in a message.
 	logOut := &redactWriter{w: stderr, redact: cfg.Redact}

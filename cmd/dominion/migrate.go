@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/store"
@@ -20,12 +18,11 @@ Concurrent runs are safe (the migrations are applied under a lock, in one transa
 	if _, code, ok := f.parse(args); !ok {
 		return code
 	}
-	dsn := strings.TrimSpace(serveGetenv(envDatabaseURL))
-	if dsn == "" {
+	dsn := service.StoreDSN(a.cfg.DataDir, a.cfg.DatabaseURL)
+	if a.cfg.DatabaseURL == "" {
 		if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
 			return a.runtimeError(path, fmt.Errorf("create data directory: %w", err))
 		}
-		dsn = filepath.Join(a.cfg.DataDir, service.StoreFile)
 	}
 	where := store.Redact(dsn)
 	st, err := store.Open(ctx, dsn, store.WithoutMigrate())

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	_ "time/tzdata" // schedules name IANA time zones: work on machines without a zone database
 
@@ -11,17 +10,13 @@ import (
 	"github.com/codex-dominion/dominion/queue"
 )
 
-// schedulesGetenv reads DOMINION_SCHEDULES; tests replace it.
-// TODO(config): move DOMINION_SCHEDULES into config.Config (SchedulesFile).
-var schedulesGetenv = os.Getenv
-
 const schedulesEnvHelp = `The schedules are the defaults (cleanup_old_workflows {"days":30} daily at 02:00 UTC,
 generate_weekly_report Mondays at 09:00 UTC) changed and extended by the YAML file named
 by --schedules or DOMINION_SCHEDULES (see docs/scheduling.md).`
 
 // schedulesFlag adds --schedules to f; its default comes from DOMINION_SCHEDULES.
 func schedulesFlag(f *flags) *string {
-	return f.String("schedules", schedulesGetenv(schedules.EnvFile),
+	return f.String("schedules", f.a.cfg.SchedulesFile,
 		"YAML `FILE` of schedules; its default comes from DOMINION_SCHEDULES")
 }
 

@@ -2,32 +2,13 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/config"
 	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
-	"github.com/codex-dominion/dominion/workflow"
 )
-
-// Environment variables of `dominion serve` (and `dominion migrate`) that package config does
-// not hold yet. They are read here, at the edge, through serveGetenv.
-// TODO(config): move them into config.Config (Addr, DatabaseURL, APIToken, WorkflowsFile,
-// SMTP) so that config.Redact also removes the DATABASE_URL and SMTP passwords.
-const (
-	envAddr         = "DOMINION_ADDR"
-	envDatabaseURL  = "DATABASE_URL"
-	envAPIToken     = "DOMINION_API_TOKEN"
-	envWorkflows    = "DOMINION_WORKFLOWS"
-	envSMTPAddr     = "SMTP_ADDR"
-	envSMTPUsername = "SMTP_USERNAME"
-	envSMTPPassword = "SMTP_PASSWORD"
-	envSMTPFrom     = "SMTP_FROM"
-)
-
-// serveGetenv reads the variables above; tests replace it.
-var serveGetenv = os.Getenv
 
 func runServe(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "[flags]", `Run Dominion in one process: the HTTP API, the web dashboard (at /dashboard/), a
@@ -40,7 +21,7 @@ queued in DOMINION_DATA_DIR/queue.db (SQLite). Set REDIS_URL for the Redis queue
 'dominion worker' processes then share the work) and DATABASE_URL=postgres://… for
 PostgreSQL.
 
-Environment (besides those of 'dominion help'):
+Environment (besides the broker's and the log's; 'dominion help' lists them all):
   DOMINION_ADDR        listen address (default :8080)
   DATABASE_URL         postgres://user:password@host:5432/db, or a SQLite file path
   DOMINION_API_TOKEN   when set, every /api/ route needs Authorization: Bearer <token>,
@@ -50,8 +31,8 @@ Environment (besides those of 'dominion help'):
   SMTP_ADDR, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM   the email steps' server
 
 `+schedulesEnvHelp, 0, 0)
-	addr := f.String("addr", envOr(envAddr, service.DefaultAddr), "`ADDRESS` the API listens on; its default comes from DOMINION_ADDR")
-	workflows := f.String("workflows", serveGetenv(envWorkflows), "YAML `FILE` of workflow types; its default comes from DOMINION_WORKFLOWS")
+	addr := f.String("addr", a.cfg.Addr, "`ADDRESS` the API listens on; its default comes from DOMINION_ADDR\n(port 0: any free port, logged at start-up)")
+	workflows := workflowsFlag(f, a.cfg)
 	concurrency := f.Int("concurrency", service.DefaultConcurrency, "number of jobs the worker runs at once")
 	noWorker := f.Bool("no-worker", false, "run no worker here; run 'dominion worker --queues workflows=3,default=1' elsewhere")
 	noScheduler := f.Bool("no-scheduler", false, "run no scheduler here (run 'dominion scheduler' elsewhere, or none)")
@@ -85,24 +66,19 @@ Environment (besides those of 'dominion help'):
 		DataDir:         a.cfg.DataDir,
 		RedisURL:        a.cfg.RedisURL,
 		RedisPrefix:     a.cfg.RedisPrefix,
-		DatabaseURL:     strings.TrimSpace(serveGetenv(envDatabaseURL)),
-		APIToken:        strings.TrimSpace(serveGetenv(envAPIToken)),
+		DatabaseURL:     a.cfg.DatabaseURL,
+		APIToken:        a.cfg.APIToken,
 		WorkflowsFile:   *workflows,
 		Concurrency:     *concurrency,
 		NoWorker:        *noWorker,
 		Schedules:       list,
 		NoScheduler:     *noScheduler,
 		NoDashboard:     *noDashboard,
-		DashboardToken:  strings.TrimSpace(serveGetenv(envDashboardToken)),
+		DashboardToken:  a.cfg.DashboardToken,
 		Lease:           *lease,
 		ShutdownTimeout: *shutdown,
 		Logger:          a.log,
-		SMTP: workflow.SMTPConfig{
-			Addr:     serveGetenv(envSMTPAddr),
-			Username: serveGetenv(envSMTPUsername),
-			Password: serveGetenv(envSMTPPassword),
-			From:     serveGetenv(envSMTPFrom),
-		},
+		SMTP:            a.cfg.SMTP,
 	})
 	if err != nil {
 		return a.runtimeError(path, err)
@@ -110,9 +86,7 @@ Environment (besides those of 'dominion help'):
 	return exitOK
 }
 
-func envOr(name, def string) string {
-	if v := strings.TrimSpace(serveGetenv(name)); v != "" {
-		return v
-	}
-	return def
+// workflowsFlag adds --workflows to f; its default comes from DOMINION_WORKFLOWS.
+func workflowsFlag(f *flags, cfg config.Config) *string {
+	return f.String("workflows", cfg.WorkflowsFile, "YAML `FILE` of workflow types; its default comes from DOMINION_WORKFLOWS")
 }

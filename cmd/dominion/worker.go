@@ -6,13 +6,27 @@ import (
 
 	"github.com/codex-dominion/dominion/internal/config"
 	"github.com/codex-dominion/dominion/internal/jobs"
+	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
 )
 
 func runWorker(ctx context.Context, a *app, path string, args []string) int {
-	f := a.newFlags(path, "[flags]", `Run jobs from the queues, with the built-in job types (dominion.noop, dominion.sleep,
-dominion.fail) registered, until SIGINT or SIGTERM; then stop fetching, wait up to
---shutdown-timeout for running jobs and put those still running back in their queue.`, 0, 0)
+	f := a.newFlags(path, "[flags]", `Run jobs from the queues until SIGINT or SIGTERM; then stop fetching, wait up to
+--shutdown-timeout for running jobs and put those still running back in their queue.
+
+The worker runs the workflow jobs (execute_workflow, cleanup_old_workflows,
+generate_weekly_report) on the workflow store that 'dominion serve' uses: DATABASE_URL, or
+DOMINION_DATA_DIR/dominion.db; give it the same workflow types (--workflows) and SMTP
+settings. Workflows run on the queue workflows: serve it, e.g.
+--queues workflows=3,default=1. With --no-workflows no store is opened and only the
+built-in job types run. The built-in types are always registered: dominion.noop,
+dominion.sleep ({"ms": N}) and dominion.fail ({"message": "…", "retryable": bool}).
+
+Environment (besides the broker's and the log's; 'dominion help' lists them all):
+  DATABASE_URL         the workflow store: postgres://user:password@host:5432/db, or a
+                       SQLite file path (default DOMINION_DATA_DIR/dominion.db)
+  DOMINION_WORKFLOWS   YAML file of workflow types (default: the built-in types)
+  SMTP_ADDR, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM   the email steps' server`, 0, 0)
 	queues := []queue.QueueWeight{{Name: queue.DefaultQueue, Weight: 1}}
 	f.Func("queues", "`LIST` of queues to serve with their weights, e.g. workflows=3,default=1 (default default=1)",
 		func(s string) error {
@@ -27,6 +41,8 @@ dominion.fail) registered, until SIGINT or SIGTERM; then stop fetching, wait up 
 	concurrency := f.Int("concurrency", 10, "run at most `N` jobs at once")
 	shutdown := f.Duration("shutdown-timeout", 30*time.Second, "at shutdown, wait this `DURATION` for running jobs")
 	lease := f.Duration("lease", a.cfg.Lease, "`DURATION`: how long a job stays leased without a heartbeat: a crashed worker's jobs\nrun again after this; its default comes from DOMINION_LEASE")
+	workflows := workflowsFlag(f, a.cfg)
+	noWorkflows := f.Bool("no-workflows", false, "open no workflow store: run the built-in job types only")
 	if _, code, ok := f.parse(args); !ok {
 		return code
 	}
@@ -43,7 +59,11 @@ dominion.fail) registered, until SIGINT or SIGTERM; then stop fetching, wait up 
 	if err != nil {
 		return a.runtimeError(path, err)
 	}
-	defer b.Close()
+	defer func() {
+		if err := b.Close(); err != nil {
+			a.log.Warn("close broker", "err", a.cfg.Redact(err.Error()))
+		}
+	}()
 	w := queue.NewWorker(b, queue.WorkerConfig{
 		Queues:          queues,
 		StrictPriority:  *strict,
@@ -54,8 +74,25 @@ dominion.fail) registered, until SIGINT or SIGTERM; then stop fetching, wait up 
 		Logger:          a.log,
 	})
 	jobs.Register(w)
-	a.log.Info("dominion worker", "broker", a.cfg.BrokerDescription(), "queues", config.FormatQueues(queues),
-		"strict", *strict, "lease", *lease)
+	storeDesc := "off (--no-workflows)"
+	if !*noWorkflows {
+		wf, err := service.OpenWorkflows(ctx, service.WorkflowsConfig{
+			DataDir: a.cfg.DataDir, DatabaseURL: a.cfg.DatabaseURL, WorkflowsFile: *workflows,
+			SMTP: a.cfg.SMTP, Client: queue.NewClient(b), Logger: a.log,
+		})
+		if err != nil {
+			return a.runtimeError(path, err)
+		}
+		defer func() {
+			if err := wf.Store.Close(); err != nil {
+				a.log.Warn("close store", "err", a.cfg.Redact(err.Error()))
+			}
+		}()
+		wf.Engine.Register(w)
+		storeDesc = wf.Where
+	}
+	a.log.Info("dominion worker", "broker", a.cfg.BrokerDescription(), "store", storeDesc,
+		"queues", config.FormatQueues(queues), "strict", *strict, "lease", *lease)
 	if err := w.Run(ctx); err != nil {
 		return a.runtimeError(path, err)
 	}

@@ -13,23 +13,48 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/schedules"
 	"github.com/codex-dominion/dominion/queue/redisbroker"
+	"github.com/codex-dominion/dominion/store"
+	"github.com/codex-dominion/dominion/workflow"
 )
 
 // Environment variables read by Load.
 const (
-	EnvRedisURL    = "REDIS_URL"
-	EnvRedisPrefix = "DOMINION_REDIS_PREFIX"
-	EnvDataDir     = "DOMINION_DATA_DIR"
-	EnvLogLevel    = "DOMINION_LOG_LEVEL"
-	EnvLease       = "DOMINION_LEASE"
+	EnvRedisURL       = "REDIS_URL"
+	EnvRedisPrefix    = "DOMINION_REDIS_PREFIX"
+	EnvDataDir        = "DOMINION_DATA_DIR"
+	EnvLogLevel       = "DOMINION_LOG_LEVEL"
+	EnvLease          = "DOMINION_LEASE"
+	EnvAddr           = "DOMINION_ADDR"
+	EnvDatabaseURL    = "DATABASE_URL"
+	EnvAPIToken       = "DOMINION_API_TOKEN"
+	EnvDashboardAddr  = "DOMINION_DASHBOARD_ADDR"
+	EnvDashboardToken = "DOMINION_DASHBOARD_TOKEN"
+	EnvWorkflows      = "DOMINION_WORKFLOWS"
+	EnvSchedules      = schedules.EnvFile // DOMINION_SCHEDULES
+	EnvSMTPAddr       = "SMTP_ADDR"
+	EnvSMTPUsername   = "SMTP_USERNAME"
+	EnvSMTPPassword   = "SMTP_PASSWORD"
+	EnvSMTPFrom       = "SMTP_FROM"
 )
+
+// Variables returns every environment variable Load reads, for documentation and its tests.
+func Variables() []string {
+	return []string{
+		EnvRedisURL, EnvRedisPrefix, EnvDataDir, EnvLogLevel, EnvLease, EnvAddr, EnvDatabaseURL,
+		EnvAPIToken, EnvDashboardAddr, EnvDashboardToken, EnvWorkflows, EnvSchedules,
+		EnvSMTPAddr, EnvSMTPUsername, EnvSMTPPassword, EnvSMTPFrom,
+	}
+}
 
 // Defaults.
 const (
-	DefaultDataDir = "data"
-	QueueDBFile    = "queue.db"
-	DefaultLease   = 10 * time.Second
+	DefaultDataDir       = "data"
+	QueueDBFile          = "queue.db"
+	DefaultLease         = 10 * time.Second
+	DefaultAddr          = ":8080"
+	DefaultDashboardAddr = ":8081" // leaves :8080 to `dominion serve`
 )
 
 // Config is Dominion's configuration.
@@ -46,19 +71,52 @@ type Config struct {
 	LogLevel slog.Level
 	// Lease is how long a worker's lease on a job lasts without a heartbeat.
 	Lease time.Duration
+
+	// Addr is the listen address of `dominion serve` (DOMINION_ADDR, default ":8080");
+	// DashboardAddr that of `dominion dashboard` (DOMINION_DASHBOARD_ADDR, default ":8081").
+	Addr          string
+	DashboardAddr string
+	// DatabaseURL is the workflow store (DATABASE_URL): postgres://… for PostgreSQL, or a
+	// SQLite file path; empty means DataDir/dominion.db. It may hold a password: print it
+	// only through Redact.
+	DatabaseURL string
+	// APIToken, when set, is required as a bearer token on every /api/ route and is the
+	// dashboard's login token unless DashboardToken is set (DOMINION_API_TOKEN,
+	// DOMINION_DASHBOARD_TOKEN).
+	APIToken       string
+	DashboardToken string
+	// WorkflowsFile is the YAML file of workflow types (DOMINION_WORKFLOWS; empty: the
+	// built-in types); SchedulesFile that of the periodic jobs (DOMINION_SCHEDULES; empty:
+	// the defaults).
+	WorkflowsFile string
+	SchedulesFile string
+	// SMTP is the server of the workflows' email steps (SMTP_ADDR, SMTP_USERNAME,
+	// SMTP_PASSWORD, SMTP_FROM).
+	SMTP workflow.SMTPConfig
 }
 
 // Load reads the configuration from the environment through getenv (os.Getenv in main).
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
-		RedisURL:    strings.TrimSpace(getenv(EnvRedisURL)),
-		RedisPrefix: getenv(EnvRedisPrefix),
-		DataDir:     getenv(EnvDataDir),
-		Lease:       DefaultLease,
+		RedisURL:       strings.TrimSpace(getenv(EnvRedisURL)),
+		RedisPrefix:    getenv(EnvRedisPrefix),
+		DataDir:        getenv(EnvDataDir),
+		Lease:          DefaultLease,
+		Addr:           strings.TrimSpace(getenv(EnvAddr)),
+		DashboardAddr:  strings.TrimSpace(getenv(EnvDashboardAddr)),
+		DatabaseURL:    strings.TrimSpace(getenv(EnvDatabaseURL)),
+		APIToken:       strings.TrimSpace(getenv(EnvAPIToken)),
+		DashboardToken: strings.TrimSpace(getenv(EnvDashboardToken)),
+		WorkflowsFile:  strings.TrimSpace(getenv(EnvWorkflows)),
+		SchedulesFile:  strings.TrimSpace(getenv(EnvSchedules)),
+		SMTP: workflow.SMTPConfig{
+			Addr:     strings.TrimSpace(getenv(EnvSMTPAddr)),
+			Username: getenv(EnvSMTPUsername),
+			Password: getenv(EnvSMTPPassword),
+			From:     strings.TrimSpace(getenv(EnvSMTPFrom)),
+		},
 	}
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir
-	}
+	c.SetDefaults()
 	if c.RedisURL != "" {
 		if err := checkRedisURL(c.RedisURL); err != nil {
 			return Config{}, err
@@ -79,6 +137,23 @@ func Load(getenv func(string) string) (Config, error) {
 		c.Lease = d
 	}
 	return c, nil
+}
+
+// SetDefaults fills the fields left empty with their defaults (Load calls it; tests that
+// build a Config by hand get the same values).
+func (c *Config) SetDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Lease <= 0 {
+		c.Lease = DefaultLease
+	}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.DashboardAddr == "" {
+		c.DashboardAddr = DefaultDashboardAddr
+	}
 }
 
 // checkRedisURL refuses a URL the Redis broker cannot use. Its errors never quote the URL,
@@ -142,18 +217,26 @@ func (c Config) BrokerDescription() string {
 	return "sqlite " + c.QueueDBPath()
 }
 
-// Redact removes every secret of the configuration from s (an error message, a log line): the
-// Redis URL is replaced by its redacted form, and its password, wherever else it appears, by
-// "xxxxx". Everything Dominion prints about the broker goes through it, so that a password
-// quoted by some lower layer does not leak either.
+// Redact removes every secret of the configuration from s (an error message, a log line):
+// the Redis and database URLs are replaced by their redacted forms, and their passwords, the
+// SMTP password and the API and dashboard tokens, wherever else they appear, by "xxxxx".
+// Everything Dominion prints goes through it, so that a secret quoted by some lower layer
+// does not leak either.
 func (c Config) Redact(s string) string {
-	if c.RedisURL == "" || s == "" {
+	if s == "" {
 		return s
 	}
-	s = strings.ReplaceAll(s, c.RedisURL, c.RedactedRedisURL())
-	for _, secret := range passwords(c.RedisURL) {
-		// A very short password would garble the text everywhere it appears by chance; it is
-		// still removed from the URL above.
+	if c.RedisURL != "" {
+		s = strings.ReplaceAll(s, c.RedisURL, c.RedactedRedisURL())
+	}
+	if c.DatabaseURL != "" {
+		s = strings.ReplaceAll(s, c.DatabaseURL, store.Redact(c.DatabaseURL))
+	}
+	secrets := append(passwords(c.RedisURL), passwords(c.DatabaseURL)...)
+	secrets = append(secrets, c.SMTP.Password, c.APIToken, c.DashboardToken)
+	for _, secret := range secrets {
+		// A very short secret would garble the text everywhere it appears by chance; one in
+		// a URL is still removed with the URL above.
 		if len(secret) >= 4 {
 			s = strings.ReplaceAll(s, secret, "xxxxx")
 		}
@@ -161,19 +244,34 @@ func (c Config) Redact(s string) string {
 	return s
 }
 
-// passwords returns the password of rawURL, decoded and as written.
+// passwords returns the secrets of rawURL: its password, decoded and as written, and the
+// values of its password= and sslpassword= query parameters (PostgreSQL).
 func passwords(rawURL string) []string {
+	if !strings.Contains(rawURL, "://") {
+		return nil // a SQLite path
+	}
 	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
+	if err != nil {
 		return nil
 	}
-	pass, ok := u.User.Password()
-	if !ok || pass == "" {
-		return nil
+	var out []string
+	if u.User != nil {
+		if pass, ok := u.User.Password(); ok && pass != "" {
+			out = append(out, pass)
+			if _, written, ok := strings.Cut(u.User.String(), ":"); ok && written != pass {
+				out = append(out, written)
+			}
+		}
 	}
-	out := []string{pass}
-	if _, written, ok := strings.Cut(u.User.String(), ":"); ok && written != pass {
-		out = append(out, written)
+	for k, vs := range u.Query() {
+		if k := strings.ToLower(k); k != "password" && k != "sslpassword" {
+			continue
+		}
+		for _, v := range vs {
+			if v != "" {
+				out = append(out, v, url.QueryEscape(v))
+			}
+		}
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/workflow"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -39,6 +40,50 @@ func TestLoad(t *testing.T) {
 	}
 	if !c.UsesRedis() || c.DataDir != "/var/lib/d" || c.LogLevel != slog.LevelWarn || c.Lease != 2*time.Second || c.RedisPrefix != "p" {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// TestLoadEveryVariable sets every variable of Variables() and checks that each lands in its
+// field (and that the defaults apply when none is set).
+func TestLoadEveryVariable(t *testing.T) {
+	t.Parallel()
+	d, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Addr != ":8080" || d.DashboardAddr != ":8081" || d.DatabaseURL != "" || d.APIToken != "" ||
+		d.DashboardToken != "" || d.WorkflowsFile != "" || d.SchedulesFile != "" || d.SMTP != (workflow.SMTPConfig{}) {
+		t.Errorf("defaults: %+v", d)
+	}
+	m := map[string]string{
+		"REDIS_URL": "redis://127.0.0.1:6379/0", "DOMINION_REDIS_PREFIX": "pfx", "DOMINION_DATA_DIR": "/d",
+		"DOMINION_LOG_LEVEL": "debug", "DOMINION_LEASE": "3s", "DOMINION_ADDR": " 127.0.0.1:9000 ",
+		"DATABASE_URL": "postgres://u:pw@db:5432/x", "DOMINION_API_TOKEN": "api-tok",
+		"DOMINION_DASHBOARD_ADDR": ":9001", "DOMINION_DASHBOARD_TOKEN": "dash-tok",
+		"DOMINION_WORKFLOWS": "/etc/w.yaml", "DOMINION_SCHEDULES": "/etc/s.yaml",
+		"SMTP_ADDR": "mail:25", "SMTP_USERNAME": "me", "SMTP_PASSWORD": "smtp-pw", "SMTP_FROM": "d@example.com",
+	}
+	if len(m) != len(Variables()) {
+		t.Fatalf("the test sets %d variables, Variables lists %d", len(m), len(Variables()))
+	}
+	for _, v := range Variables() {
+		if _, ok := m[v]; !ok {
+			t.Fatalf("the test does not set %s", v)
+		}
+	}
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		RedisURL: "redis://127.0.0.1:6379/0", RedisPrefix: "pfx", DataDir: "/d", LogLevel: slog.LevelDebug,
+		Lease: 3 * time.Second, Addr: "127.0.0.1:9000", DashboardAddr: ":9001",
+		DatabaseURL: "postgres://u:pw@db:5432/x", APIToken: "api-tok", DashboardToken: "dash-tok",
+		WorkflowsFile: "/etc/w.yaml", SchedulesFile: "/etc/s.yaml",
+		SMTP: workflow.SMTPConfig{Addr: "mail:25", Username: "me", Password: "smtp-pw", From: "d@example.com"},
+	}
+	if c != want {
+		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
 	}
 }
 
@@ -92,6 +137,45 @@ func TestRedact(t *testing.T) {
 	}
 	if got := (Config{}).Redact("plain"); got != "plain" {
 		t.Errorf("Redact without URL = %q", got)
+	}
+}
+
+// TestRedactEverySecret checks that Redact removes the DATABASE_URL password (in the URL,
+// alone, escaped, or as a query parameter), the SMTP password and the tokens, and leaves
+// the rest of the text alone.
+func TestRedactEverySecret(t *testing.T) {
+	t.Parallel()
+	c := Config{
+		RedisURL:       "redis://:redis-Secret1@127.0.0.1:6379/0",
+		DatabaseURL:    "postgres://dominion:pg-Secret%2F2@db.example.com:5432/dominion?sslmode=disable",
+		SMTP:           workflow.SMTPConfig{Addr: "mail:587", Username: "me", Password: "smtp-Secret3", From: "d@example.com"},
+		APIToken:       "api-Secret4",
+		DashboardToken: "dash-Secret5",
+	}
+	msg := "open " + c.DatabaseURL + ": auth pg-Secret/2 (pg-Secret%2F2) failed; smtp AUTH me smtp-Secret3; " +
+		"redis " + c.RedisURL + "; Bearer api-Secret4; token dash-Secret5; host db.example.com"
+	got := c.Redact(msg)
+	if strings.Contains(got, "Secret") {
+		t.Errorf("Redact left a secret:\n%s", got)
+	}
+	for _, keep := range []string{
+		"postgres://dominion:xxxxx@db.example.com:5432/dominion?sslmode=disable", "redis://:xxxxx@127.0.0.1:6379/0",
+		"smtp AUTH me xxxxx", "host db.example.com",
+	} {
+		if !strings.Contains(got, keep) {
+			t.Errorf("Redact(…) = %q, want it to contain %q", got, keep)
+		}
+	}
+
+	// A password given as a query parameter, and a DATABASE_URL alone (no Redis).
+	q := Config{DatabaseURL: "postgresql://db/x?user=u&password=qp-Secret6"}
+	if got := q.Redact("connect " + q.DatabaseURL + " with qp-Secret6"); strings.Contains(got, "Secret") {
+		t.Errorf("Redact(query password) = %q", got)
+	}
+	// A SQLite path is not a secret; short secrets are not replaced outside their URL.
+	s := Config{DatabaseURL: "/var/lib/dominion/dominion.db", SMTP: workflow.SMTPConfig{Password: "abc"}}
+	if got, in := s.Redact("open /var/lib/dominion/dominion.db: abc"), "open /var/lib/dominion/dominion.db: abc"; got != in {
+		t.Errorf("Redact(%q) = %q", in, got)
 	}
 }
 

@@ -92,6 +92,80 @@ type Config struct {
 	DashboardToken string
 }
 
+// WorkflowsConfig configures OpenWorkflows.
+type WorkflowsConfig struct {
+	// DataDir and DatabaseURL select the store as StoreDSN does.
+	DataDir     string
+	DatabaseURL string
+	// WorkflowsFile is the YAML file of workflow types, read when Types is nil (empty: the
+	// built-in types).
+	WorkflowsFile string
+	Types         *workflow.Registry
+	// SMTP, MaxRetries and Logger are passed to the engine (workflow.Config).
+	SMTP       workflow.SMTPConfig
+	MaxRetries int
+	Logger     *slog.Logger
+	// Client is the queue the engine enqueues workflows on (nil: nothing is enqueued).
+	Client *queue.Client
+}
+
+// Workflows is the workflow side of a process: the store and the engine on it.
+type Workflows struct {
+	Store  store.Store
+	Engine *workflow.Engine
+	// Where describes the store, password redacted: "sqlite data/dominion.db",
+	// "postgres postgres://dominion:xxxxx@db:5432/dominion".
+	Where string
+}
+
+// StoreDSN is the workflow store's DSN: databaseURL (DATABASE_URL) when set, else the
+// embedded file dataDir/dominion.db.
+func StoreDSN(dataDir, databaseURL string) string {
+	if databaseURL != "" {
+		return databaseURL
+	}
+	if dataDir == "" {
+		dataDir = DefaultDataDir
+	}
+	return filepath.Join(dataDir, StoreFile)
+}
+
+// LoadTypes returns the workflow types of the YAML file (empty: the built-in types).
+func LoadTypes(file string) (*workflow.Registry, error) {
+	if file == "" {
+		return workflow.DefaultTypes(), nil
+	}
+	return workflow.LoadTypes(file)
+}
+
+// OpenWorkflows opens the workflow store (creating the data directory for the embedded one)
+// and builds the engine on it, as `dominion serve` and `dominion worker` do. Close the store
+// when done. Register the engine's job handlers on a worker with Engine.Register.
+func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error) {
+	types := cfg.Types
+	if types == nil {
+		var err error
+		if types, err = LoadTypes(cfg.WorkflowsFile); err != nil {
+			return nil, err
+		}
+	}
+	dsn := StoreDSN(cfg.DataDir, cfg.DatabaseURL)
+	if cfg.DatabaseURL == "" {
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, err // the store names itself, password redacted
+	}
+	engine := workflow.NewEngine(workflow.Config{
+		Store: st, Client: cfg.Client, Types: types, SMTP: cfg.SMTP, Logger: cfg.Logger,
+		MaxRetries: cfg.MaxRetries,
+	})
+	return &Workflows{Store: st, Engine: engine, Where: st.Dialect() + " " + store.Redact(dsn)}, nil
+}
+
 // Queues is what the serve process's worker serves, with their weights.
 var Queues = []queue.QueueWeight{{Name: workflow.DefaultQueue, Weight: 3}, {Name: queue.DefaultQueue, Weight: 1}}
 
@@ -119,7 +193,7 @@ func Run(ctx context.Context, cfg Config) error {
 	return s.Run(ctx)
 }
 
-// New opens the store and the broker, builds the engine, the worker and the API, and listens
+// New opens the broker and the store, builds the engine, the worker and the API, and listens
 // on the API's address. Call Run next (or Close to give everything back).
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Addr == "" {
@@ -146,29 +220,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}()
 
-	types := workflow.DefaultTypes()
-	if cfg.WorkflowsFile != "" {
-		var err error
-		if types, err = workflow.LoadTypes(cfg.WorkflowsFile); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.DatabaseURL == "" || cfg.RedisURL == "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-			return nil, fmt.Errorf("create data directory: %w", err)
-		}
-	}
-
-	dsn := cfg.DatabaseURL
-	if dsn == "" {
-		dsn = filepath.Join(cfg.DataDir, StoreFile)
-	}
-	st, err := store.Open(ctx, dsn)
+	// The workflow types first: a bad file is reported before anything is opened.
+	types, err := LoadTypes(cfg.WorkflowsFile)
 	if err != nil {
-		return nil, err // the store names itself, password redacted
+		return nil, err
 	}
-	s.store = st
-
 	if cfg.RedisURL != "" {
 		b, err := redisbroker.Open(ctx, cfg.RedisURL, redisbroker.Options{Prefix: cfg.RedisPrefix, Logger: log})
 		if err != nil {
@@ -176,6 +232,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 		s.broker = b
 	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
 		b, err := sqlitebroker.Open(ctx, filepath.Join(cfg.DataDir, QueueFile), sqlitebroker.Options{Logger: log})
 		if err != nil {
 			return nil, err
@@ -184,10 +243,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 
 	client := queue.NewClient(s.broker)
-	s.engine = workflow.NewEngine(workflow.Config{
-		Store: st, Client: client, Types: types, SMTP: cfg.SMTP, Logger: log,
-		MaxRetries: cfg.MaxRetries,
+	wf, err := OpenWorkflows(ctx, WorkflowsConfig{
+		DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Types: types, SMTP: cfg.SMTP,
+		MaxRetries: cfg.MaxRetries, Client: client, Logger: log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.store, s.engine = wf.Store, wf.Engine
+	st := wf.Store
 	if !cfg.NoWorker {
 		s.worker = queue.NewWorker(s.broker, queue.WorkerConfig{
 			Queues:          Queues,
@@ -309,10 +373,7 @@ func (s *Service) Engine() *workflow.Engine { return s.engine }
 
 // Describe returns where the service keeps its data, passwords redacted.
 func (s *Service) Describe() (storeDesc, queueDesc string) {
-	storeDesc = s.store.Dialect() + " " + store.Redact(s.cfg.DatabaseURL)
-	if s.cfg.DatabaseURL == "" {
-		storeDesc = "sqlite " + filepath.Join(s.cfg.DataDir, StoreFile)
-	}
+	storeDesc = s.store.Dialect() + " " + store.Redact(StoreDSN(s.cfg.DataDir, s.cfg.DatabaseURL))
 	queueDesc = "sqlite " + filepath.Join(s.cfg.DataDir, QueueFile)
 	if s.cfg.RedisURL != "" {
 		queueDesc = "redis " + redisbroker.RedactURL(s.cfg.RedisURL)
