@@ -58,6 +58,11 @@ func (b *Broker) run(ctx context.Context, s *redis.Script, keys []string, args .
 // calls the server refused with NOSCRIPT (a restarted server, SCRIPT FLUSH) had no effect:
 // they run again with EVAL, which also loads them. It returns the first error of any command.
 func (b *Broker) pipelined(ctx context.Context, calls []*evalCall, more func(redis.Pipeliner)) error {
+	if len(calls) == 1 && more == nil { // one call: no pipeline to pay for
+		c := calls[0]
+		c.cmd = b.run(ctx, c.script, c.keys, c.args...)
+		return c.cmd.Err()
+	}
 	pipe := b.rdb.Pipeline()
 	for _, c := range calls {
 		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
