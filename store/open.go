@@ -79,15 +79,16 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 		return nil, err
 	}
 	if err := s.Ping(ctx); err != nil {
-		_ = s.db.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	if o.migrate {
 		if _, err := s.Migrate(ctx); err != nil {
-			_ = s.db.Close()
+			_ = s.Close()
 			return nil, err
 		}
 	}
+	s.start()
 	return s, nil
 }
 
@@ -101,7 +102,7 @@ func openPostgres(dsn string, o options) (*sqlStore, error) {
 	db.SetMaxOpenConns(postgresMaxConns)
 	db.SetMaxIdleConns(postgresMaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &sqlStore{db: db, d: postgresDialect(), now: o.now, red: red, desc: Redact(dsn)}, nil
+	return &sqlStore{db: db, wdb: db, d: postgresDialect(), now: o.now, red: red, desc: Redact(dsn)}, nil
 }
 
 func openSQLite(dsn string, o options) (*sqlStore, error) {
@@ -123,13 +124,30 @@ func openSQLite(dsn string, o options) (*sqlStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	maxConns := sqliteMaxConns
+	s := &sqlStore{db: db, wdb: db, d: sqliteDialect(), now: o.now, red: newRedactor(""), desc: path, prepare: true}
 	if strings.Contains(path, ":memory:") || strings.Contains(path, "mode=memory") {
-		maxConns = 1 // every connection would otherwise get its own database
+		// Every connection would otherwise get its own database.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		return s, nil
 	}
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	return &sqlStore{db: db, d: sqliteDialect(), now: o.now, red: newRedactor(""), desc: path}, nil
+	// Readers: a pool (WAL readers never wait for the writer). The writer: one connection,
+	// so that writes queue in Go instead of sleeping in SQLite's busy handler.
+	db.SetMaxOpenConns(sqliteMaxConns)
+	db.SetMaxIdleConns(sqliteMaxConns)
+	db.SetConnMaxIdleTime(0)
+	// Statement journals (one per statement of a transaction) in memory, not in a file.
+	w, err := sql.Open("sqlite", path+sep+sqliteParams+"&_pragma=temp_store(memory)")
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	s.wdb = w
+	return s, nil
 }
 
 // Redact returns dsn with its password (user info or password=/sslpassword=

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -67,12 +68,45 @@ type dbtx interface {
 }
 
 // sqlStore implements Store on database/sql for both dialects.
+//
+// Writes: on SQLite every write goes through one goroutine owning the one writer connection
+// (SQLite has one writer per file; serializing in Go beats sleeping in SQLite's busy
+// handler), which runs the writes waiting at the moment in one transaction (group commit,
+// see batch.go). On PostgreSQL writes run concurrently on the pool, except the API's hot
+// path, CreateWorkflow and MarkEnqueued, which are grouped into multi-row statements.
 type sqlStore struct {
-	db   *sql.DB
+	db   *sql.DB // reads; on PostgreSQL, writes too
+	wdb  *sql.DB // the writer: on SQLite one connection (db itself for :memory:), else db
 	d    dialect
 	now  func() time.Time
 	red  redactor
 	desc string // redacted DSN
+
+	// prepare makes queries run as statements prepared once per connection and kept
+	// (SQLite, where parsing a statement costs more than running it; pgx already caches
+	// its prepared statements itself).
+	prepare   bool
+	stmts     sync.Map // stmtKey → *sql.Stmt
+	toPrepare sync.Map // query → true: to prepare on the writer, between transactions
+
+	writer  *batcher[txFunc, struct{}]    // SQLite: every write
+	creates *batcher[createReq, Workflow] // CreateWorkflow: one multi-row INSERT per group
+	marks   *batcher[markReq, struct{}]   // PostgreSQL: MarkEnqueued
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// txFunc is one write operation, run in a transaction.
+type txFunc func(tx dbtx) error
+
+// start starts the store's write goroutines.
+func (s *sqlStore) start() {
+	if s.d.name == "sqlite" {
+		s.writer = newBatcher(s.runWrites)
+	} else {
+		s.marks = newBatcher(s.runMarks)
+	}
+	s.creates = newBatcher(s.runCreates)
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -83,7 +117,29 @@ func (s *sqlStore) Dialect() string { return s.d.name }
 func (s *sqlStore) String() string { return s.d.name + " " + s.desc }
 
 func (s *sqlStore) Close() error {
-	if err := s.db.Close(); err != nil {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.creates != nil { // started
+		s.creates.close() // first: it writes through the writer
+		if s.marks != nil {
+			s.marks.close()
+		}
+		if s.writer != nil {
+			s.writer.close()
+		}
+	}
+	var err error
+	if s.wdb != nil && s.wdb != s.db {
+		err = s.wdb.Close()
+	}
+	if e := s.db.Close(); err == nil {
+		err = e
+	}
+	if err != nil {
 		return s.red.errorf("store: close: %w", err)
 	}
 	return nil
@@ -112,13 +168,23 @@ func (s *sqlStore) fail(op, id string, err error) error {
 	return s.red.errorf("store: %s workflow %s: %w", op, id, err)
 }
 
-// inTx runs fn in a transaction (IMMEDIATE on SQLite) and commits it.
+// inTx runs fn in a transaction (IMMEDIATE on SQLite) on the writer and commits it. It does
+// not go through the SQLite writer goroutine: use write for the store's own writes.
 func (s *sqlStore) inTx(ctx context.Context, fn func(tx dbtx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	return s.runTx(ctx, false, fn)
+}
+
+// runTx runs fn in a transaction on the writer, with prepared statements if prep.
+func (s *sqlStore) runTx(ctx context.Context, prep bool, fn func(tx dbtx) error) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	var q dbtx = tx
+	if prep {
+		q = s.inTxQ(tx)
+	}
+	if err := fn(q); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -126,6 +192,154 @@ func (s *sqlStore) inTx(ctx context.Context, fn func(tx dbtx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// write runs fn as one transaction: on SQLite in the writer's next group, on PostgreSQL
+// at once. It returns once that transaction is committed (nil) or fn's changes are undone.
+func (s *sqlStore) write(ctx context.Context, fn txFunc) error {
+	if s.writer == nil {
+		return s.inTx(ctx, fn)
+	}
+	_, err := s.writer.do(ctx, fn)
+	return err
+}
+
+// runWrites runs a group of writes in one transaction. If one of them fails, the group is
+// rolled back and each write runs again in its own transaction, so that a write's failure
+// undoes only its own changes (failures are rare: conflicts and bad states).
+func (s *sqlStore) runWrites(calls []*call[txFunc, struct{}]) {
+	defer s.prepareWanted()
+	if len(calls) > 1 {
+		ok := func() bool {
+			tx, err := s.wdb.BeginTx(context.Background(), nil)
+			if err != nil {
+				return false
+			}
+			q := s.inTxQ(tx)
+			for _, c := range calls {
+				if err := c.req(q); err != nil {
+					_ = tx.Rollback()
+					return false
+				}
+			}
+			return tx.Commit() == nil
+		}()
+		if ok {
+			return
+		}
+	}
+	for _, c := range calls {
+		if err := c.ctx.Err(); err != nil {
+			c.err = err
+			continue
+		}
+		c.err = s.runTx(c.ctx, true, c.req)
+	}
+}
+
+// ---- prepared statements ----
+
+type stmtKey struct {
+	db    *sql.DB
+	query string
+}
+
+// stmt returns query prepared on db, preparing it on first use.
+func (s *sqlStore) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	k := stmtKey{db, query}
+	if st, ok := s.stmts.Load(k); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(k, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// read is what reads run on.
+func (s *sqlStore) read() dbtx {
+	if !s.prepare {
+		return s.db
+	}
+	return prepared{s: s, db: s.db}
+}
+
+// inTxQ is what the statements of transaction tx (on the writer) run on.
+func (s *sqlStore) inTxQ(tx *sql.Tx) dbtx {
+	if !s.prepare {
+		return tx
+	}
+	return prepared{s: s, db: s.wdb, tx: tx}
+}
+
+// prepared runs queries as prepared statements of db, in tx when set. A query that cannot
+// be prepared runs unprepared, to report its error.
+type prepared struct {
+	s  *sqlStore
+	db *sql.DB
+	tx *sql.Tx
+}
+
+func (p prepared) get(ctx context.Context, query string) *sql.Stmt {
+	if p.tx != nil {
+		// Preparing on the writer would wait for the connection the transaction holds:
+		// use the statement if it is prepared already, else ask the writer to prepare it
+		// after this transaction.
+		st, ok := p.s.stmts.Load(stmtKey{p.db, query})
+		if !ok {
+			p.s.toPrepare.Store(query, true)
+			return nil
+		}
+		return p.tx.StmtContext(ctx, st.(*sql.Stmt))
+	}
+	st, err := p.s.stmt(ctx, p.db, query)
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// prepareWanted prepares on the writer the statements its transactions ran unprepared. The
+// writer goroutine calls it between transactions.
+func (s *sqlStore) prepareWanted() {
+	s.toPrepare.Range(func(k, _ any) bool {
+		s.toPrepare.Delete(k)
+		_, _ = s.stmt(context.Background(), s.wdb, k.(string))
+		return true
+	})
+}
+
+func (p prepared) plain() dbtx {
+	if p.tx != nil {
+		return p.tx
+	}
+	return p.db
+}
+
+func (p prepared) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := p.get(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return p.plain().ExecContext(ctx, query, args...)
+}
+
+func (p prepared) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := p.get(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return p.plain().QueryContext(ctx, query, args...)
+}
+
+func (p prepared) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := p.get(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return p.plain().QueryRowContext(ctx, query, args...)
 }
 
 // ---- scanning ----
@@ -235,22 +449,169 @@ func (s *sqlStore) CreateWorkflow(ctx context.Context, nw NewWorkflow) (Workflow
 	if !json.Valid(inputs) {
 		return Workflow{}, s.fail(op, nw.ID, fmt.Errorf("inputs are not valid JSON: %w", ErrInvalid))
 	}
-	now := s.clock()
-	w, err := scanWorkflow(s.db.QueryRowContext(ctx, insertWorkflowSQL,
-		nw.ID, nw.AgentID, nw.Type, nw.Mode, string(inputs), nw.TotalSteps,
-		nw.WeeklyHoursSaved, nw.WeeklySavings, s.d.ts(now)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Workflow{}, s.fail(op, nw.ID, ErrExists)
-	}
+	nw.Inputs = inputs
+	req := createReq{nw: nw, at: s.clock()}
+	w, err := s.creates.do(ctx, req)
 	if err != nil {
 		return Workflow{}, s.fail(op, nw.ID, err)
 	}
 	return w, nil
 }
 
+// createReq is one CreateWorkflow, validated, with its id and creation time.
+type createReq struct {
+	nw NewWorkflow
+	at time.Time
+}
+
+// insertWorkflow inserts one workflow (ErrExists when its id is taken).
+func insertWorkflow(ctx context.Context, d dialect, q dbtx, r createReq) (Workflow, error) {
+	nw := r.nw
+	w, err := scanWorkflow(q.QueryRowContext(ctx, insertWorkflowSQL,
+		nw.ID, nw.AgentID, nw.Type, nw.Mode, string(nw.Inputs), nw.TotalSteps,
+		nw.WeeklyHoursSaved, nw.WeeklySavings, d.ts(r.at)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Workflow{}, ErrExists
+	}
+	return w, err
+}
+
+// insertWorkflowsSQL inserts many workflows in one statement (PostgreSQL).
+const insertWorkflowsSQL = `INSERT INTO workflows
+	(id, agent_id, type, mode, inputs, status, total_steps,
+	 weekly_hours_saved, weekly_savings, created_at, updated_at)
+SELECT v.id, v.agent_id, v.type, v.mode, v.inputs::jsonb, 'queued', v.total_steps,
+	v.weekly_hours_saved, v.weekly_savings, v.created_at, v.created_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
+	$7::float8[], $8::float8[], $9::timestamptz[])
+	AS v(id, agent_id, type, mode, inputs, total_steps, weekly_hours_saved, weekly_savings, created_at)
+ON CONFLICT (id) DO NOTHING
+RETURNING ` + workflowColumns
+
+// insertWorkflowsSQLiteSQL inserts many workflows in one statement (SQLite): $1 is a JSON
+// array of objects (see sqliteRow). One statement instead of one per row saves, besides
+// the statements, the statement journal's copy of every page each row touches.
+const insertWorkflowsSQLiteSQL = `INSERT INTO workflows
+	(id, agent_id, type, mode, inputs, status, total_steps,
+	 weekly_hours_saved, weekly_savings, created_at, updated_at)
+SELECT value->>'i', value->>'a', value->>'t', value->>'m', value->>'in', 'queued', value->>'n',
+	value->>'h', value->>'s', value->>'c', value->>'c'
+FROM json_each($1) WHERE true
+ON CONFLICT (id) DO NOTHING
+RETURNING ` + workflowColumns
+
+// sqliteRow is one row of insertWorkflowsSQLiteSQL's argument. Inputs is a JSON string
+// holding the document's text, stored as given.
+type sqliteRow struct {
+	ID      string  `json:"i"`
+	AgentID string  `json:"a"`
+	Type    string  `json:"t"`
+	Mode    string  `json:"m"`
+	Inputs  string  `json:"in"`
+	Steps   int     `json:"n"`
+	Hours   float64 `json:"h"`
+	Savings float64 `json:"s"`
+	At      int64   `json:"c"`
+}
+
+// createOne inserts one workflow in its own statement.
+func (s *sqlStore) createOne(ctx context.Context, r createReq) (Workflow, error) {
+	if s.writer == nil {
+		return insertWorkflow(ctx, s.d, s.db, r)
+	}
+	var w Workflow
+	err := s.write(ctx, func(tx dbtx) error {
+		var err error
+		w, err = insertWorkflow(ctx, s.d, tx, r)
+		return err
+	})
+	return w, err
+}
+
+// insertMany inserts workflows (of distinct ids) with one statement and returns those it
+// inserted (the others' ids were taken).
+func (s *sqlStore) insertMany(batch []*call[createReq, Workflow]) ([]Workflow, error) {
+	ctx := context.Background()
+	n := len(batch)
+	if s.writer != nil {
+		rows := make([]sqliteRow, n)
+		for i, c := range batch {
+			nw := c.req.nw
+			rows[i] = sqliteRow{ID: nw.ID, AgentID: nw.AgentID, Type: nw.Type, Mode: nw.Mode,
+				Inputs: string(nw.Inputs), Steps: nw.TotalSteps, Hours: nw.WeeklyHoursSaved,
+				Savings: nw.WeeklySavings, At: c.req.at.UnixMicro()}
+		}
+		doc, err := json.Marshal(rows)
+		if err != nil {
+			return nil, err
+		}
+		var ws []Workflow
+		err = s.write(ctx, func(tx dbtx) error {
+			var err error
+			ws, err = queryWorkflows(ctx, tx, insertWorkflowsSQLiteSQL, string(doc))
+			return err
+		})
+		return ws, err
+	}
+	var (
+		ids, agents, types, modes, inputs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		steps                             = make([]int32, n)
+		hours, savings                    = make([]float64, n), make([]float64, n)
+		ats                               = make([]time.Time, n)
+	)
+	for i, c := range batch {
+		nw := c.req.nw
+		ids[i], agents[i], types[i], modes[i], inputs[i] = nw.ID, nw.AgentID, nw.Type, nw.Mode, string(nw.Inputs)
+		steps[i], hours[i], savings[i], ats[i] = int32(nw.TotalSteps), nw.WeeklyHoursSaved, nw.WeeklySavings, c.req.at
+	}
+	return queryWorkflows(ctx, s.db, insertWorkflowsSQL,
+		ids, agents, types, modes, inputs, steps, hours, savings, ats)
+}
+
+// runCreates inserts a group of workflows with one statement. A call whose id repeats one
+// of the group waits for the next statement; if the statement fails, each workflow is
+// inserted alone, so that each call gets its own answer.
+func (s *sqlStore) runCreates(calls []*call[createReq, Workflow]) {
+	if len(calls) == 1 {
+		c := calls[0]
+		c.res, c.err = s.createOne(c.ctx, c.req)
+		return
+	}
+	var (
+		batch, later []*call[createReq, Workflow]
+		seen         = make(map[string]bool, len(calls))
+	)
+	for _, c := range calls {
+		if seen[c.req.nw.ID] {
+			later = append(later, c)
+			continue
+		}
+		seen[c.req.nw.ID] = true
+		batch = append(batch, c)
+	}
+	ws, err := s.insertMany(batch)
+	inserted := make(map[string]Workflow, len(ws))
+	for _, w := range ws {
+		inserted[w.ID] = w
+	}
+	for _, c := range batch {
+		switch w, ok := inserted[c.req.nw.ID]; {
+		case err != nil:
+			c.res, c.err = s.createOne(c.ctx, c.req)
+		case ok:
+			c.res = w
+		default:
+			c.err = ErrExists
+		}
+	}
+	if len(later) > 0 {
+		s.runCreates(later)
+	}
+}
+
 func (s *sqlStore) GetWorkflow(ctx context.Context, id string) (Workflow, error) {
 	const op = "get"
-	w, err := scanWorkflow(s.db.QueryRowContext(ctx,
+	w, err := scanWorkflow(s.read().QueryRowContext(ctx,
 		`SELECT `+workflowColumns+` FROM workflows WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Workflow{}, s.fail(op, id, ErrNotFound)
@@ -258,10 +619,10 @@ func (s *sqlStore) GetWorkflow(ctx context.Context, id string) (Workflow, error)
 	if err != nil {
 		return Workflow{}, s.fail(op, id, err)
 	}
-	if err := loadSteps(ctx, s.db, &w); err != nil {
+	if err := loadSteps(ctx, s.read(), &w); err != nil {
 		return Workflow{}, s.fail(op, id, err)
 	}
-	if err := loadMetrics(ctx, s.db, &w); err != nil {
+	if err := loadMetrics(ctx, s.read(), &w); err != nil {
 		return Workflow{}, s.fail(op, id, err)
 	}
 	return w, nil
@@ -356,7 +717,7 @@ func (s *sqlStore) ListWorkflows(ctx context.Context, f ListFilter) (Page, error
 	}
 	q += " ORDER BY created_at DESC, id DESC LIMIT " + arg(limit+1)
 
-	ws, err := queryWorkflows(ctx, s.db, q, args...)
+	ws, err := queryWorkflows(ctx, s.read(), q, args...)
 	if err != nil {
 		return Page{}, s.fail(op, "", err)
 	}
@@ -414,7 +775,7 @@ func (s *sqlStore) PendingEnqueue(ctx context.Context, limit int) ([]Workflow, e
 	if limit <= 0 {
 		limit = DefaultPendingLimit
 	}
-	ws, err := queryWorkflows(ctx, s.db, `SELECT `+workflowColumns+` FROM workflows
+	ws, err := queryWorkflows(ctx, s.read(), `SELECT `+workflowColumns+` FROM workflows
 		WHERE status = 'queued' AND enqueued_at IS NULL
 		ORDER BY created_at, id LIMIT $1`, limit)
 	if err != nil {
@@ -428,26 +789,106 @@ func (s *sqlStore) MarkEnqueued(ctx context.Context, id, jobID string) error {
 	if jobID == "" {
 		return s.fail(op, id, fmt.Errorf("empty job id: %w", ErrInvalid))
 	}
-	now := s.d.ts(s.clock())
-	res, err := s.db.ExecContext(ctx, `UPDATE workflows SET job_id = $2, enqueued_at = $3, updated_at = $3
-		WHERE id = $1 AND enqueued_at IS NULL`, id, jobID, now)
+	var err error
+	if s.marks != nil {
+		_, err = s.marks.do(ctx, markReq{id: id, jobID: jobID})
+	} else {
+		now := s.d.ts(s.clock())
+		err = s.write(ctx, func(tx dbtx) error { return markEnqueued(ctx, tx, id, jobID, now) })
+	}
 	if err != nil {
 		return s.fail(op, id, err)
 	}
+	return nil
+}
+
+// markReq is one MarkEnqueued.
+type markReq struct{ id, jobID string }
+
+const markEnqueuedSQL = `UPDATE workflows SET job_id = $2, enqueued_at = $3, updated_at = $3
+	WHERE id = $1 AND enqueued_at IS NULL`
+
+// markEnqueued marks one workflow enqueued; one already marked is left as it is.
+func markEnqueued(ctx context.Context, q dbtx, id, jobID string, now any) error {
+	res, err := q.ExecContext(ctx, markEnqueuedSQL, id, jobID, now)
+	if err != nil {
+		return err
+	}
 	if n, err := res.RowsAffected(); err != nil {
-		return s.fail(op, id, err)
+		return err
 	} else if n == 1 {
 		return nil
 	}
 	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM workflows WHERE id = $1`, id).Scan(&one)
+	err = q.QueryRowContext(ctx, `SELECT 1 FROM workflows WHERE id = $1`, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return s.fail(op, id, ErrNotFound)
+		return ErrNotFound
 	}
-	if err != nil {
-		return s.fail(op, id, err)
+	return err // nil: already marked
+}
+
+// markManySQL marks many workflows enqueued in one statement (PostgreSQL).
+const markManySQL = `UPDATE workflows AS w SET job_id = v.job_id, enqueued_at = $3, updated_at = $3
+FROM unnest($1::text[], $2::text[]) AS v(id, job_id)
+WHERE w.id = v.id AND w.enqueued_at IS NULL
+RETURNING w.id`
+
+// runMarks marks a group of workflows enqueued with one statement (PostgreSQL); the ids it
+// did not change are either marked already or missing (ErrNotFound). If the statement
+// fails, each is marked alone.
+func (s *sqlStore) runMarks(calls []*call[markReq, struct{}]) {
+	ctx := context.Background()
+	now := s.d.ts(s.clock())
+	if len(calls) == 1 {
+		c := calls[0]
+		c.err = markEnqueued(c.ctx, s.db, c.req.id, c.req.jobID, now)
+		return
 	}
-	return nil // already marked
+	ids, jobs := make([]string, len(calls)), make([]string, len(calls))
+	for i, c := range calls {
+		ids[i], jobs[i] = c.req.id, c.req.jobID
+	}
+	found, err := func() (map[string]bool, error) {
+		m := make(map[string]bool, len(calls))
+		collect := func(query string, args ...any) error {
+			rows, err := s.db.QueryContext(ctx, query, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				m[id] = true
+			}
+			return rows.Err()
+		}
+		if err := collect(markManySQL, ids, jobs, now); err != nil {
+			return nil, err
+		}
+		if len(m) < len(calls) {
+			var rest []string
+			for _, id := range ids {
+				if !m[id] {
+					rest = append(rest, id)
+				}
+			}
+			if err := collect(`SELECT id FROM workflows WHERE id = ANY($1::text[])`, rest); err != nil {
+				return nil, err
+			}
+		}
+		return m, nil
+	}()
+	for _, c := range calls {
+		switch {
+		case err != nil:
+			c.err = markEnqueued(c.ctx, s.db, c.req.id, c.req.jobID, now)
+		case !found[c.req.id]:
+			c.err = ErrNotFound
+		}
+	}
 }
 
 // ---- lifecycle ----
@@ -461,7 +902,7 @@ const startAttemptSQL = `UPDATE workflows
 func (s *sqlStore) StartAttempt(ctx context.Context, id string) (Workflow, error) {
 	const op = "start"
 	var w Workflow
-	err := s.inTx(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx dbtx) error {
 		var err error
 		w, err = scanWorkflow(tx.QueryRowContext(ctx, startAttemptSQL, id, s.d.ts(s.clock())))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -499,7 +940,7 @@ func (s *sqlStore) RecordStep(ctx context.Context, id string, st Step) error {
 		return s.fail(op, id, fmt.Errorf("step output is not valid JSON: %w", ErrInvalid))
 	}
 	now := s.d.ts(s.clock())
-	err := s.inTx(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx dbtx) error {
 		res, err := tx.ExecContext(ctx, advanceStepSQL, id, st.Attempt, now, st.Index)
 		if err != nil {
 			return err
@@ -563,7 +1004,7 @@ func (s *sqlStore) FinishWorkflow(ctx context.Context, id string, r Result) (Wor
 	}
 	now := s.d.ts(s.clock())
 	var w Workflow
-	err := s.inTx(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx dbtx) error {
 		var err error
 		w, err = scanWorkflow(tx.QueryRowContext(ctx, finishSQL, id, string(r.Status), errMsg, now, r.Attempt))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -604,7 +1045,8 @@ func (s *sqlStore) FinishWorkflow(ctx context.Context, id string, r Result) (Wor
 func (s *sqlStore) CancelWorkflow(ctx context.Context, id string) (Status, error) {
 	const op = "cancel"
 	var status Status
-	err := s.inTx(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx dbtx) error {
+		status = ""
 		res, err := tx.ExecContext(ctx, `UPDATE workflows SET status = 'canceled', finished_at = $2, updated_at = $2
 			WHERE id = $1 AND status IN ('queued', 'running')`, id, s.d.ts(s.clock()))
 		if err != nil {
@@ -639,7 +1081,7 @@ const retrySQL = `UPDATE workflows
 func (s *sqlStore) RetryWorkflow(ctx context.Context, id string) (Workflow, error) {
 	const op = "retry"
 	var w Workflow
-	err := s.inTx(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx dbtx) error {
 		var err error
 		w, err = scanWorkflow(tx.QueryRowContext(ctx, retrySQL, id, s.d.ts(s.clock())))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -657,12 +1099,16 @@ func (s *sqlStore) RetryWorkflow(ctx context.Context, id string) (Workflow, erro
 }
 
 func (s *sqlStore) DeleteFinishedBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM workflows
+	var n int64
+	err := s.write(ctx, func(tx dbtx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM workflows
 		WHERE status IN ('completed', 'failed', 'canceled') AND finished_at < $1`, s.d.ts(t.UTC()))
-	if err != nil {
-		return 0, s.fail("delete finished workflows", "", err)
-	}
-	n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, s.fail("delete finished workflows", "", err)
 	}
@@ -692,7 +1138,7 @@ func (s *sqlStore) Summarize(ctx context.Context, from, to time.Time) (Summary, 
 	}
 	sum := Summary{From: from, To: to}
 	var avg float64
-	err := s.db.QueryRowContext(ctx, summarizeSQL, s.d.ts(from), s.d.ts(to)).
+	err := s.read().QueryRowContext(ctx, summarizeSQL, s.d.ts(from), s.d.ts(to)).
 		Scan(&sum.Total, &sum.Completed, &sum.Failed, &sum.Canceled, &sum.TotalSavings, &avg)
 	if err != nil {
 		return Summary{}, s.fail(op, "", err)
@@ -729,9 +1175,12 @@ func (s *sqlStore) SaveReport(ctx context.Context, r WeeklyReport) (WeeklyReport
 	r.Summary.From = r.Summary.From.UTC().Truncate(time.Microsecond)
 	r.Summary.To = r.Summary.To.UTC().Truncate(time.Microsecond)
 	sm := r.Summary
-	_, err := s.db.ExecContext(ctx, saveReportSQL, r.Week, s.d.ts(sm.From), s.d.ts(sm.To),
-		sm.Total, sm.Completed, sm.Failed, sm.Canceled, sm.CompletionRate, sm.TotalSavings,
-		int64(sm.AvgDuration), s.d.ts(r.GeneratedAt))
+	err := s.write(ctx, func(tx dbtx) error {
+		_, err := tx.ExecContext(ctx, saveReportSQL, r.Week, s.d.ts(sm.From), s.d.ts(sm.To),
+			sm.Total, sm.Completed, sm.Failed, sm.Canceled, sm.CompletionRate, sm.TotalSavings,
+			int64(sm.AvgDuration), s.d.ts(r.GeneratedAt))
+		return err
+	})
 	if err != nil {
 		return WeeklyReport{}, s.fail(op, "", fmt.Errorf("week %s: %w", r.Week, err))
 	}
@@ -755,7 +1204,7 @@ func (s *sqlStore) Report(ctx context.Context, week string) (WeeklyReport, error
 	if _, err := ParseISOWeek(week); err != nil {
 		return WeeklyReport{}, s.fail(op, "", err)
 	}
-	rep, err := scanReport(s.db.QueryRowContext(ctx,
+	rep, err := scanReport(s.read().QueryRowContext(ctx,
 		`SELECT `+reportColumns+` FROM weekly_reports WHERE week = $1`, week))
 	if errors.Is(err, sql.ErrNoRows) {
 		return WeeklyReport{}, s.fail(op, "", fmt.Errorf("week %s: %w", week, ErrNotFound))
@@ -768,7 +1217,7 @@ func (s *sqlStore) Report(ctx context.Context, week string) (WeeklyReport, error
 
 func (s *sqlStore) LatestReport(ctx context.Context) (WeeklyReport, error) {
 	const op = "get latest report"
-	rep, err := scanReport(s.db.QueryRowContext(ctx, `SELECT `+reportColumns+` FROM weekly_reports
+	rep, err := scanReport(s.read().QueryRowContext(ctx, `SELECT `+reportColumns+` FROM weekly_reports
 		ORDER BY period_end DESC, generated_at DESC, week DESC LIMIT 1`))
 	if errors.Is(err, sql.ErrNoRows) {
 		return WeeklyReport{}, s.fail(op, "", ErrNotFound)
@@ -789,7 +1238,7 @@ const countsSQL = `SELECT
 
 func (s *sqlStore) CountsSince(ctx context.Context, t time.Time) (Counts, error) {
 	c := Counts{Since: t.UTC().Truncate(time.Microsecond)}
-	err := s.db.QueryRowContext(ctx, countsSQL, s.d.ts(c.Since)).
+	err := s.read().QueryRowContext(ctx, countsSQL, s.d.ts(c.Since)).
 		Scan(&c.Accepted, &c.Completed, &c.Failed, &c.Canceled, &c.Queued, &c.Running)
 	if err != nil {
 		return Counts{}, s.fail("count workflows", "", err)
