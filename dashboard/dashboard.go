@@ -168,6 +168,7 @@ func (d *Dashboard) routes() {
 	action("/queues/{queue}/resume", d.resumeQueue)
 	action("/queues/{queue}/empty", d.emptyQueue)
 	action("/queues/{queue}/{state}/retry-all", d.retryAll)
+	action("/queues/{queue}/{state}/cancel-all", d.cancelAll)
 	action("/queues/{queue}/{state}/delete-all", d.deleteAll)
 	action("/schedules/{name}/enable", d.enableSchedule)
 	action("/schedules/{name}/disable", d.disableSchedule)

@@ -168,6 +168,55 @@ func TestBulkActionsConfirmAndReport(t *testing.T) {
 	if page := h.get(strings.TrimPrefix(r.location, "/dashboard")).body; !strings.Contains(page, "12 jobs deleted.") {
 		t.Errorf("delete all: status %d, no flash", r.status)
 	}
+
+	// Cancel all: offered for waiting states only, asked, refused without the CSRF token.
+	var waiting []*queue.Job
+	for range 3 {
+		waiting = append(waiting, e.enqueue("noop", nil, queue.OnQueue("tocancel")))
+	}
+	later := e.enqueue("noop", nil, queue.OnQueue("tocancel"), queue.RunIn(time.Hour))
+	kept := e.enqueue("noop", nil, queue.OnQueue("kept"))
+	for _, st := range []string{"pending", "scheduled"} {
+		if !strings.Contains(h.get("/jobs?queue=tocancel&state="+st).body, `data-test="cancel-all"`) {
+			t.Errorf("%s jobs page does not offer cancel all", st)
+		}
+	}
+	if r := h.post("/queues/tocancel/pending/cancel-all", url.Values{"confirm": {"yes"}}); r.status != http.StatusForbidden {
+		t.Errorf("cancel all without CSRF token: status %d", r.status)
+	}
+	r = h.post("/queues/tocancel/pending/cancel-all", url.Values{"csrf": {token}})
+	if r.status != http.StatusOK || !strings.Contains(r.body, "Cancel all 3 pending jobs of queue tocancel?") {
+		t.Fatalf("unconfirmed cancel all: status %d\n%s", r.status, r.body)
+	}
+	if e.jobState(waiting[0].ID) != queue.StatePending {
+		t.Fatal("an unconfirmed cancel all canceled jobs")
+	}
+	r = h.post("/queues/tocancel/pending/cancel-all", url.Values{"csrf": {token}, "confirm": {"yes"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("confirmed cancel all: status %d", r.status)
+	}
+	if page := h.get(strings.TrimPrefix(r.location, "/dashboard")).body; !strings.Contains(page, "3 jobs canceled.") {
+		t.Error("no flash saying how many jobs were canceled")
+	}
+	for _, j := range waiting {
+		if st := e.jobState(j.ID); st != queue.StateCanceled {
+			t.Errorf("job %s is %s after cancel all", j.ID, st)
+		}
+	}
+	if page := h.get("/jobs?queue=tocancel&state=canceled").body; strings.Contains(page, `data-test="cancel-all"`) || !strings.Contains(page, `data-test="retry-all"`) {
+		t.Error("the canceled jobs page offers cancel all, or not retry all")
+	}
+	if e.jobState(later.ID) != queue.StateScheduled || e.jobState(kept.ID) != queue.StatePending {
+		t.Error("cancel all of pending jobs touched a scheduled job or another queue")
+	}
+	r = h.post("/queues/tocancel/scheduled/cancel-all", url.Values{"csrf": {token}, "confirm": {"yes"}})
+	if page := h.get(strings.TrimPrefix(r.location, "/dashboard")).body; !strings.Contains(page, "1 job canceled.") || e.jobState(later.ID) != queue.StateCanceled {
+		t.Errorf("cancel all scheduled: status %d, job %s", r.status, e.jobState(later.ID))
+	}
+	if r := h.post("/queues/tocancel/dead/cancel-all", url.Values{"csrf": {token}, "confirm": {"yes"}}); r.status != http.StatusBadRequest {
+		t.Errorf("cancel all dead jobs: status %d, want 400", r.status)
+	}
+
 	e.enqueue("noop", nil, queue.OnQueue("bulk"))
 	r = h.post("/queues/bulk/empty", url.Values{"csrf": {token}, "confirm": {"yes"}})
 	if page := h.get("/queues").body; !strings.Contains(page, "Queue bulk emptied: 1 job deleted.") {
@@ -189,7 +238,8 @@ func TestReadOnlyHidesAndRefusesActions(t *testing.T) {
 		}
 	}
 	token := h.csrf("/queues") // the layout carries it for log-out even when read-only
-	for _, p := range []string{"/queues/default/pause", "/jobs/" + j.ID + "/cancel", "/jobs/" + j.ID + "/delete", "/queues/default/empty"} {
+	for _, p := range []string{"/queues/default/pause", "/jobs/" + j.ID + "/cancel", "/jobs/" + j.ID + "/delete", "/queues/default/empty",
+		"/queues/default/pending/cancel-all"} {
 		if r := h.post(p, url.Values{"csrf": {token}, "confirm": {"yes"}}); r.status != http.StatusForbidden {
 			t.Errorf("read-only POST %s: status %d", p, r.status)
 		}

@@ -114,12 +114,13 @@ type jobsPage struct {
 
 	Query string
 	// A search by type scans a bounded window of the state's jobs.
-	Search    bool
-	ScanFrom  int
-	ScanTo    int
-	ScanMore  string
-	Retriable bool
-	Deletable bool
+	Search     bool
+	ScanFrom   int
+	ScanTo     int
+	ScanMore   string
+	Retriable  bool
+	Cancelable bool // the state's jobs can be canceled all at once (pending, scheduled, retry)
+	Deletable  bool
 }
 
 // scanWindow bounds the jobs one search by type reads.
@@ -163,6 +164,7 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 	p.BaseURL = d.jobsURL(p.Queue, p.State, 0, "")
 	p.Here = r.URL.RequestURI()
 	p.Retriable = p.State == queue.StateDead || p.State == queue.StateCanceled || p.State == queue.StateRetry
+	p.Cancelable = bulkCancelable(p.State)
 	p.Deletable = p.State != queue.StateActive
 
 	if p.Query != "" {
@@ -585,6 +587,34 @@ func (d *Dashboard) retryAll(w http.ResponseWriter, r *http.Request) {
 	}
 	d.log.Info("dashboard: jobs retried", "queue", name, "state", st, "jobs", k)
 	d.done(w, r, d.jobsURL(name, st, 0, ""), "ok", fmt.Sprintf("%s %s retried.", formatInt(k), plural(k, "job", "jobs")))
+}
+
+// bulkCancelable reports whether the jobs of state st can be canceled all at once: those that
+// are waiting (a running job is canceled one by one, from its page).
+func bulkCancelable(st queue.State) bool {
+	return st == queue.StatePending || st == queue.StateScheduled || st == queue.StateRetry
+}
+
+func (d *Dashboard) cancelAll(w http.ResponseWriter, r *http.Request) {
+	name, st, s, ok := d.bulkTarget(w, r)
+	if !ok {
+		return
+	}
+	if !bulkCancelable(st) {
+		d.badRequest(w, r, "Only pending, scheduled and retry jobs can be canceled all at once, not "+string(st)+" ones.")
+		return
+	}
+	n := s.Count(st)
+	if !d.confirmed(w, r, fmt.Sprintf("Cancel all %s %s %s of queue %s? They will not run; running jobs are not affected.", formatInt(n), st, plural(n, "job", "jobs"), name), "Yes, cancel all", true) {
+		return
+	}
+	k, err := d.cfg.Queues.CancelAll(r.Context(), name, st)
+	if err != nil {
+		d.actionFailed(w, r, "cancel the "+string(st)+" jobs of queue "+name, err, d.jobsURL(name, st, 0, ""))
+		return
+	}
+	d.log.Info("dashboard: jobs canceled", "queue", name, "state", st, "jobs", k)
+	d.done(w, r, d.jobsURL(name, st, 0, ""), "ok", fmt.Sprintf("%s %s canceled.", formatInt(k), plural(k, "job", "jobs")))
 }
 
 func (d *Dashboard) deleteAll(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ type QueueSource interface {
 	Retry(ctx context.Context, id string) error
 	RetryAll(ctx context.Context, queue string, state queue.State) (int, error)
 	Cancel(ctx context.Context, id string) (queue.State, error)
+	CancelAll(ctx context.Context, queue string, state queue.State) (int, error)
 	Delete(ctx context.Context, id string) error
 	DeleteAll(ctx context.Context, queue string, state queue.State) (int, error)
 	Pause(ctx context.Context, queue string) error

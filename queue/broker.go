@@ -55,6 +55,10 @@ type Broker interface {
 	// active job so that its worker cancels its context. It returns the job's state after
 	// the call; ErrJobNotFound, or ErrInvalidState for a job already finished.
 	Cancel(ctx context.Context, id string) (State, error)
+	// CancelAll cancels every job of the queue in state (pending, scheduled or retry;
+	// ErrInvalidState for any other state) as Cancel does, each canceled with its finished
+	// time and kept for its result TTL, its unique key released, and returns how many.
+	CancelAll(ctx context.Context, queue string, state State) (int, error)
 	// Retry moves a dead or canceled job (or a retry/scheduled job, to run it now) back to
 	// pending with its attempt count reset. ErrInvalidState for any other state.
 	Retry(ctx context.Context, id string) error

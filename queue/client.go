@@ -203,6 +203,16 @@ func (c *Client) Cancel(ctx context.Context, id string) (State, error) {
 	return st, nil
 }
 
+// CancelAll cancels every job of queue in state (pending, scheduled or retry) at once and
+// returns how many. Running jobs are not touched: cancel them one by one with Cancel.
+func (c *Client) CancelAll(ctx context.Context, queue string, state State) (int, error) {
+	n, err := c.broker.CancelAll(ctx, queue, state)
+	if err != nil {
+		return n, fmt.Errorf("cancel all %s jobs of queue %s: %w", state, queue, err)
+	}
+	return n, nil
+}
+
 // Retry sends a dead, canceled, retrying or scheduled job back to pending, to run now with its
 // attempts reset.
 func (c *Client) Retry(ctx context.Context, id string) error {

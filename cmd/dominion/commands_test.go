@@ -135,7 +135,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"jobs", "retry"}, "dominion jobs retry: missing argument: want a job ID or --all-dead"},
 		{[]string{"jobs", "retry", "X", "--all-dead"}, "dominion jobs retry: give either a job ID or --all-dead, not both"},
 		{[]string{"jobs", "retry", "X", "--queue", "q"}, "dominion jobs retry: --queue goes with --all-dead"},
-		{[]string{"jobs", "cancel"}, "dominion jobs cancel: missing argument: want ID"},
+		{[]string{"jobs", "cancel"}, "dominion jobs cancel: missing argument: want a job ID or --all"},
+		{[]string{"jobs", "cancel", "X", "Y"}, `dominion jobs cancel: unexpected argument "Y"`},
+		{[]string{"jobs", "cancel", "X", "--all", "--state", "pending"}, "dominion jobs cancel: give either a job ID or --all, not both"},
+		{[]string{"jobs", "cancel", "X", "--state", "pending"}, "dominion jobs cancel: --queue and --state go with --all"},
+		{[]string{"jobs", "cancel", "X", "--queue", "q"}, "dominion jobs cancel: --queue and --state go with --all"},
+		{[]string{"jobs", "cancel", "--all", "--queue", "q"}, "dominion jobs cancel: --all needs --state: pending, scheduled or retry"},
+		{[]string{"jobs", "cancel", "--all", "--state", "done"}, `dominion jobs cancel: --state: unknown job state "done" (valid: pending, active, scheduled, retry, dead, completed, canceled)`},
+		{[]string{"jobs", "cancel", "--all", "--state", "dead"}, "dominion jobs cancel: --state: only pending, scheduled or retry jobs can be canceled all at once, not dead"},
 		{[]string{"jobs", "delete", "a", "b"}, `dominion jobs delete: unexpected argument "b"`},
 		{[]string{"queues", "pause"}, "dominion queues pause: missing argument: want QUEUE"},
 		{[]string{"bench", "--phases", "enqueue,warp"}, `dominion bench: --phases: unknown phase "warp" (valid: enqueue, process, latency)`},
@@ -378,6 +385,23 @@ func TestJobs(t *testing.T) {
 			t.Errorf("cancel twice: %s", r)
 		}
 
+		// Cancel every pending, then every scheduled job of a queue; other queues are untouched.
+		ok(t, cfg, "enqueue", "dominion.noop", "--queue", "qc", "--count", "3")
+		ok(t, cfg, "enqueue", "dominion.noop", "--queue", "qc", "--in", "1h", "--id", "later-1")
+		ok(t, cfg, "enqueue", "dominion.noop", "--queue", "qc2", "--id", "kept-1")
+		if out := ok(t, cfg, "jobs", "cancel", "--all", "--queue", "qc", "--state", "pending"); out != "Canceled 3 pending jobs of queue qc.\n" {
+			t.Errorf("jobs cancel --all pending: %q", out)
+		}
+		if out := ok(t, cfg, "jobs", "cancel", "--queue", "qc", "--all", "--state", "scheduled"); out != "Canceled 1 scheduled job of queue qc.\n" {
+			t.Errorf("jobs cancel --all scheduled: %q", out)
+		}
+		if j := showJob(t, cfg, "later-1"); j.State != queue.StateCanceled {
+			t.Errorf("later-1 after cancel --all: %+v", j)
+		}
+		if j := showJob(t, cfg, "kept-1"); j.State != queue.StatePending {
+			t.Errorf("kept-1 (another queue) after cancel --all: %+v", j)
+		}
+
 		// Delete, then it is gone.
 		if out := ok(t, cfg, "jobs", "delete", "fail-2"); out != "Deleted job fail-2.\n" {
 			t.Errorf("jobs delete: %q", out)
@@ -396,6 +420,9 @@ func TestJobs(t *testing.T) {
 			}
 			if q.Name == "other" && q.Canceled != 1 {
 				t.Errorf("other at the end: %+v", q)
+			}
+			if q.Name == "qc" && (q.Canceled != 4 || q.Pending != 0 || q.Scheduled != 0) {
+				t.Errorf("qc at the end: %+v", q)
 			}
 		}
 	})

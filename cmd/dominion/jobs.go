@@ -20,7 +20,7 @@ func jobsCommands() []command {
 		{name: "list", summary: "list the jobs of a queue in a state", run: runJobsList},
 		{name: "show", summary: "show a job: payload, result, errors, timestamps", run: runJobsShow},
 		{name: "retry", summary: "run a dead, canceled, retrying or scheduled job now", run: runJobsRetry},
-		{name: "cancel", summary: "cancel a job (a running job's context is canceled)", run: runJobsCancel},
+		{name: "cancel", summary: "cancel a job (a running job's context is canceled), or all jobs of a queue in a state", run: runJobsCancel},
 		{name: "delete", summary: "delete a job that is not running", run: runJobsDelete},
 	}
 }
@@ -213,10 +213,48 @@ func runJobsRetry(ctx context.Context, a *app, path string, args []string) int {
 }
 
 func runJobsCancel(ctx context.Context, a *app, path string, args []string) int {
-	f := a.newFlags(path, "ID", "Cancel a job: a pending, scheduled or retrying job is canceled at once; a running job's\ncontext is canceled and the job ends canceled when its handler returns.", 1, 1)
+	f := a.newFlags(path, "ID | --all --state S [--queue Q]", "Cancel a job: a pending, scheduled or retrying job is canceled at once; a running job's\ncontext is canceled and the job ends canceled when its handler returns. With --all, cancel\nevery job of the queue in state S (pending, scheduled or retry) at once.", 0, 1)
+	all := f.Bool("all", false, "cancel every job of the queue in the state given by --state")
+	q := f.String("queue", queue.DefaultQueue, "`QUEUE` of --all")
+	stateName := f.String("state", "", "`STATE` of --all: pending, scheduled or retry")
 	pos, code, ok := f.parse(args)
 	if !ok {
 		return code
+	}
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	switch {
+	case *all && len(pos) > 0:
+		return f.usageError("give either a job ID or --all, not both")
+	case !*all && len(pos) == 0:
+		return f.usageError("missing argument: want a job ID or --all")
+	case !*all && (set["queue"] || set["state"]):
+		return f.usageError("--queue and --state go with --all")
+	case *all && !set["state"]:
+		return f.usageError("--all needs --state: pending, scheduled or retry")
+	}
+	if *all {
+		state, err := queue.ParseState(*stateName)
+		if err != nil {
+			return f.usageError("--state: %v", err)
+		}
+		switch state {
+		case queue.StatePending, queue.StateScheduled, queue.StateRetry:
+		default:
+			return f.usageError("--state: only pending, scheduled or retry jobs can be canceled all at once, not %s", state)
+		}
+		return a.withClient(ctx, path, func(c *queue.Client) int {
+			n, err := c.CancelAll(ctx, *q, state)
+			if err != nil {
+				return a.runtimeError(path, err)
+			}
+			noun := "jobs"
+			if n == 1 {
+				noun = "job"
+			}
+			fmt.Fprintf(a.stdout, "Canceled %d %s %s of queue %s.\n", n, state, noun, *q)
+			return exitOK
+		})
 	}
 	return a.withClient(ctx, path, func(c *queue.Client) int {
 		st, err := c.Cancel(ctx, pos[0])

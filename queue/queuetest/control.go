@@ -180,6 +180,89 @@ func testCancelRunning(t *testing.T, nb NewBroker) {
 	e.waitState(job.ID, queue.StateCanceled)
 }
 
+func testCancelAll(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	var pending, scheduled []*queue.Job
+	for i := range 4 {
+		pending = append(pending, e.enqueue("x", nil, queue.OnQueue("q"), queue.Unique(fmt.Sprint("p", i), time.Hour)))
+	}
+	for range 3 {
+		scheduled = append(scheduled, e.enqueue("x", nil, queue.OnQueue("q"), queue.RunIn(50*time.Millisecond)))
+	}
+	other := e.enqueue("x", nil, queue.OnQueue("other"))
+
+	n, err := e.client.CancelAll(e.ctx, "q", queue.StatePending)
+	if err != nil || n != len(pending) {
+		t.Fatalf("cancel all pending = %d, %v; want %d", n, err, len(pending))
+	}
+	n, err = e.client.CancelAll(e.ctx, "q", queue.StateScheduled)
+	if err != nil || n != len(scheduled) {
+		t.Fatalf("cancel all scheduled = %d, %v; want %d", n, err, len(scheduled))
+	}
+	if s := e.stats("q"); s.Pending != 0 || s.Scheduled != 0 || s.Canceled != int64(len(pending)+len(scheduled)) {
+		t.Fatalf("stats of q = %+v", s)
+	}
+	if s := e.stats("other"); s.Pending != 1 || s.Canceled != 0 {
+		t.Fatalf("stats of the other queue = %+v", s)
+	}
+	for _, j := range append(pending, scheduled...) {
+		got := e.get(j.ID)
+		if got.State != queue.StateCanceled || got.FinishedAt.IsZero() {
+			t.Fatalf("job %s after cancel all: state %s, finished %v", j.ID, got.State, got.FinishedAt)
+		}
+	}
+	if n, err := e.client.CancelAll(e.ctx, "q", queue.StatePending); err != nil || n != 0 {
+		t.Fatalf("cancel all of an empty state = %d, %v", n, err)
+	}
+	// Canceling released the unique keys.
+	again := e.enqueue("x", nil, queue.OnQueue("q"), queue.Unique("p0", time.Hour))
+
+	// A worker started afterwards runs none of the canceled jobs, even once the scheduled
+	// ones are due, but does run the jobs enqueued since.
+	var rec recorder
+	e.worker(queue.WorkerConfig{Queues: []queue.QueueWeight{{Name: "q", Weight: 1}, {Name: "other", Weight: 1}}},
+		map[string]queue.HandlerFunc{"x": rec.handle})
+	e.waitState(again.ID, queue.StateCompleted)
+	e.waitState(other.ID, queue.StateCompleted)
+	late := e.enqueue("x", nil, queue.OnQueue("q"), queue.RunAt(scheduled[len(scheduled)-1].RunAt.Add(10*time.Millisecond)))
+	e.waitState(late.ID, queue.StateCompleted)
+	if got := rec.snapshot(); len(got) != 3 {
+		t.Fatalf("handler ran %d jobs (%v), want 3: canceled jobs must not run", len(got), got)
+	}
+	if s := e.stats("q"); s.Canceled != int64(len(pending)+len(scheduled)) || s.Completed != 2 {
+		t.Fatalf("stats of q at the end = %+v", s)
+	}
+
+	// A job waiting for its retry is canceled too.
+	retrying := e.enqueue("x", nil, queue.OnQueue("r"))
+	leased, err := e.broker.Fetch(e.ctx, queue.FetchRequest{WorkerID: "w", Queues: []string{"r"}, Max: 1, Lease: time.Minute, Wait: time.Second})
+	if err != nil || len(leased) != 1 {
+		t.Fatalf("fetch = %d jobs, %v", len(leased), err)
+	}
+	now := time.Now()
+	err = e.broker.Finish(e.ctx, []queue.Outcome{{JobID: retrying.ID, Queue: "r", WorkerID: "w", Attempt: leased[0].Attempt,
+		State: queue.StateRetry, RetryAt: now.Add(time.Hour), Error: &queue.AttemptError{Attempt: 1, Error: "boom", At: now}, FinishedAt: now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.client.CancelAll(e.ctx, "r", queue.StateRetry); err != nil || n != 1 {
+		t.Fatalf("cancel all retry = %d, %v; want 1", n, err)
+	}
+	if s := e.stats("r"); s.Retry != 0 || s.Canceled != 1 {
+		t.Fatalf("stats of r = %+v", s)
+	}
+
+	_, err = e.client.CancelAll(e.ctx, "q", queue.StateDead)
+	mustIs(t, err, queue.ErrInvalidState)
+	for _, st := range []queue.State{queue.StateActive, queue.StateCompleted, queue.StateCanceled} {
+		if _, err := e.client.CancelAll(e.ctx, "q", st); err == nil {
+			t.Fatalf("cancel all %s jobs succeeded", st)
+		} else {
+			mustIs(t, err, queue.ErrInvalidState)
+		}
+	}
+}
+
 func testRetryDead(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
 	var fail sync.Once

@@ -45,6 +45,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"CancelPending":            testCancelPending,
 		"CancelScheduled":          testCancelScheduled,
 		"CancelRunning":            testCancelRunning,
+		"CancelAll":                testCancelAll,
 		"RetryDead":                testRetryDead,
 		"RetryAllAndDeleteAll":     testRetryAllAndDeleteAll,
 		"Delete":                   testDelete,

@@ -262,6 +262,24 @@ func TestBulkBeyondOneScriptCall(t *testing.T) {
 	if s := stats(t, b, "q"); s.Pending != 0 || s.Scheduled != 0 {
 		t.Fatalf("stats %+v", s)
 	}
+
+	// CancelAll, pending and scheduled.
+	more := make([]*queue.Job, 2*n)
+	for i := range more {
+		more[i] = newJob("c", "")
+		if i%2 == 1 {
+			more[i].State, more[i].RunAt = queue.StateScheduled, time.Now().Add(time.Hour)
+		}
+	}
+	enqueue(t, b, more...)
+	for _, st := range []queue.State{queue.StatePending, queue.StateScheduled} {
+		if got, err := b.CancelAll(ctx, "c", st); err != nil || got != n {
+			t.Fatalf("cancel all %s: %d, %v", st, got, err)
+		}
+	}
+	if s := stats(t, b, "c"); s.Pending != 0 || s.Scheduled != 0 || s.Canceled != 2*n {
+		t.Fatalf("stats %+v", s)
+	}
 }
 
 func TestRequeueOnShutdown(t *testing.T) {

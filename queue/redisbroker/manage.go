@@ -11,8 +11,8 @@ import (
 	"github.com/codex-dominion/dominion/queue"
 )
 
-// bulkLimit is the number of jobs one RetryAll or DeleteAll script call moves; the calls
-// repeat until the state is empty, so that Redis is never blocked long.
+// bulkLimit is the number of jobs one CancelAll, RetryAll or DeleteAll script call moves;
+// the calls repeat until the state is empty, so that Redis is never blocked long.
 const bulkLimit = 1000
 
 // queueNames returns the names of the known queues, sorted.
@@ -114,6 +114,34 @@ func (b *Broker) Retry(ctx context.Context, id string) error {
 func (b *Broker) Delete(ctx context.Context, id string) error {
 	_, err := b.transition(ctx, "delete", b.s.del, id)
 	return err
+}
+
+// CancelAll cancels every job of the queue in state st (pending, scheduled or retry), as
+// Cancel does, and returns how many. Each script call cancels at most bulkLimit jobs
+// atomically; the calls repeat until the state is empty.
+func (b *Broker) CancelAll(ctx context.Context, q string, st queue.State) (int, error) {
+	switch st {
+	case queue.StatePending, queue.StateScheduled, queue.StateRetry:
+	default:
+		return 0, fmt.Errorf("redisbroker: cancel %s jobs of %s: %w", st, q, queue.ErrInvalidState)
+	}
+	if err := checkQueue(q); err != nil {
+		return 0, fmt.Errorf("redisbroker: cancel %s jobs: %w", st, err)
+	}
+	total := 0
+	for {
+		reply, err := b.run(ctx, b.s.cancelAll, []string{b.keys.base(q)}, string(st), bulkLimit).Int64Slice()
+		if err != nil {
+			return total, b.wrap(err, "cancel %s jobs of %s", st, q)
+		}
+		if len(reply) != 2 {
+			return total, b.wrap(fmt.Errorf("cancelall script replied %v", reply), "cancel %s jobs of %s", st, q)
+		}
+		total += int(reply[1])
+		if reply[0] < bulkLimit {
+			return total, nil
+		}
+	}
 }
 
 // RetryAll moves every job of the queue in state st (dead, canceled, retry or scheduled)

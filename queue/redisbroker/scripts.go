@@ -15,7 +15,8 @@ var luaFS embed.FS
 // scripts are the broker's Lua scripts, one per state transition.
 type scripts struct {
 	enqueue, fetch, finish, requeue, heartbeat *redis.Script
-	cancel, retry, retryAll, del, delAll       *redis.Script
+	cancel, cancelAll, retry, retryAll         *redis.Script
+	del, delAll                                *redis.Script
 	pause, resume, wake                        *redis.Script
 	schedule                                   *redis.Script // needs none of lib.lua
 }
@@ -26,7 +27,7 @@ func newScripts() *scripts {
 	return &scripts{
 		enqueue: load("enqueue"), fetch: load("fetch"), finish: load("finish"),
 		requeue: load("requeue"), heartbeat: load("heartbeat"),
-		cancel: load("cancel"), retry: load("retry"), retryAll: load("retryall"),
+		cancel: load("cancel"), cancelAll: load("cancelall"), retry: load("retry"), retryAll: load("retryall"),
 		del: load("delete"), delAll: load("deleteall"),
 		pause: load("pause"), resume: load("resume"), wake: load("wake"),
 		schedule: redis.NewScript(readLua("schedule")),

@@ -209,7 +209,7 @@ func writeQueries() []string {
 		"ensure-queue", "job-exists", "insert-job", "insert-jobs", "hold-unique", "min-due", "promote-due",
 		"recover-expired", "delete-expired", "take", "finish", "add-counters",
 		"trim-dead", "front-of-queue", "requeue", "upsert-worker", "extend-leases",
-		"delete-stale-workers", "delete-worker", "job-state", "cancel-now", "cancel-request",
+		"delete-stale-workers", "delete-worker", "job-state", "cancel-now", "cancel-all", "cancel-request",
 		"retry-job", "retry-all", "delete-job", "delete-all", "set-paused", "queue-exists",
 		"remove-queue-jobs", "remove-queue-uniques", "remove-queue-counts", "remove-queue",
 	}

@@ -3,6 +3,7 @@ package sqlitebroker
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -269,6 +270,63 @@ func TestRetryAllAndDeleteAll(t *testing.T) {
 	}
 	if s := stats(t, b, "other"); s.Pending != 1 {
 		t.Fatalf("other queue touched: %+v", s)
+	}
+}
+
+func TestCancelAllKeepsCountsAndUniques(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newBroker(t)
+	var jobs []*queue.Job
+	for i := range 6 {
+		j := newJob("default")
+		j.UniqueKey, j.UniqueFor = fmt.Sprint("k", i), time.Hour
+		if i%2 == 1 {
+			j.State, j.RunAt = queue.StateScheduled, time.Now().Add(time.Hour)
+		}
+		jobs = append(jobs, j)
+	}
+	enqueue(t, b, jobs...)
+	enqueue(t, b, newJob("other"))
+	active := fetch(t, b, 1, "default")[0] // one active: untouched
+	n, err := b.CancelAll(ctx, "default", queue.StatePending)
+	if err != nil || n != 2 {
+		t.Fatalf("CancelAll pending = %d, %v; want 2", n, err)
+	}
+	n, err = b.CancelAll(ctx, "default", queue.StateScheduled)
+	if err != nil || n != 3 {
+		t.Fatalf("CancelAll scheduled = %d, %v; want 3", n, err)
+	}
+	_, err = b.CancelAll(ctx, "default", queue.StateActive)
+	wantErr(t, err, queue.ErrInvalidState)
+	if s := stats(t, b, "default"); s.Pending != 0 || s.Scheduled != 0 || s.Active != 1 || s.Canceled != 5 {
+		t.Fatalf("stats %+v", s)
+	}
+	if s := stats(t, b, "other"); s.Pending != 1 || s.Canceled != 0 {
+		t.Fatalf("other queue touched: %+v", s)
+	}
+	for _, j := range jobs {
+		if got := get(t, b, j.ID); j.ID != active.ID && (got.State != queue.StateCanceled || got.FinishedAt.IsZero()) {
+			t.Fatalf("job %s: %+v", j.ID, got)
+		}
+	}
+	// The canceled jobs' unique keys are free again; the active job's is not.
+	var again []*queue.Job
+	for i := range 6 {
+		j := newJob("default")
+		j.UniqueKey, j.UniqueFor = fmt.Sprint("k", i), time.Hour
+		again = append(again, j)
+	}
+	errs, err := b.Enqueue(ctx, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range errs {
+		if jobs[i].ID == active.ID {
+			wantErr(t, e, queue.ErrDuplicateUnique)
+		} else if e != nil {
+			t.Fatalf("unique key k%d still held after CancelAll: %v", i, e)
+		}
 	}
 }
 

@@ -49,6 +49,27 @@ func (b *Broker) Cancel(ctx context.Context, id string) (queue.State, error) {
 	return after, nil
 }
 
+// CancelAll cancels every job of the queue in state st (pending, scheduled or retry) in one
+// transaction, as Cancel does, and returns how many. The counts triggers move them from st to
+// canceled and the unique-key trigger releases their keys in the same transaction.
+func (b *Broker) CancelAll(ctx context.Context, q string, st queue.State) (int, error) {
+	switch st {
+	case queue.StatePending, queue.StateScheduled, queue.StateRetry:
+	default:
+		return 0, fmt.Errorf("sqlitebroker: cancel %s jobs of %s: %w", st, q, queue.ErrInvalidState)
+	}
+	var n int64
+	err := b.write(ctx, func(tx *wtx) error {
+		var err error
+		n, err = tx.exec("cancel-all", q, string(st), time.Now().UnixNano())
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlitebroker: cancel %s jobs of %s: %w", st, q, err)
+	}
+	return int(n), nil
+}
+
 // retryable are the states Retry and RetryAll move back to pending.
 func retryable(st queue.State) bool {
 	switch st {

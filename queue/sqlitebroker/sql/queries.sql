@@ -135,6 +135,11 @@ SELECT state FROM jobs WHERE id = ?1;
 -- name: cancel-now
 UPDATE jobs SET state = 'canceled', finished_at = ?2, ord = ?2, due = ?2 + result_ttl WHERE id = ?1;
 
+-- name: cancel-all
+-- As cancel-now, for every job of queue ?1 in state ?2 (pending, scheduled or retry).
+UPDATE jobs SET state = 'canceled', finished_at = ?3, ord = ?3, due = ?3 + result_ttl
+WHERE queue = ?1 AND state = ?2;
+
 -- name: cancel-request
 UPDATE jobs SET cancel_requested = 1 WHERE id = ?1;
 

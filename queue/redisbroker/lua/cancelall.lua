@@ -1,0 +1,26 @@
+-- cancelall: cancel up to a limit of the jobs in a state (pending, scheduled or retry), oldest
+-- first, as cancel does: canceled now, kept for their result TTL, unique keys released.
+-- KEYS[1]  the queue's key base
+-- ARGV     state, limit
+-- Returns {taken, canceled}: the IDs taken from the state (fewer than limit: none is left),
+-- and the jobs canceled among them (an ID whose job hash is gone is only dropped).
+local base = KEYS[1]
+local s, limit = ARGV[1], tonumber(ARGV[2])
+local ids
+if s == 'pending' then
+  ids = redis.call('LRANGE', base .. 'pending', 0, limit - 1)
+  if #ids > 0 then redis.call('LTRIM', base .. 'pending', #ids, -1) end
+else
+  ids = redis.call('ZRANGE', base .. s, 0, limit - 1)
+  if #ids > 0 then redis.call('ZREM', base .. s, unpack(ids)) end
+end
+local now = nowms()
+local n = 0
+for _, id in ipairs(ids) do
+  local v = redis.call('HMGET', base .. 'job:' .. id, 'd', 'u', 't')
+  if v[1] then
+    cancelNow(base, id, now, tonumber(v[3]) or ttlOf(v[1]), v[2])
+    n = n + 1
+  end
+end
+return {#ids, n}
