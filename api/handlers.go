@@ -224,7 +224,7 @@ func (a *API) weeklyReport(w http.ResponseWriter, r *http.Request) {
 		a.engineError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, reportView(rep))
+	writeJSON(w, http.StatusOK, workflow.ViewReport(rep))
 }
 
 // GET /healthz: the process is alive and serving.

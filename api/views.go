@@ -87,21 +87,6 @@ type StatusView struct {
 	StatusURL  string `json:"status_url"`
 }
 
-// ReportView answers GET /api/reports/weekly.
-type ReportView struct {
-	Week           string    `json:"week"`
-	From           time.Time `json:"from"`
-	To             time.Time `json:"to"`
-	Total          int64     `json:"total"`
-	Completed      int64     `json:"completed"`
-	Failed         int64     `json:"failed"`
-	Canceled       int64     `json:"canceled"`
-	CompletionRate float64   `json:"completion_rate"`
-	TotalSavings   float64   `json:"total_savings"`
-	AvgDurationMS  float64   `json:"avg_duration_ms"`
-	GeneratedAt    time.Time `json:"generated_at"`
-}
-
 // storedSavings is the estimate of a stored workflow: recomputed from its stored calculator
 // inputs when they are there (so that the monthly and yearly figures match those of the 202
 // answer), else extended from the stored weekly figures.
@@ -183,13 +168,4 @@ func validOrNil(b json.RawMessage) json.RawMessage {
 		return nil
 	}
 	return b
-}
-
-func reportView(r store.WeeklyReport) ReportView {
-	s := r.Summary
-	return ReportView{
-		Week: r.Week, From: s.From, To: s.To, Total: s.Total, Completed: s.Completed,
-		Failed: s.Failed, Canceled: s.Canceled, CompletionRate: s.CompletionRate,
-		TotalSavings: round2(s.TotalSavings), AvgDurationMS: ms(s.AvgDuration), GeneratedAt: r.GeneratedAt,
-	}
 }

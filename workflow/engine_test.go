@@ -681,7 +681,7 @@ func TestWeeklyReport(t *testing.T) {
 		t.Errorf("total savings %v, want %v", view.TotalSavings, 3*33.33+66.67)
 	}
 	avg := durations / 4
-	if got := time.Duration(view.AvgDurationSeconds * float64(time.Second)); got < avg-time.Millisecond || got > avg+time.Millisecond {
+	if got := time.Duration(view.AvgDurationMS * float64(time.Millisecond)); got < avg-time.Millisecond || got > avg+time.Millisecond {
 		t.Errorf("average duration %v, want %v", got, avg)
 	}
 	if to := view.To.Sub(view.From); to != 7*24*time.Hour {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/codex-dominion/dominion/queue"
@@ -43,20 +44,20 @@ type CleanupResult struct {
 	Deleted int64 `json:"deleted"`
 }
 
-// ReportView is a weekly report as JSON (the result of a generate_weekly_report job; the API
-// may answer with it too).
+// ReportView is a weekly report as JSON: the result of a generate_weekly_report job and the
+// answer of GET /api/reports/weekly. Savings are rounded to the cent.
 type ReportView struct {
-	Week               string    `json:"week"`
-	From               time.Time `json:"from"`
-	To                 time.Time `json:"to"`
-	Total              int64     `json:"total"`
-	Completed          int64     `json:"completed"`
-	Failed             int64     `json:"failed"`
-	Canceled           int64     `json:"canceled"`
-	CompletionRate     float64   `json:"completion_rate"`
-	TotalSavings       float64   `json:"total_savings"`
-	AvgDurationSeconds float64   `json:"avg_duration_seconds"`
-	GeneratedAt        time.Time `json:"generated_at"`
+	Week           string    `json:"week"`
+	From           time.Time `json:"from"`
+	To             time.Time `json:"to"`
+	Total          int64     `json:"total"`
+	Completed      int64     `json:"completed"`
+	Failed         int64     `json:"failed"`
+	Canceled       int64     `json:"canceled"`
+	CompletionRate float64   `json:"completion_rate"`
+	TotalSavings   float64   `json:"total_savings"`
+	AvgDurationMS  float64   `json:"avg_duration_ms"`
+	GeneratedAt    time.Time `json:"generated_at"`
 }
 
 // ViewReport returns r as a ReportView.
@@ -64,8 +65,9 @@ func ViewReport(r store.WeeklyReport) ReportView {
 	s := r.Summary
 	return ReportView{
 		Week: r.Week, From: s.From, To: s.To, Total: s.Total, Completed: s.Completed, Failed: s.Failed,
-		Canceled: s.Canceled, CompletionRate: s.CompletionRate, TotalSavings: s.TotalSavings,
-		AvgDurationSeconds: s.AvgDuration.Seconds(), GeneratedAt: r.GeneratedAt,
+		Canceled: s.Canceled, CompletionRate: s.CompletionRate,
+		TotalSavings:  math.Round(s.TotalSavings*100) / 100,
+		AvgDurationMS: float64(s.AvgDuration.Microseconds()) / 1000, GeneratedAt: r.GeneratedAt,
 	}
 }
 
