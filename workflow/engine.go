@@ -392,29 +392,29 @@ func (e *Engine) List(ctx context.Context, f store.ListFilter) (store.Page, erro
 // workflow's status; for a workflow already finished, that status and an error wrapping
 // store.ErrConflict.
 func (e *Engine) Cancel(ctx context.Context, id string) (store.Status, error) {
-	st, err := e.store.CancelWorkflow(ctx, id)
-	if err != nil {
-		return st, err
+	// The job first: once its cancellation is requested, the job ends canceled whatever its
+	// handler does next, even when the handler sees the canceled workflow before its context
+	// is canceled and stops without an error.
+	if e.client != nil {
+		if w, err := e.store.GetWorkflow(ctx, id); err == nil && !w.Status.Final() {
+			e.cancelJob(ctx, w)
+		}
 	}
-	if e.client == nil {
-		return st, nil
-	}
-	w, err := e.store.GetWorkflow(ctx, id)
-	if err != nil {
-		e.log.Warn("workflow canceled; could not read it to cancel its job", "workflow_id", id, "err", err)
-		return st, nil
-	}
+	return e.store.CancelWorkflow(ctx, id)
+}
+
+// cancelJob cancels the queue job of workflow w. A failure is logged, not returned: the
+// workflow is canceled in the store, and a job that runs later sees that and stops.
+func (e *Engine) cancelJob(ctx context.Context, w store.Workflow) {
 	jobID := w.JobID
 	if jobID == "" {
 		jobID = jobIDFor(w)
 	}
 	if _, err := e.client.Cancel(ctx, jobID); err != nil &&
 		!errors.Is(err, queue.ErrJobNotFound) && !errors.Is(err, queue.ErrInvalidState) {
-		// The workflow is canceled in the store: the job, when it runs, sees it and stops.
 		e.log.Warn("workflow canceled; its queue job could not be canceled (it will stop by itself)",
-			"workflow_id", id, "job_id", jobID, "err", err)
+			"workflow_id", w.ID, "job_id", jobID, "err", err)
 	}
-	return st, nil
 }
 
 // Retry sends a failed or canceled workflow back to queued and enqueues it again, under a new
