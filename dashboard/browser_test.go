@@ -103,9 +103,18 @@ func (b *browser) tab(t *testing.T) *tab {
 	return tb
 }
 
-// forgive drops the console errors recorded so far that contain substr: those an action of
-// the test caused on purpose.
+// forgive waits (up to 5 s) until a console error containing substr has been recorded, then
+// drops every such error: those an action of the test caused on purpose. Chromium reports a
+// console message a moment after the action that caused it, so dropping what is recorded at
+// once would miss it.
 func (tb *tab) forgive(substr string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for !tb.seen(substr) && time.Now().Before(deadline) {
+		select {
+		case <-tb.ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	kept := tb.errors[:0]
@@ -115,6 +124,17 @@ func (tb *tab) forgive(substr string) {
 		}
 	}
 	tb.errors = kept
+}
+
+func (tb *tab) seen(substr string) bool {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, e := range tb.errors {
+		if strings.Contains(e, substr) {
+			return true
+		}
+	}
+	return false
 }
 
 // do runs actions with a deadline, failing the test on error.

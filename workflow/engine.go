@@ -395,12 +395,20 @@ func (e *Engine) Cancel(ctx context.Context, id string) (store.Status, error) {
 	// The job first: once its cancellation is requested, the job ends canceled whatever its
 	// handler does next, even when the handler sees the canceled workflow before its context
 	// is canceled and stops without an error.
+	jobCanceled := false
 	if e.client != nil {
 		if w, err := e.store.GetWorkflow(ctx, id); err == nil && !w.Status.Final() {
 			e.cancelJob(ctx, w)
+			jobCanceled = true
 		}
 	}
-	return e.store.CancelWorkflow(ctx, id)
+	st, err := e.store.CancelWorkflow(ctx, id)
+	var se *store.StateError
+	if jobCanceled && errors.As(err, &se) && se.Status == store.StatusCanceled {
+		// The job's handler saw its cancellation first and canceled the workflow itself.
+		return store.StatusCanceled, nil
+	}
+	return st, err
 }
 
 // cancelJob cancels the queue job of workflow w. A failure is logged, not returned: the
