@@ -286,31 +286,18 @@ func (p *Postgres) start(bin string) error {
 	return nil
 }
 
-// waitReady polls a connection until the server accepts it, its process
-// exits, or pgStartTimeout passes.
+// waitReady polls a connection until the server accepts it, its process exits, or
+// pgStartTimeout passes.
 func (p *Postgres) waitReady(exited <-chan struct{}) error {
-	deadline := time.Now().Add(pgStartTimeout)
-	delay := time.Millisecond
-	var lastErr error
-	for {
-		if lastErr = p.ping(); lastErr == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("testenv: postgres on port %d exited at start-up: %s", p.port, p.logTail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("testenv: postgres on port %d not accepting connections after %s: %w; log: %s",
-				p.port, pgStartTimeout, lastErr, p.logTail())
-		}
-		select {
-		case <-exited:
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 50*time.Millisecond)
+	err := pollReady(p.ping, exited, pgStartTimeout)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errExited):
+		return fmt.Errorf("testenv: postgres on port %d exited at start-up: %s", p.port, p.logTail())
 	}
+	return fmt.Errorf("testenv: postgres on port %d not accepting connections after %s: %w; log: %s",
+		p.port, pgStartTimeout, err, p.logTail())
 }
 
 func (p *Postgres) ping() error {

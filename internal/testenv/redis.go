@@ -208,28 +208,15 @@ func (r *Redis) running() bool {
 
 // waitReady polls PING until the server answers, its process exits, or startTimeout passes.
 func (r *Redis) waitReady(exited <-chan struct{}) error {
-	deadline := time.Now().Add(startTimeout)
-	delay := time.Millisecond
-	var lastErr error
-	for {
-		if lastErr = r.ping(); lastErr == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("testenv: redis-server on port %d exited at start-up: %s", r.port, r.logTail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("testenv: redis-server on port %d not answering PING after %s: %w; log: %s",
-				r.port, startTimeout, lastErr, r.logTail())
-		}
-		select {
-		case <-exited:
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 50*time.Millisecond)
+	err := pollReady(r.ping, exited, startTimeout)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errExited):
+		return fmt.Errorf("testenv: redis-server on port %d exited at start-up: %s", r.port, r.logTail())
 	}
+	return fmt.Errorf("testenv: redis-server on port %d not answering PING after %s: %w; log: %s",
+		r.port, startTimeout, err, r.logTail())
 }
 
 // ping sends AUTH (when a password is set) and PING on a new connection and expects +PONG.
