@@ -900,11 +900,17 @@ const startAttemptSQL = `UPDATE workflows
 	RETURNING ` + workflowColumns
 
 func (s *sqlStore) StartAttempt(ctx context.Context, id string) (Workflow, error) {
-	const op = "start"
+	return s.transition(ctx, "start", startAttemptSQL, id)
+}
+
+// transition runs query, an UPDATE of workflow id taking ($1 id, $2 now) and returning the
+// workflow's columns, and loads the workflow's steps, in one transaction. When the UPDATE
+// matches nothing, the error says why (not found, or the status that forbids op).
+func (s *sqlStore) transition(ctx context.Context, op, query, id string) (Workflow, error) {
 	var w Workflow
 	err := s.write(ctx, func(tx dbtx) error {
 		var err error
-		w, err = scanWorkflow(tx.QueryRowContext(ctx, startAttemptSQL, id, s.d.ts(s.clock())))
+		w, err = scanWorkflow(tx.QueryRowContext(ctx, query, id, s.d.ts(s.clock())))
 		if errors.Is(err, sql.ErrNoRows) {
 			return classify(ctx, tx, id, op)
 		}
@@ -1079,23 +1085,7 @@ const retrySQL = `UPDATE workflows
 	RETURNING ` + workflowColumns
 
 func (s *sqlStore) RetryWorkflow(ctx context.Context, id string) (Workflow, error) {
-	const op = "retry"
-	var w Workflow
-	err := s.write(ctx, func(tx dbtx) error {
-		var err error
-		w, err = scanWorkflow(tx.QueryRowContext(ctx, retrySQL, id, s.d.ts(s.clock())))
-		if errors.Is(err, sql.ErrNoRows) {
-			return classify(ctx, tx, id, op)
-		}
-		if err != nil {
-			return err
-		}
-		return loadSteps(ctx, tx, &w)
-	})
-	if err != nil {
-		return Workflow{}, s.fail(op, id, err)
-	}
-	return w, nil
+	return s.transition(ctx, "retry", retrySQL, id)
 }
 
 func (s *sqlStore) DeleteFinishedBefore(ctx context.Context, t time.Time) (int64, error) {
