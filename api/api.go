@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/workflow"
 )
@@ -48,20 +49,27 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger receives one line per request (default slog.Default()).
 	Logger *slog.Logger
+	// Queue, when set, serves the job routes (/api/jobs, /api/queues, /api/workers,
+	// /api/schedules); Schedules lists the schedules of /api/schedules (none when nil).
+	Queue     *queue.Client
+	Schedules Schedules
 }
 
 // API serves the HTTP routes. It is an http.Handler.
 type API struct {
-	engine  Engine
-	checks  []Check
-	timeout time.Duration
-	log     *slog.Logger
-	handler http.Handler
+	engine    Engine
+	queue     *queue.Client
+	schedules Schedules
+	checks    []Check
+	timeout   time.Duration
+	log       *slog.Logger
+	handler   http.Handler
 }
 
 // New returns the API's handler with every route registered.
 func New(cfg Config) *API {
-	a := &API{engine: cfg.Engine, checks: cfg.Checks, timeout: cfg.ReadyTimeout, log: cfg.Logger}
+	a := &API{engine: cfg.Engine, queue: cfg.Queue, schedules: cfg.Schedules, checks: cfg.Checks,
+		timeout: cfg.ReadyTimeout, log: cfg.Logger}
 	if a.timeout <= 0 {
 		a.timeout = 2 * time.Second
 	}
@@ -80,12 +88,16 @@ func New(cfg Config) *API {
 	route("POST", "/api/workflows/{id}/retry", a.retryWorkflow)
 	route("GET", "/api/workflow-types", a.workflowTypes)
 	route("GET", "/api/reports/weekly", a.weeklyReport)
-	// The same paths with any other method: 405 with a JSON body and an Allow header.
-	for path, allow := range map[string]string{
+	allowed := map[string]string{
 		"/api/chat": "POST", "/api/workflows": "GET, HEAD", "/api/workflows/{id}": "GET, HEAD",
 		"/api/workflows/{id}/cancel": "POST", "/api/workflows/{id}/retry": "POST",
 		"/api/workflow-types": "GET, HEAD", "/api/reports/weekly": "GET, HEAD",
-	} {
+	}
+	if a.queue != nil {
+		a.jobRoutes(route, allowed)
+	}
+	// The same paths with any other method: 405 with a JSON body and an Allow header.
+	for path, allow := range allowed {
 		apiMux.HandleFunc(path, methodNotAllowed(allow))
 	}
 	apiMux.HandleFunc("/", notFound)

@@ -38,28 +38,28 @@ var (
 	calculatorFields = []string{"tasks_per_week", "time_per_task_minutes", "hourly_wage", "automation_percent"}
 )
 
-// readJSONBody checks the content type and reads the body, at most MaxBodyBytes.
-func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *Error) {
+// readJSONBody checks the content type and reads the body, at most limit bytes.
+func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *Error) {
 	if e := checkJSONContentType(r.Header.Get("Content-Type")); e != nil {
 		return nil, e
 	}
-	if r.ContentLength > MaxBodyBytes {
-		return nil, tooLarge()
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, tooLarge()
+			return nil, tooLarge(limit)
 		}
 		return nil, badRequest(CodeMalformedJSON, "", "could not read the request body: %v", err)
 	}
 	return body, nil
 }
 
-func tooLarge() *Error {
+func tooLarge(limit int64) *Error {
 	return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
-		Message: fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes)}
+		Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 }
 
 // checkJSONContentType accepts application/json, with or without parameters; a charset

@@ -88,14 +88,14 @@ func TestBodyLimit(t *testing.T) {
 		if !announce {
 			r.ContentLength = -1
 		}
-		_, e := readJSONBody(httptest.NewRecorder(), r)
+		_, e := readJSONBody(httptest.NewRecorder(), r, MaxBodyBytes)
 		if e == nil || e.Status != http.StatusRequestEntityTooLarge || e.Code != CodeBodyTooLarge {
 			t.Errorf("announce=%v: %v", announce, e)
 		}
 	}
 	r := httptest.NewRequest("POST", "/api/chat", bytes.NewReader(body[:MaxBodyBytes]))
 	r.Header.Set("Content-Type", "application/json")
-	if b, e := readJSONBody(httptest.NewRecorder(), r); e != nil || len(b) != MaxBodyBytes {
+	if b, e := readJSONBody(httptest.NewRecorder(), r, MaxBodyBytes); e != nil || len(b) != MaxBodyBytes {
 		t.Errorf("a body of exactly the limit: %v", e)
 	}
 }

@@ -30,7 +30,9 @@ const (
 	CodeUnauthorized         = "unauthorized"           // 401
 	CodeNotFound             = "not_found"              // 404
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
-	CodeConflict             = "conflict"               // 409: the workflow's status does not allow the action
+	CodeConflict             = "conflict"               // 409: the workflow's or job's state does not allow the action
+	CodeDuplicateID          = "duplicate_id"           // 409 (per job in a list): a job with this id exists
+	CodeDuplicateUnique      = "duplicate_unique"       // 409 (per job in a list): a live job holds the unique key
 	CodeNotReady             = "not_ready"              // 503: /readyz, a dependency is unreachable
 	CodeInternal             = "internal"               // 500
 )

@@ -17,7 +17,7 @@ import (
 
 // POST /api/chat
 func (a *API) chat(w http.ResponseWriter, r *http.Request) {
-	body, e := readJSONBody(w, r)
+	body, e := readJSONBody(w, r, MaxBodyBytes)
 	if e != nil {
 		writeError(w, e)
 		return

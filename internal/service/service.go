@@ -275,7 +275,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	s.api = api.New(api.Config{
+	apiCfg := api.Config{
 		Engine: s.engine,
 		Token:  cfg.APIToken,
 		Checks: []api.Check{
@@ -283,7 +283,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			{Name: "queue", Ping: s.broker.Ping},
 		},
 		Logger: log,
-	})
+		Queue:  client,
+	}
+	if s.sched != nil {
+		apiCfg.Schedules = s.sched
+	}
+	s.api = api.New(apiCfg)
 	var handler http.Handler = s.api
 	if !cfg.NoDashboard {
 		if handler, err = s.withDashboard(client); err != nil {

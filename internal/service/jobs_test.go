@@ -1,0 +1,332 @@
+package service_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Shapes of the job routes' answers, decoded as a client would.
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field"`
+}
+
+type enqueued struct {
+	ID        string    `json:"id"`
+	Queue     string    `json:"queue"`
+	Type      string    `json:"type"`
+	Enqueued  bool      `json:"enqueued"`
+	State     string    `json:"state"`
+	StatusURL string    `json:"status_url"`
+	Error     *apiError `json:"error"`
+}
+
+type enqueueList struct {
+	Jobs       []enqueued `json:"jobs"`
+	Enqueued   int        `json:"enqueued"`
+	Duplicates int        `json:"duplicates"`
+}
+
+type jobResp struct {
+	ID          string          `json:"id"`
+	Queue       string          `json:"queue"`
+	Type        string          `json:"type"`
+	State       string          `json:"state"`
+	Attempts    int             `json:"attempts"`
+	MaxRetries  int             `json:"max_retries"`
+	TimeoutMS   int64           `json:"timeout_ms"`
+	RunAt       time.Time       `json:"run_at"`
+	UniqueKey   string          `json:"unique_key"`
+	UniqueTTLMS int64           `json:"unique_ttl_ms"`
+	ResultTTLMS int64           `json:"result_ttl_ms"`
+	Payload     json.RawMessage `json:"payload"`
+	Result      json.RawMessage `json:"result"`
+	Errors      []struct {
+		Attempt int    `json:"attempt"`
+		Error   string `json:"error"`
+	} `json:"errors"`
+}
+
+type jobList struct {
+	Jobs       []jobResp `json:"jobs"`
+	NextCursor string    `json:"next_cursor"`
+	NextURL    string    `json:"next_url"`
+}
+
+// getJob returns the job with that id.
+func (s *server) getJob(id string) jobResp {
+	s.t.Helper()
+	var j jobResp
+	s.call("GET", "/api/jobs/"+id, "", http.StatusOK, &j)
+	return j
+}
+
+// waitJob polls the job until it is in state want.
+func (s *server) waitJob(id, want string, timeout time.Duration) jobResp {
+	s.t.Helper()
+	var j jobResp
+	s.eventually("job "+id+" "+want, timeout, func() (bool, string) {
+		j = s.getJob(id)
+		return j.State == want, fmt.Sprintf("state %s, errors %v", j.State, j.Errors)
+	})
+	return j
+}
+
+// One job and a list of jobs go in; the serve process's worker runs them; their state,
+// attempts, errors and result come back out. Duplicates are reported per job.
+func TestJobsEnqueueRunAndGet(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b)
+		var one enqueued
+		code, body := s.do("POST", "/api/jobs", `{"type":"dominion.sleep","payload":{"ms":1},"id":"sleep-1","max_retries":2,"timeout_ms":60000}`, nil)
+		if code != http.StatusCreated {
+			t.Fatalf("single job: %d %s", code, body)
+		}
+		mustUnmarshal(t, body, &one)
+		if one.ID != "sleep-1" || !one.Enqueued || one.Queue != "default" || one.StatusURL != "/api/jobs/sleep-1" {
+			t.Fatalf("single job answer: %s", body)
+		}
+		done := s.waitJob("sleep-1", "completed", 20*time.Second)
+		if string(done.Result) != `{"slept_ms":1}` || done.Attempts != 1 || done.MaxRetries != 2 || done.TimeoutMS != 60000 {
+			t.Errorf("completed job: %+v", done)
+		}
+
+		var list enqueueList
+		s.call("POST", "/api/jobs", `{"jobs":[
+			{"type":"dominion.noop","id":"a-1"},
+			{"type":"dominion.noop","id":"sleep-1"},
+			{"type":"dominion.fail","payload":{"message":"boom"},"id":"f-1"},
+			{"type":"dominion.noop","queue":"parked","unique_key":"k","unique_ttl_ms":60000,"delay_ms":3600000},
+			{"type":"dominion.noop","queue":"parked","unique_key":"k","unique_ttl_ms":60000}
+		]}`, http.StatusCreated, &list)
+		if list.Enqueued != 3 || list.Duplicates != 2 || len(list.Jobs) != 5 {
+			t.Fatalf("list answer: %+v", list)
+		}
+		if j := list.Jobs[1]; j.Enqueued || j.Error == nil || j.Error.Code != "duplicate_id" || j.ID != "sleep-1" {
+			t.Errorf("duplicate id: %+v", j)
+		}
+		if j := list.Jobs[4]; j.Enqueued || j.Error == nil || j.Error.Code != "duplicate_unique" {
+			t.Errorf("duplicate unique key: %+v", j)
+		}
+		if j := list.Jobs[3]; j.State != "scheduled" || j.Queue != "parked" {
+			t.Errorf("delayed job: %+v", j)
+		}
+		dead := s.waitJob("f-1", "dead", 20*time.Second)
+		if len(dead.Errors) != 1 || !strings.Contains(dead.Errors[0].Error, "boom") || dead.Errors[0].Attempt != 1 {
+			t.Errorf("dead job errors: %+v", dead.Errors)
+		}
+		s.waitJob("a-1", "completed", 20*time.Second)
+		// A single duplicate is a 409 with the same error.
+		code, body = s.do("POST", "/api/jobs", `{"type":"dominion.noop","id":"a-1"}`, nil)
+		var er errorResp
+		mustUnmarshal(t, body, &er)
+		if code != http.StatusConflict || er.Error.Code != "duplicate_id" {
+			t.Errorf("single duplicate: %d %s", code, body)
+		}
+		code, body = s.do("GET", "/api/jobs/nope", "", nil)
+		if code != http.StatusNotFound {
+			t.Errorf("unknown job: %d %s", code, body)
+		}
+	})
+}
+
+// Every bad request is a 4xx naming the field, and stores nothing.
+func TestJobsValidation(t *testing.T) {
+	t.Parallel()
+	s := start(t, backend{name: "embedded"}, withoutWorker())
+	many := `{"jobs":[` + strings.TrimSuffix(strings.Repeat(`{"type":"t"},`, 1001), ",") + `]}`
+	oneBadOfMany := `{"jobs":[{"type":"t"},{"type":"t"},{"type":"t","queue":"no spaces"}]}`
+	cases := []struct {
+		body, contentType string
+		status            int
+		code, field       string
+	}{
+		{`{"payload":{}}`, "", 400, "required", "type"},
+		{`{"type":""}`, "", 400, "required", "type"},
+		{`{"type":5}`, "", 400, "invalid_type", "type"},
+		{`{"type":"t\u0000"}`, "", 400, "invalid", "type"},
+		{`{"type":"t","payload":{"a":"x\u0000y"}}`, "", 400, "invalid", "payload"},
+		{`{"type":"t","payload":{"a":"\ud800"}}`, "", 400, "invalid", "payload"},
+		{"{\"type\":\"t\xff\"}", "", 400, "malformed_json", ""},
+		{`{"type":"t","bogus":1}`, "", 400, "unknown_field", "bogus"},
+		{`{"type":"t","queue":"a b"}`, "", 400, "invalid", "queue"},
+		{`{"type":"t","id":""}`, "", 400, "invalid", "id"},
+		{`{"type":"t","max_retries":-1}`, "", 400, "out_of_range", "max_retries"},
+		{`{"type":"t","max_retries":1.5}`, "", 400, "out_of_range", "max_retries"},
+		{`{"type":"t","timeout_ms":"5s"}`, "", 400, "invalid_type", "timeout_ms"},
+		{`{"type":"t","delay_ms":10,"run_at":"2030-01-01T00:00:00Z"}`, "", 400, "invalid", "run_at"},
+		{`{"type":"t","run_at":"tomorrow"}`, "", 400, "invalid", "run_at"},
+		{`{"type":"t","unique_key":"k"}`, "", 400, "required", "unique_ttl_ms"},
+		{`{"jobs":[]}`, "", 400, "required", "jobs"},
+		{`{"jobs":{}}`, "", 400, "invalid_type", "jobs"},
+		{`{"jobs":[{"type":"t"}],"type":"t"}`, "", 400, "unknown_field", "type"},
+		{`{"jobs":[{"type":"t"},7]}`, "", 400, "invalid_type", "jobs[1]"},
+		{oneBadOfMany, "", 400, "invalid", "jobs[2].queue"},
+		{many, "", 400, "out_of_range", "jobs"},
+		{`{"type":"t"}`, "text/plain", 415, "unsupported_media_type", ""},
+		{`[]`, "", 400, "invalid_type", ""},
+		{`{"type":"t"`, "", 400, "malformed_json", ""},
+		{`{"type":"t","payload":"` + strings.Repeat("x", 8<<20) + `"}`, "", 413, "body_too_large", ""},
+	}
+	for _, c := range cases {
+		ct := c.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		code, body := s.do("POST", "/api/jobs", c.body, []string{"Content-Type", ct})
+		var er errorResp
+		mustUnmarshal(t, body, &er)
+		if code != c.status || er.Error.Code != c.code || er.Error.Field != c.field || er.Error.Message == "" {
+			t.Errorf("%.80s: got %d %s, want %d %s at %q", c.body, code, body, c.status, c.code, c.field)
+		}
+	}
+	for _, path := range []string{"/api/jobs?state=nope", "/api/jobs?limit=0", "/api/jobs?cursor=x", "/api/jobs?queue=a%20b", "/api/jobs?bogus=1"} {
+		if code, body := s.do("GET", path, "", nil); code != http.StatusBadRequest {
+			t.Errorf("GET %s: %d %s", path, code, body)
+		}
+	}
+	if code, body := s.do("POST", "/api/queues/a%20b/pause", "", nil); code != http.StatusBadRequest {
+		t.Errorf("pause a bad queue name: %d %s", code, body)
+	}
+	if n := s.jobCount(); n != 0 {
+		t.Errorf("%d jobs stored from bad requests", n)
+	}
+}
+
+// GET /api/jobs pages through one state or every state of a queue with a cursor, each job
+// once.
+func TestJobsListPaginated(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b, withoutWorker())
+		var jobs []string
+		for i := range 23 {
+			jobs = append(jobs, fmt.Sprintf(`{"type":"t","queue":"q","id":"p-%02d"}`, i))
+		}
+		for i := range 7 {
+			jobs = append(jobs, fmt.Sprintf(`{"type":"t","queue":"q","id":"s-%02d","delay_ms":3600000}`, i))
+		}
+		s.call("POST", "/api/jobs", `{"jobs":[`+strings.Join(jobs, ",")+`]}`, http.StatusCreated, nil)
+		seen := map[string]int{}
+		path := "/api/jobs?queue=q&limit=10"
+		pages := 0
+		for path != "" && pages < 10 {
+			var page jobList
+			s.call("GET", path, "", http.StatusOK, &page)
+			for _, j := range page.Jobs {
+				seen[j.ID]++
+				if want := map[byte]string{'p': "pending", 's': "scheduled"}[j.ID[0]]; j.State != want {
+					t.Errorf("job %s is %s, want %s", j.ID, j.State, want)
+				}
+			}
+			path, pages = page.NextURL, pages+1
+		}
+		if len(seen) != 30 {
+			t.Errorf("listed %d distinct jobs in %d pages, want 30: %v", len(seen), pages, seen)
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("job %s listed %d times", id, n)
+			}
+		}
+		var sched jobList
+		s.call("GET", "/api/jobs?queue=q&state=scheduled&limit=5", "", http.StatusOK, &sched)
+		if len(sched.Jobs) != 5 || sched.NextCursor == "" {
+			t.Fatalf("scheduled page: %+v", sched)
+		}
+		var rest jobList
+		s.call("GET", sched.NextURL, "", http.StatusOK, &rest)
+		if len(rest.Jobs) != 2 || rest.Jobs[0].State != "scheduled" {
+			t.Errorf("second scheduled page: %+v", rest)
+		}
+	})
+}
+
+// Cancel, retry and delete a job, with a 409 naming the state when the state does not allow
+// it; pause and resume a queue; list queues, workers and schedules.
+func TestJobActionsQueuesWorkersSchedules(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b)
+		s.call("POST", "/api/queues/default/pause", "", http.StatusOK, nil)
+		s.call("POST", "/api/jobs", `{"type":"dominion.noop","id":"c-1"}`, http.StatusCreated, nil)
+		var st struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		}
+		s.call("POST", "/api/jobs/c-1/cancel", "", http.StatusOK, &st)
+		if st.State != "canceled" {
+			t.Errorf("cancel: %+v", st)
+		}
+		code, body := s.do("POST", "/api/jobs/c-1/cancel", "", nil)
+		if code != http.StatusConflict || !strings.Contains(string(body), "it is canceled") {
+			t.Errorf("second cancel: %d %s", code, body)
+		}
+		s.call("POST", "/api/jobs/c-1/retry", "", http.StatusOK, &st)
+		if st.State != "pending" {
+			t.Errorf("retry: %+v", st)
+		}
+		var qs struct {
+			Queues []struct {
+				Name    string `json:"name"`
+				Pending int64  `json:"pending"`
+				Paused  bool   `json:"paused"`
+			} `json:"queues"`
+		}
+		s.call("GET", "/api/queues", "", http.StatusOK, &qs)
+		found := false
+		for _, q := range qs.Queues {
+			if q.Name == "default" {
+				found = q.Paused && q.Pending == 1
+			}
+		}
+		if !found {
+			t.Errorf("queues: %+v", qs)
+		}
+		s.call("DELETE", "/api/jobs/c-1", "", http.StatusOK, &st)
+		if st.State != "deleted" {
+			t.Errorf("delete: %+v", st)
+		}
+		if code, _ := s.do("DELETE", "/api/jobs/c-1", "", nil); code != http.StatusNotFound {
+			t.Errorf("delete again: %d", code)
+		}
+		s.call("POST", "/api/queues/default/resume", "", http.StatusOK, nil)
+		s.call("POST", "/api/jobs", `{"type":"dominion.noop","id":"r-1"}`, http.StatusCreated, nil)
+		s.waitJob("r-1", "completed", 20*time.Second)
+
+		var ws struct {
+			Workers []struct {
+				ID     string   `json:"id"`
+				Queues []string `json:"queues"`
+			} `json:"workers"`
+		}
+		s.eventually("a live worker", 10*time.Second, func() (bool, string) {
+			s.call("GET", "/api/workers", "", http.StatusOK, &ws)
+			return len(ws.Workers) == 1, fmt.Sprintf("%+v", ws)
+		})
+		var sc struct {
+			Schedules []struct {
+				Name    string `json:"name"`
+				Enabled bool   `json:"enabled"`
+			} `json:"schedules"`
+		}
+		s.call("GET", "/api/schedules", "", http.StatusOK, &sc)
+		if len(sc.Schedules) != 2 || sc.Schedules[0].Name != "cleanup_old_workflows" || !sc.Schedules[0].Enabled {
+			t.Errorf("schedules: %+v", sc)
+		}
+	})
+}
+
+func mustUnmarshal(t testing.TB, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+}
