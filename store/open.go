@@ -45,18 +45,13 @@ const (
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 )
 
-// IsPostgresDSN reports whether dsn selects the PostgreSQL backend
-// (a postgres:// or postgresql:// URL).
-func IsPostgresDSN(dsn string) bool {
-	l := strings.ToLower(strings.TrimSpace(dsn))
-	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
-}
-
 // Open opens the store dsn names and applies pending migrations.
 //
-// A postgres:// or postgresql:// URL selects PostgreSQL; anything else is a
-// SQLite database file path (an optional "sqlite:" or "sqlite://" prefix is
-// removed; query parameters are passed to the modernc.org/sqlite driver).
+// ParseDSN says which backend dsn selects and refuses what is neither: a
+// postgres:// or postgresql:// URL or libpq's keyword/value form selects
+// PostgreSQL; a file path SQLite (an optional "sqlite:" or "sqlite://" prefix is
+// removed; a "file:" URI and query parameters are passed to the
+// modernc.org/sqlite driver).
 // SQLite runs in WAL mode with a busy timeout, foreign keys on and
 // write-locking (IMMEDIATE) transactions.
 //
@@ -66,11 +61,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	var (
-		s   *sqlStore
-		err error
-	)
-	if IsPostgresDSN(dsn) {
+	var s *sqlStore
+	dialect, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if dialect == DialectPostgres {
 		s, err = openPostgres(dsn, o)
 	} else {
 		s, err = openSQLite(dsn, o)
@@ -150,11 +146,14 @@ func openSQLite(dsn string, o options) (*sqlStore, error) {
 	return s, nil
 }
 
-// Redact returns dsn with its password (user info or password=/sslpassword=
-// query parameters) replaced by "xxxxx", for logs and errors. Non-URL DSNs
-// (SQLite paths) are returned unchanged.
+// Redact returns dsn with its password (user info, password=/sslpassword= query
+// parameters or libpq keywords) replaced by "xxxxx", for logs and errors. SQLite paths are
+// returned unchanged.
 func Redact(dsn string) string {
 	if !strings.Contains(dsn, "://") {
+		if keywordValue.MatchString(strings.TrimSpace(dsn)) {
+			return redactKeywordValues(dsn)
+		}
 		return dsn
 	}
 	u, err := url.Parse(dsn)
@@ -185,6 +184,20 @@ func Redact(dsn string) string {
 	return u.String()
 }
 
+// redactKeywordValues rewrites libpq's keyword/value form with its secrets replaced.
+func redactKeywordValues(dsn string) string {
+	pairs := keywordValues(dsn)
+	parts := make([]string, len(pairs))
+	for i, p := range pairs {
+		v := p.raw
+		if isSecretParam(p.key) {
+			v = "xxxxx"
+		}
+		parts[i] = p.key + "=" + v
+	}
+	return strings.Join(parts, " ")
+}
+
 func isSecretParam(k string) bool {
 	k = strings.ToLower(k)
 	return k == "password" || k == "sslpassword"
@@ -194,48 +207,7 @@ func isSecretParam(k string) bool {
 // wrapped error chain intact for errors.Is/As.
 type redactor struct{ secrets []string }
 
-func newRedactor(dsn string) redactor {
-	var r redactor
-	if !strings.Contains(dsn, "://") {
-		return r
-	}
-	add := func(s string) {
-		if s == "" {
-			return
-		}
-		r.secrets = append(r.secrets, s)
-		if esc := url.QueryEscape(s); esc != s {
-			r.secrets = append(r.secrets, esc)
-		}
-		if esc := url.PathEscape(s); esc != s {
-			r.secrets = append(r.secrets, esc)
-		}
-	}
-	if u, err := url.Parse(dsn); err == nil {
-		if u.User != nil {
-			if pw, ok := u.User.Password(); ok {
-				add(pw)
-			}
-		}
-		for k, vs := range u.Query() {
-			if isSecretParam(k) {
-				for _, v := range vs {
-					add(v)
-				}
-			}
-		}
-	} else {
-		// Best effort for unparsable URLs: the text between the first ':'
-		// after the scheme and the last '@'.
-		rest := dsn[strings.Index(dsn, "://")+3:]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if c := strings.Index(rest[:at], ":"); c >= 0 {
-				add(rest[c+1 : at])
-			}
-		}
-	}
-	return r
-}
+func newRedactor(dsn string) redactor { return redactor{secrets: Secrets(dsn)} }
 
 // errorf is fmt.Errorf followed by scrub.
 func (r redactor) errorf(format string, args ...any) error {

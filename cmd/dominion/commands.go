@@ -118,7 +118,9 @@ Environment (read once at start; a command's flag, where it has one, wins):
                             unset: the embedded SQLite broker in DOMINION_DATA_DIR
   DOMINION_DATA_DIR         directory of the embedded queue.db and dominion.db (default ./data)
   DATABASE_URL              the workflow store (serve, worker, dashboard, migrate):
-                            postgres://user:password@host:5432/db, or a SQLite file path
+                            postgres://user:password@host:5432/db or libpq's
+                            "host=… user=… password=… dbname=…", or a SQLite file (a path,
+                            sqlite:PATH or file:PATH); other schemes are refused
                             (default DOMINION_DATA_DIR/dominion.db)
   DOMINION_REDIS_PREFIX     prefix of every Redis key (default dominion)
   DOMINION_LOG_LEVEL        debug, info, warn or error (default info); logs go to stderr

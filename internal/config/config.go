@@ -76,8 +76,10 @@ type Config struct {
 	// DashboardAddr that of `dominion dashboard` (DOMINION_DASHBOARD_ADDR, default ":8081").
 	Addr          string
 	DashboardAddr string
-	// DatabaseURL is the workflow store (DATABASE_URL): postgres://… for PostgreSQL, or a
-	// SQLite file path; empty means DataDir/dominion.db. It may hold a password: print it
+	// DatabaseURL is the workflow store (DATABASE_URL): postgres://… or libpq's
+	// "host=… dbname=…" form for PostgreSQL, or a SQLite file (a path, sqlite:PATH or
+	// file:PATH); anything else is refused by Load (store.ParseDSN). Empty means
+	// DataDir/dominion.db. It may hold a password: print it
 	// only through Redact.
 	DatabaseURL string
 	// APIToken, when set, is required as a bearer token on every /api/ route and is the
@@ -120,6 +122,12 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.RedisURL != "" {
 		if err := checkRedisURL(c.RedisURL); err != nil {
 			return Config{}, err
+		}
+	}
+	if c.DatabaseURL != "" {
+		if _, err := store.ParseDSN(c.DatabaseURL); err != nil {
+			// ParseDSN never quotes the DSN, which may hold a password.
+			return Config{}, fmt.Errorf("%s: %w", EnvDatabaseURL, err)
 		}
 	}
 	if s := getenv(EnvLogLevel); s != "" {
@@ -232,7 +240,7 @@ func (c Config) Redact(s string) string {
 	if c.DatabaseURL != "" {
 		s = strings.ReplaceAll(s, c.DatabaseURL, store.Redact(c.DatabaseURL))
 	}
-	secrets := append(passwords(c.RedisURL), passwords(c.DatabaseURL)...)
+	secrets := append(passwords(c.RedisURL), store.Secrets(c.DatabaseURL)...)
 	secrets = append(secrets, c.SMTP.Password, c.APIToken, c.DashboardToken)
 	for _, secret := range secrets {
 		// A very short secret would garble the text everywhere it appears by chance; one in
@@ -244,8 +252,8 @@ func (c Config) Redact(s string) string {
 	return s
 }
 
-// passwords returns the secrets of rawURL: its password, decoded and as written, and the
-// values of its password= and sslpassword= query parameters (PostgreSQL).
+// passwords returns the secrets of the Redis URL rawURL: its password, decoded and as
+// written, and the values of password= and sslpassword= query parameters.
 func passwords(rawURL string) []string {
 	if !strings.Contains(rawURL, "://") {
 		return nil // a SQLite path

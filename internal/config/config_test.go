@@ -100,6 +100,8 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"REDIS_URL": "http://:" + secret + "@host"}, `REDIS_URL: unsupported scheme "http"`},
 		{map[string]string{"REDIS_URL": secret + "@host:6379"}, `REDIS_URL: not a URL`},
 		{map[string]string{"REDIS_URL": "redis://:" + secret + "@host:port/0"}, `REDIS_URL: malformed URL`},
+		{map[string]string{"DATABASE_URL": "mysql://root:" + secret + "@db/x"}, `DATABASE_URL: store: unsupported DSN scheme "mysql"; want postgres://`},
+		{map[string]string{"DATABASE_URL": "root:" + secret + "@db/x"}, `DATABASE_URL: store: the DSN looks like a URL without a valid scheme`},
 	} {
 		_, err := Load(env(tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -171,6 +173,11 @@ func TestRedactEverySecret(t *testing.T) {
 	q := Config{DatabaseURL: "postgresql://db/x?user=u&password=qp-Secret6"}
 	if got := q.Redact("connect " + q.DatabaseURL + " with qp-Secret6"); strings.Contains(got, "Secret") {
 		t.Errorf("Redact(query password) = %q", got)
+	}
+	// libpq's keyword/value form.
+	kv := Config{DatabaseURL: "host=db user=u password='kv-Secret7' dbname=x"}
+	if got := kv.Redact("connect " + kv.DatabaseURL + ": kv-Secret7"); strings.Contains(got, "Secret") {
+		t.Errorf("Redact(keyword/value password) = %q", got)
 	}
 	// A SQLite path is not a secret; short secrets are not replaced outside their URL.
 	s := Config{DatabaseURL: "/var/lib/dominion/dominion.db", SMTP: workflow.SMTPConfig{Password: "abc"}}
