@@ -131,11 +131,10 @@ func (c *Client) build(typ string, payload any, opts []Option) (*Job, error) {
 }
 
 func (c *Client) validate(job *Job, now time.Time) error {
+	if err := CheckQueueName(job.Queue); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidJob, err)
+	}
 	switch {
-	case job.Queue == "":
-		return fmt.Errorf("%w: empty queue name", ErrInvalidJob)
-	case len(job.Queue) > 100 || !validName(job.Queue):
-		return fmt.Errorf("%w: queue name %q: use at most 100 letters, digits, '.', '_', '-' or ':'", ErrInvalidJob, job.Queue)
 	case len(job.ID) > 200 || !validName(job.ID):
 		return fmt.Errorf("%w: job id %q: use at most 200 letters, digits, '.', '_', '-' or ':'", ErrInvalidJob, job.ID)
 	case job.MaxRetries < 0:
@@ -154,6 +153,23 @@ func (c *Client) validate(job *Job, now time.Time) error {
 	return nil
 }
 
+// MaxQueueName is the length of the longest queue name, in bytes.
+const MaxQueueName = 100
+
+// CheckQueueName says what is wrong with name as a queue name, or returns nil: a queue name
+// is 1 to MaxQueueName letters, digits, '.', '_', '-' or ':'. Every queue name Dominion
+// accepts (enqueue, schedules, a worker's --queues) is checked here.
+func CheckQueueName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty queue name")
+	case len(name) > MaxQueueName || !validName(name):
+		return fmt.Errorf("queue name %q: use at most 100 letters, digits, '.', '_', '-' or ':'", name)
+	}
+	return nil
+}
+
+// validName reports whether s has only letters, digits, '.', '_', '-' and ':'.
 func validName(s string) bool {
 	for _, r := range s {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||

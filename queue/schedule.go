@@ -99,8 +99,8 @@ func compile(s Schedule, knownTypes []string) (*compiled, error) {
 	if s.Queue == "" {
 		s.Queue = DefaultQueue
 	}
-	if len(s.Queue) > 100 || !validName(s.Queue) {
-		return nil, fmt.Errorf("schedule %q: queue name %q: use at most 100 letters, digits, '.', '_', '-' or ':'", name, s.Queue)
+	if err := CheckQueueName(s.Queue); err != nil {
+		return nil, fmt.Errorf("schedule %q: %w", name, err)
 	}
 	if s.Type == "" {
 		return nil, fmt.Errorf("schedule %q: no job type", name)

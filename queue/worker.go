@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -393,3 +394,13 @@ const abandonGrace = time.Second
 
 // String returns "name=weight", the form of the worker's --queues flag.
 func (q QueueWeight) String() string { return fmt.Sprintf("%s=%d", q.Name, q.Weight) }
+
+// FormatQueues returns the queues in the form of the worker's --queues flag:
+// "workflows=3,default=1".
+func FormatQueues(qs []QueueWeight) string {
+	parts := make([]string, len(qs))
+	for i, q := range qs {
+		parts[i] = q.String()
+	}
+	return strings.Join(parts, ",")
+}

@@ -3,32 +3,19 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 
+	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
-	"github.com/codex-dominion/dominion/queue/redisbroker"
-	"github.com/codex-dominion/dominion/queue/sqlitebroker"
 )
 
 // openBroker opens the configured broker: Redis when REDIS_URL is set, else the embedded
 // SQLite broker in the data directory (created when missing). Its errors never hold the Redis
 // password.
 func (a *app) openBroker(ctx context.Context) (queue.Broker, error) {
-	if a.cfg.UsesRedis() {
-		b, err := redisbroker.Open(ctx, a.cfg.RedisURL, redisbroker.Options{Prefix: a.cfg.RedisPrefix, Logger: a.log})
-		if err != nil {
-			// The broker's error names the (redacted) URL; Redact is a second safety net.
-			return nil, errors.New(a.cfg.Redact(err.Error()))
-		}
-		return b, nil
-	}
-	if err := os.MkdirAll(a.cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
-	b, err := sqlitebroker.Open(ctx, a.cfg.QueueDBPath(), sqlitebroker.Options{Logger: a.log})
+	b, err := service.OpenBroker(ctx, a.cfg, a.log)
 	if err != nil {
-		return nil, err
+		// The broker's error names the (redacted) URL; Redact is a second safety net.
+		return nil, errors.New(a.cfg.Redact(err.Error()))
 	}
 	return b, nil
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/codex-dominion/dominion/internal/config"
 )
 
 // command is one command, or a group of subcommands (jobs, queues).
@@ -108,40 +110,59 @@ func groupUsage(w io.Writer, path string, cmds []command) {
 	tw.Flush()
 	fmt.Fprintf(w, "\nRun '%s help COMMAND' or '%s COMMAND --help' for a command's flags.\n", path, path)
 	if path == "dominion" {
-		fmt.Fprint(w, environmentHelp)
+		fmt.Fprint(w, environmentHelp())
 	}
 }
 
-const environmentHelp = `
-Environment (read once at start; a command's flag, where it has one, wins):
-  REDIS_URL                 use the Redis broker (redis://[:password@]host:port[/db], rediss://…);
-                            unset: the embedded SQLite broker in DOMINION_DATA_DIR
-  DOMINION_DATA_DIR         directory of the embedded queue.db and dominion.db (default ./data)
-  DATABASE_URL              the workflow store (serve, worker, dashboard, migrate):
-                            postgres://user:password@host:5432/db or libpq's
-                            "host=… user=… password=… dbname=…", or a SQLite file (a path,
-                            sqlite:PATH or file:PATH); other schemes are refused
-                            (default DOMINION_DATA_DIR/dominion.db)
-  DOMINION_REDIS_PREFIX     prefix of every Redis key (default dominion)
-  DOMINION_LOG_LEVEL        debug, info, warn or error (default info); logs go to stderr
-  DOMINION_LEASE            how long a job stays leased without a worker heartbeat (default 10s)
-  DOMINION_ADDR             serve's listen address (default :8080)
-  DOMINION_API_TOKEN        when set, every /api/ route needs Authorization: Bearer <token>,
-                            and the dashboard asks for it at login
-  DOMINION_DASHBOARD_TOKEN  the dashboard's login token instead of DOMINION_API_TOKEN
-  DOMINION_DASHBOARD_ADDR   the listen address of 'dominion dashboard' (default :8081)
-  DOMINION_WORKFLOWS        YAML file of workflow types (default: the built-in types)
-  DOMINION_SCHEDULES        YAML file of schedules (default: the daily clean-up and the
-                            Monday report)
-  SMTP_ADDR, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM
-                            the server of the workflows' email steps (host:port, PLAIN auth
-                            when SMTP_USERNAME is set, the sender)
-
+// environmentHelp is the environment section of `dominion help`, made from the
+// configuration's own definitions (config.Vars).
+func environmentHelp() string {
+	var b strings.Builder
+	b.WriteString("\nEnvironment (read once at start; a command's flag, where it has one, wins):\n")
+	for _, v := range config.Vars() {
+		text := v.Usage
+		if def := varDefault(v); def != "" {
+			text += " (default: " + def + ")"
+		}
+		lines := wrap(text, 64)
+		fmt.Fprintf(&b, "  %-26s%s\n", v.Name, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(&b, "  %-26s%s\n", "", l)
+		}
+	}
+	b.WriteString(`
 Passwords in REDIS_URL and DATABASE_URL, SMTP_PASSWORD and the tokens never appear in
 logs or errors.
 
 Exit codes: 0 success, 1 failure, 2 wrong usage.
-`
+`)
+	return b.String()
+}
+
+// varDefault is what v's default is, in words ("" when there is none).
+func varDefault(v config.Var) string {
+	if v.Default != "" {
+		return v.Default
+	}
+	return v.DefaultText
+}
+
+// wrap splits text into lines of at most width bytes, between words.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return append(lines, line)
+}
 
 // indent prefixes every line of s with prefix.
 func indent(s, prefix string) string {

@@ -88,25 +88,11 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 	}
 	defer d.Close()
 
-	mux := http.NewServeMux()
-	mux.Handle(p+"/", d)
-	mux.Handle(p, d)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, p+"/", http.StatusFound)
-	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return a.runtimeError(path, fmt.Errorf("listen on %s: %w", *addr, err))
 	}
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// WriteTimeout bounds pages; the live event stream lifts it for itself.
-		WriteTimeout:   30 * time.Second,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
-	}
+	srv := service.NewHTTPServer(ctx, service.MountDashboard(p, d, nil), a.log)
 	auth := "no login (set DOMINION_DASHBOARD_TOKEN to require one)"
 	if token != "" {
 		auth = "login with the token"
@@ -135,16 +121,15 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 // nil when there is none.
 func (a *app) openWorkflows(ctx context.Context, client *queue.Client, typesFile string) (*service.Workflows, error) {
 	if a.cfg.DatabaseURL == "" {
-		dsn := service.StoreDSN(a.cfg.DataDir, "")
+		dsn := a.cfg.StoreDSN()
 		if _, err := os.Stat(dsn); err != nil {
 			a.log.Info("dashboard: no workflow store; workflows and reports pages hidden", "looked_for", dsn)
 			return nil, nil
 		}
 	}
-	return service.OpenWorkflows(ctx, service.WorkflowsConfig{
-		DataDir: a.cfg.DataDir, DatabaseURL: a.cfg.DatabaseURL, WorkflowsFile: typesFile,
-		Client: client, Logger: a.log,
-	})
+	cfg := a.cfg
+	cfg.WorkflowsFile = typesFile
+	return service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: cfg, Client: client, Logger: a.log})
 }
 
 // displayAddr turns a listen address into one a browser can open (":8081" → "localhost:8081").

@@ -32,6 +32,10 @@ func (a *app) newFlags(path, synopsis, about string, min, max int) *flags {
 // the positional arguments and ok; when !ok the command must return code: 0 after --help
 // (usage printed to stdout), 2 after a usage error (one line and the usage on stderr).
 func (f *flags) parse(args []string) (pos []string, code int, ok bool) {
+	if f.a.collectFlags != nil {
+		f.a.collectFlags(f) // only the flags' definitions are wanted (docs/configuration.md)
+		return nil, exitOK, false
+	}
 	for {
 		err := f.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {

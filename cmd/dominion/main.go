@@ -5,6 +5,8 @@
 // command's flags. Exit codes: 0 success, 1 failure at run time, 2 wrong usage.
 package main
 
+//go:generate go test . -run ^TestConfigurationDoc$ -update
+
 import (
 	"context"
 	"fmt"
@@ -50,6 +52,9 @@ type app struct {
 	stderr io.Writer
 	log    *slog.Logger
 	logOut io.Writer // where log records go (stderr, secrets removed)
+	// collectFlags, when set, gets each command's flag set instead of the command running
+	// (the test that renders docs/configuration.md sets it).
+	collectFlags func(f *flags)
 }
 
 // run runs the command line args (without the program name) and returns the exit code. Tests

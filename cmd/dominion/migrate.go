@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/store"
 )
 
@@ -18,7 +17,7 @@ Concurrent runs are safe (the migrations are applied under a lock, in one transa
 	if _, code, ok := f.parse(args); !ok {
 		return code
 	}
-	dsn := service.StoreDSN(a.cfg.DataDir, a.cfg.DatabaseURL)
+	dsn := a.cfg.StoreDSN()
 	if a.cfg.DatabaseURL == "" {
 		if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
 			return a.runtimeError(path, fmt.Errorf("create data directory: %w", err))

@@ -61,24 +61,17 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 			return code
 		}
 	}
+	cfg := a.cfg // the flags override the environment's values
+	cfg.Addr, cfg.WorkflowsFile, cfg.Lease = *addr, *workflows, *lease
 	err := service.Run(ctx, service.Config{
-		Addr:            *addr,
-		DataDir:         a.cfg.DataDir,
-		RedisURL:        a.cfg.RedisURL,
-		RedisPrefix:     a.cfg.RedisPrefix,
-		DatabaseURL:     a.cfg.DatabaseURL,
-		APIToken:        a.cfg.APIToken,
-		WorkflowsFile:   *workflows,
+		Config:          cfg,
 		Concurrency:     *concurrency,
 		NoWorker:        *noWorker,
 		Schedules:       list,
 		NoScheduler:     *noScheduler,
 		NoDashboard:     *noDashboard,
-		DashboardToken:  a.cfg.DashboardToken,
-		Lease:           *lease,
 		ShutdownTimeout: *shutdown,
 		Logger:          a.log,
-		SMTP:            a.cfg.SMTP,
 	})
 	if err != nil {
 		return a.runtimeError(path, err)

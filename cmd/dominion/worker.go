@@ -38,8 +38,8 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 			return nil
 		})
 	strict := f.Bool("strict", false, "strict priority: serve a queue only when every queue of higher weight is empty")
-	concurrency := f.Int("concurrency", 10, "run at most `N` jobs at once")
-	shutdown := f.Duration("shutdown-timeout", 30*time.Second, "at shutdown, wait this `DURATION` for running jobs")
+	concurrency := f.Int("concurrency", service.DefaultConcurrency, "run at most `N` jobs at once")
+	shutdown := f.Duration("shutdown-timeout", service.DefaultShutdownTimeout, "at shutdown, wait this `DURATION` for running jobs")
 	lease := f.Duration("lease", a.cfg.Lease, "`DURATION`: how long a job stays leased without a heartbeat: a crashed worker's jobs\nrun again after this; its default comes from DOMINION_LEASE")
 	workflows := workflowsFlag(f, a.cfg)
 	noWorkflows := f.Bool("no-workflows", false, "open no workflow store: run the built-in job types only")
@@ -76,10 +76,9 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 	jobs.Register(w)
 	storeDesc := "off (--no-workflows)"
 	if !*noWorkflows {
-		wf, err := service.OpenWorkflows(ctx, service.WorkflowsConfig{
-			DataDir: a.cfg.DataDir, DatabaseURL: a.cfg.DatabaseURL, WorkflowsFile: *workflows,
-			SMTP: a.cfg.SMTP, Client: queue.NewClient(b), Logger: a.log,
-		})
+		cfg := a.cfg
+		cfg.WorkflowsFile = *workflows
+		wf, err := service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: cfg, Client: queue.NewClient(b), Logger: a.log})
 		if err != nil {
 			return a.runtimeError(path, err)
 		}
@@ -92,7 +91,7 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		storeDesc = wf.Where
 	}
 	a.log.Info("dominion worker", "broker", a.cfg.BrokerDescription(), "store", storeDesc,
-		"queues", config.FormatQueues(queues), "strict", *strict, "lease", *lease)
+		"queues", queue.FormatQueues(queues), "strict", *strict, "lease", *lease)
 	if err := w.Run(ctx); err != nil {
 		return a.runtimeError(path, err)
 	}

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/config"
-	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
@@ -55,7 +54,7 @@ func TestSeparateWorkerRunsWorkflows(t *testing.T) {
 		cfg := testConfig(config.Config{RedisURL: r.URL(), DatabaseURL: pg.NewDatabase(t), DataDir: t.TempDir()})
 		separateWorker(t, cfg)
 		// The store was PostgreSQL: nothing in the data directory.
-		if p := service.StoreDSN(cfg.DataDir, ""); fileExists(p) {
+		if p := filepath.Join(cfg.DataDir, config.StoreDBFile); fileExists(p) {
 			t.Errorf("%s was created although DATABASE_URL is set", p)
 		}
 	})
@@ -216,12 +215,12 @@ func TestWorkerNoWorkflows(t *testing.T) {
 		res := result{0, stdout.String(), stderr.String()}
 		want := `store="off (--no-workflows)"`
 		if tc.store {
-			want = "store=\"sqlite " + service.StoreDSN(cfg.DataDir, "") + "\""
+			want = "store=\"sqlite " + filepath.Join(cfg.DataDir, config.StoreDBFile) + "\""
 		}
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("worker %v: the log does not say %s:\n%s", tc.args, want, res.stderr)
 		}
-		if got := fileExists(service.StoreDSN(cfg.DataDir, "")); got != tc.store {
+		if got := fileExists(filepath.Join(cfg.DataDir, config.StoreDBFile)); got != tc.store {
 			t.Errorf("worker %v: store file exists %v, want %v", tc.args, got, tc.store)
 		}
 	}

@@ -39,19 +39,11 @@ const (
 	EnvSMTPFrom       = "SMTP_FROM"
 )
 
-// Variables returns every environment variable Load reads, for documentation and its tests.
-func Variables() []string {
-	return []string{
-		EnvRedisURL, EnvRedisPrefix, EnvDataDir, EnvLogLevel, EnvLease, EnvAddr, EnvDatabaseURL,
-		EnvAPIToken, EnvDashboardAddr, EnvDashboardToken, EnvWorkflows, EnvSchedules,
-		EnvSMTPAddr, EnvSMTPUsername, EnvSMTPPassword, EnvSMTPFrom,
-	}
-}
-
 // Defaults.
 const (
 	DefaultDataDir       = "data"
 	QueueDBFile          = "queue.db"
+	StoreDBFile          = "dominion.db"
 	DefaultLease         = 10 * time.Second
 	DefaultAddr          = ":8080"
 	DefaultDashboardAddr = ":8081" // leaves :8080 to `dominion serve`
@@ -97,53 +89,127 @@ type Config struct {
 	SMTP workflow.SMTPConfig
 }
 
-// Load reads the configuration from the environment through getenv (os.Getenv in main).
+// Variables returns the name of every environment variable Load reads, in the order of Vars.
+func Variables() []string {
+	vars := Vars()
+	names := make([]string, len(vars))
+	for i, v := range vars {
+		names[i] = v.Name
+	}
+	return names
+}
+
+// Var is one environment variable of the configuration: Load parses it with its set
+// function, and docs/configuration.md and `dominion help` are generated from the same
+// definitions (name, default, usage).
+type Var struct {
+	Name string
+	// Default is the value used when the variable is unset or empty, as written in the
+	// environment ("" when there is none; DefaultText then says what happens instead).
+	Default     string
+	DefaultText string
+	// Usage says what the variable sets, in one or a few sentences.
+	Usage string
+	// Secret marks a value that is never printed (Redact removes it).
+	Secret bool
+	set    func(c *Config, value string) error
+}
+
+// Vars returns the definition of every environment variable, in the order they are
+// documented. Add a variable here (and its field in Config) and Load, the docs and the help
+// pick it up.
+func Vars() []Var {
+	return []Var{
+		{Name: EnvRedisURL, DefaultText: "the embedded SQLite broker in DOMINION_DATA_DIR", Secret: true,
+			Usage: "use the Redis broker: redis://[:password@]host:port[/db], rediss://… (TLS) or unix://…",
+			set:   func(c *Config, s string) error { c.RedisURL = strings.TrimSpace(s); return checkRedisURL(c.RedisURL) }},
+		{Name: EnvDataDir, Default: DefaultDataDir,
+			Usage: "directory of the embedded files queue.db (the queue, unless REDIS_URL) and dominion.db (the workflow store, unless DATABASE_URL); created when missing",
+			set:   func(c *Config, s string) error { c.DataDir = s; return nil }},
+		{Name: EnvDatabaseURL, DefaultText: "DOMINION_DATA_DIR/dominion.db", Secret: true,
+			Usage: "the workflow store (serve, worker, dashboard, migrate): postgres://user:password@host:5432/db or libpq's \"host=… user=… password=… dbname=…\", or a SQLite file (a path, sqlite:PATH or file:PATH); other schemes are refused",
+			set:   setDatabaseURL},
+		{Name: EnvRedisPrefix, DefaultText: "dominion",
+			Usage: "prefix of every Redis key",
+			set:   func(c *Config, s string) error { c.RedisPrefix = s; return nil }},
+		{Name: EnvLogLevel, Default: "info",
+			Usage: "debug, info, warn or error; logs go to stderr",
+			set:   setLogLevel},
+		{Name: EnvLease, Default: DefaultLease.String(),
+			Usage: "how long a job stays leased without a worker heartbeat (a crashed worker's jobs run again after this)",
+			set:   setLease},
+		{Name: EnvAddr, Default: DefaultAddr,
+			Usage: "the listen address of 'dominion serve' (port 0: any free port)",
+			set:   trimmed(func(c *Config) *string { return &c.Addr })},
+		{Name: EnvAPIToken, Secret: true,
+			Usage: "when set, every /api/ route needs Authorization: Bearer <token>, and the dashboard asks for it at login",
+			set:   trimmed(func(c *Config) *string { return &c.APIToken })},
+		{Name: EnvDashboardToken, DefaultText: "DOMINION_API_TOKEN", Secret: true,
+			Usage: "the dashboard's login token instead of DOMINION_API_TOKEN",
+			set:   trimmed(func(c *Config) *string { return &c.DashboardToken })},
+		{Name: EnvDashboardAddr, Default: DefaultDashboardAddr,
+			Usage: "the listen address of 'dominion dashboard'",
+			set:   trimmed(func(c *Config) *string { return &c.DashboardAddr })},
+		{Name: EnvWorkflows, DefaultText: "the built-in types",
+			Usage: "YAML file of workflow types",
+			set:   trimmed(func(c *Config) *string { return &c.WorkflowsFile })},
+		{Name: EnvSchedules, DefaultText: "the daily clean-up and the Monday report",
+			Usage: "YAML file of schedules (periodic jobs)",
+			set:   trimmed(func(c *Config) *string { return &c.SchedulesFile })},
+		{Name: EnvSMTPAddr, Usage: "host:port of the SMTP server of the workflows' email steps",
+			set: trimmed(func(c *Config) *string { return &c.SMTP.Addr })},
+		{Name: EnvSMTPUsername, Usage: "SMTP user name (PLAIN authentication when set)",
+			set: func(c *Config, s string) error { c.SMTP.Username = s; return nil }},
+		{Name: EnvSMTPPassword, Usage: "SMTP password", Secret: true,
+			set: func(c *Config, s string) error { c.SMTP.Password = s; return nil }},
+		{Name: EnvSMTPFrom, Usage: "the sender address of the email steps",
+			set: trimmed(func(c *Config) *string { return &c.SMTP.From })},
+	}
+}
+
+// trimmed returns a set function that stores the value, spaces trimmed, in field(c).
+func trimmed(field func(c *Config) *string) func(c *Config, s string) error {
+	return func(c *Config, s string) error { *field(c) = strings.TrimSpace(s); return nil }
+}
+
+func setDatabaseURL(c *Config, s string) error {
+	c.DatabaseURL = strings.TrimSpace(s)
+	if c.DatabaseURL == "" {
+		return nil
+	}
+	_, err := store.ParseDSN(c.DatabaseURL) // it never quotes the DSN, which may hold a password
+	return err
+}
+
+func setLogLevel(c *Config, s string) error {
+	lvl, err := ParseLevel(s)
+	c.LogLevel = lvl
+	return err
+}
+
+func setLease(c *Config, s string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is not a positive duration (e.g. 10s)", s)
+	}
+	c.Lease = d
+	return nil
+}
+
+// Load reads the configuration from the environment through getenv (os.Getenv in main):
+// each variable of Vars, its default when it is unset or empty.
 func Load(getenv func(string) string) (Config, error) {
-	c := Config{
-		RedisURL:       strings.TrimSpace(getenv(EnvRedisURL)),
-		RedisPrefix:    getenv(EnvRedisPrefix),
-		DataDir:        getenv(EnvDataDir),
-		Lease:          DefaultLease,
-		Addr:           strings.TrimSpace(getenv(EnvAddr)),
-		DashboardAddr:  strings.TrimSpace(getenv(EnvDashboardAddr)),
-		DatabaseURL:    strings.TrimSpace(getenv(EnvDatabaseURL)),
-		APIToken:       strings.TrimSpace(getenv(EnvAPIToken)),
-		DashboardToken: strings.TrimSpace(getenv(EnvDashboardToken)),
-		WorkflowsFile:  strings.TrimSpace(getenv(EnvWorkflows)),
-		SchedulesFile:  strings.TrimSpace(getenv(EnvSchedules)),
-		SMTP: workflow.SMTPConfig{
-			Addr:     strings.TrimSpace(getenv(EnvSMTPAddr)),
-			Username: getenv(EnvSMTPUsername),
-			Password: getenv(EnvSMTPPassword),
-			From:     strings.TrimSpace(getenv(EnvSMTPFrom)),
-		},
+	var c Config
+	for _, v := range Vars() {
+		s := getenv(v.Name)
+		if s == "" {
+			s = v.Default
+		}
+		if err := v.set(&c, s); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", v.Name, err)
+		}
 	}
 	c.SetDefaults()
-	if c.RedisURL != "" {
-		if err := checkRedisURL(c.RedisURL); err != nil {
-			return Config{}, err
-		}
-	}
-	if c.DatabaseURL != "" {
-		if _, err := store.ParseDSN(c.DatabaseURL); err != nil {
-			// ParseDSN never quotes the DSN, which may hold a password.
-			return Config{}, fmt.Errorf("%s: %w", EnvDatabaseURL, err)
-		}
-	}
-	if s := getenv(EnvLogLevel); s != "" {
-		lvl, err := ParseLevel(s)
-		if err != nil {
-			return Config{}, fmt.Errorf("%s: %w", EnvLogLevel, err)
-		}
-		c.LogLevel = lvl
-	}
-	if s := getenv(EnvLease); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return Config{}, fmt.Errorf("%s: %q is not a positive duration (e.g. 10s)", EnvLease, s)
-		}
-		c.Lease = d
-	}
 	return c, nil
 }
 
@@ -167,14 +233,17 @@ func (c *Config) SetDefaults() {
 // checkRedisURL refuses a URL the Redis broker cannot use. Its errors never quote the URL,
 // which may hold a password.
 func checkRedisURL(s string) error {
+	if s == "" {
+		return nil
+	}
 	scheme, _, ok := strings.Cut(s, "://")
 	if !ok {
-		return fmt.Errorf("%s: not a URL; want redis://[:password@]host:port[/db], rediss://… or unix://…", EnvRedisURL)
+		return errors.New("not a URL; want redis://[:password@]host:port[/db], rediss://… or unix://…")
 	}
 	switch strings.ToLower(scheme) {
 	case "redis", "rediss", "unix":
 	default:
-		return fmt.Errorf("%s: unsupported scheme %q; want redis, rediss or unix", EnvRedisURL, scheme)
+		return fmt.Errorf("unsupported scheme %q; want redis, rediss or unix", scheme)
 	}
 	if _, err := url.Parse(s); err != nil {
 		// url.Error quotes the whole URL: give only the reason.
@@ -182,7 +251,7 @@ func checkRedisURL(s string) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("%s: malformed URL: %v", EnvRedisURL, err)
+		return fmt.Errorf("malformed URL: %v", err)
 	}
 	return nil
 }
@@ -207,6 +276,19 @@ func (c Config) UsesRedis() bool { return c.RedisURL != "" }
 
 // QueueDBPath is the embedded broker's file.
 func (c Config) QueueDBPath() string { return filepath.Join(c.DataDir, QueueDBFile) }
+
+// StoreDSN is the workflow store's DSN: DatabaseURL when set, else the embedded file
+// DataDir/dominion.db.
+func (c Config) StoreDSN() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	dir := c.DataDir
+	if dir == "" {
+		dir = DefaultDataDir
+	}
+	return filepath.Join(dir, StoreDBFile)
+}
 
 // RedactedRedisURL is RedisURL with its password, if any, replaced (redisbroker.RedactURL).
 func (c Config) RedactedRedisURL() string {

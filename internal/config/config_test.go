@@ -29,6 +29,26 @@ func TestLoadDefaults(t *testing.T) {
 	}
 }
 
+// TestVarDefaults checks that the defaults written in Vars (which the docs show) are the
+// ones SetDefaults gives a Config built by hand.
+func TestVarDefaults(t *testing.T) {
+	t.Parallel()
+	loaded, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set Config
+	set.SetDefaults()
+	if loaded != set {
+		t.Errorf("Load with no environment:\n got %+v\nwant %+v (SetDefaults)", loaded, set)
+	}
+	for _, v := range Vars() {
+		if v.Usage == "" || v.set == nil {
+			t.Errorf("%s: no usage or no parser", v.Name)
+		}
+	}
+}
+
 func TestLoad(t *testing.T) {
 	t.Parallel()
 	c, err := Load(env(map[string]string{
@@ -201,7 +221,7 @@ func TestParseQueues(t *testing.T) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 	}
-	if s := FormatQueues(got); s != "workflows=3,default=1,low=1" {
+	if s := queue.FormatQueues(got); s != "workflows=3,default=1,low=1" {
 		t.Errorf("FormatQueues = %q", s)
 	}
 	for in, wantErr := range map[string]string{

@@ -23,8 +23,8 @@ func ParseQueues(s string) ([]queue.QueueWeight, error) {
 		switch {
 		case name == "":
 			return nil, fmt.Errorf("empty queue name in %q; want name[=weight],… e.g. workflows=3,default=1", s)
-		case !validQueueName(name):
-			return nil, fmt.Errorf("queue name %q: use at most 100 letters, digits, '.', '_', '-' or ':'", name)
+		case queue.CheckQueueName(name) != nil:
+			return nil, queue.CheckQueueName(name)
 		case seen[name]:
 			return nil, fmt.Errorf("queue %q is listed twice", name)
 		}
@@ -40,28 +40,4 @@ func ParseQueues(s string) ([]queue.QueueWeight, error) {
 		out = append(out, queue.QueueWeight{Name: name, Weight: w})
 	}
 	return out, nil
-}
-
-// FormatQueues is the inverse of ParseQueues.
-func FormatQueues(qs []queue.QueueWeight) string {
-	parts := make([]string, len(qs))
-	for i, q := range qs {
-		parts[i] = q.Name + "=" + strconv.Itoa(q.Weight)
-	}
-	return strings.Join(parts, ",")
-}
-
-// validQueueName mirrors the rule queue.Client applies at enqueue.
-func validQueueName(s string) bool {
-	if len(s) > 100 {
-		return false
-	}
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			r == '.' || r == '_' || r == '-' || r == ':'
-		if !ok {
-			return false
-		}
-	}
-	return true
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/config"
 	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/internal/testenv"
 )
@@ -132,7 +133,7 @@ func withTypes(t testing.TB, yaml string) option {
 func start(t testing.TB, b backend, opts ...option) *server {
 	t.Helper()
 	cfg := service.Config{
-		DataDir:         t.TempDir(),
+		Config:          config.Config{DataDir: t.TempDir()},
 		ShutdownTimeout: 5 * time.Second,
 		Logger:          testLogger(t),
 	}

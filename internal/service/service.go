@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/codex-dominion/dominion/api"
 	"github.com/codex-dominion/dominion/dashboard"
+	"github.com/codex-dominion/dominion/internal/config"
 	"github.com/codex-dominion/dominion/internal/jobs"
 	"github.com/codex-dominion/dominion/internal/schedules"
 	"github.com/codex-dominion/dominion/queue"
@@ -31,54 +31,30 @@ import (
 	"github.com/codex-dominion/dominion/workflow"
 )
 
-// Defaults of Config.
+// Defaults of Config (the rest come from package config).
 const (
-	DefaultAddr            = ":8080"
-	DefaultDataDir         = "data"
 	DefaultConcurrency     = 10
 	DefaultShutdownTimeout = 30 * time.Second
-	StoreFile              = "dominion.db"
-	QueueFile              = "queue.db"
 )
 
-// Config configures a Service. The zero value runs embedded: SQLite store and queue in
-// DefaultDataDir, API on DefaultAddr.
+// Config configures a Service: the process's configuration (config.Config, parsed once at
+// the edge) and what `dominion serve`'s flags add. The zero value runs embedded: SQLite store
+// and queue in config.DefaultDataDir, API on config.DefaultAddr.
 type Config struct {
-	// Addr is the API's listen address (DOMINION_ADDR, default ":8080"); ignored when
-	// Listener is set.
-	Addr string
+	config.Config
 	// Listener, when set, is used instead of listening on Addr (tests pass 127.0.0.1:0).
 	Listener net.Listener
-	// DataDir holds the embedded files: dominion.db (store, unless DatabaseURL) and queue.db
-	// (queue, unless RedisURL). Created when missing.
-	DataDir string
-	// RedisURL selects the Redis broker (REDIS_URL); RedisPrefix its key prefix.
-	RedisURL    string
-	RedisPrefix string
-	// DatabaseURL selects the store (DATABASE_URL): postgres://… for PostgreSQL, or a SQLite
-	// path; empty means <DataDir>/dominion.db.
-	DatabaseURL string
-	// APIToken, when set, is required as a bearer token on every /api/ route.
-	APIToken string
-	// WorkflowsFile is a YAML file of workflow types (DOMINION_WORKFLOWS); empty means the
-	// built-in types.
-	WorkflowsFile string
 	// Concurrency is the worker's number of jobs run at once (default 10).
 	Concurrency int
-	// Lease is the worker's job lease (default: the queue package's).
-	Lease time.Duration
 	// ShutdownTimeout bounds each shutdown phase: draining HTTP requests, then running jobs
 	// (default 30 s).
 	ShutdownTimeout time.Duration
 	// MaxRetries is how many times a failed execute_workflow job is retried, with backoff,
 	// before its workflow is marked failed: 0 means the engine's default (3), negative none.
 	MaxRetries int
-	// SMTP is the email steps' server.
-	SMTP workflow.SMTPConfig
 	// Logger receives everything the service logs; nil means a text logger on stderr at
 	// LogLevel.
-	Logger   *slog.Logger
-	LogLevel slog.Level
+	Logger *slog.Logger
 	// NoWorker runs the API and the relay without a worker (for API-only processes and the
 	// API benchmark, which measures acceptance alone).
 	NoWorker bool
@@ -88,21 +64,16 @@ type Config struct {
 	NoScheduler bool
 	// NoDashboard leaves out the web dashboard, otherwise served at /dashboard/ (login with
 	// DashboardToken, or APIToken when that is empty; no login when both are).
-	NoDashboard    bool
-	DashboardToken string
+	NoDashboard bool
 }
 
 // WorkflowsConfig configures OpenWorkflows.
 type WorkflowsConfig struct {
-	// DataDir and DatabaseURL select the store as StoreDSN does.
-	DataDir     string
-	DatabaseURL string
-	// WorkflowsFile is the YAML file of workflow types, read when Types is nil (empty: the
-	// built-in types).
-	WorkflowsFile string
-	Types         *workflow.Registry
-	// SMTP, MaxRetries and Logger are passed to the engine (workflow.Config).
-	SMTP       workflow.SMTPConfig
+	// Config selects the store (DataDir, DatabaseURL: Config.StoreDSN), the workflow types
+	// file (read when Types is nil; empty: the built-in types) and the SMTP server.
+	Config config.Config
+	Types  *workflow.Registry
+	// MaxRetries and Logger are passed to the engine (workflow.Config).
 	MaxRetries int
 	Logger     *slog.Logger
 	// Client is the queue the engine enqueues workflows on (nil: nothing is enqueued).
@@ -116,18 +87,6 @@ type Workflows struct {
 	// Where describes the store, password redacted: "sqlite data/dominion.db",
 	// "postgres postgres://dominion:xxxxx@db:5432/dominion".
 	Where string
-}
-
-// StoreDSN is the workflow store's DSN: databaseURL (DATABASE_URL) when set, else the
-// embedded file dataDir/dominion.db.
-func StoreDSN(dataDir, databaseURL string) string {
-	if databaseURL != "" {
-		return databaseURL
-	}
-	if dataDir == "" {
-		dataDir = DefaultDataDir
-	}
-	return filepath.Join(dataDir, StoreFile)
 }
 
 // LoadTypes returns the workflow types of the YAML file (empty: the built-in types).
@@ -145,14 +104,14 @@ func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error)
 	types := cfg.Types
 	if types == nil {
 		var err error
-		if types, err = LoadTypes(cfg.WorkflowsFile); err != nil {
+		if types, err = LoadTypes(cfg.Config.WorkflowsFile); err != nil {
 			return nil, err
 		}
 	}
-	dsn := StoreDSN(cfg.DataDir, cfg.DatabaseURL)
-	if cfg.DatabaseURL == "" {
-		if err := os.MkdirAll(filepath.Dir(dsn), 0o750); err != nil {
-			return nil, fmt.Errorf("create data directory: %w", err)
+	dsn := cfg.Config.StoreDSN()
+	if cfg.Config.DatabaseURL == "" {
+		if err := makeDataDir(filepath.Dir(dsn)); err != nil {
+			return nil, err
 		}
 	}
 	st, err := store.Open(ctx, dsn)
@@ -160,10 +119,65 @@ func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error)
 		return nil, err // the store names itself, password redacted
 	}
 	engine := workflow.NewEngine(workflow.Config{
-		Store: st, Client: cfg.Client, Types: types, SMTP: cfg.SMTP, Logger: cfg.Logger,
+		Store: st, Client: cfg.Client, Types: types, SMTP: cfg.Config.SMTP, Logger: cfg.Logger,
 		MaxRetries: cfg.MaxRetries,
 	})
 	return &Workflows{Store: st, Engine: engine, Where: st.Dialect() + " " + store.Redact(dsn)}, nil
+}
+
+// makeDataDir creates the data directory of the embedded files (owner and group only).
+func makeDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	return nil
+}
+
+// OpenBroker opens the configured broker: Redis when cfg.RedisURL is set, else the embedded
+// SQLite broker in cfg.DataDir (created when missing). Every command that needs the queue
+// opens it here. Its errors never hold the Redis password.
+func OpenBroker(ctx context.Context, cfg config.Config, log *slog.Logger) (queue.Broker, error) {
+	if cfg.UsesRedis() {
+		b, err := redisbroker.Open(ctx, cfg.RedisURL, redisbroker.Options{Prefix: cfg.RedisPrefix, Logger: log})
+		if err != nil {
+			return nil, err // it names the server, password redacted
+		}
+		return b, nil
+	}
+	if err := makeDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	return sqlitebroker.Open(ctx, cfg.QueueDBPath(), sqlitebroker.Options{Logger: log})
+}
+
+// NewHTTPServer returns the HTTP server of handler, with the timeouts and limits of every
+// Dominion listener. Requests' contexts outlive ctx's cancellation (shutdown drains them).
+func NewHTTPServer(ctx context.Context, handler http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second, // the dashboard's live stream lifts it for itself
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+}
+
+// MountDashboard returns a handler that serves the dashboard d under prefix (e.g.
+// "/dashboard"), redirects / there, and passes everything else to rest (nil: not found).
+func MountDashboard(prefix string, d http.Handler, rest http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(prefix+"/", d)
+	mux.Handle(prefix, d)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, prefix+"/", http.StatusFound)
+	})
+	if rest != nil {
+		mux.Handle("/", rest)
+	}
+	return mux
 }
 
 // Queues is what the serve process's worker serves, with their weights.
@@ -196,12 +210,7 @@ func Run(ctx context.Context, cfg Config) error {
 // New opens the broker and the store, builds the engine, the worker and the API, and listens
 // on the API's address. Call Run next (or Close to give everything back).
 func New(ctx context.Context, cfg Config) (*Service, error) {
-	if cfg.Addr == "" {
-		cfg.Addr = DefaultAddr
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = DefaultDataDir
-	}
+	cfg.SetDefaults()
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
@@ -225,27 +234,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.RedisURL != "" {
-		b, err := redisbroker.Open(ctx, cfg.RedisURL, redisbroker.Options{Prefix: cfg.RedisPrefix, Logger: log})
-		if err != nil {
-			return nil, err // it names the server, password redacted
-		}
-		s.broker = b
-	} else {
-		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-			return nil, fmt.Errorf("create data directory: %w", err)
-		}
-		b, err := sqlitebroker.Open(ctx, filepath.Join(cfg.DataDir, QueueFile), sqlitebroker.Options{Logger: log})
-		if err != nil {
-			return nil, err
-		}
-		s.broker = b
+	if s.broker, err = OpenBroker(ctx, cfg.Config, log); err != nil {
+		return nil, err
 	}
 
 	client := queue.NewClient(s.broker)
 	wf, err := OpenWorkflows(ctx, WorkflowsConfig{
-		DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Types: types, SMTP: cfg.SMTP,
-		MaxRetries: cfg.MaxRetries, Client: client, Logger: log,
+		Config: cfg.Config, Types: types, MaxRetries: cfg.MaxRetries, Client: client, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -295,16 +290,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	s.srv = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second, // the dashboard's live stream lifts it for itself
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	s.srv = NewHTTPServer(ctx, handler, log)
 	s.ln = cfg.Listener
 	if s.ln == nil {
 		if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
@@ -328,7 +314,7 @@ func (s *Service) withDashboard(client *queue.Client) (http.Handler, error) {
 	_, queueDesc := s.Describe()
 	cfg := dashboard.Config{
 		Queues: client, Workflows: s.engine, WorkflowStats: s.store, Prefix: dashboardPrefix,
-		Token: token, Broker: queueDesc, Redact: s.redact, Logger: s.log,
+		Token: token, Broker: queueDesc, Redact: s.cfg.Redact, Logger: s.log,
 	}
 	if s.sched != nil {
 		cfg.Schedules = s.sched
@@ -338,52 +324,13 @@ func (s *Service) withDashboard(client *queue.Client) (http.Handler, error) {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
 	s.dash = d
-	mux := http.NewServeMux()
-	mux.Handle(dashboardPrefix+"/", d)
-	mux.Handle(dashboardPrefix, d)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, dashboardPrefix+"/", http.StatusFound)
-	})
-	mux.Handle("/", s.api)
-	return mux, nil
+	return MountDashboard(dashboardPrefix, d, s.api), nil
 }
-
-// redact removes the configuration's secrets (URL passwords, tokens) from text shown on the
-// dashboard.
-func (s *Service) redact(text string) string {
-	for _, u := range []string{s.cfg.RedisURL, s.cfg.DatabaseURL} {
-		if u == "" {
-			continue
-		}
-		text = strings.ReplaceAll(text, u, store.Redact(u))
-		if parsed, err := url.Parse(u); err == nil && parsed.User != nil {
-			if pw, ok := parsed.User.Password(); ok && len(pw) >= 4 {
-				text = strings.ReplaceAll(text, pw, "xxxxx")
-			}
-		}
-	}
-	for _, tok := range []string{s.cfg.APIToken, s.cfg.DashboardToken, s.cfg.SMTP.Password} {
-		if len(tok) >= 4 {
-			text = strings.ReplaceAll(text, tok, "xxxxx")
-		}
-	}
-	return text
-}
-
-// Addr returns the address the API listens on.
-func (s *Service) Addr() net.Addr { return s.ln.Addr() }
-
-// Engine returns the service's workflow engine.
-func (s *Service) Engine() *workflow.Engine { return s.engine }
 
 // Describe returns where the service keeps its data, passwords redacted.
 func (s *Service) Describe() (storeDesc, queueDesc string) {
-	storeDesc = s.store.Dialect() + " " + store.Redact(StoreDSN(s.cfg.DataDir, s.cfg.DatabaseURL))
-	queueDesc = "sqlite " + filepath.Join(s.cfg.DataDir, QueueFile)
-	if s.cfg.RedisURL != "" {
-		queueDesc = "redis " + redisbroker.RedactURL(s.cfg.RedisURL)
-	}
-	return storeDesc, queueDesc
+	storeDesc = s.store.Dialect() + " " + store.Redact(s.cfg.StoreDSN())
+	return storeDesc, s.cfg.BrokerDescription()
 }
 
 // Run serves the API and runs the worker, the scheduler and the relay until ctx is done, then
@@ -396,7 +343,7 @@ func (s *Service) Run(ctx context.Context) error {
 	storeDesc, queueDesc := s.Describe()
 	workerDesc := "off"
 	if s.worker != nil {
-		workerDesc = fmt.Sprintf("%s (concurrency %d)", formatQueues(Queues), s.cfg.Concurrency)
+		workerDesc = fmt.Sprintf("%s (concurrency %d)", queue.FormatQueues(Queues), s.cfg.Concurrency)
 	}
 	schedDesc := "off"
 	if s.sched != nil {
@@ -503,12 +450,4 @@ func (s *Service) Close() {
 		}
 		s.store = nil
 	}
-}
-
-func formatQueues(qs []queue.QueueWeight) string {
-	parts := make([]string, len(qs))
-	for i, q := range qs {
-		parts[i] = fmt.Sprintf("%s=%d", q.Name, q.Weight)
-	}
-	return strings.Join(parts, ",")
 }

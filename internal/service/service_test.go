@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/config"
 	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/redisbroker"
@@ -728,7 +729,7 @@ func TestGracefulShutdown(t *testing.T) {
         duration: 1s
 `
 	s := &server{t: t, http: &http.Client{Timeout: 10 * time.Second}}
-	cfg := service.Config{DataDir: t.TempDir(), ShutdownTimeout: 20 * time.Second, Logger: testLogger(t)}
+	cfg := service.Config{Config: config.Config{DataDir: t.TempDir()}, ShutdownTimeout: 20 * time.Second, Logger: testLogger(t)}
 	withTypes(t, types)(&cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -758,7 +759,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := s.http.Get(s.base + "/healthz"); err == nil {
 		t.Error("the API still answers after Run returned")
 	}
-	st, err := store.Open(context.Background(), filepath.Join(cfg.DataDir, service.StoreFile))
+	st, err := store.Open(context.Background(), filepath.Join(cfg.DataDir, config.StoreDBFile))
 	if err != nil {
 		t.Fatal(err)
 	}
