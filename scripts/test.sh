@@ -14,6 +14,14 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+# The Python client's and the Flask example's tests: a python3 with pytest and Flask.
+python=""
+for py in python3 /usr/bin/python3; do
+	if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import pytest, flask' >/dev/null 2>&1; then
+		python=$py; break
+	fi
+done
+[ -n "$python" ] || missing+=(python3-pytest python3-flask)
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		step "installing ${missing[*]} with apt-get"
@@ -22,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	else
 		echo "missing: ${missing[*]}" >&2
-		echo "install them, e.g.: sudo apt-get install ${missing[*]}   (macOS: brew install redis postgresql chromium)" >&2
+		echo "install them, e.g.: sudo apt-get install ${missing[*]}   (macOS: brew install redis postgresql chromium; pip install pytest flask)" >&2
 		exit 1
 	fi
 fi
@@ -55,6 +63,21 @@ set -e
 if [ "$status" -ne 0 ]; then
 	rm -f .test-output.txt
 	echo "FAILED: see the failures above" >&2
+	exit "$status"
+fi
+
+step "Python client (pytest, against a real dominion serve)"
+[ -n "$python" ] || python=/usr/bin/python3 # installed above
+mkdir -p .tmp
+go build -o .tmp/dominion ./cmd/dominion
+set +e
+DOMINION_BIN="$PWD/.tmp/dominion" "$python" -m pytest -q -p no:cacheprovider --rootdir="$PWD" \
+	clients/python/tests
+status=$?
+set -e
+# pytest exits 5 when it collected no test: these directories always have some, so that fails too.
+if [ "$status" -ne 0 ]; then
+	echo "FAILED: Python tests (pytest exit $status)" >&2
 	exit "$status"
 fi
 
