@@ -66,13 +66,13 @@ if [ "$status" -ne 0 ]; then
 	exit "$status"
 fi
 
-step "Python client (pytest, against a real dominion serve)"
+step "Python client, Flask example and docs/migrating-from-rq.md (pytest, against a real dominion serve)"
 [ -n "$python" ] || python=/usr/bin/python3 # installed above
 mkdir -p .tmp
 go build -o .tmp/dominion ./cmd/dominion
 set +e
 DOMINION_BIN="$PWD/.tmp/dominion" "$python" -m pytest -q -p no:cacheprovider --rootdir="$PWD" \
-	clients/python/tests
+	clients/python/tests examples/flask
 status=$?
 set -e
 # pytest exits 5 when it collected no test: these directories always have some, so that fails too.
