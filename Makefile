@@ -1,5 +1,5 @@
 # Dominion: the two commands a new machine needs are `make run` and `make test`.
-.PHONY: run build test bench bench-peers clean
+.PHONY: run build image test bench bench-peers clean
 
 GO ?= go
 
@@ -8,6 +8,9 @@ run: ## run Dominion embedded (SQLite, no configuration): API, worker, scheduler
 
 build:
 	$(GO) build -o dominion ./cmd/dominion
+
+image: ## the container image (IMAGE=dominion:latest): a static binary on scratch, see docs/deploy.md
+	GO=$(GO) ./scripts/image.sh $(IMAGE)
 
 test: ## the whole suite: starts every server it needs, installs missing ones on Debian as root
 	./scripts/test.sh
@@ -19,4 +22,4 @@ bench-peers: ## side-by-side benchmark against Asynq on a private redis-server
 	cd bench && $(GO) run . 
 
 clean:
-	rm -rf dominion data
+	rm -rf dominion data build

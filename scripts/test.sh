@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as a new user runs it: `make test` (CI's .ci/run calls the same).
 #
-# It needs redis-server, PostgreSQL's server binaries and Chromium on this machine; the tests
-# start their own private servers on free ports and stop them afterwards. When one is missing
-# and we are root on Debian/Ubuntu, it is installed with apt-get; otherwise the script says
-# exactly what to install.
+# It needs redis-server, PostgreSQL's server binaries and Chromium on this machine, and on Linux
+# a Docker engine and Docker Compose (the container image's tests); the tests start their own
+# private servers on free ports and stop them afterwards, and dockerd is started here when it
+# is not running. When one is missing and we are root on Debian/Ubuntu, it is installed with
+# apt-get; otherwise the script says exactly what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,10 @@ for py in python3 /usr/bin/python3; do
 	fi
 done
 [ -n "$python" ] || missing+=(python3-pytest python3-flask)
+if [ "$(uname -s)" = Linux ]; then # the container image's tests (deploy/) run on Linux
+	command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+	command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		step "installing ${missing[*]} with apt-get"
@@ -31,6 +36,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 	else
 		echo "missing: ${missing[*]}" >&2
 		echo "install them, e.g.: sudo apt-get install ${missing[*]}   (macOS: brew install redis postgresql chromium; pip install pytest flask)" >&2
+		exit 1
+	fi
+fi
+
+# The Docker engine, for the image's tests: started here (as root) when it is not running.
+if [ "$(uname -s)" = Linux ] && ! docker info >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null 2>&1; then
+		step "starting dockerd (log: /var/log/dockerd.log)"
+		setsid dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
+		for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+		docker info >/dev/null 2>&1 || { echo "dockerd did not start: see /var/log/dockerd.log" >&2; exit 1; }
+	else
+		echo "no Docker engine answers: start it (sudo systemctl start docker), or add yourself to the docker group" >&2
 		exit 1
 	fi
 fi

@@ -36,6 +36,7 @@ func commands() []command {
 		{name: "dashboard", summary: "serve the web dashboard alone until SIGINT/SIGTERM", run: runDashboard},
 		{name: "bench", summary: "measure the configured broker's throughput and latency", run: runBench},
 		{name: "migrate", summary: "bring the workflow store's schema up to date", run: runMigrate},
+		{name: "health", summary: "ask a running serve's /healthz: exit 0 when it answers 200 (the image's HEALTHCHECK)", run: runHealth},
 		{name: "version", summary: "print the version", run: runVersion},
 		{name: "help", summary: "show help for a command", run: nil}, // handled by dispatch
 	}

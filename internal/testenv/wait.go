@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"errors"
+	"testing"
 	"time"
 )
 
@@ -32,5 +33,15 @@ func pollReady(ping func() error, exited <-chan struct{}, timeout time.Duration)
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// Eventually polls cond, with the back-off of the servers' readiness checks, until it returns
+// nil; after within it fails the test with cond's last error, which should say what was
+// awaited and what was seen instead.
+func Eventually(t testing.TB, within time.Duration, cond func() error) {
+	t.Helper()
+	if err := pollReady(cond, nil, within); err != nil {
+		t.Fatalf("after %s: %v", within, err)
 	}
 }

@@ -1,0 +1,35 @@
+# Dominion's container image: the static dominion binary on an empty base, run as a non-root
+# user. Build it with `make image` (scripts/image.sh): it builds the binary and prepares the
+# build context this file copies from (build/image/: the binary, /etc/passwd and /etc/group,
+# the CA certificates, /tmp and /data), then runs docker build. Nothing is pulled.
+#
+#   docker run -p 8080:8080 -e DOMINION_API_TOKEN=… -v dominion-data:/data dominion serve
+#
+# The entry point is the binary itself (PID 1), so SIGTERM from `docker stop` reaches it and
+# it shuts down gracefully. See docs/deploy.md.
+FROM scratch
+
+ARG VERSION=devel
+LABEL org.opencontainers.image.title="dominion" \
+      org.opencontainers.image.description="Background jobs and workflows in one Go binary" \
+      org.opencontainers.image.version="${VERSION}"
+
+COPY rootfs/ /
+COPY --chown=65532:65532 data/ /data/
+COPY dominion /dominion
+
+USER 65532:65532
+WORKDIR /data
+# Embedded mode keeps its SQLite files in the volume /data. The API listens on every
+# interface of the container: give it DOMINION_API_TOKEN.
+ENV DOMINION_DATA_DIR=/data \
+    DOMINION_ADDR=:8080
+VOLUME /data
+EXPOSE 8080
+
+# `dominion health` asks /healthz on DOMINION_ADDR; no shell needed. A worker serves no
+# /healthz: turn the check off for it (compose: healthcheck: disable: true).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 CMD ["/dominion", "health"]
+
+ENTRYPOINT ["/dominion"]
+CMD ["serve"]
