@@ -10,13 +10,18 @@ import (
 
 // Client enqueues jobs and inspects and steers queues. It is safe for concurrent use.
 type Client struct {
-	broker Broker
-	now    func() time.Time
+	broker  Broker
+	now     func() time.Time
+	enqueue EnqueueFunc // the broker's Enqueue wrapped in the client's middleware
 }
 
 // NewClient returns a Client on broker.
-func NewClient(broker Broker) *Client {
-	return &Client{broker: broker, now: time.Now}
+func NewClient(broker Broker, opts ...ClientOption) *Client {
+	c := &Client{broker: broker, now: time.Now, enqueue: broker.Enqueue}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
 // Broker returns the broker the client works on.
@@ -59,6 +64,16 @@ func Unique(key string, d time.Duration) Option {
 	}
 }
 
+// WithMetadata sets one metadata entry of the job (see Job.Metadata).
+func WithMetadata(key, value string) Option {
+	return func(j *Job) {
+		if j.Metadata == nil {
+			j.Metadata = make(map[string]string, 1)
+		}
+		j.Metadata[key] = value
+	}
+}
+
 // ResultTTL keeps a completed or canceled job, and its result, for d (default 24 h).
 func ResultTTL(d time.Duration) Option { return func(j *Job) { j.ResultTTL = d } }
 
@@ -76,7 +91,7 @@ func (c *Client) Enqueue(ctx context.Context, typ string, payload any, opts ...O
 	if err != nil {
 		return nil, err
 	}
-	errs, err := c.broker.Enqueue(ctx, []*Job{job})
+	errs, err := c.enqueue(ctx, []*Job{job})
 	if err != nil {
 		return nil, fmt.Errorf("enqueue %s on queue %s: %w", typ, job.Queue, err)
 	}
@@ -98,7 +113,7 @@ func (c *Client) EnqueueMany(ctx context.Context, reqs []Request) ([]*Job, []err
 		}
 		jobs[i] = job
 	}
-	errs, err := c.broker.Enqueue(ctx, jobs)
+	errs, err := c.enqueue(ctx, jobs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("enqueue %d jobs: %w", len(jobs), err)
 	}
@@ -143,6 +158,8 @@ func (c *Client) validate(job *Job, now time.Time) error {
 		return fmt.Errorf("%w: timeout %s is negative", ErrInvalidJob, job.Timeout)
 	case len(job.Payload) > MaxPayloadBytes:
 		return fmt.Errorf("%w: payload of %d bytes is over the %d-byte limit", ErrInvalidJob, len(job.Payload), MaxPayloadBytes)
+	case metadataSize(job.Metadata) > MaxMetadataBytes:
+		return fmt.Errorf("%w: metadata of %d bytes is over the %d-byte limit", ErrInvalidJob, metadataSize(job.Metadata), MaxMetadataBytes)
 	}
 	job.State = StatePending
 	if job.RunAt.After(now) {
@@ -151,6 +168,14 @@ func (c *Client) validate(job *Job, now time.Time) error {
 		job.RunAt = time.Time{}
 	}
 	return nil
+}
+
+func metadataSize(md map[string]string) int {
+	n := 0
+	for k, v := range md {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // MaxQueueName is the length of the longest queue name, in bytes.

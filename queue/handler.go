@@ -56,7 +56,7 @@ func LoggingMiddleware(log *slog.Logger) Middleware {
 		return HandlerFunc(func(ctx context.Context, job *Job) (any, error) {
 			start := time.Now()
 			res, err := next.ProcessJob(ctx, job)
-			attrs := []any{"id", job.ID, "type", job.Type, "queue", job.Queue, "attempt", job.Attempt, "took", time.Since(start)}
+			attrs := []any{"job_id", job.ID, "type", job.Type, "queue", job.Queue, "attempt", job.Attempt, "took", time.Since(start)}
 			switch {
 			case err != nil && errors.Is(context.Cause(ctx), ErrShuttingDown):
 				log.Info("job interrupted by shutdown", attrs...)

@@ -59,6 +59,10 @@ type Job struct {
 	UniqueKey string        `json:"unique_key,omitempty"`
 	UniqueFor time.Duration `json:"unique_for,omitempty"`
 	ResultTTL time.Duration `json:"result_ttl,omitempty"`
+	// Metadata is small key–value data that travels with the job and is not its input: the
+	// trace context of the request that enqueued it (traceparent), for instance. Set it with
+	// WithMetadata or an EnqueueMiddleware.
+	Metadata map[string]string `json:"metadata,omitempty"`
 
 	Result json.RawMessage `json:"result,omitempty"`
 	// Errors holds one entry per failed attempt, oldest first.
@@ -100,4 +104,6 @@ const (
 	DefaultResultTTL  = 24 * time.Hour
 	// MaxPayloadBytes bounds a job's payload; a larger one is refused at enqueue.
 	MaxPayloadBytes = 1 << 20
+	// MaxMetadataBytes bounds the total size of a job's metadata keys and values.
+	MaxMetadataBytes = 4 << 10
 )

@@ -12,7 +12,7 @@ import (
 
 // start runs one fetched job in its own goroutine; its slot is released when it returns.
 func (w *Worker) start(jobsCtx context.Context, job *Job) {
-	ctx, cancel := context.WithCancelCause(jobsCtx)
+	ctx, cancel := context.WithCancelCause(ContextWithJob(jobsCtx, job))
 	w.mu.Lock()
 	w.running[job.ID] = &runningJob{job: job, cancel: cancel}
 	w.mu.Unlock()
@@ -20,17 +20,39 @@ func (w *Worker) start(jobsCtx context.Context, job *Job) {
 	go func() {
 		defer w.release(1)
 		defer cancel(nil)
+		obs := w.cfg.Observer
+		if obs != nil {
+			obs.JobStarted(job)
+		}
+		began := time.Now()
 		result, err := w.call(ctx, job)
+		took := time.Since(began)
 		w.mu.Lock()
 		_, mine := w.running[job.ID]
 		delete(w.running, job.ID)
 		w.mu.Unlock()
 		if !mine { // abandoned at shutdown and already put back in its queue
+			if obs != nil {
+				obs.JobFinished(job, StatePending, took)
+			}
 			return
 		}
-		w.outcomes <- w.outcome(ctx, job, result, err)
+		out := w.outcome(ctx, job, result, err)
+		if obs != nil {
+			obs.JobFinished(job, endState(ctx, out), took)
+		}
+		w.outcomes <- out
 		w.reporting.Done()
 	}()
+}
+
+// endState is how an attempt ends as observers see it: the outcome's state, or canceled for
+// a job whose handler was stopped by a Cancel.
+func endState(ctx context.Context, out Outcome) State {
+	if out.State == StateDead && errors.Is(context.Cause(ctx), ErrJobCanceled) {
+		return StateCanceled
+	}
+	return out.State
 }
 
 // call runs the job's handler with its timeout, turning a panic into an error with the stack.

@@ -15,6 +15,11 @@ type SchedulerConfig struct {
 	// KnownTypes, when not nil, lists the job types the workers handle: a schedule of
 	// another type is refused by NewScheduler.
 	KnownTypes []string
+	// Client enqueues the ticks' jobs (default NewClient(broker)); give one with the
+	// program's enqueue middleware.
+	Client *Client
+	// Observer, when set, is told what became of each tick (metrics).
+	Observer SchedulerObserver
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -32,6 +37,7 @@ type Scheduler struct {
 	broker  Broker
 	store   ScheduleStore
 	client  *Client
+	obs     SchedulerObserver
 	log     *slog.Logger
 	entries []*compiled
 	byName  map[string]*compiled
@@ -53,8 +59,11 @@ func NewScheduler(broker Broker, cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Client == nil {
+		cfg.Client = NewClient(broker)
+	}
 	s := &Scheduler{
-		broker: broker, store: store, client: NewClient(broker), log: cfg.Logger,
+		broker: broker, store: store, client: cfg.Client, obs: cfg.Observer, log: cfg.Logger,
 		byName: map[string]*compiled{}, now: time.Now,
 	}
 	entries, err := compileAll(cfg.Schedules, cfg.KnownTypes)
@@ -393,17 +402,28 @@ func (s *Scheduler) fire(ctx context.Context, e *compiled, tick time.Time) error
 	_, err := s.client.Enqueue(ctx, e.Type, e.Payload, e.options(id)...)
 	switch {
 	case err == nil:
-		s.log.Info("scheduler: tick enqueued", "schedule", e.Name, "tick", tick, "job", id)
+		s.observe(e.Name, TickEnqueued)
+		s.log.Info("scheduler: tick enqueued", "schedule", e.Name, "tick", tick, "job_id", id)
 	case errors.Is(err, ErrDuplicateJob):
-		s.log.Debug("scheduler: tick already enqueued by another scheduler", "schedule", e.Name, "job", id)
+		s.observe(e.Name, TickDuplicate)
+		s.log.Debug("scheduler: tick already enqueued by another scheduler", "schedule", e.Name, "job_id", id)
 	default:
+		if ctx.Err() == nil {
+			s.observe(e.Name, TickFailed)
+		}
 		return err
 	}
 	// The tick is enqueued: record it even if the scheduler is stopping meanwhile.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := s.store.RecordScheduleRun(rctx, e.Name, tick, id); err != nil {
-		s.log.Warn("scheduler: record tick failed", "schedule", e.Name, "job", id, "err", err)
+		s.log.Warn("scheduler: record tick failed", "schedule", e.Name, "job_id", id, "err", err)
 	}
 	return nil
+}
+
+func (s *Scheduler) observe(schedule string, r TickResult) {
+	if s.obs != nil {
+		s.obs.Tick(schedule, r)
+	}
 }

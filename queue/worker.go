@@ -50,7 +50,9 @@ type WorkerConfig struct {
 	// per job type.
 	Backoff    Backoff
 	Middleware []Middleware
-	Logger     *slog.Logger
+	// Observer, when set, is told when each attempt starts and ends (metrics).
+	Observer WorkerObserver
+	Logger   *slog.Logger
 }
 
 func (c *WorkerConfig) setDefaults() {

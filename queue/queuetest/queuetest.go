@@ -67,6 +67,8 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"SchedulerCatchUp":         testSchedulerCatchUp,
 		"SchedulerEnableDisable":   testSchedulerEnableDisable,
 		"SchedulerRunNow":          testSchedulerRunNow,
+		"Metadata":                 testMetadata,
+		"Observer":                 testObserver,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

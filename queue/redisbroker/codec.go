@@ -32,16 +32,17 @@ import (
 
 // packedJob is the JSON of field d.
 type packedJob struct {
-	MaxRetries int             `json:"m"`
-	ID         string          `json:"i"`
-	Queue      string          `json:"q"`
-	Type       string          `json:"y"`
-	Payload    json.RawMessage `json:"p,omitempty"`
-	Timeout    time.Duration   `json:"to,omitempty"`
-	UniqueKey  string          `json:"uk,omitempty"`
-	UniqueFor  time.Duration   `json:"uf,omitempty"`
-	ResultTTL  time.Duration   `json:"rt,omitempty"`
-	EnqueuedAt int64           `json:"e"` // Unix nanoseconds
+	MaxRetries int               `json:"m"`
+	ID         string            `json:"i"`
+	Queue      string            `json:"q"`
+	Type       string            `json:"y"`
+	Payload    json.RawMessage   `json:"p,omitempty"`
+	Timeout    time.Duration     `json:"to,omitempty"`
+	UniqueKey  string            `json:"uk,omitempty"`
+	UniqueFor  time.Duration     `json:"uf,omitempty"`
+	ResultTTL  time.Duration     `json:"rt,omitempty"`
+	EnqueuedAt int64             `json:"e"` // Unix nanoseconds
+	Metadata   map[string]string `json:"md,omitempty"`
 }
 
 // appendPacked appends the d field of j to buf: max retries and result TTL first, where the
@@ -66,6 +67,11 @@ func appendPacked(buf []byte, j *queue.Job) []byte {
 	buf = appendDuration(buf, `,"uf":`, j.UniqueFor)
 	buf = append(buf, `,"e":`...)
 	buf = strconv.AppendInt(buf, j.EnqueuedAt.UnixNano(), 10)
+	if len(j.Metadata) > 0 {
+		buf = append(buf, `,"md":`...)
+		b, _ := json.Marshal(j.Metadata) // a map of strings always marshals
+		buf = append(buf, b...)
+	}
 	if len(j.Payload) > 0 { // last, so that parsePacked need not scan it
 		buf = append(buf, `,"p":`...)
 		buf = append(buf, j.Payload...)
@@ -168,7 +174,7 @@ func decodePacked(packed string, errs []string) (*queue.Job, error) {
 	j := &queue.Job{
 		ID: p.ID, Queue: p.Queue, Type: p.Type, Payload: p.Payload, State: queue.StatePending,
 		MaxRetries: p.MaxRetries, Timeout: p.Timeout, UniqueKey: p.UniqueKey, UniqueFor: p.UniqueFor,
-		ResultTTL: p.ResultTTL, EnqueuedAt: time.Unix(0, p.EnqueuedAt),
+		ResultTTL: p.ResultTTL, EnqueuedAt: time.Unix(0, p.EnqueuedAt), Metadata: p.Metadata,
 	}
 	if len(errs) > 0 {
 		j.Errors = make([]queue.AttemptError, 0, len(errs))
@@ -199,6 +205,15 @@ func parsePacked(s string) (p packedJob, ok bool) {
 		if key == "p" { // the payload, always last
 			p.Payload = json.RawMessage(s[i : len(s)-1])
 			return p, true
+		}
+		if key == "md" {
+			if p.Metadata, i, ok = parseStringMap(s, i); !ok {
+				return p, false
+			}
+			if s[i] == ',' {
+				i++
+			}
+			continue
 		}
 		var str string
 		var num int64
@@ -244,6 +259,35 @@ func parsePacked(s string) (p packedJob, ok bool) {
 		}
 	}
 	return p, true
+}
+
+// parseStringMap reads the JSON object of strings starting at s[i] and returns it and the
+// index after it.
+func parseStringMap(s string, i int) (map[string]string, int, bool) {
+	if i >= len(s) || s[i] != '{' {
+		return nil, i, false
+	}
+	m := map[string]string{}
+	i++
+	for i < len(s) && s[i] != '}' {
+		k, next, ok := jsonString(s, i)
+		if !ok || next >= len(s) || s[next] != ':' {
+			return nil, i, false
+		}
+		v, next, ok := jsonString(s, next+1)
+		if !ok || next >= len(s) {
+			return nil, i, false
+		}
+		m[k] = v
+		i = next
+		if s[i] == ',' {
+			i++
+		}
+	}
+	if i >= len(s) {
+		return nil, i, false
+	}
+	return m, i + 1, true
 }
 
 // jsonString reads the JSON string starting at s[i] and returns it and the index after it.

@@ -89,7 +89,7 @@ func insertRun(tx *wtx, jobs []*queue.Job, run []int, errs []error, now int64) (
 	if len(run) == 0 {
 		return 0, nil
 	}
-	rows := make([][13]any, len(run))
+	rows := make([][14]any, len(run))
 	for k, i := range run {
 		j := jobs[i]
 		ord, due := now, any(nil)
@@ -100,8 +100,9 @@ func insertRun(tx *wtx, jobs []*queue.Job, run []int, errs []error, now int64) (
 		if len(j.Payload) > 0 {
 			payload = hex.EncodeToString(j.Payload)
 		}
-		rows[k] = [13]any{j.ID, j.Queue, j.Type, payload, string(j.State), ord, due, j.MaxRetries,
-			int64(j.Timeout), nanos(j.RunAt), int64(j.UniqueFor), int64(j.ResultTTL), nanos(j.EnqueuedAt)}
+		rows[k] = [14]any{j.ID, j.Queue, j.Type, payload, string(j.State), ord, due, j.MaxRetries,
+			int64(j.Timeout), nanos(j.RunAt), int64(j.UniqueFor), int64(j.ResultTTL), nanos(j.EnqueuedAt),
+			metadataJSON(j.Metadata)}
 	}
 	data, err := json.Marshal(rows)
 	if err != nil {
@@ -172,7 +173,7 @@ func insertJob(tx *wtx, j *queue.Job, now int64) (jobErr, err error) {
 	n, err := tx.exec("insert-job",
 		j.ID, j.Queue, j.Type, nullBytes(j.Payload), string(j.State), ord, due,
 		j.MaxRetries, int64(j.Timeout), nanos(j.RunAt), nullString(j.UniqueKey),
-		int64(j.UniqueFor), int64(j.ResultTTL), nanos(j.EnqueuedAt))
+		int64(j.UniqueFor), int64(j.ResultTTL), nanos(j.EnqueuedAt), metadataJSON(j.Metadata))
 	if err != nil {
 		return nil, err
 	}

@@ -53,14 +53,14 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 		state                                    string
 		timeout, uniqueFor, resultTTL            int64
 		runAt, enqueuedAt, startedAt, finishedAt int64
-		uniqueKey, errs                          sql.NullString
+		uniqueKey, errs, metadata                sql.NullString
 		cancelRequested                          bool
 		payload, result                          []byte
 	)
 	dest := append([]any{
 		&j.ID, &j.Queue, &j.Type, &payload, &state, &j.Attempt, &j.MaxRetries, &timeout, &runAt,
 		&uniqueKey, &uniqueFor, &resultTTL, &result, &errs, &enqueuedAt, &startedAt, &finishedAt,
-		&j.WorkerID, &cancelRequested,
+		&j.WorkerID, &cancelRequested, &metadata,
 	}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
@@ -77,10 +77,24 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 	j.StartedAt = fromNanos(startedAt)
 	j.FinishedAt = fromNanos(finishedAt)
 	j.CancelRequested = cancelRequested
+	if metadata.Valid && metadata.String != "" {
+		if err := json.Unmarshal([]byte(metadata.String), &j.Metadata); err != nil {
+			return nil, fmt.Errorf("job %s: metadata: %w", j.ID, err)
+		}
+	}
 	if errs.Valid && errs.String != "" {
 		if err := json.Unmarshal([]byte(errs.String), &j.Errors); err != nil {
 			return nil, fmt.Errorf("job %s: error history: %w", j.ID, err)
 		}
 	}
 	return &j, nil
+}
+
+// metadataJSON stores a job's metadata as a JSON object, NULL when it has none.
+func metadataJSON(md map[string]string) any {
+	if len(md) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(md) // a map of strings always marshals
+	return string(b)
 }

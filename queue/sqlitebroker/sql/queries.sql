@@ -10,18 +10,20 @@ SELECT 1 FROM jobs WHERE id = ?1;
 
 -- name: insert-job
 INSERT INTO jobs (id, queue, type, payload, state, ord, due, max_retries, timeout, run_at,
-                  unique_key, unique_for, result_ttl, enqueued_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                  unique_key, unique_for, result_ttl, enqueued_at, metadata)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: insert-jobs
 -- Many jobs without unique key at once. ?1 is a JSON array with one array per job:
 -- [id, queue, type, payload in hex or null, state, ord, due, max_retries, timeout, run_at,
---  unique_for, result_ttl, enqueued_at]. RETURNING names the jobs stored (not duplicates).
+--  unique_for, result_ttl, enqueued_at, metadata JSON text or null]. RETURNING names the jobs
+-- stored (not duplicates).
 INSERT INTO jobs (id, queue, type, payload, state, ord, due, max_retries, timeout, run_at,
-                  unique_for, result_ttl, enqueued_at)
+                  unique_for, result_ttl, enqueued_at, metadata)
 SELECT value ->> 0, value ->> 1, value ->> 2, unhex(value ->> 3), value ->> 4, value ->> 5,
-       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, value ->> 12
+       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, value ->> 12,
+       value ->> 13
 FROM jsonb_each(?1) WHERE true
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
