@@ -17,7 +17,10 @@ type Client struct {
 
 // NewClient returns a Client on broker.
 func NewClient(broker Broker, opts ...ClientOption) *Client {
-	c := &Client{broker: broker, now: time.Now, enqueue: broker.Enqueue}
+	c := &Client{broker: broker, now: time.Now}
+	if broker != nil {
+		c.enqueue = broker.Enqueue
+	}
 	for _, opt := range opts {
 		opt(c)
 	}
