@@ -71,6 +71,7 @@ func testMetadata(t *testing.T, nb NewBroker) {
 type endings struct {
 	mu      sync.Mutex
 	started map[string]int
+	runAt   map[string]time.Time
 	ended   map[string][]queue.State
 	changed chan struct{}
 }
@@ -82,6 +83,7 @@ func (o *endings) JobStarted(j *queue.Job) {
 		panic("observer got a job without StartedAt or EnqueuedAt")
 	}
 	o.started[j.ID]++
+	o.runAt[j.ID] = j.RunAt
 }
 
 func (o *endings) JobFinished(j *queue.Job, end queue.State, took time.Duration) {
@@ -126,7 +128,7 @@ func testObserver(t *testing.T, nb NewBroker) {
 		}
 	}
 	e := &env{t: t, broker: b, client: queue.NewClient(b, queue.WithEnqueueMiddleware(mw)), ctx: t.Context()}
-	obs := &endings{started: map[string]int{}, ended: map[string][]queue.State{}, changed: make(chan struct{}, 1)}
+	obs := &endings{started: map[string]int{}, runAt: map[string]time.Time{}, ended: map[string][]queue.State{}, changed: make(chan struct{}, 1)}
 	started := make(chan struct{})
 	e.worker(queue.WorkerConfig{Observer: obs, HeartbeatInterval: 50 * time.Millisecond}, map[string]queue.HandlerFunc{
 		"ok": func(context.Context, *queue.Job) (any, error) { return nil, nil },
@@ -147,6 +149,7 @@ func testObserver(t *testing.T, nb NewBroker) {
 	flaky := e.enqueue("flaky", nil, queue.MaxRetries(2))
 	bad := e.enqueue("bad", nil)
 	long := e.enqueue("long", nil)
+	delayed := e.enqueue("ok", nil, queue.RunIn(50*time.Millisecond))
 	if got := e.get(ok.ID).Metadata["via"]; got != "mw" {
 		t.Fatalf("metadata set by the enqueue middleware = %q", got)
 	}
@@ -156,7 +159,7 @@ func testObserver(t *testing.T, nb NewBroker) {
 	}
 	want := map[string][]queue.State{
 		ok.ID: {queue.StateCompleted}, flaky.ID: {queue.StateRetry, queue.StateCompleted},
-		bad.ID: {queue.StateDead}, long.ID: {queue.StateCanceled},
+		bad.ID: {queue.StateDead}, long.ID: {queue.StateCanceled}, delayed.ID: {queue.StateCompleted},
 	}
 	eventually(t, 15*time.Second, func() bool {
 		for id, w := range want {
@@ -174,9 +177,16 @@ func testObserver(t *testing.T, nb NewBroker) {
 			}
 		}
 	}
+	obs.mu.Lock()
+	runAt, firstRunAt := obs.runAt[delayed.ID], obs.runAt[ok.ID]
+	obs.mu.Unlock()
+	// Pickup latency is measured from the run-at of a delayed job: the worker must see it.
+	if runAt.Sub(delayed.RunAt).Abs() > time.Millisecond || !firstRunAt.IsZero() {
+		t.Fatalf("started jobs' run-at: delayed %v (want %v), immediate %v (want zero)", runAt, delayed.RunAt, firstRunAt)
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if enqueued["ok"] != 1 || enqueued["flaky"] != 1 || enqueued["long"] != 1 {
+	if enqueued["ok"] != 2 || enqueued["flaky"] != 1 || enqueued["long"] != 1 {
 		t.Fatalf("enqueue middleware counted %v", enqueued)
 	}
 }

@@ -82,9 +82,9 @@ func (b *Broker) fetchOnce(ctx context.Context, req queue.FetchRequest) (fetched
 }
 
 // decodeFetch reads the fetch script's reply: {now, next, then per job: queue index, attempt,
-// packed fields, errors}.
+// packed fields, errors, run-at}.
 func (b *Broker) decodeFetch(reply []any, req queue.FetchRequest) (fetched, error) {
-	if len(reply) < 2 || (len(reply)-2)%4 != 0 {
+	if len(reply) < 2 || (len(reply)-2)%5 != 0 {
 		return fetched{}, fmt.Errorf("%d values", len(reply))
 	}
 	now, _ := reply[0].(int64)
@@ -94,8 +94,8 @@ func (b *Broker) decodeFetch(reply []any, req queue.FetchRequest) (fetched, erro
 		r.next = time.Duration(next) * time.Millisecond
 	}
 	started := time.UnixMilli(now)
-	r.jobs = make([]*queue.Job, 0, (len(reply)-2)/4)
-	for i := 2; i < len(reply); i += 4 {
+	r.jobs = make([]*queue.Job, 0, (len(reply)-2)/5)
+	for i := 2; i < len(reply); i += 5 {
 		attempt, _ := reply[i+1].(int64)
 		packed, _ := reply[i+2].(string)
 		errs, _ := reply[i+3].([]any)
@@ -106,6 +106,9 @@ func (b *Broker) decodeFetch(reply []any, req queue.FetchRequest) (fetched, erro
 			continue
 		}
 		job.State, job.Attempt, job.StartedAt, job.WorkerID = queue.StateActive, int(attempt), started, req.WorkerID
+		if runAt, _ := reply[i+4].(int64); runAt > 0 {
+			job.RunAt = time.UnixMilli(runAt)
+		}
 		r.jobs = append(r.jobs, job)
 	}
 	return r, nil

@@ -1,7 +1,8 @@
 -- fetch: lease pending jobs to a worker, after the upkeep of its queues.
 -- KEYS     the key base of each queue, in the order to serve them
 -- ARGV     worker id, max jobs, lease ms, max dead jobs per queue
--- Returns {now, wait, then per job: queue index, attempt, packed fields, errors}: when no job
+-- Returns {now, wait, then per job: queue index, attempt, packed fields, errors, run-at ms (0:
+-- none)}: when no job
 -- was leased, wait is the time in ms until the soonest scheduled or retry run-at or lease
 -- deadline of these queues (-1: none).
 local worker, max, lease, maxDead = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -64,14 +65,14 @@ local function expire(base, z)
 end
 
 -- pop leases up to n pending jobs of the queue at index qi, appending to out, per job: the
--- queue index, the attempt, the packed fields and the list of recorded errors.
+-- queue index, the attempt, the packed fields, the list of recorded errors and the run-at.
 local function pop(qi, base, n, out)
   local ids = redis.call('LPOP', base .. 'pending', n)
   if not ids then return 0 end
   local leased = {}
   for _, id in ipairs(ids) do
     local jk = base .. 'job:' .. id
-    local v = redis.call('HMGET', jk, 'd', 'a', 'n', 't')
+    local v = redis.call('HMGET', jk, 'd', 'a', 'n', 't', 'r')
     if v[1] then
       local a = (tonumber(v[2]) or 0) + 1
       if v[4] then
@@ -92,6 +93,7 @@ local function pop(qi, base, n, out)
       out[#out + 1] = a
       out[#out + 1] = v[1]
       out[#out + 1] = errs
+      out[#out + 1] = tonumber(v[5]) or 0
     else
       redis.call('DEL', jk) -- a stray ID or a broken hash: drop it
     end
