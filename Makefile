@@ -2,12 +2,22 @@
 .PHONY: run build image test bench bench-peers clean
 
 GO ?= go
+# The version stamped into the binary (dominion version): the git description of the checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X main.version=$(VERSION)
 
-run: ## run Dominion embedded (SQLite, no configuration): API, worker, scheduler, dashboard on :8080
-	$(GO) run ./cmd/dominion serve
+run: build ## build ./dominion, then run it embedded (SQLite, no configuration): API, worker, scheduler, dashboard on :8080
+	./dominion serve
 
+# -v names each package as it compiles: the first build compiles the pure-Go SQLite driver
+# (modernc.org/sqlite, about 80% of the build) and takes minutes on a cold cache; later
+# builds take seconds.
 build:
-	$(GO) build -o dominion ./cmd/dominion
+	@echo "Building ./dominion $(VERSION) with $$($(GO) env GOVERSION)."
+	@echo "The first build compiles every dependency (the pure-Go SQLite driver is most of it) and"
+	@echo "can take several minutes; later builds reuse Go's build cache and take seconds."
+	$(GO) build -v -ldflags "$(LDFLAGS)" -o dominion ./cmd/dominion
+	@echo "Built ./dominion ($$(./dominion version))."
 
 image: ## the container image (IMAGE=dominion:latest): a static binary on scratch, see docs/deploy.md
 	GO=$(GO) ./scripts/image.sh $(IMAGE)
@@ -15,8 +25,8 @@ image: ## the container image (IMAGE=dominion:latest): a static binary on scratc
 test: ## the whole suite: starts every server it needs, installs missing ones on Debian as root
 	./scripts/test.sh
 
-bench: ## dominion bench against the embedded broker (set REDIS_URL for Redis)
-	$(GO) run ./cmd/dominion bench
+bench: build ## dominion bench against the embedded broker (set REDIS_URL for Redis)
+	./dominion bench
 
 bench-peers: ## side-by-side benchmark against Asynq on a private redis-server
 	cd bench && $(GO) run . 

@@ -166,6 +166,8 @@ type WorkerInfo struct {
 	Concurrency int       `json:"concurrency"`
 	StartedAt   time.Time `json:"started_at"`
 	Heartbeat   time.Time `json:"last_heartbeat"`
+	// Types are the job types it has handlers for, sorted.
+	Types []string `json:"types"`
 	// Jobs are the IDs of the jobs it is running now.
 	Jobs      []string `json:"jobs"`
 	Processed int64    `json:"processed"`

@@ -219,7 +219,7 @@ func (w *Worker) info() WorkerInfo {
 	}
 	w.mu.Unlock()
 	return WorkerInfo{
-		ID: w.cfg.ID, Host: host, PID: os.Getpid(), Queues: names, Concurrency: w.cfg.Concurrency,
+		ID: w.cfg.ID, Host: host, PID: os.Getpid(), Queues: names, Types: w.types, Concurrency: w.cfg.Concurrency,
 		StartedAt: w.started, Heartbeat: time.Now(), Jobs: ids,
 		Processed: w.processed.Load(), Failed: w.failed.Load(),
 	}

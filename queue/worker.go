@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -95,6 +96,7 @@ type Worker struct {
 	cfg      WorkerConfig
 	log      *slog.Logger
 	handlers map[string]registered
+	types    []string // the keys of handlers, sorted: set by Run
 	started  time.Time
 
 	slots     chan struct{} // a token per running job: the concurrency limit
@@ -162,6 +164,7 @@ func (w *Worker) HandleFunc(typ string, fn func(ctx context.Context, job *Job) (
 // a graceful shutdown.
 func (w *Worker) Run(ctx context.Context) error {
 	w.started = time.Now()
+	w.types = slices.Sorted(maps.Keys(w.handlers))
 	// Broker calls that must outlive ctx (the last outcomes, requeue) use this context.
 	bg := context.WithoutCancel(ctx)
 	jobsCtx, cancelJobs := context.WithCancelCause(bg)

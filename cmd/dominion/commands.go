@@ -25,7 +25,7 @@ type command struct {
 // here.
 func commands() []command {
 	return []command{
-		{name: "serve", summary: "run the API, a worker and the relay in one process (embedded by default)", run: runServe},
+		{name: "serve", summary: "run the API, the dashboard, a worker, the scheduler and the relay in one process", run: runServe},
 		{name: "worker", summary: "run jobs (workflows and the built-in types) from the queues until SIGINT/SIGTERM", run: runWorker},
 		{name: "enqueue", summary: "enqueue jobs and print their IDs", run: runEnqueue},
 		{name: "info", summary: "show the queues' job counts and the live workers", run: runInfo},

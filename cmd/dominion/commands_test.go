@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -167,6 +169,36 @@ func TestVersion(t *testing.T) {
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "dominion ") || strings.Count(r.stdout, "\n") != 1 {
 		t.Fatalf("version: %s", r)
 	}
+	// The binary built by TestMain is stamped as 'make build' stamps it.
+	out, err := exec.Command(binPath, "version").Output()
+	if want := "dominion " + testVersion + " "; err != nil || !strings.HasPrefix(string(out), want) {
+		t.Errorf("%s version = %q, %v; want it to start with %q", binPath, out, err, want)
+	}
+	// Without a stamp, the commit the build recorded, if any.
+	settings := []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}
+	if got := vcsVersion(settings); got != "devel+0123456789ab-dirty" {
+		t.Errorf("vcsVersion = %q", got)
+	}
+	if got := vcsVersion(nil); got != "devel" {
+		t.Errorf("vcsVersion(nil) = %q", got)
+	}
+}
+
+// TestMakefileStamps: 'make build' passes the git description to the linker as main.version.
+func TestMakefileStamps(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	cmd := exec.Command("make", "-n", "build")
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n build: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`build -v -ldflags "-X main.version=[^" ]+" -o dominion ./cmd/dominion`).Match(out) {
+		t.Errorf("make build does not stamp the version:\n%s", out)
+	}
 }
 
 // infoJSON is `info --json`, decoded strictly.
@@ -184,7 +216,8 @@ type infoJSON struct {
 		Failed    int64  `json:"failed"`
 		Paused    bool   `json:"paused"`
 	} `json:"queues"`
-	Workers []queue.WorkerInfo `json:"workers"`
+	Workers  []queue.WorkerInfo `json:"workers"`
+	Warnings []string           `json:"warnings"`
 }
 
 func info(t *testing.T, cfg config.Config) infoJSON {

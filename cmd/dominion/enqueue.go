@@ -75,8 +75,10 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 				return a.runtimeError(path, err)
 			}
 			fmt.Fprintln(a.stdout, job.ID)
+			a.warnUnhandled(ctx, path, c, *q, typ)
 			return exitOK
 		}
+		defer a.warnUnhandled(ctx, path, c, *q, typ)
 		failed := 0
 		for sent := 0; sent < *count; {
 			n := min(enqueueChunk, *count-sent)
@@ -104,4 +106,19 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 		}
 		return exitOK
 	})
+}
+
+// warnUnhandled warns on stderr when no live worker serves queue q with a handler for typ:
+// the job is accepted, but waits until such a worker runs.
+func (a *app) warnUnhandled(ctx context.Context, path string, c *queue.Client, q, typ string) {
+	ws, err := c.Workers(ctx)
+	if err != nil {
+		a.log.Debug("list workers", "err", a.cfg.Redact(err.Error()))
+		return
+	}
+	if queue.Serves(ws, q, typ) {
+		return
+	}
+	fmt.Fprintf(a.stderr, "%s: warning: no live worker serves queue %s with a handler for %s: the job waits until one does\n"+
+		"  ('dominion worker' serves the service's queues and runs workflows and the built-in types)\n", path, q, typ)
 }

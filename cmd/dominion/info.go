@@ -31,6 +31,20 @@ type infoQueue struct {
 type infoOutput struct {
 	Queues  []infoQueue        `json:"queues"`
 	Workers []queue.WorkerInfo `json:"workers"`
+	// Warnings are problems an operator should act on, one sentence each: a queue with
+	// pending jobs that no live worker serves.
+	Warnings []string `json:"warnings"`
+}
+
+// unservedWarnings says, for each queue with pending jobs that no live worker serves, that its
+// jobs wait.
+func unservedWarnings(qs []queue.QueueStats, ws []queue.WorkerInfo) []string {
+	out := []string{}
+	for _, q := range queue.Unserved(qs, ws) {
+		out = append(out, fmt.Sprintf("queue %s has %d pending jobs and no live worker serves it: start 'dominion worker' (it serves every queue of the service) or 'dominion worker --queues %s'",
+			q.Name, q.Pending, q.Name))
+	}
+	return out
 }
 
 func runInfo(ctx context.Context, a *app, path string, args []string) int {
@@ -49,7 +63,7 @@ jobs processed and failed so far; then the live workers.`, 0, 0)
 		if err != nil {
 			return a.runtimeError(path, err)
 		}
-		out := infoOutput{Queues: make([]infoQueue, len(qs)), Workers: ws}
+		out := infoOutput{Queues: make([]infoQueue, len(qs)), Workers: ws, Warnings: unservedWarnings(qs, ws)}
 		for i, q := range qs {
 			out.Queues[i] = infoQueue{
 				Name: q.Name, Pending: q.Pending, Active: q.Active, Scheduled: q.Scheduled, Retry: q.Retry,
@@ -92,16 +106,19 @@ func printInfo(w io.Writer, broker string, out infoOutput, now time.Time) {
 	fmt.Fprintln(w)
 	if len(out.Workers) == 0 {
 		fmt.Fprintln(w, "No live workers.")
-		return
+	} else {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "WORKER\tHOST\tPID\tQUEUES\tCONCURRENCY\tJOBS\tPROCESSED\tFAILED\tLAST HEARTBEAT")
+		for _, wk := range out.Workers {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s ago\n", wk.ID, wk.Host, wk.PID,
+				strings.Join(wk.Queues, ","), wk.Concurrency, len(wk.Jobs), wk.Processed, wk.Failed,
+				now.Sub(wk.Heartbeat).Round(time.Millisecond))
+		}
+		tw.Flush()
 	}
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKER\tHOST\tPID\tQUEUES\tCONCURRENCY\tJOBS\tPROCESSED\tFAILED\tLAST HEARTBEAT")
-	for _, wk := range out.Workers {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s ago\n", wk.ID, wk.Host, wk.PID,
-			strings.Join(wk.Queues, ","), wk.Concurrency, len(wk.Jobs), wk.Processed, wk.Failed,
-			now.Sub(wk.Heartbeat).Round(time.Millisecond))
+	for _, warn := range out.Warnings {
+		fmt.Fprintf(w, "\nWarning: %s.\n", warn)
 	}
-	tw.Flush()
 }
 
 func yesNo(b bool) string {

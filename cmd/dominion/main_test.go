@@ -22,6 +22,9 @@ import (
 // binPath is the dominion binary built by TestMain, for the tests that need real processes.
 var binPath string
 
+// testVersion is the version TestMain stamps into binPath, as 'make build' does.
+const testVersion = "v0.0.0-test"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "dominion-bin-")
 	if err != nil {
@@ -32,7 +35,7 @@ func TestMain(m *testing.M) {
 	if runtime.GOOS == "windows" {
 		binPath += ".exe"
 	}
-	args := []string{"build", "-o", binPath}
+	args := []string{"build", "-o", binPath, "-ldflags", "-X main.version=" + testVersion}
 	if raceEnabled {
 		args = append(args, "-race") // a data race in the worker process fails its test too
 	}

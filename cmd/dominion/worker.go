@@ -17,9 +17,10 @@ func runWorker(ctx context.Context, a *app, path string, args []string) int {
 The worker runs the workflow jobs (execute_workflow, cleanup_old_workflows,
 generate_weekly_report) on the workflow store that 'dominion serve' uses: DATABASE_URL, or
 DOMINION_DATA_DIR/dominion.db; give it the same workflow types (--workflows) and SMTP
-settings. Workflows run on the queue workflows: serve it, e.g.
---queues workflows=3,default=1. With --no-workflows no store is opened and only the
-built-in job types run. The built-in types are always registered: dominion.noop,
+settings. Without --queues the worker serves every queue 'dominion serve' puts jobs on:
+workflows=3, default=1 and the queue of each schedule (--schedules, DOMINION_SCHEDULES);
+it logs them at start. With --no-workflows no store is opened, only the built-in job types
+run, and the default queues are default=1. The built-in types are always registered: dominion.noop,
 dominion.sleep ({"ms": N}) and dominion.fail ({"message": "…", "retryable": bool}).
 
 Environment (besides the broker's and the log's; 'dominion help' lists them all):
@@ -27,8 +28,8 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
                        SQLite file path (default DOMINION_DATA_DIR/dominion.db)
   DOMINION_WORKFLOWS   YAML file of workflow types (default: the built-in types)
   SMTP_ADDR, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM   the email steps' server`, 0, 0)
-	queues := []queue.QueueWeight{{Name: queue.DefaultQueue, Weight: 1}}
-	f.Func("queues", "`LIST` of queues to serve with their weights, e.g. workflows=3,default=1 (default default=1)",
+	var queues []queue.QueueWeight // nil: the service's queues
+	f.Func("queues", "`LIST` of queues to serve with their weights, e.g. workflows=3,default=1\n(default: every queue the service uses, see above)",
 		func(s string) error {
 			qs, err := config.ParseQueues(s)
 			if err != nil {
@@ -43,8 +44,19 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 	lease := f.Duration("lease", a.cfg.Lease, "`DURATION`: how long a job stays leased without a heartbeat: a crashed worker's jobs\nrun again after this; its default comes from DOMINION_LEASE")
 	workflows := workflowsFlag(f, a.cfg)
 	noWorkflows := f.Bool("no-workflows", false, "open no workflow store: run the built-in job types only")
+	schedFile := schedulesFlag(f)
 	if _, code, ok := f.parse(args); !ok {
 		return code
+	}
+	if queues == nil {
+		queues = []queue.QueueWeight{{Name: queue.DefaultQueue, Weight: 1}}
+		if !*noWorkflows {
+			list, code, ok := a.loadSchedules(path, *schedFile)
+			if !ok {
+				return code
+			}
+			queues = service.WorkerQueues(list)
+		}
 	}
 	switch {
 	case *concurrency < 1:
@@ -90,8 +102,8 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		wf.Engine.Register(w)
 		storeDesc = wf.Where
 	}
-	a.log.Info("dominion worker", "broker", a.cfg.BrokerDescription(), "store", storeDesc,
-		"queues", queue.FormatQueues(queues), "strict", *strict, "lease", *lease)
+	a.log.Info("dominion worker: serving queues "+queue.FormatQueues(queues), "broker", a.cfg.BrokerDescription(),
+		"store", storeDesc, "queues", queue.FormatQueues(queues), "strict", *strict, "lease", *lease)
 	if err := w.Run(ctx); err != nil {
 		return a.runtimeError(path, err)
 	}

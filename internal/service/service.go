@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -180,8 +181,26 @@ func MountDashboard(prefix string, d http.Handler, rest http.Handler) http.Handl
 	return mux
 }
 
-// Queues is what the serve process's worker serves, with their weights.
+// Queues is what the serve process's worker serves, with their weights, besides the queues
+// of the schedules (WorkerQueues).
 var Queues = []queue.QueueWeight{{Name: workflow.DefaultQueue, Weight: 3}, {Name: queue.DefaultQueue, Weight: 1}}
+
+// WorkerQueues is every queue the service puts jobs on: Queues (workflows=3,default=1) and
+// the queue of each schedule (weight 1). `dominion serve` and a `dominion worker` without
+// --queues serve these.
+func WorkerQueues(list []queue.Schedule) []queue.QueueWeight {
+	out := slices.Clone(Queues)
+	for _, s := range list {
+		name := s.Queue
+		if name == "" {
+			name = queue.DefaultQueue
+		}
+		if !slices.ContainsFunc(out, func(q queue.QueueWeight) bool { return q.Name == name }) {
+			out = append(out, queue.QueueWeight{Name: name, Weight: 1})
+		}
+	}
+	return out
+}
 
 // Service is one running `dominion serve`: built by New, run by Run.
 type Service struct {
@@ -249,7 +268,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	st := wf.Store
 	if !cfg.NoWorker {
 		s.worker = queue.NewWorker(s.broker, queue.WorkerConfig{
-			Queues:          Queues,
+			Queues:          WorkerQueues(cfg.Schedules),
 			Concurrency:     cfg.Concurrency,
 			Lease:           cfg.Lease,
 			ShutdownTimeout: cfg.ShutdownTimeout,

@@ -96,7 +96,8 @@ func testWorkersListed(t *testing.T, nb NewBroker) {
 		return slices.Contains(w.Jobs, job.ID)
 	}, func() string { return fmt.Sprintf("worker with the running job not listed (saw %+v)", w) })
 	if w.ID != "w-listed" || w.Concurrency != 3 || w.PID == 0 || w.Host == "" ||
-		!slices.Equal(w.Queues, []string{"a", "b"}) || time.Since(w.Heartbeat) > 10*time.Second {
+		!slices.Equal(w.Queues, []string{"a", "b"}) || !slices.Equal(w.Types, []string{"hold"}) ||
+		time.Since(w.Heartbeat) > 10*time.Second {
 		t.Fatalf("worker = %+v", w)
 	}
 	close(release)
