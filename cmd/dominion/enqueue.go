@@ -68,7 +68,7 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 		opts = append(opts, queue.WithID(*id))
 	}
 
-	return a.withClient(ctx, path, func(c *queue.Client) int {
+	return a.withBroker(ctx, path, a.openBroker, func(c *queue.Client) int {
 		if *count == 1 {
 			job, err := c.Enqueue(ctx, typ, payload, opts...)
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/codex-dominion/dominion/internal/config"
@@ -61,6 +62,11 @@ type app struct {
 // call it in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, cfg config.Config) int {
 	cfg.SetDefaults()
+	// The data directory is absolute from here on, so that every message names it whatever
+	// the working directory.
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		cfg.DataDir = abs
+	}
 	// Logs go to stderr through a writer that removes the configuration's secrets, in case a
 	// lower layer puts the Redis URL or password in a message.
 	logOut := &redactWriter{w: stderr, redact: cfg.Redact}

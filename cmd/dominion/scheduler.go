@@ -35,8 +35,8 @@ func (a *app) loadSchedules(path, file string) ([]queue.Schedule, int, bool) {
 }
 
 // newScheduler opens the broker and returns a scheduler on it; close the broker when done.
-func (a *app) newScheduler(ctx context.Context, list []queue.Schedule) (*queue.Scheduler, queue.Broker, error) {
-	b, err := a.openBroker(ctx)
+func (a *app) newScheduler(ctx context.Context, open func(context.Context) (queue.Broker, error), list []queue.Schedule) (*queue.Scheduler, queue.Broker, error) {
+	b, err := open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -62,12 +62,12 @@ scheduler ran is enqueued once at start-up, or skipped, per schedule (catch_up).
 	if !ok {
 		return code
 	}
-	s, b, err := a.newScheduler(ctx, list)
+	s, b, err := a.newScheduler(ctx, a.openBroker, list)
 	if err != nil {
 		return a.runtimeError(path, err)
 	}
 	defer b.Close()
-	a.log.Info("dominion scheduler", "broker", a.cfg.BrokerDescription(), "schedules", len(list))
+	a.log.Info("dominion scheduler", "broker", a.cfg.BrokerDescription(), "data_dir", a.cfg.DataDir, "schedules", len(list))
 	if err := s.Run(ctx); err != nil {
 		return a.runtimeError(path, err)
 	}

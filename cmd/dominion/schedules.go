@@ -18,13 +18,14 @@ func schedulesCommands() []command {
 	}
 }
 
-// withScheduler loads the schedules, opens the broker and calls fn with a scheduler on it.
-func (a *app) withScheduler(ctx context.Context, path, file string, fn func(s *queue.Scheduler) int) int {
+// withScheduler loads the schedules, opens the broker (with open) and calls fn with a
+// scheduler on it.
+func (a *app) withScheduler(ctx context.Context, path, file string, open func(context.Context) (queue.Broker, error), fn func(s *queue.Scheduler) int) int {
 	list, code, ok := a.loadSchedules(path, file)
 	if !ok {
 		return code
 	}
-	s, b, err := a.newScheduler(ctx, list)
+	s, b, err := a.newScheduler(ctx, open, list)
 	if err != nil {
 		return a.runtimeError(path, err)
 	}
@@ -46,7 +47,7 @@ enqueued, and that job's ID and state (empty once the job is gone).
 	if _, code, ok := f.parse(args); !ok {
 		return code
 	}
-	return a.withScheduler(ctx, path, *file, func(s *queue.Scheduler) int {
+	return a.withScheduler(ctx, path, *file, a.openExistingBroker, func(s *queue.Scheduler) int {
 		infos, err := s.List(ctx)
 		if err != nil {
 			return a.runtimeError(path, err)
@@ -91,7 +92,7 @@ next tick still runs as planned.`, 1, 1)
 	if !ok {
 		return code
 	}
-	return a.withScheduler(ctx, path, *file, func(s *queue.Scheduler) int {
+	return a.withScheduler(ctx, path, *file, a.openBroker, func(s *queue.Scheduler) int {
 		job, err := s.RunNow(ctx, pos[0])
 		if err != nil {
 			return a.runtimeError(path, err)
@@ -120,7 +121,7 @@ func setScheduleEnabled(ctx context.Context, a *app, path string, args []string,
 	if !ok {
 		return code
 	}
-	return a.withScheduler(ctx, path, *file, func(s *queue.Scheduler) int {
+	return a.withScheduler(ctx, path, *file, a.openBroker, func(s *queue.Scheduler) int {
 		if err := s.SetEnabled(ctx, pos[0], enabled); err != nil {
 			return a.runtimeError(path, err)
 		}

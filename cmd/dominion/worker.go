@@ -102,8 +102,8 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		wf.Engine.Register(w)
 		storeDesc = wf.Where
 	}
-	a.log.Info("dominion worker: serving queues "+queue.FormatQueues(queues), "broker", a.cfg.BrokerDescription(),
-		"store", storeDesc, "queues", queue.FormatQueues(queues), "strict", *strict, "lease", *lease)
+	a.log.Info("dominion worker", "broker", a.cfg.BrokerDescription(),
+		"data_dir", a.cfg.DataDir, "store", storeDesc, "queues", queue.FormatQueues(queues), "strict", *strict, "lease", *lease)
 	if err := w.Run(ctx); err != nil {
 		return a.runtimeError(path, err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func TestPlainWorkerServesServiceQueues(t *testing.T) {
 			t.Errorf("enqueue of a handled type: %s", r)
 		}
 		res := stop()
-		if !strings.Contains(res.stderr, "dominion worker: serving queues workflows=3,default=1") {
+		if !regexp.MustCompile(`msg="dominion worker" .*queues="workflows=3,default=1"`).MatchString(res.stderr) {
 			t.Errorf("the worker's start-up line does not name its queues:\n%s", res.stderr)
 		}
 	})
@@ -104,5 +105,41 @@ func TestHelpSaysWhatServeRuns(t *testing.T) {
 		if !strings.Contains(line, part) {
 			t.Errorf("dominion help's serve line %q does not name the %s", line, part)
 		}
+	}
+}
+
+// TestReadOnlyCommandsNeedData: with the embedded broker, info, jobs, queues and schedules
+// list on a data directory without data say so, exit 1 and create nothing; the directory is
+// named absolute however it was given.
+func TestReadOnlyCommandsNeedData(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	cfg := testConfig(config.Config{DataDir: filepath.Join(parent, "data")})
+	for _, args := range [][]string{
+		{"info"}, {"info", "--json"}, {"jobs", "list"}, {"jobs", "show", "X"}, {"jobs", "retry", "X"},
+		{"queues", "pause", "default"}, {"schedules", "list"},
+	} {
+		r := dominion(t, cfg, args...)
+		want := "no queue data in " + cfg.DataDir + " (there is no queue.db)"
+		if r.code != 1 || !strings.Contains(r.stderr, want) || r.stdout != "" {
+			t.Errorf("dominion %q on an empty data directory: want exit 1 and %q; got %s", args, want, r)
+		}
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Errorf("read-only commands created %v in %s", entries, parent)
+	}
+	// A relative data directory is shown absolute.
+	rel := testConfig(config.Config{DataDir: "no-such-dominion-data"})
+	abs, err := filepath.Abs(rel.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := dominion(t, rel, "info"); r.code != 1 || !strings.Contains(r.stderr, "no queue data in "+abs+" ") {
+		t.Errorf("info with a relative data directory: want it named %s; got %s", abs, r)
+	}
+	// enqueue creates the data; info then works.
+	ok(t, cfg, "enqueue", "dominion.noop")
+	if out := ok(t, cfg, "info"); !strings.Contains(out, "Broker: sqlite "+filepath.Join(cfg.DataDir, "queue.db")) {
+		t.Errorf("info after enqueue:\n%s", out)
 	}
 }

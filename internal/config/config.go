@@ -124,7 +124,7 @@ func Vars() []Var {
 			Usage: "use the Redis broker: redis://[:password@]host:port[/db], rediss://… (TLS) or unix://…",
 			set:   func(c *Config, s string) error { c.RedisURL = strings.TrimSpace(s); return checkRedisURL(c.RedisURL) }},
 		{Name: EnvDataDir, Default: DefaultDataDir,
-			Usage: "directory of the embedded files queue.db (the queue, unless REDIS_URL) and dominion.db (the workflow store, unless DATABASE_URL); created when missing",
+			Usage: "directory of the embedded files queue.db (the queue, unless REDIS_URL) and dominion.db (the workflow store, unless DATABASE_URL), relative to the working directory (logged absolute at start); created by serve, worker, scheduler and enqueue when missing, refused by info, jobs, queues and schedules list",
 			set:   func(c *Config, s string) error { c.DataDir = s; return nil }},
 		{Name: EnvDatabaseURL, DefaultText: "DOMINION_DATA_DIR/dominion.db", Secret: true,
 			Usage: "the workflow store (serve, worker, dashboard, migrate): postgres://user:password@host:5432/db or libpq's \"host=… user=… password=… dbname=…\", or a SQLite file (a path, sqlite:PATH or file:PATH); other schemes are refused",

@@ -362,7 +362,7 @@ func (s *Service) Run(ctx context.Context) error {
 	storeDesc, queueDesc := s.Describe()
 	workerDesc := "off"
 	if s.worker != nil {
-		workerDesc = fmt.Sprintf("%s (concurrency %d)", queue.FormatQueues(Queues), s.cfg.Concurrency)
+		workerDesc = fmt.Sprintf("%s (concurrency %d)", queue.FormatQueues(WorkerQueues(s.cfg.Schedules)), s.cfg.Concurrency)
 	}
 	schedDesc := "off"
 	if s.sched != nil {
@@ -376,7 +376,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.dash != nil {
 		dashDesc = "http://" + s.ln.Addr().String() + dashboardPrefix + "/"
 	}
-	s.log.Info("dominion serve", "addr", s.ln.Addr().String(), "store", storeDesc, "queue", queueDesc,
+	s.log.Info("dominion serve", "addr", s.ln.Addr().String(), "data_dir", s.cfg.DataDir, "store", storeDesc, "queue", queueDesc,
 		"worker", workerDesc, "schedules", schedDesc, "dashboard", dashDesc, "auth", s.cfg.APIToken != "", "workflow_types", strings.Join(s.engine.Registry().Names(), ","))
 
 	bg := context.WithoutCancel(ctx)
