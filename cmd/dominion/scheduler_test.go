@@ -118,10 +118,10 @@ func TestSchedulerProcessesOneJobPerTick(t *testing.T) {
 	}
 
 	got := ticks()
-	// The first tick is the first whole second after the processes started, give or take
-	// their start-up.
-	if first := got[0]; first.After(start.Add(3 * time.Second)) {
-		t.Errorf("first tick %s, more than 3 s after the start %s", first, start)
+	// No tick before the processes started (how long they take to start depends on the
+	// machine's load, so there is no upper bound: missing ticks are caught below).
+	if first := got[0]; first.Before(start.Truncate(time.Second)) {
+		t.Errorf("first tick %s, before the start %s", first, start)
 	}
 	for i := 1; i < len(got); i++ {
 		if d := got[i].Sub(got[i-1]); d != time.Second {
