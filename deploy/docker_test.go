@@ -129,7 +129,8 @@ func TestImageTimeZones(t *testing.T) {
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := docker(t, "run", "--rm", "--network", "none", "-v", dir+":/config:ro",
+	redis := testenv.StartRedis(t)
+	out := docker(t, "run", "--rm", "--network", "host", "-v", dir+":/config:ro", "-e", "REDIS_URL="+redis.URL(),
 		"-e", "DOMINION_SCHEDULES=/config/schedules.yaml", img, "schedules", "list", "--json")
 	if !strings.Contains(out, "Asia/Tokyo") {
 		t.Errorf("schedules list in the image does not show the Tokyo schedule:\n%s", out)
