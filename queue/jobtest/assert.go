@@ -21,8 +21,10 @@ const RunAtTolerance = 5 * time.Second
 // any state. A nil payload matches any payload; any other is compared with the stored one
 // as JSON values (so map key order and spacing do not matter). Each option is compared on
 // the field it sets: queue.OnQueue the queue, queue.MaxRetries the retries, queue.Timeout,
-// queue.WithID, queue.Unique (key and duration), queue.ResultTTL, and queue.RunAt and
-// queue.RunIn the run-at, within RunAtTolerance.
+// queue.WithID, queue.Unique (key and duration), queue.ResultTTL, queue.WithMetadata (the
+// entries it sets must be there; others may be too), and queue.RunAt and
+// queue.RunIn the run-at, within RunAtTolerance. A payload that cannot be marshaled as JSON
+// matches nothing (RequireEnqueued reports it).
 func (b *Broker) Enqueued(typ string, payload any, opts ...queue.Option) []*queue.Job {
 	m, err := newMatcher(typ, payload, opts)
 	if err != nil {
@@ -89,6 +91,11 @@ func (m *matcher) match(j *queue.Job) bool {
 		w.UniqueFor != unset && j.UniqueFor != w.UniqueFor,
 		!w.RunAt.IsZero() && j.RunAt.Sub(w.RunAt).Abs() > RunAtTolerance:
 		return false
+	}
+	for k, v := range w.Metadata {
+		if got, ok := j.Metadata[k]; !ok || got != v {
+			return false
+		}
 	}
 	if m.anyPayload {
 		return true

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -228,6 +229,7 @@ func copyJob(j *queue.Job) *queue.Job {
 	c.Payload = bytes.Clone(j.Payload)
 	c.Result = bytes.Clone(j.Result)
 	c.Errors = slices.Clone(j.Errors)
+	c.Metadata = maps.Clone(j.Metadata)
 	return &c
 }
 

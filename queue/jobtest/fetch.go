@@ -22,6 +22,9 @@ func (b *Broker) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Jo
 	}
 	deadline := time.Now().Add(req.Wait)
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err // a stopping worker must not lease jobs it will not run
+		}
 		if err := b.lock(); err != nil {
 			return nil, err
 		}

@@ -41,10 +41,10 @@ __all__ = [
 
 #: The header that carries ``sha256=<hex HMAC-SHA256 of the raw body>``.
 HEADER_SIGNATURE = "X-Dominion-Signature"
-#: The header that is the same for every delivery of one job attempt sequence.
+#: The header that is the same for every delivery of a job (its id) or workflow step.
 HEADER_IDEMPOTENCY = "Idempotency-Key"
 #: The header with the job's deadline (RFC 3339), when it has one.
-HEADER_DEADLINE = "X-Dominion-Deadline"
+HEADER_DEADLINE = "Dominion-Deadline"
 
 Body = Union[bytes, bytearray, str]
 

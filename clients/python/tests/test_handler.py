@@ -52,6 +52,6 @@ def test_parse_job_request_refusals() -> None:
 
 
 def test_deadline_header_in_go_format() -> None:
-    headers = {"X-Dominion-Signature": sign("s3cret", BODY), "X-Dominion-Deadline": "2026-11-30T20:01:02.123456789Z"}
+    headers = {"X-Dominion-Signature": sign("s3cret", BODY), "Dominion-Deadline": "2026-11-30T20:01:02.123456789Z"}
     job = parse_job_request(BODY, headers, "s3cret")
     assert job.deadline is not None and job.deadline.isoformat() == "2026-11-30T20:01:02.123456+00:00"
