@@ -26,7 +26,7 @@ type AcceptedView struct {
 type PreviewView struct {
 	Mode         string           `json:"mode"`
 	AgentID      string           `json:"agent_id"`
-	WorkflowType string           `json:"workflow_type"`
+	WorkflowType string           `json:"workflow_type,omitempty"` // left out when the request names none
 	Savings      workflow.Savings `json:"savings"`
 }
 

@@ -150,6 +150,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "--phases", "enqueue,warp"}, `dominion bench: --phases: unknown phase "warp" (valid: enqueue, process, latency)`},
 		{[]string{"bench", "--jobs", "0"}, "dominion bench: --jobs must be at least 1, got 0"},
 		{[]string{"version", "--short"}, "dominion version: flag provided but not defined: -short"},
+		{[]string{"enqueue", "dominion.noop", "--queue", ""}, `dominion enqueue: invalid value "" for flag -queue: empty queue name`},
+		{[]string{"jobs", "list", "--queue", "a b"}, `dominion jobs list: invalid value "a b" for flag -queue: queue name "a b": use at most 100 letters, digits, '.', '_', '-' or ':'`},
+		{[]string{"queues", "pause", ""}, `dominion queues pause: empty queue name`},
+		{[]string{"queues", "delete", "a/b"}, `dominion queues delete: queue name "a/b": use at most 100 letters, digits, '.', '_', '-' or ':'`},
+		{[]string{"enqueue", "dominion.noop", "--in", "banana"}, `dominion enqueue: invalid value "banana" for flag -in: not a duration: use a number with a unit, e.g. 30s, 5m, 1h30m or 250ms`},
+		{[]string{"worker", "--lease", "10"}, `dominion worker: invalid value "10" for flag -lease: not a duration: use a number with a unit, e.g. 30s, 5m, 1h30m or 250ms`},
 	} {
 		r := dominion(t, cfg, tc.args...)
 		first, rest, _ := strings.Cut(r.stderr, "\n")
@@ -255,9 +261,9 @@ func TestEnqueueInfo(t *testing.T) {
 		if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "already exists") {
 			t.Errorf("duplicate ID: %s", r)
 		}
-		// A bad queue name is refused by the client: exit 1 with its reason.
+		// A bad queue name is a usage error: exit 2 with its reason.
 		r = dominion(t, cfg, "enqueue", "dominion.noop", "--queue", "no spaces")
-		if r.code != 1 || !strings.Contains(r.stderr, `queue name "no spaces"`) {
+		if r.code != 2 || !strings.Contains(r.stderr, `queue name "no spaces"`) {
 			t.Errorf("bad queue name: %s", r)
 		}
 
@@ -517,6 +523,29 @@ func TestQueuesPauseResume(t *testing.T) {
 		}
 		if q := info(t, cfg).Queues[0]; q.Paused {
 			t.Errorf("after resume: %+v", q)
+		}
+
+		// A misspelled queue is refused, and no phantom queue appears.
+		if r := dominion(t, cfg, "queues", "pause", "qpp"); r.code != 1 || r.stdout != "" ||
+			!strings.Contains(r.stderr, `queue not found: "qpp" (there are: qp)`) {
+			t.Errorf("pause of a queue that does not exist: %s", r)
+		}
+		if qs := info(t, cfg).Queues; len(qs) != 1 {
+			t.Errorf("after pausing a misspelled queue, info lists %+v", qs)
+		}
+		// delete refuses a queue with work left, then removes it once only finished jobs remain.
+		if r := dominion(t, cfg, "queues", "delete", "qp"); r.code != 1 || !strings.Contains(r.stderr, "queue qp is not empty: 1 pending") {
+			t.Errorf("delete of a queue with a pending job: %s", r)
+		}
+		ok(t, cfg, "jobs", "cancel", "--all", "--queue", "qp", "--state", "pending")
+		if out := ok(t, cfg, "queues", "delete", "qp"); out != "Deleted queue qp (1 finished jobs removed).\n" {
+			t.Errorf("delete: %q", out)
+		}
+		if qs := info(t, cfg).Queues; len(qs) != 0 {
+			t.Errorf("after delete, info lists %+v", qs)
+		}
+		if r := dominion(t, cfg, "queues", "delete", "qp"); r.code != 1 || !strings.Contains(r.stderr, `queue not found: "qp" (there are none)`) {
+			t.Errorf("delete of a deleted queue: %s", r)
 		}
 	})
 }

@@ -16,7 +16,7 @@ func runEnqueue(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "TYPE [PAYLOAD_JSON] [flags]", `Enqueue a job of type TYPE with the JSON payload PAYLOAD_JSON (none when omitted) and print
 its ID; with --count N, enqueue N such jobs in batches and print one ID per line.
 Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message": "…", "retryable": false}.`, 1, 2)
-	q := f.String("queue", queue.DefaultQueue, "`QUEUE` to put the job on")
+	q := f.Queue("`QUEUE` to put the job on")
 	count := f.Int("count", 1, "enqueue `N` jobs (with EnqueueMany)")
 	in := f.Duration("in", 0, "run the job after this `DURATION` (e.g. 30s)")
 	var at time.Time

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/codex-dominion/dominion/queue"
 )
 
 // flags is one command's flag set, with its usage text.
@@ -130,5 +132,60 @@ func (v timeFlag) Set(s string) error {
 		return fmt.Errorf("not an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)")
 	}
 	*v.t = t
+	return nil
+}
+
+// Duration defines a duration flag, as flag.FlagSet.Duration does, whose parse error says
+// what a duration looks like (the flag package says only "parse error").
+func (f *flags) Duration(name string, value time.Duration, usage string) *time.Duration {
+	p := new(time.Duration)
+	*p = value
+	f.Var(durationFlag{p}, name, usage)
+	return p
+}
+
+// durationFlag is the value of a flag that takes a Go duration.
+type durationFlag struct{ d *time.Duration }
+
+func (v durationFlag) String() string {
+	if v.d == nil {
+		return "0s"
+	}
+	return v.d.String()
+}
+
+func (v durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("not a duration: use a number with a unit, e.g. 30s, 5m, 1h30m or 250ms")
+	}
+	*v.d = d
+	return nil
+}
+
+// Queue defines a --queue flag whose value must be a valid queue name (queue.CheckQueueName):
+// an empty or malformed name is a usage error.
+func (f *flags) Queue(usage string) *string {
+	p := new(string)
+	*p = queue.DefaultQueue
+	f.Var(queueFlag{p}, "queue", usage)
+	return p
+}
+
+// queueFlag is the value of a flag that names a queue.
+type queueFlag struct{ s *string }
+
+func (v queueFlag) String() string {
+	if v.s == nil {
+		return ""
+	}
+	return *v.s
+}
+
+func (v queueFlag) Set(s string) error {
+	if err := queue.CheckQueueName(s); err != nil {
+		return err
+	}
+	*v.s = s
 	return nil
 }

@@ -28,7 +28,7 @@ func jobsCommands() []command {
 func runJobsList(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "[--queue Q] [--state S] [--limit N] [--offset N] [--json]",
 		"List the jobs of a queue in a state, oldest first.", 0, 0)
-	q := f.String("queue", queue.DefaultQueue, "`QUEUE` to list")
+	q := f.Queue("`QUEUE` to list")
 	stateName := f.String("state", string(queue.StatePending), "`STATE`: pending, active, scheduled, retry, dead, completed or canceled")
 	limit := f.Int("limit", 20, "list at most `N` jobs")
 	offset := f.Int("offset", 0, "skip the first `N` jobs")
@@ -176,7 +176,7 @@ func oneLine(s string, n int) string {
 func runJobsRetry(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "ID | --all-dead [--queue Q]", "Send a dead, canceled, retrying or scheduled job back to pending, to run now with its\nattempts reset; with --all-dead, every dead job of the queue.", 0, 1)
 	allDead := f.Bool("all-dead", false, "retry every dead job of the queue")
-	q := f.String("queue", queue.DefaultQueue, "`QUEUE` of --all-dead")
+	q := f.Queue("`QUEUE` of --all-dead")
 	pos, code, ok := f.parse(args)
 	if !ok {
 		return code
@@ -215,7 +215,7 @@ func runJobsRetry(ctx context.Context, a *app, path string, args []string) int {
 func runJobsCancel(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "ID | --all --state S [--queue Q]", "Cancel a job: a pending, scheduled or retrying job is canceled at once; a running job's\ncontext is canceled and the job ends canceled when its handler returns. With --all, cancel\nevery job of the queue in state S (pending, scheduled or retry) at once.", 0, 1)
 	all := f.Bool("all", false, "cancel every job of the queue in the state given by --state")
-	q := f.String("queue", queue.DefaultQueue, "`QUEUE` of --all")
+	q := f.Queue("`QUEUE` of --all")
 	stateName := f.String("state", "", "`STATE` of --all: pending, scheduled or retry")
 	pos, code, ok := f.parse(args)
 	if !ok {

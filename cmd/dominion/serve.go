@@ -38,8 +38,8 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 	noScheduler := f.Bool("no-scheduler", false, "run no scheduler here (run 'dominion scheduler' elsewhere, or none)")
 	noDashboard := f.Bool("no-dashboard", false, "do not serve the web dashboard at /dashboard/")
 	schedFile := schedulesFlag(f)
-	shutdown := f.Duration("shutdown-timeout", service.DefaultShutdownTimeout, "how long to wait for HTTP requests, then for running jobs, at shutdown")
-	lease := f.Duration("lease", a.cfg.Lease, "how long a job stays leased without a worker heartbeat; its default comes from DOMINION_LEASE")
+	shutdown := f.Duration("shutdown-timeout", service.DefaultShutdownTimeout, "`DURATION` to wait for HTTP requests, then for running jobs, at shutdown")
+	lease := f.Duration("lease", a.cfg.Lease, "`DURATION`: how long a job stays leased without a worker heartbeat; its default comes from DOMINION_LEASE")
 	_, code, ok := f.parse(args)
 	if !ok {
 		return code

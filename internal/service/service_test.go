@@ -137,6 +137,13 @@ func TestPreviewStoresNothing(t *testing.T) {
 		if p.Savings.WeeklySavings != 30 || p.Savings.WeeklyHoursSaved != 1 {
 			t.Errorf("preview without type %+v", p)
 		}
+		// ... and its answer has no empty workflow_type.
+		var raw map[string]any
+		s.call("POST", "/api/chat", `{"agent_id":"a","mode":"preview","context":{"calculator_inputs":`+
+			`{"tasks_per_week":10,"time_per_task_minutes":6,"hourly_wage":30,"automation_percent":100}}}`, http.StatusOK, &raw)
+		if v, ok := raw["workflow_type"]; ok {
+			t.Errorf("preview without type answers workflow_type %q", v)
+		}
 		if got := s.listAll(""); len(got) != 0 {
 			t.Errorf("preview stored %d workflows", len(got))
 		}
