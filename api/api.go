@@ -154,9 +154,25 @@ func (a *API) engineError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		writeError(w, &Error{Status: 499, Code: "client_closed", Message: "request canceled"})
+	case store.IsUnavailable(err):
+		a.storeUnavailable(w, r, err)
 	default:
 		a.internalError(w, r, err)
 	}
+}
+
+// storeUnavailableRetry is the Retry-After of a 503 store_unavailable, in seconds.
+const storeUnavailableRetry = "2"
+
+// storeUnavailable answers 503 store_unavailable with Retry-After: the store cannot be
+// reached, nothing was written, and the same request can be sent again. The detail is
+// logged at debug level only: /readyz and the processes' own log line report the outage.
+func (a *API) storeUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.LogAttrs(r.Context(), slog.LevelDebug, "store unavailable",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+	w.Header().Set("Retry-After", storeUnavailableRetry)
+	writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: CodeStoreUnavailable,
+		Message: "the workflow store is unavailable; nothing was changed: try again later"})
 }
 
 // inputError converts the engine's validation error into a 400, or returns nil.

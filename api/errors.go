@@ -34,6 +34,7 @@ const (
 	CodeDuplicateID          = "duplicate_id"           // 409 (per job in a list): a job with this id exists
 	CodeDuplicateUnique      = "duplicate_unique"       // 409 (per job in a list): a live job holds the unique key
 	CodeNotReady             = "not_ready"              // 503: /readyz, a dependency is unreachable
+	CodeStoreUnavailable     = "store_unavailable"      // 503 with Retry-After: the store is unreachable, nothing changed
 	CodeInternal             = "internal"               // 500
 )
 

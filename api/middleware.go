@@ -58,6 +58,8 @@ func (a *API) logRequests(next http.Handler) http.Handler {
 			}
 			level := slog.LevelInfo
 			switch {
+			case rec.status == http.StatusServiceUnavailable:
+				// A dependency is down: expected, and logged once where it is noticed.
 			case rec.status >= 500:
 				level = slog.LevelWarn
 			case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":

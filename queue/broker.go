@@ -35,7 +35,8 @@ type Broker interface {
 	// Finish records the outcome of attempts. An outcome whose job is no longer active
 	// under that worker and attempt (deleted, or recovered after its lease ran out) is
 	// ignored. An active job whose cancellation was requested becomes canceled whatever
-	// its outcome. Processed and failed counters are updated in the same step.
+	// its outcome. Processed and failed counters are updated in the same step. A snoozed
+	// outcome (Outcome.Snooze) gives the attempt back and changes no counter.
 	Finish(ctx context.Context, outcomes []Outcome) error
 
 	// Requeue puts active jobs of a worker that is shutting down back at the front of their
@@ -111,7 +112,11 @@ type Outcome struct {
 	// State is StateCompleted, StateRetry (with RetryAt) or StateDead.
 	State   State
 	RetryAt time.Time
-	Result  json.RawMessage
+	// Snooze (with StateRetry) says the attempt does not count (its handler returned an
+	// Unavailable error): the job waits until RetryAt with its attempt given back, and
+	// neither an error nor the queue's processed and failed counters are recorded.
+	Snooze bool
+	Result json.RawMessage
 	// Error is set for StateRetry and StateDead.
 	Error *AttemptError
 	// FinishedAt is when the handler returned.

@@ -10,7 +10,9 @@ import (
 
 // Handler runs jobs of one type. The result, if not nil, is stored as JSON with the completed
 // job. Returning an error fails the attempt: the job is retried after a backoff, or goes to
-// dead when it was its last attempt or the error is marked with NoRetry.
+// dead when it was its last attempt or the error is marked with NoRetry. An error marked
+// with Unavailable (a dependency is down) does not count as an attempt: the job waits and
+// runs again.
 //
 // A handler must return when ctx is done: ctx carries the job's timeout, a Cancel of the job
 // and the worker's shutdown. ctx's cause (context.Cause) says which.
@@ -60,6 +62,9 @@ func LoggingMiddleware(log *slog.Logger) Middleware {
 			switch {
 			case err != nil && errors.Is(context.Cause(ctx), ErrShuttingDown):
 				log.Info("job interrupted by shutdown", attrs...)
+			case IsUnavailable(err):
+				// The worker logs the outage once; its jobs wait without using attempts.
+				log.Debug("job waits for an unavailable dependency", append(attrs, "err", err)...)
 			case err != nil:
 				log.Warn("job failed", append(attrs, "err", err)...)
 			default:

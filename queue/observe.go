@@ -39,7 +39,8 @@ type WorkerObserver interface {
 	// JobFinished is called when the handler has returned, with how long it ran and how the
 	// attempt ends: StateCompleted, StateRetry (it will run again), StateDead or
 	// StateCanceled. An attempt cut short by the worker's shutdown, whose job goes back to
-	// its queue, ends with StatePending.
+	// its queue, and one whose handler found a dependency unavailable (Unavailable: the
+	// attempt does not count), end with StatePending.
 	JobFinished(job *Job, end State, took time.Duration)
 }
 

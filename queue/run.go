@@ -46,10 +46,13 @@ func (w *Worker) start(jobsCtx context.Context, job *Job) {
 	}()
 }
 
-// endState is how an attempt ends as observers see it: the outcome's state, or canceled for
-// a job whose handler was stopped by a Cancel.
+// endState is how an attempt ends as observers see it: the outcome's state, canceled for
+// a job whose handler was stopped by a Cancel, pending for a snoozed one.
 func endState(ctx context.Context, out Outcome) State {
-	if out.State == StateDead && errors.Is(context.Cause(ctx), ErrJobCanceled) {
+	switch {
+	case out.Snooze:
+		return StatePending
+	case out.State == StateDead && errors.Is(context.Cause(ctx), ErrJobCanceled):
 		return StateCanceled
 	}
 	return out.State
@@ -91,6 +94,13 @@ func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
 func (w *Worker) outcome(ctx context.Context, job *Job, result any, err error) Outcome {
 	now := time.Now()
 	out := Outcome{JobID: job.ID, Queue: job.Queue, WorkerID: w.cfg.ID, Attempt: job.Attempt, FinishedAt: now}
+	canceled := errors.Is(context.Cause(ctx), ErrJobCanceled)
+	if err != nil && IsUnavailable(err) && !IsNoRetry(err) && !canceled {
+		out.State, out.Snooze = StateRetry, true
+		out.RetryAt = now.Add(w.outage.snooze(job, err))
+		return out
+	}
+	w.outage.ok()
 	w.processed.Add(1)
 	if err == nil {
 		raw, merr := marshalResult(result)
@@ -107,7 +117,6 @@ func (w *Worker) outcome(ctx context.Context, job *Job, result any, err error) O
 		ae.Stack = pe.stack
 	}
 	out.Error = ae
-	canceled := errors.Is(context.Cause(ctx), ErrJobCanceled)
 	if IsNoRetry(err) || canceled || job.Attempt > job.MaxRetries {
 		out.State = StateDead
 		return out

@@ -49,8 +49,12 @@ type WorkerConfig struct {
 	MaxBatch int
 	// Backoff is the retry delay policy (default DefaultBackoff); Handle can override it
 	// per job type.
-	Backoff    Backoff
-	Middleware []Middleware
+	Backoff Backoff
+	// MaxUnavailableDelay caps the delay before a job whose handler returned an Unavailable
+	// error runs again (default 10 s); the delay doubles from 250 ms while outcomes stay
+	// Unavailable.
+	MaxUnavailableDelay time.Duration
+	Middleware          []Middleware
 	// Observer, when set, is told when each attempt starts and ends (metrics).
 	Observer WorkerObserver
 	Logger   *slog.Logger
@@ -85,6 +89,9 @@ func (c *WorkerConfig) setDefaults() {
 	if c.Backoff == nil {
 		c.Backoff = DefaultBackoff
 	}
+	if c.MaxUnavailableDelay <= 0 {
+		c.MaxUnavailableDelay = DefaultMaxUnavailableDelay
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -106,6 +113,7 @@ type Worker struct {
 	reporting sync.WaitGroup // jobs whose outcome is still to be sent
 	processed atomic.Int64
 	failed    atomic.Int64
+	outage    *outage
 }
 
 type registered struct {
@@ -121,10 +129,12 @@ type runningJob struct {
 // NewWorker returns a worker on broker; register handlers, then call Run.
 func NewWorker(broker Broker, cfg WorkerConfig) *Worker {
 	cfg.setDefaults()
+	log := cfg.Logger.With("worker", cfg.ID)
 	return &Worker{
 		broker:   broker,
 		cfg:      cfg,
-		log:      cfg.Logger.With("worker", cfg.ID),
+		log:      log,
+		outage:   &outage{log: log, max: cfg.MaxUnavailableDelay},
 		handlers: map[string]registered{},
 		slots:    make(chan struct{}, cfg.Concurrency),
 		outcomes: make(chan Outcome, cfg.Concurrency),

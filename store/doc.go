@@ -21,6 +21,7 @@
 //	FinishWorkflow          running → completed|failed + its metric, atomically
 //	CancelWorkflow          queued|running → canceled
 //	RetryWorkflow           failed|canceled → queued, back in the outbox
+//	AbandonWorkflow         queued|running → failed: its job died (the reconciler)
 //	DeleteFinishedBefore    cleanup_old_workflows
 //
 // The workflow row is the outbox: the API creates it and answers 202 even if

@@ -252,6 +252,15 @@ type Store interface {
 	// not enqueued (so it goes through the outbox again), clearing Error and
 	// FinishedAt; CurrentStep and steps are kept so execution resumes.
 	RetryWorkflow(ctx context.Context, id string) (Workflow, error)
+	// InFlight lists workflows handed to the queue and not finished (queued or running,
+	// with a job id) whose last change is older than before, in id order after the id
+	// after, at most limit: the reconciler checks that each still has a live job.
+	InFlight(ctx context.Context, before time.Time, after string, limit int) ([]Workflow, error)
+	// AbandonWorkflow ends a queued or running workflow as failed with reason, when its
+	// job can no longer run it (dead in the queue): no attempt finished, so no metric is
+	// recorded. attempts must be the workflow's current Attempts (ErrStaleAttempt
+	// otherwise: an attempt started meanwhile); *StateError if it is finished.
+	AbandonWorkflow(ctx context.Context, id string, attempts int, reason string) (Workflow, error)
 	// DeleteFinishedBefore deletes completed, failed and canceled workflows
 	// (with their steps and metrics) that finished before t; returns how many.
 	DeleteFinishedBefore(ctx context.Context, t time.Time) (int64, error)

@@ -164,6 +164,11 @@ type Config struct {
 	// RelaySweep is how often an idle relay looks at the outbox anyway, for rows left by
 	// another process that died before its relay ran (default 1 min; negative: never).
 	RelaySweep time.Duration
+	// ReconcileInterval is how often RunRelay runs Reconcile, which finds workflows left
+	// queued or running without a live job (default 1 min; negative: never);
+	// ReconcileAfter is how long a workflow must be unchanged before Reconcile looks at it
+	// (default 1 min).
+	ReconcileInterval, ReconcileAfter time.Duration
 }
 
 // Engine is the workflow service. It is safe for concurrent use.
@@ -211,6 +216,12 @@ func NewEngine(cfg Config) *Engine {
 	}
 	if cfg.RelaySweep == 0 {
 		cfg.RelaySweep = time.Minute
+	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = time.Minute
+	}
+	if cfg.ReconcileAfter <= 0 {
+		cfg.ReconcileAfter = time.Minute
 	}
 	retries := cfg.MaxRetries
 	switch {

@@ -74,11 +74,25 @@ func ViewReport(r store.WeeklyReport) ReportView {
 // Register registers the job types execute_workflow ({"workflow_id"}),
 // cleanup_old_workflows ({"days"}, default 30) and generate_weekly_report ({}) on w. The
 // worker must serve the engine's queue (Config.Queue, default "workflows") for workflows to
-// run; the maintenance jobs run on whatever queue they are enqueued on.
+// run; the maintenance jobs run on whatever queue they are enqueued on. When the store cannot
+// be reached (store.IsUnavailable) the handlers return a queue.Unavailable error, so that an
+// outage of the database uses none of the jobs' attempts.
 func (e *Engine) Register(w *queue.Worker) {
-	w.HandleFunc(JobExecute, e.handleExecute)
-	w.HandleFunc(JobCleanup, e.handleCleanup)
-	w.HandleFunc(JobReport, e.handleReport)
+	w.HandleFunc(JobExecute, waitsOutOutages(e.handleExecute))
+	w.HandleFunc(JobCleanup, waitsOutOutages(e.handleCleanup))
+	w.HandleFunc(JobReport, waitsOutOutages(e.handleReport))
+}
+
+// waitsOutOutages marks the errors of h that say the store is unavailable with
+// queue.Unavailable.
+func waitsOutOutages(h queue.HandlerFunc) queue.HandlerFunc {
+	return func(ctx context.Context, job *queue.Job) (any, error) {
+		res, err := h(ctx, job)
+		if err != nil && store.IsUnavailable(err) && !queue.IsNoRetry(err) {
+			err = queue.Unavailable(err)
+		}
+		return res, err
+	}
 }
 
 func (e *Engine) handleExecute(ctx context.Context, job *queue.Job) (any, error) {
@@ -136,13 +150,40 @@ func (e *Engine) ExecuteWorkflow(ctx context.Context, id string) (ExecResult, er
 	return e.execute(ctx, id, true)
 }
 
+// attempt is one run of a workflow by execute.
+type attempt struct {
+	w     store.Workflow // as StartAttempt returned it: w.Attempts is this attempt's number
+	last  bool           // a failure is final: the workflow is marked failed
+	start time.Time
+	log   *slog.Logger
+	res   ExecResult // what the job returns, filled in as the attempt goes
+}
+
+// took is how long the attempt has run.
+func (a *attempt) took() time.Duration { return time.Since(a.start) }
+
+// stepFailure is a step that failed (index -1: before any step).
+type stepFailure struct {
+	index int
+	name  string
+	err   error
+}
+
+// where names the failed step for messages.
+func (f stepFailure) where() string {
+	if f.index < 0 {
+		return "before the first step"
+	}
+	return fmt.Sprintf("step %d (%s)", f.index+1, f.name)
+}
+
 // execute runs one attempt of workflow id. last says whether a failure is final (the
 // workflow is marked failed) or left to the queue's next attempt (the workflow stays running
 // and the next attempt resumes at the failed step).
 func (e *Engine) execute(ctx context.Context, id string, last bool) (ExecResult, error) {
-	res := ExecResult{WorkflowID: id}
 	w, err := e.store.StartAttempt(ctx, id)
 	if err != nil {
+		res := ExecResult{WorkflowID: id}
 		var se *store.StateError
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -155,137 +196,161 @@ func (e *Engine) execute(ctx context.Context, id string, last bool) (ExecResult,
 		}
 		return res, fmt.Errorf("workflow %s: start attempt: %w", id, err)
 	}
-	start := time.Now()
-	res.Attempt, res.Status, res.WeeklySavings = w.Attempts, store.StatusRunning, w.WeeklySavings
-	log := e.log.With("workflow_id", id, "type", w.Type, "attempt", w.Attempts)
+	a := &attempt{w: w, last: last, start: time.Now(),
+		log: e.log.With("workflow_id", id, "type", w.Type, "attempt", w.Attempts),
+		res: ExecResult{WorkflowID: id, Attempt: w.Attempts, Status: store.StatusRunning, WeeklySavings: w.WeeklySavings}}
 	typ, ok := e.types.Get(w.Type)
 	if !ok {
 		err := fmt.Errorf("unknown workflow type %q (not in this worker's configuration; known: %v)", w.Type, e.types.Names())
-		return e.fail(ctx, log, w, -1, "", err, last, start, res)
+		return e.fail(ctx, a, stepFailure{index: -1, err: err})
 	}
-	log.Info("workflow started", "from_step", w.CurrentStep, "steps", len(typ.Steps))
-	base := newStepData(w)
-	for i := w.CurrentStep; i < len(typ.Steps); i++ {
+	a.log.Info("workflow started", "from_step", w.CurrentStep, "steps", len(typ.Steps))
+	if res, stop, err := e.runSteps(ctx, a, typ); stop {
+		return res, err
+	}
+	return e.complete(ctx, a)
+}
+
+// runSteps runs the steps of typ from the workflow's current one. stop says the attempt
+// ends here (with res and err): a step failed, or the workflow is no longer this attempt's.
+func (e *Engine) runSteps(ctx context.Context, a *attempt, typ Type) (res ExecResult, stop bool, err error) {
+	base := newStepData(a.w)
+	for i := a.w.CurrentStep; i < len(typ.Steps); i++ {
 		spec := typ.Steps[i]
 		// Cancel between steps: the store is the authority (the job's context is also
 		// canceled by Engine.Cancel, but the queue may be unreachable).
-		if stop, r := e.stillOurs(ctx, w, res); stop {
-			r.DurationMS = time.Since(start).Milliseconds()
-			log.Info("workflow stopped before step", "step", spec.Name, "status", r.Status, "note", r.Note)
-			return r, nil
+		if res, stop, err := e.interrupted(ctx, a); stop {
+			a.log.Info("workflow stopped before step", "step", spec.Name, "status", res.Status, "note", res.Note, "err", err)
+			return res, true, err
 		}
 		data := base
 		data.Step = StepRef{Index: i, Name: spec.Name, Kind: spec.Kind, Total: len(typ.Steps)}
 		stepStart := time.Now()
 		out, err := e.runStep(ctx, data, spec)
 		if err != nil {
-			return e.fail(ctx, log, w, i, spec.Name, err, last, start, res)
+			res, err := e.fail(ctx, a, stepFailure{index: i, name: spec.Name, err: err})
+			return res, true, err
 		}
-		err = e.store.RecordStep(ctx, id, store.Step{Index: i, Name: spec.Name, Attempt: w.Attempts, Output: out})
+		err = e.store.RecordStep(ctx, a.w.ID, store.Step{Index: i, Name: spec.Name, Attempt: a.w.Attempts, Output: out})
 		if err != nil {
-			if stop, r := e.stillOurs(context.WithoutCancel(ctx), w, res); stop {
-				r.DurationMS = time.Since(start).Milliseconds()
-				return r, nil
+			if res, stop, _ := e.interrupted(context.WithoutCancel(ctx), a); stop && res.Note != "" {
+				return res, true, nil
 			}
 			// The step's effect happened but is not recorded: the next attempt runs it
 			// again (http steps carry an Idempotency-Key for this).
-			return res, fmt.Errorf("workflow %s: record step %d (%s): %w", id, i+1, spec.Name, err)
+			a.res.DurationMS = a.took().Milliseconds()
+			return a.res, true, fmt.Errorf("workflow %s: record step %d (%s): %w", a.w.ID, i+1, spec.Name, err)
 		}
 		if base.Outputs == nil {
 			base.Outputs = map[string]json.RawMessage{}
 		}
 		base.Outputs[spec.Name] = out
-		res.StepsRun++
-		log.Debug("step done", "step", spec.Name, "kind", spec.Kind, "took", time.Since(stepStart))
+		a.res.StepsRun++
+		a.log.Debug("step done", "step", spec.Name, "kind", spec.Kind, "took", time.Since(stepStart))
 	}
-	took := time.Since(start)
-	_, err = e.store.FinishWorkflow(ctx, id, store.Result{
-		Attempt: w.Attempts, Status: store.StatusCompleted, Duration: took, Savings: w.WeeklySavings,
-	})
-	res.DurationMS = took.Milliseconds()
-	if err != nil {
-		if stop, r := e.stillOurs(context.WithoutCancel(ctx), w, res); stop {
-			r.DurationMS = res.DurationMS
-			return r, nil
-		}
-		return res, fmt.Errorf("workflow %s: finish: %w", id, err)
-	}
-	res.Status = store.StatusCompleted
-	log.Info("workflow completed", "took", took.Round(time.Millisecond), "steps_run", res.StepsRun,
-		"weekly_savings", w.WeeklySavings)
-	return res, nil
+	return a.res, false, nil
 }
 
-// stillOurs reports whether the attempt must stop because the workflow is no longer running
-// under it (canceled, or taken over by a newer attempt), and the result to return then.
-func (e *Engine) stillOurs(ctx context.Context, w store.Workflow, res ExecResult) (bool, ExecResult) {
-	cur, err := e.store.GetWorkflow(ctx, w.ID)
+// complete records the attempt's success: the workflow is completed.
+func (e *Engine) complete(ctx context.Context, a *attempt) (ExecResult, error) {
+	took := a.took()
+	_, err := e.store.FinishWorkflow(ctx, a.w.ID, store.Result{
+		Attempt: a.w.Attempts, Status: store.StatusCompleted, Duration: took, Savings: a.w.WeeklySavings,
+	})
+	a.res.DurationMS = took.Milliseconds()
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			res.Status, res.Note = "", "workflow was deleted"
-			return true, res
+		if res, stop, _ := e.interrupted(context.WithoutCancel(ctx), a); stop && res.Note != "" {
+			return res, nil
 		}
-		return false, res // the next store call reports the problem
+		return a.res, fmt.Errorf("workflow %s: finish: %w", a.w.ID, err)
 	}
+	a.res.Status = store.StatusCompleted
+	a.log.Info("workflow completed", "took", took.Round(time.Millisecond), "steps_run", a.res.StepsRun,
+		"weekly_savings", a.w.WeeklySavings)
+	return a.res, nil
+}
+
+// interrupted reports whether attempt a must stop now (stop true), and with what: the
+// workflow is no longer run by this attempt (canceled, finished, deleted, or taken over by a
+// newer attempt: a result with its Note, and no error), or the store cannot be reached (an
+// error: the job waits for it, see Register). Any other failure to read the workflow lets
+// the attempt go on: the next store call reports it.
+func (e *Engine) interrupted(ctx context.Context, a *attempt) (res ExecResult, stop bool, err error) {
+	res = a.res
+	res.DurationMS = a.took().Milliseconds()
+	cur, err := e.store.GetWorkflow(ctx, a.w.ID)
 	switch {
+	case errors.Is(err, store.ErrNotFound):
+		res.Status, res.Note = "", "workflow was deleted"
+		return res, true, nil
+	case store.IsUnavailable(err):
+		return res, true, fmt.Errorf("workflow %s: check it is still running: %w", a.w.ID, err)
+	case err != nil:
+		return res, false, nil
 	case cur.Status != store.StatusRunning:
 		res.Status, res.Note = cur.Status, "workflow is "+string(cur.Status)
-		return true, res
-	case cur.Attempts != w.Attempts:
+		return res, true, nil
+	case cur.Attempts != a.w.Attempts:
 		res.Status, res.Note = cur.Status, fmt.Sprintf("superseded by attempt %d", cur.Attempts)
-		return true, res
+		return res, true, nil
 	}
-	return false, res
+	return res, false, nil
 }
 
-// fail handles a failed step (index -1: before any step). A failure that is final (last
-// attempt, or a permanent error) marks the workflow failed; otherwise the error goes back to
-// the queue, which retries the job with backoff, and the workflow stays running.
-func (e *Engine) fail(ctx context.Context, log *slog.Logger, w store.Workflow, index int, name string, stepErr error, last bool, start time.Time, res ExecResult) (ExecResult, error) {
-	res.DurationMS = time.Since(start).Milliseconds()
-	where := "before the first step"
-	if index >= 0 {
-		where = fmt.Sprintf("step %d (%s)", index+1, name)
-	}
-	msg := fmt.Sprintf("%s: %v", where, stepErr)
+// fail handles a failed step. A failure that is final (last attempt, or a permanent error)
+// marks the workflow failed; otherwise the error goes back to the queue, which retries the
+// job with backoff, and the workflow stays running.
+func (e *Engine) fail(ctx context.Context, a *attempt, f stepFailure) (ExecResult, error) {
+	a.res.DurationMS = a.took().Milliseconds()
+	msg := fmt.Sprintf("%s: %v", f.where(), f.err)
 	bg := context.WithoutCancel(ctx)
-	if stop, r := e.stillOurs(bg, w, res); stop {
-		log.Info("workflow stopped during step", "step", name, "status", r.Status, "note", r.Note)
-		return r, nil
+	if res, stop, err := e.interrupted(bg, a); stop {
+		a.log.Info("workflow stopped during step", "step", f.name, "status", res.Status, "note", res.Note, "err", err)
+		return res, err
 	}
 	if ctx.Err() != nil {
-		cause := context.Cause(ctx)
-		switch {
-		case errors.Is(cause, queue.ErrShuttingDown):
-			// Interrupted, not failed: the job goes back to its queue and the next
-			// attempt resumes at this step.
-			log.Info("workflow interrupted by shutdown", "step", name)
-			return res, fmt.Errorf("workflow %s interrupted at %s: %w", w.ID, where, cause)
-		case errors.Is(cause, queue.ErrJobCanceled):
-			// The job was canceled in the queue (dashboard, CLI) rather than through
-			// Engine.Cancel: the workflow is canceled too, or it would stay running.
-			if _, err := e.store.CancelWorkflow(bg, w.ID); err != nil && !errors.Is(err, store.ErrConflict) {
-				log.Warn("job canceled; canceling its workflow failed", "err", err)
-			}
-			res.Status, res.Note = store.StatusCanceled, "job canceled"
-			log.Info("workflow canceled with its job", "step", name)
-			return res, fmt.Errorf("workflow %s canceled at %s: %w", w.ID, where, cause)
+		if res, ok, err := e.failedByContext(ctx, a, f); ok {
+			return res, err
 		}
 	}
-	if !last && !queue.IsNoRetry(stepErr) {
-		log.Warn("workflow step failed; the job will be retried", "step", name, "err", stepErr)
-		return res, fmt.Errorf("workflow %s: %s", w.ID, msg)
+	if !a.last && !queue.IsNoRetry(f.err) {
+		a.log.Warn("workflow step failed; the job will be retried", "step", f.name, "err", f.err)
+		return a.res, fmt.Errorf("workflow %s: %s", a.w.ID, msg)
 	}
-	_, err := e.store.FinishWorkflow(bg, w.ID, store.Result{
-		Attempt: w.Attempts, Status: store.StatusFailed, Error: msg, Duration: time.Since(start),
+	_, err := e.store.FinishWorkflow(bg, a.w.ID, store.Result{
+		Attempt: a.w.Attempts, Status: store.StatusFailed, Error: msg, Duration: a.took(),
 	})
 	if err != nil {
-		if stop, r := e.stillOurs(bg, w, res); stop {
-			return r, nil
+		if res, stop, _ := e.interrupted(bg, a); stop && res.Note != "" {
+			return res, nil
 		}
-		return res, fmt.Errorf("workflow %s: %s; and recording the failure failed: %w", w.ID, msg, err)
+		return a.res, fmt.Errorf("workflow %s: %s; and recording the failure failed: %w", a.w.ID, msg, err)
 	}
-	res.Status, res.Note = store.StatusFailed, msg
-	log.Warn("workflow failed", "step", name, "err", stepErr)
-	return res, queue.NoRetry(fmt.Errorf("workflow %s failed: %s", w.ID, msg))
+	a.res.Status, a.res.Note = store.StatusFailed, msg
+	a.log.Warn("workflow failed", "step", f.name, "err", f.err)
+	return a.res, queue.NoRetry(fmt.Errorf("workflow %s failed: %s", a.w.ID, msg))
+}
+
+// failedByContext handles a step that failed because the job's context ended: the worker
+// shutting down (the job goes back to its queue) or the job canceled in the queue (the
+// workflow is canceled too). ok is false for any other cause (a timeout is a failure).
+func (e *Engine) failedByContext(ctx context.Context, a *attempt, f stepFailure) (res ExecResult, ok bool, err error) {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, queue.ErrShuttingDown):
+		// Interrupted, not failed: the job goes back to its queue and the next attempt
+		// resumes at this step.
+		a.log.Info("workflow interrupted by shutdown", "step", f.name)
+		return a.res, true, fmt.Errorf("workflow %s interrupted at %s: %w", a.w.ID, f.where(), cause)
+	case errors.Is(cause, queue.ErrJobCanceled):
+		// The job was canceled in the queue (dashboard, CLI) rather than through
+		// Engine.Cancel: the workflow is canceled too, or it would stay running.
+		if _, err := e.store.CancelWorkflow(context.WithoutCancel(ctx), a.w.ID); err != nil && !errors.Is(err, store.ErrConflict) {
+			a.log.Warn("job canceled; canceling its workflow failed", "err", err)
+		}
+		a.res.Status, a.res.Note = store.StatusCanceled, "job canceled"
+		a.log.Info("workflow canceled with its job", "step", f.name)
+		return a.res, true, fmt.Errorf("workflow %s canceled at %s: %w", a.w.ID, f.where(), cause)
+	}
+	return a.res, false, nil
 }

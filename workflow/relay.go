@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/codex-dominion/dominion/queue"
@@ -30,13 +31,17 @@ func (e *Engine) Wake() {
 // workflow enqueued by Submit, by this relay and by another process's relay runs once. It
 // looks at the outbox when it starts, when woken (Wake; Submit wakes it on a queue failure)
 // and once per Config.RelaySweep; while rows are waiting and the queue refuses them it
-// retries every RelayMinInterval, doubling up to RelayMaxInterval.
+// retries every RelayMinInterval, doubling up to RelayMaxInterval. Alongside, it runs
+// Reconcile every Config.ReconcileInterval.
 func (e *Engine) RunRelay(ctx context.Context) {
 	if e.client == nil {
 		e.log.Warn("outbox relay idle: no queue client")
 		<-ctx.Done()
 		return
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { e.runReconciler(ctx) })
 	delay := time.Duration(0)
 	failing := false
 	for {

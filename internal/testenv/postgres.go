@@ -47,6 +47,7 @@ const pgSuperuser = "postgres"
 // directory, a free port on 127.0.0.1, fsync off. Its methods are safe for
 // concurrent use.
 type Postgres struct {
+	bin      string // directory of the server binaries
 	dir      string // base directory: data/, sock/, postgres.log
 	port     int
 	password string
@@ -54,10 +55,21 @@ type Postgres struct {
 
 	admin *sql.DB // connection to the "postgres" database, for CREATE/DROP DATABASE
 
+	durable bool // synchronous_commit on: see Durable
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the server process has exited
 }
+
+// PostgresOption configures StartPostgres and NewPostgres.
+type PostgresOption func(*Postgres)
+
+// Durable makes every commit wait for its WAL record to reach the operating system
+// (synchronous_commit on), so that a commit the server acknowledged survives StopImmediate.
+// Without it commits are acknowledged first (faster), and StopImmediate loses the last
+// fraction of a second of them, as a real server configured so would.
+func Durable() PostgresOption { return func(p *Postgres) { p.durable = true } }
 
 // StartPostgres starts a private PostgreSQL server (initdb into a new
 // temporary directory, then postgres on a free port), waits until it accepts
@@ -66,9 +78,9 @@ type Postgres struct {
 //
 // Starting a server takes a second or two: share one per test package, from
 // TestMain with NewPostgres, and give each test its own NewDatabase.
-func StartPostgres(t testing.TB) *Postgres {
+func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 	t.Helper()
-	p, err := NewPostgres()
+	p, err := NewPostgres(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +90,7 @@ func StartPostgres(t testing.TB) *Postgres {
 
 // NewPostgres is StartPostgres for code that has no testing.TB, such as
 // TestMain: the server runs until Close.
-func NewPostgres() (*Postgres, error) {
+func NewPostgres(opts ...PostgresOption) (*Postgres, error) {
 	bin, err := pgBinDir()
 	if err != nil {
 		return nil, err
@@ -94,7 +106,10 @@ func NewPostgres() (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	p := &Postgres{dir: dir, cred: cred, password: pgRandomHex(16)}
+	p := &Postgres{bin: bin, dir: dir, cred: cred, password: pgRandomHex(16)}
+	for _, o := range opts {
+		o(p)
+	}
 	if err := p.init(bin); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -256,10 +271,14 @@ func (p *Postgres) start(bin string) error {
 		return fmt.Errorf("testenv: %w", err)
 	}
 	defer log.Close() // the child has its own descriptor
+	syncCommit := "synchronous_commit=off"
+	if p.durable {
+		syncCommit = "synchronous_commit=on"
+	}
 	cmd := p.command(bin, "postgres",
 		"-D", p.dataDir(), "-p", strconv.Itoa(p.port), "-k", p.sockDir(),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "fsync=off", "-c", syncCommit, "-c", "full_page_writes=off",
 		"-c", "max_connections=400", "-c", "shared_buffers=32MB",
 		"-c", "log_min_messages=warning")
 	cmd.Stdout, cmd.Stderr = log, log
@@ -364,9 +383,37 @@ func (p *Postgres) NewDatabase(t testing.TB) string {
 	return p.dsn(name)
 }
 
-// Stop shuts the server down (fast shutdown: SIGINT) and waits for it to
-// exit; after pgStopTimeout it is killed. Stopping a stopped server does nothing.
-func (p *Postgres) Stop() {
+// Stop shuts the server down as `pg_ctl stop -m fast` does (SIGINT: open
+// connections are terminated with an admin_shutdown error, then a checkpoint)
+// and waits for it to exit; after pgStopTimeout it is killed. Stopping a
+// stopped server does nothing.
+func (p *Postgres) Stop() { p.stop(syscall.SIGINT) }
+
+// StopImmediate shuts the server down as `pg_ctl stop -m immediate` does
+// (SIGQUIT: connections dropped, no checkpoint; the next Start runs crash
+// recovery) and waits for it to exit.
+func (p *Postgres) StopImmediate() { p.stop(syscall.SIGQUIT) }
+
+// Start starts a stopped server again, on the same port and data, and waits
+// until it accepts connections. Starting a running server does nothing.
+func (p *Postgres) Start() error {
+	p.mu.Lock()
+	running := p.done != nil
+	if running {
+		select {
+		case <-p.done:
+			running = false
+		default:
+		}
+	}
+	p.mu.Unlock()
+	if running {
+		return nil
+	}
+	return p.start(p.bin)
+}
+
+func (p *Postgres) stop(sig syscall.Signal) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done == nil {
@@ -377,7 +424,7 @@ func (p *Postgres) Stop() {
 		return
 	default:
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	_ = p.cmd.Process.Signal(sig)
 	select {
 	case <-p.done:
 	case <-time.After(pgStopTimeout):

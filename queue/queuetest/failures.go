@@ -135,3 +135,44 @@ func testUnknownJob(t *testing.T, nb NewBroker) {
 		t.Fatalf("error = %q", dead.Errors[0].Error)
 	}
 }
+
+// testUnavailableKeepsAttempts: a handler whose dependency is down (an Unavailable error)
+// uses none of its job's attempts, however often it runs during the outage; the job runs
+// again once the dependency is back.
+func testUnavailableKeepsAttempts(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	var down atomic.Bool
+	var calls atomic.Int32
+	down.Store(true)
+	e.worker(queue.WorkerConfig{MaxUnavailableDelay: 50 * time.Millisecond},
+		map[string]queue.HandlerFunc{
+			"needs-db": func(context.Context, *queue.Job) (any, error) {
+				calls.Add(1)
+				if down.Load() {
+					return nil, queue.Unavailable(errors.New("dial tcp 127.0.0.1:5432: connection refused"))
+				}
+				return "ok", nil
+			},
+			"doomed": func(context.Context, *queue.Job) (any, error) {
+				return nil, queue.NoRetry(queue.Unavailable(errors.New("down, and permanent")))
+			},
+		})
+	// No retries: a single counted failure would send the job to dead.
+	job := e.enqueue("needs-db", nil, queue.MaxRetries(0))
+	eventually(t, 15*time.Second, func() bool {
+		j, err := e.client.Get(e.ctx, job.ID)
+		return err == nil && calls.Load() >= 3 && j.State == queue.StateRetry && j.Attempt == 0
+	}, func() string { return "job never seen waiting in retry with its attempt given back" })
+	down.Store(false)
+	done := e.waitState(job.ID, queue.StateCompleted)
+	if done.Attempt != 1 || len(done.Errors) != 0 {
+		t.Fatalf("completed at attempt %d with errors %+v; want attempt 1 and no errors", done.Attempt, done.Errors)
+	}
+	if s := e.stats(queue.DefaultQueue); s.Processed != 1 || s.Failed != 0 {
+		t.Fatalf("stats = %+v; want processed 1, failed 0 (the outage counts nothing)", s)
+	}
+	doomed := e.enqueue("doomed", nil, queue.MaxRetries(5))
+	if j := e.waitState(doomed.ID, queue.StateDead); j.Attempt != 1 {
+		t.Fatalf("NoRetry(Unavailable) job dead at attempt %d, want 1", j.Attempt)
+	}
+}

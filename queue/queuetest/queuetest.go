@@ -35,6 +35,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"RetryThenSucceed":         testRetryThenSucceed,
 		"DeadAfterRetries":         testDeadAfterRetries,
 		"NoRetryGoesDead":          testNoRetryGoesDead,
+		"UnavailableKeepsAttempts": testUnavailableKeepsAttempts,
 		"UndecodablePayload":       testUndecodablePayload,
 		"PanicFailsJob":            testPanicFailsJob,
 		"Timeout":                  testTimeout,

@@ -55,6 +55,9 @@ func appendOutcomeArgs(args []any, o *queue.Outcome, now time.Time) ([]any, erro
 		kind = "c"
 	case queue.StateRetry:
 		kind = "r"
+		if o.Snooze {
+			kind = "s"
+		}
 	case queue.StateDead:
 		kind = "d"
 	default:
@@ -69,7 +72,7 @@ func appendOutcomeArgs(args []any, o *queue.Outcome, now time.Time) ([]any, erro
 		retryAt = now
 	}
 	var errJSON []byte
-	if kind != "c" {
+	if kind != "c" && kind != "s" {
 		ae := o.Error
 		if ae == nil {
 			ae = &queue.AttemptError{Error: "failed (no error given)"}

@@ -22,8 +22,12 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 		return fmt.Errorf("sqlitebroker: finish: %w", err)
 	}
 	failed := make(map[string]bool, len(outcomes))
+	snoozed := make(map[string]bool)
 	for _, o := range outcomes {
 		failed[o.JobID] = o.State != queue.StateCompleted
+		if o.Snooze {
+			snoozed[o.JobID] = true
+		}
 	}
 	retried := false
 	err = b.write(ctx, func(tx *wtx) error {
@@ -38,8 +42,10 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 			if err := rows.Scan(&id, &q, &state); err != nil {
 				return err
 			}
-			tally.add(q, failed[id], state == string(queue.StateDead))
 			retried = retried || state == string(queue.StateRetry)
+			if !snoozed[id] {
+				tally.add(q, failed[id], state == string(queue.StateDead))
+			}
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -58,7 +64,7 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 
 // finishBatch encodes outcomes as the JSON array the finish query reads.
 func finishBatch(outcomes []queue.Outcome) (string, error) {
-	rows := make([][8]any, len(outcomes))
+	rows := make([][9]any, len(outcomes))
 	for i, o := range outcomes {
 		switch o.State {
 		case queue.StateCompleted, queue.StateRetry, queue.StateDead:
@@ -73,7 +79,11 @@ func finishBatch(outcomes []queue.Outcome) (string, error) {
 		if len(o.Result) > 0 {
 			result = hex.EncodeToString(o.Result)
 		}
-		if o.Error != nil {
+		snooze := 0
+		if o.Snooze && o.State == queue.StateRetry {
+			snooze = 1
+		}
+		if o.Error != nil && snooze == 0 {
 			e := *o.Error
 			if e.Attempt == 0 {
 				e.Attempt = o.Attempt
@@ -87,8 +97,8 @@ func finishBatch(outcomes []queue.Outcome) (string, error) {
 			}
 			entry = string(data)
 		}
-		rows[i] = [8]any{o.JobID, o.WorkerID, o.Attempt, string(o.State), nanos(finished),
-			nanos(o.RetryAt), result, entry}
+		rows[i] = [9]any{o.JobID, o.WorkerID, o.Attempt, string(o.State), nanos(finished),
+			nanos(o.RetryAt), result, entry, snooze}
 	}
 	data, err := json.Marshal(rows)
 	return string(data), err

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -41,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RetryResumesAfterLastStep", testRetryResumes},
 		{"TransitionGuards", testTransitionGuards},
 		{"Cancel", testCancel},
+		{"InFlightAndAbandon", testInFlightAndAbandon},
 		{"DeleteFinishedBefore", testDeleteFinishedBefore},
 		{"Summarize", testSummarize},
 		{"Reports", testReports},
@@ -1125,4 +1127,56 @@ func testConcurrentWorkflows(t *testing.T, s store.Store) {
 	if sum.Total != n || sum.Completed != n || sum.TotalSavings != n || sum.CompletionRate != 1 {
 		t.Fatalf("summary = %+v", sum)
 	}
+}
+
+// testInFlightAndAbandon: InFlight lists the enqueued, unfinished workflows that have not
+// changed since a time; AbandonWorkflow fails one, guarded by its attempts.
+func testInFlightAndAbandon(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	runTo(t, s, store.NewWorkflow{}, store.StatusQueued) // not enqueued: the relay's, not listed
+	queued := runTo(t, s, store.NewWorkflow{}, store.StatusQueued)
+	if err := s.MarkEnqueued(ctx, queued.ID, "job-q"); err != nil {
+		t.Fatal(err)
+	}
+	running := runTo(t, s, store.NewWorkflow{}, store.StatusQueued)
+	if err := s.MarkEnqueued(ctx, running.ID, "job-r"); err != nil {
+		t.Fatal(err)
+	}
+	running = start(t, s, running.ID)
+	done := runTo(t, s, store.NewWorkflow{}, store.StatusCompleted)
+	waitClockPast(now())
+	if old, err := s.InFlight(ctx, get(t, s, queued.ID).UpdatedAt, "", 0); err != nil || len(old) != 0 {
+		t.Fatalf("InFlight before the first change = %v, %v; want none", ids(old), err)
+	}
+	all, err := s.InFlight(ctx, time.Now().Add(time.Second), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{queued.ID, running.ID}
+	slices.Sort(want)
+	if got := ids(all); !slices.Equal(got, want) {
+		t.Fatalf("InFlight = %v, want %v (queued and running with a job id, in id order)", got, want)
+	}
+	if page, err := s.InFlight(ctx, time.Now().Add(time.Second), want[0], 1); err != nil || !slices.Equal(ids(page), want[1:]) {
+		t.Fatalf("InFlight after %s = %v, %v; want %v", want[0], ids(page), err, want[1:])
+	}
+
+	_, err = s.AbandonWorkflow(ctx, running.ID, running.Attempts-1, "job dead")
+	wantErr(t, "AbandonWorkflow with an old attempt", err, store.ErrStaleAttempt)
+	for _, w := range []store.Workflow{queued, running} {
+		got, err := s.AbandonWorkflow(ctx, w.ID, w.Attempts, "its job is dead: boom")
+		if err != nil {
+			t.Fatalf("AbandonWorkflow(%s): %v", w.ID, err)
+		}
+		if got.Status != store.StatusFailed || got.Error != "its job is dead: boom" || got.FinishedAt.IsZero() {
+			t.Fatalf("abandoned workflow = %+v", got)
+		}
+		if m := get(t, s, w.ID).Metrics; len(m) != 0 {
+			t.Fatalf("abandoned workflow has metrics %+v; no attempt finished", m)
+		}
+	}
+	_, err = s.AbandonWorkflow(ctx, done.ID, done.Attempts, "late")
+	wantState(t, "AbandonWorkflow of a completed workflow", err, store.StatusCompleted)
+	_, err = s.AbandonWorkflow(ctx, "no-such-id", 0, "x")
+	wantErr(t, "AbandonWorkflow of a missing workflow", err, store.ErrNotFound)
 }

@@ -1,10 +1,11 @@
 -- finish: record the outcomes of attempts of one queue's jobs.
 -- KEYS[1]  the queue's key base
 -- ARGV[1]  max dead jobs per queue, then 8 values per outcome: id, worker id, attempt,
---          kind (c completed, r retry, d dead), retry run-at ms, ms since the handler returned,
+--          kind (c completed, r retry, s snooze, d dead), retry run-at ms, ms since the handler returned,
 --          result (JSON or ""), error (JSON or "")
 -- An outcome whose job is no longer active under that worker and attempt is ignored. A job
--- whose cancellation was requested becomes canceled whatever the outcome.
+-- whose cancellation was requested becomes canceled whatever the outcome. A snooze is a retry
+-- that gives the attempt back and counts nothing.
 -- Returns the number of outcomes applied.
 local base = KEYS[1]
 local maxDead = tonumber(ARGV[1])
@@ -19,7 +20,7 @@ for i = 2, #ARGV, 8 do
   local v = redis.call('HMGET', jk, 's', 'w', 'a', 'c', 'u', 't')
   if v[1] == 'active' and v[2] == worker and v[3] == attempt then
     done[#done + 1] = id
-    processed = processed + 1
+    if kind ~= 's' then processed = processed + 1 end
     local f = now - tonumber(ARGV[i + 5])
     local ttl = tonumber(v[6]) or 0
     local err = ARGV[i + 7]
@@ -43,8 +44,9 @@ for i = 2, #ARGV, 8 do
       completed[#completed + 1] = f + ttl
       completed[#completed + 1] = id
       release(base, v[5], id)
-    elseif kind == 'r' then
+    elseif kind == 'r' or kind == 's' then
       local at = tonumber(ARGV[i + 4])
+      if kind == 's' then redis.call('HINCRBY', jk, 'a', -1) end
       if before == nil then before = earliest(base) end
       redis.call('HSET', jk, 's', 'retry', 'r', at)
       redis.call('ZADD', base .. 'retry', at, id)
@@ -66,4 +68,4 @@ if failed > 0 then redis.call('HINCRBY', base .. 'stats', 'failed', failed) end
 -- A retry due sooner than anything blocked workers wait for: wake one to re-time its wait.
 if soonest and (not before or soonest < before) then wake(base) end
 if dead then trimDead(base, maxDead) end
-return processed
+return #done

@@ -73,10 +73,12 @@ RETURNING {{job_columns}}, ord, rowid;
 
 -- name: finish
 -- ?1 is a JSON array with one array per outcome:
--- [id, worker, attempt, state, finished-at, retry-at, result in hex or null, error entry or null]
--- (the error entry is the JSON of a queue.AttemptError, as a string).
+-- [id, worker, attempt, state, finished-at, retry-at, result in hex or null, error entry or null,
+--  snooze 0 or 1] (the error entry is the JSON of a queue.AttemptError, as a string). A snooze
+-- is a retry that gives the attempt back.
 UPDATE jobs SET
     state = CASE WHEN cancel_requested THEN 'canceled' ELSE o.out_state END,
+    attempt = attempt - o.out_snooze,
     finished_at = o.out_finished,
     run_at = CASE WHEN o.out_state = 'retry' AND NOT cancel_requested THEN o.out_retry ELSE run_at END,
     result = coalesce(unhex(o.out_result), result),
@@ -88,7 +90,7 @@ UPDATE jobs SET
     ord = CASE WHEN o.out_state = 'retry' AND NOT cancel_requested THEN o.out_retry ELSE o.out_finished END
 FROM (SELECT value ->> 0 AS out_id, value ->> 1 AS out_worker, value ->> 2 AS out_attempt,
              value ->> 3 AS out_state, value ->> 4 AS out_finished, value ->> 5 AS out_retry,
-             value ->> 6 AS out_result, value ->> 7 AS out_error
+             value ->> 6 AS out_result, value ->> 7 AS out_error, value ->> 8 AS out_snooze
       FROM jsonb_each(?1)) AS o
 WHERE jobs.id = o.out_id AND jobs.state = 'active' AND jobs.worker_id = o.out_worker
   AND jobs.attempt = o.out_attempt
