@@ -147,7 +147,8 @@ func (b *Broker) take(req queue.FetchRequest, now time.Time) []*queue.Job {
 }
 
 // Finish records the outcomes of attempts. An outcome whose job is no longer active under
-// that worker and attempt is ignored; a job whose cancellation was requested ends canceled.
+// that worker and attempt is ignored; a job whose cancellation was requested ends canceled;
+// a snoozed outcome gives its attempt back and counts nothing.
 func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 	for _, o := range outcomes {
 		switch o.State {
@@ -176,15 +177,20 @@ func (b *Broker) finish(e *entry, o queue.Outcome) {
 	if at.IsZero() {
 		at = time.Now()
 	}
+	snooze := o.Snooze && o.State == queue.StateRetry // the attempt does not count
 	q := b.queue(j.Queue)
-	q.processed++
-	if o.State != queue.StateCompleted {
-		q.failed++
+	if snooze {
+		j.Attempt--
+	} else {
+		q.processed++
+		if o.State != queue.StateCompleted {
+			q.failed++
+		}
 	}
 	if len(o.Result) > 0 {
 		j.Result = append([]byte(nil), o.Result...)
 	}
-	if o.Error != nil {
+	if o.Error != nil && !snooze {
 		ae := *o.Error
 		if ae.Attempt == 0 {
 			ae.Attempt = o.Attempt
