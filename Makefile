@@ -6,7 +6,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
 
-run: build ## build ./dominion, then run it embedded (SQLite, no configuration): API, worker, scheduler, dashboard on :8080
+run: build ## build ./dominion, then run it embedded (SQLite, no configuration): API, worker, scheduler, dashboard on 127.0.0.1:8080
 	./dominion serve
 
 # -v names each package as it compiles: the first build compiles the pure-Go SQLite driver

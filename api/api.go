@@ -102,9 +102,9 @@ func New(cfg Config) *API {
 	}
 	apiMux.HandleFunc("/", notFound)
 
-	var apiHandler http.Handler = apiMux
+	var apiHandler http.Handler = requireJSONBody(apiMux)
 	if cfg.Token != "" {
-		apiHandler = requireToken(cfg.Token, apiMux)
+		apiHandler = requireToken(cfg.Token, apiHandler)
 	}
 
 	root := http.NewServeMux()

@@ -104,3 +104,24 @@ func requireToken(token string, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// requireJSONBody refuses with 415 a request to an /api/ route that carries a body, or a
+// Content-Type, other than application/json: a browser can send a form or text/plain
+// cross-site without asking, never application/json. A bodyless POST (cancel, retry) with
+// no Content-Type passes.
+func requireJSONBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			ct := r.Header.Get("Content-Type")
+			if ct != "" || r.ContentLength != 0 {
+				if e := checkJSONContentType(ct); e != nil {
+					writeError(w, e)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/dashboard"
+	"github.com/codex-dominion/dominion/internal/httpguard"
 	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
 )
@@ -25,13 +26,17 @@ When DOMINION_DASHBOARD_TOKEN (or else DOMINION_API_TOKEN) is set, the dashboard
 it at login. With --read-only it shows everything and changes nothing.
 
 Environment (besides the broker's and the log's; 'dominion help' lists them all):
-  DOMINION_DASHBOARD_ADDR    listen address (default :8081)
+  DOMINION_DASHBOARD_ADDR    listen address (default 127.0.0.1:8081); without a token only
+                             a loopback address, unless DOMINION_ALLOW_INSECURE=1
+  DOMINION_ALLOWED_HOSTS     host names it answers to besides localhost, 127.0.0.1, ::1
+                             and the listen host (comma-separated; * for any)
   DOMINION_DASHBOARD_TOKEN   the login token (default: DOMINION_API_TOKEN)
   DATABASE_URL               the workflow store (postgres://… or a SQLite file)
   DOMINION_WORKFLOWS         YAML file of workflow types (for the steps of each workflow)
 
 `+schedulesEnvHelp, 0, 0)
 	addr := f.String("addr", a.cfg.DashboardAddr, "`ADDRESS` to listen on; its default comes from DOMINION_DASHBOARD_ADDR")
+	insecure := insecureFlag(f, a.cfg)
 	readOnly := f.Bool("read-only", false, "hide and refuse every action (retry, cancel, delete, pause, …)")
 	prefix := f.String("prefix", "/dashboard", "URL `PATH` the dashboard is served under")
 	noWorkflows := f.Bool("no-workflows", false, "do not open the workflow store: show the queues only")
@@ -51,6 +56,11 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 	token := a.cfg.DashboardToken
 	if token == "" {
 		token = a.cfg.APIToken
+	}
+
+	loopback, err := httpguard.CheckListen(*addr, token != "", *insecure)
+	if err != nil {
+		return a.runtimeError(path, err)
 	}
 
 	broker, err := a.openBroker(ctx)
@@ -92,13 +102,22 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 	if err != nil {
 		return a.runtimeError(path, fmt.Errorf("listen on %s: %w", *addr, err))
 	}
-	srv := service.NewHTTPServer(ctx, service.MountDashboard(p, d, nil), a.log)
+	srv := service.NewHTTPServer(ctx, httpguard.New(httpguard.Config{AllowedHosts: httpguard.Hosts(*addr, a.cfg.AllowedHosts), Logger: a.log},
+		service.MountDashboard(p, d, nil)), a.log)
 	auth := "no login (set DOMINION_DASHBOARD_TOKEN to require one)"
 	if token != "" {
 		auth = "login with the token"
 	}
-	a.log.Info("dashboard listening", "url", "http://"+displayAddr(ln.Addr())+p+"/", "broker", cfg.Broker,
-		"workflows", cfg.Workflows != nil, "read_only", *readOnly, "auth", auth)
+	reach := "loopback only: reachable from this machine"
+	if !loopback {
+		reach = "beyond loopback"
+	}
+	a.log.Info("dashboard listening", "url", "http://"+displayAddr(ln.Addr())+p+"/", "listen", ln.Addr().String(), "reach", reach,
+		"broker", cfg.Broker, "workflows", cfg.Workflows != nil, "read_only", *readOnly, "auth", auth)
+	if !loopback && token == "" {
+		a.log.Warn("dashboard listening beyond loopback WITHOUT a login (DOMINION_ALLOW_INSECURE / --insecure-listen): "+
+			"anyone who can reach this address can use it", "listen", ln.Addr().String())
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

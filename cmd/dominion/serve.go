@@ -22,7 +22,10 @@ queued in DOMINION_DATA_DIR/queue.db (SQLite). Set REDIS_URL for the Redis queue
 PostgreSQL.
 
 Environment (besides the broker's and the log's; 'dominion help' lists them all):
-  DOMINION_ADDR        listen address (default :8080)
+  DOMINION_ADDR        listen address (default 127.0.0.1:8080); without DOMINION_API_TOKEN
+                       only a loopback address, unless DOMINION_ALLOW_INSECURE=1
+  DOMINION_ALLOWED_HOSTS  host names the server answers to besides localhost, 127.0.0.1,
+                       ::1 and the listen host (comma-separated; * for any)
   DATABASE_URL         postgres://user:password@host:5432/db, or a SQLite file path
   DOMINION_API_TOKEN   when set, every /api/ route needs Authorization: Bearer <token>,
                        and the dashboard asks for it at login
@@ -32,6 +35,7 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 
 `+schedulesEnvHelp, 0, 0)
 	addr := f.String("addr", a.cfg.Addr, "`ADDRESS` the API listens on; its default comes from DOMINION_ADDR\n(port 0: any free port, logged at start-up)")
+	insecure := insecureFlag(f, a.cfg)
 	workflows := workflowsFlag(f, a.cfg)
 	concurrency := f.Int("concurrency", service.DefaultConcurrency, "number of jobs the worker runs at once")
 	noWorker := f.Bool("no-worker", false, "run no worker here; run 'dominion worker --queues workflows=3,default=1' elsewhere")
@@ -62,7 +66,7 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		}
 	}
 	cfg := a.cfg // the flags override the environment's values
-	cfg.Addr, cfg.WorkflowsFile, cfg.Lease = *addr, *workflows, *lease
+	cfg.Addr, cfg.WorkflowsFile, cfg.Lease, cfg.AllowInsecure = *addr, *workflows, *lease, *insecure
 	err := service.Run(ctx, service.Config{
 		Config:          cfg,
 		Concurrency:     *concurrency,
@@ -77,6 +81,12 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		return a.runtimeError(path, err)
 	}
 	return exitOK
+}
+
+// insecureFlag adds --insecure-listen to f; its default comes from DOMINION_ALLOW_INSECURE.
+func insecureFlag(f *flags, cfg config.Config) *bool {
+	return f.Bool("insecure-listen", cfg.AllowInsecure, "listen beyond loopback without a token (anyone who can reach the address can\n"+
+		"change queues and workflows); its default comes from DOMINION_ALLOW_INSECURE")
 }
 
 // workflowsFlag adds --workflows to f; its default comes from DOMINION_WORKFLOWS.

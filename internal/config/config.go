@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,8 @@ const (
 	EnvSMTPUsername   = "SMTP_USERNAME"
 	EnvSMTPPassword   = "SMTP_PASSWORD"
 	EnvSMTPFrom       = "SMTP_FROM"
+	EnvAllowInsecure  = "DOMINION_ALLOW_INSECURE"
+	EnvAllowedHosts   = "DOMINION_ALLOWED_HOSTS"
 )
 
 // Defaults.
@@ -45,8 +48,8 @@ const (
 	QueueDBFile          = "queue.db"
 	StoreDBFile          = "dominion.db"
 	DefaultLease         = 10 * time.Second
-	DefaultAddr          = ":8080"
-	DefaultDashboardAddr = ":8081" // leaves :8080 to `dominion serve`
+	DefaultAddr          = "127.0.0.1:8080"
+	DefaultDashboardAddr = "127.0.0.1:8081" // leaves 8080 to `dominion serve`
 )
 
 // Config is Dominion's configuration.
@@ -64,10 +67,16 @@ type Config struct {
 	// Lease is how long a worker's lease on a job lasts without a heartbeat.
 	Lease time.Duration
 
-	// Addr is the listen address of `dominion serve` (DOMINION_ADDR, default ":8080");
-	// DashboardAddr that of `dominion dashboard` (DOMINION_DASHBOARD_ADDR, default ":8081").
+	// Addr is the listen address of `dominion serve` (DOMINION_ADDR, default
+	// "127.0.0.1:8080"); DashboardAddr that of `dominion dashboard` (DOMINION_DASHBOARD_ADDR,
+	// default "127.0.0.1:8081"). Without a token they must be loopback addresses unless
+	// AllowInsecure (DOMINION_ALLOW_INSECURE=1) is set.
 	Addr          string
 	DashboardAddr string
+	AllowInsecure bool
+	// AllowedHosts are the host names the HTTP servers answer to besides the loopback names
+	// and the listen host (DOMINION_ALLOWED_HOSTS, comma-separated; "*": any).
+	AllowedHosts []string
 	// DatabaseURL is the workflow store (DATABASE_URL): postgres://… or libpq's
 	// "host=… dbname=…" form for PostgreSQL, or a SQLite file (a path, sqlite:PATH or
 	// file:PATH); anything else is refused by Load (store.ParseDSN). Empty means
@@ -139,8 +148,14 @@ func Vars() []Var {
 			Usage: "how long a job stays leased without a worker heartbeat (a crashed worker's jobs run again after this)",
 			set:   setLease},
 		{Name: EnvAddr, Default: DefaultAddr,
-			Usage: "the listen address of 'dominion serve' (port 0: any free port)",
+			Usage: "the listen address of 'dominion serve' (port 0: any free port); without DOMINION_API_TOKEN only a loopback address (see DOMINION_ALLOW_INSECURE)",
 			set:   trimmed(func(c *Config) *string { return &c.Addr })},
+		{Name: EnvAllowInsecure, DefaultText: "off: without a token, only loopback addresses",
+			Usage: "1: let 'dominion serve' and 'dominion dashboard' listen beyond loopback without a token (logged as a warning; flag --insecure-listen)",
+			set:   setAllowInsecure},
+		{Name: EnvAllowedHosts, DefaultText: "localhost, 127.0.0.1, ::1 and the listen host",
+			Usage: "more host names the HTTP servers answer to (comma-separated; * for any); other Host headers get 403",
+			set:   setAllowedHosts},
 		{Name: EnvAPIToken, Secret: true,
 			Usage: "when set, every /api/ route needs Authorization: Bearer <token>, and the dashboard asks for it at login",
 			set:   trimmed(func(c *Config) *string { return &c.APIToken })},
@@ -148,7 +163,7 @@ func Vars() []Var {
 			Usage: "the dashboard's login token instead of DOMINION_API_TOKEN",
 			set:   trimmed(func(c *Config) *string { return &c.DashboardToken })},
 		{Name: EnvDashboardAddr, Default: DefaultDashboardAddr,
-			Usage: "the listen address of 'dominion dashboard'",
+			Usage: "the listen address of 'dominion dashboard'; without a token only a loopback address (see DOMINION_ALLOW_INSECURE)",
 			set:   trimmed(func(c *Config) *string { return &c.DashboardAddr })},
 		{Name: EnvWorkflows, DefaultText: "the built-in types",
 			Usage: "YAML file of workflow types",
@@ -179,6 +194,27 @@ func setDatabaseURL(c *Config, s string) error {
 	}
 	_, err := store.ParseDSN(c.DatabaseURL) // it never quotes the DSN, which may hold a password
 	return err
+}
+
+func setAllowInsecure(c *Config, s string) error {
+	if s = strings.TrimSpace(s); s == "" {
+		return nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a boolean (1 or 0)", s)
+	}
+	c.AllowInsecure = b
+	return nil
+}
+
+func setAllowedHosts(c *Config, s string) error {
+	for h := range strings.SplitSeq(s, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.AllowedHosts = append(c.AllowedHosts, h)
+		}
+	}
+	return nil
 }
 
 func setLogLevel(c *Config, s string) error {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestVarDefaults(t *testing.T) {
 	}
 	var set Config
 	set.SetDefaults()
-	if loaded != set {
+	if !reflect.DeepEqual(loaded, set) {
 		t.Errorf("Load with no environment:\n got %+v\nwant %+v (SetDefaults)", loaded, set)
 	}
 	for _, v := range Vars() {
@@ -71,7 +72,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Addr != ":8080" || d.DashboardAddr != ":8081" || d.DatabaseURL != "" || d.APIToken != "" ||
+	if d.Addr != "127.0.0.1:8080" || d.DashboardAddr != "127.0.0.1:8081" || d.AllowInsecure || d.AllowedHosts != nil || d.DatabaseURL != "" || d.APIToken != "" ||
 		d.DashboardToken != "" || d.WorkflowsFile != "" || d.SchedulesFile != "" || d.SMTP != (workflow.SMTPConfig{}) {
 		t.Errorf("defaults: %+v", d)
 	}
@@ -82,6 +83,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"DOMINION_DASHBOARD_ADDR": ":9001", "DOMINION_DASHBOARD_TOKEN": "dash-tok",
 		"DOMINION_WORKFLOWS": "/etc/w.yaml", "DOMINION_SCHEDULES": "/etc/s.yaml",
 		"SMTP_ADDR": "mail:25", "SMTP_USERNAME": "me", "SMTP_PASSWORD": "smtp-pw", "SMTP_FROM": "d@example.com",
+		"DOMINION_ALLOW_INSECURE": "1", "DOMINION_ALLOWED_HOSTS": " dominion.example.com, 10.0.0.5 ,",
 	}
 	if len(m) != len(Variables()) {
 		t.Fatalf("the test sets %d variables, Variables lists %d", len(m), len(Variables()))
@@ -100,9 +102,10 @@ func TestLoadEveryVariable(t *testing.T) {
 		Lease: 3 * time.Second, Addr: "127.0.0.1:9000", DashboardAddr: ":9001",
 		DatabaseURL: "postgres://u:pw@db:5432/x", APIToken: "api-tok", DashboardToken: "dash-tok",
 		WorkflowsFile: "/etc/w.yaml", SchedulesFile: "/etc/s.yaml",
-		SMTP: workflow.SMTPConfig{Addr: "mail:25", Username: "me", Password: "smtp-pw", From: "d@example.com"},
+		SMTP:          workflow.SMTPConfig{Addr: "mail:25", Username: "me", Password: "smtp-pw", From: "d@example.com"},
+		AllowInsecure: true, AllowedHosts: []string{"dominion.example.com", "10.0.0.5"},
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
 	}
 }
@@ -116,6 +119,7 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{map[string]string{"DOMINION_LOG_LEVEL": "loud"}, `DOMINION_LOG_LEVEL: unknown log level "loud" (valid: debug, info, warn, error)`},
 		{map[string]string{"DOMINION_LEASE": "soon"}, `DOMINION_LEASE: "soon" is not a positive duration`},
+		{map[string]string{"DOMINION_ALLOW_INSECURE": "maybe"}, `DOMINION_ALLOW_INSECURE: "maybe" is not a boolean`},
 		{map[string]string{"DOMINION_LEASE": "-1s"}, `DOMINION_LEASE: "-1s" is not a positive duration`},
 		{map[string]string{"REDIS_URL": "http://:" + secret + "@host"}, `REDIS_URL: unsupported scheme "http"`},
 		{map[string]string{"REDIS_URL": secret + "@host:6379"}, `REDIS_URL: not a URL`},

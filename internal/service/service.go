@@ -23,6 +23,7 @@ import (
 	"github.com/codex-dominion/dominion/api"
 	"github.com/codex-dominion/dominion/dashboard"
 	"github.com/codex-dominion/dominion/internal/config"
+	"github.com/codex-dominion/dominion/internal/httpguard"
 	"github.com/codex-dominion/dominion/internal/jobs"
 	"github.com/codex-dominion/dominion/internal/schedules"
 	"github.com/codex-dominion/dominion/queue"
@@ -215,6 +216,16 @@ type Service struct {
 	dash   *dashboard.Dashboard
 	srv    *http.Server
 	ln     net.Listener
+	// loopback says the server listens on loopback addresses only.
+	loopback bool
+}
+
+// listenAddr is the address the service listens on: its listener's, else Addr.
+func listenAddr(cfg Config) string {
+	if cfg.Listener != nil {
+		return cfg.Listener.Addr().String()
+	}
+	return cfg.Addr
 }
 
 // Run builds the service and runs it until ctx is done, then shuts it down.
@@ -248,7 +259,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}()
 
-	// The workflow types first: a bad file is reported before anything is opened.
+	// The listen rule and the workflow types first: a mistake is reported before anything
+	// is opened.
+	var err error
+	if s.loopback, err = httpguard.CheckListen(listenAddr(cfg), cfg.APIToken != "", cfg.AllowInsecure); err != nil {
+		return nil, err
+	}
 	types, err := LoadTypes(cfg.WorkflowsFile)
 	if err != nil {
 		return nil, err
@@ -309,6 +325,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
+	handler = httpguard.New(httpguard.Config{
+		AllowedHosts: httpguard.Hosts(listenAddr(cfg), cfg.AllowedHosts), Logger: log,
+	}, handler)
 	s.srv = NewHTTPServer(ctx, handler, log)
 	s.ln = cfg.Listener
 	if s.ln == nil {
@@ -376,6 +395,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.dash != nil {
 		dashDesc = "http://" + s.ln.Addr().String() + dashboardPrefix + "/"
 	}
+	s.logExposure()
 	s.log.Info("dominion serve", "addr", s.ln.Addr().String(), "data_dir", s.cfg.DataDir, "store", storeDesc, "queue", queueDesc,
 		"worker", workerDesc, "schedules", schedDesc, "dashboard", dashDesc, "auth", s.cfg.APIToken != "", "workflow_types", strings.Join(s.engine.Registry().Names(), ","))
 
@@ -446,6 +466,21 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Wait()
 	s.log.Info("dominion serve stopped")
 	return runErr
+}
+
+// logExposure says who can reach the server: loopback only, or every client that can reach
+// its address, with or without a token (a warning when without: the operator opted out).
+func (s *Service) logExposure() {
+	addr := s.ln.Addr().String()
+	switch {
+	case s.loopback:
+		s.log.Info("listening on loopback only: reachable from this machine", "addr", addr, "auth", s.cfg.APIToken != "")
+	case s.cfg.APIToken != "":
+		s.log.Info("listening beyond loopback; every /api/ route and the dashboard need the token", "addr", addr, "auth", true)
+	default:
+		s.log.Warn("listening beyond loopback WITHOUT authentication (DOMINION_ALLOW_INSECURE / --insecure-listen): "+
+			"anyone who can reach this address can empty queues and cancel or retry workflows", "addr", addr, "auth", false)
+	}
 }
 
 // Close releases the listener, the broker and the store. Run calls it; call it yourself only
