@@ -122,6 +122,9 @@ func decodeChat(body []byte) (workflow.Request, *Error) {
 	if req.Type, e = optionalString(ctx, "workflow_type", fieldWorkflowType); e != nil {
 		return req, e
 	}
+	if why := checkJSONText(rawCtx); why != "" {
+		return req, badRequest(workflow.CodeInvalid, fieldContext, "context %s", why)
+	}
 	rawCalc, ok := present(ctx, "calculator_inputs")
 	if !ok {
 		return req, badRequest(workflow.CodeRequired, fieldCalculator,
@@ -264,6 +267,9 @@ func optionalString(m map[string]json.RawMessage, key, field string) (string, *E
 	}
 	if kind := jsonKind(raw); kind != "a string" {
 		return "", badRequest(CodeInvalidType, field, "%s must be a string, not %s", field, kind)
+	}
+	if why := checkJSONText(raw); why != "" {
+		return "", badRequest(workflow.CodeInvalid, field, "%s %s", field, why)
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {

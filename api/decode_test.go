@@ -49,6 +49,13 @@ func TestDecodeChatErrors(t *testing.T) {
 		{`null`, CodeInvalidType, ""},
 		{`{"mode":"execute"`, CodeMalformedJSON, ""},
 		{`  `, CodeMalformedJSON, ""},
+		{`{"mode":"execute","context":{"note":"a\u0000b"}}`, workflow.CodeInvalid, "context"},
+		{`{"mode":"execute","context":{"\u0000":1}}`, workflow.CodeInvalid, "context"},
+		{`{"mode":"execute","context":{"note":"\ud800"}}`, workflow.CodeInvalid, "context"},
+		{`{"mode":"execute","context":{"note":"\udfff\ud800x"}}`, workflow.CodeInvalid, "context"},
+		{`{"mode":"execute","context":{"deep":` + strings.Repeat("[", 1100) + strings.Repeat("]", 1100) + `}}`, workflow.CodeInvalid, "context"},
+		{`{"mode":"execute","agent_id":"\u0000"}`, workflow.CodeInvalid, "agent_id"},
+		{`{"mode":"execute","agent_id":"a","context":{"workflow_type":"\ud800"}}`, workflow.CodeInvalid, "context.workflow_type"},
 	} {
 		_, e := decodeChat([]byte(c.body))
 		if e == nil || e.Code != c.code || e.Field != c.field || e.Status != http.StatusBadRequest {
@@ -102,7 +109,7 @@ func TestBodyLimit(t *testing.T) {
 
 var knownCodes = []string{
 	CodeMalformedJSON, CodeInvalidType, CodeUnknownField,
-	workflow.CodeRequired, workflow.CodeOutOfRange, workflow.CodeUnknownMode,
+	workflow.CodeRequired, workflow.CodeOutOfRange, workflow.CodeUnknownMode, workflow.CodeInvalid,
 }
 
 // FuzzDecodeChat checks that the decoder never panics, that every refusal is a 400 with a
@@ -118,6 +125,10 @@ func FuzzDecodeChat(f *testing.F) {
 		`{"agent_id":"a","mode":"execute","context":{"calculator_inputs":{"tasks_per_week":1e400}}}`,
 		`{"agent_id":"a","mode":"execute","context":{"calculator_inputs":{"tasks_per_week":-0}}}`,
 		`{"agent_id":"\u0000","mode":"execute","context":[]}`,
+		`{"agent_id":"a","mode":"execute","context":{"x":"\u0000","calculator_inputs":{}}}`,
+		`{"agent_id":"a","mode":"execute","context":{"\udc00":1}}`,
+		`{"agent_id":"a","mode":"execute","context":{"x":"\ud83d\ude00 \\u0000","calculator_inputs":{"tasks_per_week":1,"time_per_task_minutes":1,"hourly_wage":1,"automation_percent":1}}}`,
+		`{"agent_id":"a","mode":"execute","context":{"x":` + strings.Repeat("[", 1100) + strings.Repeat("]", 1100) + `}}`,
 		`{"mode":"chat"}`, `{"mode":1}`, `{"mode":null}`, `{}`, `[]`, `null`, `1`, `"x"`, `true`, ``, ` `, `{`, `{"a":1}{}`,
 		`{"mode":"execute","mode":"preview"}`,
 		"{\"agent_id\":\"\xff\xfe\"}",

@@ -306,8 +306,8 @@ func checkPayload(raw json.RawMessage, field string) (json.RawMessage, *Error) {
 	if len(raw) > queue.MaxPayloadBytes {
 		return nil, badRequest(workflow.CodeOutOfRange, field, "%s is %d bytes; the limit is %d", field, len(raw), queue.MaxPayloadBytes)
 	}
-	if !cleanEscapes(raw) {
-		return nil, badRequest(workflow.CodeInvalid, field, "%s holds a string with NUL or an unpaired UTF-16 surrogate", field)
+	if why := checkJSONText(raw); why != "" {
+		return nil, badRequest(workflow.CodeInvalid, field, "%s %s", field, why)
 	}
 	if bytes.ContainsAny(raw, " \t\r\n") {
 		var buf bytes.Buffer
