@@ -5,6 +5,9 @@
 // strings and paths that are not clean UTF-8 text (a NUL byte, a control character, invalid
 // UTF-8, a ';' separator or a malformed %-escape) with a 400 that names the parameter.
 //
+// The read-only probes /healthz, /readyz and /metrics are exempt from the host check, so
+// that orchestrators and Prometheus can reach them by any name.
+//
 // It also owns the rule for listen addresses: without authentication a server listens on
 // loopback only, unless the operator opts out explicitly (CheckListen).
 //

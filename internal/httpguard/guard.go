@@ -47,7 +47,7 @@ type Guard struct {
 // New returns next behind the guard.
 func New(cfg Config, next http.Handler) *Guard {
 	g := &Guard{cop: http.NewCrossOriginProtection(), log: cfg.Logger, next: next,
-		exempt: []string{"/healthz", "/readyz"}}
+		exempt: []string{"/healthz", "/readyz", "/metrics"}}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
