@@ -63,6 +63,7 @@ type hub struct {
 	wfValues  map[string]any
 	wfAt      time.Time
 	closed    bool
+	lastErr   string // the poller's last logged error (only the poller uses it)
 
 	wake    chan struct{}
 	stop    chan struct{}
@@ -186,7 +187,11 @@ func (h *hub) poll(ctx context.Context) {
 		if ctx.Err() != nil && h.isClosed() {
 			return
 		}
-		s.Error = d.redact("reading queue statistics: " + err.Error())
+		s.Error = "Could not read the queue statistics. The details are in the server log."
+		if msg := d.redact(err.Error()); msg != h.lastErr {
+			h.lastErr = msg // logged once per distinct error, not once a sample
+			d.log.Warn("dashboard: read the queue statistics", "err", msg)
+		}
 	} else {
 		h.fill(&s, stats, now)
 	}

@@ -53,7 +53,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 	if d.cfg.Workflows != nil {
 		c, err := d.workflowCountsToday(ctx, time.Now())
 		if err != nil {
-			p.WFError = d.redact(err.Error())
+			p.WFError = d.problem("count today's workflows", err)
 		} else {
 			p.Workflows = c
 		}
@@ -123,6 +123,21 @@ type jobsPage struct {
 	Deletable  bool
 }
 
+// maxPage bounds the page parameter of the jobs list.
+const maxPage = 1_000_000
+
+// boundedInt parses a query parameter as a whole number from lo to hi; empty is lo.
+func boundedInt(s string, lo, hi int) (int, bool) {
+	if s == "" {
+		return lo, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, false
+	}
+	return n, true
+}
+
 // scanWindow bounds the jobs one search by type reads.
 const scanWindow = 5000
 
@@ -156,10 +171,14 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Count = p.Stats.Count(p.State)
 	size := d.cfg.PageSize
-	page, _ := strconv.Atoi(q.Get("page"))
-	page = max(page, 1)
-	p.Page = page
 	p.Pages = max((p.Count+int64(size)-1)/int64(size), 1)
+	page, ok := boundedInt(q.Get("page"), 1, maxPage)
+	if !ok {
+		d.badRequest(w, r, fmt.Sprintf("page must be a whole number from 1 to %d.", maxPage))
+		return
+	}
+	page = int(min(int64(page), p.Pages)) // past the end: the last page
+	p.Page = page
 	p.Offset = (page - 1) * size
 	p.BaseURL = d.jobsURL(p.Queue, p.State, 0, "")
 	p.Here = r.URL.RequestURI()
@@ -174,8 +193,12 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.Search = true
-		from, _ := strconv.Atoi(q.Get("from"))
-		d.searchByType(ctx, p, max(from, 0))
+		from, ok := boundedInt(q.Get("from"), 0, maxPage*size)
+		if !ok {
+			d.badRequest(w, r, fmt.Sprintf("from must be a whole number from 0 to %d.", maxPage*size))
+			return
+		}
+		d.searchByType(ctx, p, from)
 		d.renderView(w, r, "jobs", &view{Title: "Jobs · " + p.Queue, Nav: "jobs", Live: "?", Page: p})
 		return
 	}

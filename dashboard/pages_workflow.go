@@ -134,7 +134,7 @@ func (d *Dashboard) workflowsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Counts, err = d.workflowCountsToday(ctx, now)
 	if err != nil {
-		p.CountsErr = d.redact(err.Error())
+		p.CountsErr = d.problem("count today's workflows", err)
 	}
 	d.renderView(w, r, "workflows", &view{Title: "Workflows", Live: "?", Page: p})
 }
@@ -378,7 +378,7 @@ func (d *Dashboard) reportsPage(w http.ResponseWriter, r *http.Request) {
 		if st := d.workflowStats(); st != nil {
 			p.Days, err = d.days(ctx, st, p.Selected.Summary.From, p.Selected.Summary.To)
 			if err != nil {
-				p.StatsErr = d.redact(err.Error())
+				p.StatsErr = d.problem("read the daily figures", err)
 			}
 			p.Chart = chartDays(p.Days)
 		}

@@ -159,10 +159,21 @@ func (d *Dashboard) badRequest(w http.ResponseWriter, r *http.Request, msg strin
 	d.errorView(w, r, http.StatusBadRequest, "Bad request", msg)
 }
 
-// failed shows an error from a source (the broker, the store) without its secrets.
+// failed shows that a source (the broker, the store) failed, with a generic message: the
+// error's text may name database internals (SQL states, byte sequences) and belongs in the
+// log, which gets it, secrets removed.
 func (d *Dashboard) failed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	d.log.Error("dashboard: "+what, "err", d.redact(err.Error()), "path", r.URL.Path)
+	d.errorView(w, r, http.StatusBadGateway, "Could not "+what, serverLogNotice)
+}
+
+// serverLogNotice is what a page says instead of a source's error.
+const serverLogNotice = "The server could not do this just now. The details are in the server log."
+
+// problem logs a source's error and returns the generic notice a page shows in its place.
+func (d *Dashboard) problem(what string, err error) string {
 	d.log.Error("dashboard: "+what, "err", d.redact(err.Error()))
-	d.errorView(w, r, http.StatusBadGateway, "Could not "+what, err.Error())
+	return "Could not " + what + ". The details are in the server log."
 }
 
 // confirmPage asks before a bulk or destructive action when the form did not say "confirm"
