@@ -216,6 +216,19 @@ func TestContainer(t *testing.T) {
 	}
 }
 
+// TestContainerClosedByDefault checks that the image, which listens on every interface,
+// refuses to serve without a token: anyone who reaches the port could change queues and
+// workflows.
+func TestContainerClosedByDefault(t *testing.T) {
+	t.Parallel()
+	img := image(t)
+	cmd := exec.CommandContext(t.Context(), "docker", "run", "--rm", "--network", "none", img)
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(out), "DOMINION_API_TOKEN") {
+		t.Errorf("serve without a token in the image: want a refusal naming DOMINION_API_TOKEN; got %v\n%s", err, out)
+	}
+}
+
 // container is one container started by a test; it is removed when the test ends.
 type container struct {
 	id   string
