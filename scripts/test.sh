@@ -26,6 +26,7 @@ done
 if [ "$(uname -s)" = Linux ]; then # the container image's tests (deploy/) run on Linux
 	command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 	command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+	command -v promtool >/dev/null 2>&1 || missing+=(prometheus) # deploy/prometheus checks
 fi
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
