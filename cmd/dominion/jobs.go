@@ -8,11 +8,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/store"
+	"github.com/codex-dominion/dominion/workflow"
 )
 
 func jobsCommands() []command {
@@ -174,7 +178,7 @@ func oneLine(s string, n int) string {
 }
 
 func runJobsRetry(ctx context.Context, a *app, path string, args []string) int {
-	f := a.newFlags(path, "ID | --all-dead [--queue Q]", "Send a dead, canceled, retrying or scheduled job back to pending, to run now with its\nattempts reset; with --all-dead, every dead job of the queue.", 0, 1)
+	f := a.newFlags(path, "ID | --all-dead [--queue Q]", "Send a dead, canceled, retrying or scheduled job back to pending, to run now with its\nattempts reset; with --all-dead, every dead job of the queue. A workflow's job\n(execute_workflow) is not sent back alone: its workflow is retried, as its dashboard page\nand POST /api/workflows/{id}/retry do, and resumes after its last finished step under a\nnew job (the workflow store is opened as 'dominion worker' opens it).", 0, 1)
 	allDead := f.Bool("all-dead", false, "retry every dead job of the queue")
 	q := f.Queue("`QUEUE` of --all-dead")
 	pos, code, ok := f.parse(args)
@@ -197,12 +201,15 @@ func runJobsRetry(ctx context.Context, a *app, path string, args []string) int {
 	}
 	return a.withClient(ctx, path, func(c *queue.Client) int {
 		if *allDead {
-			n, err := c.RetryAll(ctx, *q, queue.StateDead)
-			if err != nil {
-				return a.runtimeError(path, err)
-			}
-			fmt.Fprintf(a.stdout, "Retried %d dead jobs of queue %s.\n", n, *q)
-			return exitOK
+			return a.retryAllDead(ctx, path, c, *q)
+		}
+		job, err := c.Get(ctx, pos[0])
+		if err != nil {
+			return a.runtimeError(path, explain(err))
+		}
+		if wid, ok := workflow.WorkflowOf(job); ok {
+			_, code := a.retryWorkflows(ctx, path, c, []string{wid})
+			return code
 		}
 		if err := c.Retry(ctx, pos[0]); err != nil {
 			return a.runtimeError(path, explain(err))
@@ -210,6 +217,84 @@ func runJobsRetry(ctx context.Context, a *app, path string, args []string) int {
 		fmt.Fprintf(a.stdout, "Retried job %s: it is pending.\n", pos[0])
 		return exitOK
 	})
+}
+
+// retryAllDead retries the dead jobs of queue q: the workflows of its execute_workflow jobs
+// are retried (retryWorkflows), the other jobs sent back to pending.
+func (a *app) retryAllDead(ctx context.Context, path string, c *queue.Client, q string) int {
+	var wids, others []string
+	for offset := 0; ; offset += 500 {
+		jobs, err := c.List(ctx, q, queue.StateDead, offset, 500)
+		if err != nil {
+			return a.runtimeError(path, err)
+		}
+		for _, j := range jobs {
+			if wid, ok := workflow.WorkflowOf(j); ok {
+				if !slices.Contains(wids, wid) { // a workflow retried before has several dead jobs
+					wids = append(wids, wid)
+				}
+			} else {
+				others = append(others, j.ID)
+			}
+		}
+		if len(jobs) < 500 {
+			break
+		}
+	}
+	if len(wids) == 0 { // one atomic step
+		n, err := c.RetryAll(ctx, q, queue.StateDead)
+		if err != nil {
+			return a.runtimeError(path, err)
+		}
+		fmt.Fprintf(a.stdout, "Retried %d dead jobs of queue %s.\n", n, q)
+		return exitOK
+	}
+	// The workflows' old jobs stay dead: sent back, they would run the retried workflows twice.
+	retried, code := a.retryWorkflows(ctx, path, c, wids)
+	if code != exitOK {
+		return code
+	}
+	n := 0
+	for _, id := range others {
+		if err := c.Retry(ctx, id); err == nil {
+			n++
+		} else if !errors.Is(err, queue.ErrJobNotFound) && !errors.Is(err, queue.ErrInvalidState) {
+			return a.runtimeError(path, err)
+		}
+	}
+	fmt.Fprintf(a.stdout, "Retried %d dead jobs of queue %s, and %d workflows of its dead workflow jobs.\n", n, q, retried)
+	return exitOK
+}
+
+// retryWorkflows retries the workflows wids, whose execute_workflow jobs the user asked to
+// retry: a workflow is retried as a whole (it resumes after its last finished step, under a
+// new job), as the API's and the dashboard's workflow retry do.
+// With several workflows, one that is not failed or canceled (retried already) is skipped
+// with a note; it returns how many were retried.
+func (a *app) retryWorkflows(ctx context.Context, path string, c *queue.Client, wids []string) (int, int) {
+	wf, err := service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: a.cfg, Client: c, Logger: a.log})
+	if err != nil {
+		return 0, a.runtimeError(path, err)
+	}
+	defer func() {
+		if err := wf.Store.Close(); err != nil {
+			a.log.Warn("close store", "err", a.cfg.Redact(err.Error()))
+		}
+	}()
+	n := 0
+	for _, wid := range wids {
+		w, err := wf.Engine.Retry(ctx, wid)
+		if len(wids) > 1 && errors.Is(err, store.ErrConflict) {
+			fmt.Fprintf(a.stdout, "Workflow %s: not retried (%v).\n", wid, err)
+			continue
+		}
+		if err != nil {
+			return n, a.runtimeError(path, fmt.Errorf("the job runs workflow %s, so the workflow is retried: %w", wid, err))
+		}
+		n++
+		fmt.Fprintf(a.stdout, "Retried workflow %s (its job's workflow): it is %s, as job %s, and resumes after its last finished step.\n", wid, w.Status, w.JobID)
+	}
+	return n, exitOK
 }
 
 func runJobsCancel(ctx context.Context, a *app, path string, args []string) int {
