@@ -278,7 +278,8 @@ class Client:
             data = json.dumps(body, separators=(",", ":")).encode("utf-8")
             headers["Content-Type"] = "application/json"
         elif method == "POST":
-            data = b""
+            data = b""  # urllib would label it a form; the API takes JSON only
+            headers["Content-Type"] = "application/json"
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
         req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
