@@ -50,6 +50,9 @@ func DefaultBackoff(attempt int) time.Duration {
 var (
 	ErrJobCanceled  = errors.New("job canceled")
 	ErrShuttingDown = errors.New("worker shutting down")
+	// ErrLeaseLost: the worker's lease on this attempt ran out and the job was fetched again
+	// as a new attempt, so this one's outcome would be ignored.
+	ErrLeaseLost = errors.New("job lease lost: the job runs again as a new attempt")
 )
 
 // LoggingMiddleware logs each attempt's end at debug level, and failures at warn level.

@@ -13,10 +13,17 @@ import (
 // start runs one fetched job in its own goroutine; its slot is released when it returns.
 func (w *Worker) start(jobsCtx context.Context, job *Job) {
 	ctx, cancel := context.WithCancelCause(ContextWithJob(jobsCtx, job))
-	w.mu.Lock()
-	w.running[job.ID] = &runningJob{job: job, cancel: cancel}
-	w.mu.Unlock()
+	run := &runningJob{job: job, cancel: cancel}
 	w.reporting.Add(1)
+	w.mu.Lock()
+	if stale, ok := w.running[job.ID]; ok {
+		// Our lease on an earlier attempt ran out (no heartbeat got through in time) and the
+		// broker gave the job back to us as a new attempt: the earlier one is abandoned.
+		stale.cancel(ErrLeaseLost)
+		w.reporting.Done()
+	}
+	w.running[job.ID] = run
+	w.mu.Unlock()
 	go func() {
 		defer w.release(1)
 		defer cancel(nil)
@@ -28,10 +35,12 @@ func (w *Worker) start(jobsCtx context.Context, job *Job) {
 		result, err := w.call(ctx, job)
 		took := time.Since(began)
 		w.mu.Lock()
-		_, mine := w.running[job.ID]
-		delete(w.running, job.ID)
+		mine := w.running[job.ID] == run
+		if mine {
+			delete(w.running, job.ID)
+		}
 		w.mu.Unlock()
-		if !mine { // abandoned at shutdown and already put back in its queue
+		if !mine { // abandoned (shutdown or lost lease): the broker already has the job back
 			if obs != nil {
 				obs.JobFinished(job, StatePending, took)
 			}

@@ -71,7 +71,7 @@ func testEnqueueMany(t *testing.T, nb NewBroker) {
 			count.Add(1)
 			return nil, nil
 		}})
-	eventually(t, 30*time.Second, func() bool { return e.stats("bulk").Completed == n-1 },
+	eventually(t, 90*time.Second, func() bool { return e.stats("bulk").Completed == n-1 },
 		func() string { return fmt.Sprintf("completed %+v, handler ran %d", e.stats("bulk"), count.Load()) })
 	if c := count.Load(); c != n-1 {
 		t.Fatalf("handler ran %d times, want %d", c, n-1)

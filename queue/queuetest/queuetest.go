@@ -54,6 +54,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"LeaseExpiryLastAttempt":   testLeaseExpiryLastAttempt,
 		"HeartbeatKeepsLease":      testHeartbeatKeepsLease,
 		"StaleOutcomeIgnored":      testStaleOutcomeIgnored,
+		"LeaseLostToSameWorker":    testLeaseLostToSameWorker,
 		"GracefulShutdownFinishes": testGracefulShutdownFinishes,
 		"ShutdownRequeues":         testShutdownRequeues,
 		"ResultTTL":                testResultTTL,

@@ -2,6 +2,7 @@ package queuetest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -161,4 +162,36 @@ func testShutdownRequeues(t *testing.T, nb NewBroker) {
 	if got.State != queue.StatePending || got.Attempt != 0 {
 		t.Fatalf("unfinished job after shutdown = state %s attempt %d, want pending and 0", got.State, got.Attempt)
 	}
+}
+
+// testLeaseLostToSameWorker: a worker whose heartbeat does not get through in time loses its
+// lease, and its own next fetch may get the job back as a new attempt. The stale attempt's
+// handler is canceled with ErrLeaseLost, the new one runs, and shutdown still completes.
+func testLeaseLostToSameWorker(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	staleCause := make(chan error, 1)
+	w := e.worker(queue.WorkerConfig{Lease: 300 * time.Millisecond, HeartbeatInterval: time.Hour, Concurrency: 2},
+		map[string]queue.HandlerFunc{"work": func(ctx context.Context, j *queue.Job) (any, error) {
+			if j.Attempt == 1 {
+				<-ctx.Done()
+				staleCause <- context.Cause(ctx)
+				return nil, ctx.Err()
+			}
+			return "second", nil
+		}})
+	job := e.enqueue("work", nil, queue.MaxRetries(10))
+	// Attempt 2 (or, on a machine slow enough for its lease to run out too, a later one)
+	// completes.
+	if done := e.waitState(job.ID, queue.StateCompleted); done.Attempt < 2 {
+		t.Fatalf("job completed as attempt %d, want a later one", done.Attempt)
+	}
+	select {
+	case cause := <-staleCause:
+		if !errors.Is(cause, queue.ErrLeaseLost) {
+			t.Fatalf("stale attempt's context cause = %v, want ErrLeaseLost", cause)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the stale attempt's handler was never canceled")
+	}
+	w.stop() // fails the test if Run does not return
 }
