@@ -519,6 +519,21 @@ func TestWorkflowAndScheduleActions(t *testing.T) {
 	if msg := flash(h.post("/workflows/"+d.runningWF+"/cancel", url.Values{"csrf": {token}})); !strings.Contains(msg, "Could not cancel") {
 		t.Errorf("cancel again: %q", msg)
 	}
+	// Retrying the workflow's job retries the workflow (one meaning for retry).
+	w, err := d.store.GetWorkflow(ctx, d.runningWF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := flash(h.post("/jobs/"+w.JobID+"/retry", url.Values{"csrf": {token}})); !strings.Contains(msg, "runs workflow "+d.runningWF+": the workflow was retried") ||
+		!strings.Contains(msg, "resumes at step 3") {
+		t.Errorf("retry the workflow's job: %q", msg)
+	}
+	if w, _ := d.store.GetWorkflow(ctx, d.runningWF); w.Status == "canceled" {
+		t.Errorf("workflow is %s after its job's retry", w.Status)
+	}
+	if _, err := d.engine.Cancel(ctx, d.runningWF); err != nil {
+		t.Fatal(err)
+	}
 	if msg := flash(h.post("/workflows/"+d.runningWF+"/retry", url.Values{"csrf": {token}})); !strings.Contains(msg, "resumes at step 3") {
 		t.Errorf("retry workflow: %q", msg)
 	}
@@ -537,4 +552,25 @@ func TestNilSourcesMeanNone(t *testing.T) {
 	if _, err := dashboard.New(dashboard.Config{}); err == nil {
 		t.Fatal("New without a queue source: no error")
 	}
+}
+
+// TestUnservedQueueWarning: the overview and the queues page warn about a queue with pending
+// jobs that no live worker serves, until a worker serves it.
+func TestUnservedQueueWarning(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	h := e.httpClient()
+	e.enqueue("x", nil, queue.OnQueue("lonely"))
+	for _, p := range []string{"/", "/queues"} {
+		if body := h.get(p).body; !strings.Contains(body, `data-test="unserved-lonely"`) ||
+			!strings.Contains(body, "has 1 pending job and no live worker serves it") {
+			t.Errorf("GET %s does not warn about the unserved queue lonely", p)
+		}
+	}
+	e.startWorker([]string{"lonely"}, func(w *queue.Worker) {
+		w.HandleFunc("x", func(context.Context, *queue.Job) (any, error) { return nil, nil })
+	})
+	waitFor(t, "the warning to go", 10*time.Second, func() bool {
+		return !strings.Contains(h.get("/queues").body, `data-test="unserved-lonely"`)
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/workflow"
 )
 
 // ---- overview ----
@@ -27,6 +28,8 @@ type overviewPage struct {
 	Busy      int
 	Workflows *workflowCountsView
 	WFError   string
+	// Unserved are the queues with pending jobs that no live worker serves.
+	Unserved []queue.QueueStats
 }
 
 func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +52,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 		for _, w := range ws {
 			p.Busy += len(w.Jobs)
 		}
+		p.Unserved = queue.Unserved(stats, ws)
 	}
 	if d.cfg.Workflows != nil {
 		c, err := d.workflowCountsToday(ctx, time.Now())
@@ -65,6 +69,8 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 
 type queuesPage struct {
 	Queues []queueRow
+	// Unserved are the queues with pending jobs that no live worker serves.
+	Unserved []queue.QueueStats
 }
 
 type queueRow struct {
@@ -87,6 +93,9 @@ func (d *Dashboard) queuesPage(w http.ResponseWriter, r *http.Request) {
 			row.Total += q.Count(st)
 		}
 		p.Queues = append(p.Queues, row)
+	}
+	if ws, err := d.cfg.Queues.Workers(r.Context()); err == nil {
+		p.Unserved = queue.Unserved(stats, ws)
 	}
 	d.renderView(w, r, "queues", &view{Title: "Queues", Live: "?", Page: p})
 }
@@ -437,12 +446,38 @@ func (d *Dashboard) workersPage(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) retryJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	// A workflow's job is retried by retrying its workflow: sent back alone, it would find its
+	// workflow finished and do nothing.
+	if job, err := d.cfg.Queues.Get(r.Context(), id); err == nil {
+		if wid, ok := workflow.WorkflowOf(job); ok {
+			d.retryJobWorkflow(w, r, id, wid)
+			return
+		}
+	}
 	if err := d.cfg.Queues.Retry(r.Context(), id); err != nil {
 		d.actionFailed(w, r, "retry job "+id, err, d.prefix+"/jobs/"+url.PathEscape(id))
 		return
 	}
 	d.log.Info("dashboard: job retried", "id", id)
 	d.done(w, r, d.back(r, d.prefix+"/jobs/"+url.PathEscape(id)), "ok", "Job "+id+" retried: it is pending and runs again with its attempts reset.")
+}
+
+// retryJobWorkflow retries workflow wid, whose job id the user asked to retry, and shows
+// the workflow.
+func (d *Dashboard) retryJobWorkflow(w http.ResponseWriter, r *http.Request, id, wid string) {
+	back := d.prefix + "/jobs/" + url.PathEscape(id)
+	if d.cfg.Workflows == nil {
+		d.done(w, r, d.back(r, back), "error", "Job "+id+" runs workflow "+wid+": retry the workflow, where the workflow service runs.")
+		return
+	}
+	wf, err := d.cfg.Workflows.Retry(r.Context(), wid)
+	if err != nil {
+		d.workflowActionFailed(w, r, "retry workflow "+wid+" (job "+id+" runs it)", err, back)
+		return
+	}
+	d.log.Info("dashboard: workflow retried from its job", "id", wid, "job", id)
+	msg := fmt.Sprintf("Job %s runs workflow %s: the workflow was retried. It is queued again (job %s) and resumes at step %d.", id, wid, wf.JobID, wf.CurrentStep+1)
+	d.done(w, r, d.prefix+"/workflows/"+url.PathEscape(wid), "ok", msg)
 }
 
 func (d *Dashboard) cancelJob(w http.ResponseWriter, r *http.Request) {
