@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -96,11 +95,4 @@ func (a *API) internalError(w http.ResponseWriter, r *http.Request, err error) {
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 	writeError(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal,
 		Message: "internal error; the server log has the details"})
-}
-
-// asAPIError returns err as an *Error when it is one.
-func asAPIError(err error) (*Error, bool) {
-	var e *Error
-	ok := errors.As(err, &e)
-	return e, ok
 }

@@ -16,10 +16,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"reflect"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/codex-dominion/dominion/internal/redact"
 )
 
 // Config is what a Dashboard shows and how it is protected.
@@ -75,17 +75,7 @@ type Dashboard struct {
 
 // New returns a Dashboard for cfg. Its poller starts with the first live page opened.
 func New(cfg Config) (*Dashboard, error) {
-	// A nil *workflow.Engine or *queue.Scheduler in an interface field means "none".
-	if isNil(cfg.Workflows) {
-		cfg.Workflows = nil
-	}
-	if isNil(cfg.WorkflowStats) {
-		cfg.WorkflowStats = nil
-	}
-	if isNil(cfg.Schedules) {
-		cfg.Schedules = nil
-	}
-	if isNil(cfg.Queues) {
+	if cfg.Queues == nil {
 		return nil, errors.New("dashboard: Config.Queues is required")
 	}
 	if cfg.Prefix == "" {
@@ -234,22 +224,10 @@ func (d *Dashboard) acting(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// isNil reports whether v is nil or an interface holding a nil pointer.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	rv := reflect.ValueOf(v)
-	return rv.Kind() == reflect.Pointer && rv.IsNil()
-}
-
-// urlPassword matches the password of a URL's user info: scheme://user:PASSWORD@host.
-var urlPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@`)
-
 // redact removes secrets from text that is about to be shown.
 func (d *Dashboard) redact(s string) string {
 	if d.cfg.Redact != nil {
 		s = d.cfg.Redact(s)
 	}
-	return urlPassword.ReplaceAllString(s, "${1}xxxxx@")
+	return redact.Text(s)
 }

@@ -544,10 +544,9 @@ func TestWorkflowAndScheduleActions(t *testing.T) {
 }
 
 func TestNilSourcesMeanNone(t *testing.T) {
-	var sched *queue.Scheduler // as a caller without a scheduler passes it
-	e := newEnv(t, func(c *dashboard.Config) { c.Schedules = sched })
+	e := newEnv(t, func(c *dashboard.Config) { c.Schedules = nil })
 	if r := e.httpClient().get("/schedules"); r.status != http.StatusNotFound {
-		t.Fatalf("schedules page with a nil scheduler: status %d", r.status)
+		t.Fatalf("schedules page without a scheduler: status %d", r.status)
 	}
 	if _, err := dashboard.New(dashboard.Config{}); err == nil {
 		t.Fatal("New without a queue source: no error")

@@ -585,27 +585,11 @@ func (d *Dashboard) emptyQueue(w http.ResponseWriter, r *http.Request) {
 	if !d.confirmed(w, r, q, "Empty queue", true) {
 		return
 	}
-	rm := remover(d.cfg.Queues)
-	var n int64
-	if rm != nil {
-		if err := rm.RemoveQueue(ctx, name); err != nil {
-			d.actionFailed(w, r, "empty queue "+name, err, d.prefix+"/queues")
-			return
-		}
-		n = total
-	} else {
-		for _, st := range queue.States {
-			if st == queue.StateActive || s.Count(st) == 0 {
-				continue
-			}
-			k, err := d.cfg.Queues.DeleteAll(ctx, name, st)
-			n += int64(k)
-			if err != nil {
-				d.actionFailed(w, r, "empty queue "+name, err, d.prefix+"/queues")
-				return
-			}
-		}
+	if err := d.cfg.Queues.RemoveQueue(ctx, name); err != nil {
+		d.actionFailed(w, r, "empty queue "+name, err, d.prefix+"/queues")
+		return
 	}
+	n := total
 	d.log.Info("dashboard: queue emptied", "queue", name, "jobs", n)
 	d.done(w, r, d.back(r, d.prefix+"/queues"), "ok", fmt.Sprintf("Queue %s emptied: %s %s deleted.", name, formatInt(n), plural(n, "job", "jobs")))
 }

@@ -25,28 +25,8 @@ type QueueSource interface {
 	DeleteAll(ctx context.Context, queue string, state queue.State) (int, error)
 	Pause(ctx context.Context, queue string) error
 	Resume(ctx context.Context, queue string) error
-}
-
-// brokerOwner is implemented by *queue.Client: through its broker the dashboard can remove a
-// queue entirely (Broker.RemoveQueue), which "Empty" does.
-type brokerOwner interface {
-	Broker() queue.Broker
-}
-
-// queueRemover is the optional capability behind the queue page's "Empty" action.
-type queueRemover interface {
+	// RemoveQueue deletes a queue entirely, which the queue page's "Empty" does.
 	RemoveQueue(ctx context.Context, queue string) error
-}
-
-// remover returns what can remove a queue from src, or nil.
-func remover(src QueueSource) queueRemover {
-	if r, ok := src.(queueRemover); ok {
-		return r
-	}
-	if b, ok := src.(brokerOwner); ok {
-		return b.Broker()
-	}
-	return nil
 }
 
 // WorkflowSource is what the workflows and reports pages read and steer. *workflow.Engine

@@ -293,6 +293,15 @@ func (c *Client) DeleteAll(ctx context.Context, queue string, state State) (int,
 	return n, nil
 }
 
+// RemoveQueue deletes queue and every job, counter and key it has. Jobs running at that
+// moment finish, but their outcome is not recorded.
+func (c *Client) RemoveQueue(ctx context.Context, queue string) error {
+	if err := c.broker.RemoveQueue(ctx, queue); err != nil {
+		return fmt.Errorf("remove queue %s: %w", queue, err)
+	}
+	return nil
+}
+
 // Pause stops workers from starting jobs of queue; running jobs finish.
 func (c *Client) Pause(ctx context.Context, queue string) error {
 	if err := c.broker.Pause(ctx, queue); err != nil {

@@ -41,7 +41,7 @@
 //
 // # Secrets
 //
-// A DSN's password never appears in errors: Redact gives the printable form,
+// A DSN's password never appears in errors: internal/redact gives the printable form,
 // and errors from the driver are scrubbed.
 //
 // The shared test suite every backend passes is in package storetest.

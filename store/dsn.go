@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 )
@@ -77,108 +76,4 @@ func hasPrefixFold(s, prefix string) bool {
 func IsPostgresDSN(dsn string) bool {
 	d, err := ParseDSN(dsn)
 	return err == nil && d == DialectPostgres
-}
-
-// Secrets returns the secrets dsn holds, as written and decoded: the password of a URL, the
-// values of password= and sslpassword= (URL query parameters or libpq keywords). A SQLite
-// path has none.
-func Secrets(dsn string) []string {
-	var out []string
-	add := func(s string) {
-		if s == "" {
-			return
-		}
-		out = append(out, s)
-		if esc := url.QueryEscape(s); esc != s {
-			out = append(out, esc)
-		}
-		if esc := url.PathEscape(s); esc != s {
-			out = append(out, esc)
-		}
-	}
-	s := strings.TrimSpace(dsn)
-	switch {
-	case strings.Contains(s, "://"):
-		urlSecrets(s, add)
-	case keywordValue.MatchString(s):
-		for _, kv := range keywordValues(s) {
-			if isSecretParam(kv.key) {
-				add(kv.value)
-				add(kv.raw)
-			}
-		}
-	}
-	return out
-}
-
-// urlSecrets passes the secrets of a URL DSN to add.
-func urlSecrets(dsn string, add func(string)) {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		// Best effort for unparsable URLs: the text between the first ':' after the
-		// scheme and the last '@'.
-		rest := dsn[strings.Index(dsn, "://")+3:]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if c := strings.Index(rest[:at], ":"); c >= 0 {
-				add(rest[c+1 : at])
-			}
-		}
-		return
-	}
-	if u.User != nil {
-		if pw, ok := u.User.Password(); ok {
-			add(pw)
-			if _, written, ok := strings.Cut(u.User.String(), ":"); ok && written != pw {
-				add(written)
-			}
-		}
-	}
-	for k, vs := range u.Query() {
-		if isSecretParam(k) {
-			for _, v := range vs {
-				add(v)
-			}
-		}
-	}
-}
-
-// kvPair is one "key=value" of libpq's keyword/value form; raw is the value as
-// written (quoted or not).
-type kvPair struct{ key, value, raw string }
-
-// keywordValues splits libpq's keyword/value form leniently (values may be 'quoted', with
-// \' and \\ escapes); it is used to find secrets, pgx parses the string for real.
-func keywordValues(s string) []kvPair {
-	var out []kvPair
-	for {
-		s = strings.TrimLeft(s, " \t\r\n")
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 {
-			return out
-		}
-		p := kvPair{key: strings.TrimSpace(s[:eq])}
-		s = strings.TrimLeft(s[eq+1:], " \t\r\n")
-		end := 0
-		if strings.HasPrefix(s, "'") {
-			var b strings.Builder
-			end = 1
-			for end < len(s) && s[end] != '\'' {
-				if s[end] == '\\' && end+1 < len(s) {
-					end++
-				}
-				b.WriteByte(s[end])
-				end++
-			}
-			p.value = b.String()
-			end = min(end+1, len(s))
-		} else {
-			for end < len(s) && !strings.ContainsRune(" \t\r\n", rune(s[end])) {
-				end++
-			}
-			p.value = s[:end]
-		}
-		p.raw = s[:end]
-		out = append(out, p)
-		s = s[end:]
-	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/redact"
+
 	"github.com/codex-dominion/dominion/store"
 )
 
@@ -56,23 +58,6 @@ func TestParseDSN(t *testing.T) {
 	}
 }
 
-func TestRedactKeywordValue(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"host=db user=u password=hunter2 dbname=x":     "host=db user=u password=xxxxx dbname=x",
-		"host=db password='hun ter\\'2' sslmode=allow": "host=db password=xxxxx sslmode=allow",
-		"sslpassword=hunter2":                          "sslpassword=xxxxx",
-	} {
-		if got := store.Redact(in); got != want {
-			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
-		}
-	}
-	secrets := store.Secrets("host=db password='hun ter\\'2'")
-	if len(secrets) == 0 || secrets[0] != "hun ter'2" {
-		t.Errorf("Secrets = %q, want the unquoted password first", secrets)
-	}
-}
-
 // TestOpenNeverMakesAFileOfAConnectionString: a DSN that is a connection string of an
 // unsupported kind is refused without creating anything in the working directory, and the
 // error names no password.
@@ -89,12 +74,12 @@ func TestOpenNeverMakesAFileOfAConnectionString(t *testing.T) {
 		cancel()
 		if err == nil {
 			_ = s.Close()
-			t.Fatalf("Open(%s) succeeded", store.Redact(dsn))
+			t.Fatalf("Open(%s) succeeded", redact.URL(dsn))
 		}
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("Open error shows the password: %v", err)
 		}
-		t.Logf("%s: %v", store.Redact(dsn), err)
+		t.Logf("%s: %v", redact.URL(dsn), err)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/codex-dominion/dominion/internal/redact"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -89,16 +90,16 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 }
 
 func openPostgres(dsn string, o options) (*sqlStore, error) {
-	red := newRedactor(dsn)
+	red := redact.New([]string{dsn})
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, red.errorf("store: parse postgres dsn %s: %w", Redact(dsn), err)
+		return nil, red.Errorf("store: parse postgres dsn %s: %w", redact.URL(dsn), err)
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(postgresMaxConns)
 	db.SetMaxIdleConns(postgresMaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &sqlStore{db: db, wdb: db, d: postgresDialect(), now: o.now, red: red, desc: Redact(dsn)}, nil
+	return &sqlStore{db: db, wdb: db, d: postgresDialect(), now: o.now, red: red, desc: redact.URL(dsn)}, nil
 }
 
 func openSQLite(dsn string, o options) (*sqlStore, error) {
@@ -120,7 +121,7 @@ func openSQLite(dsn string, o options) (*sqlStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	s := &sqlStore{db: db, wdb: db, d: sqliteDialect(), now: o.now, red: newRedactor(""), desc: path, prepare: true}
+	s := &sqlStore{db: db, wdb: db, d: sqliteDialect(), now: o.now, red: redact.Redactor{}, desc: path, prepare: true}
 	if strings.Contains(path, ":memory:") || strings.Contains(path, "mode=memory") {
 		// Every connection would otherwise get its own database.
 		db.SetMaxOpenConns(1)
@@ -145,94 +146,3 @@ func openSQLite(dsn string, o options) (*sqlStore, error) {
 	s.wdb = w
 	return s, nil
 }
-
-// Redact returns dsn with its password (user info, password=/sslpassword= query
-// parameters or libpq keywords) replaced by "xxxxx", for logs and errors. SQLite paths are
-// returned unchanged.
-func Redact(dsn string) string {
-	if !strings.Contains(dsn, "://") {
-		if keywordValue.MatchString(strings.TrimSpace(dsn)) {
-			return redactKeywordValues(dsn)
-		}
-		return dsn
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		// Unparsable URL: drop everything between the scheme and the last '@'.
-		i := strings.Index(dsn, "://") + len("://")
-		if at := strings.LastIndex(dsn, "@"); at >= i {
-			return dsn[:i] + "xxxxx" + dsn[at:]
-		}
-		return dsn
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-	}
-	q := u.Query()
-	changed := false
-	for k := range q {
-		if isSecretParam(k) {
-			q.Set(k, "xxxxx")
-			changed = true
-		}
-	}
-	if changed {
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
-}
-
-// redactKeywordValues rewrites libpq's keyword/value form with its secrets replaced.
-func redactKeywordValues(dsn string) string {
-	pairs := keywordValues(dsn)
-	parts := make([]string, len(pairs))
-	for i, p := range pairs {
-		v := p.raw
-		if isSecretParam(p.key) {
-			v = "xxxxx"
-		}
-		parts[i] = p.key + "=" + v
-	}
-	return strings.Join(parts, " ")
-}
-
-func isSecretParam(k string) bool {
-	k = strings.ToLower(k)
-	return k == "password" || k == "sslpassword"
-}
-
-// redactor scrubs the secrets of one DSN from error messages, keeping the
-// wrapped error chain intact for errors.Is/As.
-type redactor struct{ secrets []string }
-
-func newRedactor(dsn string) redactor { return redactor{secrets: Secrets(dsn)} }
-
-// errorf is fmt.Errorf followed by scrub.
-func (r redactor) errorf(format string, args ...any) error {
-	return r.scrub(fmt.Errorf(format, args...))
-}
-
-func (r redactor) scrub(err error) error {
-	if err == nil || len(r.secrets) == 0 {
-		return err
-	}
-	msg := err.Error()
-	clean := msg
-	for _, s := range r.secrets {
-		clean = strings.ReplaceAll(clean, s, "xxxxx")
-	}
-	if clean == msg {
-		return err
-	}
-	return &redactedError{msg: clean, err: err}
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }

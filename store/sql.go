@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/codex-dominion/dominion/internal/redact"
 )
 
 // dialect holds what differs between SQLite and PostgreSQL. Queries are
@@ -52,14 +54,6 @@ func sqliteDialect() dialect {
 	}
 }
 
-// tsOrNull is d.ts(t), or NULL for the zero time.
-func (d dialect) tsOrNull(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return d.ts(t)
-}
-
 // dbtx is what *sql.DB and *sql.Tx have in common.
 type dbtx interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -79,7 +73,7 @@ type sqlStore struct {
 	wdb  *sql.DB // the writer: on SQLite one connection (db itself for :memory:), else db
 	d    dialect
 	now  func() time.Time
-	red  redactor
+	red  redact.Redactor
 	desc string // redacted DSN
 
 	// prepare makes queries run as statements prepared once per connection and kept
@@ -140,14 +134,14 @@ func (s *sqlStore) Close() error {
 		err = e
 	}
 	if err != nil {
-		return s.red.errorf("store: close: %w", err)
+		return s.red.Errorf("store: close: %w", err)
 	}
 	return nil
 }
 
 func (s *sqlStore) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
-		return s.red.errorf("store: ping %s %s: %w", s.d.name, s.desc, err)
+		return s.red.Errorf("store: ping %s %s: %w", s.d.name, s.desc, err)
 	}
 	return nil
 }
@@ -163,9 +157,9 @@ func (s *sqlStore) fail(op, id string, err error) error {
 		return err
 	}
 	if id == "" {
-		return s.red.errorf("store: %s: %w", op, err)
+		return s.red.Errorf("store: %s: %w", op, err)
 	}
-	return s.red.errorf("store: %s workflow %s: %w", op, id, err)
+	return s.red.Errorf("store: %s workflow %s: %w", op, id, err)
 }
 
 // inTx runs fn in a transaction (IMMEDIATE on SQLite) on the writer and commits it. It does

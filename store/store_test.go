@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/redact"
+
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/store/storetest"
@@ -196,7 +198,7 @@ func TestPostgresErrorsHideThePassword(t *testing.T) {
 
 	withPassword := strings.Replace(dsn, ":"+srv.Password()+"@", ":"+secret+"@", 1)
 	if withPassword == dsn {
-		t.Fatalf("DSN %s does not hold the password", store.Redact(dsn))
+		t.Fatalf("DSN %s does not hold the password", redact.URL(dsn))
 	}
 	closedPort := fmt.Sprintf("postgres://postgres:%s@127.0.0.1:1/db?sslmode=disable&connect_timeout=2", secret)
 	cases := map[string]string{

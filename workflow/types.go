@@ -15,6 +15,8 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/redact"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -314,7 +316,7 @@ func normalizeHTTP(s *StepSpec) error {
 	}
 	u, err := url.Parse(s.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("url %q is not an absolute http or https URL", redactURL(s.URL))
+		return fmt.Errorf("url %q is not an absolute http or https URL", redact.URL(s.URL))
 	}
 	if s.Method == "" {
 		s.Method = DefaultHTTPMethod
@@ -379,16 +381,6 @@ func isToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// redactURL drops a URL's user info (it may hold a password) for messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = url.User("xxxxx")
-	return u.String()
 }
 
 // The YAML file format (see docs/workflows.md).

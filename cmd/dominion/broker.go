@@ -36,7 +36,7 @@ func (a *app) openBroker(ctx context.Context) (queue.Broker, error) {
 	b, err := service.OpenBroker(ctx, a.cfg, a.log)
 	if err != nil {
 		// The broker's error names the (redacted) URL; Redact is a second safety net.
-		return nil, errors.New(a.cfg.Redact(err.Error()))
+		return nil, a.cfg.Redactor().Error(err)
 	}
 	return b, nil
 }

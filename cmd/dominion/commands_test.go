@@ -209,19 +209,7 @@ func TestMakefileStamps(t *testing.T) {
 
 // infoJSON is `info --json`, decoded strictly.
 type infoJSON struct {
-	Queues []struct {
-		Name      string `json:"name"`
-		Pending   int64  `json:"pending"`
-		Active    int64  `json:"active"`
-		Scheduled int64  `json:"scheduled"`
-		Retry     int64  `json:"retry"`
-		Dead      int64  `json:"dead"`
-		Completed int64  `json:"completed"`
-		Canceled  int64  `json:"canceled"`
-		Processed int64  `json:"processed"`
-		Failed    int64  `json:"failed"`
-		Paused    bool   `json:"paused"`
-	} `json:"queues"`
+	Queues   []queue.QueueStats `json:"queues"`
 	Workers  []queue.WorkerInfo `json:"workers"`
 	Warnings []string           `json:"warnings"`
 }
@@ -313,7 +301,7 @@ func TestInfoKeys(t *testing.T) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		want := []string{"active", "canceled", "completed", "dead", "failed", "name", "paused", "pending", "processed", "retry", "scheduled"}
+		want := []string{"active", "canceled", "completed", "dead", "failed", "name", "oldest_pending", "paused", "pending", "processed", "retry", "scheduled"}
 		if !slices.Equal(keys, want) {
 			t.Errorf("queue keys %v, want %v", keys, want)
 		}

@@ -12,24 +12,9 @@ import (
 	"github.com/codex-dominion/dominion/queue"
 )
 
-// infoQueue is one queue in `info --json`.
-type infoQueue struct {
-	Name      string `json:"name"`
-	Pending   int64  `json:"pending"`
-	Active    int64  `json:"active"`
-	Scheduled int64  `json:"scheduled"`
-	Retry     int64  `json:"retry"`
-	Dead      int64  `json:"dead"`
-	Completed int64  `json:"completed"`
-	Canceled  int64  `json:"canceled"`
-	Processed int64  `json:"processed"`
-	Failed    int64  `json:"failed"`
-	Paused    bool   `json:"paused"`
-}
-
 // infoOutput is the one object `info --json` prints.
 type infoOutput struct {
-	Queues  []infoQueue        `json:"queues"`
+	Queues  []queue.QueueStats `json:"queues"`
 	Workers []queue.WorkerInfo `json:"workers"`
 	// Warnings are problems an operator should act on, one sentence each: a queue with
 	// pending jobs that no live worker serves.
@@ -63,13 +48,9 @@ jobs processed and failed so far; then the live workers.`, 0, 0)
 		if err != nil {
 			return a.runtimeError(path, err)
 		}
-		out := infoOutput{Queues: make([]infoQueue, len(qs)), Workers: ws, Warnings: unservedWarnings(qs, ws)}
-		for i, q := range qs {
-			out.Queues[i] = infoQueue{
-				Name: q.Name, Pending: q.Pending, Active: q.Active, Scheduled: q.Scheduled, Retry: q.Retry,
-				Dead: q.Dead, Completed: q.Completed, Canceled: q.Canceled, Processed: q.Processed,
-				Failed: q.Failed, Paused: q.Paused,
-			}
+		out := infoOutput{Queues: qs, Workers: ws, Warnings: unservedWarnings(qs, ws)}
+		if out.Queues == nil {
+			out.Queues = []queue.QueueStats{}
 		}
 		if out.Workers == nil {
 			out.Workers = []queue.WorkerInfo{}

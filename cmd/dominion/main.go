@@ -42,7 +42,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "dominion: configuration: %v\n", err)
 		os.Exit(exitUsage)
 	}
-	routeRedisClientLog(config.NewLogger(&redactWriter{w: os.Stderr, redact: cfg.Redact}, cfg.LogLevel))
+	routeRedisClientLog(config.NewLogger(cfg.Redactor().Writer(os.Stderr), cfg.LogLevel))
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, cfg))
 }
 
@@ -69,21 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, cfg confi
 	}
 	// Logs go to stderr through a writer that removes the configuration's secrets, in case a
 	// lower layer puts the Redis URL or password in a message.
-	logOut := &redactWriter{w: stderr, redact: cfg.Redact}
+	logOut := cfg.Redactor().Writer(stderr)
 	a := &app{cfg: cfg, stdout: stdout, stderr: stderr, log: config.NewLogger(logOut, cfg.LogLevel), logOut: logOut}
 	return dispatch(ctx, a, "dominion", commands(), args)
-}
-
-// redactWriter passes each write through redact. slog writes one record per Write call, so a
-// secret is never split between two writes.
-type redactWriter struct {
-	w      io.Writer
-	redact func(string) string
-}
-
-func (r *redactWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(r.w, r.redact(string(p))); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }

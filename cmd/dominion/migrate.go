@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/codex-dominion/dominion/internal/redact"
 	"github.com/codex-dominion/dominion/store"
 )
 
@@ -23,7 +24,7 @@ Concurrent runs are safe (the migrations are applied under a lock, in one transa
 			return a.runtimeError(path, fmt.Errorf("create data directory: %w", err))
 		}
 	}
-	where := store.Redact(dsn)
+	where := redact.URL(dsn)
 	st, err := store.Open(ctx, dsn, store.WithoutMigrate())
 	if err != nil {
 		return a.runtimeError(path, err) // the store names itself, password redacted

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/redact"
 	"github.com/codex-dominion/dominion/internal/schedules"
-	"github.com/codex-dominion/dominion/queue/redisbroker"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/workflow"
 )
@@ -326,12 +326,12 @@ func (c Config) StoreDSN() string {
 	return filepath.Join(dir, StoreDBFile)
 }
 
-// RedactedRedisURL is RedisURL with its password, if any, replaced (redisbroker.RedactURL).
+// RedactedRedisURL is RedisURL with its password, if any, replaced.
 func (c Config) RedactedRedisURL() string {
 	if c.RedisURL == "" {
 		return ""
 	}
-	return redisbroker.RedactURL(c.RedisURL)
+	return redact.URL(c.RedisURL)
 }
 
 // BrokerDescription says which broker is configured, safe to print: "redis redis://:xxxxx@host:6379"
@@ -343,64 +343,17 @@ func (c Config) BrokerDescription() string {
 	return "sqlite " + c.QueueDBPath()
 }
 
-// Redact removes every secret of the configuration from s (an error message, a log line):
-// the Redis and database URLs are replaced by their redacted forms, and their passwords, the
-// SMTP password and the API and dashboard tokens, wherever else they appear, by "xxxxx".
-// Everything Dominion prints goes through it, so that a secret quoted by some lower layer
-// does not leak either.
-func (c Config) Redact(s string) string {
-	if s == "" {
-		return s
-	}
-	if c.RedisURL != "" {
-		s = strings.ReplaceAll(s, c.RedisURL, c.RedactedRedisURL())
-	}
-	if c.DatabaseURL != "" {
-		s = strings.ReplaceAll(s, c.DatabaseURL, store.Redact(c.DatabaseURL))
-	}
-	secrets := append(passwords(c.RedisURL), store.Secrets(c.DatabaseURL)...)
-	secrets = append(secrets, c.SMTP.Password, c.APIToken, c.DashboardToken)
-	for _, secret := range secrets {
-		// A very short secret would garble the text everywhere it appears by chance; one in
-		// a URL is still removed with the URL above.
-		if len(secret) >= 4 {
-			s = strings.ReplaceAll(s, secret, "xxxxx")
-		}
-	}
-	return s
+// Redactor removes every secret of the configuration from text and errors: the Redis and
+// database URLs are replaced by their redacted forms, and their passwords, the SMTP password
+// and the API and dashboard tokens, wherever else they appear, by "xxxxx". Everything
+// Dominion prints goes through it, so that a secret quoted by some lower layer does not leak
+// either.
+func (c Config) Redactor() redact.Redactor {
+	return redact.New([]string{c.RedisURL, c.DatabaseURL}, c.SMTP.Password, c.APIToken, c.DashboardToken)
 }
 
-// passwords returns the secrets of the Redis URL rawURL: its password, decoded and as
-// written, and the values of password= and sslpassword= query parameters.
-func passwords(rawURL string) []string {
-	if !strings.Contains(rawURL, "://") {
-		return nil // a SQLite path
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	if u.User != nil {
-		if pass, ok := u.User.Password(); ok && pass != "" {
-			out = append(out, pass)
-			if _, written, ok := strings.Cut(u.User.String(), ":"); ok && written != pass {
-				out = append(out, written)
-			}
-		}
-	}
-	for k, vs := range u.Query() {
-		if k := strings.ToLower(k); k != "password" && k != "sslpassword" {
-			continue
-		}
-		for _, v := range vs {
-			if v != "" {
-				out = append(out, v, url.QueryEscape(v))
-			}
-		}
-	}
-	return out
-}
+// Redact is c.Redactor().String(s).
+func (c Config) Redact(s string) string { return c.Redactor().String(s) }
 
 // NewLogger returns a text logger writing to w (stderr in the binary) at level and above.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {

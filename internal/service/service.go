@@ -25,6 +25,7 @@ import (
 	"github.com/codex-dominion/dominion/internal/config"
 	"github.com/codex-dominion/dominion/internal/httpguard"
 	"github.com/codex-dominion/dominion/internal/jobs"
+	"github.com/codex-dominion/dominion/internal/redact"
 	"github.com/codex-dominion/dominion/internal/schedules"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/redisbroker"
@@ -124,7 +125,7 @@ func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error)
 		Store: st, Client: cfg.Client, Types: types, SMTP: cfg.Config.SMTP, Logger: cfg.Logger,
 		MaxRetries: cfg.MaxRetries,
 	})
-	return &Workflows{Store: st, Engine: engine, Where: st.Dialect() + " " + store.Redact(dsn)}, nil
+	return &Workflows{Store: st, Engine: engine, Where: st.Dialect() + " " + redact.URL(dsn)}, nil
 }
 
 // makeDataDir creates the data directory of the embedded files (owner and group only).
@@ -367,7 +368,7 @@ func (s *Service) withDashboard(client *queue.Client) (http.Handler, error) {
 
 // Describe returns where the service keeps its data, passwords redacted.
 func (s *Service) Describe() (storeDesc, queueDesc string) {
-	storeDesc = s.store.Dialect() + " " + store.Redact(s.cfg.StoreDSN())
+	storeDesc = s.store.Dialect() + " " + redact.URL(s.cfg.StoreDSN())
 	return storeDesc, s.cfg.BrokerDescription()
 }
 

@@ -343,9 +343,6 @@ func (p *Postgres) logTail() string {
 	return strings.TrimSpace(string(b))
 }
 
-// Port is the server's TCP port on 127.0.0.1.
-func (p *Postgres) Port() int { return p.port }
-
 // Password is the superuser's password.
 func (p *Postgres) Password() string { return p.password }
 

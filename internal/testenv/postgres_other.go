@@ -30,7 +30,6 @@ type PostgresOption func(*Postgres)
 // Durable: see the Linux version.
 func Durable() PostgresOption { return func(*Postgres) {} }
 
-func (p *Postgres) Port() int        { return 0 }
 func (p *Postgres) Password() string { return "" }
 func (p *Postgres) DSN() string      { return "" }
 func (p *Postgres) Stop()            {}

@@ -162,9 +162,6 @@ func (r *Redis) URL() string {
 // Password returns the password the server requires ("" for none).
 func (r *Redis) Password() string { return r.password }
 
-// Dir returns the server's working directory (its log, config and persistence files).
-func (r *Redis) Dir() string { return r.dir }
-
 // Start starts the server again, on the same port and directory, after Stop or Kill, and
 // waits until it answers PING. Starting a running server is an error.
 func (r *Redis) Start() error {

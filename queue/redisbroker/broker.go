@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/codex-dominion/dominion/internal/redact"
 
 	"github.com/redis/go-redis/v9"
 
@@ -83,9 +84,10 @@ var _ queue.Broker = (*Broker)(nil)
 func Open(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	opts.setDefaults()
 	where := RedactURL(rawURL)
+	red := redact.New([]string{rawURL})
 	ro, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redisbroker: parse URL %s: %w", where, redactError(err, rawURL))
+		return nil, red.Errorf("redisbroker: parse URL %s: %w", where, err)
 	}
 	ro.DialTimeout = opts.DialTimeout
 	ro.ReadTimeout = opts.ReadTimeout
@@ -104,7 +106,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	b.owns, b.where = true, where
 	if err := b.rdb.Ping(ctx).Err(); err != nil {
 		_ = b.rdb.Close()
-		return nil, fmt.Errorf("redisbroker: connect to %s: %w", where, redactError(err, rawURL))
+		return nil, red.Errorf("redisbroker: connect to %s: %w", where, err)
 	}
 	return b, nil
 }
@@ -162,48 +164,4 @@ func (b *Broker) wrap(err error, format string, args ...any) error {
 
 // RedactURL returns rawURL with its password, if any, replaced by xxxxx, so that it can be
 // logged or shown. A URL it cannot parse loses its whole user-info part.
-func RedactURL(rawURL string) string {
-	redacted, _ := splitSecret(rawURL)
-	return redacted
-}
-
-// splitSecret returns rawURL with its password redacted, and the password.
-func splitSecret(rawURL string) (redacted, secret string) {
-	if u, err := url.Parse(rawURL); err == nil {
-		if u.User == nil {
-			return rawURL, ""
-		}
-		p, ok := u.User.Password()
-		if !ok {
-			return rawURL, ""
-		}
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		return u.String(), p
-	}
-	// Unparsable (often because of an unescaped character in the password): cut everything
-	// between the scheme and the last '@'.
-	scheme, rest, found := strings.Cut(rawURL, "://")
-	if !found {
-		return "xxxxx", rawURL
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return rawURL, ""
-	}
-	userinfo := rest[:at]
-	_, secret, _ = strings.Cut(userinfo, ":")
-	if secret == "" {
-		secret = userinfo
-	}
-	return scheme + "://xxxxx@" + rest[at+1:], secret
-}
-
-// redactError returns err, or, when its message contains the password of rawURL, a plain
-// error with that message redacted (not wrapping err, whose fields may hold the password).
-func redactError(err error, rawURL string) error {
-	_, secret := splitSecret(rawURL)
-	if secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), secret, "xxxxx"))
-}
+func RedactURL(rawURL string) string { return redact.URL(rawURL) }

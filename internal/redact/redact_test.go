@@ -1,0 +1,92 @@
+package redact
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"redis://127.0.0.1:6379/0":                         "redis://127.0.0.1:6379/0",
+		"redis://:s3cret@127.0.0.1:6379/0":                 "redis://:xxxxx@127.0.0.1:6379/0",
+		"redis://alice:s3cret@host:6379/2":                 "redis://alice:xxxxx@host:6379/2",
+		"rediss://default:s3cret@example.com:6380":         "rediss://default:xxxxx@example.com:6380",
+		"redis://alice@host:6379":                          "redis://alice@host:6379",
+		"redis://:p@ss:w%rd@host:6379/0":                   "redis://xxxxx@host:6379/0",
+		"postgres://u:pw@h:5432/db?sslmode=disable":        "postgres://u:xxxxx@h:5432/db?sslmode=disable",
+		"postgresql://u@h/db":                              "postgresql://u@h/db",
+		"postgres://h/db?password=pw&sslmode=disable":      "postgres://h/db?password=xxxxx&sslmode=disable",
+		"postgres://h/db?sslpassword=pw":                   "postgres://h/db?sslpassword=xxxxx",
+		"postgres://u:p%40ss@h/db":                         "postgres://u:xxxxx@h/db",
+		"postgres://u:pw@[::1/db":                          "postgres://xxxxx@[::1/db",
+		"/var/lib/dominion/dominion.db":                    "/var/lib/dominion/dominion.db",
+		"dominion.db?_pragma=busy_timeout(100)":            "dominion.db?_pragma=busy_timeout(100)",
+		"postgres://user:pa:ss@host/db":                    "postgres://user:xxxxx@host/db",
+		"postgres://user:pw@host/db?Password=pw&x=pw-safe": "postgres://user:xxxxx@host/db?Password=xxxxx&x=pw-safe",
+		"host=db user=u password=hunter2 dbname=x":         "host=db user=u password=xxxxx dbname=x",
+		"host=db password='hun ter\\'2' sslmode=allow":     "host=db password=xxxxx sslmode=allow",
+		"sslpassword=hunter2":                              "sslpassword=xxxxx",
+		"user:hunter2@host:6379":                           "xxxxx@host:6379",
+	} {
+		if got := URL(in); got != want {
+			t.Errorf("URL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	secrets := Secrets("host=db password='hun ter\\'2'")
+	if len(secrets) == 0 || secrets[0] != "hun ter'2" {
+		t.Errorf("Secrets = %q, want the unquoted password first", secrets)
+	}
+	if got := Secrets("/var/lib/dominion.db"); len(got) != 0 {
+		t.Errorf("Secrets(a path) = %q", got)
+	}
+}
+
+// TestRedactorKeepsTheErrorChain: the redacted error names no secret and still wraps the
+// original; an error without secrets is returned as it is.
+func TestRedactorKeepsTheErrorChain(t *testing.T) {
+	t.Parallel()
+	r := New([]string{"postgres://u:p%2Fw0rd@h/db?password=other"})
+	base := errors.New("boom")
+	err := r.Errorf("dial postgres://u:p%%2Fw0rd@h: p/w0rd and other failed: %w", base)
+	if msg := err.Error(); strings.Contains(msg, "w0rd") || strings.Contains(msg, "other") {
+		t.Fatalf("redacted error still shows a secret: %s", msg)
+	}
+	if !errors.Is(err, base) {
+		t.Fatalf("redacting lost the error chain")
+	}
+	plain := fmt.Errorf("nothing secret: %w", base)
+	if r.Error(plain) != plain {
+		t.Fatalf("an error without secrets was rewrapped")
+	}
+	if got := New([]string{"db.sqlite"}).Error(plain); got != plain {
+		t.Fatalf("the redactor of a path changed an error")
+	}
+	if New(nil).Error(nil) != nil {
+		t.Fatalf("Error(nil) is not nil")
+	}
+}
+
+// TestRedactorString removes the URLs, their secrets and the free-standing secrets of at
+// least 4 bytes, and any URL password written in the text.
+func TestRedactorString(t *testing.T) {
+	t.Parallel()
+	r := New([]string{"redis://:redis-Secret1@127.0.0.1:6379/0", ""}, "tok-Secret2", "abc", "")
+	got := r.String("redis://:redis-Secret1@127.0.0.1:6379/0 said redis-Secret1; Bearer tok-Secret2; abc; " +
+		"http://me:http-Secret3@example.com/x")
+	if strings.Contains(got, "Secret") || !strings.Contains(got, "redis://:xxxxx@127.0.0.1:6379/0") ||
+		!strings.Contains(got, "; abc; ") || !strings.Contains(got, "http://me:xxxxx@example.com/x") {
+		t.Errorf("String = %q", got)
+	}
+	var buf bytes.Buffer
+	if _, err := r.Writer(&buf).Write([]byte("auth tok-Secret2\n")); err != nil || buf.String() != "auth xxxxx\n" {
+		t.Errorf("Writer wrote %q, %v", buf.String(), err)
+	}
+}
