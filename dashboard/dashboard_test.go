@@ -516,6 +516,12 @@ func TestWorkflowAndScheduleActions(t *testing.T) {
 	if w, _ := d.store.GetWorkflow(ctx, d.runningWF); w.Status != "canceled" {
 		t.Errorf("workflow is %s after cancel", w.Status)
 	}
+	if page := h.get("/workflows/" + d.runningWF).body; strings.Contains(page, "No finished execution yet") {
+		t.Error("a canceled workflow's page says it has no finished execution yet, as if it would run")
+	}
+	if page := h.get("/workflows").body; !strings.Contains(page, `<td class="nowrap"><time`) {
+		t.Error("the workflows list's Created column may wrap")
+	}
 	if msg := flash(h.post("/workflows/"+d.runningWF+"/cancel", url.Values{"csrf": {token}})); !strings.Contains(msg, "Could not cancel") {
 		t.Errorf("cancel again: %q", msg)
 	}
