@@ -175,12 +175,16 @@ func (w *Worker) completer(ctx context.Context) {
 		for {
 			err := w.broker.Finish(ctx, batch)
 			if err == nil {
+				if retry.d != 0 {
+					w.log.Info("job outcomes recorded again")
+				}
 				retry.reset()
 				break
 			}
-			d := retry.next()
-			w.log.Warn("record job outcomes failed; retrying", "jobs", len(batch), "err", err, "in", d)
-			if !sleepCtx(ctx, d) {
+			if retry.d == 0 {
+				w.log.Warn("cannot record job outcomes: the queue is unreachable; retrying with backoff", "jobs", len(batch), "err", err)
+			}
+			if !sleepCtx(ctx, retry.next()) {
 				return
 			}
 		}

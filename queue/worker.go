@@ -222,12 +222,16 @@ func (w *Worker) fetchLoop(ctx, jobsCtx context.Context) {
 			return
 		}
 		if err != nil {
-			d := retry.next()
-			w.log.Warn("fetch failed; retrying", "err", err, "in", d)
-			if !sleepCtx(ctx, d) {
+			if retry.d == 0 {
+				w.log.Warn("cannot fetch jobs: the queue is unreachable; retrying with backoff until it answers", "err", err)
+			}
+			if !sleepCtx(ctx, retry.next()) {
 				return
 			}
 			continue
+		}
+		if retry.d != 0 {
+			w.log.Info("the queue answers again; fetching jobs")
 		}
 		retry.reset()
 		for _, job := range jobs {
@@ -375,14 +379,15 @@ func (w *Worker) drain(ctx context.Context) {
 	}
 }
 
-// reconnectDelay is the backoff between failed broker calls: 100 ms doubling to 5 s.
+// reconnectDelay is the backoff between failed broker calls: 100 ms doubling to 5 s, each
+// wait a random duration in [d/2, d] so that many workers do not retry in step.
 type reconnectDelay struct{ d time.Duration }
 
 func newReconnectDelay() *reconnectDelay { return &reconnectDelay{} }
 
 func (r *reconnectDelay) next() time.Duration {
 	r.d = min(max(r.d*2, 100*time.Millisecond), 5*time.Second)
-	return r.d
+	return r.d/2 + rand.N(r.d/2+1)
 }
 
 func (r *reconnectDelay) reset() { r.d = 0 }

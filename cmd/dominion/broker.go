@@ -41,6 +41,16 @@ func (a *app) openBroker(ctx context.Context) (queue.Broker, error) {
 	return b, nil
 }
 
+// openServingBroker is openBroker for processes that run until stopped (worker, scheduler,
+// dashboard): they start while Redis is down, and carry on when it is back.
+func (a *app) openServingBroker(ctx context.Context) (queue.Broker, error) {
+	b, err := service.OpenServingBroker(ctx, a.cfg, a.log)
+	if err != nil {
+		return nil, errors.New(a.cfg.Redact(err.Error()))
+	}
+	return b, nil
+}
+
 // withClient opens the broker (which must hold data: openExistingBroker), calls fn with a
 // client on it, and closes the broker. It returns fn's exit code, or exitFailure (with the
 // error printed) when the broker does not open.

@@ -63,7 +63,7 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		return a.runtimeError(path, err)
 	}
 
-	broker, err := a.openBroker(ctx)
+	broker, err := a.openServingBroker(ctx)
 	if err != nil {
 		return a.runtimeError(path, err)
 	}

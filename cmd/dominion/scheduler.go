@@ -62,7 +62,7 @@ scheduler ran is enqueued once at start-up, or skipped, per schedule (catch_up).
 	if !ok {
 		return code
 	}
-	s, b, err := a.newScheduler(ctx, a.openBroker, list)
+	s, b, err := a.newScheduler(ctx, a.openServingBroker, list)
 	if err != nil {
 		return a.runtimeError(path, err)
 	}

@@ -67,7 +67,7 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		return f.usageError("--lease must be at least 10ms, got %s", *lease)
 	}
 
-	b, err := a.openBroker(ctx)
+	b, err := a.openServingBroker(ctx)
 	if err != nil {
 		return a.runtimeError(path, err)
 	}

@@ -197,3 +197,33 @@ func (p *poster) post() (id string, retry bool, err error) {
 	}
 	return "", false, fmt.Errorf("POST /api/chat: status %d, body %s", resp.StatusCode, body)
 }
+
+// TestServeStartsWithRedisDown: serve starts while Redis is down, says so on /readyz (503
+// naming the queue) while /healthz answers 200, accepts 50 workflows into the outbox (all
+// 202), and runs them all once Redis starts.
+func TestServeStartsWithRedisDown(t *testing.T) {
+	t.Parallel()
+	const n = 50
+	rd := testenv.StartRedis(t)
+	rd.Stop()
+	s := start(t, backend{name: "redis+postgres", distributed: true}, withTypes(t, fastTypes),
+		func(c *service.Config) { c.RedisURL = rd.URL() })
+	code, body := s.do("GET", "/readyz", "", nil)
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), `"queue"`) || strings.Contains(string(body), `"store":"redis`) {
+		t.Fatalf("/readyz with Redis down: %d %s; want 503 naming the queue", code, body)
+	}
+	ids := make([]string, 0, n)
+	for range n {
+		ids = append(ids, s.submit("agent-degraded", "customer_followup").WorkflowID)
+	}
+	if err := rd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		s.waitStatus(id, "completed", time.Minute)
+	}
+	s.eventually("/readyz ready", 30*time.Second, func() (bool, string) {
+		code, body := s.do("GET", "/readyz", "", nil)
+		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
+	})
+}

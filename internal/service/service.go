@@ -140,8 +140,29 @@ func makeDataDir(dir string) error {
 // SQLite broker in cfg.DataDir (created when missing). Every command that needs the queue
 // opens it here. Its errors never hold the Redis password.
 func OpenBroker(ctx context.Context, cfg config.Config, log *slog.Logger) (queue.Broker, error) {
+	return openBroker(ctx, cfg, log, false)
+}
+
+// OpenServingBroker is OpenBroker for the processes that run until stopped (serve, worker,
+// scheduler, dashboard): they start even when Redis cannot be reached, saying so in one log
+// line, and carry on once it answers (their calls retry with capped backoff meanwhile, and
+// /readyz names the queue as down).
+func OpenServingBroker(ctx context.Context, cfg config.Config, log *slog.Logger) (queue.Broker, error) {
+	b, err := openBroker(ctx, cfg, log, true)
+	if err != nil || !cfg.UsesRedis() {
+		return b, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := b.Ping(pctx); err != nil {
+		log.Warn("queue unreachable at start; running degraded until it answers", "err", err)
+	}
+	return b, nil
+}
+
+func openBroker(ctx context.Context, cfg config.Config, log *slog.Logger, lazy bool) (queue.Broker, error) {
 	if cfg.UsesRedis() {
-		b, err := redisbroker.Open(ctx, cfg.RedisURL, redisbroker.Options{Prefix: cfg.RedisPrefix, Logger: log})
+		b, err := redisbroker.Open(ctx, cfg.RedisURL, redisbroker.Options{Prefix: cfg.RedisPrefix, Logger: log, Lazy: lazy})
 		if err != nil {
 			return nil, err // it names the server, password redacted
 		}
@@ -270,7 +291,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.broker, err = OpenBroker(ctx, cfg.Config, log); err != nil {
+	if s.broker, err = OpenServingBroker(ctx, cfg.Config, log); err != nil {
 		return nil, err
 	}
 

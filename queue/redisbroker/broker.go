@@ -32,6 +32,10 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Logger receives the broker's rare warnings (default slog.Default()).
 	Logger *slog.Logger
+	// Lazy makes Open skip its check that Redis answers, for processes that must start
+	// while Redis is down (serve, worker, scheduler, dashboard): the broker's calls fail
+	// until Redis is back, and then work, as they do after any outage.
+	Lazy bool
 }
 
 // Defaults of Options.
@@ -79,7 +83,8 @@ type Broker struct {
 var _ queue.Broker = (*Broker)(nil)
 
 // Open connects to the Redis at rawURL (redis://[[user]:password@]host:port/db, or rediss://
-// for TLS), checks that it answers, and returns a broker that owns the connection. Errors name
+// for TLS), checks that it answers (unless Options.Lazy), and returns a broker that owns the
+// connection. Errors name
 // the server with its password replaced by xxxxx.
 func Open(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	opts.setDefaults()
@@ -104,6 +109,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	ro.MaxRetries = 2
 	b := New(redis.NewClient(ro), opts)
 	b.owns, b.where = true, where
+	if opts.Lazy {
+		return b, nil
+	}
 	if err := b.rdb.Ping(ctx).Err(); err != nil {
 		_ = b.rdb.Close()
 		return nil, red.Errorf("redisbroker: connect to %s: %w", where, err)
