@@ -8,9 +8,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -89,22 +87,22 @@ func (d *Dashboard) cookie(r *http.Request, name, value string, maxAge int) *htt
 	}
 }
 
-// loggedIn reports whether r carries a valid, unexpired session cookie.
+// loggedIn reports whether r carries the cookie of a live session (see sessions).
 func (d *Dashboard) loggedIn(r *http.Request) bool {
 	if d.cfg.Token == "" {
 		return true
 	}
+	id, ok := d.sessionID(r)
+	return ok && d.sessions.valid(id, time.Now())
+}
+
+// sessionID returns the session id r's cookie names, when its seal is intact.
+func (d *Dashboard) sessionID(r *http.Request) (string, bool) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return false
+		return "", false
 	}
-	v, ok := d.keys.open("session", c.Value)
-	if !ok {
-		return false
-	}
-	exp, _, _ := strings.Cut(v, "|")
-	sec, err := strconv.ParseInt(exp, 10, 64)
-	return err == nil && time.Now().Unix() < sec
+	return d.keys.open("session", c.Value)
 }
 
 // csrfAnchor returns the browser's CSRF cookie value, setting a new one when there is none.
@@ -154,37 +152,6 @@ func (d *Dashboard) tokenMatches(given string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// loginLimiter slows down guessing: after maxFailures failed logins within a window, every
-// login is refused until the window ends.
-type loginLimiter struct {
-	mu       sync.Mutex
-	start    time.Time
-	failures int
-}
-
-const (
-	loginWindow      = time.Minute
-	loginMaxFailures = 10
-)
-
-func (l *loginLimiter) allowed(now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.start) > loginWindow {
-		l.start, l.failures = now, 0
-	}
-	return l.failures < loginMaxFailures
-}
-
-func (l *loginLimiter) failed(now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.start) > loginWindow {
-		l.start, l.failures = now, 0
-	}
-	l.failures++
-}
-
 // handleLogin shows the login form (GET) or checks the token and sets the session (POST).
 func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if d.cfg.Token == "" {
@@ -200,19 +167,19 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) {
 		case !d.checkCSRF(r):
 			d.forbidden(w, r, "The form expired or did not come from this dashboard. Reload the page and try again.")
 			return
-		case !d.login.allowed(now):
+		case !d.login.allowed(clientKey(r), now):
 			w.Header().Set("Retry-After", "60")
 			w.WriteHeader(http.StatusTooManyRequests)
 			data.Error = "Too many failed attempts. Wait a minute and try again."
 		case !d.tokenMatches(r.PostFormValue("token")):
-			d.login.failed(now)
+			d.login.failed(clientKey(r), now)
 			d.log.Warn("dashboard login failed", "remote", r.RemoteAddr)
 			w.WriteHeader(http.StatusUnauthorized)
 			data.Error = "That token is not right."
 		default:
-			exp := now.Add(d.cfg.SessionTTL).Unix()
-			v := d.keys.seal("session", strconv.FormatInt(exp, 10)+"|"+randomToken())
-			http.SetCookie(w, d.cookie(r, sessionCookie, v, int(d.cfg.SessionTTL.Seconds())))
+			id := randomToken()
+			d.sessions.add(id, now.Add(d.cfg.SessionTTL), now)
+			http.SetCookie(w, d.cookie(r, sessionCookie, d.keys.seal("session", id), int(d.cfg.SessionTTL.Seconds())))
 			http.Redirect(w, r, next, http.StatusSeeOther)
 			return
 		}
@@ -224,6 +191,9 @@ func (d *Dashboard) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if !d.checkCSRF(r) {
 		d.forbidden(w, r, "The form expired or did not come from this dashboard. Reload the page and try again.")
 		return
+	}
+	if id, ok := d.sessionID(r); ok {
+		d.sessions.remove(id)
 	}
 	http.SetCookie(w, d.cookie(r, sessionCookie, "", -1))
 	http.Redirect(w, r, d.prefix+"/login", http.StatusSeeOther)

@@ -62,15 +62,16 @@ type Config struct {
 
 // Dashboard is the web UI. Create it with New, mount it, and Close it when the server stops.
 type Dashboard struct {
-	cfg    Config
-	prefix string
-	log    *slog.Logger
-	keys   keys
-	mux    *http.ServeMux
-	tmpl   *templates
-	hub    *hub
-	login  loginLimiter
-	static staticFiles
+	cfg      Config
+	prefix   string
+	log      *slog.Logger
+	keys     keys
+	mux      *http.ServeMux
+	tmpl     *templates
+	hub      *hub
+	login    loginLimiter
+	sessions sessions
+	static   staticFiles
 }
 
 // New returns a Dashboard for cfg. Its poller starts with the first live page opened.
