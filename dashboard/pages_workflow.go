@@ -418,7 +418,7 @@ func chartDays(days []dayBar) *barChart {
 	for _, d := range days {
 		c.Max = max(c.Max, d.Completed+d.Failed+d.Other)
 	}
-	scaleMax := niceCeil(c.Max)
+	scaleMax, step := niceScale(c.Max)
 	slot := (float64(c.Width) - left - 8) / float64(len(days))
 	for i, d := range days {
 		b := bar{X: left + float64(i)*slot + slot*0.15, W: slot * 0.7, Label: d.Day.UTC().Format("Mon 2")}
@@ -433,25 +433,28 @@ func chartDays(days []dayBar) *barChart {
 			d.Completed, d.Failed, d.Other, formatMoney(d.Summary.TotalSavings))
 		c.Bars = append(c.Bars, b)
 	}
-	for i := 0; i <= 4; i++ {
-		v := scaleMax * int64(i) / 4
+	for v := int64(0); v <= scaleMax; v += step {
 		c.Ticks = append(c.Ticks, tick{Y: float64(c.Height) - bottom - float64(v)/float64(scaleMax)*plotH, Label: formatInt(v)})
 	}
 	return c
 }
 
-// niceCeil rounds n up to 1, 2 or 5 times a power of ten (at least 4, so ticks are whole).
-func niceCeil(n int64) int64 {
-	if n <= 4 {
-		return 4
-	}
-	p := int64(math.Pow(10, math.Floor(math.Log10(float64(n)))))
-	for _, m := range []int64{1, 2, 5, 10} {
-		if m*p >= n {
-			return m * p
+// niceScale returns the top of a y axis that must reach n, and the step between its ticks:
+// the step is 1, 2 or 5 times a power of ten (at least 1), chosen for at most four intervals,
+// and the top a whole number of steps, so that every tick label is a round number.
+func niceScale(n int64) (top, step int64) {
+	n = max(n, 1)
+	raw := float64(n) / 4
+	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	step = int64(math.Ceil(10 * p))
+	for _, m := range []float64{1, 2, 5} {
+		if m*p >= raw {
+			step = int64(math.Ceil(m * p))
+			break
 		}
 	}
-	return 10 * p
+	step = max(step, 1)
+	return (n + step - 1) / step * step, step
 }
 
 // ---- schedules ----
