@@ -10,11 +10,14 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/docs"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/workflow"
@@ -88,10 +91,12 @@ func New(cfg Config) *API {
 	route("POST", "/api/workflows/{id}/retry", a.retryWorkflow)
 	route("GET", "/api/workflow-types", a.workflowTypes)
 	route("GET", "/api/reports/weekly", a.weeklyReport)
+	route("GET", "/api/openapi.json", openAPI)
 	allowed := map[string]string{
 		"/api/chat": "POST", "/api/workflows": "GET, HEAD", "/api/workflows/{id}": "GET, HEAD",
 		"/api/workflows/{id}/cancel": "POST", "/api/workflows/{id}/retry": "POST",
 		"/api/workflow-types": "GET, HEAD", "/api/reports/weekly": "GET, HEAD",
+		"/api/openapi.json": "GET, HEAD",
 	}
 	if a.queue != nil {
 		a.jobRoutes(route, allowed)
@@ -120,6 +125,15 @@ func New(cfg Config) *API {
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// GET /api/openapi.json: the OpenAPI 3.1 description of the API (docs/openapi.json).
+func openAPI(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(docs.OpenAPI)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	_, _ = io.WriteString(w, docs.OpenAPI)
+}
 
 func notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no route " + r.Method + " " + clip(r.URL.Path)})
