@@ -81,7 +81,7 @@ func processEnv(cfg config.Config) []string {
 		config.EnvWorkflows: cfg.WorkflowsFile, config.EnvSchedules: cfg.SchedulesFile,
 		config.EnvAPIToken: cfg.APIToken, config.EnvSMTPAddr: cfg.SMTP.Addr,
 		config.EnvSMTPUsername: cfg.SMTP.Username, config.EnvSMTPPassword: cfg.SMTP.Password,
-		config.EnvSMTPFrom: cfg.SMTP.From,
+		config.EnvSMTPFrom: cfg.SMTP.From, config.EnvHandlers: cfg.HandlersFile,
 	} {
 		if v != "" {
 			env = append(env, name+"="+v)

@@ -25,7 +25,7 @@ func schedulesFlag(f *flags) *string {
 func (a *app) loadSchedules(path, file string) ([]queue.Schedule, int, bool) {
 	list, err := schedules.Load(file)
 	if err == nil {
-		err = queue.ValidateSchedules(list, schedules.KnownTypes())
+		err = queue.ValidateSchedules(list, a.knownTypes())
 	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "%s: %s\n", path, err)
@@ -40,7 +40,7 @@ func (a *app) newScheduler(ctx context.Context, open func(context.Context) (queu
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := queue.NewScheduler(b, queue.SchedulerConfig{Schedules: list, KnownTypes: schedules.KnownTypes(), Logger: a.log})
+	s, err := queue.NewScheduler(b, queue.SchedulerConfig{Schedules: list, KnownTypes: a.knownTypes(), Logger: a.log})
 	if err != nil {
 		_ = b.Close()
 		return nil, nil, err
@@ -72,4 +72,10 @@ scheduler ran is enqueued once at start-up, or skipped, per schedule (catch_up).
 		return a.runtimeError(path, err)
 	}
 	return exitOK
+}
+
+// knownTypes are the job types workers handle: the built-in ones, the workflow service's and
+// those of the handler file.
+func (a *app) knownTypes() []string {
+	return append(schedules.KnownTypes(), a.cfg.Handlers.Types()...)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/config"
+	"github.com/codex-dominion/dominion/internal/httpjobs"
 	"github.com/codex-dominion/dominion/internal/jobs"
 	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
@@ -86,6 +87,7 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		Logger:          a.log,
 	})
 	jobs.Register(w)
+	httpjobs.Register(w, a.cfg.Handlers, a.log)
 	storeDesc := "off (--no-workflows)"
 	if !*noWorkflows {
 		cfg := a.cfg

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/httpjobs"
 	"github.com/codex-dominion/dominion/internal/redact"
 	"github.com/codex-dominion/dominion/internal/schedules"
 	"github.com/codex-dominion/dominion/store"
@@ -34,6 +35,7 @@ const (
 	EnvDashboardToken = "DOMINION_DASHBOARD_TOKEN"
 	EnvWorkflows      = "DOMINION_WORKFLOWS"
 	EnvSchedules      = schedules.EnvFile // DOMINION_SCHEDULES
+	EnvHandlers       = httpjobs.EnvFile  // DOMINION_HANDLERS
 	EnvSMTPAddr       = "SMTP_ADDR"
 	EnvSMTPUsername   = "SMTP_USERNAME"
 	EnvSMTPPassword   = "SMTP_PASSWORD"
@@ -93,6 +95,11 @@ type Config struct {
 	// the defaults).
 	WorkflowsFile string
 	SchedulesFile string
+	// HandlersFile is the YAML file of job types served by HTTP endpoints
+	// (DOMINION_HANDLERS); Handlers are its endpoints, read by Load (secrets included: never
+	// print them).
+	HandlersFile string
+	Handlers     *httpjobs.Handlers
 	// SMTP is the server of the workflows' email steps (SMTP_ADDR, SMTP_USERNAME,
 	// SMTP_PASSWORD, SMTP_FROM).
 	SMTP workflow.SMTPConfig
@@ -171,6 +178,9 @@ func Vars() []Var {
 		{Name: EnvSchedules, DefaultText: "the daily clean-up and the Monday report",
 			Usage: "YAML file of schedules (periodic jobs)",
 			set:   trimmed(func(c *Config) *string { return &c.SchedulesFile })},
+		{Name: EnvHandlers, DefaultText: "none",
+			Usage: "YAML file of job types served by HTTP endpoints (URL, timeout, headers, HMAC secret from secret_env or secret_file); every worker POSTs such jobs there (see docs/http-handlers.md)",
+			set:   trimmed(func(c *Config) *string { return &c.HandlersFile })},
 		{Name: EnvSMTPAddr, Usage: "host:port of the SMTP server of the workflows' email steps",
 			set: trimmed(func(c *Config) *string { return &c.SMTP.Addr })},
 		{Name: EnvSMTPUsername, Usage: "SMTP user name (PLAIN authentication when set)",
@@ -244,6 +254,10 @@ func Load(getenv func(string) string) (Config, error) {
 		if err := v.set(&c, s); err != nil {
 			return Config{}, fmt.Errorf("%s: %w", v.Name, err)
 		}
+	}
+	var err error
+	if c.Handlers, err = httpjobs.Load(c.HandlersFile, getenv); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", EnvHandlers, err)
 	}
 	c.SetDefaults()
 	return c, nil

@@ -2,6 +2,8 @@ package config
 
 import (
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -84,6 +86,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"DOMINION_WORKFLOWS": "/etc/w.yaml", "DOMINION_SCHEDULES": "/etc/s.yaml",
 		"SMTP_ADDR": "mail:25", "SMTP_USERNAME": "me", "SMTP_PASSWORD": "smtp-pw", "SMTP_FROM": "d@example.com",
 		"DOMINION_ALLOW_INSECURE": "1", "DOMINION_ALLOWED_HOSTS": " dominion.example.com, 10.0.0.5 ,",
+		"DOMINION_HANDLERS": handlersFile(t),
 	}
 	if len(m) != len(Variables()) {
 		t.Fatalf("the test sets %d variables, Variables lists %d", len(m), len(Variables()))
@@ -104,6 +107,10 @@ func TestLoadEveryVariable(t *testing.T) {
 		WorkflowsFile: "/etc/w.yaml", SchedulesFile: "/etc/s.yaml",
 		SMTP:          workflow.SMTPConfig{Addr: "mail:25", Username: "me", Password: "smtp-pw", From: "d@example.com"},
 		AllowInsecure: true, AllowedHosts: []string{"dominion.example.com", "10.0.0.5"},
+		HandlersFile: m["DOMINION_HANDLERS"], Handlers: c.Handlers,
+	}
+	if c.Handlers == nil || len(c.Handlers.Endpoints) != 1 || c.Handlers.Endpoints[0].Type != "hook" {
+		t.Errorf("handlers: %+v", c.Handlers)
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
@@ -242,4 +249,13 @@ func TestParseQueues(t *testing.T) {
 			t.Errorf("ParseQueues(%q) = %v, want an error containing %q", in, err, wantErr)
 		}
 	}
+}
+
+// handlersFile writes a handler file with one endpoint and returns its path.
+func handlersFile(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "handlers.yaml")
+	if err := os.WriteFile(path, []byte("handlers:\n  - type: hook\n    url: http://127.0.0.1:9/hook\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/codex-dominion/dominion/dashboard"
 	"github.com/codex-dominion/dominion/internal/config"
 	"github.com/codex-dominion/dominion/internal/httpguard"
+	"github.com/codex-dominion/dominion/internal/httpjobs"
 	"github.com/codex-dominion/dominion/internal/jobs"
 	"github.com/codex-dominion/dominion/internal/redact"
 	"github.com/codex-dominion/dominion/internal/schedules"
@@ -315,6 +316,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		})
 		s.engine.Register(s.worker)
 		jobs.Register(s.worker)
+		httpjobs.Register(s.worker, cfg.Handlers, log)
 	}
 	if !cfg.NoScheduler {
 		list := cfg.Schedules
@@ -322,7 +324,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			list = schedules.Defaults()
 		}
 		if s.sched, err = queue.NewScheduler(s.broker, queue.SchedulerConfig{
-			Schedules: list, KnownTypes: schedules.KnownTypes(), Logger: log,
+			Schedules: list, KnownTypes: append(schedules.KnownTypes(), cfg.Handlers.Types()...), Logger: log,
 		}); err != nil {
 			return nil, err
 		}
