@@ -148,8 +148,11 @@ type Config struct {
 	// HTTPClient sends the http steps' requests (default: a client that does not follow
 	// redirects; each step's timeout bounds its request).
 	HTTPClient *http.Client
-	Logger     *slog.Logger // default slog.Default()
-	Queue      string       // default "workflows"
+	// StepTransport, when set, is the default HTTPClient's transport (tracing wraps
+	// http.DefaultTransport in it).
+	StepTransport http.RoundTripper
+	Logger        *slog.Logger // default slog.Default()
+	Queue         string       // default "workflows"
 
 	// MaxRetries is how many times a failed execute_workflow job is retried by the queue
 	// (with backoff) before the workflow is marked failed: 0 means queue.DefaultMaxRetries
@@ -215,6 +218,7 @@ func NewEngine(cfg Config) *Engine {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{
+			Transport:     cfg.StepTransport,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}

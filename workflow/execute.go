@@ -9,6 +9,10 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
 )
@@ -226,7 +230,7 @@ func (e *Engine) runSteps(ctx context.Context, a *attempt, typ Type) (res ExecRe
 		data := base
 		data.Step = StepRef{Index: i, Name: spec.Name, Kind: spec.Kind, Total: len(typ.Steps)}
 		stepStart := time.Now()
-		out, err := e.runStep(ctx, data, spec)
+		out, err := e.tracedStep(ctx, data, spec)
 		if err != nil {
 			res, err := e.fail(ctx, a, stepFailure{index: i, name: spec.Name, err: err})
 			return res, true, err
@@ -358,3 +362,24 @@ func (e *Engine) failedByContext(ctx context.Context, a *attempt, f stepFailure)
 	}
 	return a.res, false, nil
 }
+
+// tracedStep runs one step in a span of its own when the attempt is traced (a span in ctx,
+// from the tracer the process configured); otherwise it just runs it.
+func (e *Engine) tracedStep(ctx context.Context, data StepData, spec StepSpec) (json.RawMessage, error) {
+	parent := trace.SpanFromContext(ctx)
+	if !parent.SpanContext().IsValid() {
+		return e.runStep(ctx, data, spec)
+	}
+	ctx, span := parent.TracerProvider().Tracer(tracerName).Start(ctx, "step "+spec.Name,
+		trace.WithAttributes(attribute.String("dominion.step.kind", spec.Kind), attribute.Int("dominion.step.index", data.Step.Index)))
+	defer span.End()
+	out, err := e.runStep(ctx, data, spec)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return out, err
+}
+
+// tracerName names the workflow engine's spans' instrumentation.
+const tracerName = "github.com/codex-dominion/dominion/workflow"
