@@ -321,6 +321,9 @@ func (c *Config) SetDefaults() {
 	if c.DashboardAddr == "" {
 		c.DashboardAddr = DefaultDashboardAddr
 	}
+	if c.LogFormat == "" {
+		c.LogFormat = logging.FormatText
+	}
 }
 
 // checkRedisURL refuses a URL the Redis broker cannot use. Its errors never quote the URL,
