@@ -1,8 +1,10 @@
 package api
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -37,12 +39,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// logRequests logs one line per request: method, path (without the query), status, size and
-// duration. Nothing from the headers is logged, so a bearer token never reaches the log.
-// Health probes are logged at debug level, everything else at info (4xx) or warn (5xx).
+// logRequests logs one line per request: method, route (the pattern that matched), path
+// (without the query), status, size, duration and request id. The request id is the
+// request's X-Request-ID when it is a sane token, else a new one; it is returned in the
+// response's X-Request-ID. Nothing else from the headers is logged, so a bearer token never
+// reaches the log. Health probes are logged at debug level, everything else at info (4xx)
+// or warn (5xx).
 func (a *API) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		reqID := requestID(r.Header.Get(headerRequestID))
+		w.Header().Set(headerRequestID, reqID)
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
@@ -50,7 +57,7 @@ func (a *API) logRequests(next http.Handler) http.Handler {
 					panic(v)
 				}
 				a.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
-					slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("request_id", reqID),
 					slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
 				if rec.status == 0 {
 					writeError(rec, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"})
@@ -70,7 +77,9 @@ func (a *API) logRequests(next http.Handler) http.Handler {
 			}
 			a.log.LogAttrs(r.Context(), level, "http request",
 				slog.String("method", r.Method),
+				slog.String("route", r.Pattern),
 				slog.String("path", r.URL.Path),
+				slog.String("request_id", reqID),
 				slog.Int("status", rec.status),
 				slog.Int("bytes", rec.bytes),
 				slog.Duration("took", time.Since(start)),
@@ -124,4 +133,19 @@ func requireJSONBody(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+const headerRequestID = "X-Request-ID"
+
+// requestID returns the client's request id when it is 1 to 128 letters, digits, '-', '_',
+// '.' or ':' (anything else could forge log lines), or a new random one.
+func requestID(given string) string {
+	if len(given) > 0 && len(given) <= 128 && strings.IndexFunc(given, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':')
+	}) < 0 {
+		return given
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

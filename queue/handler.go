@@ -64,14 +64,14 @@ func LoggingMiddleware(log *slog.Logger) Middleware {
 			attrs := []any{"job_id", job.ID, "type", job.Type, "queue", job.Queue, "attempt", job.Attempt, "took", time.Since(start)}
 			switch {
 			case err != nil && errors.Is(context.Cause(ctx), ErrShuttingDown):
-				log.Info("job interrupted by shutdown", attrs...)
+				log.InfoContext(ctx, "job interrupted by shutdown", attrs...)
 			case IsUnavailable(err):
 				// The worker logs the outage once; its jobs wait without using attempts.
-				log.Debug("job waits for an unavailable dependency", append(attrs, "err", err)...)
+				log.DebugContext(ctx, "job waits for an unavailable dependency", append(attrs, "err", err)...)
 			case err != nil:
-				log.Warn("job failed", append(attrs, "err", err)...)
+				log.WarnContext(ctx, "job failed", append(attrs, "err", err)...)
 			default:
-				log.Debug("job done", attrs...)
+				log.DebugContext(ctx, "job done", attrs...)
 			}
 			return res, err
 		})

@@ -148,8 +148,11 @@ type Config struct {
 	// HTTPClient sends the http steps' requests (default: a client that does not follow
 	// redirects; each step's timeout bounds its request).
 	HTTPClient *http.Client
-	Logger     *slog.Logger // default slog.Default()
-	Queue      string       // default "workflows"
+	// StepTransport, when set, is the default HTTPClient's transport (tracing wraps
+	// http.DefaultTransport in it).
+	StepTransport http.RoundTripper
+	Logger        *slog.Logger // default slog.Default()
+	Queue         string       // default "workflows"
 
 	// MaxRetries is how many times a failed execute_workflow job is retried by the queue
 	// (with backoff) before the workflow is marked failed: 0 means queue.DefaultMaxRetries
@@ -169,6 +172,22 @@ type Config struct {
 	// ReconcileAfter is how long a workflow must be unchanged before Reconcile looks at it
 	// (default 1 min).
 	ReconcileInterval, ReconcileAfter time.Duration
+	// Observer, when set, is told about every workflow that reaches a final status
+	// (metrics).
+	Observer Observer
+}
+
+// Observer is told when a workflow reaches a final status (completed, failed, canceled) in
+// this process, with how long its last attempt ran and its weekly savings.
+type Observer interface {
+	WorkflowFinished(typ, status string, took time.Duration, weeklySavings float64)
+}
+
+// observe tells the observer, if any, that w ended with status.
+func (e *Engine) observe(w store.Workflow, status store.Status, took time.Duration) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.WorkflowFinished(w.Type, string(status), took, w.WeeklySavings)
+	}
 }
 
 // Engine is the workflow service. It is safe for concurrent use.
@@ -199,6 +218,7 @@ func NewEngine(cfg Config) *Engine {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{
+			Transport:     cfg.StepTransport,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
@@ -418,6 +438,11 @@ func (e *Engine) Cancel(ctx context.Context, id string) (store.Status, error) {
 	if jobCanceled && errors.As(err, &se) && se.Status == store.StatusCanceled {
 		// The job's handler saw its cancellation first and canceled the workflow itself.
 		return store.StatusCanceled, nil
+	}
+	if err == nil && st == store.StatusCanceled && e.cfg.Observer != nil {
+		if w, gerr := e.store.GetWorkflow(ctx, id); gerr == nil {
+			e.observe(w, st, 0)
+		}
 	}
 	return st, err
 }

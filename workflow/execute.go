@@ -9,6 +9,10 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
 )
@@ -191,20 +195,20 @@ func (e *Engine) execute(ctx context.Context, id string, last bool) (ExecResult,
 		case errors.As(err, &se):
 			// Finished or canceled before this job ran (or a duplicate job): nothing to do.
 			res.Status, res.Note = se.Status, "workflow is "+string(se.Status)+": nothing to do"
-			e.log.Info("workflow job skipped", "workflow_id", id, "status", se.Status)
+			e.log.InfoContext(ctx, "workflow job skipped", "workflow_id", id, "status", se.Status)
 			return res, nil
 		}
 		return res, fmt.Errorf("workflow %s: start attempt: %w", id, err)
 	}
 	a := &attempt{w: w, last: last, start: time.Now(),
-		log: e.log.With("workflow_id", id, "type", w.Type, "attempt", w.Attempts),
+		log: e.log.With("workflow_id", id, "workflow_type", w.Type, "workflow_attempt", w.Attempts),
 		res: ExecResult{WorkflowID: id, Attempt: w.Attempts, Status: store.StatusRunning, WeeklySavings: w.WeeklySavings}}
 	typ, ok := e.types.Get(w.Type)
 	if !ok {
 		err := fmt.Errorf("unknown workflow type %q (not in this worker's configuration; known: %v)", w.Type, e.types.Names())
 		return e.fail(ctx, a, stepFailure{index: -1, err: err})
 	}
-	a.log.Info("workflow started", "from_step", w.CurrentStep, "steps", len(typ.Steps))
+	a.log.InfoContext(ctx, "workflow started", "from_step", w.CurrentStep, "steps", len(typ.Steps))
 	if res, stop, err := e.runSteps(ctx, a, typ); stop {
 		return res, err
 	}
@@ -220,13 +224,13 @@ func (e *Engine) runSteps(ctx context.Context, a *attempt, typ Type) (res ExecRe
 		// Cancel between steps: the store is the authority (the job's context is also
 		// canceled by Engine.Cancel, but the queue may be unreachable).
 		if res, stop, err := e.interrupted(ctx, a); stop {
-			a.log.Info("workflow stopped before step", "step", spec.Name, "status", res.Status, "note", res.Note, "err", err)
+			a.log.InfoContext(ctx, "workflow stopped before step", "step", spec.Name, "status", res.Status, "note", res.Note, "err", err)
 			return res, true, err
 		}
 		data := base
 		data.Step = StepRef{Index: i, Name: spec.Name, Kind: spec.Kind, Total: len(typ.Steps)}
 		stepStart := time.Now()
-		out, err := e.runStep(ctx, data, spec)
+		out, err := e.tracedStep(ctx, data, spec)
 		if err != nil {
 			res, err := e.fail(ctx, a, stepFailure{index: i, name: spec.Name, err: err})
 			return res, true, err
@@ -246,7 +250,7 @@ func (e *Engine) runSteps(ctx context.Context, a *attempt, typ Type) (res ExecRe
 		}
 		base.Outputs[spec.Name] = out
 		a.res.StepsRun++
-		a.log.Debug("step done", "step", spec.Name, "kind", spec.Kind, "took", time.Since(stepStart))
+		a.log.DebugContext(ctx, "step done", "step", spec.Name, "kind", spec.Kind, "took", time.Since(stepStart))
 	}
 	return a.res, false, nil
 }
@@ -265,7 +269,8 @@ func (e *Engine) complete(ctx context.Context, a *attempt) (ExecResult, error) {
 		return a.res, fmt.Errorf("workflow %s: finish: %w", a.w.ID, err)
 	}
 	a.res.Status = store.StatusCompleted
-	a.log.Info("workflow completed", "took", took.Round(time.Millisecond), "steps_run", a.res.StepsRun,
+	e.observe(a.w, store.StatusCompleted, took)
+	a.log.InfoContext(ctx, "workflow completed", "took", took.Round(time.Millisecond), "steps_run", a.res.StepsRun,
 		"weekly_savings", a.w.WeeklySavings)
 	return a.res, nil
 }
@@ -305,7 +310,7 @@ func (e *Engine) fail(ctx context.Context, a *attempt, f stepFailure) (ExecResul
 	msg := fmt.Sprintf("%s: %v", f.where(), f.err)
 	bg := context.WithoutCancel(ctx)
 	if res, stop, err := e.interrupted(bg, a); stop {
-		a.log.Info("workflow stopped during step", "step", f.name, "status", res.Status, "note", res.Note, "err", err)
+		a.log.InfoContext(ctx, "workflow stopped during step", "step", f.name, "status", res.Status, "note", res.Note, "err", err)
 		return res, err
 	}
 	if ctx.Err() != nil {
@@ -314,7 +319,7 @@ func (e *Engine) fail(ctx context.Context, a *attempt, f stepFailure) (ExecResul
 		}
 	}
 	if !a.last && !queue.IsNoRetry(f.err) {
-		a.log.Warn("workflow step failed; the job will be retried", "step", f.name, "err", f.err)
+		a.log.WarnContext(ctx, "workflow step failed; the job will be retried", "step", f.name, "err", f.err)
 		return a.res, fmt.Errorf("workflow %s: %s", a.w.ID, msg)
 	}
 	_, err := e.store.FinishWorkflow(bg, a.w.ID, store.Result{
@@ -327,7 +332,8 @@ func (e *Engine) fail(ctx context.Context, a *attempt, f stepFailure) (ExecResul
 		return a.res, fmt.Errorf("workflow %s: %s; and recording the failure failed: %w", a.w.ID, msg, err)
 	}
 	a.res.Status, a.res.Note = store.StatusFailed, msg
-	a.log.Warn("workflow failed", "step", f.name, "err", f.err)
+	e.observe(a.w, store.StatusFailed, a.took())
+	a.log.WarnContext(ctx, "workflow failed", "step", f.name, "err", f.err)
 	return a.res, queue.NoRetry(fmt.Errorf("workflow %s failed: %s", a.w.ID, msg))
 }
 
@@ -340,17 +346,40 @@ func (e *Engine) failedByContext(ctx context.Context, a *attempt, f stepFailure)
 	case errors.Is(cause, queue.ErrShuttingDown):
 		// Interrupted, not failed: the job goes back to its queue and the next attempt
 		// resumes at this step.
-		a.log.Info("workflow interrupted by shutdown", "step", f.name)
+		a.log.InfoContext(ctx, "workflow interrupted by shutdown", "step", f.name)
 		return a.res, true, fmt.Errorf("workflow %s interrupted at %s: %w", a.w.ID, f.where(), cause)
 	case errors.Is(cause, queue.ErrJobCanceled):
 		// The job was canceled in the queue (dashboard, CLI) rather than through
 		// Engine.Cancel: the workflow is canceled too, or it would stay running.
 		if _, err := e.store.CancelWorkflow(context.WithoutCancel(ctx), a.w.ID); err != nil && !errors.Is(err, store.ErrConflict) {
-			a.log.Warn("job canceled; canceling its workflow failed", "err", err)
+			a.log.WarnContext(ctx, "job canceled; canceling its workflow failed", "err", err)
+		} else if err == nil {
+			e.observe(a.w, store.StatusCanceled, a.took())
 		}
 		a.res.Status, a.res.Note = store.StatusCanceled, "job canceled"
-		a.log.Info("workflow canceled with its job", "step", f.name)
+		a.log.InfoContext(ctx, "workflow canceled with its job", "step", f.name)
 		return a.res, true, fmt.Errorf("workflow %s canceled at %s: %w", a.w.ID, f.where(), cause)
 	}
 	return a.res, false, nil
 }
+
+// tracedStep runs one step in a span of its own when the attempt is traced (a span in ctx,
+// from the tracer the process configured); otherwise it just runs it.
+func (e *Engine) tracedStep(ctx context.Context, data StepData, spec StepSpec) (json.RawMessage, error) {
+	parent := trace.SpanFromContext(ctx)
+	if !parent.SpanContext().IsValid() {
+		return e.runStep(ctx, data, spec)
+	}
+	ctx, span := parent.TracerProvider().Tracer(tracerName).Start(ctx, "step "+spec.Name,
+		trace.WithAttributes(attribute.String("dominion.step.kind", spec.Kind), attribute.Int("dominion.step.index", data.Step.Index)))
+	defer span.End()
+	out, err := e.runStep(ctx, data, spec)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return out, err
+}
+
+// tracerName names the workflow engine's spans' instrumentation.
+const tracerName = "github.com/codex-dominion/dominion/workflow"

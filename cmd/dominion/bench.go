@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/codex-dominion/dominion/internal/bench"
-	"github.com/codex-dominion/dominion/internal/config"
 )
 
 func runBench(ctx context.Context, a *app, path string, args []string) int {
@@ -63,7 +62,7 @@ interrupted. Progress goes to stderr.`, 0, 0)
 		LatencySamples: *samples,
 		Progress:       a.stderr,
 		// The workers' start and stop messages would only be noise here.
-		Logger: config.NewLogger(a.logOut, max(a.cfg.LogLevel, slog.LevelWarn)),
+		Logger: a.cfg.Logger(a.logOut, max(a.cfg.LogLevel, slog.LevelWarn)),
 	}, emit)
 	if !*asJSON && len(results) > 0 {
 		tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)

@@ -72,7 +72,13 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 			a.log.Warn("close broker", "err", a.cfg.Redact(err.Error()))
 		}
 	}()
-	client := queue.NewClient(broker)
+	tel, stop, err := a.telemetry(ctx, "dashboard", "")
+	if err != nil {
+		return a.runtimeError(path, err)
+	}
+	defer stop()
+	tel.WatchStats(broker, nil)
+	client := tel.NewClient(broker)
 	cfg := dashboard.Config{
 		Queues: client, Prefix: p, Token: token, ReadOnly: *readOnly,
 		Broker: a.cfg.BrokerDescription(), Redact: a.cfg.Redact, Logger: a.log,
@@ -103,7 +109,7 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		return a.runtimeError(path, fmt.Errorf("listen on %s: %w", *addr, err))
 	}
 	srv := service.NewHTTPServer(ctx, httpguard.New(httpguard.Config{AllowedHosts: httpguard.Hosts(*addr, a.cfg.AllowedHosts), Logger: a.log},
-		service.MountDashboard(p, d, nil)), a.log)
+		tel.Handler(service.MountDashboard(p, d, nil))), a.log)
 	auth := "no login (set DOMINION_DASHBOARD_TOKEN to require one)"
 	if token != "" {
 		auth = "login with the token"

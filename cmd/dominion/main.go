@@ -42,7 +42,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "dominion: configuration: %v\n", err)
 		os.Exit(exitUsage)
 	}
-	routeRedisClientLog(config.NewLogger(cfg.Redactor().Writer(os.Stderr), cfg.LogLevel))
+	routeRedisClientLog(cfg.Logger(cfg.Redactor().Writer(os.Stderr), cfg.LogLevel))
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, cfg))
 }
 
@@ -70,6 +70,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, cfg confi
 	// Logs go to stderr through a writer that removes the configuration's secrets, in case a
 	// lower layer puts the Redis URL or password in a message.
 	logOut := cfg.Redactor().Writer(stderr)
-	a := &app{cfg: cfg, stdout: stdout, stderr: stderr, log: config.NewLogger(logOut, cfg.LogLevel), logOut: logOut}
+	a := &app{cfg: cfg, stdout: stdout, stderr: stderr, log: cfg.Logger(logOut, cfg.LogLevel), logOut: logOut}
 	return dispatch(ctx, a, "dominion", commands(), args)
 }

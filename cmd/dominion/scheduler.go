@@ -7,6 +7,7 @@ import (
 	_ "time/tzdata" // schedules name IANA time zones: work on machines without a zone database
 
 	"github.com/codex-dominion/dominion/internal/schedules"
+	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -35,12 +36,13 @@ func (a *app) loadSchedules(path, file string) ([]queue.Schedule, int, bool) {
 }
 
 // newScheduler opens the broker and returns a scheduler on it; close the broker when done.
-func (a *app) newScheduler(ctx context.Context, open func(context.Context) (queue.Broker, error), list []queue.Schedule) (*queue.Scheduler, queue.Broker, error) {
+// With tel, its ticks are counted and its enqueues traced.
+func (a *app) newScheduler(ctx context.Context, open func(context.Context) (queue.Broker, error), list []queue.Schedule, tel *service.Telemetry) (*queue.Scheduler, queue.Broker, error) {
 	b, err := open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := queue.NewScheduler(b, queue.SchedulerConfig{Schedules: list, KnownTypes: a.knownTypes(), Logger: a.log})
+	s, err := queue.NewScheduler(b, tel.Scheduler(queue.SchedulerConfig{Schedules: list, KnownTypes: a.knownTypes(), Logger: a.log}, b))
 	if err != nil {
 		_ = b.Close()
 		return nil, nil, err
@@ -55,6 +57,7 @@ scheduler ran is enqueued once at start-up, or skipped, per schedule (catch_up).
 
 `+schedulesEnvHelp, 0, 0)
 	file := schedulesFlag(f)
+	metricsAddr := metricsAddrFlag(f)
 	if _, code, ok := f.parse(args); !ok {
 		return code
 	}
@@ -62,11 +65,17 @@ scheduler ran is enqueued once at start-up, or skipped, per schedule (catch_up).
 	if !ok {
 		return code
 	}
-	s, b, err := a.newScheduler(ctx, a.openServingBroker, list)
+	tel, stop, err := a.telemetry(ctx, "scheduler", *metricsAddr)
+	if err != nil {
+		return a.runtimeError(path, err)
+	}
+	defer stop()
+	s, b, err := a.newScheduler(ctx, a.openServingBroker, list, tel)
 	if err != nil {
 		return a.runtimeError(path, err)
 	}
 	defer b.Close()
+	tel.WatchStats(b, nil)
 	a.log.Info("dominion scheduler", "broker", a.cfg.BrokerDescription(), "data_dir", a.cfg.DataDir, "schedules", len(list))
 	if err := s.Run(ctx); err != nil {
 		return a.runtimeError(path, err)
@@ -78,4 +87,30 @@ scheduler ran is enqueued once at start-up, or skipped, per schedule (catch_up).
 // those of the handler file.
 func (a *app) knownTypes() []string {
 	return append(schedules.KnownTypes(), a.cfg.Handlers.Types()...)
+}
+
+// metricsAddrFlag adds --metrics-addr to f; its default comes from DOMINION_METRICS_ADDR.
+func metricsAddrFlag(f *flags) *string {
+	return f.String("metrics-addr", f.a.cfg.MetricsAddr,
+		"`ADDRESS` to serve Prometheus metrics on at GET /metrics (e.g. :9090; empty: none);\nits default comes from DOMINION_METRICS_ADDR")
+}
+
+// telemetry builds the process's metrics and tracing and, when metricsAddr is set, serves
+// the metrics there. Call stop at exit: it flushes the last spans.
+func (a *app) telemetry(ctx context.Context, role, metricsAddr string) (*service.Telemetry, func(), error) {
+	tel, err := service.NewTelemetry(ctx, a.cfg, role)
+	if err != nil {
+		return nil, nil, err
+	}
+	if metricsAddr != "" {
+		if err := tel.ServeMetrics(ctx, metricsAddr, a.log); err != nil {
+			return nil, nil, err
+		}
+	}
+	stop := func() {
+		if err := tel.Shutdown(context.WithoutCancel(ctx)); err != nil {
+			a.log.Warn("flush traces", "err", err)
+		}
+	}
+	return tel, stop, nil
 }

@@ -25,7 +25,7 @@ func (a *app) withScheduler(ctx context.Context, path, file string, open func(co
 	if !ok {
 		return code
 	}
-	s, b, err := a.newScheduler(ctx, open, list)
+	s, b, err := a.newScheduler(ctx, open, list, nil)
 	if err != nil {
 		return a.runtimeError(path, err)
 	}

@@ -46,6 +46,7 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 	workflows := workflowsFlag(f, a.cfg)
 	noWorkflows := f.Bool("no-workflows", false, "open no workflow store: run the built-in job types only")
 	schedFile := schedulesFlag(f)
+	metricsAddr := metricsAddrFlag(f)
 	if _, code, ok := f.parse(args); !ok {
 		return code
 	}
@@ -77,7 +78,13 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 			a.log.Warn("close broker", "err", a.cfg.Redact(err.Error()))
 		}
 	}()
-	w := queue.NewWorker(b, queue.WorkerConfig{
+	tel, stop, err := a.telemetry(ctx, "worker", *metricsAddr)
+	if err != nil {
+		return a.runtimeError(path, err)
+	}
+	defer stop()
+	tel.WatchStats(b, nil)
+	w := queue.NewWorker(b, tel.Worker(queue.WorkerConfig{
 		Queues:          queues,
 		StrictPriority:  *strict,
 		Concurrency:     *concurrency,
@@ -85,14 +92,14 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		Lease:           *lease,
 		Middleware:      []queue.Middleware{queue.LoggingMiddleware(a.log)},
 		Logger:          a.log,
-	})
+	}))
 	jobs.Register(w)
 	httpjobs.Register(w, a.cfg.Handlers, a.log)
 	storeDesc := "off (--no-workflows)"
 	if !*noWorkflows {
 		cfg := a.cfg
 		cfg.WorkflowsFile = *workflows
-		wf, err := service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: cfg, Client: queue.NewClient(b), Logger: a.log})
+		wf, err := service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: cfg, Client: tel.NewClient(b), Logger: a.log, Telemetry: tel})
 		if err != nil {
 			return a.runtimeError(path, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/httpjobs"
+	"github.com/codex-dominion/dominion/internal/logging"
 	"github.com/codex-dominion/dominion/internal/redact"
 	"github.com/codex-dominion/dominion/internal/schedules"
 	"github.com/codex-dominion/dominion/store"
@@ -42,6 +43,13 @@ const (
 	EnvSMTPFrom       = "SMTP_FROM"
 	EnvAllowInsecure  = "DOMINION_ALLOW_INSECURE"
 	EnvAllowedHosts   = "DOMINION_ALLOWED_HOSTS"
+	EnvLogFormat      = "DOMINION_LOG_FORMAT"
+	EnvMetricsAddr    = "DOMINION_METRICS_ADDR"
+	// The OpenTelemetry SDK's own variables that turn tracing on; the SDK reads the
+	// other OTEL_* variables (headers, timeouts, sampler, service name) itself.
+	EnvOTelTracesExporter = "OTEL_TRACES_EXPORTER"
+	EnvOTelEndpoint       = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	EnvOTelTracesEndpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 )
 
 // Defaults.
@@ -103,6 +111,34 @@ type Config struct {
 	// SMTP is the server of the workflows' email steps (SMTP_ADDR, SMTP_USERNAME,
 	// SMTP_PASSWORD, SMTP_FROM).
 	SMTP workflow.SMTPConfig
+	// LogFormat is "text" or "json" (DOMINION_LOG_FORMAT).
+	LogFormat string
+	// MetricsAddr is where `dominion worker` and `dominion scheduler` serve GET /metrics
+	// (DOMINION_METRICS_ADDR; empty: nowhere). serve and dashboard serve it on their own
+	// listener.
+	MetricsAddr string
+	// Tracing says whether, and where, traces are exported (OTEL_* variables).
+	Tracing Tracing
+}
+
+// Tracing is the part of the OpenTelemetry configuration Dominion reads to decide whether to
+// trace: it is on when OTEL_TRACES_EXPORTER is otlp, or when it is unset and an OTLP
+// endpoint is set.
+type Tracing struct {
+	Exporter       string
+	Endpoint       string
+	TracesEndpoint string
+}
+
+// Enabled reports whether traces are to be exported.
+func (t Tracing) Enabled() bool {
+	switch strings.ToLower(t.Exporter) {
+	case "otlp":
+		return true
+	case "":
+		return t.Endpoint != "" || t.TracesEndpoint != ""
+	}
+	return false
 }
 
 // Variables returns the name of every environment variable Load reads, in the order of Vars.
@@ -189,6 +225,21 @@ func Vars() []Var {
 			set: func(c *Config, s string) error { c.SMTP.Password = s; return nil }},
 		{Name: EnvSMTPFrom, Usage: "the sender address of the email steps",
 			set: trimmed(func(c *Config) *string { return &c.SMTP.From })},
+		{Name: EnvLogFormat, Default: logging.FormatText,
+			Usage: "text or json: the format of the log lines",
+			set:   setLogFormat},
+		{Name: EnvMetricsAddr, DefaultText: "off",
+			Usage: "where 'dominion worker' and 'dominion scheduler' serve Prometheus metrics at GET /metrics (their --metrics-addr); serve and dashboard serve /metrics on their own listener",
+			set:   trimmed(func(c *Config) *string { return &c.MetricsAddr })},
+		{Name: EnvOTelTracesExporter, DefaultText: "otlp when an OTLP endpoint is set, else none",
+			Usage: "otlp turns OpenTelemetry tracing on (OTLP over HTTP), none turns it off; the SDK reads the other OTEL_* variables (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_EXPORTER_OTLP_HEADERS, …)",
+			set:   trimmed(func(c *Config) *string { return &c.Tracing.Exporter })},
+		{Name: EnvOTelEndpoint, DefaultText: "none: tracing off",
+			Usage: "base URL of the OTLP/HTTP collector, e.g. http://otel-collector:4318; setting it turns tracing on",
+			set:   trimmed(func(c *Config) *string { return &c.Tracing.Endpoint })},
+		{Name: EnvOTelTracesEndpoint, DefaultText: "OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces",
+			Usage: "full URL traces are posted to, instead",
+			set:   trimmed(func(c *Config) *string { return &c.Tracing.TracesEndpoint })},
 	}
 }
 
@@ -230,6 +281,12 @@ func setAllowedHosts(c *Config, s string) error {
 func setLogLevel(c *Config, s string) error {
 	lvl, err := ParseLevel(s)
 	c.LogLevel = lvl
+	return err
+}
+
+func setLogFormat(c *Config, s string) error {
+	f, err := logging.ParseFormat(s)
+	c.LogFormat = f
 	return err
 }
 
@@ -277,6 +334,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.DashboardAddr == "" {
 		c.DashboardAddr = DefaultDashboardAddr
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = logging.FormatText
 	}
 }
 
@@ -369,7 +429,13 @@ func (c Config) Redactor() redact.Redactor {
 // Redact is c.Redactor().String(s).
 func (c Config) Redact(s string) string { return c.Redactor().String(s) }
 
-// NewLogger returns a text logger writing to w (stderr in the binary) at level and above.
+// NewLogger returns a text logger writing to w at level and above (see package logging).
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return logging.New(w, level, logging.FormatText)
+}
+
+// Logger returns a logger writing to w (stderr in the binary) at level and above, in the
+// configured format (DOMINION_LOG_FORMAT).
+func (c Config) Logger(w io.Writer, level slog.Level) *slog.Logger {
+	return logging.New(w, level, c.LogFormat)
 }

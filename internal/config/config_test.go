@@ -86,7 +86,9 @@ func TestLoadEveryVariable(t *testing.T) {
 		"DOMINION_WORKFLOWS": "/etc/w.yaml", "DOMINION_SCHEDULES": "/etc/s.yaml",
 		"SMTP_ADDR": "mail:25", "SMTP_USERNAME": "me", "SMTP_PASSWORD": "smtp-pw", "SMTP_FROM": "d@example.com",
 		"DOMINION_ALLOW_INSECURE": "1", "DOMINION_ALLOWED_HOSTS": " dominion.example.com, 10.0.0.5 ,",
-		"DOMINION_HANDLERS": handlersFile(t),
+		"DOMINION_HANDLERS":   handlersFile(t),
+		"DOMINION_LOG_FORMAT": "JSON", "DOMINION_METRICS_ADDR": " :9090 ", "OTEL_TRACES_EXPORTER": "otlp",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://otel:4318/v1/traces",
 	}
 	if len(m) != len(Variables()) {
 		t.Fatalf("the test sets %d variables, Variables lists %d", len(m), len(Variables()))
@@ -108,6 +110,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		SMTP:          workflow.SMTPConfig{Addr: "mail:25", Username: "me", Password: "smtp-pw", From: "d@example.com"},
 		AllowInsecure: true, AllowedHosts: []string{"dominion.example.com", "10.0.0.5"},
 		HandlersFile: m["DOMINION_HANDLERS"], Handlers: c.Handlers,
+		LogFormat: "json", MetricsAddr: ":9090",
+		Tracing: Tracing{Exporter: "otlp", Endpoint: "http://otel:4318", TracesEndpoint: "http://otel:4318/v1/traces"},
 	}
 	if c.Handlers == nil || len(c.Handlers.Endpoints) != 1 || c.Handlers.Endpoints[0].Type != "hook" {
 		t.Errorf("handlers: %+v", c.Handlers)
@@ -128,6 +132,7 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"DOMINION_LEASE": "soon"}, `DOMINION_LEASE: "soon" is not a positive duration`},
 		{map[string]string{"DOMINION_ALLOW_INSECURE": "maybe"}, `DOMINION_ALLOW_INSECURE: "maybe" is not a boolean`},
 		{map[string]string{"DOMINION_LEASE": "-1s"}, `DOMINION_LEASE: "-1s" is not a positive duration`},
+		{map[string]string{"DOMINION_LOG_FORMAT": "xml"}, `DOMINION_LOG_FORMAT: unknown log format "xml" (valid: text, json)`},
 		{map[string]string{"REDIS_URL": "http://:" + secret + "@host"}, `REDIS_URL: unsupported scheme "http"`},
 		{map[string]string{"REDIS_URL": secret + "@host:6379"}, `REDIS_URL: not a URL`},
 		{map[string]string{"REDIS_URL": "redis://:" + secret + "@host:port/0"}, `REDIS_URL: malformed URL`},
@@ -258,4 +263,25 @@ func handlersFile(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestTracingEnabled: tracing is on with OTEL_TRACES_EXPORTER=otlp, or with an OTLP endpoint
+// and no exporter named; off otherwise (the default costs nothing).
+func TestTracingEnabled(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		t    Tracing
+		want bool
+	}{
+		{Tracing{}, false},
+		{Tracing{Exporter: "otlp"}, true},
+		{Tracing{Endpoint: "http://c:4318"}, true},
+		{Tracing{TracesEndpoint: "http://c:4318/v1/traces"}, true},
+		{Tracing{Exporter: "none", Endpoint: "http://c:4318"}, false},
+		{Tracing{Exporter: "console"}, false},
+	} {
+		if got := tc.t.Enabled(); got != tc.want {
+			t.Errorf("%+v.Enabled() = %t, want %t", tc.t, got, tc.want)
+		}
+	}
 }

@@ -69,6 +69,9 @@ type Config struct {
 	// NoDashboard leaves out the web dashboard, otherwise served at /dashboard/ (login with
 	// DashboardToken, or APIToken when that is empty; no login when both are).
 	NoDashboard bool
+	// Telemetry is the process's metrics and tracing (nil: NewTelemetry's, from Config);
+	// its metrics are served at GET /metrics.
+	Telemetry *Telemetry
 }
 
 // WorkflowsConfig configures OpenWorkflows.
@@ -82,6 +85,8 @@ type WorkflowsConfig struct {
 	Logger     *slog.Logger
 	// Client is the queue the engine enqueues workflows on (nil: nothing is enqueued).
 	Client *queue.Client
+	// Telemetry, when set, counts finished workflows and traces the http steps' requests.
+	Telemetry *Telemetry
 }
 
 // Workflows is the workflow side of a process: the store and the engine on it.
@@ -122,10 +127,14 @@ func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error)
 	if err != nil {
 		return nil, err // the store names itself, password redacted
 	}
-	engine := workflow.NewEngine(workflow.Config{
+	wcfg := workflow.Config{
 		Store: st, Client: cfg.Client, Types: types, SMTP: cfg.Config.SMTP, Logger: cfg.Logger,
 		MaxRetries: cfg.MaxRetries,
-	})
+	}
+	if t := cfg.Telemetry; t != nil {
+		wcfg.Observer, wcfg.StepTransport = t.Metrics, t.StepTransport()
+	}
+	engine := workflow.NewEngine(wcfg)
 	return &Workflows{Store: st, Engine: engine, Where: st.Dialect() + " " + redact.URL(dsn)}, nil
 }
 
@@ -241,6 +250,7 @@ type Service struct {
 	ln     net.Listener
 	// loopback says the server listens on loopback addresses only.
 	loopback bool
+	tel      *Telemetry
 }
 
 // listenAddr is the address the service listens on: its listener's, else Addr.
@@ -274,13 +284,20 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
-	s := &Service{cfg: cfg, log: log}
+	s := &Service{cfg: cfg, log: log, tel: cfg.Telemetry}
 	ok := false
 	defer func() {
 		if !ok {
 			s.Close()
 		}
 	}()
+	if s.tel == nil {
+		tel, err := NewTelemetry(ctx, cfg.Config, "serve")
+		if err != nil {
+			return nil, err
+		}
+		s.tel = tel
+	}
 
 	// The listen rule and the workflow types first: a mistake is reported before anything
 	// is opened.
@@ -296,9 +313,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 
-	client := queue.NewClient(s.broker)
+	client := s.tel.NewClient(s.broker)
 	wf, err := OpenWorkflows(ctx, WorkflowsConfig{
 		Config: cfg.Config, Types: types, MaxRetries: cfg.MaxRetries, Client: client, Logger: log,
+		Telemetry: s.tel,
 	})
 	if err != nil {
 		return nil, err
@@ -306,14 +324,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.store, s.engine = wf.Store, wf.Engine
 	st := wf.Store
 	if !cfg.NoWorker {
-		s.worker = queue.NewWorker(s.broker, queue.WorkerConfig{
+		s.worker = queue.NewWorker(s.broker, s.tel.Worker(queue.WorkerConfig{
 			Queues:          WorkerQueues(cfg.Schedules),
 			Concurrency:     cfg.Concurrency,
 			Lease:           cfg.Lease,
 			ShutdownTimeout: cfg.ShutdownTimeout,
 			Middleware:      []queue.Middleware{queue.LoggingMiddleware(log)},
 			Logger:          log,
-		})
+		}))
 		s.engine.Register(s.worker)
 		jobs.Register(s.worker)
 		httpjobs.Register(s.worker, cfg.Handlers, log)
@@ -323,9 +341,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if list == nil {
 			list = schedules.Defaults()
 		}
-		if s.sched, err = queue.NewScheduler(s.broker, queue.SchedulerConfig{
+		if s.sched, err = queue.NewScheduler(s.broker, s.tel.Scheduler(queue.SchedulerConfig{
 			Schedules: list, KnownTypes: append(schedules.KnownTypes(), cfg.Handlers.Types()...), Logger: log,
-		}); err != nil {
+		}, s.broker)); err != nil {
 			return nil, err
 		}
 	}
@@ -349,9 +367,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
+	s.tel.WatchStats(s.broker, st)
 	handler = httpguard.New(httpguard.Config{
 		AllowedHosts: httpguard.Hosts(listenAddr(cfg), cfg.AllowedHosts), Logger: log,
-	}, handler)
+	}, s.tel.Handler(handler))
 	s.srv = NewHTTPServer(ctx, handler, log)
 	s.ln = cfg.Listener
 	if s.ln == nil {
@@ -488,6 +507,9 @@ func (s *Service) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("worker: %w", err)
 	}
 	wg.Wait()
+	if err := s.tel.Shutdown(bg); err != nil {
+		s.log.Warn("flush traces", "err", err)
+	}
 	s.log.Info("dominion serve stopped")
 	return runErr
 }
