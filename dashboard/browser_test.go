@@ -108,13 +108,7 @@ func (b *browser) tab(t *testing.T) *tab {
 // console message a moment after the action that caused it, so dropping what is recorded at
 // once would miss it.
 func (tb *tab) forgive(substr string) {
-	deadline := time.Now().Add(5 * time.Second)
-	for !tb.seen(substr) && time.Now().Before(deadline) {
-		select {
-		case <-tb.ctx.Done():
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	testenv.Poll(tb.ctx, 5*time.Second, func() bool { return tb.seen(substr) })
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	kept := tb.errors[:0]

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/dashboard"
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/sqlitebroker"
 )
@@ -133,15 +134,7 @@ func (e *env) startWorkerCfg(cfg queue.WorkerConfig, register func(w *queue.Work
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		<-tick.C
-	}
+	testenv.Until(t, d, what, cond)
 }
 
 // jobState reads a job's state from the broker ("" when it does not exist).

@@ -11,13 +11,12 @@ import (
 // Client enqueues jobs and inspects and steers queues. It is safe for concurrent use.
 type Client struct {
 	broker  Broker
-	now     func() time.Time
 	enqueue EnqueueFunc // the broker's Enqueue wrapped in the client's middleware
 }
 
 // NewClient returns a Client on broker.
 func NewClient(broker Broker, opts ...ClientOption) *Client {
-	c := &Client{broker: broker, now: time.Now}
+	c := &Client{broker: broker}
 	if broker != nil {
 		c.enqueue = broker.Enqueue
 	}
@@ -134,7 +133,7 @@ func (c *Client) build(typ string, payload any, opts []Option) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s payload: %w", ErrInvalidJob, typ, err)
 	}
-	now := c.now()
+	now := time.Now()
 	job := &Job{
 		Type: typ, Payload: raw, Queue: DefaultQueue, MaxRetries: DefaultMaxRetries,
 		ResultTTL: DefaultResultTTL, EnqueuedAt: now,

@@ -35,13 +35,11 @@ type SchedulerConfig struct {
 // implement ScheduleStore.
 type Scheduler struct {
 	broker  Broker
-	store   ScheduleStore
 	client  *Client
 	obs     SchedulerObserver
 	log     *slog.Logger
 	entries []*compiled
 	byName  map[string]*compiled
-	now     func() time.Time
 }
 
 // maxTicksPerWake bounds the ticks of one schedule enqueued in one pass: a scheduler that
@@ -55,7 +53,6 @@ const maxSleep = time.Minute
 // bad name or cron spec, an unknown time zone or job type, two schedules with one name — is
 // an error that names the schedule.
 func NewScheduler(broker Broker, cfg SchedulerConfig) (*Scheduler, error) {
-	var store ScheduleStore = broker
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -63,8 +60,8 @@ func NewScheduler(broker Broker, cfg SchedulerConfig) (*Scheduler, error) {
 		cfg.Client = NewClient(broker)
 	}
 	s := &Scheduler{
-		broker: broker, store: store, client: cfg.Client, obs: cfg.Observer, log: cfg.Logger,
-		byName: map[string]*compiled{}, now: time.Now,
+		broker: broker, client: cfg.Client, obs: cfg.Observer, log: cfg.Logger,
+		byName: map[string]*compiled{},
 	}
 	entries, err := compileAll(cfg.Schedules, cfg.KnownTypes)
 	if err != nil {
@@ -151,7 +148,7 @@ func (s *Scheduler) List(ctx context.Context) ([]ScheduleInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
+	now := time.Now()
 	out := make([]ScheduleInfo, 0, len(s.entries))
 	for _, e := range s.entries {
 		st := states[e.Name]
@@ -206,7 +203,7 @@ func (s *Scheduler) SetEnabled(ctx context.Context, name string, enabled bool) e
 	if _, err := s.entry(name); err != nil {
 		return err
 	}
-	if err := s.store.SetScheduleEnabled(ctx, name, enabled); err != nil {
+	if err := s.broker.SetScheduleEnabled(ctx, name, enabled); err != nil {
 		return fmt.Errorf("schedule %q: set enabled=%t: %w", name, enabled, err)
 	}
 	return nil
@@ -218,7 +215,7 @@ func (e *compiled) options(id string) []Option {
 }
 
 func (s *Scheduler) states(ctx context.Context) (map[string]ScheduleState, error) {
-	list, err := s.store.ScheduleStates(ctx)
+	list, err := s.broker.ScheduleStates(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: read schedule states: %w", err)
 	}
@@ -241,23 +238,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return nil
 	}
 	retry := newReconnectDelay()
-	var states map[string]ScheduleState
-	for {
-		var err error
-		if states, err = s.states(ctx); err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		d := retry.next()
-		s.log.Warn("scheduler: cannot read schedule states; retrying", "err", err, "in", d)
-		if !sleepCtx(ctx, d) {
-			return nil
-		}
+	states, ok := s.loadStates(ctx, retry)
+	if !ok {
+		return nil
 	}
 	retry.reset()
-	now := s.now()
+	now := time.Now()
 	next := make(map[*compiled]time.Time, len(s.entries))
 	for _, e := range s.entries {
 		next[e] = e.cron.Next(now)
@@ -270,27 +256,19 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	<-timer.C
 	var retryAt time.Time
 	for {
-		var wake time.Time
-		for _, e := range s.entries {
-			if t := next[e]; !t.IsZero() && (wake.IsZero() || t.Before(wake)) {
-				wake = t
-			}
-		}
-		if !retryAt.IsZero() && (wake.IsZero() || wake.Before(retryAt)) {
-			wake = retryAt // after a failure, wait for the backoff even if ticks are due
-		}
+		wake := s.nextWake(next, retryAt)
 		if wake.IsZero() {
 			<-ctx.Done()
 			return nil
 		}
-		timer.Reset(min(max(wake.Sub(s.now()), 0), maxSleep))
+		timer.Reset(min(max(time.Until(wake), 0), maxSleep))
 		select {
 		case <-ctx.Done():
 			s.log.Info("scheduler stopped")
 			return nil
 		case <-timer.C:
 		}
-		now := s.now()
+		now := time.Now()
 		if now.Before(wake) {
 			continue // woke early to look at the clock again
 		}
@@ -307,37 +285,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		failed := false
 		for _, e := range s.entries {
-			t := next[e]
-			if t.IsZero() || t.After(now) {
-				continue
+			var ok bool
+			next[e], ok = s.fireDue(ctx, e, next[e], states[e.Name], now)
+			if !ok && ctx.Err() != nil {
+				return nil
 			}
-			st := states[e.Name]
-			ticks := 0
-			for !t.IsZero() && !t.After(now) {
-				if ticks == maxTicksPerWake {
-					latest := s.latestTick(e, t, now)
-					s.log.Warn("scheduler: fell behind; treating older ticks as missed", "schedule", e.Name,
-						"missed_from", t, "missed_to", latest, "catch_up", e.CatchUp)
-					t = latest
-					if !e.CatchUp {
-						t = e.cron.Next(latest)
-						break
-					}
-				}
-				if e.Enabled(st) && t.After(st.LastRun) {
-					if err := s.fire(ctx, e, t); err != nil {
-						if ctx.Err() != nil {
-							return nil
-						}
-						failed = true
-						s.log.Warn("scheduler: enqueue tick failed; retrying", "schedule", e.Name, "tick", t, "err", err)
-						break
-					}
-				}
-				ticks++
-				t = e.cron.Next(t)
-			}
-			next[e] = t
+			failed = failed || !ok
 		}
 		if failed {
 			retryAt = now.Add(retry.next())
@@ -345,6 +298,67 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			retry.reset()
 		}
 	}
+}
+
+// loadStates reads the schedules' states, retrying with retry's backoff until it succeeds
+// (ok) or ctx is done.
+func (s *Scheduler) loadStates(ctx context.Context, retry *reconnectDelay) (states map[string]ScheduleState, ok bool) {
+	for {
+		states, err := s.states(ctx)
+		if err == nil {
+			return states, true
+		}
+		if ctx.Err() != nil {
+			return nil, false
+		}
+		d := retry.next()
+		s.log.Warn("scheduler: cannot read schedule states; retrying", "err", err, "in", d)
+		if !sleepCtx(ctx, d) {
+			return nil, false
+		}
+	}
+}
+
+// nextWake is the earliest next tick of the schedules, or retryAt when a failure is being
+// backed off from and that is later (zero when nothing is ever due).
+func (s *Scheduler) nextWake(next map[*compiled]time.Time, retryAt time.Time) time.Time {
+	var wake time.Time
+	for _, e := range s.entries {
+		if t := next[e]; !t.IsZero() && (wake.IsZero() || t.Before(wake)) {
+			wake = t
+		}
+	}
+	if !retryAt.IsZero() && (wake.IsZero() || wake.Before(retryAt)) {
+		wake = retryAt // after a failure, wait for the backoff even if ticks are due
+	}
+	return wake
+}
+
+// fireDue enqueues schedule e's ticks from t up to now (at most maxTicksPerWake of them; older
+// ones are treated as missed) and returns its next tick; ok is false when an enqueue failed
+// (the next tick is then the one that failed, tried again after a backoff).
+func (s *Scheduler) fireDue(ctx context.Context, e *compiled, t time.Time, st ScheduleState, now time.Time) (nextTick time.Time, ok bool) {
+	for ticks := 0; !t.IsZero() && !t.After(now); ticks++ {
+		if ticks == maxTicksPerWake {
+			latest := s.latestTick(e, t, now)
+			s.log.Warn("scheduler: fell behind; treating older ticks as missed", "schedule", e.Name,
+				"missed_from", t, "missed_to", latest, "catch_up", e.CatchUp)
+			t = latest
+			if !e.CatchUp {
+				return e.cron.Next(latest), true
+			}
+		}
+		if e.Enabled(st) && t.After(st.LastRun) {
+			if err := s.fire(ctx, e, t); err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("scheduler: enqueue tick failed; retrying", "schedule", e.Name, "tick", t, "err", err)
+				}
+				return t, false
+			}
+		}
+		t = e.cron.Next(t)
+	}
+	return t, true
 }
 
 // catchUp enqueues or skips, per the schedule's CatchUp, the latest tick missed between the
@@ -416,7 +430,7 @@ func (s *Scheduler) fire(ctx context.Context, e *compiled, tick time.Time) error
 	// The tick is enqueued: record it even if the scheduler is stopping meanwhile.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := s.store.RecordScheduleRun(rctx, e.Name, tick, id); err != nil {
+	if err := s.broker.RecordScheduleRun(rctx, e.Name, tick, id); err != nil {
 		s.log.Warn("scheduler: record tick failed", "schedule", e.Name, "job_id", id, "err", err)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/sqlitebroker"
 	"github.com/codex-dominion/dominion/store"
@@ -201,25 +202,9 @@ func (e *env) waitJob(id string, want queue.State) *queue.Job {
 	return job
 }
 
-// poll calls cond every few milliseconds until it is true or waitFor has passed.
+// poll calls cond until it is true or waitFor has passed.
 func poll(t *testing.T, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		select {
-		case <-tick.C:
-		case <-t.Context().Done():
-			return false
-		}
-	}
+	return testenv.Poll(t.Context(), waitFor, cond)
 }
 
 func delayType(name string, d time.Duration) workflow.Type {

@@ -171,21 +171,10 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// eventually polls cond every few milliseconds until it holds, failing the test with msg()
-// after within.
+// eventually polls cond until it holds, failing the test with msg() after within.
 func eventually(t *testing.T, within time.Duration, cond func() bool, msg func() string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", within, msg())
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test context done: %s", msg())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	testenv.Until(t, within, "waiting", cond, msg)
 }
 
 // stats returns the statistics of queue name (zero when it does not exist). Errors (the

@@ -79,17 +79,7 @@ func TestSchedulerProcessesOneJobPerTick(t *testing.T) {
 	}
 	waitUntil := func(within time.Duration, what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(within)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("after %s: %s; ticks %v\n%s", within, what, ticks(), logs())
-			}
-			select {
-			case <-t.Context().Done():
-				t.Fatal("test context done")
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
+		testenv.Until(t, within, what, cond, func() string { return fmt.Sprintf("ticks %v\n%s", ticks(), logs()) })
 	}
 	lastTickAtLeast := func(at time.Time) func() bool {
 		return func() bool {

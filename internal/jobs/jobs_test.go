@@ -2,12 +2,14 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/jobs"
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/sqlitebroker"
 )
@@ -40,21 +42,13 @@ func start(t *testing.T) *queue.Client {
 // waitState polls the job until it is in state want.
 func waitState(t *testing.T, c *queue.Client, id string, want queue.State) *queue.Job {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		job, err := c.Get(t.Context(), id)
-		if err == nil && job.State == want {
-			return job
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s: %v, state %v; want %s", id, err, job, want)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatal(t.Context().Err())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	var job *queue.Job
+	var err error
+	testenv.Until(t, 15*time.Second, "job "+id+" in state "+string(want), func() bool {
+		job, err = c.Get(t.Context(), id)
+		return err == nil && job.State == want
+	}, func() string { return fmt.Sprintf("%v, state %v", err, job) })
+	return job
 }
 
 func TestBuiltins(t *testing.T) {

@@ -251,22 +251,15 @@ func (s *server) call(method, path, body string, want int, out any) {
 	}
 }
 
-// eventually polls cond every few milliseconds until it holds or timeout passes.
+// eventually polls cond until it holds or timeout passes.
 func (s *server) eventually(what string, timeout time.Duration, cond func() (bool, string)) {
 	s.t.Helper()
-	deadline := time.Now().Add(timeout)
-	delay := time.Millisecond
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s: not within %s; last: %s", what, timeout, state)
-		}
-		time.Sleep(delay) // polling interval, not synchronisation: cond decides
-		delay = min(2*delay, 50*time.Millisecond)
-	}
+	var state string
+	testenv.Until(s.t, timeout, what, func() bool {
+		ok, st := cond()
+		state = st
+		return ok
+	}, func() string { return state })
 }
 
 // Response shapes, decoded loosely as a client would.

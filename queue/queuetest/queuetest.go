@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -198,20 +199,10 @@ func (e *env) stats(name string) queue.QueueStats {
 	return queue.QueueStats{Name: name}
 }
 
-// eventually polls cond every few milliseconds until it holds or the deadline passes.
+// eventually polls cond until it holds, failing the test with msg() after within.
 func eventually(t *testing.T, within time.Duration, cond func() bool, msg func() string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", within, msg())
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test context done: %s", msg())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	testenv.Until(t, within, "waiting", cond, msg)
 }
 
 func noop(context.Context, *queue.Job) (any, error) { return nil, nil }

@@ -180,13 +180,7 @@ func finish(t testing.TB, b *Broker, outs ...queue.Outcome) {
 // eventually polls cond until it holds, failing the test after within.
 func eventually(t testing.TB, within time.Duration, cond func() bool, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", within, msg)
-		}
-		<-time.After(2 * time.Millisecond) // the polling interval
-	}
+	testenv.Until(t, within, msg, cond)
 }
 
 func ids(jobs []*queue.Job) []string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -135,13 +136,7 @@ func stats(t testing.TB, b queue.Broker, q string) queue.QueueStats {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", within, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Until(t, within, what, cond)
 }
 
 // wantErr fails the test unless errors.Is(err, target).
