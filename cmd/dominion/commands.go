@@ -126,6 +126,13 @@ func environmentHelp() string {
 			text += " (default: " + def + ")"
 		}
 		lines := wrap(text, 64)
+		if len(v.Name) > 25 { // a name longer than the column gets a line of its own
+			fmt.Fprintf(&b, "  %s\n", v.Name)
+			for _, l := range lines {
+				fmt.Fprintf(&b, "  %-26s%s\n", "", l)
+			}
+			continue
+		}
 		fmt.Fprintf(&b, "  %-26s%s\n", v.Name, lines[0])
 		for _, l := range lines[1:] {
 			fmt.Fprintf(&b, "  %-26s%s\n", "", l)
