@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -583,7 +584,7 @@ func TestPasswordNeverShown(t *testing.T) {
 	// A wrong password: the connection fails, and its error names neither password.
 	wrong := cfg
 	wrong.RedisURL = strings.Replace(cfg.RedisURL, password, "Wr0ng-pa55word", 1)
-	for _, args := range [][]string{{"info"}, {"enqueue", "dominion.noop"}, {"worker"}} {
+	for _, args := range [][]string{{"info"}, {"enqueue", "dominion.noop"}} {
 		r := dominion(t, wrong, args...)
 		if r.code != 1 || !strings.Contains(r.stderr, "xxxxx") {
 			t.Errorf("dominion %v with a wrong password: %s", args, r)
@@ -591,6 +592,15 @@ func TestPasswordNeverShown(t *testing.T) {
 		if strings.Contains(r.stdout+r.stderr, "Wr0ng-pa55word") || strings.Contains(r.stdout+r.stderr, password) {
 			t.Errorf("dominion %v with a wrong password shows it: %s", args, r)
 		}
+	}
+	// A worker starts degraded and keeps retrying (it never crash-loops): what it logs while
+	// it retries for a bounded while names neither password.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	var wout, werr syncBuffer
+	run(ctx, []string{"worker"}, &wout, &werr, wrong)
+	if out := wout.String() + werr.String(); strings.Contains(out, "Wr0ng-pa55word") || strings.Contains(out, password) {
+		t.Errorf("dominion worker with a wrong password shows it: %s", out)
 	}
 }
 
