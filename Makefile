@@ -10,11 +10,11 @@ run: build ## build ./dominion, then run it embedded (SQLite, no configuration):
 	./dominion serve
 
 # -v names each package as it compiles: the first build compiles the pure-Go SQLite driver
-# (modernc.org/sqlite, about 80% of the build) and takes minutes on a cold cache; later
+# (modernc.org/sqlite, about a third of the CPU time) and takes minutes on a cold cache; later
 # builds take seconds.
 build:
 	@echo "Building ./dominion $(VERSION) with $$($(GO) env GOVERSION)."
-	@echo "The first build compiles every dependency (the pure-Go SQLite driver is most of it) and"
+	@echo "The first build compiles every dependency (the SQLite driver is a third of it) and"
 	@echo "can take several minutes; later builds reuse Go's build cache and take seconds."
 	$(GO) build -v -ldflags "$(LDFLAGS)" -o dominion ./cmd/dominion
 	@echo "Built ./dominion ($$(./dominion version))."
