@@ -738,10 +738,13 @@ func TestRelayEnqueuesWhatTheQueueRefused(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); offline.RunRelay(rctx) }()
 
-	// Another process, whose queue works, relays them (adopting the job of the first).
+	// Another process, whose queue works, relays them (adopting the job of the first) at
+	// its first sweep after their Submit's EnqueueTimeout: a sweep leaves rows younger than
+	// that to the Submit still enqueuing them.
+	other := e.engineWith(func(c *workflow.Config) { c.RelaySweep, c.EnqueueTimeout = 50*time.Millisecond, time.Second })
 	relayCtx, stopRelay := contextWithCancel(t)
 	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); e.engine.RunRelay(relayCtx) }()
+	go func() { defer close(relayDone); other.RunRelay(relayCtx) }()
 	if !poll(t, func() bool {
 		p, err := e.store.PendingEnqueue(ctx, 10)
 		return err == nil && len(p) == 0
@@ -761,7 +764,7 @@ func TestRelayEnqueuesWhatTheQueueRefused(t *testing.T) {
 	if err != nil || acc.Enqueued {
 		t.Fatalf("Submit = %+v, %v", acc, err)
 	}
-	e.engine.Wake()
+	other.Wake()
 	e.waitStatus(acc.Workflow.ID, store.StatusCompleted)
 	e.waitJob(acc.JobID, queue.StateCompleted)
 	if n, err := e.engine.RelayOnce(ctx); err != nil || n != 0 {

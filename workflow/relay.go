@@ -43,9 +43,9 @@ func (e *Engine) RunRelay(ctx context.Context) {
 	defer wg.Wait()
 	wg.Go(func() { e.runReconciler(ctx) })
 	delay := time.Duration(0)
-	failing := false
+	failing, all := false, false
 	for {
-		n, waiting, err := e.relayOnce(ctx)
+		n, waiting, err := e.relayOnce(ctx, all)
 		if ctx.Err() != nil {
 			return
 		}
@@ -78,9 +78,13 @@ func (e *Engine) RunRelay(ctx context.Context) {
 		if timer != nil {
 			tick = timer.C
 		}
+		// Woken, or retrying after a failure: every waiting row is the relay's to enqueue.
+		// On a sweep, rows just accepted are left to the Submit that is enqueuing them.
+		all = err != nil || waiting
 		select {
 		case <-ctx.Done():
 		case <-wake:
+			all = true
 		case <-tick:
 		}
 		if timer != nil {
@@ -92,16 +96,23 @@ func (e *Engine) RunRelay(ctx context.Context) {
 // RelayOnce enqueues what waits in the outbox now and returns how many workflows it
 // enqueued; an error means some are still waiting.
 func (e *Engine) RelayOnce(ctx context.Context) (int, error) {
-	n, _, err := e.relayOnce(ctx)
+	n, _, err := e.relayOnce(ctx, true)
 	return n, err
 }
 
-// relayOnce drains the outbox. waiting reports rows left behind.
-func (e *Engine) relayOnce(ctx context.Context) (n int, waiting bool, err error) {
+// relayOnce drains the outbox; waiting reports rows left behind. Unless all is set, it
+// leaves the rows accepted within the last Config.EnqueueTimeout alone: their Submit is
+// still enqueuing them, and a relay that raced it would only make its enqueue a duplicate
+// (and cut the job's trace off from the request's). A later sweep takes them if their
+// Submit died.
+func (e *Engine) relayOnce(ctx context.Context, all bool) (n int, waiting bool, err error) {
 	for {
 		rows, err := e.store.PendingEnqueue(ctx, relayBatch)
 		if err != nil {
 			return n, true, fmt.Errorf("read outbox: %w", err)
+		}
+		if !all {
+			rows = e.settled(rows)
 		}
 		for _, w := range rows {
 			ectx, cancel := context.WithTimeout(ctx, e.cfg.EnqueueTimeout)
@@ -116,6 +127,17 @@ func (e *Engine) relayOnce(ctx context.Context) (n int, waiting bool, err error)
 			return n, false, nil
 		}
 	}
+}
+
+// settled returns the rows, oldest first, accepted before the last Config.EnqueueTimeout.
+func (e *Engine) settled(rows []store.Workflow) []store.Workflow {
+	cutoff := e.now().Add(-e.cfg.EnqueueTimeout)
+	for i, w := range rows {
+		if w.CreatedAt.After(cutoff) {
+			return rows[:i]
+		}
+	}
+	return rows
 }
 
 // enqueue hands w to the queue as an execute_workflow job with id jobIDFor(w) and records it

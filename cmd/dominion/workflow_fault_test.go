@@ -3,14 +3,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -51,38 +48,14 @@ func TestWorkflowSurvivesWorkerKill(t *testing.T) {
 	base := "http://" + listenAddr(t, srv)
 	first := startProc(t, "worker-1", cfg, "worker", "--queues", "workflows=1", "--lease", "1s")
 
-	hc := &http.Client{Timeout: 10 * time.Second}
 	body := `{"agent_id":"a1","mode":"execute","context":{"workflow_type":"notify_then_wait","calculator_inputs":{"tasks_per_week":20,"time_per_task_minutes":5,"hourly_wage":25,"automation_percent":80}}}`
-	resp, err := hc.Post(base+"/api/chat", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted struct {
-		WorkflowID string `json:"workflow_id"`
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted || json.Unmarshal(raw, &accepted) != nil {
-		t.Fatalf("POST /api/chat: %d %s", resp.StatusCode, raw)
-	}
-
-	type view struct {
-		Status    string `json:"status"`
-		StepsDone int    `json:"steps_done"`
-		Attempts  int    `json:"attempts"`
-	}
-	var wf view
+	id := submitWorkflow(t, base, body)
+	var wf workflowView
 	var last string
 	get := func() bool {
-		resp, err := hc.Get(base + "/api/workflows/" + accepted.WorkflowID)
-		if err != nil {
-			last = err.Error()
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		last = string(b)
-		return resp.StatusCode == http.StatusOK && json.Unmarshal(b, &wf) == nil
+		var ok bool
+		wf, last, ok = getWorkflow(base, id)
+		return ok
 	}
 	// The first step is recorded done; the worker is now in the 2 s wait.
 	eventually(t, 30*time.Second, func() bool { return get() && wf.StepsDone == 1 && wf.Status == "running" },
