@@ -81,6 +81,11 @@ type Config struct {
 	ProgressEvery time.Duration // default 1 s
 	// Logger is given to the in-process workers (default: discard).
 	Logger *slog.Logger
+	// Client enqueues the jobs (nil: a plain queue.NewClient of the broker) and Worker, when
+	// set, adjusts each in-process worker's configuration: with both, a benchmark measures
+	// what an instrumentation (middleware, observer) costs.
+	Client *queue.Client
+	Worker func(queue.WorkerConfig) queue.WorkerConfig
 }
 
 func (c *Config) setDefaults() {
@@ -142,7 +147,11 @@ const jobType = "dominion.bench"
 // returning, whatever happens; a cleanup failure is part of the returned error.
 func Run(ctx context.Context, b queue.Broker, cfg Config, emit func(Result)) (results []Result, err error) {
 	cfg.setDefaults()
-	r := &runner{b: b, client: queue.NewClient(b), cfg: cfg, prefix: "bench-" + randomHex(4)}
+	client := cfg.Client
+	if client == nil {
+		client = queue.NewClient(b)
+	}
+	r := &runner{b: b, client: client, cfg: cfg, prefix: "bench-" + randomHex(4)}
 	defer func() {
 		if cerr := r.cleanup(ctx); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -430,13 +439,17 @@ func receive(ctx context.Context, ch <-chan int) error {
 }
 
 func (r *runner) newWorker(q string) *queue.Worker {
-	return queue.NewWorker(r.b, queue.WorkerConfig{
+	cfg := queue.WorkerConfig{
 		ID:              q,
 		Queues:          []queue.QueueWeight{{Name: q, Weight: 1}},
 		Concurrency:     r.cfg.Concurrency,
 		ShutdownTimeout: 10 * time.Second,
 		Logger:          r.cfg.Logger,
-	})
+	}
+	if r.cfg.Worker != nil {
+		cfg = r.cfg.Worker(cfg)
+	}
+	return queue.NewWorker(r.b, cfg)
 }
 
 // runWorker starts w; the returned function stops it and waits until Run has returned.

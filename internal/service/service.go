@@ -132,7 +132,10 @@ func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error)
 		MaxRetries: cfg.MaxRetries,
 	}
 	if t := cfg.Telemetry; t != nil {
-		wcfg.Observer, wcfg.StepTransport = t.Metrics, t.StepTransport()
+		wcfg.StepTransport = t.StepTransport()
+		if t.Metrics != nil {
+			wcfg.Observer = t.Metrics
+		}
 	}
 	engine := workflow.NewEngine(wcfg)
 	return &Workflows{Store: st, Engine: engine, Where: st.Dialect() + " " + redact.URL(dsn)}, nil

@@ -18,8 +18,9 @@ import (
 // Telemetry is one process's instrumentation: Prometheus metrics, always (they cost a few
 // atomic adds per job), and OpenTelemetry tracing when configured. Every command builds one
 // with NewTelemetry and hands its hooks to the client, worker, scheduler, engine and HTTP
-// server it runs.
+// server it runs. The zero Telemetry instruments nothing (the benchmarks' baseline).
 type Telemetry struct {
+	// Metrics is nil when metrics are off (only the zero Telemetry has them off).
 	Metrics *metrics.Metrics
 	// Tracing is nil when tracing is off.
 	Tracing *tracing.Provider
@@ -52,7 +53,10 @@ func (t *Telemetry) NewClient(b queue.Broker) *queue.Client {
 	if t == nil {
 		return queue.NewClient(b)
 	}
-	mw := []queue.EnqueueMiddleware{t.Metrics.EnqueueMiddleware()}
+	var mw []queue.EnqueueMiddleware
+	if t.Metrics != nil {
+		mw = append(mw, t.Metrics.EnqueueMiddleware())
+	}
 	if t.Tracing != nil {
 		mw = append(mw, t.Tracing.EnqueueMiddleware())
 	}
@@ -65,8 +69,10 @@ func (t *Telemetry) Worker(cfg queue.WorkerConfig) queue.WorkerConfig {
 	if t == nil {
 		return cfg
 	}
-	cfg.Observer = t.Metrics
-	t.Metrics.WorkerSlots(max(cfg.Concurrency, 1))
+	if t.Metrics != nil {
+		cfg.Observer = t.Metrics
+		t.Metrics.WorkerSlots(max(cfg.Concurrency, 1))
+	}
 	if t.Tracing != nil {
 		cfg.Middleware = append([]queue.Middleware{t.Tracing.JobMiddleware()}, cfg.Middleware...)
 	}
@@ -78,7 +84,9 @@ func (t *Telemetry) Scheduler(cfg queue.SchedulerConfig, b queue.Broker) queue.S
 	if t == nil {
 		return cfg
 	}
-	cfg.Observer = t.Metrics
+	if t.Metrics != nil {
+		cfg.Observer = t.Metrics
+	}
 	cfg.Client = t.NewClient(b)
 	return cfg
 }
@@ -95,6 +103,9 @@ func (t *Telemetry) StepTransport() http.RoundTripper {
 // WatchStats registers the gauges read from the broker (jobs per queue and state, workers)
 // and, when st is not nil, the store's outbox.
 func (t *Telemetry) WatchStats(b queue.Broker, st store.Store) {
+	if t == nil || t.Metrics == nil {
+		return
+	}
 	src := metrics.Sources{Queues: b.Queues, Workers: b.Workers}
 	if st != nil {
 		src.Outbox = func(ctx context.Context) (int, error) {
@@ -111,10 +122,16 @@ const outboxCountCap = 1000
 // Handler returns h with GET /metrics added in front and every request counted and timed
 // (and traced, with tracing on).
 func (t *Telemetry) Handler(h http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", t.Metrics.Handler())
-	mux.Handle("/", h)
-	out := t.Metrics.HTTP(mux)
+	if t == nil {
+		return h
+	}
+	out := h
+	if t.Metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", t.Metrics.Handler())
+		mux.Handle("/", h)
+		out = t.Metrics.HTTP(mux)
+	}
 	if t.Tracing != nil {
 		out = t.Tracing.HTTP(out) // outermost: the metrics see the request the mux routes
 	}
