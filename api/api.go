@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/docs"
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/workflow"
@@ -136,14 +137,14 @@ func openAPI(w http.ResponseWriter, _ *http.Request) {
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no route " + r.Method + " " + clip(r.URL.Path)})
+	writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no route " + r.Method + " " + httpx.Clip(r.URL.Path)})
 }
 
 func methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
 		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
-			Message: "method " + clip(r.Method) + " is not allowed here; use " + allow})
+			Message: "method " + httpx.Clip(r.Method) + " is not allowed here; use " + allow})
 	}
 }
 

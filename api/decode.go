@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"github.com/codex-dominion/dominion/workflow"
 )
 
@@ -102,7 +103,7 @@ func decodeChat(body []byte) (workflow.Request, *Error) {
 	case req.Mode == "":
 		return req, badRequest(workflow.CodeRequired, fieldMode, "mode is required (one of: %s)", modes)
 	case !slices.Contains(workflow.Modes(), req.Mode):
-		return req, badRequest(workflow.CodeUnknownMode, fieldMode, "unknown mode %q (allowed modes: %s)", clip(req.Mode), modes)
+		return req, badRequest(workflow.CodeUnknownMode, fieldMode, "unknown mode %q (allowed modes: %s)", httpx.Clip(req.Mode), modes)
 	}
 	if e := refuseUnknown(top, "", topFields); e != nil {
 		return req, e
@@ -255,8 +256,8 @@ func refuseUnknown(m map[string]json.RawMessage, parent string, allowed []string
 		field = parent + "." + field
 		where = parent
 	}
-	return badRequest(CodeUnknownField, clip(field), "unknown field %q in %s; accepted fields: %s",
-		clip(unknown[0]), where, strings.Join(allowed, ", "))
+	return badRequest(CodeUnknownField, httpx.Clip(field), "unknown field %q in %s; accepted fields: %s",
+		httpx.Clip(unknown[0]), where, strings.Join(allowed, ", "))
 }
 
 // optionalString returns m[key] as a string; "" when it is absent or null.
@@ -294,17 +295,4 @@ func requiredNumber(m map[string]json.RawMessage, key, field string) (float64, *
 		return 0, badRequest(workflow.CodeOutOfRange, field, "%s is too large a number", field)
 	}
 	return f, nil
-}
-
-// clip shortens client-supplied text quoted back in an error message.
-func clip(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/workflow"
 )
@@ -108,7 +109,7 @@ func checkParams(q url.Values, allowed []string) *Error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if !slices.Contains(allowed, k) {
-			return badRequest(CodeInvalidParameter, clip(k), "unknown query parameter %q; accepted: %s", clip(k), strings.Join(allowed, ", "))
+			return badRequest(CodeInvalidParameter, httpx.Clip(k), "unknown query parameter %q; accepted: %s", httpx.Clip(k), strings.Join(allowed, ", "))
 		}
 		if len(q[k]) > 1 {
 			return badRequest(CodeInvalidParameter, k, "query parameter %q is given %d times; give it once", k, len(q[k]))

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/workflow"
 )
@@ -218,7 +219,7 @@ func parseJobList(q url.Values) (jobList, *Error) {
 	if s := q.Get("state"); s != "" {
 		st, err := queue.ParseState(s)
 		if err != nil {
-			return f, badRequest(workflow.CodeInvalid, "state", "unknown job state %q (valid: %s)", clip(s), stateNames())
+			return f, badRequest(workflow.CodeInvalid, "state", "unknown job state %q (valid: %s)", httpx.Clip(s), stateNames())
 		}
 		f.state, f.oneState = slices.Index(queue.States, st), true
 	}
@@ -265,13 +266,12 @@ func (a *API) listQueues(w http.ResponseWriter, r *http.Request) {
 		a.queueError(w, r, err)
 		return
 	}
-	out := struct {
-		Queues []QueueView `json:"queues"`
-	}{Queues: make([]QueueView, 0, len(qs))}
-	for _, q := range qs {
-		out.Queues = append(out.Queues, queueView(q))
+	if qs == nil {
+		qs = []queue.QueueStats{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, struct {
+		Queues []queue.QueueStats `json:"queues"`
+	}{qs})
 }
 
 // POST /api/queues/{queue}/pause

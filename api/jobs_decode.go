@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/workflow"
 )
@@ -198,7 +199,7 @@ func runAt(m map[string]json.RawMessage, prefix string, now time.Time) (time.Tim
 	}
 	at, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, badRequest(workflow.CodeInvalid, prefix+"run_at", "%srun_at %q is not an RFC 3339 time like 2026-12-01T09:00:00Z", prefix, clip(s))
+		return time.Time{}, badRequest(workflow.CodeInvalid, prefix+"run_at", "%srun_at %q is not an RFC 3339 time like 2026-12-01T09:00:00Z", prefix, httpx.Clip(s))
 	}
 	if at.Sub(now) > maxJobDuration {
 		return time.Time{}, badRequest(workflow.CodeOutOfRange, prefix+"run_at", "%srun_at is more than a year ahead", prefix)
@@ -271,7 +272,7 @@ func checkName(s, key, prefix string) *Error {
 	if s == "" || len(s) > max || strings.ContainsFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' || r == ':')
 	}) {
-		return badRequest(workflow.CodeInvalid, field, "%s %q: use 1 to %d letters, digits, '.', '_', '-' or ':'", field, clip(s), max)
+		return badRequest(workflow.CodeInvalid, field, "%s %q: use 1 to %d letters, digits, '.', '_', '-' or ':'", field, httpx.Clip(s), max)
 	}
 	return nil
 }

@@ -73,21 +73,6 @@ type JobStateView struct {
 	State string `json:"state"`
 }
 
-// QueueView is one queue of GET /api/queues: the statistics of `dominion info --json`.
-type QueueView struct {
-	Name      string `json:"name"`
-	Pending   int64  `json:"pending"`
-	Active    int64  `json:"active"`
-	Scheduled int64  `json:"scheduled"`
-	Retry     int64  `json:"retry"`
-	Dead      int64  `json:"dead"`
-	Completed int64  `json:"completed"`
-	Canceled  int64  `json:"canceled"`
-	Processed int64  `json:"processed"`
-	Failed    int64  `json:"failed"`
-	Paused    bool   `json:"paused"`
-}
-
 // WorkerView is one live worker of GET /api/workers.
 type WorkerView struct {
 	ID            string    `json:"id"`
@@ -138,14 +123,6 @@ func jobView(j *queue.Job, details bool) JobView {
 		}
 	}
 	return v
-}
-
-func queueView(q queue.QueueStats) QueueView {
-	return QueueView{
-		Name: q.Name, Pending: q.Pending, Active: q.Active, Scheduled: q.Scheduled, Retry: q.Retry,
-		Dead: q.Dead, Completed: q.Completed, Canceled: q.Canceled, Processed: q.Processed,
-		Failed: q.Failed, Paused: q.Paused,
-	}
 }
 
 func workerView(w queue.WorkerInfo) WorkerView {

@@ -6,38 +6,13 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
 )
-
-// statusRecorder remembers the status and size of a response, for the request log.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	n, err := s.ResponseWriter.Write(b)
-	s.bytes += n
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // logRequests logs one line per request: method, route (the pattern that matched), path
 // (without the query), status, size, duration and request id. The request id is the
@@ -50,7 +25,7 @@ func (a *API) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		reqID := requestID(r.Header.Get(headerRequestID))
 		w.Header().Set(headerRequestID, reqID)
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := httpx.NewRecorder(w)
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -59,15 +34,15 @@ func (a *API) logRequests(next http.Handler) http.Handler {
 				a.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
 					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("request_id", reqID),
 					slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
-				if rec.status == 0 {
+				if rec.Status == 0 {
 					writeError(rec, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"})
 				}
 			}
 			level := slog.LevelInfo
 			switch {
-			case rec.status == http.StatusServiceUnavailable:
+			case rec.Status == http.StatusServiceUnavailable:
 				// A dependency is down: expected, and logged once where it is noticed.
-			case rec.status >= 500:
+			case rec.Status >= 500:
 				level = slog.LevelWarn
 			case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
 				level = slog.LevelDebug
@@ -80,8 +55,8 @@ func (a *API) logRequests(next http.Handler) http.Handler {
 				slog.String("route", r.Pattern),
 				slog.String("path", r.URL.Path),
 				slog.String("request_id", reqID),
-				slog.Int("status", rec.status),
-				slog.Int("bytes", rec.bytes),
+				slog.Int("status", rec.Status),
+				slog.Int("bytes", rec.Bytes),
 				slog.Duration("took", time.Since(start)),
 				slog.String("remote", r.RemoteAddr))
 		}()

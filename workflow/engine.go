@@ -24,6 +24,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
 )
@@ -287,7 +288,7 @@ func (e *Engine) Validate(r Request) error {
 	case ModeExecute, ModePreview:
 	default:
 		return &InputError{Field: "mode", Code: CodeUnknownMode,
-			Message: fmt.Sprintf("unknown mode %q (known: %s)", clip(r.Mode, 50), strings.Join(Modes(), ", "))}
+			Message: fmt.Sprintf("unknown mode %q (known: %s)", httpx.ClipTo(r.Mode, 50), strings.Join(Modes(), ", "))}
 	}
 	if len(r.Context) > 0 {
 		if len(r.Context) > MaxContextBytes {
@@ -306,7 +307,7 @@ func (e *Engine) Validate(r Request) error {
 		}
 	} else if _, ok := e.types.Get(r.Type); !ok {
 		return &InputError{Field: "context.workflow_type", Code: CodeUnknownType,
-			Message: fmt.Sprintf("unknown workflow type %q (known: %s)", clip(r.Type, 100), strings.Join(e.types.Names(), ", "))}
+			Message: fmt.Sprintf("unknown workflow type %q (known: %s)", httpx.ClipTo(r.Type, 100), strings.Join(e.types.Names(), ", "))}
 	}
 	return ValidateInputs(r.Inputs)
 }
@@ -410,7 +411,7 @@ func (e *Engine) Get(ctx context.Context, id string) (store.Workflow, error) {
 func (e *Engine) List(ctx context.Context, f store.ListFilter) (store.Page, error) {
 	if f.Status != "" && !f.Status.Valid() {
 		return store.Page{}, &InputError{Field: "status", Code: CodeInvalid,
-			Message: fmt.Sprintf("unknown status %q (known: queued, running, completed, failed, canceled)", clip(string(f.Status), 50))}
+			Message: fmt.Sprintf("unknown status %q (known: queued, running, completed, failed, canceled)", httpx.ClipTo(string(f.Status), 50))}
 	}
 	if f.Limit < 0 {
 		return store.Page{}, &InputError{Field: "limit", Code: CodeOutOfRange, Message: "limit must not be negative"}
@@ -493,7 +494,7 @@ func (e *Engine) Report(ctx context.Context, week string) (store.WeeklyReport, e
 	}
 	if _, err := store.ParseISOWeek(week); err != nil {
 		return store.WeeklyReport{}, &InputError{Field: "week", Code: CodeInvalid,
-			Message: fmt.Sprintf("week %q is not an ISO week like 2026-W05", clip(week, 20))}
+			Message: fmt.Sprintf("week %q is not an ISO week like 2026-W05", httpx.ClipTo(week, 20))}
 	}
 	return e.store.Report(ctx, week)
 }
@@ -557,15 +558,4 @@ func printable(s string) bool {
 		}
 	}
 	return true
-}
-
-// clip shortens s for an error message.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

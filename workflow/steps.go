@@ -3,10 +3,7 @@ package workflow
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +14,6 @@ import (
 	"net/mail"
 	"net/smtp"
 	"net/textproto"
-	"net/url"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -25,6 +21,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/codex-dominion/dominion/internal/httpx"
+	"github.com/codex-dominion/dominion/internal/webhook"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
 )
@@ -117,8 +115,8 @@ func runDelay(ctx context.Context, s StepSpec) (json.RawMessage, error) {
 
 // Headers of an http step's request.
 const (
-	HeaderSignature   = "X-Dominion-Signature" // sha256=<hex HMAC-SHA256 of the body>
-	HeaderIdempotency = "Idempotency-Key"      // <workflow id>:<step index>
+	HeaderSignature   = webhook.HeaderSignature // sha256=<hex HMAC-SHA256 of the body>
+	HeaderIdempotency = "Idempotency-Key"       // <workflow id>:<step index>
 	HeaderWorkflow    = "X-Dominion-Workflow"
 	HeaderStep        = "X-Dominion-Step"
 	HeaderAttempt     = "X-Dominion-Attempt"
@@ -129,11 +127,7 @@ const maxResponse = 64 << 10
 
 // Sign returns the X-Dominion-Signature value of body under secret: "sha256=" and the hex
 // HMAC-SHA256. Receivers compare it with hmac.Equal.
-func Sign(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
+func Sign(secret string, body []byte) string { return webhook.Sign(secret, body) }
 
 func (e *Engine) runHTTP(ctx context.Context, d StepData, s StepSpec) (json.RawMessage, error) {
 	body, err := json.Marshal(d)
@@ -149,10 +143,10 @@ func (e *Engine) runHTTP(ctx context.Context, d StepData, s StepSpec) (json.RawM
 	} else {
 		body = nil
 	}
-	target := errorURL(s.URL)
+	target := webhook.SafeURL(s.URL)
 	req, err := http.NewRequestWithContext(ctx, s.Method, s.URL, rd)
 	if err != nil {
-		return nil, queue.NoRetry(fmt.Errorf("http step: %s %s: %w", s.Method, target, unwrapURLError(err)))
+		return nil, queue.NoRetry(fmt.Errorf("http step: %s %s: %w", s.Method, target, webhook.UnwrapURLError(err)))
 	}
 	if hasBody {
 		req.Header.Set("Content-Type", "application/json")
@@ -175,19 +169,11 @@ func (e *Engine) runHTTP(ctx context.Context, d StepData, s StepSpec) (json.RawM
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("http step: %s %s: %w", s.Method, target, context.Cause(ctx))
 		}
-		return nil, fmt.Errorf("http step: %s %s: %w", s.Method, target, unwrapURLError(err))
+		return nil, fmt.Errorf("http step: %s %s: %w", s.Method, target, webhook.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		err := fmt.Errorf("http step: %s %s answered %s%s", s.Method, target, resp.Status, snippet(raw))
-		switch resp.StatusCode {
-		case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
-			return nil, err
-		}
-		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-			return nil, queue.NoRetry(err) // the request itself is wrong: resending cannot help
-		}
+	if err := webhook.Outcome(fmt.Sprintf("http step: %s %s", s.Method, target), resp, raw); err != nil {
 		return nil, err
 	}
 	if rerr != nil && ctx.Err() != nil {
@@ -201,38 +187,10 @@ func (e *Engine) runHTTP(ctx context.Context, d StepData, s StepSpec) (json.RawM
 		if json.Valid(raw) {
 			out.Response = raw
 		} else {
-			out.Response, _ = json.Marshal(clip(strings.ToValidUTF8(string(raw), "?"), 4096))
+			out.Response, _ = json.Marshal(httpx.ClipTo(strings.ToValidUTF8(string(raw), "?"), 4096))
 		}
 	}
 	return json.Marshal(out)
-}
-
-// errorURL is the URL as errors and logs show it: without user info, query and fragment,
-// which may hold credentials.
-func errorURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
-}
-
-// unwrapURLError drops *url.Error's wrapping, whose message repeats the full URL (user info
-// included).
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-func snippet(b []byte) string {
-	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
-	if s == "" {
-		return ""
-	}
-	return ": " + clip(strings.Join(strings.Fields(s), " "), 300)
 }
 
 func (e *Engine) runEmail(ctx context.Context, d StepData, s StepSpec) (json.RawMessage, error) {

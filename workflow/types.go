@@ -17,6 +17,7 @@ import (
 
 	"github.com/codex-dominion/dominion/internal/redact"
 
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -225,11 +226,11 @@ func checkName(n string) error {
 		return errors.New("empty name")
 	}
 	if len(n) > maxNameLen {
-		return fmt.Errorf("name %q is longer than %d characters", clip(n, 40), maxNameLen)
+		return fmt.Errorf("name %q is longer than %d characters", httpx.ClipTo(n, 40), maxNameLen)
 	}
 	for _, c := range n {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return fmt.Errorf("name %q: use letters, digits, '_', '-' and '.'", clip(n, 40))
+			return fmt.Errorf("name %q: use letters, digits, '_', '-' and '.'", httpx.ClipTo(n, 40))
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package httpguard
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"log/slog"
 	"net"
 	"net/http"
@@ -107,7 +108,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := g.check(r); p != nil {
 		g.log.LogAttrs(r.Context(), slog.LevelWarn, "request refused",
 			slog.String("code", p.Code), slog.String("method", r.Method),
-			slog.String("path", clip(r.URL.EscapedPath())), slog.String("remote", r.RemoteAddr),
+			slog.String("path", httpx.Clip(r.URL.EscapedPath())), slog.String("remote", r.RemoteAddr),
 			slog.String("reason", p.Message))
 		p.write(w, r)
 		return
@@ -126,7 +127,7 @@ type Problem struct {
 func (g *Guard) check(r *http.Request) *Problem {
 	if !slices.Contains(g.exempt, r.URL.Path) && !g.hostAllowed(r.Host) {
 		return &Problem{Status: http.StatusForbidden, Code: CodeHostNotAllowed, Message: fmt.Sprintf(
-			"this server does not answer to the host %q; add it to DOMINION_ALLOWED_HOSTS", clip(r.Host))}
+			"this server does not answer to the host %q; add it to DOMINION_ALLOWED_HOSTS", httpx.Clip(r.Host))}
 	}
 	if err := g.cop.Check(r); err != nil {
 		return &Problem{Status: http.StatusForbidden, Code: CodeCrossOrigin, Message: "cross-site " + r.Method +
@@ -158,11 +159,11 @@ func CheckQuery(raw string) *Problem {
 			field = "" // cannot be named as it is
 		}
 		bad := func(format string, args ...any) *Problem {
-			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Field: clip(field),
+			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Field: httpx.Clip(field),
 				Message: fmt.Sprintf(format, args...)}
 		}
 		if strings.Contains(pair, ";") {
-			return bad("query parameter %q holds a ';': separate parameters with '&' and escape ';' as %%3B", clip(field))
+			return bad("query parameter %q holds a ';': separate parameters with '&' and escape ';' as %%3B", httpx.Clip(field))
 		}
 		key, err := url.QueryUnescape(rawKey)
 		if err != nil {
@@ -170,13 +171,13 @@ func CheckQuery(raw string) *Problem {
 		}
 		value, err := url.QueryUnescape(rawValue)
 		if err != nil {
-			return bad("query parameter %q has a malformed %%-escape", clip(field))
+			return bad("query parameter %q has a malformed %%-escape", httpx.Clip(field))
 		}
 		if why := CheckText(key); why != "" {
 			return bad("a query parameter's name %s", why)
 		}
 		if why := CheckText(value); why != "" {
-			return bad("query parameter %q %s", clip(key), why)
+			return bad("query parameter %q %s", httpx.Clip(key), why)
 		}
 	}
 	return nil
@@ -222,17 +223,4 @@ func (p *Problem) write(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(p.Status)
 	_, _ = fmt.Fprintln(w, p.Message)
-}
-
-// clip shortens client-supplied text quoted back in a message or a log line.
-func clip(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }

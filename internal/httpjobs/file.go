@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/webhook"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -115,7 +116,7 @@ func (h endpointYAML) endpoint(getenv func(string) string, readFile func(string)
 	}
 	u, err := url.Parse(ep.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return ep, fmt.Errorf("url %q is not an http:// or https:// URL", safeURL(ep.URL))
+		return ep, fmt.Errorf("url %q is not an http:// or https:// URL", webhook.SafeURL(ep.URL))
 	}
 	if h.Timeout != "" {
 		if ep.Timeout, err = time.ParseDuration(h.Timeout); err != nil || ep.Timeout <= 0 {

@@ -20,23 +20,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/webhook"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/workflow"
 )
 
 // Headers of a handler request besides Content-Type and the configured ones.
 const (
-	HeaderSignature   = workflow.HeaderSignature   // X-Dominion-Signature: sha256=<hex HMAC-SHA256 of the body>
+	HeaderSignature   = webhook.HeaderSignature    // X-Dominion-Signature: sha256=<hex HMAC-SHA256 of the body>
 	HeaderIdempotency = workflow.HeaderIdempotency // Idempotency-Key: <job id>
 	HeaderAttempt     = workflow.HeaderAttempt     // X-Dominion-Attempt: 1, 2, …
 	HeaderJob         = "X-Dominion-Job"           // the job id
@@ -91,7 +90,7 @@ func Register(w *queue.Worker, h *Handlers, log *slog.Logger) {
 	for _, ep := range h.Endpoints {
 		w.Handle(ep.Type, NewHandler(ep, client))
 		if log != nil {
-			log.Info("job type served by HTTP", "type", ep.Type, "url", safeURL(ep.URL), "timeout", ep.Timeout, "signed", ep.Secret != "")
+			log.Info("job type served by HTTP", "type", ep.Type, "url", webhook.SafeURL(ep.URL), "timeout", ep.Timeout, "signed", ep.Secret != "")
 		}
 	}
 }
@@ -111,17 +110,17 @@ func (h *Handler) ProcessJob(ctx context.Context, job *queue.Job) (any, error) {
 	if err != nil {
 		return nil, queue.NoRetry(err)
 	}
-	target := "POST " + safeURL(h.ep.URL)
+	target := "POST " + webhook.SafeURL(h.ep.URL)
 	resp, err := h.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: %w", target, context.Cause(ctx))
 		}
-		return nil, fmt.Errorf("%s: %w", target, unwrapURLError(err))
+		return nil, fmt.Errorf("%s: %w", target, webhook.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResult+1))
-	if err := statusError(target, resp, raw); err != nil {
+	if err := webhook.Outcome(target, resp, raw); err != nil {
 		return nil, err
 	}
 	switch {
@@ -139,7 +138,7 @@ func (h *Handler) ProcessJob(ctx context.Context, job *queue.Job) (any, error) {
 func (h *Handler) request(ctx context.Context, job *queue.Job, body []byte) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("http handler %s: POST %s: %w", job.Type, safeURL(h.ep.URL), unwrapURLError(err))
+		return nil, fmt.Errorf("http handler %s: POST %s: %w", job.Type, webhook.SafeURL(h.ep.URL), webhook.UnwrapURLError(err))
 	}
 	hd := req.Header
 	hd.Set("Content-Type", "application/json")
@@ -157,26 +156,9 @@ func (h *Handler) request(ctx context.Context, job *queue.Job, body []byte) (*ht
 		hd.Set(HeaderDeadline, dl.UTC().Format(time.RFC3339Nano))
 	}
 	if h.ep.Secret != "" {
-		hd.Set(HeaderSignature, workflow.Sign(h.ep.Secret, body))
+		hd.Set(HeaderSignature, webhook.Sign(h.ep.Secret, body))
 	}
 	return req, nil
-}
-
-// statusError is nil for a 2xx answer, a retryable error for 408, 425, 429 and 5xx, and a
-// NoRetry error for the other 4xx and for 3xx.
-func statusError(target string, resp *http.Response, raw []byte) error {
-	code := resp.StatusCode
-	if code >= 200 && code <= 299 {
-		return nil
-	}
-	err := fmt.Errorf("%s answered %s%s", target, resp.Status, snippet(raw))
-	switch {
-	case code == http.StatusRequestTimeout || code == http.StatusTooEarly || code == http.StatusTooManyRequests:
-		return err
-	case code >= 300 && code <= 499:
-		return queue.NoRetry(err)
-	}
-	return err
 }
 
 // result is the job's result from a 2xx body: the JSON value, a JSON string of another
@@ -197,35 +179,4 @@ func payloadOrNull(p json.RawMessage) json.RawMessage {
 		return json.RawMessage("null")
 	}
 	return p
-}
-
-// safeURL is the URL as logs and errors show it: without user info, query and fragment, which
-// may hold credentials.
-func safeURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
-}
-
-// unwrapURLError drops *url.Error's wrapping, whose message repeats the full URL.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// snippet is the start of an error answer's body, on one line.
-func snippet(b []byte) string {
-	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "?")), " ")
-	if s == "" {
-		return ""
-	}
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return ": " + s
 }

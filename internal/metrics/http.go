@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -24,9 +25,9 @@ type httpSeries struct {
 func (m *Metrics) HTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusWriter{ResponseWriter: w}
+		rec := httpx.NewRecorder(w)
 		next.ServeHTTP(rec, r)
-		status := rec.status
+		status := rec.Status
 		if status == 0 {
 			status = http.StatusOK
 		}
@@ -74,27 +75,3 @@ func (m *Metrics) httpSeries(route, method string, status int) *httpSeries {
 	m.http[k] = s
 	return s
 }
-
-// statusWriter remembers the response's status.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer (flushes of the
-// dashboard's live stream, deadlines).
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -339,20 +339,35 @@ func chatBody(agent, mode, typ string) string {
 // get returns the workflow with that id.
 func (s *server) get(id string) workflowResp {
 	s.t.Helper()
-	var w workflowResp
-	s.call("GET", "/api/workflows/"+id, "", http.StatusOK, &w)
-	return w
+	return getAs[workflowResp](s, "/api/workflows/"+id)
 }
 
 // waitStatus polls the workflow until it has status want.
 func (s *server) waitStatus(id, want string, timeout time.Duration) workflowResp {
 	s.t.Helper()
-	var w workflowResp
-	s.eventually("workflow "+id+" "+want, timeout, func() (bool, string) {
-		w = s.get(id)
+	return waitAs(s, "/api/workflows/"+id, "workflow "+id+" "+want, timeout, func(w workflowResp) (bool, string) {
 		return w.Status == want, fmt.Sprintf("status %s, error %q", w.Status, w.Error)
 	})
-	return w
+}
+
+// getAs answers GET path (which must be 200), decoded as a T.
+func getAs[T any](s *server, path string) T {
+	s.t.Helper()
+	var v T
+	s.call("GET", path, "", http.StatusOK, &v)
+	return v
+}
+
+// waitAs polls GET path until cond holds for its answer, and returns that answer; cond's
+// second result describes the state seen, for the failure message.
+func waitAs[T any](s *server, path, what string, timeout time.Duration, cond func(T) (bool, string)) T {
+	s.t.Helper()
+	var v T
+	s.eventually(what, timeout, func() (bool, string) {
+		v = getAs[T](s, path)
+		return cond(v)
+	})
+	return v
 }
 
 // listAll follows the pages of GET /api/workflows?query and returns every workflow.

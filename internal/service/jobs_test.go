@@ -7,75 +7,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/codex-dominion/dominion/api"
 )
 
-// Shapes of the job routes' answers, decoded as a client would.
-
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field"`
-}
-
-type enqueued struct {
-	ID        string    `json:"id"`
-	Queue     string    `json:"queue"`
-	Type      string    `json:"type"`
-	Enqueued  bool      `json:"enqueued"`
-	State     string    `json:"state"`
-	StatusURL string    `json:"status_url"`
-	Error     *apiError `json:"error"`
-}
-
-type enqueueList struct {
-	Jobs       []enqueued `json:"jobs"`
-	Enqueued   int        `json:"enqueued"`
-	Duplicates int        `json:"duplicates"`
-}
-
-type jobResp struct {
-	ID          string          `json:"id"`
-	Queue       string          `json:"queue"`
-	Type        string          `json:"type"`
-	State       string          `json:"state"`
-	Attempts    int             `json:"attempts"`
-	MaxRetries  int             `json:"max_retries"`
-	TimeoutMS   int64           `json:"timeout_ms"`
-	RunAt       time.Time       `json:"run_at"`
-	UniqueKey   string          `json:"unique_key"`
-	UniqueTTLMS int64           `json:"unique_ttl_ms"`
-	ResultTTLMS int64           `json:"result_ttl_ms"`
-	Payload     json.RawMessage `json:"payload"`
-	Result      json.RawMessage `json:"result"`
-	Errors      []struct {
-		Attempt int    `json:"attempt"`
-		Error   string `json:"error"`
-	} `json:"errors"`
-}
-
-type jobList struct {
-	Jobs       []jobResp `json:"jobs"`
-	NextCursor string    `json:"next_cursor"`
-	NextURL    string    `json:"next_url"`
-}
-
 // getJob returns the job with that id.
-func (s *server) getJob(id string) jobResp {
+func (s *server) getJob(id string) api.JobView {
 	s.t.Helper()
-	var j jobResp
-	s.call("GET", "/api/jobs/"+id, "", http.StatusOK, &j)
-	return j
+	return getAs[api.JobView](s, "/api/jobs/"+id)
 }
 
 // waitJob polls the job until it is in state want.
-func (s *server) waitJob(id, want string, timeout time.Duration) jobResp {
+func (s *server) waitJob(id, want string, timeout time.Duration) api.JobView {
 	s.t.Helper()
-	var j jobResp
-	s.eventually("job "+id+" "+want, timeout, func() (bool, string) {
-		j = s.getJob(id)
+	return waitAs(s, "/api/jobs/"+id, "job "+id+" "+want, timeout, func(j api.JobView) (bool, string) {
 		return j.State == want, fmt.Sprintf("state %s, errors %v", j.State, j.Errors)
 	})
-	return j
 }
 
 // One job and a list of jobs go in; the serve process's worker runs them; their state,
@@ -84,7 +31,7 @@ func TestJobsEnqueueRunAndGet(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b)
-		var one enqueued
+		var one api.EnqueuedView
 		code, body := s.do("POST", "/api/jobs", `{"type":"dominion.sleep","payload":{"ms":1},"id":"sleep-1","max_retries":2,"timeout_ms":60000}`, nil)
 		if code != http.StatusCreated {
 			t.Fatalf("single job: %d %s", code, body)
@@ -98,7 +45,7 @@ func TestJobsEnqueueRunAndGet(t *testing.T) {
 			t.Errorf("completed job: %+v", done)
 		}
 
-		var list enqueueList
+		var list api.EnqueueListView
 		s.call("POST", "/api/jobs", `{"jobs":[
 			{"type":"dominion.noop","id":"a-1"},
 			{"type":"dominion.noop","id":"sleep-1"},
@@ -218,7 +165,7 @@ func TestJobsListPaginated(t *testing.T) {
 		path := "/api/jobs?queue=q&limit=10"
 		pages := 0
 		for path != "" && pages < 10 {
-			var page jobList
+			var page api.JobListView
 			s.call("GET", path, "", http.StatusOK, &page)
 			for _, j := range page.Jobs {
 				seen[j.ID]++
@@ -236,12 +183,12 @@ func TestJobsListPaginated(t *testing.T) {
 				t.Errorf("job %s listed %d times", id, n)
 			}
 		}
-		var sched jobList
+		var sched api.JobListView
 		s.call("GET", "/api/jobs?queue=q&state=scheduled&limit=5", "", http.StatusOK, &sched)
 		if len(sched.Jobs) != 5 || sched.NextCursor == "" {
 			t.Fatalf("scheduled page: %+v", sched)
 		}
-		var rest jobList
+		var rest api.JobListView
 		s.call("GET", sched.NextURL, "", http.StatusOK, &rest)
 		if len(rest.Jobs) != 2 || rest.Jobs[0].State != "scheduled" {
 			t.Errorf("second scheduled page: %+v", rest)
@@ -275,16 +222,18 @@ func TestJobActionsQueuesWorkersSchedules(t *testing.T) {
 		}
 		var qs struct {
 			Queues []struct {
-				Name    string `json:"name"`
-				Pending int64  `json:"pending"`
-				Paused  bool   `json:"paused"`
+				Name          string    `json:"name"`
+				Pending       int64     `json:"pending"`
+				Paused        bool      `json:"paused"`
+				OldestPending time.Time `json:"oldest_pending"`
 			} `json:"queues"`
 		}
 		s.call("GET", "/api/queues", "", http.StatusOK, &qs)
 		found := false
 		for _, q := range qs.Queues {
 			if q.Name == "default" {
-				found = q.Paused && q.Pending == 1
+				// oldest_pending as `dominion info --json` shows it: the pending job's enqueue time.
+				found = q.Paused && q.Pending == 1 && time.Since(q.OldestPending).Abs() < time.Hour
 			}
 		}
 		if !found {

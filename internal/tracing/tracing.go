@@ -23,6 +23,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/codex-dominion/dominion/internal/httpx"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -77,14 +78,14 @@ func (p *Provider) HTTP(next http.Handler) http.Handler {
 		ctx, span := p.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
 		defer span.End()
-		rec := &statusWriter{ResponseWriter: w}
+		rec := httpx.NewRecorder(w)
 		r2 := r.WithContext(ctx)
 		next.ServeHTTP(rec, r2)
 		if r2.Pattern != "" {
 			span.SetName(r2.Pattern)
 			span.SetAttributes(attribute.String("http.route", r2.Pattern))
 		}
-		status := rec.status
+		status := rec.Status
 		if status == 0 {
 			status = http.StatusOK
 		}
@@ -184,26 +185,3 @@ func jobAttrs(j *queue.Job) []attribute.KeyValue {
 		attribute.String("messaging.message.id", j.ID), attribute.String("dominion.job.type", j.Type),
 	}
 }
-
-// statusWriter remembers the response's status.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
