@@ -142,11 +142,16 @@ func (p *Provider) EnqueueMiddleware() queue.EnqueueMiddleware {
 			if len(jobs) == 1 {
 				span.SetAttributes(jobAttrs(jobs[0])...)
 			}
+			// One injection for the batch: every job carries the same trace context.
+			carrier := propagation.MapCarrier{}
+			p.prop.Inject(ctx, carrier)
 			for _, j := range jobs {
 				if j.Metadata == nil {
-					j.Metadata = make(map[string]string, 1)
+					j.Metadata = make(map[string]string, len(carrier))
 				}
-				p.prop.Inject(ctx, propagation.MapCarrier(j.Metadata))
+				for k, v := range carrier {
+					j.Metadata[k] = v
+				}
 			}
 			errs, err := next(ctx, jobs)
 			if err != nil {
