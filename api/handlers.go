@@ -151,10 +151,15 @@ func (a *API) retryWorkflow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", statusURL(wf.ID))
-	writeJSON(w, http.StatusAccepted, AcceptedView{
+	writeJSON(w, http.StatusAccepted, acceptedView(wf))
+}
+
+// acceptedView is the answer about a retried workflow wf.
+func acceptedView(wf store.Workflow) AcceptedView {
+	return AcceptedView{
 		WorkflowID: wf.ID, JobID: wf.JobID, Status: string(wf.Status), StatusURL: statusURL(wf.ID),
 		Enqueued: wf.Enqueued(), Savings: storedSavings(wf),
-	})
+	}
 }
 
 // TypeView is one workflow type. Step settings that may hold secrets (URLs, headers, HMAC

@@ -129,14 +129,23 @@ func (a *API) cancelJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, JobStateView{ID: id, State: string(st)})
 }
 
-// POST /api/jobs/{id}/retry
+// POST /api/jobs/{id}/retry: a plain job goes back to pending; a workflow's dead or
+// canceled job has its workflow retried (workflow.RetryJob), as POST /api/workflows/{id}/retry
+// does, and is itself left as it is.
 func (a *API) retryJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := a.queue.Retry(r.Context(), id); err != nil {
+	res, err := workflow.RetryJob(r.Context(), a.queue, a.engine, id)
+	switch {
+	case err != nil && res.WorkflowID != "": // the job runs a workflow, whose retry failed
+		a.engineError(w, r, err)
+	case err != nil:
 		a.queueError(w, r, err)
-		return
+	case res.Workflow != nil:
+		wf := acceptedView(*res.Workflow)
+		writeJSON(w, http.StatusOK, JobStateView{ID: id, State: string(res.State), Workflow: &wf})
+	default:
+		writeJSON(w, http.StatusOK, JobStateView{ID: id, State: string(res.State)})
 	}
-	writeJSON(w, http.StatusOK, JobStateView{ID: id, State: string(queue.StatePending)})
 }
 
 // DELETE /api/jobs/{id}
@@ -348,6 +357,8 @@ func (a *API) queueError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, queue.ErrJobNotFound):
 		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such job"})
+	case errors.Is(err, queue.ErrQueueNotFound): // the message names the queue and those there are
+		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()})
 	case errors.Is(err, queue.ErrInvalidState):
 		writeError(w, &Error{Status: http.StatusConflict, Code: CodeConflict, Message: a.stateConflict(r)})
 	case errors.Is(err, queue.ErrInvalidJob):

@@ -71,6 +71,9 @@ type JobListView struct {
 type JobStateView struct {
 	ID    string `json:"id"`
 	State string `json:"state"`
+	// Workflow is set when a retried job was a workflow's dead or canceled job: the workflow
+	// was retried instead (as POST /api/workflows/{id}/retry answers it), the job left as it is.
+	Workflow *AcceptedView `json:"workflow,omitempty"`
 }
 
 // WorkerView is one live worker of GET /api/workers.

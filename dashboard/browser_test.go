@@ -242,6 +242,9 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("BulkRetryOfWorkflowJobs", func(t *testing.T) { testBulkRetryOfWorkflowJobs(t, b) })
+	t.Run("OverviewShowsLastHour", func(t *testing.T) { testOverviewShowsLastHour(t, b) })
+
 	t.Run("RunningJobCanceled", func(t *testing.T) {
 		e := newEnv(t, nil)
 		started := make(chan string, 1)

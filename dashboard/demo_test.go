@@ -88,6 +88,9 @@ func newDemo(t *testing.T) *demo {
 func (d *demo) populate(t *testing.T) {
 	ctx := context.Background()
 	e := d.env
+	if screenshots() {
+		d.recordPastHour(t)
+	}
 	// Workers: one runs everything but the slow queue, one runs the slow queue.
 	w1 := e.startWorkerCfg(queue.WorkerConfig{ID: "web-1:4021:9f3a", Concurrency: 16,
 		Queues: []queue.QueueWeight{{Name: "workflows", Weight: 6}, {Name: "default", Weight: 3}, {Name: "reports", Weight: 1}, {Name: "images", Weight: 1}, {Name: "maintenance", Weight: 1}}},
@@ -236,6 +239,24 @@ func (d *demo) populate(t *testing.T) {
 			CompletionRate: float64(done) / float64(total), TotalSavings: float64(done) * 33.33, AvgDuration: time.Duration(2100+90*i) * time.Millisecond,
 		}})
 		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// recordPastHour records an hour of history before now, as the workers of a busy deployment
+// would have, for the overview's picture: a varying load with a backlog that builds and drains.
+func (d *demo) recordPastHour(t *testing.T) {
+	now := time.Now().Add(-time.Minute)
+	var processed, failed float64
+	for at := now.Add(-queue.HistoryKeep + 2*time.Minute); at.Before(now); at = at.Add(queue.HistorySlot) {
+		i := float64(at.Sub(now).Minutes())
+		rate := 150 + 60*math.Sin(i/7) + 15*math.Sin(i*1.3)
+		processed += rate * queue.HistorySlot.Seconds()
+		failed += rate / 40 * queue.HistorySlot.Seconds()
+		s := queue.Sample{At: at, Processed: int64(processed), Failed: int64(failed),
+			Pending: int64(1000 + 300*math.Sin(i/9)), Active: int64(12 + 4*math.Sin(i)), Scheduled: 7, Retry: int64(3 + 2*math.Sin(i/3))}
+		if _, err := d.broker.RecordSample(context.Background(), s, queue.HistorySlot, queue.HistoryKeep); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,8 +85,9 @@ func newHub(d *Dashboard) *hub {
 	}
 }
 
-// subscribe registers a live page; the poller starts (or wakes) for it.
-func (h *hub) subscribe(watch string) (*subscriber, []byte, []byte, bool) {
+// subscribe registers a live page; the poller starts (or wakes) for it. It returns the
+// charts' points sampled in this process, oldest first, and the last sample frame.
+func (h *hub) subscribe(watch string) (*subscriber, []point, []byte, bool) {
 	h.started.Do(func() { go h.run() })
 	s := &subscriber{ch: make(chan []byte, 16), watch: watch}
 	h.mu.Lock()
@@ -94,15 +96,49 @@ func (h *hub) subscribe(watch string) (*subscriber, []byte, []byte, bool) {
 		return nil, nil, nil, false
 	}
 	h.subs[s] = struct{}{}
-	hist := []byte("[]")
-	if len(h.history) > 0 {
-		hist, _ = json.Marshal(h.history)
-	}
 	select {
 	case h.wake <- struct{}{}:
 	default:
 	}
-	return s, sseFrame("history", hist), h.last, true
+	return s, slices.Clone(h.history), h.last, true
+}
+
+// chartHistory is what a new page's charts show at once: the last hour of the history the
+// workers recorded in the broker (queue.HistoryStore), up to where the points this process
+// sampled begin, then those. Without the broker's history (unreachable), only the latter.
+func (d *Dashboard) chartHistory(ctx context.Context, live []point, now time.Time) []point {
+	samples, err := d.cfg.Queues.History(ctx, now.Add(-queue.HistoryKeep))
+	if err != nil {
+		d.log.Debug("dashboard: read the queue history", "err", d.redact(err.Error()))
+	}
+	pts := historyPoints(samples)
+	if len(live) > 0 {
+		i := 0
+		for i < len(pts) && pts[i].T < live[0].T {
+			i++
+		}
+		pts = append(pts[:i], live...)
+	}
+	return pts
+}
+
+// historyPoints turns the broker's samples into chart points, each rate computed over the
+// slot before it (none after a gap in the samples).
+func historyPoints(samples []queue.Sample) []point {
+	pts := make([]point, 0, len(samples))
+	for i, s := range samples {
+		p := point{T: s.At.UnixMilli(), Pending: s.Pending, Active: s.Active, Waiting: s.Scheduled + s.Retry, Dead: s.Dead}
+		if i > 0 {
+			prev := samples[i-1]
+			if dt := s.At.Sub(prev.At).Seconds(); dt > 0 && dt <= 2.5*queue.HistorySlot.Seconds() {
+				pr := max(float64(s.Processed-prev.Processed), 0) / dt
+				fr := max(float64(s.Failed-prev.Failed), 0) / dt
+				p.Processed, p.Failed = &pr, &fr
+			}
+		}
+		pts = append(pts, p)
+	}
+	return pts
 }
 
 func (h *hub) unsubscribe(s *subscriber) {
@@ -371,8 +407,9 @@ func sseFrame(event string, data []byte) []byte {
 	return b.Bytes()
 }
 
-// events is the server-sent event stream of a live page: the chart history at once, then one
-// sample per tick of the shared poller (and, with ?job=ID, that job's state when it changes).
+// events is the server-sent event stream of a live page: the chart history at once (with
+// ?charts, the last hour's: chartHistory), then one sample per tick of the shared poller (and,
+// with ?job=ID, that job's state when it changes).
 func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	watch := ""
@@ -381,12 +418,18 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 	} else if id := q.Get("workflow"); id != "" && len(id) <= 200 {
 		watch = "workflow:" + id
 	}
-	sub, hist, last, ok := d.hub.subscribe(watch)
+	sub, live, last, ok := d.hub.subscribe(watch)
 	if !ok {
 		http.Error(w, "dashboard is shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	defer d.hub.unsubscribe(sub)
+	hist := []byte("[]")
+	if q.Has("charts") { // the overview's
+		if pts := d.chartHistory(r.Context(), live, time.Now()); len(pts) > 0 {
+			hist, _ = json.Marshal(pts)
+		}
+	}
 	rc := http.NewResponseController(w)
 	// A live stream outlives any write timeout the server has.
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -396,7 +439,7 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte("retry: 2000\n\n"))
-	_, _ = w.Write(hist)
+	_, _ = w.Write(sseFrame("history", hist))
 	if last != nil {
 		_, _ = w.Write(last)
 	}

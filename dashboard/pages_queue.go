@@ -30,6 +30,9 @@ type overviewPage struct {
 	WFError   string
 	// Unserved are the queues with pending jobs that no live worker serves.
 	Unserved []queue.QueueStats
+	// RateProcessed and RateFailed are the jobs per second over the last slot of the
+	// workers' history ("—" without one), until the live samples replace them.
+	RateProcessed, RateFailed string
 }
 
 func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
@@ -54,6 +57,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Unserved = queue.Unserved(stats, ws)
 	}
+	p.RateProcessed, p.RateFailed = d.recentRates(ctx, time.Now())
 	if d.cfg.Workflows != nil {
 		c, err := d.workflowCountsToday(ctx, time.Now())
 		if err != nil {
@@ -62,7 +66,19 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 			p.Workflows = c
 		}
 	}
-	d.renderView(w, r, "overview", &view{Title: "Overview", Live: "?", Page: p})
+	d.renderView(w, r, "overview", &view{Title: "Overview", Live: "?charts", Page: p})
+}
+
+// recentRates are the jobs processed and failed per second over the last slot of the
+// broker's history, formatted as the live samples format them, or "—" without such a slot.
+func (d *Dashboard) recentRates(ctx context.Context, now time.Time) (processed, failed string) {
+	samples, err := d.cfg.Queues.History(ctx, now.Add(-3*queue.HistorySlot))
+	if pts := historyPoints(samples); err == nil && len(pts) > 0 {
+		if last := pts[len(pts)-1]; last.Processed != nil {
+			return strconv.FormatFloat(*last.Processed, 'f', 1, 64), strconv.FormatFloat(*last.Failed, 'f', 1, 64)
+		}
+	}
+	return "—", "—"
 }
 
 // ---- queues ----
@@ -344,7 +360,7 @@ func (d *Dashboard) relatedWorkflow(ctx context.Context, job *queue.Job) string 
 }
 
 // timeline is what is known of the job's history, oldest first: enqueued, each failed
-// attempt, the current attempt's start, the end.
+// attempt, the last retry by hand (Retry or "Retry all"), the current attempt's start, the end.
 func timeline(j *queue.Job) []timelineEntry {
 	var t []timelineEntry
 	if !j.EnqueuedAt.IsZero() {
@@ -357,7 +373,10 @@ func timeline(j *queue.Job) []timelineEntry {
 	for _, e := range j.Errors {
 		t = append(t, timelineEntry{At: e.At, State: "failed", Note: fmt.Sprintf("attempt %d: %s", e.Attempt, firstLine(e.Error))})
 	}
-	if !j.StartedAt.IsZero() {
+	if !j.RetriedAt.IsZero() {
+		t = append(t, timelineEntry{At: j.RetriedAt, State: "retried", Note: "sent back to pending by hand, attempts reset"})
+	}
+	if !j.StartedAt.IsZero() && j.Attempt > 0 { // attempt 0: retried, not started since
 		note := fmt.Sprintf("attempt %d", j.Attempt)
 		if j.WorkerID != "" {
 			note += " on worker " + j.WorkerID
@@ -446,38 +465,24 @@ func (d *Dashboard) workersPage(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) retryJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	// A workflow's job is retried by retrying its workflow: sent back alone, it would find its
-	// workflow finished and do nothing.
-	if job, err := d.cfg.Queues.Get(r.Context(), id); err == nil {
-		if wid, ok := workflow.WorkflowOf(job); ok {
-			d.retryJobWorkflow(w, r, id, wid)
-			return
-		}
-	}
-	if err := d.cfg.Queues.Retry(r.Context(), id); err != nil {
-		d.actionFailed(w, r, "retry job "+id, err, d.prefix+"/jobs/"+url.PathEscape(id))
-		return
-	}
-	d.log.Info("dashboard: job retried", "id", id)
-	d.done(w, r, d.back(r, d.prefix+"/jobs/"+url.PathEscape(id)), "ok", "Job "+id+" retried: it is pending and runs again with its attempts reset.")
-}
-
-// retryJobWorkflow retries workflow wid, whose job id the user asked to retry, and shows
-// the workflow.
-func (d *Dashboard) retryJobWorkflow(w http.ResponseWriter, r *http.Request, id, wid string) {
 	back := d.prefix + "/jobs/" + url.PathEscape(id)
-	if d.cfg.Workflows == nil {
-		d.done(w, r, d.back(r, back), "error", "Job "+id+" runs workflow "+wid+": retry the workflow, where the workflow service runs.")
-		return
+	res, err := workflow.RetryJob(r.Context(), d.cfg.Queues, d.cfg.Workflows, id)
+	switch {
+	case errors.Is(err, workflow.ErrWorkflowJob):
+		d.done(w, r, d.back(r, back), "error", "Job "+id+" runs workflow "+res.WorkflowID+": retry the workflow, where the workflow service runs.")
+	case err != nil && res.WorkflowID != "":
+		d.workflowActionFailed(w, r, "retry workflow "+res.WorkflowID+" (job "+id+" runs it)", err, back)
+	case err != nil:
+		d.actionFailed(w, r, "retry job "+id, err, back)
+	case res.Workflow != nil:
+		wf := res.Workflow
+		d.log.Info("dashboard: workflow retried from its job", "id", wf.ID, "job", id)
+		msg := fmt.Sprintf("Job %s runs workflow %s: the workflow was retried. It is queued again (job %s) and resumes at step %d.", id, wf.ID, wf.JobID, wf.CurrentStep+1)
+		d.done(w, r, d.prefix+"/workflows/"+url.PathEscape(wf.ID), "ok", msg)
+	default:
+		d.log.Info("dashboard: job retried", "id", id)
+		d.done(w, r, d.back(r, back), "ok", "Job "+id+" retried: it is pending and runs again with its attempts reset.")
 	}
-	wf, err := d.cfg.Workflows.Retry(r.Context(), wid)
-	if err != nil {
-		d.workflowActionFailed(w, r, "retry workflow "+wid+" (job "+id+" runs it)", err, back)
-		return
-	}
-	d.log.Info("dashboard: workflow retried from its job", "id", wid, "job", id)
-	msg := fmt.Sprintf("Job %s runs workflow %s: the workflow was retried. It is queued again (job %s) and resumes at step %d.", id, wid, wf.JobID, wf.CurrentStep+1)
-	d.done(w, r, d.prefix+"/workflows/"+url.PathEscape(wid), "ok", msg)
 }
 
 func (d *Dashboard) cancelJob(w http.ResponseWriter, r *http.Request) {
@@ -619,16 +624,33 @@ func (d *Dashboard) retryAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := s.Count(st)
-	if !d.confirmed(w, r, fmt.Sprintf("Retry all %s %s %s of queue %s? They go back to pending and run again.", formatInt(n), st, plural(n, "job", "jobs"), name), "Retry all", false) {
+	if !d.confirmed(w, r, fmt.Sprintf("Retry all %s %s %s of queue %s? They go back to pending and run again; a workflow's job has its workflow retried instead.", formatInt(n), st, plural(n, "job", "jobs"), name), "Retry all", false) {
 		return
 	}
-	k, err := d.cfg.Queues.RetryAll(r.Context(), name, st)
+	back := d.jobsURL(name, st, 0, "")
+	res, err := workflow.RetryJobs(r.Context(), d.cfg.Queues, d.cfg.Workflows, name, st)
+	if errors.Is(err, workflow.ErrWorkflowJob) {
+		d.done(w, r, back, "error", "Some of these jobs run workflows: retry the workflows, where the workflow service runs. Nothing was retried.")
+		return
+	}
 	if err != nil {
-		d.actionFailed(w, r, "retry the "+string(st)+" jobs of queue "+name, err, d.jobsURL(name, st, 0, ""))
+		d.actionFailed(w, r, "retry the "+string(st)+" jobs of queue "+name, err, back)
 		return
 	}
-	d.log.Info("dashboard: jobs retried", "queue", name, "state", st, "jobs", k)
-	d.done(w, r, d.jobsURL(name, st, 0, ""), "ok", fmt.Sprintf("%s %s retried.", formatInt(k), plural(k, "job", "jobs")))
+	d.log.Info("dashboard: jobs retried", "queue", name, "state", st, "jobs", res.Jobs, "workflows", len(res.Workflows), "skipped", len(res.Skipped))
+	d.done(w, r, back, "ok", bulkRetryMessage(res))
+}
+
+// bulkRetryMessage says what a "Retry all" did.
+func bulkRetryMessage(res workflow.BulkRetry) string {
+	msg := fmt.Sprintf("%s %s retried.", formatInt(int64(res.Jobs)), plural(int64(res.Jobs), "job", "jobs"))
+	if k := int64(len(res.Workflows)); k > 0 {
+		msg += fmt.Sprintf(" %s %s of workflow jobs retried: %s run again under new jobs.", formatInt(k), plural(k, "workflow", "workflows"), plural(k, "it", "they"))
+	}
+	if k := int64(len(res.Skipped)); k > 0 {
+		msg += fmt.Sprintf(" %s %s not retried (retried already, or no longer failed).", formatInt(k), plural(k, "workflow", "workflows"))
+	}
+	return msg
 }
 
 // bulkCancelable reports whether the jobs of state st can be canceled all at once: those that

@@ -16,6 +16,8 @@ type QueueSource interface {
 	List(ctx context.Context, queue string, state queue.State, offset, limit int) ([]*queue.Job, error)
 	Get(ctx context.Context, id string) (*queue.Job, error)
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
+	// History returns the queues' totals that workers recorded since then (the charts' past).
+	History(ctx context.Context, since time.Time) ([]queue.Sample, error)
 
 	Retry(ctx context.Context, id string) error
 	RetryAll(ctx context.Context, queue string, state queue.State) (int, error)

@@ -87,6 +87,9 @@ type Broker interface {
 	// ScheduleStore keeps the state of cron schedules (enabled, last tick), so that every
 	// scheduler process sees the same.
 	ScheduleStore
+	// HistoryStore keeps the recent history of the queues' totals (workers record it,
+	// dashboards show it).
+	HistoryStore
 
 	// Ping checks that the broker is reachable.
 	Ping(ctx context.Context) error

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -301,20 +302,61 @@ func (c *Client) RemoveQueue(ctx context.Context, queue string) error {
 	return nil
 }
 
-// Pause stops workers from starting jobs of queue; running jobs finish.
+// Pause stops workers from starting jobs of queue; running jobs finish. A queue that does
+// not exist (has never had a job) is refused with an error wrapping ErrQueueNotFound that
+// names the queues there are, so that a misspelled name creates no phantom queue.
 func (c *Client) Pause(ctx context.Context, queue string) error {
 	if err := c.broker.Pause(ctx, queue); err != nil {
-		return fmt.Errorf("pause queue %s: %w", queue, err)
+		return c.queueError(ctx, "pause", queue, err)
 	}
 	return nil
 }
 
-// Resume lets workers start jobs of a paused queue again.
+// Resume lets workers start jobs of a paused queue again. A queue that does not exist is
+// refused as Pause refuses it.
 func (c *Client) Resume(ctx context.Context, queue string) error {
 	if err := c.broker.Resume(ctx, queue); err != nil {
-		return fmt.Errorf("resume queue %s: %w", queue, err)
+		return c.queueError(ctx, "resume", queue, err)
 	}
 	return nil
+}
+
+// Queue returns the statistics of the queue name, or an error wrapping ErrQueueNotFound that
+// names the queues there are.
+func (c *Client) Queue(ctx context.Context, name string) (QueueStats, error) {
+	qs, err := c.Queues(ctx)
+	if err != nil {
+		return QueueStats{}, err
+	}
+	for _, q := range qs {
+		if q.Name == name {
+			return q, nil
+		}
+	}
+	return QueueStats{}, unknownQueue(name, qs)
+}
+
+// queueError wraps the error of action (pause, resume) on queue q; an unknown queue's error
+// names the queues there are.
+func (c *Client) queueError(ctx context.Context, action, q string, err error) error {
+	if !errors.Is(err, ErrQueueNotFound) {
+		return fmt.Errorf("%s queue %s: %w", action, q, err)
+	}
+	qs, _ := c.broker.Queues(ctx) // best effort: only to name the queues there are
+	return fmt.Errorf("%s: %w", action, unknownQueue(q, qs))
+}
+
+// unknownQueue is the error for a queue name that is not among qs.
+func unknownQueue(name string, qs []QueueStats) error {
+	known := "there are none"
+	if len(qs) > 0 {
+		names := make([]string, len(qs))
+		for i, q := range qs {
+			names[i] = q.Name
+		}
+		known = "there are: " + strings.Join(names, ", ")
+	}
+	return fmt.Errorf("%w: %q (%s)", ErrQueueNotFound, name, known)
 }
 
 // Queues returns every queue's counts per state, counters and paused flag.

@@ -16,4 +16,9 @@
 //   - Retries with exponential backoff and jitter (see DefaultBackoff); an error wrapped with
 //     NoRetry, a payload that does not decode, or the last allowed attempt sends the job to the
 //     dead state, where it stays until it is retried or deleted.
+//   - Nothing is created by mistake: pausing or resuming a queue that has never had a job is
+//     refused (ErrQueueNotFound), so a misspelled name leaves no phantom queue.
+//   - A bounded recent history: workers record the queues' totals in the broker once per
+//     HistorySlot, the last HistoryKeep kept (HistoryStore, Client.History), so a dashboard
+//     shows the last hour to whoever opens it.
 package queue

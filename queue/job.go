@@ -71,6 +71,8 @@ type Job struct {
 	EnqueuedAt time.Time `json:"enqueued_at,omitzero"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// RetriedAt is when Retry or RetryAll last sent the job back to pending (zero if never).
+	RetriedAt time.Time `json:"retried_at,omitzero"`
 	// WorkerID is the worker that ran (or is running) the latest attempt.
 	WorkerID string `json:"worker_id,omitempty"`
 	// CancelRequested is set when Cancel was called while the job was active.

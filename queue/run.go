@@ -200,8 +200,9 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
 			w.heartbeat(ctx)
+			w.recordHistory(ctx, now)
 		}
 	}
 }

@@ -43,6 +43,10 @@ type WorkerConfig struct {
 	// HeartbeatInterval is how often the worker extends its leases and checks for canceled
 	// jobs (default 1 s; it must be well under Lease).
 	HeartbeatInterval time.Duration
+	// HistorySlot is how often the worker records the queues' totals in the broker's history
+	// (HistoryStore), on its heartbeat: default HistorySlot (10 s); negative: never. Of all
+	// workers, the first to record a slot's sample wins; the others' are dropped.
+	HistorySlot time.Duration
 	// FetchWait bounds one blocking fetch (default 5 s).
 	FetchWait time.Duration
 	// MaxBatch bounds the jobs fetched in one round trip (default 100).
@@ -83,6 +87,9 @@ func (c *WorkerConfig) setDefaults() {
 	if c.FetchWait <= 0 {
 		c.FetchWait = 5 * time.Second
 	}
+	if c.HistorySlot == 0 {
+		c.HistorySlot = HistorySlot
+	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 100
 	}
@@ -105,6 +112,8 @@ type Worker struct {
 	handlers map[string]registered
 	types    []string // the keys of handlers, sorted: set by Run
 	started  time.Time
+	// historySlot is the history slot last recorded (used by the heartbeat loop only).
+	historySlot time.Time
 
 	slots     chan struct{} // a token per running job: the concurrency limit
 	outcomes  chan Outcome

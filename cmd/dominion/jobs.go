@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -200,101 +199,75 @@ func runJobsRetry(ctx context.Context, a *app, path string, args []string) int {
 		return f.usageError("--queue goes with --all-dead")
 	}
 	return a.withClient(ctx, path, func(c *queue.Client) int {
+		wf := &lazyWorkflows{a: a, c: c}
+		defer wf.close()
 		if *allDead {
-			return a.retryAllDead(ctx, path, c, *q)
+			return a.retryAllDead(ctx, path, c, wf, *q)
 		}
-		job, err := c.Get(ctx, pos[0])
+		res, err := workflow.RetryJob(ctx, c, wf, pos[0])
 		if err != nil {
 			return a.runtimeError(path, explain(err))
 		}
-		if wid, ok := workflow.WorkflowOf(job); ok {
-			_, code := a.retryWorkflows(ctx, path, c, []string{wid})
-			return code
-		}
-		if err := c.Retry(ctx, pos[0]); err != nil {
-			return a.runtimeError(path, explain(err))
+		if w := res.Workflow; w != nil {
+			a.printRetriedWorkflow(*w)
+			return exitOK
 		}
 		fmt.Fprintf(a.stdout, "Retried job %s: it is pending.\n", pos[0])
 		return exitOK
 	})
 }
 
-// retryAllDead retries the dead jobs of queue q: the workflows of its execute_workflow jobs
-// are retried (retryWorkflows), the other jobs sent back to pending.
-func (a *app) retryAllDead(ctx context.Context, path string, c *queue.Client, q string) int {
-	var wids, others []string
-	for offset := 0; ; offset += 500 {
-		jobs, err := c.List(ctx, q, queue.StateDead, offset, 500)
-		if err != nil {
-			return a.runtimeError(path, err)
-		}
-		for _, j := range jobs {
-			if wid, ok := workflow.WorkflowOf(j); ok {
-				if !slices.Contains(wids, wid) { // a workflow retried before has several dead jobs
-					wids = append(wids, wid)
-				}
-			} else {
-				others = append(others, j.ID)
-			}
-		}
-		if len(jobs) < 500 {
-			break
-		}
+// retryAllDead retries the dead jobs of queue q (workflow.RetryJobs): the workflows of its
+// execute_workflow jobs are retried, the other jobs sent back to pending.
+func (a *app) retryAllDead(ctx context.Context, path string, c *queue.Client, wf workflow.Retrier, q string) int {
+	res, err := workflow.RetryJobs(ctx, c, wf, q, queue.StateDead)
+	for _, w := range res.Workflows {
+		a.printRetriedWorkflow(w)
 	}
-	if len(wids) == 0 { // one atomic step
-		n, err := c.RetryAll(ctx, q, queue.StateDead)
-		if err != nil {
-			return a.runtimeError(path, err)
-		}
-		fmt.Fprintf(a.stdout, "Retried %d dead jobs of queue %s.\n", n, q)
+	for _, s := range res.Skipped {
+		fmt.Fprintf(a.stdout, "Workflow %s: not retried (%v).\n", s.WorkflowID, s.Err)
+	}
+	if err != nil {
+		return a.runtimeError(path, err)
+	}
+	if len(res.Workflows)+len(res.Skipped) == 0 {
+		fmt.Fprintf(a.stdout, "Retried %d dead jobs of queue %s.\n", res.Jobs, q)
 		return exitOK
 	}
-	// The workflows' old jobs stay dead: sent back, they would run the retried workflows twice.
-	retried, code := a.retryWorkflows(ctx, path, c, wids)
-	if code != exitOK {
-		return code
-	}
-	n := 0
-	for _, id := range others {
-		if err := c.Retry(ctx, id); err == nil {
-			n++
-		} else if !errors.Is(err, queue.ErrJobNotFound) && !errors.Is(err, queue.ErrInvalidState) {
-			return a.runtimeError(path, err)
-		}
-	}
-	fmt.Fprintf(a.stdout, "Retried %d dead jobs of queue %s, and %d workflows of its dead workflow jobs.\n", n, q, retried)
+	fmt.Fprintf(a.stdout, "Retried %d dead jobs of queue %s, and %d workflows of its dead workflow jobs.\n", res.Jobs, q, len(res.Workflows))
 	return exitOK
 }
 
-// retryWorkflows retries the workflows wids, whose execute_workflow jobs the user asked to
-// retry: a workflow is retried as a whole (it resumes after its last finished step, under a
-// new job), as the API's and the dashboard's workflow retry do.
-// With several workflows, one that is not failed or canceled (retried already) is skipped
-// with a note; it returns how many were retried.
-func (a *app) retryWorkflows(ctx context.Context, path string, c *queue.Client, wids []string) (int, int) {
-	wf, err := service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: a.cfg, Client: c, Logger: a.log})
-	if err != nil {
-		return 0, a.runtimeError(path, err)
+func (a *app) printRetriedWorkflow(w store.Workflow) {
+	fmt.Fprintf(a.stdout, "Retried workflow %s (its job's workflow): it is %s, as job %s, and resumes after its last finished step.\n", w.ID, w.Status, w.JobID)
+}
+
+// lazyWorkflows retries workflows on the workflow store, opened (as 'dominion worker' opens
+// it) the first time a workflow is to be retried: a plain job's retry needs no store.
+type lazyWorkflows struct {
+	a   *app
+	c   *queue.Client
+	wf  *service.Workflows
+	err error
+}
+
+func (l *lazyWorkflows) Retry(ctx context.Context, id string) (store.Workflow, error) {
+	if l.wf == nil && l.err == nil {
+		l.wf, l.err = service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: l.a.cfg, Client: l.c, Logger: l.a.log})
 	}
-	defer func() {
-		if err := wf.Store.Close(); err != nil {
-			a.log.Warn("close store", "err", a.cfg.Redact(err.Error()))
-		}
-	}()
-	n := 0
-	for _, wid := range wids {
-		w, err := wf.Engine.Retry(ctx, wid)
-		if len(wids) > 1 && errors.Is(err, store.ErrConflict) {
-			fmt.Fprintf(a.stdout, "Workflow %s: not retried (%v).\n", wid, err)
-			continue
-		}
-		if err != nil {
-			return n, a.runtimeError(path, fmt.Errorf("the job runs workflow %s, so the workflow is retried: %w", wid, err))
-		}
-		n++
-		fmt.Fprintf(a.stdout, "Retried workflow %s (its job's workflow): it is %s, as job %s, and resumes after its last finished step.\n", wid, w.Status, w.JobID)
+	if l.err != nil {
+		return store.Workflow{}, l.err
 	}
-	return n, exitOK
+	return l.wf.Engine.Retry(ctx, id)
+}
+
+func (l *lazyWorkflows) close() {
+	if l.wf == nil {
+		return
+	}
+	if err := l.wf.Store.Close(); err != nil {
+		l.a.log.Warn("close store", "err", l.a.cfg.Redact(err.Error()))
+	}
 }
 
 func runJobsCancel(ctx context.Context, a *app, path string, args []string) int {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/codex-dominion/dominion/queue"
 )
@@ -27,9 +26,6 @@ The queue must exist (have had a job): a misspelled name is refused rather than 
 		return f.usageError("%v", err)
 	}
 	return a.withClient(ctx, path, func(c *queue.Client) int {
-		if _, err := findQueue(ctx, c, pos[0]); err != nil {
-			return a.runtimeError(path, err)
-		}
 		if err := c.Pause(ctx, pos[0]); err != nil {
 			return a.runtimeError(path, err)
 		}
@@ -48,9 +44,6 @@ func runQueuesResume(ctx context.Context, a *app, path string, args []string) in
 		return f.usageError("%v", err)
 	}
 	return a.withClient(ctx, path, func(c *queue.Client) int {
-		if _, err := findQueue(ctx, c, pos[0]); err != nil {
-			return a.runtimeError(path, err)
-		}
 		if err := c.Resume(ctx, pos[0]); err != nil {
 			return a.runtimeError(path, err)
 		}
@@ -72,7 +65,7 @@ scheduled or retrying jobs is refused: cancel or delete those first.`, 1, 1)
 	}
 	name := pos[0]
 	return a.withClient(ctx, path, func(c *queue.Client) int {
-		q, err := findQueue(ctx, c, name)
+		q, err := c.Queue(ctx, name)
 		if err != nil {
 			return a.runtimeError(path, err)
 		}
@@ -86,25 +79,4 @@ scheduled or retrying jobs is refused: cancel or delete those first.`, 1, 1)
 		fmt.Fprintf(a.stdout, "Deleted queue %s (%d finished jobs removed).\n", name, q.Completed+q.Dead+q.Canceled)
 		return exitOK
 	})
-}
-
-// findQueue returns the statistics of the queue name, or an error wrapping
-// queue.ErrQueueNotFound that lists the queues there are.
-func findQueue(ctx context.Context, c *queue.Client, name string) (queue.QueueStats, error) {
-	qs, err := c.Queues(ctx)
-	if err != nil {
-		return queue.QueueStats{}, err
-	}
-	names := make([]string, 0, len(qs))
-	for _, q := range qs {
-		if q.Name == name {
-			return q, nil
-		}
-		names = append(names, q.Name)
-	}
-	known := "there are none"
-	if len(names) > 0 {
-		known = "there are: " + strings.Join(names, ", ")
-	}
-	return queue.QueueStats{}, fmt.Errorf("%w: %q (%s)", queue.ErrQueueNotFound, name, known)
 }

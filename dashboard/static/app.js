@@ -69,7 +69,10 @@
 
   // ---- live updates ----
   var history = [];     // chart points, oldest first
-  var maxWindowMs = 5 * 60 * 1000, minWindowMs = 60 * 1000;
+  var maxWindowMs = 60 * 60 * 1000, minWindowMs = 60 * 1000;
+  // Points further apart than this are not joined: the workers' history has one point per
+  // 10 s, the live samples one per second; a longer gap is a time nobody recorded.
+  var gapMs = 25 * 1000;
   var liveURL = body.getAttribute("data-live-url");
   var indicator = document.getElementById("live");
   function setLive(state, text) {
@@ -137,12 +140,16 @@
     if (parent) parent.appendChild(e);
     return e;
   }
-  function niceMax(v) {
-    if (v <= 4) return 4;
-    var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var steps = [1, 2, 2.5, 5, 10];
-    for (var i = 0; i < steps.length; i++) if (steps[i] * p >= v) return steps[i] * p;
-    return 10 * p;
+  // niceScale returns the top of a y axis that must reach v (at least 4) and the step between
+  // its ticks: a whole 1, 2 or 5 times a power of ten, for at most four intervals, so that
+  // every label is a round integer (as the reports chart's, niceScale in Go).
+  function niceScale(v) {
+    v = Math.max(v, 4);
+    var raw = v / 4, p = Math.pow(10, Math.floor(Math.log10(raw))), step = 10 * p;
+    var ms = [1, 2, 5];
+    for (var i = 0; i < ms.length; i++) if (ms[i] * p >= raw) { step = ms[i] * p; break; }
+    step = Math.max(1, Math.ceil(step));
+    return { top: Math.ceil(v / step) * step, step: step };
   }
   function short(v) {
     if (v >= 1e6) return (v / 1e6).toFixed(v >= 1e7 ? 0 : 1) + "M";
@@ -154,7 +161,7 @@
     var w = box.clientWidth || 400, h = box.clientHeight || 190;
     var left = 40, right = 8, top = 8, bottom = 22;
     var now = history.length ? Math.max(history[history.length - 1].t, Date.now() - 1500) : Date.now();
-    // The chart shows the last five minutes, or the last minute while it has less history.
+    // The chart shows the history it has, from one minute up to the last hour.
     var windowMs = history.length ? Math.min(maxWindowMs, Math.max(minWindowMs, now - history[0].t)) : minWindowMs;
     var from = now - windowMs;
     var pts = history.filter(function (p) { return p.t >= from; });
@@ -162,19 +169,18 @@
     pts.forEach(function (p) {
       series.forEach(function (s) { if (p[s.key] != null && p[s.key] > max) max = p[s.key]; });
     });
-    var top2 = niceMax(max);
+    var scale = niceScale(max), top2 = scale.top;
     var svg = el("svg", { viewBox: "0 0 " + w + " " + h, preserveAspectRatio: "none" });
     var x = function (t) { return left + (t - from) / windowMs * (w - left - right); };
     var y = function (v) { return top + (1 - v / top2) * (h - top - bottom); };
-    for (var i = 0; i <= 4; i++) {
-      var v = top2 * i / 4;
+    for (var v = 0; v <= top2; v += scale.step) {
       el("line", { x1: left, x2: w - right, y1: y(v), y2: y(v), "class": "grid" }, svg);
       el("text", { x: left - 6, y: y(v), "class": "axis", "text-anchor": "end", "dominant-baseline": "middle" }, svg).textContent = short(v);
     }
-    var stepMs = windowMs > 2 * 60000 ? 60000 : 15000;
+    var stepMs = windowMs > 30 * 60000 ? 10 * 60000 : windowMs > 10 * 60000 ? 5 * 60000 : windowMs > 2 * 60000 ? 60000 : 15000;
     for (var m = Math.floor(windowMs / stepMs); m >= 0; m--) {
       var t = now - m * stepMs;
-      var label = m === 0 ? "now" : stepMs === 60000 ? "-" + m + "m" : "-" + (m * 15) + "s";
+      var label = m === 0 ? "now" : stepMs >= 60000 ? "-" + (m * stepMs / 60000) + "m" : "-" + (m * 15) + "s";
       if (x(t) < left + 10 && m !== 0) continue;
       el("text", { x: x(t), y: h - 4, "class": "axis", "text-anchor": m === 0 ? "end" : "middle" }, svg).textContent = label;
     }
@@ -183,7 +189,7 @@
       pts.forEach(function (p) {
         var v = p[s.key];
         // A gap in sampling (nobody watching) or a missing rate breaks the line.
-        if (v == null || (prev && p.t - prev.t > 5000)) {
+        if (v == null || (prev && p.t - prev.t > gapMs)) {
           if (start !== null) area += "L" + x(prev.t).toFixed(1) + "," + y(0) + "L" + start + "," + y(0) + "Z";
           start = null;
           if (v == null) { prev = p; return; }

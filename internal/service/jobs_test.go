@@ -202,6 +202,14 @@ func TestJobActionsQueuesWorkersSchedules(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s := start(t, b)
+		// A queue that does not exist yet is not paused (nor created): 404 naming it.
+		code, body := s.do("POST", "/api/queues/default/pause", "", nil)
+		var e errorResp
+		_ = json.Unmarshal(body, &e)
+		if code != http.StatusNotFound || e.Error.Code != "not_found" || !strings.Contains(e.Error.Message, `queue not found: "default" (there are none)`) {
+			t.Errorf("pause of a queue that does not exist: %d %s, want 404 not_found naming it", code, body)
+		}
+		s.call("POST", "/api/jobs", `{"type":"dominion.noop","id":"later","delay_ms":3600000}`, http.StatusCreated, nil)
 		s.call("POST", "/api/queues/default/pause", "", http.StatusOK, nil)
 		s.call("POST", "/api/jobs", `{"type":"dominion.noop","id":"c-1"}`, http.StatusCreated, nil)
 		var st struct {
@@ -212,7 +220,7 @@ func TestJobActionsQueuesWorkersSchedules(t *testing.T) {
 		if st.State != "canceled" {
 			t.Errorf("cancel: %+v", st)
 		}
-		code, body := s.do("POST", "/api/jobs/c-1/cancel", "", nil)
+		code, body = s.do("POST", "/api/jobs/c-1/cancel", "", nil)
 		if code != http.StatusConflict || !strings.Contains(string(body), "it is canceled") {
 			t.Errorf("second cancel: %d %s", code, body)
 		}

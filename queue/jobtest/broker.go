@@ -23,6 +23,7 @@ type Broker struct {
 	uniques   map[uniqueKey]uniqueHold
 	workers   map[string]workerRecord
 	schedules map[string]queue.ScheduleState
+	history   []queue.Sample // oldest first, one per slot
 	seq       uint64
 	offset    time.Duration // added to the clock when deciding whether a run-at is due
 	nextDue   time.Time     // earliest time housekeeping may have work; zero for none

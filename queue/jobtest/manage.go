@@ -98,6 +98,7 @@ func (b *Broker) Retry(ctx context.Context, id string) error {
 func (b *Broker) retry(e *entry, now time.Time) {
 	j := &e.job
 	j.Attempt, j.RunAt, j.FinishedAt, j.CancelRequested = 0, time.Time{}, time.Time{}, false
+	j.RetriedAt = now
 	e.expire = time.Time{}
 	b.push(b.queue(j.Queue), e, now.UnixNano())
 }
@@ -137,10 +138,11 @@ func (b *Broker) DeleteAll(ctx context.Context, q string, st queue.State) (int, 
 	return b.each(q, st, func(e *entry, _ time.Time) { b.remove(e) })
 }
 
-// Pause stops Fetch from taking the queue's jobs.
+// Pause stops Fetch from taking the queue's jobs. ErrQueueNotFound for a queue that has
+// never had a job.
 func (b *Broker) Pause(ctx context.Context, q string) error { return b.setPaused(q, true) }
 
-// Resume lets Fetch take the queue's jobs again.
+// Resume lets Fetch take the queue's jobs again. ErrQueueNotFound as for Pause.
 func (b *Broker) Resume(ctx context.Context, q string) error { return b.setPaused(q, false) }
 
 func (b *Broker) setPaused(q string, paused bool) error {
@@ -148,7 +150,11 @@ func (b *Broker) setPaused(q string, paused bool) error {
 		return err
 	}
 	defer b.mu.Unlock()
-	b.queue(q).paused = paused
+	info := b.queues[q]
+	if info == nil {
+		return fmt.Errorf("jobtest: pause or resume queue %s: %w", q, queue.ErrQueueNotFound)
+	}
+	info.paused = paused
 	b.broadcast()
 	return nil
 }

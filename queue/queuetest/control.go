@@ -2,7 +2,9 @@ package queuetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,10 +93,10 @@ func testWeightedPriority(t *testing.T, nb NewBroker) {
 
 func testPause(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
+	held := e.enqueue("rec", nil, queue.OnQueue("paused"))
 	if err := e.client.Pause(e.ctx, "paused"); err != nil {
 		t.Fatal(err)
 	}
-	held := e.enqueue("rec", nil, queue.OnQueue("paused"))
 	var rec recorder
 	e.worker(queue.WorkerConfig{Queues: []queue.QueueWeight{{Name: "paused", Weight: 1}, {Name: "open", Weight: 1}}},
 		map[string]queue.HandlerFunc{"rec": rec.handle})
@@ -112,6 +114,29 @@ func testPause(t *testing.T, nb NewBroker) {
 	e.waitState(held.ID, queue.StateCompleted)
 	if s := e.stats("paused"); s.Paused {
 		t.Fatal("queue still shown paused after resume")
+	}
+}
+
+// testPauseUnknownQueue: pausing or resuming a queue that has never had a job is refused
+// with ErrQueueNotFound, naming it and the queues there are, and creates no queue.
+func testPauseUnknownQueue(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.enqueue("x", nil, queue.OnQueue("mail"))
+	for name, act := range map[string]func(context.Context, string) error{"pause": e.client.Pause, "resume": e.client.Resume} {
+		err := act(e.ctx, "mial")
+		if !errors.Is(err, queue.ErrQueueNotFound) || !strings.Contains(err.Error(), `"mial" (there are: mail)`) {
+			t.Errorf("%s of a queue that does not exist: %v; want ErrQueueNotFound naming it and the queues there are", name, err)
+		}
+	}
+	qs, err := e.client.Queues(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) != 1 || qs[0].Name != "mail" || qs[0].Paused {
+		t.Errorf("queues after pausing a misspelled one: %+v; want only mail, not paused", qs)
+	}
+	if err := e.client.Pause(e.ctx, "mail"); err != nil {
+		t.Errorf("pause of a queue that exists: %v", err)
 	}
 }
 
@@ -272,7 +297,10 @@ func testRetryDead(t *testing.T, nb NewBroker) {
 		return nil, err
 	}})
 	job := e.enqueue("once", nil)
-	e.waitState(job.ID, queue.StateDead)
+	if dead := e.waitState(job.ID, queue.StateDead); !dead.RetriedAt.IsZero() {
+		t.Errorf("a job never retried has RetriedAt %v", dead.RetriedAt)
+	}
+	before := time.Now()
 	if err := e.client.Retry(e.ctx, job.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -280,11 +308,21 @@ func testRetryDead(t *testing.T, nb NewBroker) {
 	if len(done.Errors) != 1 {
 		t.Fatalf("error history lost on retry: %+v", done.Errors)
 	}
+	checkRetriedAt(t, done, before)
 	s := e.stats(queue.DefaultQueue)
 	if s.Dead != 0 || s.Completed != 1 {
 		t.Fatalf("stats = %+v", s)
 	}
 	mustIs(t, e.client.Retry(e.ctx, job.ID), queue.ErrInvalidState)
+}
+
+// checkRetriedAt checks that j records a retry (Retry or RetryAll) made after before, for its
+// timeline. Brokers may keep it to the millisecond.
+func checkRetriedAt(t *testing.T, j *queue.Job, before time.Time) {
+	t.Helper()
+	if j.RetriedAt.Before(before.Add(-time.Millisecond)) || j.RetriedAt.After(time.Now()) {
+		t.Errorf("job %s: RetriedAt %v, want the time of its retry (after %v)", j.ID, j.RetriedAt, before)
+	}
 }
 
 func testRetryAllAndDeleteAll(t *testing.T, nb NewBroker) {
@@ -295,12 +333,20 @@ func testRetryAllAndDeleteAll(t *testing.T, nb NewBroker) {
 			t.Fatal(err)
 		}
 	}
+	before := time.Now()
 	n, err := e.client.RetryAll(e.ctx, "q", queue.StateCanceled)
 	if err != nil || n != 5 {
 		t.Fatalf("retry all = %d, %v", n, err)
 	}
 	if s := e.stats("q"); s.Pending != 5 || s.Canceled != 0 {
 		t.Fatalf("stats = %+v", s)
+	}
+	jobs, err := e.client.List(e.ctx, "q", queue.StatePending, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		checkRetriedAt(t, j, before)
 	}
 	n, err = e.client.DeleteAll(e.ctx, "q", queue.StatePending)
 	if err != nil || n != 5 {

@@ -44,6 +44,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"StrictPriority":           testStrictPriority,
 		"WeightedPriority":         testWeightedPriority,
 		"Pause":                    testPause,
+		"PauseUnknownQueue":        testPauseUnknownQueue,
 		"CancelPending":            testCancelPending,
 		"CancelScheduled":          testCancelScheduled,
 		"CancelRunning":            testCancelRunning,
@@ -72,6 +73,8 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"SchedulerRunNow":          testSchedulerRunNow,
 		"Metadata":                 testMetadata,
 		"Observer":                 testObserver,
+		"HistoryStore":             testHistoryStore,
+		"WorkerRecordsHistory":     testWorkerRecordsHistory,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -111,10 +111,10 @@ func TestPauseSkipsQueue(t *testing.T) {
 	t.Parallel()
 	b, name := newNamedBroker(t)
 	ctx := context.Background()
+	enqueue(t, b, newJob("a", "a1"), newJob("b", "b1"))
 	if err := b.Pause(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	enqueue(t, b, newJob("a", "a1"), newJob("b", "b1"))
 	if jobs := fetch(t, b, "w", time.Minute, 5, "a", "b"); !slices.Equal(ids(jobs), []string{"b1"}) {
 		t.Fatalf("fetched %v from a paused queue", ids(jobs))
 	}

@@ -28,6 +28,7 @@ import (
 //	st   started at, ms       w   worker ID of the latest attempt
 //	f    finished at, ms      res result (JSON)
 //	c    "1" when cancellation was requested while active
+//	rv   retried at, ms: when Retry or RetryAll last sent the job back to pending
 //	n    number of errors recorded; e1…en the errors, oldest first (storedError JSON)
 
 // packedJob is the JSON of field d.
@@ -136,6 +137,7 @@ func decodeJob(h map[string]string) (*queue.Job, error) {
 	}
 	j.Attempt, _ = strconv.Atoi(h["a"])
 	j.RunAt, j.StartedAt, j.FinishedAt = msTime(h["r"]), msTime(h["st"]), msTime(h["f"])
+	j.RetriedAt = msTime(h["rv"])
 	j.WorkerID = h["w"]
 	if res := h["res"]; res != "" {
 		j.Result = json.RawMessage(res)

@@ -42,7 +42,8 @@
 //	p:{q}:job:<id>       HASH   the job: packed immutable fields (d, JSON made in Go) and short
 //	                            mutable ones (s state, absent while new and pending; a attempt;
 //	                            r run-at; st/f started/finished; w worker; t result TTL; res
-//	                            result; c cancel flag; n and e1…en error history; codec.go).
+//	                            result; c cancel flag; rv retried at; n and e1…en error
+//	                            history; codec.go).
 //	                            Enqueueing a job is one HSETNX, leasing it one HMGET and one
 //	                            HSET, finishing it one HMGET and one HSET (plus commands
 //	                            shared by the whole batch)
@@ -56,6 +57,9 @@
 //	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its
 //	                            last heartbeat
 //	p:schedules          HASH   schedule name → state JSON (queue.ScheduleStore, schedules.go)
+//	p:history            ZSET   slot start (ms) → "<slot ms>:<totals>": one sample of the
+//	                            queues' totals per slot, the last hour (queue.HistoryStore,
+//	                            history.go); bounded by the script that adds to it
 //
 // Expired completed and canceled jobs are deleted by the fetch script (at most 100 per queue
 // and call), which also promotes due scheduled and retry jobs and recovers the jobs whose

@@ -15,6 +15,7 @@ func (k keys) base(q string) string { return k.prefix + ":{" + q + "}:" }
 func (k keys) job(q, id string) string { return k.base(q) + "job:" + id }
 func (k keys) queues() string          { return k.prefix + ":queues" }
 func (k keys) workers() string         { return k.prefix + ":workers" }
+func (k keys) history() string         { return k.prefix + ":history" }
 func (k keys) worker(id string) string { return k.prefix + ":worker:" + id }
 
 // bases returns the key base of each queue.

@@ -182,26 +182,42 @@ func (b *Broker) bulk(ctx context.Context, what string, s *redis.Script, q strin
 	}
 }
 
-// Pause stops workers from fetching the queue's jobs.
+// Pause stops workers from fetching the queue's jobs. ErrQueueNotFound for a queue that has
+// never had a job: a misspelled name is refused rather than created.
 func (b *Broker) Pause(ctx context.Context, q string) error {
-	if err := checkQueue(q); err != nil {
-		return fmt.Errorf("redisbroker: pause: %w", err)
+	if err := b.checkKnown(ctx, "pause", q); err != nil {
+		return err
 	}
-	call := &evalCall{script: b.s.pause, keys: []string{b.keys.base(q)}}
-	err := b.pipelined(ctx, []*evalCall{call}, func(p redis.Pipeliner) { p.SAdd(ctx, b.keys.queues(), q) })
-	if err != nil {
+	if err := b.run(ctx, b.s.pause, []string{b.keys.base(q)}).Err(); err != nil {
 		return b.wrap(err, "pause queue %s", q)
 	}
 	return nil
 }
 
-// Resume lets workers fetch the queue's jobs again.
+// Resume lets workers fetch the queue's jobs again. ErrQueueNotFound as for Pause.
 func (b *Broker) Resume(ctx context.Context, q string) error {
-	if err := checkQueue(q); err != nil {
-		return fmt.Errorf("redisbroker: resume: %w", err)
+	if err := b.checkKnown(ctx, "resume", q); err != nil {
+		return err
 	}
 	if err := b.run(ctx, b.s.resume, []string{b.keys.base(q)}).Err(); err != nil {
 		return b.wrap(err, "resume queue %s", q)
+	}
+	return nil
+}
+
+// checkKnown checks that q is a well-formed name of a queue there is (in the set of queues
+// Queues lists), for action. The queue set lives in its own slot, so this is a separate
+// step: a queue removed between it and the action is paused as an empty queue.
+func (b *Broker) checkKnown(ctx context.Context, action, q string) error {
+	if err := checkQueue(q); err != nil {
+		return fmt.Errorf("redisbroker: %s: %w", action, err)
+	}
+	known, err := b.rdb.SIsMember(ctx, b.keys.queues(), q).Result()
+	if err != nil {
+		return b.wrap(err, "%s queue %s", action, q)
+	}
+	if !known {
+		return fmt.Errorf("redisbroker: %s queue %s: %w", action, q, queue.ErrQueueNotFound)
 	}
 	return nil
 }

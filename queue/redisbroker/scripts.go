@@ -18,7 +18,7 @@ type scripts struct {
 	cancel, cancelAll, retry, retryAll         *redis.Script
 	del, delAll                                *redis.Script
 	pause, resume, wake                        *redis.Script
-	schedule                                   *redis.Script // needs none of lib.lua
+	schedule, history                          *redis.Script // need none of lib.lua
 }
 
 func newScripts() *scripts {
@@ -30,7 +30,7 @@ func newScripts() *scripts {
 		cancel: load("cancel"), cancelAll: load("cancelall"), retry: load("retry"), retryAll: load("retryall"),
 		del: load("delete"), delAll: load("deleteall"),
 		pause: load("pause"), resume: load("resume"), wake: load("wake"),
-		schedule: redis.NewScript(readLua("schedule")),
+		schedule: redis.NewScript(readLua("schedule")), history: redis.NewScript(readLua("history")),
 	}
 }
 

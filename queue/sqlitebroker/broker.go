@@ -212,6 +212,7 @@ func writeQueries() []string {
 		"delete-stale-workers", "delete-worker", "job-state", "cancel-now", "cancel-all", "cancel-request",
 		"retry-job", "retry-all", "delete-job", "delete-all", "set-paused", "queue-exists",
 		"remove-queue-jobs", "remove-queue-uniques", "remove-queue-counts", "remove-queue",
+		"record-sample", "trim-history",
 	}
 }
 
@@ -219,6 +220,7 @@ func writeQueries() []string {
 func readQueries() []string {
 	return []string{
 		"get-job", "list-jobs", "list-queues", "list-counts", "oldest-pending", "list-workers",
+		"list-samples",
 	}
 }
 

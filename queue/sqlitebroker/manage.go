@@ -159,6 +159,7 @@ func (b *Broker) DeleteAll(ctx context.Context, q string, st queue.State) (int, 
 }
 
 // Pause stops Fetch from taking the queue's jobs (in every process using the file).
+// ErrQueueNotFound for a queue that has never had a job.
 func (b *Broker) Pause(ctx context.Context, q string) error {
 	return b.setPaused(ctx, q, true)
 }
@@ -172,9 +173,14 @@ func (b *Broker) Resume(ctx context.Context, q string) error {
 	return nil
 }
 
+// setPaused sets the pause flag of q; ErrQueueNotFound for a queue that has never had a job
+// (a misspelled name is refused rather than created).
 func (b *Broker) setPaused(ctx context.Context, q string, paused bool) error {
 	err := b.write(ctx, func(tx *wtx) error {
-		_, err := tx.exec("set-paused", q, paused)
+		n, err := tx.exec("set-paused", q, paused)
+		if err == nil && n == 0 {
+			return queue.ErrQueueNotFound
+		}
 		return err
 	})
 	if err != nil {

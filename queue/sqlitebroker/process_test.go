@@ -45,10 +45,10 @@ func TestEnqueueWakesWaitingFetch(t *testing.T) {
 			j.State, j.RunAt = queue.StateScheduled, time.Now().Add(time.Hour)
 			enqueue(t, b, j)
 		case "resume":
+			enqueue(t, b, j)
 			if err := b.Pause(t.Context(), "default"); err != nil {
 				t.Fatal(err)
 			}
-			enqueue(t, b, j)
 		}
 		res := waitingFetch(t, b, "default")
 		var err error

@@ -53,6 +53,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 		state                                    string
 		timeout, uniqueFor, resultTTL            int64
 		runAt, enqueuedAt, startedAt, finishedAt int64
+		retriedAt                                int64
 		uniqueKey, errs, metadata                sql.NullString
 		cancelRequested                          bool
 		payload, result                          []byte
@@ -60,7 +61,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 	dest := append([]any{
 		&j.ID, &j.Queue, &j.Type, &payload, &state, &j.Attempt, &j.MaxRetries, &timeout, &runAt,
 		&uniqueKey, &uniqueFor, &resultTTL, &result, &errs, &enqueuedAt, &startedAt, &finishedAt,
-		&j.WorkerID, &cancelRequested, &metadata,
+		&j.WorkerID, &cancelRequested, &metadata, &retriedAt,
 	}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
@@ -76,6 +77,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 	j.EnqueuedAt = fromNanos(enqueuedAt)
 	j.StartedAt = fromNanos(startedAt)
 	j.FinishedAt = fromNanos(finishedAt)
+	j.RetriedAt = fromNanos(retriedAt)
 	j.CancelRequested = cancelRequested
 	if metadata.Valid && metadata.String != "" {
 		if err := json.Unmarshal([]byte(metadata.String), &j.Metadata); err != nil {

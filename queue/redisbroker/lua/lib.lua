@@ -79,10 +79,10 @@ end
 
 -- revive puts a dead, canceled, retry or scheduled job (state s) back at the end of pending
 -- as a new job: attempt 0, no finish time, result, cancel flag or worker (errors are kept).
-local function revive(base, id, s)
+local function revive(base, id, s, now)
   local jk = base .. 'job:' .. id
   redis.call('ZREM', base .. s, id)
-  redis.call('HSET', jk, 's', 'pending', 'a', 0)
+  redis.call('HSET', jk, 's', 'pending', 'a', 0, 'rv', now)
   redis.call('HDEL', jk, 'f', 'c', 'r', 'w', 'st', 'res')
   redis.call('RPUSH', base .. 'pending', id)
 end

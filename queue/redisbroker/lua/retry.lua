@@ -8,6 +8,6 @@ local jk = base .. 'job:' .. id
 local s = stateOf(jk, redis.call('HGET', jk, 's'))
 if not s then return {1, ''} end
 if s ~= 'dead' and s ~= 'canceled' and s ~= 'retry' and s ~= 'scheduled' then return {2, s} end
-revive(base, id, s)
+revive(base, id, s, nowms())
 wake(base)
 return {0, 'pending'}

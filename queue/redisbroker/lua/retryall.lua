@@ -6,6 +6,7 @@
 local base = KEYS[1]
 local s, limit = ARGV[1], tonumber(ARGV[2])
 local ids = redis.call('ZRANGE', base .. s, 0, limit - 1)
-for _, id in ipairs(ids) do revive(base, id, s) end
+local now = nowms()
+for _, id in ipairs(ids) do revive(base, id, s, now) end
 if #ids > 0 then wake(base) end
 return #ids

@@ -149,12 +149,12 @@ UPDATE jobs SET cancel_requested = 1 WHERE id = ?1;
 
 -- name: retry-job
 UPDATE jobs SET state = 'pending', attempt = 0, ord = ?2, due = NULL, run_at = 0, finished_at = 0,
-                cancel_requested = 0
+                cancel_requested = 0, retried_at = ?2
 WHERE id = ?1;
 
 -- name: retry-all
 UPDATE jobs SET state = 'pending', attempt = 0, ord = ?3, due = NULL, run_at = 0, finished_at = 0,
-                cancel_requested = 0
+                cancel_requested = 0, retried_at = ?3
 WHERE queue = ?1 AND state = ?2;
 
 -- name: delete-job
@@ -164,8 +164,7 @@ DELETE FROM jobs WHERE id = ?1;
 DELETE FROM jobs WHERE queue = ?1 AND state = ?2;
 
 -- name: set-paused
-INSERT INTO queues (name, paused) VALUES (?1, ?2)
-ON CONFLICT (name) DO UPDATE SET paused = excluded.paused;
+UPDATE queues SET paused = ?2 WHERE name = ?1;
 
 -- name: queue-exists
 SELECT 1 FROM queues WHERE name = ?1 UNION ALL SELECT 1 FROM jobs WHERE queue = ?1 LIMIT 1;
@@ -206,3 +205,15 @@ SELECT info, heartbeat FROM workers WHERE expires_at >= ?1 ORDER BY id;
 
 -- name: data-version
 PRAGMA data_version;
+
+-- name: record-sample
+-- The first sample of a slot wins: another worker's for the same slot changes nothing.
+INSERT INTO history (slot, pending, active, scheduled, retry, dead, processed, failed)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (slot) DO NOTHING;
+
+-- name: trim-history
+DELETE FROM history WHERE slot < ?1;
+
+-- name: list-samples
+SELECT slot, pending, active, scheduled, retry, dead, processed, failed
+FROM history WHERE slot >= ?1 ORDER BY slot;
