@@ -128,6 +128,28 @@ func TestActionsNeedCSRF(t *testing.T) {
 	}
 }
 
+// TestPauseUnknownQueueRefused: pausing a queue that does not exist (a misspelled name in a
+// hand-made URL) says so and creates no phantom queue.
+func TestPauseUnknownQueueRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	e.enqueue("noop", nil, queue.OnQueue("mail"))
+	h := e.httpClient()
+	token := h.csrf("/queues")
+	if r := h.post("/queues/mial/pause", url.Values{"csrf": {token}}); r.status != http.StatusSeeOther {
+		t.Fatalf("pause of a queue that does not exist: status %d", r.status)
+	}
+	if page := h.get("/queues").body; !strings.Contains(page, `Could not pause queue mial: pause: queue not found: &#34;mial&#34; (there are: mail)`) {
+		t.Errorf("no flash saying the queue does not exist:\n%s", page)
+	}
+	qs, err := e.client.Queues(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) != 1 || qs[0].Name != "mail" {
+		t.Errorf("queues after pausing a misspelled one: %+v; want only mail", qs)
+	}
+}
+
 func TestBulkActionsConfirmAndReport(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
