@@ -218,7 +218,11 @@ class Client:
         return str(self._request("POST", f"/api/jobs/{_segment(job_id)}/cancel")["state"])
 
     def retry(self, job_id: str) -> str:
-        """Send a dead, canceled, retrying or scheduled job back to pending; returns its state."""
+        """Send a dead, canceled, retrying or scheduled job back to pending; returns its state.
+
+        A workflow's dead or canceled ``execute_workflow`` job is not sent back: its workflow is
+        retried instead (it runs again under a new job) and the job's state is returned as it is.
+        """
         return str(self._request("POST", f"/api/jobs/{_segment(job_id)}/retry")["state"])
 
     def delete(self, job_id: str) -> None:
@@ -230,7 +234,10 @@ class Client:
         return list(self._request("GET", "/api/queues")["queues"])
 
     def pause(self, queue: str) -> None:
-        """Stop workers from starting the queue's jobs."""
+        """Stop workers from starting the queue's jobs.
+
+        A queue that does not exist (has never had a job) is refused (404), not created.
+        """
         self._request("POST", f"/api/queues/{_segment(queue)}/pause")
 
     def resume(self, queue: str) -> None:
