@@ -32,27 +32,33 @@ type PreviewView struct {
 
 // WorkflowView is one workflow (GET /api/workflows/{id}; in lists without steps and metrics).
 type WorkflowView struct {
-	ID          string           `json:"id"`
-	AgentID     string           `json:"agent_id"`
-	Type        string           `json:"type"`
-	Mode        string           `json:"mode,omitempty"`
-	Status      string           `json:"status"`
-	StepsDone   int              `json:"steps_done"`
-	TotalSteps  int              `json:"total_steps"`
-	Attempts    int              `json:"attempts"`
-	Error       string           `json:"error,omitempty"`
-	JobID       string           `json:"job_id,omitempty"`
-	Savings     workflow.Savings `json:"savings"`
-	Inputs      json.RawMessage  `json:"inputs,omitempty"`
-	CreatedAt   time.Time        `json:"created_at"`
-	UpdatedAt   time.Time        `json:"updated_at"`
-	EnqueuedAt  time.Time        `json:"enqueued_at,omitzero"`
-	StartedAt   time.Time        `json:"started_at,omitzero"`
-	FinishedAt  time.Time        `json:"finished_at,omitzero"`
-	StatusURL   string           `json:"status_url"`
-	Steps       []StepView       `json:"steps,omitempty"`
-	Metrics     []MetricView     `json:"metrics,omitempty"`
-	withDetails bool
+	ID         string           `json:"id"`
+	AgentID    string           `json:"agent_id"`
+	Type       string           `json:"type"`
+	Mode       string           `json:"mode,omitempty"`
+	Status     string           `json:"status"`
+	StepsDone  int              `json:"steps_done"`
+	TotalSteps int              `json:"total_steps"`
+	Attempts   int              `json:"attempts"`
+	Error      string           `json:"error,omitempty"`
+	JobID      string           `json:"job_id,omitempty"`
+	Savings    workflow.Savings `json:"savings"`
+	Inputs     json.RawMessage  `json:"inputs,omitempty"`
+	CreatedAt  time.Time        `json:"created_at"`
+	UpdatedAt  time.Time        `json:"updated_at"`
+	EnqueuedAt time.Time        `json:"enqueued_at,omitzero"`
+	StartedAt  time.Time        `json:"started_at,omitzero"`
+	FinishedAt time.Time        `json:"finished_at,omitzero"`
+	// TotalDurationMS is the time from acceptance to finish (every attempt and the waits
+	// between them); left out until the workflow is finished.
+	TotalDurationMS *float64 `json:"total_duration_ms,omitempty"`
+	// LastAttemptDurationMS is how long the latest finished attempt ran (its metric's
+	// duration); only in the detailed view, and left out until an attempt finished.
+	LastAttemptDurationMS *float64     `json:"last_attempt_duration_ms,omitempty"`
+	StatusURL             string       `json:"status_url"`
+	Steps                 []StepView   `json:"steps,omitempty"`
+	Metrics               []MetricView `json:"metrics,omitempty"`
+	withDetails           bool
 }
 
 // StepView is one finished step.
@@ -66,7 +72,9 @@ type StepView struct {
 
 // MetricView is the record of one finished execution attempt.
 type MetricView struct {
-	Attempt    int       `json:"attempt"`
+	Attempt int `json:"attempt"`
+	// Status is how the attempt ended: completed, failed, retried (it failed and the queue
+	// ran another) or canceled.
 	Status     string    `json:"status"`
 	DurationMS float64   `json:"duration_ms"`
 	Savings    float64   `json:"savings"`
@@ -114,6 +122,11 @@ func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Microsecond)) / 1000 }
 
+func msPtr(d time.Duration) *float64 {
+	v := ms(d)
+	return &v
+}
+
 func workflowView(w store.Workflow, details bool) WorkflowView {
 	v := WorkflowView{
 		ID: w.ID, AgentID: w.AgentID, Type: w.Type, Mode: w.Mode, Status: string(w.Status),
@@ -123,8 +136,14 @@ func workflowView(w store.Workflow, details bool) WorkflowView {
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, EnqueuedAt: w.EnqueuedAt,
 		StartedAt: w.StartedAt, FinishedAt: w.FinishedAt, StatusURL: statusURL(w.ID),
 	}
+	if !w.FinishedAt.IsZero() {
+		v.TotalDurationMS = msPtr(w.TotalDuration())
+	}
 	if details {
 		v.withDetails = true
+		if m, ok := w.LastAttempt(); ok {
+			v.LastAttemptDurationMS = msPtr(m.Duration)
+		}
 		if len(w.Inputs) > 0 && json.Valid(w.Inputs) {
 			v.Inputs = w.Inputs
 		}

@@ -492,6 +492,7 @@ func TestWorkflowAndScheduleActions(t *testing.T) {
 			t.Errorf("GET %s: status %d", p, r.status)
 		}
 	}
+	checkWorkflowDurations(t, h, d)
 	if r := h.get("/workflows?status=bogus"); r.status != http.StatusBadRequest {
 		t.Errorf("bad status filter: %d", r.status)
 	}

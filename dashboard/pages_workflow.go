@@ -87,8 +87,8 @@ type workflowsPage struct {
 
 type workflowRow struct {
 	store.Workflow
-	Duration string
-	Progress int // percent of steps finished
+	Duration string // from acceptance to finish (or so far)
+	Progress int    // percent of steps finished
 }
 
 func (d *Dashboard) workflowsPage(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +119,7 @@ func (d *Dashboard) workflowsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	for _, wf := range page.Workflows {
-		p.Rows = append(p.Rows, workflowRow{Workflow: wf, Duration: workflowDuration(wf, now), Progress: progress(wf)})
+		p.Rows = append(p.Rows, workflowRow{Workflow: wf, Duration: totalDuration(wf, now), Progress: progress(wf)})
 	}
 	base := url.Values{}
 	for k, v := range map[string]string{"status": p.Status, "type": p.Type, "agent": p.Agent} {
@@ -142,14 +142,24 @@ func (d *Dashboard) workflowsPage(w http.ResponseWriter, r *http.Request) {
 // workflowSig changes with each attempt and each finished step.
 func workflowSig(wf store.Workflow) int { return wf.Attempts*10000 + wf.CurrentStep }
 
-func workflowDuration(wf store.Workflow, now time.Time) string {
+// totalDuration is the time from acceptance to finish, or so far while the workflow is not
+// finished.
+func totalDuration(wf store.Workflow, now time.Time) string {
+	if wf.FinishedAt.IsZero() {
+		return formatDuration(now.Sub(wf.CreatedAt)) + " so far"
+	}
+	return formatDuration(wf.TotalDuration())
+}
+
+// lastAttemptDuration is how long the running attempt has run so far, or else how long the
+// latest finished one ran; "" before any attempt.
+func lastAttemptDuration(wf store.Workflow, now time.Time) string {
+	m, ok := wf.LastAttempt()
 	switch {
-	case wf.StartedAt.IsZero():
-		return ""
-	case wf.Status == store.StatusRunning:
-		return formatDuration(now.Sub(wf.StartedAt))
-	case !wf.FinishedAt.IsZero() && !wf.FinishedAt.Before(wf.StartedAt):
-		return formatDuration(wf.FinishedAt.Sub(wf.StartedAt))
+	case wf.Status == store.StatusRunning && !wf.StartedAt.IsZero() && (!ok || m.Attempt < wf.Attempts):
+		return formatDuration(now.Sub(wf.StartedAt)) + " so far"
+	case ok:
+		return formatDuration(m.Duration)
 	}
 	return ""
 }
@@ -167,13 +177,14 @@ func progress(wf store.Workflow) int {
 // ---- one workflow ----
 
 type workflowPage struct {
-	W          store.Workflow
-	Steps      []stepRow
-	Duration   string
-	Progress   int
-	Inputs     string
-	Cancelable bool
-	Retriable  bool
+	W           store.Workflow
+	Steps       []stepRow
+	LastAttempt string // how long the latest attempt ran (or has run so far)
+	Total       string // from acceptance to finish (or so far)
+	Progress    int
+	Inputs      string
+	Cancelable  bool
+	Retriable   bool
 	// Sig is what the live stream sends for this workflow (see hub.itemState): when it
 	// changes, the page reloads.
 	Sig int
@@ -203,8 +214,9 @@ func (d *Dashboard) workflowPage(w http.ResponseWriter, r *http.Request) {
 		d.failed(w, r, "read workflow "+id, err)
 		return
 	}
+	now := time.Now()
 	p := &workflowPage{
-		W: wf, Duration: workflowDuration(wf, time.Now()), Progress: progress(wf), Inputs: prettyJSON(wf.Inputs),
+		W: wf, LastAttempt: lastAttemptDuration(wf, now), Total: totalDuration(wf, now), Progress: progress(wf), Inputs: prettyJSON(wf.Inputs),
 		Cancelable: wf.Status == store.StatusQueued || wf.Status == store.StatusRunning,
 		Retriable:  wf.Status == store.StatusFailed || wf.Status == store.StatusCanceled,
 	}

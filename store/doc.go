@@ -19,7 +19,8 @@
 //	StartAttempt            queued|running → running, attempts+1
 //	RecordStep              a step finished: CurrentStep advances (resume point)
 //	FinishWorkflow          running → completed|failed + its metric, atomically
-//	CancelWorkflow          queued|running → canceled
+//	RecordRetriedAttempt    running stays running: a failed attempt's metric (retried)
+//	CancelWorkflow          queued|running → canceled (+ the running attempt's metric)
 //	RetryWorkflow           failed|canceled → queued, back in the outbox
 //	AbandonWorkflow         queued|running → failed: its job died (the reconciler)
 //	DeleteFinishedBefore    cleanup_old_workflows
@@ -28,7 +29,7 @@
 // the queue is unreachable; a relay enqueues PendingEnqueue's workflows (job
 // id = workflow id, so a duplicate enqueue is harmless) and MarkEnqueued them.
 //
-// RecordStep and FinishWorkflow carry the attempt number; a call from an
+// RecordStep, FinishWorkflow and RecordRetriedAttempt carry the attempt number; a call from an
 // attempt that is no longer current fails with ErrStaleAttempt, so a worker
 // whose lease expired cannot overwrite its successor's work.
 //

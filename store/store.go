@@ -25,6 +25,10 @@ const (
 	StatusCanceled  Status = "canceled"
 )
 
+// StatusRetried is the status of a metric only, never of a workflow: the attempt failed and
+// the queue runs the workflow again (the workflow stays running).
+const StatusRetried Status = "retried"
+
 // Statuses lists every status in lifecycle order.
 func Statuses() []Status {
 	return []Status{StatusQueued, StatusRunning, StatusCompleted, StatusFailed, StatusCanceled}
@@ -119,6 +123,24 @@ type Workflow struct {
 // it was created or last reset for retry.
 func (w Workflow) Enqueued() bool { return !w.EnqueuedAt.IsZero() }
 
+// TotalDuration is the time from acceptance (CreatedAt) to FinishedAt: every attempt, the
+// waits between them and in the queue. It is 0 while the workflow is not finished.
+func (w Workflow) TotalDuration() time.Duration {
+	if w.FinishedAt.IsZero() || w.FinishedAt.Before(w.CreatedAt) {
+		return 0
+	}
+	return w.FinishedAt.Sub(w.CreatedAt)
+}
+
+// LastAttempt returns the metric of the latest finished attempt; ok is false when none
+// finished (or Metrics were not loaded: lists leave them out).
+func (w Workflow) LastAttempt() (m Metric, ok bool) {
+	if len(w.Metrics) == 0 {
+		return Metric{}, false
+	}
+	return w.Metrics[len(w.Metrics)-1], true
+}
+
 // Step is one finished step of a workflow.
 type Step struct {
 	Index      int             // 0-based position in the workflow type's step list
@@ -129,12 +151,15 @@ type Step struct {
 }
 
 // Metric is the record of one finished execution attempt (the seed's
-// WorkflowMetric).
+// WorkflowMetric). Every attempt that ran to an outcome has one: completed, failed (the
+// workflow failed with it), retried (it failed and the queue runs another) or canceled (the
+// workflow was canceled while it ran). An attempt cut short by a shutdown, a crash or an
+// unreachable store has none: its work is resumed by the next one.
 type Metric struct {
 	ID         int64
 	WorkflowID string
 	Attempt    int
-	Status     Status // completed or failed
+	Status     Status // completed, failed, retried or canceled
 	Duration   time.Duration
 	Savings    float64
 	RecordedAt time.Time
@@ -143,7 +168,7 @@ type Metric struct {
 // Result is how an attempt ended, given to FinishWorkflow.
 type Result struct {
 	Attempt  int           // the attempt finishing (fencing: must be the current one)
-	Status   Status        // StatusCompleted or StatusFailed
+	Status   Status        // StatusCompleted or StatusFailed (StatusRetried for RecordRetriedAttempt)
 	Error    string        // failure reason (ignored for completed)
 	Duration time.Duration // execution time of this attempt
 	Savings  float64       // savings credited to this execution
@@ -244,9 +269,15 @@ type Store interface {
 	// FinishWorkflow ends the running attempt as completed or failed and
 	// inserts its metric, in one transaction.
 	FinishWorkflow(ctx context.Context, id string, r Result) (Workflow, error)
+	// RecordRetriedAttempt records that the running attempt r.Attempt failed and that the
+	// queue runs the workflow again: a metric with status retried, and r.Error as the
+	// workflow's Error; the workflow stays running. ErrStaleAttempt if r.Attempt is not the
+	// current attempt, a *StateError if the workflow is not running.
+	RecordRetriedAttempt(ctx context.Context, id string, r Result) error
 	// CancelWorkflow moves a queued or running workflow to canceled and
-	// returns the new status. For any other status it returns that status
-	// and a *StateError.
+	// returns the new status; an attempt that was running (started and with no
+	// metric yet) gets a canceled metric, its duration counted to now. For any
+	// other status it returns that status and a *StateError.
 	CancelWorkflow(ctx context.Context, id string) (Status, error)
 	// RetryWorkflow moves a failed or canceled workflow back to queued and
 	// not enqueued (so it goes through the outbox again), clearing Error and

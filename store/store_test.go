@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -100,7 +101,7 @@ func TestMigrateCommand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Migrate: %v", err)
 		}
-		if want := []store.Migration{{Version: 1, Name: "init"}}; !reflect.DeepEqual(applied, want) {
+		if want := []store.Migration{{Version: 1, Name: "init"}, {Version: 2, Name: "attempt_metrics"}}; !reflect.DeepEqual(applied, want) {
 			t.Fatalf("Migrate applied %v, want %v", applied, want)
 		}
 		if applied, err = s.Migrate(t.Context()); err != nil || len(applied) != 0 {
@@ -110,6 +111,70 @@ func TestMigrateCommand(t *testing.T) {
 		s2 := open(t, dsn)
 		if applied, err = s2.Migrate(t.Context()); err != nil || len(applied) != 0 {
 			t.Fatalf("Migrate after reopen applied %v, %v", applied, err)
+		}
+	})
+}
+
+// TestUpgradeKeepsMetrics opens a database at schema version 1 (made with the first
+// migration's own SQL, holding a workflow and its metric): Open applies the later migrations,
+// the metric is kept, and the new metric statuses can be stored.
+func TestUpgradeKeepsMetrics(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, newDSN func(*testing.T) string) {
+		dsn := newDSN(t)
+		dialect, driver, dbDSN := "sqlite", "sqlite", dsn
+		var at any = time.Now().UnixMicro()
+		timeType := "INTEGER"
+		if strings.HasPrefix(dsn, "postgres") {
+			dialect, driver, at, timeType = "postgres", "pgx", time.Now(), "TIMESTAMPTZ"
+		}
+		initSQL, err := os.ReadFile(filepath.Join("migrations", dialect, "0001_init.sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open(driver, dbDSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			string(initSQL),
+			`CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at ` + timeType + ` NOT NULL)`,
+			`INSERT INTO schema_migrations VALUES (1, 'init', $1)`,
+			`INSERT INTO workflows (id, agent_id, type, status, attempts, created_at, updated_at, started_at, finished_at)
+			VALUES ('old', 'a', 't', 'completed', 1, $1, $1, $1, $1)`,
+			`INSERT INTO workflow_metrics (workflow_id, attempt, status, duration_ns, savings, recorded_at)
+			VALUES ('old', 1, 'completed', 1500000000, 33.33, $1)`,
+		} {
+			var args []any
+			if strings.Contains(q, "$1") {
+				args = []any{at}
+			}
+			if _, err := db.ExecContext(t.Context(), q, args...); err != nil {
+				t.Fatalf("version 1 database: %v\n%s", err, q)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		s := open(t, dsn)
+		old, err := s.GetWorkflow(t.Context(), "old")
+		if err != nil || len(old.Metrics) != 1 || old.Metrics[0].Status != store.StatusCompleted ||
+			old.Metrics[0].Duration != 1500*time.Millisecond || old.Metrics[0].Savings != 33.33 {
+			t.Fatalf("after the upgrade: %+v, %v", old, err)
+		}
+		w, err := s.CreateWorkflow(t.Context(), store.NewWorkflow{AgentID: "a", Type: "t"})
+		if err == nil {
+			_, err = s.StartAttempt(t.Context(), w.ID)
+		}
+		if err == nil {
+			err = s.RecordRetriedAttempt(t.Context(), w.ID, store.Result{Attempt: 1, Status: store.StatusRetried, Error: "x"})
+		}
+		if err != nil {
+			t.Fatalf("a retried metric after the upgrade: %v", err)
+		}
+		if g, err := s.GetWorkflow(t.Context(), w.ID); err != nil || len(g.Metrics) != 1 || g.Metrics[0].ID <= old.Metrics[0].ID {
+			t.Fatalf("new metric after the upgrade: %+v, %v", g.Metrics, err)
 		}
 	})
 }

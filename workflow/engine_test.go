@@ -434,8 +434,10 @@ func TestQueueRetriesResumeAtFailedStep(t *testing.T) {
 			t.Errorf("idempotency key %q", r.Header.Get("Idempotency-Key"))
 		}
 	}
-	if len(w.Metrics) != 1 || w.Metrics[0].Attempt != 3 {
-		t.Errorf("metrics %+v: want one, for attempt 3", w.Metrics)
+	// One metric per attempt: the two the queue retried, then the one that completed.
+	if len(w.Metrics) != 3 || w.Metrics[0].Status != store.StatusRetried || w.Metrics[1].Status != store.StatusRetried ||
+		w.Metrics[2].Status != store.StatusCompleted || w.Metrics[2].Attempt != 3 {
+		t.Errorf("metrics %+v: want retried, retried, completed (attempt 3)", w.Metrics)
 	}
 }
 
@@ -477,8 +479,8 @@ func TestCancelBetweenSteps(t *testing.T) {
 		t.Errorf("job result %s", job.Result)
 	}
 	w, _ := e.store.GetWorkflow(t.Context(), acc.Workflow.ID)
-	if w.Status != store.StatusCanceled || h.count("/second") != 0 || len(w.Metrics) != 0 {
-		t.Errorf("status %s, second step called %d times, metrics %d", w.Status, h.count("/second"), len(w.Metrics))
+	if w.Status != store.StatusCanceled || h.count("/second") != 0 || len(w.Metrics) != 1 || w.Metrics[0].Status != store.StatusCanceled {
+		t.Errorf("status %s, second step called %d times, metrics %+v", w.Status, h.count("/second"), w.Metrics)
 	}
 	if _, err := e.engine.Cancel(t.Context(), acc.Workflow.ID); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("second Cancel = %v, want ErrConflict", err)

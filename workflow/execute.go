@@ -319,8 +319,7 @@ func (e *Engine) fail(ctx context.Context, a *attempt, f stepFailure) (ExecResul
 		}
 	}
 	if !a.last && !queue.IsNoRetry(f.err) {
-		a.log.WarnContext(ctx, "workflow step failed; the job will be retried", "step", f.name, "err", f.err)
-		return a.res, fmt.Errorf("workflow %s: %s", a.w.ID, msg)
+		return e.retryLater(ctx, a, f, msg)
 	}
 	_, err := e.store.FinishWorkflow(bg, a.w.ID, store.Result{
 		Attempt: a.w.Attempts, Status: store.StatusFailed, Error: msg, Duration: a.took(),
@@ -335,6 +334,25 @@ func (e *Engine) fail(ctx context.Context, a *attempt, f stepFailure) (ExecResul
 	e.observe(a.w, store.StatusFailed, a.took())
 	a.log.WarnContext(ctx, "workflow failed", "step", f.name, "err", f.err)
 	return a.res, queue.NoRetry(fmt.Errorf("workflow %s failed: %s", a.w.ID, msg))
+}
+
+// retryLater records that attempt a failed and that the queue runs the workflow again (a
+// retried metric; the workflow stays running, with msg as its error), and returns the error
+// that makes the queue retry the job. If the store cannot record it, the job waits for the
+// store instead (see Register): the attempt then counts for neither.
+func (e *Engine) retryLater(ctx context.Context, a *attempt, f stepFailure, msg string) (ExecResult, error) {
+	bg := context.WithoutCancel(ctx)
+	err := e.store.RecordRetriedAttempt(bg, a.w.ID, store.Result{
+		Attempt: a.w.Attempts, Status: store.StatusRetried, Error: msg, Duration: a.took(),
+	})
+	if err != nil {
+		if res, stop, _ := e.interrupted(bg, a); stop && res.Note != "" {
+			return res, nil
+		}
+		return a.res, fmt.Errorf("workflow %s: %s; and recording the failed attempt failed: %w", a.w.ID, msg, err)
+	}
+	a.log.WarnContext(ctx, "workflow step failed; the job will be retried", "step", f.name, "err", f.err)
+	return a.res, fmt.Errorf("workflow %s: %s", a.w.ID, msg)
 }
 
 // failedByContext handles a step that failed because the job's context ended: the worker

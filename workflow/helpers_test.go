@@ -76,10 +76,19 @@ func withConfig(f func(*workflow.Config)) envOption { return f }
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
+	return newEnvOn(t, "", opts...)
+}
+
+// newEnvOn is newEnv with the store storeDSN names ("": a SQLite file of the env's own).
+func newEnvOn(t *testing.T, storeDSN string, opts ...envOption) *env {
+	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
 	clk := &clock{}
-	st, err := store.Open(ctx, filepath.Join(dir, "dominion.db"), store.WithClock(clk.Now))
+	if storeDSN == "" {
+		storeDSN = filepath.Join(dir, "dominion.db")
+	}
+	st, err := store.Open(ctx, storeDSN, store.WithClock(clk.Now))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -303,7 +303,10 @@ type workflowResp struct {
 	CreatedAt  time.Time       `json:"created_at"`
 	StartedAt  time.Time       `json:"started_at"`
 	FinishedAt time.Time       `json:"finished_at"`
-	Steps      []struct {
+	// Pointers: left out until known.
+	TotalDurationMS       *float64 `json:"total_duration_ms"`
+	LastAttemptDurationMS *float64 `json:"last_attempt_duration_ms"`
+	Steps                 []struct {
 		Index   int    `json:"index"`
 		Name    string `json:"name"`
 		Attempt int    `json:"attempt"`

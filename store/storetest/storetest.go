@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RetryResumesAfterLastStep", testRetryResumes},
 		{"TransitionGuards", testTransitionGuards},
 		{"Cancel", testCancel},
+		{"EveryAttemptHasAMetric", testEveryAttemptHasAMetric},
 		{"InFlightAndAbandon", testInFlightAndAbandon},
 		{"DeleteFinishedBefore", testDeleteFinishedBefore},
 		{"Summarize", testSummarize},
@@ -696,12 +697,22 @@ func testCancel(t *testing.T, s store.Store) {
 	if st, err := s.CancelWorkflow(ctx, r.ID); err != nil || st != store.StatusCanceled {
 		t.Fatalf("cancel running = %s, %v", st, err)
 	}
-	// The worker notices at its next step or when it finishes; nothing is recorded.
+	// The worker notices at its next step or when it finishes; nothing more is recorded.
+	// The attempt that was running got its canceled metric.
 	wantState(t, "step after cancel", s.RecordStep(ctx, r.ID, store.Step{Index: 1, Attempt: 1}), store.StatusCanceled)
 	_, err = s.FinishWorkflow(ctx, r.ID, store.Result{Attempt: 1, Status: store.StatusCompleted, Duration: time.Second})
 	wantState(t, "finish after cancel", err, store.StatusCanceled)
-	if g := get(t, s, r.ID); g.Status != store.StatusCanceled || len(g.Metrics) != 0 || g.CurrentStep != 1 {
+	g = get(t, s, r.ID)
+	if g.Status != store.StatusCanceled || g.CurrentStep != 1 || len(g.Metrics) != 1 {
 		t.Fatalf("after cancel: %+v", g)
+	}
+	if m := g.Metrics[0]; m.Attempt != 1 || m.Status != store.StatusCanceled || m.Savings != 0 ||
+		m.Duration != g.FinishedAt.Sub(g.StartedAt) || !m.RecordedAt.Equal(g.FinishedAt) {
+		t.Fatalf("metric of the canceled attempt = %+v (started %s, canceled %s)", m, g.StartedAt, g.FinishedAt)
+	}
+	// A queued workflow has no running attempt: no metric.
+	if g := get(t, s, q.ID); len(g.Metrics) != 0 {
+		t.Fatalf("canceled while queued: %d metrics", len(g.Metrics))
 	}
 
 	// Final workflows cannot be canceled; the current status is returned.
@@ -720,6 +731,50 @@ func testCancel(t *testing.T, s store.Store) {
 	// A canceled workflow can be retried.
 	if w, err := s.RetryWorkflow(ctx, r.ID); err != nil || w.Status != store.StatusQueued || w.CurrentStep != 1 {
 		t.Fatalf("retry canceled = %+v, %v", w, err)
+	}
+}
+
+// testEveryAttemptHasAMetric: a failed attempt the queue runs again records a retried metric
+// (the workflow stays running, with the failure as its error), fenced by the attempt; the
+// next attempts add theirs; canceling between attempts adds none (no attempt runs).
+func testEveryAttemptHasAMetric(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := runTo(t, s, store.NewWorkflow{ID: "flaky", TotalSteps: 1}, store.StatusRunning)
+	retried := store.Result{Attempt: 1, Status: store.StatusRetried, Error: "step 1 (call): 503", Duration: 250 * time.Millisecond}
+	if err := s.RecordRetriedAttempt(ctx, w.ID, retried); err != nil {
+		t.Fatalf("RecordRetriedAttempt: %v", err)
+	}
+	g := get(t, s, w.ID)
+	if g.Status != store.StatusRunning || g.Error != retried.Error || len(g.Metrics) != 1 {
+		t.Fatalf("after a retried attempt: %+v", g)
+	}
+	if m := g.Metrics[0]; m.Attempt != 1 || m.Status != store.StatusRetried || m.Duration != retried.Duration || m.Savings != 0 {
+		t.Fatalf("retried metric = %+v", m)
+	}
+	// Fencing: the same attempt again, or an older one, once the next started.
+	w = start(t, s, w.ID)
+	wantErr(t, "RecordRetriedAttempt of an old attempt", s.RecordRetriedAttempt(ctx, w.ID, retried), store.ErrStaleAttempt)
+	wantErr(t, "RecordRetriedAttempt with a final status", s.RecordRetriedAttempt(ctx, w.ID,
+		store.Result{Attempt: 2, Status: store.StatusFailed}), store.ErrInvalid)
+	f := finish(t, s, w.ID, store.Result{Attempt: 2, Status: store.StatusCompleted, Duration: time.Second, Savings: 5})
+	if f.Error != "" || len(f.Metrics) != 2 || f.Metrics[1].Status != store.StatusCompleted || f.Metrics[1].Attempt != 2 {
+		t.Fatalf("completed after a retry: error %q, metrics %+v", f.Error, f.Metrics)
+	}
+	wantState(t, "RecordRetriedAttempt of a completed workflow", s.RecordRetriedAttempt(ctx, w.ID,
+		store.Result{Attempt: 2, Status: store.StatusRetried}), store.StatusCompleted)
+	wantErr(t, "RecordRetriedAttempt of a missing workflow", s.RecordRetriedAttempt(ctx, "missing",
+		store.Result{Attempt: 1, Status: store.StatusRetried}), store.ErrNotFound)
+
+	// Canceled while waiting for its next attempt: the retried attempt keeps its one metric.
+	b := runTo(t, s, store.NewWorkflow{ID: "backoff"}, store.StatusRunning)
+	if err := s.RecordRetriedAttempt(ctx, b.ID, store.Result{Attempt: 1, Status: store.StatusRetried, Error: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.CancelWorkflow(ctx, b.ID); err != nil || st != store.StatusCanceled {
+		t.Fatalf("cancel between attempts = %s, %v", st, err)
+	}
+	if g := get(t, s, b.ID); len(g.Metrics) != 1 || g.Metrics[0].Status != store.StatusRetried {
+		t.Fatalf("canceled between attempts: metrics %+v", g.Metrics)
 	}
 }
 
@@ -1051,13 +1106,13 @@ func testCancelRacesFinish(t *testing.T, s store.Store) {
 		switch {
 		case cancelErr == nil && g.Status == store.StatusCanceled:
 			wantState(t, "finish that lost", finishErr, store.StatusCanceled)
-			if cancelStatus != store.StatusCanceled || len(g.Metrics) != 0 {
-				t.Fatalf("cancel won but %s, %d metrics", cancelStatus, len(g.Metrics))
+			if cancelStatus != store.StatusCanceled || len(g.Metrics) != 1 || g.Metrics[0].Status != store.StatusCanceled {
+				t.Fatalf("cancel won but %s, metrics %+v", cancelStatus, g.Metrics)
 			}
 		case finishErr == nil && g.Status == store.StatusCompleted:
 			wantState(t, "cancel that lost", cancelErr, store.StatusCompleted)
-			if cancelStatus != store.StatusCompleted || len(g.Metrics) != 1 {
-				t.Fatalf("finish won but cancel returned %s; %d metrics", cancelStatus, len(g.Metrics))
+			if cancelStatus != store.StatusCompleted || len(g.Metrics) != 1 || g.Metrics[0].Status != store.StatusCompleted {
+				t.Fatalf("finish won but cancel returned %s; metrics %+v", cancelStatus, g.Metrics)
 			}
 		default:
 			t.Fatalf("round %d: cancel %v, finish %v, final %+v", round, cancelErr, finishErr, g)
