@@ -42,7 +42,8 @@ func ParseState(s string) (State, error) {
 	return "", fmt.Errorf("unknown job state %q (valid: pending, active, scheduled, retry, dead, completed, canceled)", s)
 }
 
-// Job is one unit of work and everything recorded about it.
+// Job is one unit of work and everything recorded about it. Its JSON form (MarshalJSON) gives
+// durations as whole milliseconds in fields ending in _ms, as the HTTP API does.
 type Job struct {
 	ID      string          `json:"id"`
 	Queue   string          `json:"queue"`
@@ -53,12 +54,12 @@ type Job struct {
 	// Attempt counts the runs started so far: 1 during the first run.
 	Attempt    int           `json:"attempt"`
 	MaxRetries int           `json:"max_retries"`
-	Timeout    time.Duration `json:"timeout,omitempty"`
+	Timeout    time.Duration `json:"-"` // JSON: timeout_ms
 	// RunAt is when a scheduled or retrying job becomes pending.
 	RunAt     time.Time     `json:"run_at,omitzero"`
 	UniqueKey string        `json:"unique_key,omitempty"`
-	UniqueFor time.Duration `json:"unique_for,omitempty"`
-	ResultTTL time.Duration `json:"result_ttl,omitempty"`
+	UniqueFor time.Duration `json:"-"` // JSON: unique_ttl_ms
+	ResultTTL time.Duration `json:"-"` // JSON: result_ttl_ms
 	// Metadata is small key–value data that travels with the job and is not its input: the
 	// trace context of the request that enqueued it (traceparent), for instance. Set it with
 	// WithMetadata or an EnqueueMiddleware.

@@ -334,7 +334,13 @@ func TestJobs(t *testing.T) {
 		ok(t, cfg, "enqueue", "dominion.fail", `{"message": "boom"}`, "--queue", "qj", "--id", "fail-1")
 		ok(t, cfg, "enqueue", "dominion.fail", `{"message": "bang\nsecond line"}`, "--queue", "qj", "--id", "fail-2")
 		ok(t, cfg, "enqueue", "dominion.sleep", `{"ms": 5}`, "--queue", "qj", "--id", "ok-1")
-		ok(t, cfg, "enqueue", "dominion.noop", "--queue", "other", "--id", "pending-1")
+		ok(t, cfg, "enqueue", "dominion.noop", "--queue", "other", "--id", "pending-1", "--timeout", "1m30s")
+		// Durations in --json are milliseconds, in fields that say so.
+		raw := ok(t, cfg, "jobs", "show", "pending-1", "--json")
+		if !strings.Contains(raw, `"timeout_ms": 90000,`) || !strings.Contains(raw, `"result_ttl_ms": 86400000`) ||
+			strings.Contains(raw, `"timeout":`) || strings.Contains(raw, `"result_ttl":`) {
+			t.Errorf("jobs show --json: durations not in milliseconds:\n%s", raw)
+		}
 
 		if out := ok(t, cfg, "jobs", "list", "--queue", "qj"); !strings.Contains(out, "fail-1") || !strings.Contains(out, "ok-1") {
 			t.Errorf("jobs list (pending):\n%s", out)

@@ -35,7 +35,7 @@ func runJobsList(ctx context.Context, a *app, path string, args []string) int {
 	stateName := f.String("state", string(queue.StatePending), "`STATE`: pending, active, scheduled, retry, dead, completed or canceled")
 	limit := f.Int("limit", 20, "list at most `N` jobs")
 	offset := f.Int("offset", 0, "skip the first `N` jobs")
-	asJSON := f.Bool("json", false, "print a JSON array of jobs")
+	asJSON := f.Bool("json", false, "print a JSON array of jobs (durations in milliseconds: timeout_ms, unique_ttl_ms, result_ttl_ms)")
 	if _, code, ok := f.parse(args); !ok {
 		return code
 	}
@@ -78,7 +78,7 @@ func runJobsList(ctx context.Context, a *app, path string, args []string) int {
 
 func runJobsShow(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "ID [--json]", "Show a job: its state, payload and result (pretty-printed), each failed attempt's error,\nand its timestamps.", 1, 1)
-	asJSON := f.Bool("json", false, "print the job as a JSON object")
+	asJSON := f.Bool("json", false, "print the job as a JSON object (durations in milliseconds: timeout_ms, unique_ttl_ms, result_ttl_ms)")
 	pos, code, ok := f.parse(args)
 	if !ok {
 		return code
