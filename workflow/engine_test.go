@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -241,10 +240,16 @@ func TestHTTPStepTimeoutAndStatus(t *testing.T) {
 		}
 	}))
 	t.Cleanup(slow.Close)
-	bad := newHook(t, func(*http.Request, int64) int { return http.StatusNotFound })
+	bad := newHook(t, func(r *http.Request, _ int64) int {
+		if r.URL.Path == "/moved" {
+			return http.StatusFound // not followed
+		}
+		return http.StatusNotFound
+	})
 	e := newEnv(t, withTypes(
 		workflow.Type{Name: "slow", Steps: []workflow.StepSpec{{Kind: workflow.KindHTTP, URL: slow.URL, Timeout: 50 * time.Millisecond}}},
 		workflow.Type{Name: "missing", Steps: []workflow.StepSpec{{Kind: workflow.KindHTTP, URL: bad.srv.URL + "/gone"}}},
+		workflow.Type{Name: "moved", Steps: []workflow.StepSpec{{Kind: workflow.KindHTTP, URL: bad.srv.URL + "/moved"}}},
 		workflow.Type{Name: "refused", Steps: []workflow.StepSpec{{Kind: workflow.KindHTTP, URL: refusedURL(t)}}},
 	), withConfig(func(c *workflow.Config) { c.MaxRetries = 5 }))
 	e.startWorker(nil)
@@ -268,6 +273,12 @@ func TestHTTPStepTimeoutAndStatus(t *testing.T) {
 	if len(w.Metrics) != 1 || w.Metrics[0].Status != store.StatusFailed || w.Metrics[0].Savings != 0 {
 		t.Errorf("failure metric %+v", w.Metrics)
 	}
+	// So is a 3xx: redirects are not followed, as for HTTP job handlers.
+	acc = e.submit("moved")
+	w = e.waitStatus(acc.Workflow.ID, store.StatusFailed)
+	if !strings.Contains(w.Error, "302 Found") || w.Attempts != 1 || bad.count("/moved") != 1 {
+		t.Errorf("error %q, attempts %d, calls %d", w.Error, w.Attempts, bad.count("/moved"))
+	}
 	// A connection error is retried; the error keeps the URL's credentials out.
 	acc = e.submit("refused")
 	w = e.waitStatus(acc.Workflow.ID, store.StatusFailed)
@@ -278,13 +289,7 @@ func TestHTTPStepTimeoutAndStatus(t *testing.T) {
 
 // refusedURL returns a URL with credentials on a local port where nothing listens.
 func refusedURL(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://user:pw-secret@" + addr + "/hook?token=tok-secret"
+	return "http://user:pw-secret@" + testenv.FreeAddr(t) + "/hook?token=tok-secret"
 }
 
 func TestEmailStep(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -26,12 +25,7 @@ func TestDashboardCommand(t *testing.T) {
 	if _, err := c.Enqueue(t.Context(), "dominion.noop", nil); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.FreeAddr(t)
 
 	var stdout, stderr syncBuffer
 	a := &app{cfg: tb.cfg, stdout: &stdout, stderr: &stderr, log: config.NewLogger(&stderr, 0)}

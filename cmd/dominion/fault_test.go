@@ -6,115 +6,15 @@
 package main
 
 import (
-	"os"
-	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/codex-dominion/dominion/internal/config"
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
-
-// proc is a dominion process started by a test.
-type proc struct {
-	t      *testing.T
-	name   string
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	done   chan struct{} // closed when the process has exited
-}
-
-// startProc starts the binary with args, configured by cfg through the environment only (as
-// an operator would). It is killed at the end of the test if still running, and its stderr
-// is logged if the test failed.
-func startProc(t *testing.T, name string, cfg config.Config, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(binPath, args...)
-	cmd.Env = processEnv(cfg)
-	p := &proc{t: t, name: name, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout = p.stderr
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() || os.Getenv("DOMINION_TEST_VERBOSE") != "" {
-			t.Logf("%s (pid %d) output:\n%s", name, cmd.Process.Pid, p.stderr.String())
-		}
-	})
-	return p
-}
-
-// processEnv is the environment of a child process: ours without Dominion's variables, plus
-// those of cfg.
-func processEnv(cfg config.Config) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(config.Variables(), name) && !strings.HasPrefix(name, "DOMINION_") && name != "GORACE" {
-			env = append(env, kv)
-		}
-	}
-	if raceEnabled {
-		// The race detector sleeps a second at exit by default; halt_on_error makes a race
-		// end the process with a non-zero code at once.
-		env = append(env, "GORACE=atexit_sleep_ms=0 halt_on_error=1")
-	}
-	env = append(env, "DOMINION_DATA_DIR="+cfg.DataDir, "DOMINION_LEASE="+cfg.Lease.String(), "DOMINION_LOG_LEVEL=info")
-	for name, v := range map[string]string{
-		config.EnvRedisURL: cfg.RedisURL, config.EnvDatabaseURL: cfg.DatabaseURL,
-		config.EnvWorkflows: cfg.WorkflowsFile, config.EnvSchedules: cfg.SchedulesFile,
-		config.EnvAPIToken: cfg.APIToken, config.EnvSMTPAddr: cfg.SMTP.Addr,
-		config.EnvSMTPUsername: cfg.SMTP.Username, config.EnvSMTPPassword: cfg.SMTP.Password,
-		config.EnvSMTPFrom: cfg.SMTP.From, config.EnvHandlers: cfg.HandlersFile,
-		config.EnvOTelEndpoint: cfg.Tracing.Endpoint,
-	} {
-		if v != "" {
-			env = append(env, name+"="+v)
-		}
-	}
-	return env
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// signal sends sig and waits up to within for the process to exit; it returns the exit code
-// (-1 when a signal ended it).
-func (p *proc) signal(sig syscall.Signal, within time.Duration) int {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("signal %s to %s: %v", sig, p.name, err)
-	}
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(within):
-		p.t.Fatalf("%s did not exit within %s after %s", p.name, within, sig)
-		return 0
-	}
-}
 
 // faultBrokers runs fn against the embedded broker (a SQLite file shared by the processes)
 // and a real Redis.
@@ -223,7 +123,7 @@ func TestRedisRestart(t *testing.T) {
 	down := time.Now()
 	// Redis stays down until the worker has noticed (and for at least two seconds).
 	eventually(t, 30*time.Second, func() bool {
-		return strings.Contains(w.stderr.String(), "failed") && time.Since(down) >= 2*time.Second
+		return strings.Contains(w.Output(), "failed") && time.Since(down) >= 2*time.Second
 	}, func() string { return "the worker logged no failure while Redis was down" })
 	if err := tb.redis.Start(); err != nil {
 		t.Fatal(err)
@@ -233,7 +133,7 @@ func TestRedisRestart(t *testing.T) {
 	waitStats(t, c, "outage", 2*time.Minute, "not every job completed after Redis came back",
 		func(s queue.QueueStats) bool { return s.Completed == n })
 	assertAllCompleted(t, c, "outage", ids)
-	if !w.running() {
+	if !w.Running() {
 		t.Fatalf("the worker exited during the outage")
 	}
 	if code := w.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
@@ -272,8 +172,8 @@ func TestShutdownRequeues(t *testing.T) {
 		if ws, err := c.Workers(t.Context()); err != nil || len(ws) != 0 {
 			t.Errorf("workers after shutdown: %+v, %v", ws, err)
 		}
-		if !strings.Contains(w.stderr.String(), "putting unfinished jobs back in their queue") {
-			t.Errorf("worker log:\n%s", w.stderr.String())
+		if !strings.Contains(w.Output(), "putting unfinished jobs back in their queue") {
+			t.Errorf("worker log:\n%s", w.Output())
 		}
 	})
 }

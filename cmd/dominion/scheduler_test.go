@@ -48,32 +48,22 @@ func TestSchedulerProcessesOneJobPerTick(t *testing.T) {
 	ticks := func() []time.Time { return listTicks(t, b, "ticks", "every-second") }
 
 	start := time.Now()
-	procs := make([]*exec.Cmd, 3)
+	procs := make([]*testenv.Process, 3)
 	for i := range procs {
-		cmd := exec.Command(bin, "scheduler")
-		cmd.Env = env
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("scheduler-%d.log", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer logf.Close()
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs[i] = cmd
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}
+		procs[i] = testenv.StartProcess(t, &testenv.Process{
+			Name: fmt.Sprintf("scheduler %d", i),
+			Command: func() *exec.Cmd {
+				cmd := exec.Command(bin, "scheduler")
+				cmd.Env = env
+				return cmd
+			},
+			Log: filepath.Join(dir, fmt.Sprintf("scheduler-%d.log", i)),
 		})
 	}
 	logs := func() string {
 		var sb strings.Builder
-		for i := range procs {
-			data, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("scheduler-%d.log", i)))
-			fmt.Fprintf(&sb, "--- scheduler %d:\n%s", i, data)
+		for _, p := range procs {
+			fmt.Fprintf(&sb, "--- %s:\n%s", p.Name, p.Output())
 		}
 		return sb.String()
 	}
@@ -91,19 +81,16 @@ func TestSchedulerProcessesOneJobPerTick(t *testing.T) {
 	// Midway, kill one scheduler without warning; the others go on.
 	waitUntil(30*time.Second, "no tick 10 s after the start", lastTickAtLeast(start.Add(10*time.Second)))
 	killed := time.Now()
-	if err := procs[0].Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = procs[0].Wait()
+	procs[0].Stop(time.Minute, syscall.SIGKILL)
 	waitUntil(30*time.Second, "no tick 20 s after the start", lastTickAtLeast(start.Add(20*time.Second)))
 	for _, p := range procs[1:] {
-		if err := p.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := p.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for i, p := range procs[1:] {
-		if err := p.Wait(); err != nil {
-			t.Errorf("scheduler %d after SIGTERM: %v", i+1, err)
+	for _, p := range procs[1:] {
+		if code, exited := p.Wait(time.Minute); code != 0 || !exited {
+			t.Errorf("%s after SIGTERM: exit code %d, exited %t", p.Name, code, exited)
 		}
 	}
 

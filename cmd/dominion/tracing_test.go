@@ -59,7 +59,7 @@ func TestTraceFollowsWorkflow(t *testing.T) {
 	// Both processes flush their spans when they stop.
 	for _, p := range []*proc{worker, srv} {
 		if code := p.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
-			t.Fatalf("%s exited %d after SIGTERM", p.name, code)
+			t.Fatalf("%s exited %d after SIGTERM", p.Name, code)
 		}
 	}
 

@@ -65,7 +65,7 @@ func TestWorkflowSurvivesWorkerKill(t *testing.T) {
 	second := startProc(t, "worker-2", cfg, "worker", "--queues", "workflows=1", "--lease", "1s")
 	eventually(t, 60*time.Second, func() bool { return get() && wf.Status == "completed" },
 		func() string {
-			return "the workflow did not complete after the kill: " + last + "\nworker-2:\n" + second.stderr.String()
+			return "the workflow did not complete after the kill: " + last + "\nworker-2:\n" + second.Output()
 		})
 	if n := calls.Load(); n != 1 {
 		t.Errorf("the HTTP step ran %d times, want 1: the step finished before the kill was repeated", n)

@@ -103,14 +103,14 @@ func separateWorker(t *testing.T, cfg config.Config) {
 		resp.Body.Close()
 		last = string(b)
 		return resp.StatusCode == http.StatusOK && json.Unmarshal(b, &wf) == nil && wf.Status == "completed"
-	}, func() string { return "the workflow is not completed: " + last + "\nworker:\n" + w.stderr.String() })
+	}, func() string { return "the workflow is not completed: " + last + "\nworker:\n" + w.Output() })
 	if len(wf.Metrics) != 1 || wf.Metrics[0].Status != "completed" || wf.Metrics[0].Savings != 33.33 {
 		t.Errorf("workflow metrics: %s", last)
 	}
 	// serve runs no worker: the separate worker ran it (it logs so just after recording it).
 	completedLine := regexp.MustCompile(`msg="workflow completed" .*workflow_id=` + accepted.WorkflowID)
-	eventually(t, 10*time.Second, func() bool { return completedLine.MatchString(w.stderr.String()) },
-		func() string { return "the worker's log does not show the workflow completed:\n" + w.stderr.String() })
+	eventually(t, 10*time.Second, func() bool { return completedLine.MatchString(w.Output()) },
+		func() string { return "the worker's log does not show the workflow completed:\n" + w.Output() })
 
 	// The maintenance jobs, enqueued on the worker's queue, run too.
 	c := client(t, cfg)
@@ -123,7 +123,7 @@ func separateWorker(t *testing.T, cfg config.Config) {
 			j, err = c.Get(t.Context(), id)
 			return err == nil && j.State == queue.StateCompleted
 		}, func() string {
-			return "job " + id + " is not completed: " + jobString(j) + "\nworker:\n" + w.stderr.String()
+			return "job " + id + " is not completed: " + jobString(j) + "\nworker:\n" + w.Output()
 		})
 	}
 
@@ -135,8 +135,8 @@ func separateWorker(t *testing.T, cfg config.Config) {
 	}
 	if pw := passwordOf(cfg.DatabaseURL); pw != "" {
 		for _, p := range []*proc{srv, w} {
-			if strings.Contains(p.stderr.String(), pw) {
-				t.Errorf("%s shows the DATABASE_URL password:\n%s", p.name, p.stderr.String())
+			if strings.Contains(p.Output(), pw) {
+				t.Errorf("%s shows the DATABASE_URL password:\n%s", p.Name, p.Output())
 			}
 		}
 	}
@@ -150,14 +150,14 @@ func listenAddr(t *testing.T, p *proc) string {
 	t.Helper()
 	var addr string
 	eventually(t, 30*time.Second, func() bool {
-		if m := listenAddrRE.FindStringSubmatch(p.stderr.String()); m != nil {
+		if m := listenAddrRE.FindStringSubmatch(p.Output()); m != nil {
 			addr = m[1]
 			return true
 		}
-		return !p.running()
-	}, func() string { return p.name + " did not log its address:\n" + p.stderr.String() })
+		return !p.Running()
+	}, func() string { return p.Name + " did not log its address:\n" + p.Output() })
 	if addr == "" {
-		t.Fatalf("%s exited:\n%s", p.name, p.stderr.String())
+		t.Fatalf("%s exited:\n%s", p.Name, p.Output())
 	}
 	return addr
 }

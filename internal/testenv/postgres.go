@@ -17,8 +17,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,9 +55,7 @@ type Postgres struct {
 
 	durable bool // synchronous_commit on: see Durable
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the server process has exited
+	proc *Process
 }
 
 // PostgresOption configures StartPostgres and NewPostgres.
@@ -118,11 +114,12 @@ func NewPostgres(opts ...PostgresOption) (*Postgres, error) {
 	// server's bind; try a few ports before giving up.
 	var lastErr error
 	for range 5 {
-		if p.port, err = pgFreePort(); err != nil {
+		if p.port, err = FreePort(); err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, err
 		}
-		if lastErr = p.start(bin); lastErr == nil {
+		p.proc = p.process()
+		if lastErr = p.proc.Start(); lastErr == nil {
 			break
 		}
 	}
@@ -182,15 +179,6 @@ func pgUserCredential() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
 }
 
-// pgFreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func pgFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("testenv: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
 
 func pgRandomHex(n int) string {
 	b := make([]byte, n)
@@ -257,67 +245,12 @@ func (p *Postgres) init(bin string) error {
 		"-E", "UTF8", "--locale=C", "--no-sync")
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("testenv: initdb: %w: %s", err, p.logTail())
+		return fmt.Errorf("testenv: initdb: %w: %s", err, logTail(p.logPath()))
 	}
 	return nil
 }
 
-// start runs postgres on p.port and waits until it accepts connections.
-func (p *Postgres) start(bin string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	log, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("testenv: %w", err)
-	}
-	defer log.Close() // the child has its own descriptor
-	syncCommit := "synchronous_commit=off"
-	if p.durable {
-		syncCommit = "synchronous_commit=on"
-	}
-	cmd := p.command(bin, "postgres",
-		"-D", p.dataDir(), "-p", strconv.Itoa(p.port), "-k", p.sockDir(),
-		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", syncCommit, "-c", "full_page_writes=off",
-		"-c", "max_connections=400", "-c", "shared_buffers=32MB",
-		"-c", "log_min_messages=warning")
-	cmd.Stdout, cmd.Stderr = log, log
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	// If the test binary dies without cleaning up, take the server down
-	// with it (SIGQUIT: immediate shutdown) instead of leaking it.
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("testenv: start postgres: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	p.cmd, p.done = cmd, done
-	if err := p.waitReady(done); err != nil {
-		_ = cmd.Process.Kill()
-		<-done
-		return err
-	}
-	return nil
-}
 
-// waitReady polls a connection until the server accepts it, its process exits, or
-// pgStartTimeout passes.
-func (p *Postgres) waitReady(exited <-chan struct{}) error {
-	err := pollReady(p.ping, exited, pgStartTimeout)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errExited):
-		return fmt.Errorf("testenv: postgres on port %d exited at start-up: %s", p.port, p.logTail())
-	}
-	return fmt.Errorf("testenv: postgres on port %d not accepting connections after %s: %w; log: %s",
-		p.port, pgStartTimeout, err, p.logTail())
-}
 
 func (p *Postgres) ping() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -330,17 +263,26 @@ func (p *Postgres) ping() error {
 	return conn.Ping(ctx)
 }
 
-// logTail returns the end of the server's log, for error messages.
-func (p *Postgres) logTail() string {
-	b, err := os.ReadFile(p.logPath())
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
+
+// process is the postgres server on p.port: fsync off, commits acknowledged before they
+// reach the disk unless Durable, and SIGQUIT (immediate shutdown) when the test process dies.
+func (p *Postgres) process() *Process {
+	syncCommit := "synchronous_commit=off"
+	if p.durable {
+		syncCommit = "synchronous_commit=on"
 	}
-	const max = 2000
-	if len(b) > max {
-		b = b[len(b)-max:]
+	return &Process{
+		Name: fmt.Sprintf("postgres on port %d", p.port),
+		Command: func() *exec.Cmd {
+			return p.command(p.bin, "postgres",
+				"-D", p.dataDir(), "-p", strconv.Itoa(p.port), "-k", p.sockDir(),
+				"-c", "listen_addresses=127.0.0.1",
+				"-c", "fsync=off", "-c", syncCommit, "-c", "full_page_writes=off",
+				"-c", "max_connections=400", "-c", "shared_buffers=32MB",
+				"-c", "log_min_messages=warning")
+		},
+		Log: p.logPath(), Ready: p.ping, StartTimeout: pgStartTimeout, DeathSignal: syscall.SIGQUIT,
 	}
-	return strings.TrimSpace(string(b))
 }
 
 // Password is the superuser's password.
@@ -382,57 +324,22 @@ func (p *Postgres) NewDatabase(t testing.TB) string {
 
 // Stop shuts the server down as `pg_ctl stop -m fast` does (SIGINT: open
 // connections are terminated with an admin_shutdown error, then a checkpoint)
-// and waits for it to exit; after pgStopTimeout it is killed. Stopping a
-// stopped server does nothing.
-func (p *Postgres) Stop() { p.stop(syscall.SIGINT) }
+// and waits for it to exit; after pgStopTimeout it gets SIGQUIT, then SIGKILL.
+// Stopping a stopped server does nothing.
+func (p *Postgres) Stop() { p.proc.Stop(pgStopTimeout, syscall.SIGINT, syscall.SIGQUIT) }
 
 // StopImmediate shuts the server down as `pg_ctl stop -m immediate` does
 // (SIGQUIT: connections dropped, no checkpoint; the next Start runs crash
 // recovery) and waits for it to exit.
-func (p *Postgres) StopImmediate() { p.stop(syscall.SIGQUIT) }
+func (p *Postgres) StopImmediate() { p.proc.Stop(pgStopTimeout, syscall.SIGQUIT) }
 
 // Start starts a stopped server again, on the same port and data, and waits
 // until it accepts connections. Starting a running server does nothing.
 func (p *Postgres) Start() error {
-	p.mu.Lock()
-	running := p.done != nil
-	if running {
-		select {
-		case <-p.done:
-			running = false
-		default:
-		}
-	}
-	p.mu.Unlock()
-	if running {
+	if p.proc.Running() {
 		return nil
 	}
-	return p.start(p.bin)
-}
-
-func (p *Postgres) stop(sig syscall.Signal) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.done == nil {
-		return
-	}
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(pgStopTimeout):
-		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-p.done:
-		case <-time.After(pgStopTimeout):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
+	return p.proc.Start()
 }
 
 // Close closes the admin connection, stops the server and removes its

@@ -5,8 +5,11 @@ import (
 	"syscall"
 )
 
-// dieWithParent makes the server get SIGKILL when the test process dies, so that a test
-// binary that crashes (a panic, a timeout) leaves no redis-server behind.
-func dieWithParent(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+// dieWithParent makes the server get sig when the test process dies, so that a test binary
+// that crashes (a panic, a timeout) leaves no server behind.
+func dieWithParent(cmd *exec.Cmd, sig syscall.Signal) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = sig
 }

@@ -2,8 +2,11 @@
 
 package testenv
 
-import "os/exec"
+import (
+	"os/exec"
+	"syscall"
+)
 
 // dieWithParent does nothing where the parent-death signal does not exist: a crashed test
-// binary may leave its redis-server running there.
-func dieWithParent(*exec.Cmd) {}
+// binary may leave its server running there.
+func dieWithParent(*exec.Cmd, syscall.Signal) {}

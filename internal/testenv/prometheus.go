@@ -3,7 +3,6 @@ package testenv
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -54,38 +53,27 @@ func StartPrometheus(t testing.TB, interval time.Duration, targets ...string) *P
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin, "--config.file="+confPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = tWriter{t}, tWriter{t}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	addr := FreeAddr(t)
 	p := &Prometheus{base: "http://" + addr}
-	err = pollReady(func() error {
-		resp, err := http.Get(p.base + "/-/ready")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	}, exited, 30*time.Second)
-	if err != nil {
-		t.Fatalf("prometheus not ready: %v", err)
-	}
+	StartProcess(t, &Process{
+		Name: "prometheus on " + addr,
+		Command: func() *exec.Cmd {
+			return exec.Command(bin, "--config.file="+confPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+				"--web.listen-address="+addr, "--log.level=warn")
+		},
+		Log: filepath.Join(dir, "prometheus.log"), StartTimeout: 30 * time.Second,
+		Ready: func() error {
+			resp, err := http.Get(p.base + "/-/ready")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		},
+	})
 	return p
 }
 
@@ -117,11 +105,4 @@ func (p *Prometheus) Query(q string) (float64, error) {
 	}
 	s, _ := body.Data.Result[0].Value[1].(string)
 	return strconv.ParseFloat(s, 64)
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

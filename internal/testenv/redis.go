@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,9 +50,7 @@ type Redis struct {
 	password string
 	ownsDir  bool // the directory was made by NewRedis and is removed by Close
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the running process has exited
+	proc     *Process
 }
 
 // StartRedis starts a redis-server on a free port with its files in t.TempDir(), waits until it
@@ -94,13 +91,22 @@ func newRedis(dir string, ownsDir bool, opts []RedisOption) (*Redis, error) {
 		return nil, errors.New(redisNotFound)
 	}
 	r := &Redis{bin: bin, dir: dir, password: cfg.password, ownsDir: ownsDir}
+	r.proc = &Process{
+		Command: func() *exec.Cmd {
+			cmd := exec.Command(r.bin, r.confPath())
+			cmd.Dir = r.dir
+			return cmd
+		},
+		Log: filepath.Join(dir, "redis.log"), Ready: r.ping, StartTimeout: startTimeout,
+	}
 	// A free port can be taken by another process between our probe and the server's bind;
 	// try a few ports before giving up.
 	var lastErr error
 	for range 5 {
-		if r.port, err = freePort(); err != nil {
+		if r.port, err = FreePort(); err != nil {
 			return nil, err
 		}
+		r.proc.Name = fmt.Sprintf("redis-server on port %d", r.port)
 		if err := r.writeConfig(cfg); err != nil {
 			return nil, err
 		}
@@ -111,22 +117,12 @@ func newRedis(dir string, ownsDir bool, opts []RedisOption) (*Redis, error) {
 	return nil, lastErr
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("testenv: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func (r *Redis) writeConfig(cfg redisConfig) error {
 	lines := []string{
 		"bind 127.0.0.1",
 		"port " + strconv.Itoa(r.port),
 		"dir " + r.dir,
-		"logfile " + filepath.Join(r.dir, "redis.log"),
+		`logfile ""`, // standard output: the Process's log
 		"daemonize no",
 		"protected-mode no",
 		`save ""`,
@@ -164,57 +160,7 @@ func (r *Redis) Password() string { return r.password }
 
 // Start starts the server again, on the same port and directory, after Stop or Kill, and
 // waits until it answers PING. Starting a running server is an error.
-func (r *Redis) Start() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.running() {
-		return errors.New("testenv: redis-server is already running")
-	}
-	cmd := exec.Command(r.bin, r.confPath())
-	cmd.Dir = r.dir
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("testenv: start redis-server: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	r.cmd, r.done = cmd, done
-	if err := r.waitReady(done); err != nil {
-		_ = cmd.Process.Kill()
-		<-done
-		return err
-	}
-	return nil
-}
-
-// running reports whether the last started process is still alive; r.mu must be held.
-func (r *Redis) running() bool {
-	if r.done == nil {
-		return false
-	}
-	select {
-	case <-r.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// waitReady polls PING until the server answers, its process exits, or startTimeout passes.
-func (r *Redis) waitReady(exited <-chan struct{}) error {
-	err := pollReady(r.ping, exited, startTimeout)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errExited):
-		return fmt.Errorf("testenv: redis-server on port %d exited at start-up: %s", r.port, r.logTail())
-	}
-	return fmt.Errorf("testenv: redis-server on port %d not answering PING after %s: %w; log: %s",
-		r.port, startTimeout, err, r.logTail())
-}
+func (r *Redis) Start() error { return r.proc.Start() }
 
 // ping sends AUTH (when a password is set) and PING on a new connection and expects +PONG.
 func (r *Redis) ping() error {
@@ -253,41 +199,12 @@ func roundTrip(conn net.Conn, rd *bufio.Reader, want string, args ...string) err
 	return nil
 }
 
-// logTail returns the end of the server's log file, for error messages.
-func (r *Redis) logTail() string {
-	b, err := os.ReadFile(filepath.Join(r.dir, "redis.log"))
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	const max = 2000
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return strings.TrimSpace(string(b))
-}
-
 // Stop shuts the server down gracefully (SIGTERM: it flushes its append-only file) and waits
 // for it to exit; after stopTimeout it is killed. Stopping a stopped server does nothing.
-func (r *Redis) Stop() { r.signal(syscall.SIGTERM, stopTimeout) }
+func (r *Redis) Stop() { r.proc.Stop(stopTimeout, syscall.SIGTERM) }
 
 // Kill kills the server with SIGKILL, as a crash would, and waits for it to exit.
-func (r *Redis) Kill() { r.signal(syscall.SIGKILL, stopTimeout) }
-
-// signal sends sig to a running server and waits for it to exit, killing it after timeout.
-func (r *Redis) signal(sig syscall.Signal, timeout time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.running() {
-		return
-	}
-	_ = r.cmd.Process.Signal(sig)
-	select {
-	case <-r.done:
-	case <-time.After(timeout):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-}
+func (r *Redis) Kill() { r.proc.Stop(stopTimeout) }
 
 // Close kills the server if it is running and, for a server made by NewRedis, removes its
 // directory. StartRedis registers it as the test's cleanup.
