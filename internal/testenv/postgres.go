@@ -179,7 +179,6 @@ func pgUserCredential() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
 }
 
-
 func pgRandomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
@@ -250,8 +249,6 @@ func (p *Postgres) init(bin string) error {
 	return nil
 }
 
-
-
 func (p *Postgres) ping() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -262,7 +259,6 @@ func (p *Postgres) ping() error {
 	defer conn.Close(context.Background())
 	return conn.Ping(ctx)
 }
-
 
 // process is the postgres server on p.port: fsync off, commits acknowledged before they
 // reach the disk unless Durable, and SIGQUIT (immediate shutdown) when the test process dies.

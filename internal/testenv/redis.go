@@ -50,7 +50,7 @@ type Redis struct {
 	password string
 	ownsDir  bool // the directory was made by NewRedis and is removed by Close
 
-	proc     *Process
+	proc *Process
 }
 
 // StartRedis starts a redis-server on a free port with its files in t.TempDir(), waits until it
