@@ -93,21 +93,22 @@ func DefaultsYAML() []byte { return bytes.Clone(defaultsYAML) }
 // DefaultTypes returns a new registry with the shipped default types (defaults.yaml,
 // embedded): customer_followup, as in the seed.
 func DefaultTypes() *Registry {
-	r, err := ParseTypes("defaults.yaml", defaultsYAML)
+	r, err := ParseTypes("defaults.yaml", defaultsYAML, nil)
 	if err != nil {
 		panic("workflow: the embedded defaults.yaml is broken: " + err.Error())
 	}
 	return r
 }
 
-// LoadTypes reads workflow types from the YAML file at path (DOMINION_WORKFLOWS). Errors name
-// the file, and the line where there is one.
-func LoadTypes(path string) (*Registry, error) {
+// LoadTypes reads workflow types from the YAML file at path (DOMINION_WORKFLOWS), ${VAR}
+// looked up through getenv (see ParseTypes). Errors name the file, and the line where there
+// is one.
+func LoadTypes(path string, getenv func(string) string) (*Registry, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("workflow types: %w", err)
 	}
-	return ParseTypes(path, data)
+	return ParseTypes(path, data, getenv)
 }
 
 // Add validates t, fills in its defaults (step names, http method, timeouts) and adds it. It
@@ -410,9 +411,10 @@ type stepYAML struct {
 }
 
 // ParseTypes reads workflow types from YAML data; name (a file name) starts every error.
-// ${VAR} in url, headers, secret and to is replaced by the environment variable VAR, which
-// must be set.
-func ParseTypes(name string, data []byte) (*Registry, error) {
+// ${VAR} in url, headers, secret and to is replaced by getenv(VAR) (the environment, read at
+// the edge of the program: config.Config.Getenv), which must not be empty; nil getenv has no
+// variables.
+func ParseTypes(name string, data []byte, getenv func(string) string) (*Registry, error) {
 	fail := func(line int, err error) error {
 		if line > 0 {
 			return fmt.Errorf("workflow types %s: line %d: %w", name, line, err)
@@ -441,7 +443,7 @@ func ParseTypes(name string, data []byte) (*Registry, error) {
 		t := Type{Name: ty.Name, Description: strings.TrimSpace(ty.Description)}
 		for j, sy := range ty.Steps {
 			line := lines.step(i, j)
-			st, err := sy.spec()
+			st, err := sy.spec(getenv)
 			if err != nil {
 				return nil, fail(line, &stepError{typ: ty.Name, index: j, name: sy.Name, err: err})
 			}
@@ -459,25 +461,25 @@ func ParseTypes(name string, data []byte) (*Registry, error) {
 	return reg, nil
 }
 
-func (sy stepYAML) spec() (StepSpec, error) {
+func (sy stepYAML) spec(getenv func(string) string) (StepSpec, error) {
 	st := StepSpec{Name: sy.Name, Kind: sy.Kind, Method: sy.Method, Subject: sy.Subject, Body: sy.Body}
 	var err error
-	if st.URL, err = expandEnv("url", sy.URL); err != nil {
+	if st.URL, err = expandEnv(getenv, "url", sy.URL); err != nil {
 		return st, err
 	}
-	if st.Secret, err = expandEnv("secret", sy.Secret); err != nil {
+	if st.Secret, err = expandEnv(getenv, "secret", sy.Secret); err != nil {
 		return st, err
 	}
 	if len(sy.Headers) > 0 {
 		st.Headers = make(map[string]string, len(sy.Headers))
 		for k, v := range sy.Headers {
-			if st.Headers[k], err = expandEnv("header "+k, v); err != nil {
+			if st.Headers[k], err = expandEnv(getenv, "header "+k, v); err != nil {
 				return st, err
 			}
 		}
 	}
 	for _, a := range sy.To {
-		a, err := expandEnv("to", a)
+		a, err := expandEnv(getenv, "to", a)
 		if err != nil {
 			return st, err
 		}
@@ -503,9 +505,9 @@ func parseDuration(field, s string) (time.Duration, error) {
 	return d, nil
 }
 
-// expandEnv replaces ${VAR} by the value of the environment variable VAR; an unset variable
-// is an error (a secret silently left empty would turn signing off).
-func expandEnv(field, s string) (string, error) {
+// expandEnv replaces ${VAR} by getenv(VAR); an unset or empty variable is an error (a secret
+// silently left empty would turn signing off).
+func expandEnv(getenv func(string) string, field, s string) (string, error) {
 	var b strings.Builder
 	for {
 		i := strings.Index(s, "${")
@@ -518,9 +520,12 @@ func expandEnv(field, s string) (string, error) {
 			return "", fmt.Errorf("%s: unterminated ${ in %q", field, s)
 		}
 		name := s[i+2 : i+j]
-		v, ok := os.LookupEnv(name)
-		if !ok || name == "" {
-			return "", fmt.Errorf("%s: environment variable %q is not set", field, name)
+		var v string
+		if getenv != nil && name != "" {
+			v = getenv(name)
+		}
+		if v == "" {
+			return "", fmt.Errorf("%s: environment variable %q is not set (or is empty)", field, name)
 		}
 		b.WriteString(s[:i])
 		b.WriteString(v)

@@ -51,9 +51,9 @@ func TestDefaultTypes(t *testing.T) {
 		}
 		lines = append(lines, l)
 	}
-	// (TestEnvExpansion checks ${VAR}; t.Setenv cannot be used in a parallel test.)
+	// (TestEnvExpansion checks ${VAR}.)
 	text := strings.NewReplacer("${CRM_TOKEN}", "t0ken", "${CRM_WEBHOOK_SECRET}", "s3cret").Replace(strings.Join(lines, "\n"))
-	full, err := workflow.ParseTypes("defaults-uncommented.yaml", []byte(text))
+	full, err := workflow.ParseTypes("defaults-uncommented.yaml", []byte(text), nil)
 	if err != nil {
 		t.Fatalf("defaults.yaml with its examples uncommented: %v\n%s", err, strings.Join(lines, "\n"))
 	}
@@ -70,11 +70,12 @@ func TestDefaultTypes(t *testing.T) {
 	}
 }
 
-// TestEnvExpansion is not parallel: it sets environment variables.
+// TestEnvExpansion checks that ${VAR} is looked up through the getenv it is given (the
+// environment read at the edge of the program), never in the process's environment.
 func TestEnvExpansion(t *testing.T) {
-	t.Setenv("DOMINION_TEST_HOOK", "https://hooks.example.com")
-	t.Setenv("DOMINION_TEST_SECRET", "s3cret")
-	r, err := workflow.ParseTypes("env.yaml", []byte(`
+	t.Parallel()
+	env := map[string]string{"DOMINION_TEST_HOOK": "https://hooks.example.com", "DOMINION_TEST_SECRET": "s3cret"}
+	text := []byte(`
 workflows:
   - name: a
     steps:
@@ -82,7 +83,8 @@ workflows:
         url: ${DOMINION_TEST_HOOK}/crm?cost=$5
         headers: {Authorization: "Bearer ${DOMINION_TEST_SECRET}"}
         secret: ${DOMINION_TEST_SECRET}
-`))
+`)
+	r, err := workflow.ParseTypes("env.yaml", text, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +92,12 @@ workflows:
 	s := typ.Steps[0]
 	if s.URL != "https://hooks.example.com/crm?cost=$5" || s.Secret != "s3cret" || s.Headers["Authorization"] != "Bearer s3cret" {
 		t.Errorf("expanded step = %+v", s)
+	}
+	// PATH is in every process's environment, but not in the one given: an error.
+	_, err = workflow.ParseTypes("path.yaml", []byte("workflows:\n  - name: b\n    steps:\n      - {kind: http, url: \"http://h/${PATH}\"}\n"),
+		func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), `"PATH" is not set`) {
+		t.Errorf("a variable only the process has: %v", err)
 	}
 }
 
@@ -119,7 +127,7 @@ workflows:
       - kind: delay
         duration: 1s
 `)
-	r, err := workflow.LoadTypes(path)
+	r, err := workflow.LoadTypes(path, nil)
 	if err != nil {
 		t.Fatalf("LoadTypes: %v", err)
 	}
@@ -260,7 +268,7 @@ workflows:
 		{"no workflows", "other: 1\n", []string{"field other not found"}},
 	} {
 		path := writeFile(t, "bad.yaml", tc.yaml)
-		_, err := workflow.LoadTypes(path)
+		_, err := workflow.LoadTypes(path, nil)
 		if err == nil {
 			t.Errorf("%s: LoadTypes succeeded", tc.name)
 			continue
@@ -275,7 +283,7 @@ workflows:
 			}
 		}
 	}
-	_, err := workflow.LoadTypes(filepath.Join(t.TempDir(), "missing.yaml"))
+	_, err := workflow.LoadTypes(filepath.Join(t.TempDir(), "missing.yaml"), nil)
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: %v", err)
 	}

@@ -103,6 +103,10 @@ type Config struct {
 	// the defaults).
 	WorkflowsFile string
 	SchedulesFile string
+	// Getenv looks up the variables a workflow types file names as ${VAR} (Load sets it to
+	// its getenv, os.Getenv in main; nil: none is set). The file may change after Load (the
+	// --workflows flag), so it is read where it is used, through this.
+	Getenv func(string) string
 	// HandlersFile is the YAML file of job types served by HTTP endpoints
 	// (DOMINION_HANDLERS); Handlers are its endpoints, read by Load (secrets included: never
 	// print them).
@@ -302,7 +306,7 @@ func setLease(c *Config, s string) error {
 // Load reads the configuration from the environment through getenv (os.Getenv in main):
 // each variable of Vars, its default when it is unset or empty.
 func Load(getenv func(string) string) (Config, error) {
-	var c Config
+	c := Config{Getenv: getenv}
 	for _, v := range Vars() {
 		s := getenv(v.Name)
 		if s == "" {

@@ -98,12 +98,13 @@ type Workflows struct {
 	Where string
 }
 
-// LoadTypes returns the workflow types of the YAML file (empty: the built-in types).
-func LoadTypes(file string) (*workflow.Registry, error) {
-	if file == "" {
+// LoadTypes returns the workflow types of cfg's file (WorkflowsFile; empty: the built-in
+// types), its ${VAR}s looked up through cfg.Getenv.
+func LoadTypes(cfg config.Config) (*workflow.Registry, error) {
+	if cfg.WorkflowsFile == "" {
 		return workflow.DefaultTypes(), nil
 	}
-	return workflow.LoadTypes(file)
+	return workflow.LoadTypes(cfg.WorkflowsFile, cfg.Getenv)
 }
 
 // OpenWorkflows opens the workflow store (creating the data directory for the embedded one)
@@ -113,7 +114,7 @@ func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error)
 	types := cfg.Types
 	if types == nil {
 		var err error
-		if types, err = LoadTypes(cfg.Config.WorkflowsFile); err != nil {
+		if types, err = LoadTypes(cfg.Config); err != nil {
 			return nil, err
 		}
 	}
@@ -308,7 +309,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.loopback, err = httpguard.CheckListen(listenAddr(cfg), cfg.APIToken != "", cfg.AllowInsecure); err != nil {
 		return nil, err
 	}
-	types, err := LoadTypes(cfg.WorkflowsFile)
+	types, err := LoadTypes(cfg.Config)
 	if err != nil {
 		return nil, err
 	}
