@@ -80,7 +80,7 @@ func (e *StateError) Error() string {
 func (e *StateError) Unwrap() error { return ErrConflict }
 
 // NewWorkflow is what CreateWorkflow needs. The savings estimates are
-// computed by the caller (see DESIGN.md: the savings calculator).
+// computed by the caller (workflow.Estimate; docs/workflows.md, "Savings").
 type NewWorkflow struct {
 	ID               string          // empty: the store generates a time-ordered UUIDv7
 	AgentID          string          // required

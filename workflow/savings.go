@@ -26,7 +26,7 @@ const (
 	WeeksPerMonth = WeeksPerYear / 12 // 4.333…
 )
 
-// Estimate computes the savings of in (DESIGN.md, "Savings"):
+// Estimate computes the savings of in (docs/workflows.md, "Savings"):
 //
 //	weekly hours saved = tasks_per_week × time_per_task_minutes / 60 × automation_percent / 100
 //	weekly savings     = weekly hours saved × hourly_wage
