@@ -42,6 +42,10 @@ func TestVarDefaults(t *testing.T) {
 	}
 	var set Config
 	set.SetDefaults()
+	if loaded.Getenv == nil {
+		t.Error("Load leaves Getenv nil: the workflow types file could not read the environment")
+	}
+	loaded.Getenv = nil // a func is never DeepEqual
 	if !reflect.DeepEqual(loaded, set) {
 		t.Errorf("Load with no environment:\n got %+v\nwant %+v (SetDefaults)", loaded, set)
 	}
@@ -116,6 +120,10 @@ func TestLoadEveryVariable(t *testing.T) {
 	if c.Handlers == nil || len(c.Handlers.Endpoints) != 1 || c.Handlers.Endpoints[0].Type != "hook" {
 		t.Errorf("handlers: %+v", c.Handlers)
 	}
+	if c.Getenv == nil || c.Getenv("DOMINION_DATA_DIR") != "/d" {
+		t.Error("Load's Getenv is not the environment it was given")
+	}
+	c.Getenv = nil // a func is never DeepEqual
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
 	}
