@@ -20,6 +20,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/codex-dominion/dominion/internal/config"
+	"github.com/codex-dominion/dominion/internal/openapitest"
 	"github.com/codex-dominion/dominion/internal/testenv"
 )
 
@@ -54,8 +55,9 @@ func TestTraceFollowsWorkflow(t *testing.T) {
 	worker := startProc(t, "worker", cfg, "worker", "--queues", "workflows=1")
 
 	body := `{"agent_id":"a1","mode":"execute","context":{"workflow_type":"notify","calculator_inputs":{"tasks_per_week":20,"time_per_task_minutes":5,"hourly_wage":25,"automation_percent":80}}}`
-	id := submitWorkflow(t, base, body)
-	waitWorkflow(t, base, id, "completed")
+	hc := apiClient(t)
+	id := submitWorkflow(t, hc, base, body)
+	waitWorkflow(t, hc, base, id, "completed")
 	// Both processes flush their spans when they stop.
 	for _, p := range []*proc{worker, srv} {
 		if code := p.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
@@ -106,10 +108,16 @@ func describe(spans []testenv.Span) string {
 	return b.String()
 }
 
+// apiClient is the HTTP client of the tests that call a dominion process's API: every request
+// and answer is checked against docs/openapi.json.
+func apiClient(t *testing.T) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: openapitest.Transport(t, nil)}
+}
+
 // submitWorkflow posts body to base's /api/chat and returns the accepted workflow's id.
-func submitWorkflow(t *testing.T, base, body string) string {
+func submitWorkflow(t *testing.T, hc *http.Client, base, body string) string {
 	t.Helper()
-	resp, err := http.Post(base+"/api/chat", "application/json", strings.NewReader(body))
+	resp, err := hc.Post(base+"/api/chat", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,8 +141,8 @@ type workflowView struct {
 
 // getWorkflow reads the workflow id from base; ok is false when it could not be read, with
 // what was answered in raw.
-func getWorkflow(base, id string) (wf workflowView, raw string, ok bool) {
-	resp, err := http.Get(base + "/api/workflows/" + id)
+func getWorkflow(hc *http.Client, base, id string) (wf workflowView, raw string, ok bool) {
+	resp, err := hc.Get(base + "/api/workflows/" + id)
 	if err != nil {
 		return wf, err.Error(), false
 	}
@@ -144,11 +152,11 @@ func getWorkflow(base, id string) (wf workflowView, raw string, ok bool) {
 }
 
 // waitWorkflow waits until the workflow id has the status want.
-func waitWorkflow(t *testing.T, base, id, want string) {
+func waitWorkflow(t *testing.T, hc *http.Client, base, id, want string) {
 	t.Helper()
 	var last string
 	eventually(t, 60*time.Second, func() bool {
-		wf, raw, ok := getWorkflow(base, id)
+		wf, raw, ok := getWorkflow(hc, base, id)
 		last = raw
 		return ok && wf.Status == want
 	}, func() string { return "workflow " + id + " never became " + want + ": " + last })

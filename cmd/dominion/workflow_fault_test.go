@@ -49,12 +49,13 @@ func TestWorkflowSurvivesWorkerKill(t *testing.T) {
 	first := startProc(t, "worker-1", cfg, "worker", "--queues", "workflows=1", "--lease", "1s")
 
 	body := `{"agent_id":"a1","mode":"execute","context":{"workflow_type":"notify_then_wait","calculator_inputs":{"tasks_per_week":20,"time_per_task_minutes":5,"hourly_wage":25,"automation_percent":80}}}`
-	id := submitWorkflow(t, base, body)
+	hc := apiClient(t)
+	id := submitWorkflow(t, hc, base, body)
 	var wf workflowView
 	var last string
 	get := func() bool {
 		var ok bool
-		wf, last, ok = getWorkflow(base, id)
+		wf, last, ok = getWorkflow(hc, base, id)
 		return ok
 	}
 	// The first step is recorded done; the worker is now in the 2 s wait.

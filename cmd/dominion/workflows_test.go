@@ -68,7 +68,7 @@ func separateWorker(t *testing.T, cfg config.Config) {
 	srv := startProc(t, "serve", cfg, "serve", "--no-worker", "--no-dashboard", "--addr", "127.0.0.1:0")
 	base := "http://" + listenAddr(t, srv)
 	w := startProc(t, "worker", cfg, "worker", "--queues", "workflows=1", "--shutdown-timeout", "5s")
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := apiClient(t)
 
 	resp, err := hc.Post(base+"/api/chat", "application/json", strings.NewReader(seedRequest))
 	if err != nil {

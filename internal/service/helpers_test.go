@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/config"
+	"github.com/codex-dominion/dominion/internal/openapitest"
 	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/internal/testenv"
 )
@@ -136,7 +137,8 @@ func start(t testing.TB, b backend, opts ...option) *server {
 		ShutdownTimeout: 5 * time.Second,
 		Logger:          testLogger(t),
 	}
-	s := &server{t: t, http: &http.Client{Timeout: 30 * time.Second}}
+	// Every /api/ answer the tests receive is checked against docs/openapi.json.
+	s := &server{t: t, http: &http.Client{Timeout: 30 * time.Second, Transport: openapitest.Transport(t, nil)}}
 	if b.distributed {
 		s.redis = testenv.StartRedis(t)
 		cfg.RedisURL = s.redis.URL()

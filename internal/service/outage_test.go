@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/openapitest"
 	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
@@ -44,7 +45,7 @@ func TestPostgresRestartLosesNothing(t *testing.T) {
 	s := start(t, backend{name: "redis+postgres", distributed: true}, withTypes(t, outageTypes), withConcurrency(8),
 		func(c *service.Config) { c.DatabaseURL = pgSrv.NewDatabase(t) })
 
-	p := &poster{base: s.base, want: total, http: &http.Client{Timeout: 30 * time.Second}}
+	p := &poster{base: s.base, want: total, http: &http.Client{Timeout: 30 * time.Second, Transport: openapitest.Transport(t, nil)}}
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(p.run)

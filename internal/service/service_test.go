@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/config"
+	"github.com/codex-dominion/dominion/internal/openapitest"
 	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/redisbroker"
@@ -735,7 +736,7 @@ func TestGracefulShutdown(t *testing.T) {
         kind: delay
         duration: 1s
 `
-	s := &server{t: t, http: &http.Client{Timeout: 10 * time.Second}}
+	s := &server{t: t, http: &http.Client{Timeout: 10 * time.Second, Transport: openapitest.Transport(t, nil)}}
 	cfg := service.Config{Config: config.Config{DataDir: t.TempDir()}, ShutdownTimeout: 20 * time.Second, Logger: testLogger(t)}
 	withTypes(t, types)(&cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
