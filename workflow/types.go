@@ -15,6 +15,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/envexpand"
 	"github.com/codex-dominion/dominion/internal/redact"
 
 	"github.com/codex-dominion/dominion/internal/httpx"
@@ -505,32 +506,14 @@ func parseDuration(field, s string) (time.Duration, error) {
 	return d, nil
 }
 
-// expandEnv replaces ${VAR} by getenv(VAR); an unset or empty variable is an error (a secret
-// silently left empty would turn signing off).
+// expandEnv replaces ${VAR} in the field by getenv(VAR); an unset or empty variable is an
+// error (a secret silently left empty would turn signing off).
 func expandEnv(getenv func(string) string, field, s string) (string, error) {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String(), nil
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			return "", fmt.Errorf("%s: unterminated ${ in %q", field, s)
-		}
-		name := s[i+2 : i+j]
-		var v string
-		if getenv != nil && name != "" {
-			v = getenv(name)
-		}
-		if v == "" {
-			return "", fmt.Errorf("%s: environment variable %q is not set (or is empty)", field, name)
-		}
-		b.WriteString(s[:i])
-		b.WriteString(v)
-		s = s[i+j+1:]
+	v, err := envexpand.Expand(s, getenv)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
 	}
+	return v, nil
 }
 
 // yamlLines finds the line of each workflow and step in the file, for error messages.

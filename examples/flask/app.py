@@ -18,6 +18,13 @@ app's view ``POST /hooks/followup``, signed with the shared secret, and the view
 signature before doing the work. A 2xx answer lets the workflow go on; a 5xx or a timeout is
 retried with backoff, as RQ's ``Retry`` would; a 4xx fails the workflow at once.
 
+A plain job type can be served by a view too, as an RQ task was by the worker: the handler file
+(``handlers.yaml``, ``DOMINION_HANDLERS``) maps the job type ``notify_agent`` to the view
+``POST /jobs/notify_agent``. Anyone enqueues it (``POST /api/agents/<id>/notify`` here, the
+Python client's ``enqueue``, ``POST /api/jobs``, ``dominion enqueue``); Dominion's worker POSTs the
+job to the view, which checks the signature with ``parse_job_request``; a 2xx answer completes
+the job with the view's JSON as its result, a 4xx sends it to dead, a 5xx retries it.
+
 Configuration (environment, or ``app.config`` in tests)::
 
     DOMINION_URL       where dominion serve listens (default http://localhost:8080)
@@ -25,7 +32,7 @@ Configuration (environment, or ``app.config`` in tests)::
     APP_SECRET         the secret Dominion signs its requests to this app with
 
 Run it: ``flask --app app run --port 5000`` next to ``dominion serve`` started with
-``DOMINION_WORKFLOWS=workflows.yaml`` (see README.md).
+``DOMINION_WORKFLOWS=workflows.yaml`` and ``DOMINION_HANDLERS=handlers.yaml`` (see README.md).
 """
 
 from __future__ import annotations
@@ -36,7 +43,15 @@ from typing import Any, Dict, List
 
 from flask import Flask, current_app, jsonify, request
 
-from dominion import HEADER_IDEMPOTENCY, HEADER_SIGNATURE, Client, DominionError, verify_signature
+from dominion import (
+    HEADER_IDEMPOTENCY,
+    HEADER_SIGNATURE,
+    Client,
+    DominionError,
+    HandlerError,
+    parse_job_request,
+    verify_signature,
+)
 
 app = Flask(__name__)
 app.config.update(
@@ -48,6 +63,7 @@ app.config.update(
 # The follow-ups done, by idempotency key: a request repeated after a crash is recognised
 # and not done twice. A real app keeps this in its database.
 _followups: Dict[str, Dict[str, Any]] = {}
+_notifications: Dict[str, Dict[str, Any]] = {}  # the notify_agent jobs done, the same way
 _lock = threading.Lock()
 
 
@@ -92,6 +108,38 @@ def followup():
                     "message": f"Follow-up sent: saves ${wf['savings']['weekly_savings']:.2f}/week"}
             _followups[key] = done
     return jsonify(done)  # 2xx: the step is done; this is its output
+
+
+@app.post("/api/agents/<agent_id>/notify")
+def notify(agent_id: str):
+    """Enqueue a notify_agent job, as the seed enqueued an RQ task; answer with its id."""
+    message = (request.get_json(silent=True) or {}).get("message", "")
+    try:
+        job_id = dominion().enqueue("notify_agent", {"agent_id": agent_id, "message": message}, retries=3)
+    except DominionError as e:
+        status = e.status if 400 <= e.status < 500 else 502
+        return jsonify(error={"code": e.code, "message": e.message, "field": e.field}), status
+    return jsonify(job_id=job_id), 202
+
+
+@app.post("/jobs/notify_agent")
+def notify_agent():
+    """The job type notify_agent, run by this view (handlers.yaml) when Dominion's worker sends it."""
+    try:
+        job = parse_job_request(request.get_data(), request.headers, current_app.config["APP_SECRET"])
+    except HandlerError as e:
+        return jsonify(error=str(e)), e.status  # 401 or 400: the job is dead, not retried
+    payload = job.payload if isinstance(job.payload, dict) else {}
+    if not payload.get("agent_id"):
+        return jsonify(error="payload.agent_id is required"), 422  # dead: retrying cannot help
+    key = job.idempotency_key or job.id
+    with _lock:
+        done = _notifications.get(key)
+        if done is None:
+            done = {"agent_id": payload["agent_id"], "message": payload.get("message", ""), "job_id": job.id,
+                    "attempt": job.attempt}
+            _notifications[key] = done
+    return jsonify(notified=done)  # 2xx: the job is completed; this is its result
 
 
 @app.get("/api/followups")

@@ -1,5 +1,6 @@
 """The Flask example end to end: the app on a free port, dominion serve with the app's workflow
-types, the seed's request through the app, and the app's view called by Dominion's worker."""
+types and handler file, the seed's request through the app, the app's view called by Dominion's
+worker for a workflow step, and the job type notify_agent served by another view."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def flask_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def dominion(dominion_bin: str, flask_url: str) -> Iterator[Client]:
-    env = {"DOMINION_WORKFLOWS": str(HERE / "workflows.yaml"), "APP_URL": flask_url, "APP_SECRET": SECRET}
+    env = {"DOMINION_WORKFLOWS": str(HERE / "workflows.yaml"), "DOMINION_HANDLERS": str(HERE / "handlers.yaml"),
+           "APP_URL": flask_url, "APP_SECRET": SECRET}
     with DominionServer(dominion_bin, token="flask-example-token", env=env) as server:
         example.app.config.update(DOMINION_URL=server.url, DOMINION_API_TOKEN=server.token, APP_SECRET=SECRET)
         yield server.client()
@@ -95,3 +97,29 @@ def test_a_request_with_the_wrong_signature_is_refused_and_the_workflow_fails(fl
     assert workflow["status"] == "failed" and workflow["attempts"] == 1  # a 4xx is not retried
     assert "401" in json.dumps(workflow)
     assert not [f for f in followups(flask_url) if f["workflow_id"] == answer["workflow_id"]]
+
+
+def test_a_job_type_is_served_by_the_apps_view(flask_url: str, dominion: Client) -> None:
+    status, answer = post(flask_url + "/api/agents/agent_jermaine_super_action/notify", {"message": "weekly savings ready"})
+    assert status == 202, answer
+
+    job = dominion.wait(answer["job_id"], timeout=60)
+    assert job.type == "notify_agent"
+    assert job.state == "completed", job
+    assert job.attempts == 1 and not job.errors
+    # The result is the view's answer: it verified the signature and did the work once.
+    assert job.result == {"notified": {"agent_id": "agent_jermaine_super_action", "message": "weekly savings ready",
+                                       "job_id": answer["job_id"], "attempt": 1}}
+
+
+def test_a_job_the_view_refuses_is_dead_without_retry(flask_url: str, dominion: Client) -> None:
+    refused = dominion.wait(dominion.enqueue("notify_agent", {"message": "to nobody"}, retries=3), timeout=60)
+    example.app.config["APP_SECRET"] = "rotated-on-one-side-only"
+    try:
+        bad_signature = dominion.enqueue("notify_agent", {"agent_id": "a1"}, retries=3)
+        signed_wrong = dominion.wait(bad_signature, timeout=60)
+    finally:
+        example.app.config["APP_SECRET"] = SECRET
+    for job, status in ((signed_wrong, "401"), (refused, "422")):
+        assert job.state == "dead" and job.attempts == 1, job  # a 4xx is not retried
+        assert status in job.errors[-1]["error"], job.errors

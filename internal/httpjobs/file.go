@@ -14,6 +14,8 @@ import (
 
 	"github.com/codex-dominion/dominion/internal/webhook"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/codex-dominion/dominion/internal/envexpand"
 )
 
 // EnvFile names the environment variable that holds the path of the handler file.
@@ -23,7 +25,8 @@ const EnvFile = "DOMINION_HANDLERS"
 type Endpoint struct {
 	// Type is the job type.
 	Type string
-	// URL receives the POST (http or https).
+	// URL receives the POST (http or https); ${VAR} in the file's url is the environment
+	// variable VAR.
 	URL string
 	// Timeout bounds one request (DefaultTimeout when the file gives none); the job's own
 	// timeout, when shorter, wins.
@@ -38,7 +41,7 @@ type Endpoint struct {
 //
 //	handlers:
 //	  - type: send_invoice                        # the job type
-//	    url: https://billing.internal/jobs/invoice
+//	    url: https://billing.internal/jobs/invoice  # ${VAR}: the environment variable VAR
 //	    timeout: 30s                              # default 30s
 //	    headers: {X-Team: billing}
 //	    secret_env: BILLING_HMAC_SECRET           # or secret_file: /run/secrets/billing
@@ -110,9 +113,16 @@ func Parse(data []byte, getenv func(string) string, readFile func(string) ([]byt
 }
 
 func (h endpointYAML) endpoint(getenv func(string) string, readFile func(string) ([]byte, error)) (Endpoint, error) {
-	ep := Endpoint{Type: strings.TrimSpace(h.Type), URL: strings.TrimSpace(h.URL), Timeout: DefaultTimeout, Headers: h.Headers}
+	ep := Endpoint{Type: strings.TrimSpace(h.Type), Timeout: DefaultTimeout, Headers: h.Headers}
 	if ep.Type == "" {
 		return ep, errors.New("type is required")
+	}
+	// ${VAR} in the URL, as in the workflow types file: where the endpoint listens is known
+	// when the process starts (APP_URL=http://app:5000).
+	var err error
+	ep.URL, err = envexpand.Expand(strings.TrimSpace(h.URL), getenv)
+	if err != nil {
+		return ep, fmt.Errorf("url: %w", err)
 	}
 	u, err := url.Parse(ep.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -228,7 +228,7 @@ func TestTimeout(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"HOOK_SECRET": "  from-env \n"}
+	env := map[string]string{"HOOK_SECRET": "  from-env \n", "APP_URL": "http://app.example:5000"}
 	files := map[string]string{"/run/secrets/hook": "from-file\n"}
 	readFile := func(p string) ([]byte, error) {
 		if s, ok := files[p]; ok {
@@ -242,7 +242,7 @@ func TestParse(t *testing.T) {
     secret_env: HOOK_SECRET
     headers: {X-Team: t}
   - type: b
-    url: http://b.example/
+    url: ${APP_URL}/jobs/b
     timeout: 2s
     secret_file: /run/secrets/hook
 `), func(k string) string { return env[k] }, readFile)
@@ -250,7 +250,7 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(eps) != 2 || eps[0].Secret != "from-env" || eps[0].Timeout != httpjobs.DefaultTimeout || eps[0].Headers["X-Team"] != "t" ||
-		eps[1].Secret != "from-file" || eps[1].Timeout != 2*time.Second {
+		eps[1].Secret != "from-file" || eps[1].Timeout != 2*time.Second || eps[1].URL != "http://app.example:5000/jobs/b" {
 		t.Errorf("%+v", eps)
 	}
 	for _, c := range []struct{ yaml, want string }{
@@ -258,6 +258,7 @@ func TestParse(t *testing.T) {
 		{`handlers: []`, "no handlers"},
 		{"handlers:\n  - type: a\n    url: ftp://x/\n", "not an http"},
 		{"handlers:\n  - url: http://x/\n", "type is required"},
+		{"handlers:\n  - type: a\n    url: ${NOPE}/x\n", `url: environment variable "NOPE" is not set (or is empty)`},
 		{"handlers:\n  - type: a\n    url: http://x/\n    timeout: soon\n", "timeout"},
 		{"handlers:\n  - type: a\n    url: http://x/\n    secret_env: NOPE\n", "NOPE is not set"},
 		{"handlers:\n  - type: a\n    url: http://x/\n    secret_file: /nope\n", "secret_file"},

@@ -1,7 +1,7 @@
 """docs/migrating-from-rq.md, run: every block in document order against a real dominion serve.
 
 - ``yaml`` blocks whose first line names a file (``# workflows.yaml``) are the server's
-  DOMINION_WORKFLOWS and DOMINION_SCHEDULES;
+  DOMINION_WORKFLOWS, DOMINION_SCHEDULES and DOMINION_HANDLERS;
 - ``python`` blocks run in one namespace, with DOMINION_URL and DOMINION_API_TOKEN set;
 - ``sh`` blocks run with bash -e, the built dominion first on PATH and the server's environment;
 - ``sh long-running`` commands are started, must log that they started, and must exit 0 on
@@ -27,7 +27,8 @@ from dominion import verify_signature
 from dominion.testing import DominionServer
 
 DOC = pathlib.Path(__file__).resolve().parents[3] / "docs" / "migrating-from-rq.md"
-FILES = {"workflows.yaml": "DOMINION_WORKFLOWS", "schedules.yaml": "DOMINION_SCHEDULES"}
+FILES = {"workflows.yaml": "DOMINION_WORKFLOWS", "schedules.yaml": "DOMINION_SCHEDULES",
+         "handlers.yaml": "DOMINION_HANDLERS"}
 SECRET = "doc-test-secret"
 
 
@@ -165,3 +166,7 @@ def test_every_block_of_the_guide_runs(doc_server: DominionServer, doc_blocks: L
     with receiver.lock:
         crm = [r for r in receiver.requests if r["path"] == "/crm"]
     assert crm and all(r["verified"] for r in crm)
+    # The handler file's job type reached it too, signed with the secret.
+    with receiver.lock:
+        handled = [r for r in receiver.requests if r["path"] == "/crm/jobs/send_followup_email"]
+    assert handled and all(r["verified"] for r in handled)
