@@ -1,14 +1,20 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/codex-dominion/dominion/internal/loadgen"
 	"github.com/codex-dominion/dominion/internal/service"
+	"github.com/codex-dominion/dominion/queue"
 )
 
 // BenchmarkChatLoad measures POST /api/chat (the seed's request, execute mode) against a
@@ -33,9 +39,7 @@ func BenchmarkChatLoad(b *testing.B) {
 	}
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
-			s := start(b, be, func(c *service.Config) {
-				c.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			})
+			s := start(b, be, asServed)
 			opts := loadgen.Options{
 				URL:         s.base + "/api/chat",
 				Body:        []byte(seedBody),
@@ -60,4 +64,106 @@ func BenchmarkChatLoad(b *testing.B) {
 			b.Logf("%d connections: %s", conns, res)
 		})
 	}
+}
+
+// asServed logs as `dominion serve` does (info level: a line per request), formatted and
+// discarded.
+func asServed(c *service.Config) {
+	c.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// batchSize is the jobs of one POST /api/jobs and of one EnqueueMany in BenchmarkEnqueueBatch.
+const batchSize = 1000
+
+// BenchmarkEnqueueBatch measures jobs enqueued per second in lists of 1,000: through
+// POST /api/jobs of a running `dominion serve` (api), and through the library's
+// queue.Client.EnqueueMany on the same broker in the same process (library), one list after
+// the other from one goroutine, on each broker (embedded: the SQLite queue; redis). Each
+// benchmark iteration is one list; the jobs' payloads are encoded beforehand for both, as a
+// client in another language would send them. Serve runs without a worker, so the jobs stay
+// queued and only enqueueing is measured:
+//
+//	go test ./internal/service -run '^$' -bench EnqueueBatch -benchtime 10x -count 5
+func BenchmarkEnqueueBatch(b *testing.B) {
+	for _, be := range []backend{{name: "embedded"}, {name: "redis", distributed: true}} {
+		b.Run(be.name, func(b *testing.B) {
+			s := start(b, be, asServed, withoutWorker())
+			b.Run("api", func(b *testing.B) { benchEnqueueAPI(b, s) })
+			b.Run("library", func(b *testing.B) { benchEnqueueLibrary(b, s) })
+		})
+	}
+}
+
+// batchPayload is the payload of job n of a benchmark list: a few fields, as an e-mail job has.
+func batchPayload(n int) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"to":"user-%d@example.com","template":"welcome","user_id":%d}`, n, n))
+}
+
+func benchEnqueueAPI(b *testing.B, s *server) {
+	type job struct {
+		Type    string          `json:"type"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		jobs := make([]job, batchSize)
+		for j := range jobs {
+			jobs[j] = job{Type: "email.send", Payload: batchPayload(i*batchSize + j)}
+		}
+		body, err := json.Marshal(map[string]any{"jobs": jobs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[i] = body
+	}
+	hc := &http.Client{Timeout: time.Minute} // not the validating client of the tests: its checks would be measured
+	defer hc.CloseIdleConnections()
+	b.ResetTimer()
+	for _, body := range bodies {
+		resp, err := hc.Post(s.base+"/api/jobs", "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var answer struct {
+			Enqueued int `json:"enqueued"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&answer)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusCreated || answer.Enqueued != batchSize {
+			b.Fatalf("POST /api/jobs: %d, %d enqueued (%v)", resp.StatusCode, answer.Enqueued, err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+func benchEnqueueLibrary(b *testing.B, s *server) {
+	ctx := context.Background()
+	br, err := service.OpenBroker(ctx, s.cfg.Config, s.cfg.Logger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	client := queue.NewClient(br)
+	lists := make([][]queue.Request, b.N)
+	for i := range lists {
+		lists[i] = make([]queue.Request, batchSize)
+		for j := range lists[i] {
+			lists[i][j] = queue.Request{Type: "email.send", Payload: batchPayload(i*batchSize + j)}
+		}
+	}
+	b.ResetTimer()
+	for _, reqs := range lists {
+		_, errs, err := client.EnqueueMany(ctx, reqs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "jobs/s")
 }
