@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/codex-dominion/dominion/internal/openapitest"
 )
 
 // TestEveryAttemptInTheAPI: a workflow whose webhook fails once is retried by the queue and
@@ -30,7 +28,6 @@ func TestEveryAttemptInTheAPI(t *testing.T) {
 		types := fmt.Sprintf("workflows:\n  - name: flaky\n    steps:\n      - name: call\n        kind: http\n        url: %s/\n"+
 			"  - name: slow\n    steps:\n      - name: wait\n        kind: delay\n        duration: 1h\n", hook.URL)
 		s := start(t, b, withTypes(t, types), withRetries(2))
-		s.http.Transport = openapitest.Transport(t, nil)
 
 		acc := s.submit("agent-a", "flaky")
 		w := s.waitStatus(acc.WorkflowID, "completed", 60*time.Second)
