@@ -91,6 +91,13 @@ func TestPostgresRestartLosesNothing(t *testing.T) {
 	if st.Failed != 0 || st.Dead != 0 || st.Retry != 0 {
 		t.Fatalf("queue %s: %+v; want no failed attempt and no dead job: outages must not use attempts", workflow.DefaultQueue, st)
 	}
+	// An attempt that waited for the store counts for nothing in the metrics either: each
+	// workflow has one, its completed attempt.
+	for _, id := range ids {
+		if w := s.get(id); len(w.Metrics) != 1 || w.Metrics[0].Status != "completed" {
+			t.Fatalf("workflow %s: metrics %+v, want one completed attempt", id, w.Metrics)
+		}
+	}
 }
 
 // queueStats reads a queue's statistics from the server's Redis.
