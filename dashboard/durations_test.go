@@ -25,6 +25,9 @@ func checkWorkflowDurations(t *testing.T, h *httpClient, d *demo) {
 	if want := w.FinishedAt.Sub(w.CreatedAt); !about(total, want) || total < last {
 		t.Errorf("accepted to finish shown as %s, want %s (created %s, finished %s)", total, want, w.CreatedAt, w.FinishedAt)
 	}
+	if list := h.get("/workflows").body; !strings.Contains(list, `<td class="num nowrap">`) {
+		t.Error("the workflows list's Duration column may wrap")
+	}
 	running := h.get("/workflows/" + d.runningWF).body
 	for _, id := range []string{"last-attempt", "total-duration"} {
 		if v := shownText(t, running, id); !strings.HasSuffix(v, " so far") {
