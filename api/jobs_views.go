@@ -92,18 +92,19 @@ type WorkerView struct {
 
 // ScheduleView is one schedule of GET /api/schedules.
 type ScheduleView struct {
-	Name         string          `json:"name"`
-	Spec         string          `json:"spec"`
-	TimeZone     string          `json:"time_zone"`
-	Queue        string          `json:"queue"`
-	Type         string          `json:"type"`
-	Payload      json.RawMessage `json:"payload,omitempty"`
-	Enabled      bool            `json:"enabled"`
-	CatchUp      bool            `json:"catch_up"`
-	NextRun      time.Time       `json:"next_run,omitzero"`
-	LastRun      time.Time       `json:"last_run,omitzero"`
-	LastJobID    string          `json:"last_job_id,omitempty"`
-	LastJobState string          `json:"last_job_state,omitempty"`
+	Name          string          `json:"name"`
+	Spec          string          `json:"spec"`
+	TimeZone      string          `json:"time_zone"`
+	Queue         string          `json:"queue"`
+	Type          string          `json:"type"`
+	Payload       json.RawMessage `json:"payload,omitempty"`
+	Enabled       bool            `json:"enabled"`
+	CatchUp       bool            `json:"catch_up"`
+	NextRun       time.Time       `json:"next_run,omitzero"`
+	LastRun       time.Time       `json:"last_run,omitzero"`
+	LastRunManual bool            `json:"last_run_manual,omitempty"`
+	LastJobID     string          `json:"last_job_id,omitempty"`
+	LastJobState  string          `json:"last_job_state,omitempty"`
 }
 
 func jobURL(id string) string { return "/api/jobs/" + id }
@@ -140,6 +141,6 @@ func scheduleView(s queue.ScheduleInfo) ScheduleView {
 	return ScheduleView{
 		Name: s.Name, Spec: s.Spec, TimeZone: s.TimeZone, Queue: s.Queue, Type: s.Type,
 		Payload: validOrNil(s.Payload), Enabled: s.Enabled, CatchUp: s.CatchUp, NextRun: s.NextRun,
-		LastRun: s.LastRun, LastJobID: s.LastJobID, LastJobState: string(s.LastJobState),
+		LastRun: s.LastRun, LastRunManual: s.LastRunManual, LastJobID: s.LastJobID, LastJobState: string(s.LastJobState),
 	}
 }

@@ -529,6 +529,13 @@ func TestWorkflowAndScheduleActions(t *testing.T) {
 	if !strings.Contains(msg, "sync_invoices run now: job sync_invoices:run:") {
 		t.Errorf("run now: %q", msg)
 	}
+	// The schedules page shows the manual run as the last run, marked manual.
+	page := h.get("/schedules").body
+	row := page[strings.Index(page, `data-test="schedule-sync_invoices"`):]
+	row = row[:strings.Index(row, "</tr>")]
+	if !strings.Contains(row, `data-test="manual"`) || !strings.Contains(row, "sync_invoices:run:") {
+		t.Errorf("schedules page after run now:\n%s", row)
+	}
 	if msg := flash(h.post("/schedules/nope/run", url.Values{"csrf": {token}})); !strings.Contains(msg, "unknown schedule") {
 		t.Errorf("unknown schedule: %q", msg)
 	}

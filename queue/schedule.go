@@ -47,6 +47,10 @@ type ScheduleState struct {
 	// LastJobID the ID of its job.
 	LastRun   time.Time `json:"last_run,omitzero"`
 	LastJobID string    `json:"last_job_id,omitempty"`
+	// LastManualRun is when the latest manual run (Scheduler.RunNow) was enqueued and
+	// LastManualJobID its job's ID. Ticks and catch-up never read them.
+	LastManualRun   time.Time `json:"last_manual_run,omitzero"`
+	LastManualJobID string    `json:"last_manual_job_id,omitempty"`
 }
 
 // ScheduleStore is the part of a broker that keeps schedule state. Both brokers of this
@@ -60,6 +64,9 @@ type ScheduleStore interface {
 	// one atomic step that keeps the latest tick: an older tick than the one recorded
 	// changes nothing.
 	RecordScheduleRun(ctx context.Context, name string, tick time.Time, jobID string) error
+	// RecordManualRun records that the job jobID was enqueued by hand at at, keeping the
+	// latest manual run; it leaves the ticks' record alone.
+	RecordManualRun(ctx context.Context, name string, at time.Time, jobID string) error
 }
 
 // tickFormat is how a tick appears in its job ID: its UTC instant to the second.

@@ -132,11 +132,14 @@ func (s *Scheduler) Next(name string, t time.Time) time.Time {
 // ScheduleInfo is a schedule with its state, for listings.
 type ScheduleInfo struct {
 	Schedule
-	Enabled   bool      `json:"enabled"`
-	NextRun   time.Time `json:"next_run,omitzero"`
-	LastRun   time.Time `json:"last_run,omitzero"`
-	LastJobID string    `json:"last_job_id,omitempty"`
-	// LastJobState is the state of the last tick's job; empty when it no longer exists
+	Enabled bool      `json:"enabled"`
+	NextRun time.Time `json:"next_run,omitzero"`
+	// LastRun is the latest run, a tick's or a manual one (LastRunManual), and LastJobID its
+	// job's ID.
+	LastRun       time.Time `json:"last_run,omitzero"`
+	LastRunManual bool      `json:"last_run_manual,omitempty"`
+	LastJobID     string    `json:"last_job_id,omitempty"`
+	// LastJobState is the state of the last run's job; empty when it no longer exists
 	// (its result TTL ran out, or it was deleted).
 	LastJobState State `json:"last_job_state,omitempty"`
 }
@@ -155,16 +158,19 @@ func (s *Scheduler) List(ctx context.Context) ([]ScheduleInfo, error) {
 		info := ScheduleInfo{
 			Schedule: e.Schedule, Enabled: e.Enabled(st), LastRun: st.LastRun, LastJobID: st.LastJobID,
 		}
+		if st.LastManualRun.After(st.LastRun) {
+			info.LastRun, info.LastJobID, info.LastRunManual = st.LastManualRun, st.LastManualJobID, true
+		}
 		if info.Enabled {
 			info.NextRun = e.cron.Next(now)
 		}
-		if st.LastJobID != "" {
-			job, err := s.broker.Get(ctx, st.LastJobID)
+		if info.LastJobID != "" {
+			job, err := s.broker.Get(ctx, info.LastJobID)
 			switch {
 			case err == nil:
 				info.LastJobState = job.State
 			case !errors.Is(err, ErrJobNotFound):
-				return nil, fmt.Errorf("schedule %q: get last job %s: %w", e.Name, st.LastJobID, err)
+				return nil, fmt.Errorf("schedule %q: get last job %s: %w", e.Name, info.LastJobID, err)
 			}
 		}
 		out = append(out, info)
@@ -189,13 +195,21 @@ func (s *Scheduler) entry(name string) (*compiled, error) {
 
 // RunNow enqueues a job of the named schedule at once, whether or not it is enabled. Its ID
 // is the schedule name, "run" and a new ID; it does not count as a tick, so the schedule's
-// next tick runs as planned.
+// next tick runs as planned. It is recorded as the schedule's last manual run (List shows it
+// as the last run, marked manual, until a later tick).
 func (s *Scheduler) RunNow(ctx context.Context, name string) (*Job, error) {
 	e, err := s.entry(name)
 	if err != nil {
 		return nil, err
 	}
-	return s.client.Enqueue(ctx, e.Type, e.Payload, e.options(e.Name+":run:"+NewID())...)
+	job, err := s.client.Enqueue(ctx, e.Type, e.Payload, e.options(e.Name+":run:"+NewID())...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.broker.RecordManualRun(ctx, e.Name, job.EnqueuedAt, job.ID); err != nil {
+		s.log.Warn("scheduler: record manual run failed", "schedule", e.Name, "job_id", job.ID, "err", err)
+	}
+	return job, nil
 }
 
 // SetEnabled enables or disables the named schedule for every scheduler on the broker.

@@ -38,8 +38,9 @@ func (a *app) withScheduler(ctx context.Context, path, file string, open func(co
 }
 
 func runSchedulesList(ctx context.Context, a *app, path string, args []string) int {
-	f := a.newFlags(path, "[--json]", `List the schedules with their state in the broker: enabled, next run, last tick
-enqueued, and that job's ID and state (empty once the job is gone).
+	f := a.newFlags(path, "[--json]", `List the schedules with their state in the broker: enabled, next run, last run (a
+tick, or a "schedules run", marked manual), and that job's ID and state ("(gone)" once the
+job is gone).
 
 `+schedulesEnvHelp, 0, 0)
 	file := schedulesFlag(f)
@@ -65,8 +66,12 @@ enqueued, and that job's ID and state (empty once the job is gone).
 			if i.LastJobID != "" && state == "" {
 				state = "(gone)"
 			}
+			last := zoned(i.LastRun, i.TimeZone)
+			if i.LastRunManual {
+				last += " (manual)"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.Name, i.Spec, i.TimeZone, yesNo(i.Enabled),
-				zoned(i.NextRun, i.TimeZone), zoned(i.LastRun, i.TimeZone), i.LastJobID, state)
+				zoned(i.NextRun, i.TimeZone), last, i.LastJobID, state)
 		}
 		tw.Flush()
 		return exitOK

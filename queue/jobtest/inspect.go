@@ -186,3 +186,18 @@ func (b *Broker) RecordScheduleRun(ctx context.Context, name string, tick time.T
 	b.schedules[name] = s
 	return nil
 }
+
+// RecordManualRun records the manual run's job unless a later one is recorded already.
+func (b *Broker) RecordManualRun(ctx context.Context, name string, at time.Time, jobID string) error {
+	if err := b.lock(); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	s := b.schedules[name]
+	if !at.After(s.LastManualRun) {
+		return nil
+	}
+	s.Name, s.LastManualRun, s.LastManualJobID = name, at, jobID
+	b.schedules[name] = s
+	return nil
+}

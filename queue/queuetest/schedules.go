@@ -78,6 +78,25 @@ func testScheduleStore(t *testing.T, nb NewBroker) {
 	if a := all[0]; a.Enabled == nil || !*a.Enabled || !a.LastRun.IsZero() || a.LastJobID != "" {
 		t.Fatalf("another = %+v", a)
 	}
+	// Manual runs: the latest is kept, apart from the ticks; a schedule with only a manual
+	// run has a state.
+	for _, m := range []struct {
+		at time.Time
+		id string
+	}{{t2, "nightly:run:2"}, {t1, "nightly:run:1"}} {
+		if err := st.RecordManualRun(e.ctx, "nightly", m.at, m.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.RecordManualRun(e.ctx, "manual-only", t1, "manual-only:run:1"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := scheduleState(t, st, "nightly"); !s.LastManualRun.Equal(t2) || s.LastManualJobID != "nightly:run:2" || !s.LastRun.Equal(t3) || s.LastJobID != "nightly:3" {
+		t.Fatalf("after manual runs: %+v, want manual run %s (nightly:run:2), tick %s (nightly:3)", s, t2, t3)
+	}
+	if s, ok := scheduleState(t, st, "manual-only"); !ok || !s.LastManualRun.Equal(t1) || !s.LastRun.IsZero() {
+		t.Fatalf("manual-only = %+v (found %t)", s, ok)
+	}
 	if n := all[1]; n.Enabled == nil || !*n.Enabled || !n.LastRun.Equal(t3) {
 		t.Fatalf("nightly = %+v, want enabled with last run %s", n, t3)
 	}
@@ -320,13 +339,25 @@ func testSchedulerRunNow(t *testing.T, nb NewBroker) {
 	if got.Queue != "reports" || got.Type != "generate_weekly_report" || got.MaxRetries != 1 || got.State != queue.StatePending {
 		t.Fatalf("manual run job = %+v", got)
 	}
-	// A manual run is no tick: the state's last run stays unset.
-	if st, ok := scheduleState(t, scheduleStore(t, e.broker), "report"); ok && !st.LastRun.IsZero() {
-		t.Fatalf("manual run recorded as a tick: %+v", st)
+	// A manual run is no tick: the state's last tick stays unset, and the run is kept apart.
+	st, _ := scheduleState(t, scheduleStore(t, e.broker), "report")
+	if !st.LastRun.IsZero() || st.LastManualJobID != job.ID || st.LastManualRun.Sub(job.EnqueuedAt).Abs() >= time.Millisecond {
+		t.Fatalf("after a manual run: state %+v, want no tick and manual run %s at %s", st, job.ID, job.EnqueuedAt)
 	}
+	// Listed as the last run, marked manual, with its job's state.
 	infos, err := s.List(e.ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if i := infos[0]; !i.LastRunManual || i.LastJobID != job.ID || i.LastRun.IsZero() || i.LastJobState != queue.StatePending {
+		t.Fatalf("list after a manual run: %+v", i)
+	}
+	// A later tick is the last run again.
+	if err := scheduleStore(t, e.broker).RecordScheduleRun(e.ctx, "report", time.Now().Add(time.Hour), "report:tick"); err != nil {
+		t.Fatal(err)
+	}
+	if infos, err = s.List(e.ctx); err != nil || infos[0].LastRunManual || infos[0].LastJobID != "report:tick" {
+		t.Fatalf("list after a later tick: %+v, %v", infos, err)
 	}
 	next := infos[0].NextRun.In(infos[0].NextRun.Location())
 	berlin, _ := time.LoadLocation("Europe/Berlin")

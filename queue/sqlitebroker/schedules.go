@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,14 @@ const createSchedules = `CREATE TABLE IF NOT EXISTS schedules (
     last_job_id TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID`
 
+// createManualRuns keeps the latest manual run of each schedule, apart from the ticks (a
+// table of its own, so that a schedules table made before it needs no change).
+const createManualRuns = `CREATE TABLE IF NOT EXISTS schedule_manual_runs (
+    name   TEXT PRIMARY KEY,
+    at     INTEGER NOT NULL, -- Unix nanoseconds
+    job_id TEXT NOT NULL
+) WITHOUT ROWID`
+
 var _ queue.ScheduleStore = (*Broker)(nil)
 
 // ScheduleStates returns the state of every schedule that has one, sorted by name.
@@ -29,7 +38,7 @@ func (b *Broker) ScheduleStates(ctx context.Context) ([]queue.ScheduleState, err
 	rows, err := b.r.QueryContext(ctx, `SELECT name, enabled, last_run, last_job_id FROM schedules ORDER BY name`)
 	if err != nil {
 		if strings.Contains(err.Error(), "no such table") {
-			return nil, nil // no schedule state written yet
+			return b.addManualRuns(ctx, nil) // no tick or flag written yet
 		}
 		return nil, fmt.Errorf("sqlitebroker: schedule states in %s: %w", b.path, err)
 	}
@@ -53,7 +62,38 @@ func (b *Broker) ScheduleStates(ctx context.Context) ([]queue.ScheduleState, err
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlitebroker: schedule states in %s: %w", b.path, err)
 	}
-	return out, nil
+	return b.addManualRuns(ctx, out)
+}
+
+// addManualRuns sets the manual runs' fields of states, adding a state for a schedule that
+// has only a manual run, and keeps them sorted by name.
+func (b *Broker) addManualRuns(ctx context.Context, states []queue.ScheduleState) ([]queue.ScheduleState, error) {
+	rows, err := b.r.QueryContext(ctx, `SELECT name, at, job_id FROM schedule_manual_runs`)
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return states, nil // no manual run recorded yet
+		}
+		return nil, fmt.Errorf("sqlitebroker: manual runs in %s: %w", b.path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			name, jobID string
+			at          int64
+		)
+		if err := rows.Scan(&name, &at, &jobID); err != nil {
+			return nil, fmt.Errorf("sqlitebroker: manual runs in %s: %w", b.path, err)
+		}
+		i, found := slices.BinarySearchFunc(states, name, func(s queue.ScheduleState, n string) int { return strings.Compare(s.Name, n) })
+		if !found {
+			states = slices.Insert(states, i, queue.ScheduleState{Name: name})
+		}
+		states[i].LastManualRun, states[i].LastManualJobID = fromNanos(at), jobID
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitebroker: manual runs in %s: %w", b.path, err)
+	}
+	return states, nil
 }
 
 // SetScheduleEnabled sets the schedule's enabled flag.
@@ -85,6 +125,23 @@ func (b *Broker) RecordScheduleRun(ctx context.Context, name string, tick time.T
 	})
 	if err != nil {
 		return fmt.Errorf("sqlitebroker: record run of schedule %s in %s: %w", name, b.path, err)
+	}
+	return nil
+}
+
+// RecordManualRun records the manual run's job unless a later one is recorded already.
+func (b *Broker) RecordManualRun(ctx context.Context, name string, at time.Time, jobID string) error {
+	err := b.write(ctx, func(tx *wtx) error {
+		if _, err := tx.tx.ExecContext(ctx, createManualRuns); err != nil {
+			return err
+		}
+		_, err := tx.tx.ExecContext(ctx, `INSERT INTO schedule_manual_runs (name, at, job_id) VALUES (?1, ?2, ?3)
+			ON CONFLICT (name) DO UPDATE SET at = excluded.at, job_id = excluded.job_id
+			WHERE excluded.at > schedule_manual_runs.at`, name, nanos(at), jobID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitebroker: record manual run of schedule %s in %s: %w", name, b.path, err)
 	}
 	return nil
 }
