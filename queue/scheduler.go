@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/codex-dominion/dominion/internal/clock"
 )
 
 // SchedulerConfig configures a Scheduler.
@@ -22,6 +24,9 @@ type SchedulerConfig struct {
 	Observer SchedulerObserver
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// Clock is the time the ticks are computed from and waited for (default the wall
+	// clock; the module's tests pass a clock.Fake and advance it).
+	Clock clock.Clock
 }
 
 // Scheduler enqueues the jobs of periodic schedules. Any number of schedulers, in any number
@@ -40,6 +45,7 @@ type Scheduler struct {
 	log     *slog.Logger
 	entries []*compiled
 	byName  map[string]*compiled
+	clock   clock.Clock
 }
 
 // maxTicksPerWake bounds the ticks of one schedule enqueued in one pass: a scheduler that
@@ -61,7 +67,7 @@ func NewScheduler(broker Broker, cfg SchedulerConfig) (*Scheduler, error) {
 	}
 	s := &Scheduler{
 		broker: broker, client: cfg.Client, obs: cfg.Observer, log: cfg.Logger,
-		byName: map[string]*compiled{},
+		byName: map[string]*compiled{}, clock: clock.OrReal(cfg.Clock),
 	}
 	entries, err := compileAll(cfg.Schedules, cfg.KnownTypes)
 	if err != nil {
@@ -151,7 +157,7 @@ func (s *Scheduler) List(ctx context.Context) ([]ScheduleInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := s.clock.Now()
 	out := make([]ScheduleInfo, 0, len(s.entries))
 	for _, e := range s.entries {
 		st := states[e.Name]
@@ -257,7 +263,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return nil
 	}
 	retry.reset()
-	now := time.Now()
+	now := s.clock.Now()
 	next := make(map[*compiled]time.Time, len(s.entries))
 	for _, e := range s.entries {
 		next[e] = e.cron.Next(now)
@@ -265,9 +271,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	s.log.Info("scheduler started", "schedules", len(s.entries))
 
-	timer := time.NewTimer(0)
+	timer := s.clock.NewTimer(0)
 	defer timer.Stop()
-	<-timer.C
+	<-timer.C()
 	var retryAt time.Time
 	for {
 		wake := s.nextWake(next, retryAt)
@@ -275,14 +281,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
 		}
-		timer.Reset(min(max(time.Until(wake), 0), maxSleep))
+		timer.Reset(min(max(wake.Sub(s.clock.Now()), 0), maxSleep))
 		select {
 		case <-ctx.Done():
 			s.log.Info("scheduler stopped")
 			return nil
-		case <-timer.C:
+		case <-timer.C():
 		}
-		now := time.Now()
+		now := s.clock.Now()
 		if now.Before(wake) {
 			continue // woke early to look at the clock again
 		}

@@ -24,6 +24,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/codex-dominion/dominion/internal/clock"
 	"github.com/codex-dominion/dominion/internal/httpx"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
@@ -176,6 +177,9 @@ type Config struct {
 	// Observer, when set, is told about every workflow that reaches a final status
 	// (metrics).
 	Observer Observer
+	// Clock is the time of the clean-up's and the weekly report's periods, the outbox's and
+	// the reconciler's ages (default the wall clock; give the store the same one).
+	Clock clock.Clock
 }
 
 // Observer is told when a workflow reaches a final status (completed, failed, canceled) in
@@ -203,7 +207,7 @@ type Engine struct {
 	retries int
 	cfg     Config
 	wake    chan struct{}
-	now     func() time.Time
+	clock   clock.Clock
 }
 
 // NewEngine returns an engine on cfg.
@@ -254,7 +258,7 @@ func NewEngine(cfg Config) *Engine {
 	return &Engine{
 		store: cfg.Store, client: cfg.Client, types: cfg.Types, smtp: cfg.SMTP,
 		http: cfg.HTTPClient, log: cfg.Logger.With("component", "workflow"), queue: cfg.Queue,
-		retries: retries, cfg: cfg, wake: make(chan struct{}, 1), now: time.Now,
+		retries: retries, cfg: cfg, wake: make(chan struct{}, 1), clock: clock.OrReal(cfg.Clock),
 	}
 }
 
@@ -395,7 +399,7 @@ func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
 	acc.Enqueued, acc.JobID = true, jobID
 	acc.Workflow.JobID = jobID
 	if acc.Workflow.EnqueuedAt.IsZero() {
-		acc.Workflow.EnqueuedAt = e.now().UTC()
+		acc.Workflow.EnqueuedAt = e.clock.Now().UTC()
 	}
 	e.log.Info("workflow accepted", "workflow_id", w.ID, "type", w.Type, "job_id", jobID,
 		"weekly_savings", sav.WeeklySavings)
@@ -480,7 +484,7 @@ func (e *Engine) Retry(ctx context.Context, id string) (store.Workflow, error) {
 	}
 	w.JobID = jobID
 	if w.EnqueuedAt.IsZero() {
-		w.EnqueuedAt = e.now().UTC()
+		w.EnqueuedAt = e.clock.Now().UTC()
 	}
 	e.log.Info("workflow retried", "workflow_id", id, "job_id", jobID, "resume_at_step", w.CurrentStep)
 	return w, nil
@@ -508,7 +512,7 @@ func (e *Engine) CleanupOldWorkflows(ctx context.Context, days int) (int64, erro
 	if days == 0 {
 		days = DefaultCleanupDays
 	}
-	cutoff := e.now().Add(-time.Duration(days) * 24 * time.Hour)
+	cutoff := e.clock.Now().Add(-time.Duration(days) * 24 * time.Hour)
 	n, err := e.store.DeleteFinishedBefore(ctx, cutoff)
 	if err != nil {
 		return n, fmt.Errorf("workflow: clean up workflows finished more than %d days ago: %w", days, err)
@@ -523,7 +527,7 @@ func (e *Engine) CleanupOldWorkflows(ctx context.Context, days int) (int64, erro
 // the seed's Monday-morning run is filed under the week that just ended; a later run for the
 // same week replaces it.
 func (e *Engine) GenerateWeeklyReport(ctx context.Context) (store.WeeklyReport, error) {
-	to := e.now().UTC()
+	to := e.clock.Now().UTC()
 	from := to.Add(-7 * 24 * time.Hour)
 	sum, err := e.store.Summarize(ctx, from, to)
 	if err != nil {

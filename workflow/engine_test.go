@@ -561,17 +561,18 @@ func TestCleanupOldWorkflows(t *testing.T) {
 		}
 		return acc.Workflow.ID
 	}
-	// Three finished 40 days ago (two completed, one canceled), one queued then, two recent.
-	e.clock.Set(-40 * 24 * time.Hour)
+	// Three finish now (two completed, one canceled), one stays queued; then the clock the
+	// store and the engine share moves on 30 days for one more, and 10 more for the last:
+	// the first three are 40 days old when the clean-up runs, by the engine's clock.
 	old1, old2 := run(), run()
 	canceled := e.submit("quick").Workflow.ID
 	if _, err := e.engine.Cancel(ctx, canceled); err != nil {
 		t.Fatal(err)
 	}
 	oldQueued := e.submit("quick").Workflow.ID
-	e.clock.Set(-10 * 24 * time.Hour)
+	e.clock.Set(30 * 24 * time.Hour)
 	recent := run()
-	e.clock.Set(0)
+	e.clock.Set(40 * 24 * time.Hour)
 	recent2 := run()
 
 	n, err := e.engine.CleanupOldWorkflows(ctx, 0) // 0: the default, 30 days

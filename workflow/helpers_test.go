@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/clock"
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/sqlitebroker"
@@ -40,17 +41,19 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// clock is a store clock a test can move.
-type clock struct{ offset atomic.Int64 }
+// offsetClock is the wall clock moved by an offset a test sets: the store's and the engine's
+// clock (its timers are the wall clock's).
+type offsetClock struct{ offset atomic.Int64 }
 
-func (c *clock) Now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Set(offset time.Duration) { c.offset.Store(int64(offset)) }
+func (c *offsetClock) Now() time.Time                       { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *offsetClock) Set(offset time.Duration)             { c.offset.Store(int64(offset)) }
+func (c *offsetClock) NewTimer(d time.Duration) clock.Timer { return clock.Real().NewTimer(d) }
 
 // env is a real store (SQLite file), a real embedded queue and, once started, a real worker.
 type env struct {
 	t      *testing.T
 	dir    string
-	clock  *clock
+	clock  *offsetClock
 	store  store.Store
 	broker *sqlitebroker.Broker
 	client *queue.Client
@@ -84,7 +87,7 @@ func newEnvOn(t *testing.T, storeDSN string, opts ...envOption) *env {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	clk := &clock{}
+	clk := &offsetClock{}
 	if storeDSN == "" {
 		storeDSN = filepath.Join(dir, "dominion.db")
 	}
@@ -95,7 +98,7 @@ func newEnvOn(t *testing.T, storeDSN string, opts ...envOption) *env {
 	t.Cleanup(func() { _ = st.Close() })
 	b := openBroker(t, filepath.Join(dir, "queue.db"))
 	e := &env{t: t, dir: dir, clock: clk, store: st, broker: b, client: queue.NewClient(b)}
-	cfg := workflow.Config{Store: st, Client: e.client, Logger: testLogger(t), MaxRetries: -1}
+	cfg := workflow.Config{Store: st, Client: e.client, Logger: testLogger(t), MaxRetries: -1, Clock: clk}
 	for _, o := range opts {
 		o(&cfg)
 	}

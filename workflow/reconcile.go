@@ -36,7 +36,7 @@ func (e *Engine) Reconcile(ctx context.Context) (Reconciled, error) {
 	if e.client == nil {
 		return r, errNoClient
 	}
-	before := e.now().Add(-e.cfg.ReconcileAfter)
+	before := e.clock.Now().Add(-e.cfg.ReconcileAfter)
 	after := ""
 	for {
 		ws, err := e.store.InFlight(ctx, before, after, relayBatch)

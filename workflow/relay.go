@@ -131,7 +131,7 @@ func (e *Engine) relayOnce(ctx context.Context, all bool) (n int, waiting bool, 
 
 // settled returns the rows, oldest first, accepted before the last Config.EnqueueTimeout.
 func (e *Engine) settled(rows []store.Workflow) []store.Workflow {
-	cutoff := e.now().Add(-e.cfg.EnqueueTimeout)
+	cutoff := e.clock.Now().Add(-e.cfg.EnqueueTimeout)
 	for i, w := range rows {
 		if w.CreatedAt.After(cutoff) {
 			return rows[:i]

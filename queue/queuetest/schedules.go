@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/clock"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -180,42 +181,68 @@ func tickJobs(t *testing.T, e *env, q, name string) []time.Time {
 	return ticks
 }
 
+// newFakeClock returns a fake clock half a second past a whole second, so that each step
+// (one second) passes exactly one tick of an every-second schedule.
+func newFakeClock() *clock.Fake {
+	return clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 500*int(time.Millisecond), time.UTC))
+}
+
+// waitAsleep waits until n schedulers on clk sleep on their timers: everything due before
+// the clock's time is done.
+func waitAsleep(t *testing.T, clk *clock.Fake, n int) {
+	t.Helper()
+	stop := make(chan struct{})
+	deadline := time.AfterFunc(30*time.Second, func() { close(stop) })
+	defer deadline.Stop()
+	if !clk.WaitArmed(n, stop) {
+		t.Fatalf("%d schedulers not asleep within 30 s (%d timers armed)", n, clk.Armed())
+	}
+}
+
+// step moves clk one second on and waits until the n schedulers on it have done what fell
+// due and sleep again.
+func step(t *testing.T, clk *clock.Fake, n int) {
+	t.Helper()
+	waitAsleep(t, clk, n)
+	clk.Advance(time.Second)
+	waitAsleep(t, clk, n)
+}
+
 func testSchedulerOncePerTick(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
 	sched := queue.Schedule{Name: "every-second", Spec: "* * * * * *", Queue: "cron", Type: "tick", Payload: []byte(`{"n":1}`)}
-	cfg := queue.SchedulerConfig{Schedules: []queue.Schedule{sched}}
-	start := time.Now()
+	clk := newFakeClock()
+	cfg := queue.SchedulerConfig{Schedules: []queue.Schedule{sched}, Clock: clk}
+	first := clk.Now().Truncate(time.Second).Add(time.Second)
 	_, stop1 := runScheduler(t, e.broker, cfg)
 	_, stop2 := runScheduler(t, e.broker, cfg)
-	// Let three whole seconds of ticks pass after both started, then stop one and let two
-	// more go by: the other goes on alone.
-	first := start.Truncate(time.Second).Add(time.Second)
-	eventually(t, 15*time.Second, func() bool { return len(tickJobs(t, e, "cron", sched.Name)) >= 3 },
-		func() string { return fmt.Sprintf("ticks so far: %v", tickJobs(t, e, "cron", sched.Name)) })
+	// Three seconds with both schedulers, then two with the second alone.
+	for range 3 {
+		step(t, clk, 2)
+	}
 	stop1()
-	n := len(tickJobs(t, e, "cron", sched.Name))
-	eventually(t, 15*time.Second, func() bool { return len(tickJobs(t, e, "cron", sched.Name)) >= n+2 },
-		func() string { return fmt.Sprintf("ticks so far: %v", tickJobs(t, e, "cron", sched.Name)) })
+	for range 2 {
+		step(t, clk, 1)
+	}
 	stop2()
 
 	ticks := tickJobs(t, e, "cron", sched.Name)
-	if ticks[0].After(first.Add(3 * time.Second)) { // 3 s: the schedulers' start-up on a busy machine
-		t.Errorf("first tick %s, want at most 3 s after %s (started at %s)", ticks[0], first, start)
+	want := make([]time.Time, 5)
+	for i := range want {
+		want[i] = first.Add(time.Duration(i) * time.Second)
 	}
-	for i := 1; i < len(ticks); i++ {
-		if d := ticks[i].Sub(ticks[i-1]); d != time.Second {
-			t.Errorf("ticks %s and %s are %s apart: a tick is missing or doubled (all: %v)", ticks[i-1], ticks[i], d, ticks)
-		}
+	if !slices.EqualFunc(ticks, want, time.Time.Equal) {
+		t.Errorf("ticks %v, want one job for each of %v", ticks, want)
 	}
 	q := e.stats("cron")
 	if total := q.Pending + q.Scheduled + q.Active + q.Completed; total != int64(len(ticks)) {
 		t.Errorf("queue holds %d jobs for %d ticks: %+v", total, len(ticks), q)
 	}
-	job := e.get(queue.TickJobID(sched.Name, ticks[0]))
+	job := e.get(queue.TickJobID(sched.Name, first))
 	if job.Type != "tick" || string(job.Payload) != `{"n":1}` || job.Queue != "cron" || job.State != queue.StatePending {
 		t.Errorf("tick job = %+v", job)
 	}
-	last := ticks[len(ticks)-1]
+	last := want[len(want)-1]
 	if s, _ := scheduleState(t, scheduleStore(t, e.broker), sched.Name); !s.LastRun.Equal(last) || s.LastJobID != queue.TickJobID(sched.Name, last) {
 		t.Errorf("state = %+v, want last run %s", s, last)
 	}
@@ -270,14 +297,18 @@ func testSchedulerEnableDisable(t *testing.T, nb NewBroker) {
 	if err := st.SetScheduleEnabled(e.ctx, "off-in-broker", false); err != nil {
 		t.Fatal(err)
 	}
-	cfg := queue.SchedulerConfig{Schedules: []queue.Schedule{
+	clk := newFakeClock()
+	cfg := queue.SchedulerConfig{Clock: clk, Schedules: []queue.Schedule{
 		{Name: "control", Spec: "* * * * * *", Type: "t"},
 		{Name: "off-in-broker", Spec: "* * * * * *", Type: "t"},
 		{Name: "off-in-config", Spec: "* * * * * *", Type: "t", Disabled: true},
 	}}
 	s, _ := runScheduler(t, e.broker, cfg)
-	eventually(t, 15*time.Second, func() bool { return len(tickJobs(t, e, queue.DefaultQueue, "control")) >= 2 },
-		func() string { return "the control schedule did not tick twice" })
+	step(t, clk, 1)
+	step(t, clk, 1)
+	if n := len(tickJobs(t, e, queue.DefaultQueue, "control")); n != 2 {
+		t.Fatalf("the control schedule ticked %d times in two seconds", n)
+	}
 	for _, name := range []string{"off-in-broker", "off-in-config"} {
 		if n := len(tickJobs(t, e, queue.DefaultQueue, name)); n != 0 {
 			t.Fatalf("disabled schedule %s enqueued %d jobs", name, n)
@@ -288,29 +319,27 @@ func testSchedulerEnableDisable(t *testing.T, nb NewBroker) {
 		t.Fatal(err)
 	}
 	if len(infos) != 3 || !infos[0].Enabled || infos[1].Enabled || infos[2].Enabled ||
-		infos[0].NextRun.IsZero() || !infos[1].NextRun.IsZero() || infos[0].LastJobState != queue.StatePending {
+		!infos[0].NextRun.Equal(clk.Now().Truncate(time.Second).Add(time.Second)) || !infos[1].NextRun.IsZero() ||
+		infos[0].LastJobState != queue.StatePending {
 		t.Fatalf("list = %+v", infos)
 	}
 	// Enabling (here through another process's view: the broker) starts both; disabling the
-	// control stops it.
-	if err := s.SetEnabled(e.ctx, "off-in-broker", true); err != nil {
-		t.Fatal(err)
+	// control stops it, from the next tick on.
+	for name, on := range map[string]bool{"off-in-broker": true, "off-in-config": true, "control": false} {
+		if err := s.SetEnabled(e.ctx, name, on); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := s.SetEnabled(e.ctx, "off-in-config", true); err != nil {
-		t.Fatal(err)
+	disabledAt := clk.Now()
+	for range 3 {
+		step(t, clk, 1)
 	}
-	if err := s.SetEnabled(e.ctx, "control", false); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"off-in-broker", "off-in-config"} {
+		if n := len(tickJobs(t, e, queue.DefaultQueue, name)); n != 3 {
+			t.Errorf("enabled schedule %s ticked %d times in three seconds", name, n)
+		}
 	}
-	disabledAt := time.Now()
-	eventually(t, 15*time.Second, func() bool {
-		return len(tickJobs(t, e, queue.DefaultQueue, "off-in-broker")) >= 1 && len(tickJobs(t, e, queue.DefaultQueue, "off-in-config")) >= 1
-	}, func() string { return "enabled schedules did not tick" })
-	// The control's ticks stop: none after the one in flight when it was disabled.
-	m := len(tickJobs(t, e, queue.DefaultQueue, "off-in-broker"))
-	eventually(t, 15*time.Second, func() bool { return len(tickJobs(t, e, queue.DefaultQueue, "off-in-broker")) >= m+2 },
-		func() string { return "enabled schedule stopped ticking" })
-	if c := tickJobs(t, e, queue.DefaultQueue, "control"); c[len(c)-1].After(disabledAt.Add(time.Second)) {
+	if c := tickJobs(t, e, queue.DefaultQueue, "control"); len(c) != 2 || c[1].After(disabledAt) {
 		t.Fatalf("disabled control schedule went on: disabled at %s, ticks %v", disabledAt, c)
 	}
 	if err := s.SetEnabled(e.ctx, "nope", true); err == nil || !strings.Contains(err.Error(), `unknown schedule "nope"`) {
