@@ -38,7 +38,7 @@ type Retrier interface {
 	Retry(ctx context.Context, id string) (store.Workflow, error)
 }
 
-// ErrWorkflowJob is returned when a workflow's finished job is to be retried where no
+// ErrWorkflowJob is returned when a workflow's job is to be retried where no
 // workflow service (Retrier) is at hand: the workflow must be retried instead.
 var ErrWorkflowJob = errors.New("the job runs a workflow, which is retried as a whole")
 
@@ -46,7 +46,9 @@ var ErrWorkflowJob = errors.New("the job runs a workflow, which is retried as a 
 // workflow, that workflow was retried.
 type JobRetry struct {
 	JobID string
-	State queue.State // the job's state after the call: pending, or as it was for a workflow's
+	// State is the job's state after the call: pending, or, for a workflow's job, the state
+	// it was left in.
+	State queue.State
 	// WorkflowID is the workflow the job ran, when retrying the job meant retrying it (set
 	// even when that retry failed).
 	WorkflowID string
