@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/dashboard"
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -605,7 +606,7 @@ func TestUnservedQueueWarning(t *testing.T) {
 	e.startWorker([]string{"lonely"}, func(w *queue.Worker) {
 		w.HandleFunc("x", func(context.Context, *queue.Job) (any, error) { return nil, nil })
 	})
-	waitFor(t, "the warning to go", 10*time.Second, func() bool {
+	testenv.Until(t, 10*time.Second, "the warning to go", func() bool {
 		return !strings.Contains(h.get("/queues").body, `data-test="unserved-lonely"`)
 	})
 }

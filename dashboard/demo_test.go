@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/codex-dominion/dominion/dashboard"
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/workflow"
@@ -213,7 +214,7 @@ func (d *demo) populate(t *testing.T) {
 	// Wait until everything that finishes has finished.
 	e.waitState(d.activeJob, queue.StateActive)
 	e.waitState(d.deadJob, queue.StateDead)
-	waitFor(t, "the workflows to settle", 20*time.Second, func() bool {
+	testenv.Until(t, 20*time.Second, "the workflows to settle", func() bool {
 		c, err := d.store.CountsSince(ctx, time.Now().Add(-time.Hour))
 		return err == nil && c.Queued == 0 && c.Running == 1 && c.Completed+c.Failed+c.Canceled == 11
 	})
@@ -221,7 +222,7 @@ func (d *demo) populate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the onboarding workflow to reach its third step", 10*time.Second, func() bool {
+	testenv.Until(t, 10*time.Second, "the onboarding workflow to reach its third step", func() bool {
 		w, err = d.store.GetWorkflow(ctx, d.runningWF)
 		return err == nil && w.CurrentStep == 2
 	})

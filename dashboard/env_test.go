@@ -131,12 +131,6 @@ func (e *env) startWorkerCfg(cfg queue.WorkerConfig, register func(w *queue.Work
 	return w
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	testenv.Until(t, d, what, cond)
-}
-
 // jobState reads a job's state from the broker ("" when it does not exist).
 func (e *env) jobState(id string) queue.State {
 	j, err := e.client.Get(context.Background(), id)
@@ -151,7 +145,7 @@ func (e *env) jobState(id string) queue.State {
 
 func (e *env) waitState(id string, want queue.State) {
 	e.t.Helper()
-	waitFor(e.t, "job "+id+" to be "+string(want), 15*time.Second, func() bool { return e.jobState(id) == want })
+	testenv.Until(e.t, 15*time.Second, "job "+id+" to be "+string(want), func() bool { return e.jobState(id) == want })
 }
 
 func (e *env) enqueue(typ string, payload any, opts ...queue.Option) *queue.Job {

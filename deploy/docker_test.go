@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -395,15 +394,14 @@ func request(t *testing.T, method, url, token, body string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// freePort returns a TCP port on the host that was free a moment ago.
+// freePort returns a TCP port on the host that was free a moment ago (testenv.FreePort).
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(port)
 }
 
 func randomHex(n int) string {

@@ -162,42 +162,36 @@ func (b *Broker) ScheduleStates(ctx context.Context) ([]queue.ScheduleState, err
 
 // SetScheduleEnabled sets the schedule's enabled flag.
 func (b *Broker) SetScheduleEnabled(ctx context.Context, name string, enabled bool) error {
-	if err := b.lock(); err != nil {
-		return err
-	}
-	defer b.mu.Unlock()
-	s := b.schedules[name]
-	s.Name, s.Enabled = name, &enabled
-	b.schedules[name] = s
-	return nil
+	return b.updateSchedule(name, func(s *queue.ScheduleState) { s.Enabled = &enabled })
 }
 
 // RecordScheduleRun records the tick's job unless a later tick is recorded already.
 func (b *Broker) RecordScheduleRun(ctx context.Context, name string, tick time.Time, jobID string) error {
-	if err := b.lock(); err != nil {
-		return err
-	}
-	defer b.mu.Unlock()
-	s := b.schedules[name]
-	if !tick.After(s.LastRun) {
-		return nil
-	}
-	s.Name, s.LastRun, s.LastJobID = name, tick, jobID
-	b.schedules[name] = s
-	return nil
+	return b.updateSchedule(name, func(s *queue.ScheduleState) {
+		if tick.After(s.LastRun) {
+			s.LastRun, s.LastJobID = tick, jobID
+		}
+	})
 }
 
 // RecordManualRun records the manual run's job unless a later one is recorded already.
 func (b *Broker) RecordManualRun(ctx context.Context, name string, at time.Time, jobID string) error {
+	return b.updateSchedule(name, func(s *queue.ScheduleState) {
+		if at.After(s.LastManualRun) {
+			s.LastManualRun, s.LastManualJobID = at, jobID
+		}
+	})
+}
+
+// updateSchedule changes the state of the named schedule (created if needed) with f.
+func (b *Broker) updateSchedule(name string, f func(*queue.ScheduleState)) error {
 	if err := b.lock(); err != nil {
 		return err
 	}
 	defer b.mu.Unlock()
 	s := b.schedules[name]
-	if !at.After(s.LastManualRun) {
-		return nil
-	}
-	s.Name, s.LastManualRun, s.LastManualJobID = name, at, jobID
+	s.Name = name
+	f(&s)
 	b.schedules[name] = s
 	return nil
 }

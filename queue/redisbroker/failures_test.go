@@ -173,7 +173,7 @@ func TestWakeUpChainsAcrossWorkers(t *testing.T) {
 			counts <- len(jobs)
 		}()
 	}
-	eventually(t, 10*time.Second, func() bool { return blockedCount(t, name) == workers }, "workers not all blocked")
+	testenv.Until(t, 10*time.Second, "workers not all blocked", func() bool { return blockedCount(t, name) == workers })
 	// One enqueue of 6 jobs pushes one token; each woken fetch leaves one for the next.
 	jobs := make([]*queue.Job, workers*max)
 	for i := range jobs {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -331,11 +332,11 @@ func TestCompletedTTLCleanup(t *testing.T) {
 	finish(t, b, completed(jobs[0], `1`), completed(jobs[1], `2`))
 	enqueue(t, b, canceled)
 	mustCancel(t, b, "canceled")
-	eventually(t, 10*time.Second, func() bool {
+	testenv.Until(t, 10*time.Second, "completed or canceled job outlived its result TTL", func() bool {
 		fetch(t, b, "w", time.Minute, 1, "q") // the clean-up runs with fetches
 		n, _ := c.Exists(context.Background(), b.keys.job("q", "short"), b.keys.job("q", "canceled")).Result()
 		return n == 0
-	}, "completed or canceled job outlived its result TTL")
+	})
 	if got := get(t, b, "kept"); got.State != queue.StateCompleted {
 		t.Fatalf("job %+v", got)
 	}

@@ -68,7 +68,7 @@ func newNamedBroker(t testing.TB) (*Broker, string) {
 // waitBlocked waits until a connection of the client named name is blocked in BLPOP.
 func waitBlocked(t testing.TB, name string) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() bool { return blockedCount(t, name) > 0 }, "no BLPOP of client "+name)
+	testenv.Until(t, 10*time.Second, "no BLPOP of client "+name, func() bool { return blockedCount(t, name) > 0 })
 }
 
 // blockedCount returns how many connections of the client named name are blocked in BLPOP.
@@ -175,12 +175,6 @@ func finish(t testing.TB, b *Broker, outs ...queue.Outcome) {
 	if err := b.Finish(context.Background(), outs); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// eventually polls cond until it holds, failing the test after within.
-func eventually(t testing.TB, within time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	testenv.Until(t, within, msg, cond)
 }
 
 func ids(jobs []*queue.Job) []string {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -351,7 +352,7 @@ func TestLeaseExpiryRecoversJob(t *testing.T) {
 		t.Fatalf("errors %+v", got[0].Errors)
 	}
 	// Its last attempt's lease runs out too: dead.
-	eventually(t, 30*time.Second, "job not dead", func() bool {
+	testenv.Until(t, 30*time.Second, "job not dead", func() bool {
 		fetch(t, b, 1, "default")
 		return get(t, b, j.ID).State == queue.StateDead
 	})
@@ -406,7 +407,7 @@ func TestHeartbeatExtendsLeaseAndReportsCancel(t *testing.T) {
 	}
 	// Past the first deadline, a Fetch finds nothing to recover.
 	deadline := got[0].StartedAt.Add(100 * time.Millisecond)
-	eventually(t, 10*time.Second, "clock", func() bool { return time.Now().After(deadline) })
+	testenv.Until(t, 10*time.Second, "clock", func() bool { return time.Now().After(deadline) })
 	if again := fetch(t, b, 1, "default"); len(again) != 0 {
 		t.Fatal("a heartbeating job was recovered")
 	}
@@ -528,7 +529,7 @@ func TestResultTTLDeletesFinishedJobs(t *testing.T) {
 	for _, j := range fetch(t, b, 2, "default") {
 		finish(t, b, j, queue.StateCompleted)
 	}
-	eventually(t, 10*time.Second, "expired results still there", func() bool {
+	testenv.Until(t, 10*time.Second, "expired results still there", func() bool {
 		fetch(t, b, 1, "default")
 		_, err1 := b.Get(ctx, short.ID)
 		_, err2 := b.Get(ctx, canceled.ID)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -138,7 +139,7 @@ func TestCrashMidJobLosesNothing(t *testing.T) {
 	// two recovered ones when their lease has run out.
 	b2 := openBroker(t, path, Options{})
 	var got []*queue.Job
-	eventually(t, 30*time.Second, "held jobs not recovered", func() bool {
+	testenv.Until(t, 30*time.Second, "held jobs not recovered", func() bool {
 		more := fetchReq(t, b2, queue.FetchRequest{WorkerID: "survivor", Queues: []string{"default"}, Max: 3,
 			Lease: time.Minute, Wait: 5 * time.Second})
 		got = append(got, more...)
@@ -167,7 +168,7 @@ func TestCrashMidWriteKeepsFileConsistent(t *testing.T) {
 		enqueue(t, b, newJob("parent"))
 	}
 	// Let it commit a good number of transactions.
-	eventually(t, 30*time.Second, "child wrote too little", func() bool { return stats(t, b, "default").Processed >= 500 })
+	testenv.Until(t, 30*time.Second, "child wrote too little", func() bool { return stats(t, b, "default").Processed >= 500 })
 	kill(t, child)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)

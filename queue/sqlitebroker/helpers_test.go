@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -131,12 +130,6 @@ func stats(t testing.TB, b queue.Broker, q string) queue.QueueStats {
 		}
 	}
 	return queue.QueueStats{}
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testenv.Until(t, within, what, cond)
 }
 
 // wantErr fails the test unless errors.Is(err, target).

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -25,7 +26,7 @@ func waitingFetch(t *testing.T, b *Broker, q string) <-chan fetched {
 			Lease: time.Minute, Wait: time.Minute})
 		out <- fetched{jobs: jobs, err: err, at: time.Now()}
 	}()
-	eventually(t, 10*time.Second, "Fetch is not waiting", func() bool { return b.waiters.Load() > before })
+	testenv.Until(t, 10*time.Second, "Fetch is not waiting", func() bool { return b.waiters.Load() > before })
 	return out
 }
 
@@ -115,7 +116,7 @@ func TestFetchReturnsOnContextCancel(t *testing.T) {
 		_, err := b.Fetch(ctx, queue.FetchRequest{WorkerID: "w", Queues: []string{"default"}, Max: 1, Wait: time.Hour})
 		done <- err
 	}()
-	eventually(t, 10*time.Second, "Fetch is not waiting", func() bool { return b.waiters.Load() > 0 })
+	testenv.Until(t, 10*time.Second, "Fetch is not waiting", func() bool { return b.waiters.Load() > 0 })
 	cancel()
 	select {
 	case err := <-done:

@@ -98,14 +98,8 @@ func (b *Broker) addManualRuns(ctx context.Context, states []queue.ScheduleState
 
 // SetScheduleEnabled sets the schedule's enabled flag.
 func (b *Broker) SetScheduleEnabled(ctx context.Context, name string, enabled bool) error {
-	err := b.write(ctx, func(tx *wtx) error {
-		if _, err := tx.tx.ExecContext(ctx, createSchedules); err != nil {
-			return err
-		}
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO schedules (name, enabled) VALUES (?1, ?2)
+	err := b.scheduleWrite(ctx, createSchedules, `INSERT INTO schedules (name, enabled) VALUES (?1, ?2)
 			ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled`, name, enabled)
-		return err
-	})
 	if err != nil {
 		return fmt.Errorf("sqlitebroker: set schedule %s enabled=%t in %s: %w", name, enabled, b.path, err)
 	}
@@ -114,15 +108,9 @@ func (b *Broker) SetScheduleEnabled(ctx context.Context, name string, enabled bo
 
 // RecordScheduleRun records the tick's job unless a later tick is recorded already.
 func (b *Broker) RecordScheduleRun(ctx context.Context, name string, tick time.Time, jobID string) error {
-	err := b.write(ctx, func(tx *wtx) error {
-		if _, err := tx.tx.ExecContext(ctx, createSchedules); err != nil {
-			return err
-		}
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO schedules (name, last_run, last_job_id) VALUES (?1, ?2, ?3)
+	err := b.scheduleWrite(ctx, createSchedules, `INSERT INTO schedules (name, last_run, last_job_id) VALUES (?1, ?2, ?3)
 			ON CONFLICT (name) DO UPDATE SET last_run = excluded.last_run, last_job_id = excluded.last_job_id
 			WHERE excluded.last_run > schedules.last_run`, name, nanos(tick), jobID)
-		return err
-	})
 	if err != nil {
 		return fmt.Errorf("sqlitebroker: record run of schedule %s in %s: %w", name, b.path, err)
 	}
@@ -131,17 +119,23 @@ func (b *Broker) RecordScheduleRun(ctx context.Context, name string, tick time.T
 
 // RecordManualRun records the manual run's job unless a later one is recorded already.
 func (b *Broker) RecordManualRun(ctx context.Context, name string, at time.Time, jobID string) error {
-	err := b.write(ctx, func(tx *wtx) error {
-		if _, err := tx.tx.ExecContext(ctx, createManualRuns); err != nil {
-			return err
-		}
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO schedule_manual_runs (name, at, job_id) VALUES (?1, ?2, ?3)
+	err := b.scheduleWrite(ctx, createManualRuns, `INSERT INTO schedule_manual_runs (name, at, job_id) VALUES (?1, ?2, ?3)
 			ON CONFLICT (name) DO UPDATE SET at = excluded.at, job_id = excluded.job_id
 			WHERE excluded.at > schedule_manual_runs.at`, name, nanos(at), jobID)
-		return err
-	})
 	if err != nil {
 		return fmt.Errorf("sqlitebroker: record manual run of schedule %s in %s: %w", name, b.path, err)
 	}
 	return nil
+}
+
+// scheduleWrite runs stmt with args in one write transaction, after create (the table it
+// writes is made by the first write that needs it).
+func (b *Broker) scheduleWrite(ctx context.Context, create, stmt string, args ...any) error {
+	return b.write(ctx, func(tx *wtx) error {
+		if _, err := tx.tx.ExecContext(ctx, create); err != nil {
+			return err
+		}
+		_, err := tx.tx.ExecContext(ctx, stmt, args...)
+		return err
+	})
 }
