@@ -321,10 +321,11 @@ func (a *API) listWorkers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Workers []WorkerView `json:"workers"`
-	}{Workers: make([]WorkerView, 0, len(ws))}
+		Workers []queue.WorkerInfo `json:"workers"`
+	}{Workers: make([]queue.WorkerInfo, 0, len(ws))}
 	for _, wk := range ws {
-		out.Workers = append(out.Workers, workerView(wk))
+		wk.Queues, wk.Types, wk.Jobs = nonNil(wk.Queues), nonNil(wk.Types), nonNil(wk.Jobs)
+		out.Workers = append(out.Workers, wk)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -76,20 +76,6 @@ type JobStateView struct {
 	Workflow *AcceptedView `json:"workflow,omitempty"`
 }
 
-// WorkerView is one live worker of GET /api/workers.
-type WorkerView struct {
-	ID            string    `json:"id"`
-	Host          string    `json:"host"`
-	PID           int       `json:"pid"`
-	Queues        []string  `json:"queues"`
-	Concurrency   int       `json:"concurrency"`
-	StartedAt     time.Time `json:"started_at"`
-	LastHeartbeat time.Time `json:"last_heartbeat"`
-	Jobs          []string  `json:"jobs"`
-	Processed     int64     `json:"processed"`
-	Failed        int64     `json:"failed"`
-}
-
 // ScheduleView is one schedule of GET /api/schedules.
 type ScheduleView struct {
 	Name          string          `json:"name"`
@@ -127,14 +113,6 @@ func jobView(j *queue.Job, details bool) JobView {
 		}
 	}
 	return v
-}
-
-func workerView(w queue.WorkerInfo) WorkerView {
-	return WorkerView{
-		ID: w.ID, Host: w.Host, PID: w.PID, Queues: nonNil(w.Queues), Concurrency: w.Concurrency,
-		StartedAt: w.StartedAt, LastHeartbeat: w.Heartbeat, Jobs: nonNil(w.Jobs),
-		Processed: w.Processed, Failed: w.Failed,
-	}
 }
 
 func scheduleView(s queue.ScheduleInfo) ScheduleView {

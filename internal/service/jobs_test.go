@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -262,12 +263,17 @@ func TestJobActionsQueuesWorkersSchedules(t *testing.T) {
 			Workers []struct {
 				ID     string   `json:"id"`
 				Queues []string `json:"queues"`
+				Types  []string `json:"types"`
 			} `json:"workers"`
 		}
 		s.eventually("a live worker", 10*time.Second, func() (bool, string) {
 			s.call("GET", "/api/workers", "", http.StatusOK, &ws)
 			return len(ws.Workers) == 1, fmt.Sprintf("%+v", ws)
 		})
+		// The job types it handles, as `dominion info --json` shows them.
+		if types := ws.Workers[0].Types; !slices.Contains(types, "dominion.noop") || !slices.Contains(types, "execute_workflow") {
+			t.Errorf("worker types %v", types)
+		}
 		var sc struct {
 			Schedules []struct {
 				Name    string `json:"name"`
