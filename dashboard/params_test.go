@@ -1,16 +1,15 @@
 package dashboard_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/codex-dominion/dominion/dashboard"
+	"github.com/codex-dominion/dominion/internal/testenv"
 )
 
 // TestPageParametersBounded: a page number that overflows an int, or is not a number, is a
@@ -35,31 +34,13 @@ func TestPageParametersBounded(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestSourceErrorsAreGeneric: a database error (its SQL state, the bytes it choked on) is
 // never shown on a page; the page says something failed, and the log has the detail.
 func TestSourceErrorsAreGeneric(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	const detail = `ERROR: invalid byte sequence for encoding "UTF8": 0x00 (SQLSTATE 22021)`
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	failing := &failingSource{countingSource: e.src, err: errors.New(detail)}
 	d, err := dashboard.New(dashboard.Config{Queues: failing, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

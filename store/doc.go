@@ -9,6 +9,15 @@
 // recording them in schema_migrations. `dominion migrate` opens with
 // WithoutMigrate and calls Store.Migrate to print what it applied.
 //
+// # Connection
+//
+// A PostgreSQL store opened with Lazy starts while the database is down: its pool opens no
+// connection until the database has answered and the migrations are applied, so every call
+// meanwhile fails at once with an error IsUnavailable reports and writes nothing. Whenever
+// the database stops answering (at start or later) the store logs one line (WithLogger),
+// tries to reach it with capped exponential backoff and jitter, and logs one line when it
+// is back (connect.go).
+//
 // # Workflow lifecycle
 //
 // Every state change is one transaction, guarded by the current status, so

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -20,6 +21,8 @@ type Option func(*options)
 type options struct {
 	now     func() time.Time
 	migrate bool
+	lazy    bool
+	log     *slog.Logger
 }
 
 // WithClock makes the store read the time from now instead of time.Now
@@ -38,6 +41,27 @@ func WithoutMigrate() Option {
 	return func(o *options) { o.migrate = false }
 }
 
+// Lazy makes Open of a PostgreSQL store succeed while the database cannot be reached, for
+// the processes that must start and keep running while it is down (serve, worker,
+// dashboard): until the database has answered and the migrations are applied, every call
+// fails at once with an error IsUnavailable reports, without touching the database, so
+// nothing is half-written. Meanwhile the store tries to reach it with capped exponential
+// backoff and jitter (100 ms doubling up to 5 s), applies the migrations when it first
+// answers, and logs the outage and the return (WithLogger). A SQLite store ignores Lazy.
+func Lazy() Option {
+	return func(o *options) { o.lazy = true }
+}
+
+// WithLogger makes a PostgreSQL store log one line when its database becomes unreachable and
+// one when it is back (default: nothing is logged).
+func WithLogger(log *slog.Logger) Option {
+	return func(o *options) {
+		if log != nil {
+			o.log = log
+		}
+	}
+}
+
 // Pool and SQLite settings.
 const (
 	postgresMaxConns = 16
@@ -46,7 +70,8 @@ const (
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 )
 
-// Open opens the store dsn names and applies pending migrations.
+// Open opens the store dsn names and applies pending migrations (with Lazy, when PostgreSQL
+// first answers).
 //
 // ParseDSN says which backend dsn selects and refuses what is neither: a
 // postgres:// or postgresql:// URL or libpq's keyword/value form selects
@@ -58,7 +83,7 @@ const (
 //
 // Errors never contain the DSN's password.
 func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
-	o := options{now: time.Now, migrate: true}
+	o := options{now: time.Now, migrate: true, log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -75,18 +100,32 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Ping(ctx); err != nil {
+	if err := s.open(ctx, o); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
-	if o.migrate {
-		if _, err := s.Migrate(ctx); err != nil {
-			_ = s.Close()
-			return nil, err
-		}
-	}
 	s.start()
 	return s, nil
+}
+
+// open reaches the database and applies the migrations; a Lazy PostgreSQL store that cannot
+// reach it starts waiting for it instead (the first failure starts the wait: wentDown).
+func (s *sqlStore) open(ctx context.Context, o options) error {
+	if s.link != nil {
+		if err := s.connect(ctx); err != nil && !(o.lazy && IsUnavailable(err)) {
+			return err
+		}
+		return nil
+	}
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	if o.migrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func openPostgres(dsn string, o options) (*sqlStore, error) {
@@ -95,11 +134,12 @@ func openPostgres(dsn string, o options) (*sqlStore, error) {
 	if err != nil {
 		return nil, red.Errorf("store: parse postgres dsn %s: %w", redact.URL(dsn), err)
 	}
-	db := stdlib.OpenDB(*cfg)
+	l := newLink(o)
+	db := sql.OpenDB(gate{Connector: stdlib.GetConnector(*cfg), ready: &l.ready})
 	db.SetMaxOpenConns(postgresMaxConns)
 	db.SetMaxIdleConns(postgresMaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &sqlStore{db: db, wdb: db, d: postgresDialect(), now: o.now, red: red, desc: redact.URL(dsn)}, nil
+	return &sqlStore{db: db, wdb: db, d: postgresDialect(), now: o.now, red: red, desc: redact.URL(dsn), link: l}, nil
 }
 
 func openSQLite(dsn string, o options) (*sqlStore, error) {

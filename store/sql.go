@@ -83,6 +83,8 @@ type sqlStore struct {
 	stmts     sync.Map // stmtKey → *sql.Stmt
 	toPrepare sync.Map // query → true: to prepare on the writer, between transactions
 
+	link *link // PostgreSQL: the connection state; nil on SQLite
+
 	writer  *batcher[txFunc, struct{}]    // SQLite: every write
 	creates *batcher[createReq, Workflow] // CreateWorkflow: one multi-row INSERT per group
 	marks   *batcher[markReq, struct{}]   // PostgreSQL: MarkEnqueued
@@ -117,6 +119,9 @@ func (s *sqlStore) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.link != nil {
+		s.link.close() // first: its goroutine uses the pool
+	}
 	if s.creates != nil { // started
 		s.creates.close() // first: it writes through the writer
 		if s.marks != nil {
@@ -141,6 +146,7 @@ func (s *sqlStore) Close() error {
 
 func (s *sqlStore) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
+		s.wentDown(err)
 		return s.red.Errorf("store: ping %s %s: %w", s.d.name, s.desc, err)
 	}
 	return nil
@@ -152,6 +158,7 @@ func (s *sqlStore) clock() time.Time { return s.now().UTC().Truncate(time.Micros
 // fail wraps err with the operation and workflow id; it returns *StateError
 // unchanged so callers see its own message.
 func (s *sqlStore) fail(op, id string, err error) error {
+	s.wentDown(err)
 	var se *StateError
 	if errors.As(err, &se) {
 		return err

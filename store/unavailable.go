@@ -17,14 +17,18 @@ import (
 // IsUnavailable reports whether err says that the database could not be reached or could not
 // serve the request for now, rather than that the request was wrong: a connection refused,
 // reset or closed, a server shutting down, restarting or out of connections, a connection
-// attempt that failed, a SQLite file locked by another process beyond the busy timeout. The
-// same call is expected to succeed once the database is back, so callers wait and try again
-// (the execute_workflow job then uses none of its attempts; the API answers 503).
+// attempt that failed, a store opened with Lazy whose database has not answered yet, a SQLite
+// file locked by another process beyond the busy timeout. The same call is expected to
+// succeed once the database is back, so callers wait and try again (the execute_workflow job
+// then uses none of its attempts; the API answers 503).
 //
 // A canceled context is not unavailability.
 func IsUnavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	if errors.Is(err, errNotConnected) {
+		return true
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {

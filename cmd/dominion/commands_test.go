@@ -603,7 +603,7 @@ func TestPasswordNeverShown(t *testing.T) {
 	// it retries for a bounded while names neither password.
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
-	var wout, werr syncBuffer
+	var wout, werr testenv.LogBuffer
 	run(ctx, []string{"worker"}, &wout, &werr, wrong)
 	if out := wout.String() + werr.String(); strings.Contains(out, "Wr0ng-pa55word") || strings.Contains(out, password) {
 		t.Errorf("dominion worker with a wrong password shows it: %s", out)

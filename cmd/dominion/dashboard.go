@@ -154,7 +154,7 @@ func (a *app) openWorkflows(ctx context.Context, client *queue.Client, typesFile
 	}
 	cfg := a.cfg
 	cfg.WorkflowsFile = typesFile
-	return service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: cfg, Client: client, Logger: a.log})
+	return service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: cfg, Client: client, Logger: a.log, Serving: true})
 }
 
 // displayAddr turns a listen address into one a browser can open (":8081" → "localhost:8081").

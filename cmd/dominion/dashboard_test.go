@@ -27,7 +27,7 @@ func TestDashboardCommand(t *testing.T) {
 	}
 	addr := testenv.FreeAddr(t)
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.LogBuffer
 	a := &app{cfg: tb.cfg, stdout: &stdout, stderr: &stderr, log: config.NewLogger(&stderr, 0)}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)

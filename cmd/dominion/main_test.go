@@ -69,28 +69,10 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 }
 
-// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // dominion runs the command line args in-process with cfg and returns what it did.
 func dominion(t *testing.T, cfg config.Config, args ...string) result {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.LogBuffer
 	code := run(t.Context(), args, &stdout, &stderr, cfg)
 	return result{code, stdout.String(), stderr.String()}
 }
@@ -197,7 +179,7 @@ func stats(ctx context.Context, c *queue.Client, name string) (queue.QueueStats,
 func inProcessWorker(t *testing.T, cfg config.Config, args ...string) (stop func() result) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.LogBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, append([]string{"worker"}, args...), &stdout, &stderr, cfg) }()
 	var once sync.Once

@@ -99,7 +99,7 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 	if !*noWorkflows {
 		cfg := a.cfg
 		cfg.WorkflowsFile = *workflows
-		wf, err := service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: cfg, Client: tel.NewClient(b), Logger: a.log, Telemetry: tel})
+		wf, err := service.OpenWorkflows(ctx, service.WorkflowsConfig{Config: cfg, Client: tel.NewClient(b), Logger: a.log, Telemetry: tel, Serving: true})
 		if err != nil {
 			return a.runtimeError(path, err)
 		}

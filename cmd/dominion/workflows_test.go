@@ -148,9 +148,15 @@ var listenAddrRE = regexp.MustCompile(`msg="dominion serve" addr=(\S+)`)
 // listenAddr waits for serve's start-up log line and returns the address it listens on.
 func listenAddr(t *testing.T, p *proc) string {
 	t.Helper()
+	return logAddr(t, p, listenAddrRE)
+}
+
+// logAddr waits for p to log the line re matches and returns re's first group.
+func logAddr(t *testing.T, p *proc, re *regexp.Regexp) string {
+	t.Helper()
 	var addr string
 	eventually(t, 30*time.Second, func() bool {
-		if m := listenAddrRE.FindStringSubmatch(p.Output()); m != nil {
+		if m := re.FindStringSubmatch(p.Output()); m != nil {
 			addr = m[1]
 			return true
 		}
@@ -198,7 +204,7 @@ func TestWorkerNoWorkflows(t *testing.T) {
 	} {
 		cfg := testConfig(config.Config{DataDir: t.TempDir()})
 		ctx, cancel := context.WithCancel(t.Context())
-		var stdout, stderr syncBuffer
+		var stdout, stderr testenv.LogBuffer
 		done := make(chan int, 1)
 		go func() { done <- run(ctx, append([]string{"worker"}, tc.args...), &stdout, &stderr, cfg) }()
 		eventually(t, 30*time.Second, func() bool { return strings.Contains(stderr.String(), `msg="dominion worker"`) },

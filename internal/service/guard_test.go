@@ -1,18 +1,17 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/service"
+	"github.com/codex-dominion/dominion/internal/testenv"
 )
 
 // raw sends a request with the given Host header and headers (pairs) and returns the status
@@ -133,7 +132,7 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 // on.
 func TestListenLoopbackWithoutToken(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	base := service.Config{NoWorker: true, NoScheduler: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	base.DataDir = t.TempDir()
 	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0"} {
@@ -178,30 +177,6 @@ func TestListenLoopbackWithoutToken(t *testing.T) {
 	if out := run(cfg); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "WITHOUT authentication") {
 		t.Errorf("insecure start log has no warning:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }
 
 // errorField decodes an API error's code and field.

@@ -87,6 +87,10 @@ type WorkflowsConfig struct {
 	Client *queue.Client
 	// Telemetry, when set, counts finished workflows and traces the http steps' requests.
 	Telemetry *Telemetry
+	// Serving is set by the processes that run until stopped (serve, worker, dashboard): they
+	// start while PostgreSQL is down, and the store answers unavailable until it is back
+	// (store.Lazy), logging the outage and the return to Logger.
+	Serving bool
 }
 
 // Workflows is the workflow side of a process: the store and the engine on it.
@@ -124,7 +128,11 @@ func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error)
 			return nil, err
 		}
 	}
-	st, err := store.Open(ctx, dsn)
+	opts := []store.Option{store.WithLogger(cfg.Logger)}
+	if cfg.Serving {
+		opts = append(opts, store.Lazy())
+	}
+	st, err := store.Open(ctx, dsn, opts...)
 	if err != nil {
 		return nil, err // the store names itself, password redacted
 	}
@@ -320,7 +328,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	client := s.tel.NewClient(s.broker)
 	wf, err := OpenWorkflows(ctx, WorkflowsConfig{
 		Config: cfg.Config, Types: types, MaxRetries: cfg.MaxRetries, Client: client, Logger: log,
-		Telemetry: s.tel,
+		Telemetry: s.tel, Serving: true,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,170 @@
+//go:build unix
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/codex-dominion/dominion/internal/config"
+	"github.com/codex-dominion/dominion/internal/testenv"
+)
+
+// dashboardAddrRE finds the address in the dashboard's start-up log line.
+var dashboardAddrRE = regexp.MustCompile(`msg="dashboard listening" .*listen=(\S+)`)
+
+// TestServeStartsWithPostgresDown starts serve, a separate worker, the scheduler and the
+// dashboard while their PostgreSQL server is stopped: they all start and keep running; serve
+// answers /healthz 200, /readyz 503 naming the store (without its password), and POST
+// /api/chat 503 store_unavailable with Retry-After, writing nothing. Then PostgreSQL starts:
+// the same requests are accepted and complete, /readyz is ready, and serve logged the outage
+// in one line and the return in one.
+func TestServeStartsWithPostgresDown(t *testing.T) {
+	t.Parallel()
+	pg := testenv.StartPostgres(t) // its own server: this test stops it
+	cfg := testConfig(config.Config{DataDir: t.TempDir(), DatabaseURL: pg.NewDatabase(t)})
+	cfg.WorkflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")
+	if err := os.WriteFile(cfg.WorkflowsFile, []byte(fastWorkflows), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pg.Stop()
+
+	srv := startProc(t, "serve", cfg, "serve", "--no-dashboard", "--addr", "127.0.0.1:0")
+	base := "http://" + listenAddr(t, srv)
+	procs := []*proc{srv,
+		startProc(t, "worker", cfg, "worker", "--queues", "workflows=1"),
+		startProc(t, "scheduler", cfg, "scheduler"),
+		startProc(t, "dashboard", cfg, "dashboard", "--addr", "127.0.0.1:0"),
+	}
+	dash := "http://" + logAddr(t, procs[3], dashboardAddrRE) + "/dashboard/"
+	eventually(t, 30*time.Second, func() bool { return strings.Contains(procs[1].Output(), `msg="dominion worker"`) },
+		func() string { return "the worker did not start:\n" + procs[1].Output() })
+	hc := &http.Client{Timeout: 10 * time.Second}
+	if code, body := httpDo(t, hc, "GET", dash, ""); code != http.StatusOK {
+		t.Errorf("GET %s with PostgreSQL down: %d %s", dash, code, body)
+	}
+	if code, body := httpDo(t, hc, "GET", base+"/healthz", ""); code != http.StatusOK {
+		t.Errorf("/healthz with PostgreSQL down: %d %s, want 200", code, body)
+	}
+	var ready struct {
+		Checks map[string]string `json:"checks"`
+	}
+	code, body := httpDo(t, hc, "GET", base+"/readyz", "")
+	if code != http.StatusServiceUnavailable || json.Unmarshal([]byte(body), &ready) != nil ||
+		ready.Checks["store"] == "ok" || ready.Checks["store"] == "" || ready.Checks["queue"] != "ok" ||
+		strings.Contains(body, passwordOf(cfg.DatabaseURL)) {
+		t.Errorf("/readyz with PostgreSQL down: %d %s; want 503 naming the store, without its password", code, body)
+	}
+
+	const n = 5
+	for i := range n {
+		resp := postChat(t, hc, base)
+		if resp.code != http.StatusServiceUnavailable || resp.retryAfter == "" || resp.errCode != "store_unavailable" {
+			t.Fatalf("POST /api/chat %d with PostgreSQL down: %d Retry-After %q %s; want 503 store_unavailable with Retry-After",
+				i, resp.code, resp.retryAfter, resp.body)
+		}
+	}
+
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range n {
+		var resp chatResponse
+		eventually(t, time.Minute, func() bool {
+			resp = postChat(t, hc, base)
+			return resp.code == http.StatusAccepted
+		}, func() string {
+			return fmt.Sprintf("POST /api/chat after PostgreSQL started: %d %s", resp.code, resp.body)
+		})
+		ids = append(ids, resp.workflowID)
+	}
+	for _, id := range ids {
+		var last string
+		eventually(t, time.Minute, func() bool {
+			code, body := httpDo(t, hc, "GET", base+"/api/workflows/"+id, "")
+			last = body
+			return code == http.StatusOK && strings.Contains(body, `"status":"completed"`)
+		}, func() string { return "workflow " + id + " not completed: " + last })
+	}
+	eventually(t, 30*time.Second, func() bool {
+		code, _ := httpDo(t, hc, "GET", base+"/readyz", "")
+		return code == http.StatusOK
+	}, func() string { return "/readyz not ready after PostgreSQL started" })
+	// Every request that reached the store is one of the accepted workflows: the refused
+	// ones wrote nothing.
+	var list struct {
+		Workflows []struct {
+			ID string `json:"id"`
+		} `json:"workflows"`
+	}
+	if code, body := httpDo(t, hc, "GET", base+"/api/workflows?limit=100", ""); code != http.StatusOK ||
+		json.Unmarshal([]byte(body), &list) != nil || len(list.Workflows) != n {
+		t.Errorf("GET /api/workflows: %d %s; want exactly the %d accepted workflows", code, body, n)
+	}
+	if down, back := strings.Count(srv.Output(), "store unreachable"), strings.Count(srv.Output(), "store reachable again"); down != 1 || back != 1 {
+		t.Errorf("serve logged the outage %d times and the return %d times, want once each:\n%s", down, back, srv.Output())
+	}
+	for _, p := range procs {
+		if code := p.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
+			t.Errorf("%s exited %d after SIGTERM, want 0:\n%s", p.Name, code, p.Output())
+		}
+	}
+}
+
+// chatResponse is what POST /api/chat answered.
+type chatResponse struct {
+	code                int
+	body, retryAfter    string
+	workflowID, errCode string
+}
+
+// postChat posts the seed's request.
+func postChat(t *testing.T, hc *http.Client, base string) chatResponse {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/api/chat", strings.NewReader(seedRequest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return chatResponse{body: err.Error()}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var v struct {
+		WorkflowID string `json:"workflow_id"`
+		Error      struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(b, &v)
+	return chatResponse{code: resp.StatusCode, body: string(b), retryAfter: resp.Header.Get("Retry-After"),
+		workflowID: v.WorkflowID, errCode: v.Error.Code}
+}
+
+// httpDo sends one request and returns the status and body (0 and the error when none came).
+func httpDo(t *testing.T, hc *http.Client, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
