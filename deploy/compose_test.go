@@ -7,11 +7,13 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,6 +102,7 @@ func TestComposeConfig(t *testing.T) {
 		!slices.Equal(w.Command, []string{"worker", "--queues", "workflows=3,default=1"}) {
 		t.Errorf("worker: %d replicas of %q; want 2 of worker --queues workflows=3,default=1", w.Deploy.Replicas, w.Command)
 	}
+	checkScrapeTargets(t, c)
 	for _, name := range []string{"prometheus", "grafana"} {
 		if !slices.Equal(c.Services[name].Profiles, []string{"monitoring"}) {
 			t.Errorf("%s is in profiles %q, want [monitoring]", name, c.Services[name].Profiles)
@@ -111,6 +114,55 @@ func TestComposeConfig(t *testing.T) {
 	}
 	if _, stderr, err := compose(t, nil, "--env-file", empty, "config"); err == nil || !strings.Contains(stderr, "in deploy/.env") {
 		t.Errorf("compose config without the secrets: want an error naming deploy/.env; got %v\n%s", err, stderr)
+	}
+}
+
+// checkScrapeTargets checks that Prometheus scrapes each Dominion service where it serves
+// /metrics: serve on its DOMINION_ADDR, the workers on their DOMINION_METRICS_ADDR.
+func checkScrapeTargets(t *testing.T, c composeConfig) {
+	t.Helper()
+	raw, err := os.ReadFile("prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(raw, &prom); err != nil {
+		t.Fatalf("prometheus.yml: %v", err)
+	}
+	listens := map[string]string{ // service → the address it serves /metrics on
+		"serve":  c.Services["serve"].Environment["DOMINION_ADDR"],
+		"worker": c.Services["worker"].Environment["DOMINION_METRICS_ADDR"],
+	}
+	scraped := map[string]string{} // service → the port Prometheus scrapes
+	for _, sc := range prom.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			for _, target := range st.Targets {
+				host, port, _ := strings.Cut(target, ":")
+				scraped[host] = port
+			}
+		}
+		for _, d := range sc.DNSSDConfigs {
+			for _, name := range d.Names {
+				scraped[name] = strconv.Itoa(d.Port)
+			}
+		}
+	}
+	for service, addr := range listens {
+		_, port, _ := strings.Cut(addr, ":")
+		if port == "" || scraped[service] != port {
+			t.Errorf("%s serves /metrics on %q; prometheus.yml scrapes it on port %q", service, addr, scraped[service])
+		}
 	}
 }
 
@@ -144,8 +196,14 @@ func TestComposeTopology(t *testing.T) {
 	token := serveEnv["DOMINION_API_TOKEN"]
 	serve := startContainer(t, img, serveEnv, c.Services["serve"].Command...)
 	var workers []*container
+	var workerMetrics []string
 	for range c.Services["worker"].Deploy.Replicas {
-		workers = append(workers, startContainer(t, img, env("worker"), c.Services["worker"].Command...))
+		// Compose gives each replica its own address; here they share the host's: a port each.
+		e := env("worker")
+		mport := freePort(t)
+		e["DOMINION_METRICS_ADDR"] = "127.0.0.1:" + mport
+		workerMetrics = append(workerMetrics, "http://127.0.0.1:"+mport+"/metrics")
+		workers = append(workers, startContainer(t, img, e, c.Services["worker"].Command...))
 	}
 	serve.waitHealthy(t)
 
@@ -168,6 +226,19 @@ func TestComposeTopology(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Each worker serves its metrics where DOMINION_METRICS_ADDR says (Prometheus scrapes it).
+	finished := 0
+	for _, u := range workerMetrics {
+		status, body := request(t, http.MethodGet, u, "", "")
+		if status != http.StatusOK || !strings.Contains(string(body), "dominion_jobs_finished_total") {
+			t.Errorf("GET %s: %d; want the worker's metrics", u, status)
+		}
+		finished += strings.Count(string(body), "\ndominion_jobs_finished_total{")
+	}
+	if finished == 0 {
+		t.Errorf("no worker's metrics count a finished job")
+	}
 
 	grace, err := time.ParseDuration(c.Services["worker"].StopGracePeriod)
 	if err != nil {

@@ -785,6 +785,16 @@ func (s *sqlStore) PendingEnqueue(ctx context.Context, limit int) ([]Workflow, e
 	return ws, nil
 }
 
+func (s *sqlStore) CountPendingEnqueue(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.read().QueryRowContext(ctx, `SELECT COUNT(*) FROM workflows
+		WHERE status = 'queued' AND enqueued_at IS NULL`).Scan(&n)
+	if err != nil {
+		return 0, s.fail("count pending enqueue", "", err)
+	}
+	return n, nil
+}
+
 func (s *sqlStore) MarkEnqueued(ctx context.Context, id, jobID string) error {
 	const op = "mark enqueued"
 	if jobID == "" {

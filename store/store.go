@@ -251,6 +251,9 @@ type Store interface {
 	// PendingEnqueue lists queued workflows not yet enqueued (the outbox),
 	// oldest first, at most limit.
 	PendingEnqueue(ctx context.Context, limit int) ([]Workflow, error)
+	// CountPendingEnqueue counts the outbox (what PendingEnqueue lists, without a limit), on
+	// the index that serves PendingEnqueue.
+	CountPendingEnqueue(ctx context.Context) (int64, error)
 	// MarkEnqueued records the job id and enqueue time. Idempotent: a
 	// workflow already marked keeps its first job id and time.
 	MarkEnqueued(ctx context.Context, id, jobID string) error

@@ -16,7 +16,7 @@ func Names() []string {
 	m.WatchStats(Sources{
 		Queues:  func(context.Context) ([]queue.QueueStats, error) { return []queue.QueueStats{{Name: "q"}}, nil },
 		Workers: func(context.Context) ([]queue.WorkerInfo, error) { return nil, nil },
-		Outbox:  func(context.Context) (int, error) { return 0, nil },
+		Outbox:  func(context.Context) (int64, error) { return 0, nil },
 	})
 	j := &queue.Job{Queue: "q", Type: "t", EnqueuedAt: time.Now(), StartedAt: time.Now()}
 	m.series("q", "t").enqueued.Inc()

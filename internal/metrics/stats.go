@@ -15,9 +15,8 @@ import (
 type Sources struct {
 	Queues  func(ctx context.Context) ([]queue.QueueStats, error)
 	Workers func(ctx context.Context) ([]queue.WorkerInfo, error)
-	// Outbox returns how many accepted workflows wait to be enqueued (it may stop
-	// counting at a cap).
-	Outbox func(ctx context.Context) (int, error)
+	// Outbox returns how many accepted workflows wait to be enqueued.
+	Outbox func(ctx context.Context) (int64, error)
 }
 
 // statsInterval is the least time between two reads of the sources.
@@ -43,7 +42,7 @@ var (
 	descWorkers   = desc("workers_live", "Workers with a recent heartbeat, in every process on the broker.")
 	descBusy      = desc("workers_busy_slots", "Jobs running in all live workers.")
 	descSlots     = desc("workers_slots", "Concurrency of all live workers together.")
-	descOutbox    = desc("outbox_waiting", "Accepted workflows waiting to be enqueued (the outbox; counted up to 1000).")
+	descOutbox    = desc("outbox_waiting", "Accepted workflows waiting to be enqueued (the outbox).")
 	descUp        = desc("stats_up", "1 when the last read of the broker and store statistics succeeded.")
 )
 

@@ -182,6 +182,17 @@ func start(t testing.TB, b backend, opts ...option) *server {
 	return s
 }
 
+// startRedisDown is start on Redis and PostgreSQL with Redis stopped: s.redis.Start starts it.
+func startRedisDown(t testing.TB, opts ...option) *server {
+	t.Helper()
+	rd := testenv.StartRedis(t)
+	rd.Stop()
+	s := start(t, backend{name: "redis+postgres", distributed: true},
+		append(opts, func(c *service.Config) { c.RedisURL = rd.URL() })...)
+	s.redis = rd
+	return s
+}
+
 // testLogger sends the service's logs to the test log (shown for failed tests) at warn
 // level and above; set DOMINION_TEST_LOG=debug to see everything.
 func testLogger(t testing.TB) *slog.Logger {

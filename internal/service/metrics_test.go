@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/jobs"
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/store"
 )
 
 // TestPrometheusAgrees runs workflows and jobs through a serve process, has a real Prometheus
@@ -87,4 +90,46 @@ func total(stats []queue.QueueStats, st queue.State) int64 {
 		n += q.Count(st)
 	}
 	return n
+}
+
+// TestOutboxGaugeCountsAll: with the queue down, every accepted workflow waits in the outbox,
+// and dominion_outbox_waiting reports them all, beyond the 1000 it once stopped counting at.
+func TestOutboxGaugeCountsAll(t *testing.T) {
+	t.Parallel()
+	const n = 1234
+	s := startRedisDown(t, withTypes(t, fastTypes))
+	st, err := store.Open(t.Context(), s.cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := g; i < n; i += 8 {
+				if _, err := st.CreateWorkflow(t.Context(), store.NewWorkflow{AgentID: "a", Type: "customer_followup"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	want := fmt.Sprintf("\ndominion_outbox_waiting %d\n", n)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		resp, err := s.http.Get(s.base + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), want) {
+			i := strings.Index(string(b), "\ndominion_outbox_waiting")
+			return fmt.Errorf("/metrics: want %q, got %q", strings.TrimSpace(want), string(b)[max(i, 0):min(max(i, 0)+40, len(b))])
+		}
+		return nil
+	})
 }

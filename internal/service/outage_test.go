@@ -212,10 +212,7 @@ func (p *poster) post() (id string, retry bool, err error) {
 func TestServeStartsWithRedisDown(t *testing.T) {
 	t.Parallel()
 	const n = 50
-	rd := testenv.StartRedis(t)
-	rd.Stop()
-	s := start(t, backend{name: "redis+postgres", distributed: true}, withTypes(t, fastTypes),
-		func(c *service.Config) { c.RedisURL = rd.URL() })
+	s := startRedisDown(t, withTypes(t, fastTypes))
 	code, body := s.do("GET", "/readyz", "", nil)
 	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), `"queue"`) || strings.Contains(string(body), `"store":"redis`) {
 		t.Fatalf("/readyz with Redis down: %d %s; want 503 naming the queue", code, body)
@@ -224,7 +221,7 @@ func TestServeStartsWithRedisDown(t *testing.T) {
 	for range n {
 		ids = append(ids, s.submit("agent-degraded", "customer_followup").WorkflowID)
 	}
-	if err := rd.Start(); err != nil {
+	if err := s.redis.Start(); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range ids {

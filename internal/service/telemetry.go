@@ -108,16 +108,10 @@ func (t *Telemetry) WatchStats(b queue.Broker, st store.Store) {
 	}
 	src := metrics.Sources{Queues: b.Queues, Workers: b.Workers}
 	if st != nil {
-		src.Outbox = func(ctx context.Context) (int, error) {
-			ws, err := st.PendingEnqueue(ctx, outboxCountCap)
-			return len(ws), err
-		}
+		src.Outbox = st.CountPendingEnqueue
 	}
 	t.Metrics.WatchStats(src)
 }
-
-// outboxCountCap bounds the outbox rows counted for dominion_outbox_waiting.
-const outboxCountCap = 1000
 
 // Handler returns h with GET /metrics added in front and every request counted and timed
 // (and traced, with tracing on).

@@ -444,7 +444,11 @@ func testOutbox(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatalf("PendingEnqueue: %v", err)
 		}
-		return ids(ws)
+		got := ids(ws)
+		if n, err := s.CountPendingEnqueue(ctx); err != nil || (limit <= 0 && n != int64(len(got))) {
+			t.Fatalf("CountPendingEnqueue = %d (%v), PendingEnqueue lists %d", n, err, len(got))
+		}
+		return got
 	}
 	made := []store.Workflow{a, b, c}
 	sort.SliceStable(made, func(i, j int) bool { // ties on created_at are broken by id
