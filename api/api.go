@@ -19,6 +19,7 @@ import (
 
 	"github.com/codex-dominion/dominion/docs"
 	"github.com/codex-dominion/dominion/internal/httpx"
+	"github.com/codex-dominion/dominion/internal/logging"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/workflow"
@@ -120,7 +121,9 @@ func New(cfg Config) *API {
 	root.HandleFunc("/readyz", methodNotAllowed("GET, HEAD"))
 	root.Handle("/api/", apiHandler)
 	root.HandleFunc("/", notFound)
-	a.handler = a.logRequests(root)
+	a.handler = logging.Requests(a.log, root, func(w http.ResponseWriter) {
+		writeError(w, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"})
+	})
 	return a
 }
 

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/logging"
 	"github.com/codex-dominion/dominion/internal/redact"
 )
 
@@ -66,7 +67,7 @@ type Dashboard struct {
 	prefix   string
 	log      *slog.Logger
 	keys     keys
-	mux      *http.ServeMux
+	mux      http.Handler // the routes, behind the request log
 	tmpl     *templates
 	hub      *hub
 	login    loginLimiter
@@ -174,7 +175,7 @@ func (d *Dashboard) routes() {
 		}
 		d.notFound(w, r, "There is no page at "+r.URL.Path+".")
 	})
-	d.mux = m
+	d.mux = logging.Requests(d.log, m, nil)
 }
 
 // ServeHTTP serves the dashboard's pages, actions, events and static files.

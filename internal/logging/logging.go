@@ -1,7 +1,8 @@
 // Package logging builds Dominion's loggers: text or JSON lines on one writer, each record
 // logged with a context (the slog ...Context methods) joined by what that context knows:
 // the job a worker is running (job_id, queue, type, attempt) and, when tracing is on, the
-// trace and span ids (trace_id, span_id).
+// trace and span ids (trace_id, span_id). Requests is the request log and X-Request-ID
+// handling of every HTTP listener (the API, the dashboard).
 package logging
 
 import (
