@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/codex-dominion/dominion/internal/config"
 	"github.com/codex-dominion/dominion/internal/testenv"
+	"github.com/codex-dominion/dominion/queue"
 )
 
 // dashboardAddrRE finds the address in the dashboard's start-up log line.
@@ -167,4 +169,32 @@ func httpDo(t *testing.T, hc *http.Client, method, url, body string) (int, strin
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestWorkerStartsBeforeRedis starts a worker process while its Redis is stopped: it starts,
+// says once that the queue is unreachable, stays up, and once the test starts Redis it runs
+// the jobs enqueued there.
+func TestWorkerStartsBeforeRedis(t *testing.T) {
+	t.Parallel()
+	tb := redisBroker(t)
+	tb.redis.Stop()
+	cfg := tb.cfg
+	w := startProc(t, "worker", cfg, "worker", "--queues", "early", "--no-workflows")
+	eventually(t, 30*time.Second, func() bool { return strings.Contains(w.Output(), `msg="dominion worker"`) },
+		func() string { return "the worker did not start with Redis down:\n" + w.Output() })
+	if err := tb.redis.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	ids := strings.Fields(ok(t, cfg, "enqueue", "dominion.noop", "--count", strconv.Itoa(n), "--queue", "early"))
+	c := client(t, cfg)
+	waitStats(t, c, "early", time.Minute, "the worker did not run the jobs once Redis was up",
+		func(s queue.QueueStats) bool { return s.Completed == n })
+	assertAllCompleted(t, c, "early", ids)
+	if k := strings.Count(w.Output(), "queue unreachable at start"); k != 1 {
+		t.Errorf("the worker said %d times that the queue was unreachable at start, want once:\n%s", k, w.Output())
+	}
+	if code := w.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Errorf("worker exited %d after SIGTERM, want 0", code)
+	}
 }
