@@ -29,8 +29,9 @@ import (
 const seedRequest = `{"agent_id":"agent_jermaine_super_action","mode":"execute","context":{"workflow_type":"customer_followup","calculator_inputs":{"tasks_per_week":20,"time_per_task_minutes":5,"hourly_wage":25,"automation_percent":80}}}`
 
 // The image's non-root user, and its largest sizes: compressed, as a registry stores it and a
-// machine downloads it (the issue's 30 MB), and unpacked, as `docker images` shows it (the
-// binary alone is 28 to 35 MB; the bound catches a base image or a debug build sneaking in).
+// machine downloads it (the issue's 30 MB; about 12 MB), and unpacked, as `docker images`
+// shows it (about 35 MB, nearly all the binary: docs/deploy.md says why; the bound catches a
+// base image or a debug build sneaking in).
 const (
 	imageUser        = "65532:65532"
 	maxImageSize     = 30 << 20
