@@ -154,20 +154,22 @@ func decodeChat(body []byte) (workflow.Request, *Error) {
 }
 
 // decodeObject decodes raw as a JSON object into its members. whole says raw is the request
-// body (so that syntax errors and trailing data are reported as malformed JSON).
+// body (so that syntax errors and trailing data are reported as malformed JSON). The body is
+// parsed once when it is good; why it is not is worked out only when it is not.
 func decodeObject(raw []byte, field string, whole bool) (map[string]json.RawMessage, *Error) {
 	if whole {
-		trimmed := bytes.TrimSpace(raw)
-		if len(trimmed) == 0 {
+		raw = bytes.TrimSpace(raw)
+		if len(raw) == 0 {
 			return nil, badRequest(CodeMalformedJSON, "", "request body is empty: send a JSON object")
 		}
-		if !utf8.Valid(trimmed) {
+		if !utf8.Valid(raw) {
 			return nil, badRequest(CodeMalformedJSON, "", "request body is not valid UTF-8")
 		}
-		if !json.Valid(trimmed) {
-			return nil, badRequest(CodeMalformedJSON, "", "request body is not valid JSON: %s", syntaxProblem(trimmed))
-		}
-		raw = trimmed
+	}
+	var m map[string]json.RawMessage
+	err := json.Unmarshal(raw, &m)
+	if err != nil && whole && !json.Valid(raw) {
+		return nil, badRequest(CodeMalformedJSON, "", "request body is not valid JSON: %s", syntaxProblem(raw))
 	}
 	if kind := jsonKind(raw); kind != "object" {
 		if field == "" {
@@ -175,8 +177,7 @@ func decodeObject(raw []byte, field string, whole bool) (map[string]json.RawMess
 		}
 		return nil, badRequest(CodeInvalidType, field, "%s must be an object, not %s", field, kind)
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err != nil {
 		// raw is valid JSON and an object; this cannot fail but is handled anyway.
 		return nil, badRequest(CodeMalformedJSON, field, "could not decode %s: %v", orBody(field), err)
 	}

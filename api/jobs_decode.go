@@ -3,7 +3,9 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,11 +50,10 @@ type newJob struct {
 // stored, so one bad job refuses the whole request; the field of an error is a path into the
 // body ("jobs[3].queue", or "queue" for a single job). now anchors delay_ms and run_at.
 func decodeJobs(body []byte, now time.Time) (jobs []newJob, batch bool, e *Error) {
-	top, e := decodeObject(body, "", true)
+	top, objects, isBatch, e := splitJobsBody(body)
 	if e != nil {
-		return nil, false, e
+		return nil, isBatch, e
 	}
-	rawList, isBatch := top["jobs"]
 	if !isBatch {
 		j, e := decodeJob(top, "", now)
 		if e != nil {
@@ -60,34 +61,79 @@ func decodeJobs(body []byte, now time.Time) (jobs []newJob, batch bool, e *Error
 		}
 		return []newJob{j}, false, nil
 	}
-	if e := refuseUnknown(top, "", []string{"jobs"}); e != nil {
-		return nil, true, e
-	}
-	if kind := jsonKind(rawList); kind != "an array" {
-		return nil, true, badRequest(CodeInvalidType, "jobs", "jobs must be an array of job objects, not %s", kind)
-	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(rawList, &list); err != nil {
-		return nil, true, badRequest(CodeMalformedJSON, "jobs", "could not decode jobs: %v", err)
-	}
 	switch {
-	case len(list) == 0:
+	case len(objects) == 0:
 		return nil, true, badRequest(workflow.CodeRequired, "jobs", "jobs is empty: send 1 to %d jobs", MaxJobsPerRequest)
-	case len(list) > MaxJobsPerRequest:
-		return nil, true, badRequest(workflow.CodeOutOfRange, "jobs", "jobs has %d entries; the limit is %d per request", len(list), MaxJobsPerRequest)
+	case len(objects) > MaxJobsPerRequest:
+		return nil, true, badRequest(workflow.CodeOutOfRange, "jobs", "jobs has %d entries; the limit is %d per request", len(objects), MaxJobsPerRequest)
 	}
-	jobs = make([]newJob, len(list))
-	for i, raw := range list {
-		field := "jobs[" + strconv.Itoa(i) + "]"
-		m, e := decodeObject(raw, field, false)
-		if e != nil {
-			return nil, true, e
-		}
-		if jobs[i], e = decodeJob(m, field+".", now); e != nil {
+	jobs = make([]newJob, len(objects))
+	for i, m := range objects {
+		if jobs[i], e = decodeJob(m, "jobs["+strconv.Itoa(i)+"].", now); e != nil {
 			return nil, true, e
 		}
 	}
 	return jobs, true, nil
+}
+
+// splitJobsBody parses the body into its members (top) and, when it has "jobs", the members
+// of each job. A good body, the usual case, is parsed in one pass (quickBatch); any other is
+// taken apart step by step, to name what is wrong with it.
+func splitJobsBody(body []byte) (top map[string]json.RawMessage, objects []map[string]json.RawMessage, isBatch bool, e *Error) {
+	if top, objects, ok := quickBatch(body); ok {
+		return top, objects, true, nil
+	}
+	return carefulSplit(body)
+}
+
+// carefulSplit is splitJobsBody for any body: each step checks one thing and names it.
+func carefulSplit(body []byte) (top map[string]json.RawMessage, objects []map[string]json.RawMessage, isBatch bool, e *Error) {
+	top, e = decodeObject(body, "", true)
+	if e != nil {
+		return nil, nil, false, e
+	}
+	rawList, isBatch := top["jobs"]
+	if !isBatch {
+		return top, nil, false, nil
+	}
+	if e := refuseUnknown(top, "", []string{"jobs"}); e != nil {
+		return nil, nil, true, e
+	}
+	if kind := jsonKind(rawList); kind != "an array" {
+		return nil, nil, true, badRequest(CodeInvalidType, "jobs", "jobs must be an array of job objects, not %s", kind)
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(rawList, &list); err != nil {
+		return nil, nil, true, badRequest(CodeMalformedJSON, "jobs", "could not decode jobs: %v", err)
+	}
+	objects = make([]map[string]json.RawMessage, len(list))
+	for i, raw := range list {
+		if objects[i], e = decodeObject(raw, "jobs["+strconv.Itoa(i)+"]", false); e != nil {
+			return nil, nil, true, e
+		}
+	}
+	return nil, objects, true, nil
+}
+
+// quickBatch parses a body that is exactly {"jobs":[{…},…]} (whitespace aside) in one pass
+// over it, with the same result as carefulSplit; ok is false for any other body, good or bad.
+func quickBatch(body []byte) (top map[string]json.RawMessage, objects []map[string]json.RawMessage, ok bool) {
+	if !utf8.Valid(body) {
+		return nil, nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	want := func(tok json.Token) bool {
+		t, err := dec.Token()
+		return err == nil && t == tok
+	}
+	if !want(json.Delim('{')) || !want("jobs") || dec.Decode(&objects) != nil || objects == nil || !want(json.Delim('}')) {
+		return nil, nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, false // something after the object
+	}
+	isNull := func(m map[string]json.RawMessage) bool { return m == nil }
+	return nil, objects, !slices.ContainsFunc(objects, isNull)
 }
 
 // decodeJob checks one job object; prefix is its path in the body ("" or "jobs[3].").
@@ -230,16 +276,16 @@ func uniqueOption(m map[string]json.RawMessage, rawKey json.RawMessage, prefix s
 // jobString returns m[key] as a string ("" when absent or null) of at most max bytes,
 // without control characters.
 func jobString(m map[string]json.RawMessage, key, prefix string, max int) (string, *Error) {
-	field := prefix + key
 	raw, ok := present(m, key)
 	if !ok {
 		return "", nil
 	}
+	field := prefix + key
 	if kind := jsonKind(raw); kind != "a string" {
 		return "", badRequest(CodeInvalidType, field, "%s must be a string, not %s", field, kind)
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, err := jsonString(raw)
+	if err != nil {
 		return "", badRequest(CodeInvalidType, field, "%s is not a valid string", field)
 	}
 	if len(s) > max {
@@ -249,6 +295,18 @@ func jobString(m map[string]json.RawMessage, key, prefix string, max int) (strin
 		return "", e
 	}
 	return s, nil
+}
+
+// jsonString decodes raw, a JSON string from a valid document; one without escapes (the
+// usual case) is its bytes between the quotes.
+func jsonString(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 // checkText refuses a string with a control character (NUL included) or a lone surrogate
@@ -279,11 +337,11 @@ func checkName(s, key, prefix string) *Error {
 
 // wholeNumber returns m[key] as a whole number from 0 to max; ok is false when absent or null.
 func wholeNumber(m map[string]json.RawMessage, key, prefix string, max int64) (n int64, ok bool, e *Error) {
-	field := prefix + key
 	raw, ok := present(m, key)
 	if !ok {
 		return 0, false, nil
 	}
+	field := prefix + key
 	if kind := jsonKind(raw); kind != "a number" {
 		return 0, false, badRequest(CodeInvalidType, field, "%s must be a number, not %s", field, kind)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -82,11 +83,20 @@ func FuzzDecodeJobs(f *testing.F) {
 		`{"type":"t","delay_ms":1,"run_at":"x"}`, `{"type":"t","unique_key":""}`, `{"type":"t","id":"a/b"}`,
 		`{"type":"t","type":"u"}`, `{}`, `[]`, `null`, ``, `{`, `{"type":"t"}{}`, "{\"type\":\"\xff\"}",
 		`{"type":"` + strings.Repeat("y", 300) + `"}`,
+		` {"jobs" : [ {"type":"a","type":"b"} , {"\u0074ype":"c","payload":[1, 2]} ] } `, `{"jobs":[{}],"jobs":[{"type":"a"}]}`,
+		`{"jobs":[{"type":"a"}],"queue":"q"}`, `{"jobs":[{"type":"a"}]}x`, `{"JOBS":[{"type":"a"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
 	now := time.Date(2026, 11, 30, 20, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// The one-pass parse of a list agrees with the careful one wherever it answers.
+		if _, quick, ok := quickBatch(body); ok {
+			_, careful, isBatch, e := carefulSplit(body)
+			if e != nil || !isBatch || !reflect.DeepEqual(quick, careful) {
+				t.Fatalf("%q: quickBatch %v, carefulSplit %v (%v)", body, quick, careful, e)
+			}
+		}
 		jobs, _, e := decodeJobs(body, now)
 		if e != nil {
 			if e.Status != http.StatusBadRequest || !slices.Contains(jobCodes, e.Code) || e.Message == "" {
@@ -113,4 +123,25 @@ func FuzzDecodeJobs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkDecodeJobs decodes a list of 1,000 jobs, as BenchmarkEnqueueBatch sends them.
+func BenchmarkDecodeJobs(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"jobs":[`)
+	for i := range MaxJobsPerRequest {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"type":"email.send","payload":{"to":"user-%d@example.com","template":"welcome","user_id":%d}}`, i, i)
+	}
+	sb.WriteString(`]}`)
+	body := []byte(sb.String())
+	now := time.Now()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, _, e := decodeJobs(body, now); e != nil {
+			b.Fatal(e)
+		}
+	}
 }
