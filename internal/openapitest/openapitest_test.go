@@ -54,6 +54,7 @@ func TestTransportReportsDrift(t *testing.T) {
 		"GET /api/jobs/j1":                 {200, `{"id":"j1","state":"pending","colour":"red"}`}, // an undocumented field
 		"GET /api/undocumented":            {200, `{}`},                                           // a route the document lacks
 		"GET /api/undocumented-error-body": {404, `not found`},                                    // not the Error shape
+		"GET /api/workflow-types":          {409, `{"error":{"code":"conflict","message":"no"}}`}, // a status the operation does not list
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := answers[r.Method+" "+r.URL.Path]
@@ -108,6 +109,7 @@ func TestTransportReportsDrift(t *testing.T) {
 		{"GET", "/api/jobs/j1", "", "colour"},
 		{"GET", "/api/undocumented", "", "no such route"},
 		{"GET", "/api/undocumented-error-body", "", "not the document's Error"},
+		{"GET", "/api/workflow-types", "", "409"},
 		{"POST", "/api/jobs", `{"type":"","colour":1}`, "the API accepted it"}, // 201 to a request the document refuses
 	} {
 		got := send(c.method, c.path, c.body)
