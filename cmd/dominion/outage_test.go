@@ -32,12 +32,7 @@ var dashboardAddrRE = regexp.MustCompile(`msg="dashboard listening" .*listen=(\S
 // in one line and the return in one.
 func TestServeStartsWithPostgresDown(t *testing.T) {
 	t.Parallel()
-	pg := testenv.StartPostgres(t) // its own server: this test stops it
-	cfg := testConfig(config.Config{DataDir: t.TempDir(), DatabaseURL: pg.NewDatabase(t)})
-	cfg.WorkflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")
-	if err := os.WriteFile(cfg.WorkflowsFile, []byte(fastWorkflows), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pg, cfg := ownPostgres(t)
 	pg.Stop()
 
 	srv := startProc(t, "serve", cfg, "serve", "--no-dashboard", "--addr", "127.0.0.1:0")
@@ -123,6 +118,19 @@ func TestServeStartsWithPostgresDown(t *testing.T) {
 	}
 }
 
+// ownPostgres starts a PostgreSQL server for one test (which stops it) and returns it with a
+// configuration on a new database of it, the embedded broker and the fast workflow types.
+func ownPostgres(t *testing.T) (*testenv.Postgres, config.Config) {
+	t.Helper()
+	pg := testenv.StartPostgres(t)
+	cfg := testConfig(config.Config{DataDir: t.TempDir(), DatabaseURL: pg.NewDatabase(t)})
+	cfg.WorkflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")
+	if err := os.WriteFile(cfg.WorkflowsFile, []byte(fastWorkflows), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return pg, cfg
+}
+
 // chatResponse is what POST /api/chat answered.
 type chatResponse struct {
 	code                int
@@ -196,5 +204,47 @@ func TestWorkerStartsBeforeRedis(t *testing.T) {
 	}
 	if code := w.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
 		t.Errorf("worker exited %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestWorkerStartsWithPostgresDown: a workflow is accepted and enqueued, then PostgreSQL
+// stops and a worker process starts: the worker starts, its execute_workflow job waits for
+// the store without using an attempt, and once PostgreSQL starts the workflow completes in
+// one attempt.
+func TestWorkerStartsWithPostgresDown(t *testing.T) {
+	t.Parallel()
+	pg, cfg := ownPostgres(t)
+	srv := startProc(t, "serve", cfg, "serve", "--no-worker", "--no-dashboard", "--no-scheduler", "--addr", "127.0.0.1:0")
+	base := "http://" + listenAddr(t, srv)
+	hc := apiClient(t)
+	id := submitWorkflow(t, hc, base, seedRequest)
+	pg.Stop()
+
+	w := startProc(t, "worker", cfg, "worker", "--queues", "workflows=1")
+	c := client(t, cfg)
+	eventually(t, time.Minute, func() bool { return strings.Contains(w.Output(), "a dependency is unavailable") },
+		func() string { return "the worker did not find the store down:\n" + w.Output() })
+	if j, err := c.Get(t.Context(), id); err != nil || j.State == queue.StateCompleted || j.State == queue.StateDead {
+		t.Fatalf("job %s while PostgreSQL is down: %s (%v); want it waiting", id, jobString(j), err)
+	}
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	eventually(t, time.Minute, func() bool {
+		code, body := httpDo(t, hc, "GET", base+"/api/workflows/"+id, "")
+		last = body
+		return code == http.StatusOK && strings.Contains(body, `"status":"completed"`)
+	}, func() string { return "workflow " + id + " not completed: " + last + "\nworker:\n" + w.Output() })
+	if !strings.Contains(last, `"attempts":1,`) {
+		t.Errorf("workflow after the outage: %s; want 1 attempt (waiting for the store uses none)", last)
+	}
+	if j, err := c.Get(t.Context(), id); err != nil || j.State != queue.StateCompleted || j.Attempt != 1 || len(j.Errors) != 0 {
+		t.Errorf("job %s: %s (%v); want completed at its first attempt, no error recorded", id, jobString(j), err)
+	}
+	for _, p := range []*proc{w, srv} {
+		if code := p.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
+			t.Errorf("%s exited %d after SIGTERM, want 0", p.Name, code)
+		}
 	}
 }
