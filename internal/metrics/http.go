@@ -70,7 +70,7 @@ func (m *Metrics) httpSeries(route, method string, status int) *httpSeries {
 	}
 	s = &httpSeries{
 		requests: m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)),
-		duration: m.httpDuration.WithLabelValues(route, method),
+		duration: m.httpDuration.WithLabelValues(route, method, strconv.Itoa(status)),
 	}
 	m.http[k] = s
 	return s

@@ -35,15 +35,25 @@ type Metrics struct {
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
 
-	mu   sync.RWMutex
-	jobs map[jobKey]*jobSeries
-	http map[httpKey]*httpSeries
+	mu    sync.RWMutex
+	jobs  map[jobKey]*jobSeries
+	other func() *jobSeries // the series of the pairs past MaxJobSeries
+	http  map[httpKey]*httpSeries
 }
+
+// MaxJobSeries bounds the distinct (queue, type) label pairs of the job metrics: clients
+// choose both (POST /api/jobs takes any), so past this many pairs a process counts the
+// jobs of any new pair under queue="other", type="other".
+const MaxJobSeries = 200
+
+// Other is the queue and type label of the jobs past MaxJobSeries.
+const Other = "other"
 
 // New returns a registry with the Go runtime and process collectors and Dominion's
 // instruments.
 func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), jobs: map[jobKey]*jobSeries{}, http: map[httpKey]*httpSeries{}}
+	m.other = sync.OnceValue(func() *jobSeries { return m.newSeries(Other, Other) })
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	jobLabels := []string{"queue", "type"}
 	m.enqueued = m.counter("jobs_enqueued_total", "Jobs stored by this process's clients.", jobLabels...)
@@ -60,7 +70,7 @@ func New() *Metrics {
 	m.wfSavings = m.counter("workflow_weekly_savings_dollars_total", "Sum of the weekly savings of the workflows completed in this process.", "type")
 	m.wfDuration = m.histogram("workflow_duration_seconds", "Duration of the workflows that reached a final status in this process.", jobBuckets, "type", "status")
 	m.httpRequests = m.counter("http_requests_total", "HTTP requests answered, by route pattern, method and status.", "route", "method", "status")
-	m.httpDuration = m.histogram("http_request_duration_seconds", "HTTP request durations, by route pattern.", httpBuckets, "route", "method")
+	m.httpDuration = m.histogram("http_request_duration_seconds", "HTTP request durations, by route pattern, method and status.", httpBuckets, "route", "method", "status")
 	return m
 }
 
@@ -113,27 +123,40 @@ type jobSeries struct {
 	requeued  prometheus.Counter
 }
 
+// series returns the series of (q, typ), or those of ("other", "other") once MaxJobSeries
+// pairs have theirs.
 func (m *Metrics) series(q, typ string) *jobSeries {
 	k := jobKey{q, typ}
 	m.mu.RLock()
 	s, ok := m.jobs[k]
+	full := len(m.jobs) >= MaxJobSeries
 	m.mu.RUnlock()
 	if ok {
 		return s
+	}
+	if full {
+		return m.other()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s, ok := m.jobs[k]; ok {
 		return s
 	}
+	if len(m.jobs) >= MaxJobSeries {
+		return m.other()
+	}
+	s = m.newSeries(q, typ)
+	m.jobs[k] = s
+	return s
+}
+
+func (m *Metrics) newSeries(q, typ string) *jobSeries {
 	outcome := func(o string) prometheus.Counter { return m.finished.WithLabelValues(q, typ, o) }
-	s = &jobSeries{
+	return &jobSeries{
 		enqueued: m.enqueued.WithLabelValues(q, typ), duration: m.duration.WithLabelValues(q, typ),
 		pickup: m.pickup.WithLabelValues(q, typ), completed: outcome("completed"), retried: outcome("retried"),
 		dead: outcome("dead"), canceled: outcome("canceled"), requeued: outcome("interrupted"),
 	}
-	m.jobs[k] = s
-	return s
 }
 
 // EnqueueMiddleware counts the jobs a client stores.
