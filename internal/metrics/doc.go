@@ -9,7 +9,8 @@
 //   - Labels are bounded: queue, type, state, outcome, schedule, result, route (the matched
 //     pattern, never the raw path), method and status; never a job, workflow or request id.
 //     Clients choose queues and types, so the job metrics have at most MaxJobSeries
-//     (queue, type) pairs; further pairs are counted under queue and type "other".
+//     (queue, type) pairs; further pairs are counted under queue and type "other". The
+//     broker statistics report at most MaxQueueSeries queues, the rest summed as "other".
 //   - The per-job path allocates nothing in label lookup: the series of each (queue, type)
 //     are resolved once and cached.
 //   - Gauges read from the broker and the store (jobs per queue and state, live workers,

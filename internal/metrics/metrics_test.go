@@ -382,3 +382,45 @@ func TestStatsReadAtMostOncePerSecond(t *testing.T) {
 		{"dominion_stats_up", nil, 1},
 	})
 }
+
+// TestQueueStatsBounded checks that the broker statistics report at most MaxQueueSeries
+// queues one by one and sum the others under queue="other".
+func TestQueueStatsBounded(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	s := newScraper(t, m)
+	b := jobtest.NewBroker()
+	m.WatchStats(metrics.Sources{Queues: b.Queues})
+	const extra = 5
+	reqs := make([]queue.Request, 0, metrics.MaxQueueSeries+extra)
+	for i := range metrics.MaxQueueSeries + extra {
+		reqs = append(reqs, queue.Request{Type: "t", Options: []queue.Option{queue.OnQueue(fmt.Sprintf("q%04d", i)), queue.RunIn(time.Hour)}})
+	}
+	last := fmt.Sprintf("q%04d", metrics.MaxQueueSeries+extra-1)
+	reqs = append(reqs, queue.Request{Type: "t", Options: []queue.Option{queue.OnQueue(last)}})
+	if _, _, err := queue.NewClient(b).EnqueueMany(t.Context(), reqs); err != nil {
+		t.Fatal(err)
+	}
+	fams := s.scrape()
+	queues := map[string]bool{}
+	for _, mt := range fams["dominion_queue_jobs"].GetMetric() {
+		for _, l := range mt.GetLabel() {
+			if l.GetName() == "queue" {
+				queues[l.GetValue()] = true
+			}
+		}
+	}
+	if len(queues) != metrics.MaxQueueSeries+1 {
+		t.Errorf("dominion_queue_jobs has %d queues, want %d (MaxQueueSeries and other)", len(queues), metrics.MaxQueueSeries+1)
+	}
+	check(t, fams, []series{
+		{"dominion_queue_jobs", []string{"queue=q0000", "state=scheduled"}, 1},
+		{"dominion_queue_jobs", []string{"queue=other", "state=scheduled"}, extra},
+		{"dominion_queue_jobs", []string{"queue=other", "state=pending"}, 1},
+		{"dominion_queue_jobs", []string{"queue=" + last}, -1},
+		{"dominion_stats_up", nil, 1},
+	})
+	if age := value(fams, "dominion_queue_oldest_pending_age_seconds", "queue=other"); age <= 0 {
+		t.Errorf("oldest pending age of other = %v, want that of the pending job in %s", age, last)
+	}
+}

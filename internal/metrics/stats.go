@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +23,11 @@ type Sources struct {
 
 // statsInterval is the least time between two reads of the sources.
 const statsInterval = time.Second
+
+// MaxQueueSeries bounds the queues the broker statistics report one by one: clients choose
+// queue names, so past the first MaxQueueSeries queues by name the rest are summed under
+// queue="other".
+const MaxQueueSeries = 100
 
 // statsTimeout bounds one read of the sources.
 const statsTimeout = 2 * time.Second
@@ -91,7 +98,7 @@ func (c *statsCollector) read(now time.Time) []prometheus.Metric {
 		if err != nil {
 			up = 0
 		}
-		for _, q := range qs {
+		for _, q := range boundQueues(qs) {
 			for _, st := range queue.States {
 				gauge(descJobs, float64(q.Count(st)), q.Name, string(st))
 			}
@@ -129,6 +136,39 @@ func (c *statsCollector) read(now time.Time) []prometheus.Metric {
 	}
 	gauge(descUp, up)
 	return out
+}
+
+// boundQueues returns qs when they are at most MaxQueueSeries, else the first
+// MaxQueueSeries by name and the sum of the others, named Other (a queue named Other is
+// then summed with them).
+func boundQueues(qs []queue.QueueStats) []queue.QueueStats {
+	if len(qs) <= MaxQueueSeries {
+		return qs
+	}
+	qs = slices.SortedFunc(slices.Values(qs), func(a, b queue.QueueStats) int { return strings.Compare(a.Name, b.Name) })
+	out := make([]queue.QueueStats, 0, MaxQueueSeries+1)
+	other := queue.QueueStats{Name: Other}
+	for _, q := range qs {
+		if len(out) < MaxQueueSeries && q.Name != Other {
+			out = append(out, q)
+			continue
+		}
+		addQueue(&other, q)
+	}
+	return append(out, other)
+}
+
+// addQueue adds q's counts to sum: sum is paused when either is, and its oldest pending job
+// is the older of the two.
+func addQueue(sum *queue.QueueStats, q queue.QueueStats) {
+	to := []*int64{&sum.Pending, &sum.Active, &sum.Scheduled, &sum.Retry, &sum.Dead, &sum.Completed, &sum.Canceled, &sum.Processed, &sum.Failed}
+	for i, v := range []int64{q.Pending, q.Active, q.Scheduled, q.Retry, q.Dead, q.Completed, q.Canceled, q.Processed, q.Failed} {
+		*to[i] += v
+	}
+	sum.Paused = sum.Paused || q.Paused
+	if !q.OldestPending.IsZero() && (sum.OldestPending.IsZero() || q.OldestPending.Before(sum.OldestPending)) {
+		sum.OldestPending = q.OldestPending
+	}
 }
 
 func b2f(b bool) float64 {
