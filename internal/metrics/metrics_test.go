@@ -159,7 +159,11 @@ func TestJobMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	<-started
+	select {
+	case <-started:
+	case <-time.After(deadline):
+		t.Fatal("the blocking job did not start")
+	}
 	s.waitValue("dominion_worker_busy_slots", 1)
 	block := b.Enqueued("block", nil)[0]
 	if _, err := c.Cancel(ctx, block.ID); err != nil {
