@@ -59,3 +59,27 @@ func TestDashboardAndRulesUseRealMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertsDocumented: every alert rule of prometheus/alerts.yml has its row in the alerts
+// table of docs/deploy.md, which says what it means and what to do.
+func TestAlertsDocumented(t *testing.T) {
+	t.Parallel()
+	rules, err := os.ReadFile("prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`(?m)^\s*- alert: (\S+)`).FindAllStringSubmatch(string(rules), -1)
+	if len(names) == 0 {
+		t.Fatal("prometheus/alerts.yml has no alert rule")
+	}
+	for _, m := range names {
+		row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(m[1]) + "`[^|\n]*\\|[^|\n]+\\|[^|\n]+\\|$")
+		if !row.Match(doc) {
+			t.Errorf("docs/deploy.md has no row for alert %s in its alerts table (| `%s` | means | what to do |)", m[1], m[1])
+		}
+	}
+}
