@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"runtime/metrics"
 	"slices"
 	"testing"
 
@@ -31,8 +30,8 @@ import (
 //
 // Each benchmark iteration is one round: every mode once, in turn, so a noisy machine
 // slows all modes alike. It reports, per mode, the median over the rounds of the throughput
-// and of the process's CPU time per job or request (runtime/metrics, so steadier than the
-// throughput on a loaded machine), and the median ratio of each to "off" in the same round:
+// and of the process's CPU time per job or request (user + system, from getrusage; steadier
+// than the throughput on a loaded machine), and the median ratio of each to "off" in the same round:
 //
 //	go test ./internal/service -run '^$' -bench TelemetryCost -benchtime 5x
 func BenchmarkTelemetryCost(b *testing.B) {
@@ -128,13 +127,6 @@ func compareModes(b *testing.B, modes []string, runs map[string]func() float64, 
 		b.ReportMetric(median(cpuRatio), m+"-cpu-ratio")
 		b.Logf("%s: rate ratios %s, cpu ratios %s", m, fmtAll(rateRatio), fmtAll(cpuRatio))
 	}
-}
-
-// cpuSeconds is the CPU time the process has used running Go code and collecting garbage.
-func cpuSeconds() float64 {
-	s := []metrics.Sample{{Name: "/cpu/classes/user:cpu-seconds"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
-	metrics.Read(s)
-	return s[0].Value.Float64() + s[1].Value.Float64()
 }
 
 func median(xs []float64) float64 {
