@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/codex-dominion/dominion/internal/testenv"
 )
 
 // gettingStartedDoc is the walk-through whose every sh block TestGettingStarted runs.
@@ -52,7 +53,11 @@ func TestGettingStarted(t *testing.T) {
 	for _, b := range blocks {
 		script.WriteString(b[1])
 	}
-	port := freeTCPPort(t)
+	p, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(p)
 	s := script.String()
 	if !strings.Contains(s, "git clone https://github.com/codex-dominion/dominion.git\n") || !strings.Contains(s, "localhost:8080") {
 		t.Fatalf("the walk-through no longer clones the repository or uses port 8080:\n%s", s)
@@ -92,15 +97,4 @@ func cleanEnv() []string {
 		env = append(env, kv)
 	}
 	return env
-}
-
-// freeTCPPort returns a port free on localhost at the time of the call.
-func freeTCPPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "localhost:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
