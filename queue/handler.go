@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 )
 
@@ -43,7 +42,7 @@ func DefaultBackoff(attempt int) time.Duration {
 	if attempt <= 12 {
 		d = min(time.Second<<(attempt-1), time.Hour)
 	}
-	return d/2 + rand.N(d/2+1)
+	return Jitter(d)
 }
 
 // Causes of a handler's context being canceled, as context.Cause reports them.

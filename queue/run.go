@@ -173,16 +173,12 @@ func (w *Worker) completer(ctx context.Context) {
 			}
 		}
 		for {
+			began := time.Now()
 			err := w.broker.Finish(ctx, batch)
+			w.down.report(began, err, "call", "record job outcomes", "jobs", len(batch))
 			if err == nil {
-				if retry.d != 0 {
-					w.log.Info("job outcomes recorded again")
-				}
 				retry.reset()
 				break
-			}
-			if retry.d == 0 {
-				w.log.Warn("cannot record job outcomes: the queue is unreachable; retrying with backoff", "jobs", len(batch), "err", err)
 			}
 			if !sleepCtx(ctx, retry.next()) {
 				return
@@ -210,11 +206,13 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 func (w *Worker) heartbeat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Lease/2)
 	defer cancel()
+	began := time.Now()
 	cancelIDs, err := w.broker.Heartbeat(ctx, w.info(), w.cfg.Lease)
+	if err != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return // stopping
+	}
+	w.down.report(began, err, "call", "heartbeat")
 	if err != nil {
-		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			w.log.Warn("heartbeat failed", "err", err)
-		}
 		return
 	}
 	if len(cancelIDs) == 0 {

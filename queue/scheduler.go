@@ -46,6 +46,7 @@ type Scheduler struct {
 	entries []*compiled
 	byName  map[string]*compiled
 	clock   clock.Clock
+	down    *downLog // logs the broker's outages, one line each way
 }
 
 // maxTicksPerWake bounds the ticks of one schedule enqueued in one pass: a scheduler that
@@ -68,6 +69,9 @@ func NewScheduler(broker Broker, cfg SchedulerConfig) (*Scheduler, error) {
 	s := &Scheduler{
 		broker: broker, client: cfg.Client, obs: cfg.Observer, log: cfg.Logger,
 		byName: map[string]*compiled{}, clock: clock.OrReal(cfg.Clock),
+		down: &downLog{log: cfg.Logger,
+			down: "scheduler: the queue is unreachable; the ticks due meanwhile are enqueued when it answers",
+			back: "scheduler: the queue answers again"},
 	}
 	entries, err := compileAll(cfg.Schedules, cfg.KnownTypes)
 	if err != nil {
@@ -293,20 +297,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			continue // woke early to look at the clock again
 		}
 		retryAt = time.Time{}
+		began := time.Now()
 		states, err := s.states(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			d := retry.next()
-			s.log.Warn("scheduler: cannot read schedule states; retrying", "err", err, "in", d)
-			retryAt = now.Add(d)
+			s.down.report(began, err, "call", "read schedule states")
+			retryAt = now.Add(retry.next())
 			continue
 		}
 		failed := false
 		for _, e := range s.entries {
 			var ok bool
-			next[e], ok = s.fireDue(ctx, e, next[e], states[e.Name], now)
+			next[e], ok = s.fireDue(ctx, e, next[e], states[e.Name], now, began)
 			if !ok && ctx.Err() != nil {
 				return nil
 			}
@@ -315,6 +319,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if failed {
 			retryAt = now.Add(retry.next())
 		} else {
+			s.down.report(began, nil)
 			retry.reset()
 		}
 	}
@@ -324,16 +329,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // (ok) or ctx is done.
 func (s *Scheduler) loadStates(ctx context.Context, retry *reconnectDelay) (states map[string]ScheduleState, ok bool) {
 	for {
+		began := time.Now()
 		states, err := s.states(ctx)
+		if err != nil && ctx.Err() != nil {
+			return nil, false
+		}
+		s.down.report(began, err, "call", "read schedule states")
 		if err == nil {
 			return states, true
 		}
-		if ctx.Err() != nil {
-			return nil, false
-		}
-		d := retry.next()
-		s.log.Warn("scheduler: cannot read schedule states; retrying", "err", err, "in", d)
-		if !sleepCtx(ctx, d) {
+		if !sleepCtx(ctx, retry.next()) {
 			return nil, false
 		}
 	}
@@ -356,8 +361,9 @@ func (s *Scheduler) nextWake(next map[*compiled]time.Time, retryAt time.Time) ti
 
 // fireDue enqueues schedule e's ticks from t up to now (at most maxTicksPerWake of them; older
 // ones are treated as missed) and returns its next tick; ok is false when an enqueue failed
-// (the next tick is then the one that failed, tried again after a backoff).
-func (s *Scheduler) fireDue(ctx context.Context, e *compiled, t time.Time, st ScheduleState, now time.Time) (nextTick time.Time, ok bool) {
+// (the next tick is then the one that failed, tried again after a backoff). began is when
+// the pass over the schedules began, for the report of a failure.
+func (s *Scheduler) fireDue(ctx context.Context, e *compiled, t time.Time, st ScheduleState, now, began time.Time) (nextTick time.Time, ok bool) {
 	for ticks := 0; !t.IsZero() && !t.After(now); ticks++ {
 		if ticks == maxTicksPerWake {
 			latest := s.latestTick(e, t, now)
@@ -371,7 +377,7 @@ func (s *Scheduler) fireDue(ctx context.Context, e *compiled, t time.Time, st Sc
 		if e.Enabled(st) && t.After(st.LastRun) {
 			if err := s.fire(ctx, e, t); err != nil {
 				if ctx.Err() == nil {
-					s.log.Warn("scheduler: enqueue tick failed; retrying", "schedule", e.Name, "tick", t, "err", err)
+					s.down.report(began, err, "call", "enqueue tick", "schedule", e.Name, "tick", t)
 				}
 				return t, false
 			}

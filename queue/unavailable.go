@@ -2,7 +2,6 @@ package queue
 
 import (
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -42,7 +41,7 @@ func (o *outage) snooze(job *Job, err error) time.Duration {
 		d = min(minUnavailableDelay<<o.n, o.max)
 	}
 	o.n++
-	return d/2 + rand.N(d/2+1)
+	return Jitter(d)
 }
 
 // ok records an outcome that was not Unavailable: the dependencies answered again.

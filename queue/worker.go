@@ -114,6 +114,8 @@ type Worker struct {
 	started  time.Time
 	// historySlot is the history slot last recorded (used by the heartbeat loop only).
 	historySlot time.Time
+	// down logs the broker's outages as the fetch, heartbeat and completer loops see them.
+	down *downLog
 
 	slots     chan struct{} // a token per running job: the concurrency limit
 	outcomes  chan Outcome
@@ -135,6 +137,12 @@ type runningJob struct {
 	cancel context.CancelCauseFunc
 }
 
+// What a worker logs when the queue goes away and when it is back.
+const (
+	workerDownMsg = "the queue is unreachable: the worker retries with backoff until it answers"
+	workerBackMsg = "the queue answers again: the worker runs jobs"
+)
+
 // NewWorker returns a worker on broker; register handlers, then call Run.
 func NewWorker(broker Broker, cfg WorkerConfig) *Worker {
 	cfg.setDefaults()
@@ -144,6 +152,7 @@ func NewWorker(broker Broker, cfg WorkerConfig) *Worker {
 		cfg:      cfg,
 		log:      log,
 		outage:   &outage{log: log, max: cfg.MaxUnavailableDelay},
+		down:     &downLog{log: log, down: workerDownMsg, back: workerBackMsg},
 		handlers: map[string]registered{},
 		slots:    make(chan struct{}, cfg.Concurrency),
 		outcomes: make(chan Outcome, cfg.Concurrency),
@@ -223,6 +232,7 @@ func (w *Worker) fetchLoop(ctx, jobsCtx context.Context) {
 		if n == 0 {
 			return
 		}
+		began := time.Now()
 		jobs, err := w.broker.Fetch(ctx, FetchRequest{
 			WorkerID: w.cfg.ID, Queues: w.order(), Max: n, Lease: w.cfg.Lease, Wait: w.cfg.FetchWait,
 		})
@@ -230,17 +240,12 @@ func (w *Worker) fetchLoop(ctx, jobsCtx context.Context) {
 		if ctx.Err() != nil && len(jobs) == 0 {
 			return
 		}
+		w.down.report(began, err, "call", "fetch")
 		if err != nil {
-			if retry.d == 0 {
-				w.log.Warn("cannot fetch jobs: the queue is unreachable; retrying with backoff until it answers", "err", err)
-			}
 			if !sleepCtx(ctx, retry.next()) {
 				return
 			}
 			continue
-		}
-		if retry.d != 0 {
-			w.log.Info("the queue answers again; fetching jobs")
 		}
 		retry.reset()
 		for _, job := range jobs {
@@ -385,31 +390,6 @@ func (w *Worker) drain(ctx context.Context) {
 	defer cancel()
 	if err := w.broker.Requeue(rctx, w.cfg.ID, abandoned); err != nil {
 		w.log.Error("requeue unfinished jobs; their leases will expire and they will be recovered", "err", err)
-	}
-}
-
-// reconnectDelay is the backoff between failed broker calls: 100 ms doubling to 5 s, each
-// wait a random duration in [d/2, d] so that many workers do not retry in step.
-type reconnectDelay struct{ d time.Duration }
-
-func newReconnectDelay() *reconnectDelay { return &reconnectDelay{} }
-
-func (r *reconnectDelay) next() time.Duration {
-	r.d = min(max(r.d*2, 100*time.Millisecond), 5*time.Second)
-	return r.d/2 + rand.N(r.d/2+1)
-}
-
-func (r *reconnectDelay) reset() { r.d = 0 }
-
-// sleepCtx waits for d or until ctx is done; it reports whether d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -164,7 +164,9 @@ type Config struct {
 	// the queue is unreachable (default 3 s).
 	EnqueueTimeout time.Duration
 	// RelayMinInterval and RelayMaxInterval bound the relay's polling while rows wait in
-	// the outbox and the queue refuses them (defaults 100 ms and 5 s, doubling in between).
+	// the outbox and the queue refuses them (defaults 100 ms and 5 s, doubling in between;
+	// each wait a random duration in [d/2, d], so that the relays of many processes do not
+	// retry in step).
 	RelayMinInterval, RelayMaxInterval time.Duration
 	// RelaySweep is how often an idle relay looks at the outbox anyway, for rows left by
 	// another process that died before its relay ran (default 1 min; negative: never).

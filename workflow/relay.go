@@ -31,7 +31,9 @@ func (e *Engine) Wake() {
 // workflow enqueued by Submit, by this relay and by another process's relay runs once. It
 // looks at the outbox when it starts, when woken (Wake; Submit wakes it on a queue failure)
 // and once per Config.RelaySweep; while rows are waiting and the queue refuses them it
-// retries every RelayMinInterval, doubling up to RelayMaxInterval. Alongside, it runs
+// retries with capped exponential backoff and jitter (a random wait in [d/2, d], d doubling
+// from RelayMinInterval up to RelayMaxInterval), logging one line when the queue refuses
+// them and one when the outbox is drained. Alongside, it runs
 // Reconcile every Config.ReconcileInterval.
 func (e *Engine) RunRelay(ctx context.Context) {
 	if e.client == nil {
@@ -65,7 +67,7 @@ func (e *Engine) RunRelay(ctx context.Context) {
 		var wake <-chan struct{}
 		if err != nil || waiting {
 			delay = min(max(2*delay, e.cfg.RelayMinInterval), e.cfg.RelayMaxInterval)
-			timer = time.NewTimer(delay)
+			timer = time.NewTimer(queue.Jitter(delay))
 			// Rows are already waiting: a wake-up would add nothing but load.
 		} else {
 			delay = 0
