@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 
@@ -35,12 +33,9 @@ import (
 //
 //	go test ./internal/service -run '^$' -bench TelemetryCost -benchtime 5x
 func BenchmarkTelemetryCost(b *testing.B) {
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-	}))
-	b.Cleanup(sink.Close)
-	b.Setenv(config.EnvOTelEndpoint, sink.URL) // the SDK reads it
-	traced := config.Config{Tracing: config.Tracing{Endpoint: sink.URL}}
+	sink := testenv.StartOTLPSink(b)
+	b.Setenv(config.EnvOTelEndpoint, sink) // the SDK reads it
+	traced := config.Config{Tracing: config.Tracing{Endpoint: sink}}
 	modes := []string{"off", "metrics", "metrics+tracing"}
 	telemetry := func(b *testing.B, mode string) *service.Telemetry {
 		switch mode {

@@ -100,3 +100,14 @@ func (r *OTLPReceiver) Spans() ([]Span, <-chan struct{}) {
 	defer r.mu.Unlock()
 	return append([]Span(nil), r.spans...), r.changed
 }
+
+// StartOTLPSink starts an OTLP/HTTP endpoint that reads and discards what it is sent, for
+// benchmarks that measure the exporting side alone, and returns its URL.
+func StartOTLPSink(t testing.TB) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

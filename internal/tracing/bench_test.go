@@ -2,11 +2,9 @@ package tracing_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/internal/tracing"
 	"github.com/codex-dominion/dominion/queue"
 )
@@ -15,11 +13,8 @@ import (
 // enqueue's context injection (per job of a batch of 1,000) and the job's consumer span,
 // exported over OTLP/HTTP to a local endpoint that discards it.
 func BenchmarkJobMiddleware(b *testing.B) {
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-	}))
-	b.Cleanup(sink.Close)
-	b.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.URL)
+	sink := testenv.StartOTLPSink(b)
+	b.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink)
 	p, err := tracing.New(context.Background(), "bench")
 	if err != nil {
 		b.Fatal(err)
