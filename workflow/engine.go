@@ -393,7 +393,8 @@ func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
 	defer cancel()
 	jobID, err := e.enqueue(ectx, w)
 	if err != nil {
-		e.log.Warn("workflow accepted but not enqueued; the relay will enqueue it when the queue is back",
+		// The relay warns once about the queue's outage, not once per workflow.
+		e.log.Info("workflow accepted; waiting in the outbox until the queue answers",
 			"workflow_id", w.ID, "type", w.Type, "err", err)
 		e.Wake()
 		return acc, nil

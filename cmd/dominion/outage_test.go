@@ -85,14 +85,7 @@ func TestServeStartsWithPostgresDown(t *testing.T) {
 		})
 		ids = append(ids, resp.workflowID)
 	}
-	for _, id := range ids {
-		var last string
-		eventually(t, time.Minute, func() bool {
-			code, body := httpDo(t, hc, "GET", base+"/api/workflows/"+id, "")
-			last = body
-			return code == http.StatusOK && strings.Contains(body, `"status":"completed"`)
-		}, func() string { return "workflow " + id + " not completed: " + last })
-	}
+	awaitCompleted(t, hc, base, ids)
 	eventually(t, 30*time.Second, func() bool {
 		code, _ := httpDo(t, hc, "GET", base+"/readyz", "")
 		return code == http.StatusOK

@@ -1,6 +1,9 @@
+//go:build unix
+
 package main
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,12 +19,15 @@ const (
 	workerBackLine    = "the queue answers again: the worker runs jobs"
 	schedulerDownLine = "scheduler: the queue is unreachable"
 	schedulerBackLine = "scheduler: the queue answers again"
+	relayDownLine     = "outbox relay: cannot enqueue waiting workflows yet"
+	relayBackLine     = "outbox relay: queue is back, outbox drained"
 )
 
 // TestServeLogsRedisOutageOnce stops the Redis of a running `dominion serve` (its worker's
-// heartbeat beating every second, a schedule ticking every second) for several seconds, then
-// starts it again: the worker and the scheduler each log one line when the queue goes away
-// and one when it is back, not one per attempt, and jobs and ticks run again after.
+// heartbeat beating every second, a schedule ticking every second) for several seconds,
+// posts workflows meanwhile (202: into the outbox), then starts Redis again: the worker, the
+// scheduler and the outbox relay each log one line when the queue goes away and one when it
+// is back, not one per attempt or per workflow, and jobs, ticks and the workflows run after.
 func TestServeLogsRedisOutageOnce(t *testing.T) {
 	t.Parallel()
 	tb := redisBroker(t)
@@ -32,7 +38,9 @@ func TestServeLogsRedisOutageOnce(t *testing.T) {
     queue: default
     type: dominion.noop
 `)
+	cfg.WorkflowsFile = writeFile(t, "workflows.yaml", fastWorkflows)
 	srv := startProc(t, "serve", cfg, "serve", "--no-dashboard", "--addr", "127.0.0.1:0")
+	base := "http://" + listenAddr(t, srv)
 	c := client(t, cfg)
 	waitStats(t, c, "default", time.Minute, "no tick ran before the outage",
 		func(s queue.QueueStats) bool { return s.Completed >= 1 })
@@ -46,6 +54,16 @@ func TestServeLogsRedisOutageOnce(t *testing.T) {
 		return strings.Contains(out, workerDownLine) && strings.Contains(out, schedulerDownLine) &&
 			time.Since(down) >= 4*time.Second
 	}, srv.Output)
+	// Workflows posted meanwhile are accepted into the outbox.
+	hc := apiClient(t)
+	var workflows []string
+	for i := range 5 {
+		resp := postChat(t, hc, base)
+		if resp.code != http.StatusAccepted {
+			t.Fatalf("POST /api/chat %d with Redis down: %d %s, want 202", i, resp.code, resp.body)
+		}
+		workflows = append(workflows, resp.workflowID)
+	}
 	if err := tb.redis.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,23 +79,39 @@ func TestServeLogsRedisOutageOnce(t *testing.T) {
 			t.Errorf("job %s after the outage: %+v, %v; want completed", id, j, err)
 		}
 	}
-	testenv.Until(t, time.Minute, "serve did not log the queue's return to the worker and the scheduler", func() bool {
-		out := srv.Output()
-		return strings.Contains(out, workerBackLine) && strings.Contains(out, schedulerBackLine)
+	awaitCompleted(t, hc, base, workflows)
+	lines := []string{workerDownLine, workerBackLine, schedulerDownLine, schedulerBackLine, relayDownLine, relayBackLine}
+	testenv.Until(t, time.Minute, "serve did not log the queue's return to the worker, the scheduler and the relay", func() bool {
+		return containsAll(srv.Output(), lines)
 	}, srv.Output)
 
 	out := srv.Output()
-	for _, line := range []string{workerDownLine, workerBackLine, schedulerDownLine, schedulerBackLine} {
+	for _, line := range lines {
 		if k := strings.Count(out, line); k != 1 {
 			t.Errorf("serve logged %q %d times, want once", line, k)
 		}
 	}
-	// Nothing else repeats per attempt: besides those two, at most a line from the workflow
-	// reconciler and one of a tick enqueued just before the outage whose record failed.
-	if k := strings.Count(out, "level=WARN"); k > 4 {
-		t.Errorf("serve logged %d warnings over one outage, want at most 4", k)
+	// Nothing else repeats per attempt or per workflow: besides those three, at most a line
+	// from the workflow reconciler and one of a tick enqueued just before the outage whose
+	// record failed.
+	if k := strings.Count(out, "level=WARN"); k > 5 {
+		t.Errorf("serve logged %d warnings over one outage, want at most 5", k)
 	}
 	if t.Failed() {
 		t.Logf("serve's log:\n%s", out)
+	}
+}
+
+// awaitCompleted waits until every workflow of ids is completed, as GET /api/workflows/{id}
+// says.
+func awaitCompleted(t *testing.T, hc *http.Client, base string, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		var last string
+		eventually(t, time.Minute, func() bool {
+			code, body := httpDo(t, hc, "GET", base+"/api/workflows/"+id, "")
+			last = body
+			return code == http.StatusOK && strings.Contains(body, `"status":"completed"`)
+		}, func() string { return "workflow " + id + " not completed: " + last })
 	}
 }
