@@ -68,9 +68,10 @@ fi
 step "go vet"
 go vet ./...
 
-step "cross-compile for windows and darwin"
+step "cross-compile for windows and darwin (the binary, and go vet of every package and test)"
 for os in windows darwin; do
 	GOOS=$os GOARCH=amd64 go build -o /dev/null ./cmd/dominion
+	GOOS=$os GOARCH=amd64 go vet ./...
 	echo "  $os/amd64 ok"
 done
 
