@@ -23,12 +23,7 @@ func TestMetricsOnEveryProcess(t *testing.T) {
 	t.Parallel()
 	tb := redisBroker(t)
 	cfg := tb.cfg
-	cfg.SchedulesFile = writeFile(t, "schedules.yaml", `schedules:
-  - name: every-second
-    spec: "* * * * * *"
-    queue: ticks
-    type: dominion.noop
-`)
+	cfg.SchedulesFile = everySecond(t, "ticks")
 	workerAddr, schedulerAddr := freeAddr(t), freeAddr(t)
 	startProc(t, "worker", cfg, "worker", "--queues", "metered,ticks", "--no-workflows", "--metrics-addr", workerAddr)
 	startProc(t, "scheduler", cfg, "scheduler", "--metrics-addr", schedulerAddr)

@@ -32,12 +32,7 @@ func TestServeLogsRedisOutageOnce(t *testing.T) {
 	t.Parallel()
 	tb := redisBroker(t)
 	cfg := tb.cfg
-	cfg.SchedulesFile = writeFile(t, "schedules.yaml", `schedules:
-  - name: every-second
-    spec: "* * * * * *"
-    queue: default
-    type: dominion.noop
-`)
+	cfg.SchedulesFile = everySecond(t, "default")
 	cfg.WorkflowsFile = writeFile(t, "workflows.yaml", fastWorkflows)
 	srv := startProc(t, "serve", cfg, "serve", "--no-dashboard", "--addr", "127.0.0.1:0")
 	base := "http://" + listenAddr(t, srv)

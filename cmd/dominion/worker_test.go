@@ -91,6 +91,17 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
+// everySecond writes a schedules file with one schedule, every-second, that enqueues a
+// dominion.noop job on queue each second, and returns its path.
+func everySecond(t *testing.T, queue string) string {
+	return writeFile(t, "schedules.yaml", `schedules:
+  - name: every-second
+    spec: "* * * * * *"
+    queue: `+queue+`
+    type: dominion.noop
+`)
+}
+
 // TestHelpSaysWhatServeRuns: the command list names everything serve runs.
 func TestHelpSaysWhatServeRuns(t *testing.T) {
 	t.Parallel()
