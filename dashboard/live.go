@@ -64,7 +64,7 @@ type hub struct {
 	wfValues  map[string]any
 	wfAt      time.Time
 	closed    bool
-	lastErr   string // the poller's last logged error (only the poller uses it)
+	lastErr   string // the poller's last logged error, "" once it read again (only the poller uses it)
 
 	wake    chan struct{}
 	stop    chan struct{}
@@ -229,6 +229,10 @@ func (h *hub) poll(ctx context.Context) {
 			d.log.Warn("dashboard: read the queue statistics", "err", msg)
 		}
 	} else {
+		if h.lastErr != "" {
+			h.lastErr = ""
+			d.log.Info("dashboard: the queue statistics answer again")
+		}
 		h.fill(&s, stats, now)
 	}
 	if workers, err := d.cfg.Queues.Workers(ctx); err == nil {
