@@ -193,11 +193,16 @@ func (a *API) storeUnavailable(w http.ResponseWriter, r *http.Request, err error
 		Message: "the workflow store is unavailable; nothing was changed: try again later"})
 }
 
-// inputError converts the engine's validation error into a 400, or returns nil.
+// inputError converts the engine's validation error into a 400 (422 for an idempotency key
+// sent before with another request), or returns nil.
 func inputError(err error) *Error {
 	ie, ok := workflow.AsInputError(err)
 	if !ok {
 		return nil
 	}
-	return &Error{Status: http.StatusBadRequest, Code: ie.Code, Field: ie.Field, Message: ie.Message}
+	status := http.StatusBadRequest
+	if ie.Code == workflow.CodeKeyReused {
+		status = http.StatusUnprocessableEntity
+	}
+	return &Error{Status: status, Code: ie.Code, Field: ie.Field, Message: ie.Message}
 }

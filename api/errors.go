@@ -24,6 +24,7 @@ const (
 	CodeInvalidType          = "invalid_type"           // 400: a field has the wrong JSON type
 	CodeUnknownField         = "unknown_field"          // 400: a field that is not accepted
 	CodeInvalidParameter     = "invalid_parameter"      // 400: a query parameter is malformed
+	CodeInvalidHeader        = "invalid_header"         // 400: a header is malformed (Idempotency-Key)
 	CodeBodyTooLarge         = "body_too_large"         // 413
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
 	CodeUnauthorized         = "unauthorized"           // 401

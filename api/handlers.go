@@ -37,6 +37,10 @@ func (a *API) chat(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, PreviewView{Mode: req.Mode, AgentID: req.AgentID, WorkflowType: req.Type, Savings: sav})
 		return
 	}
+	if req.IdempotencyKey, e = idempotencyKey(r); e != nil {
+		writeError(w, e)
+		return
+	}
 	acc, err := a.engine.Submit(r.Context(), req)
 	if err != nil {
 		a.engineError(w, r, err)
@@ -44,10 +48,31 @@ func (a *API) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	id := acc.Workflow.ID
 	w.Header().Set("Location", statusURL(id))
+	if acc.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
 	writeJSON(w, http.StatusAccepted, AcceptedView{
 		WorkflowID: id, JobID: acc.JobID, Status: string(acc.Workflow.Status), StatusURL: statusURL(id),
 		Enqueued: acc.Enqueued, Savings: acc.Savings,
 	})
+}
+
+// idempotencyKey reads the request's Idempotency-Key header: at most one, of 1 to
+// store.MaxIdempotencyKey printable ASCII characters.
+func idempotencyKey(r *http.Request) (string, *Error) {
+	vals := r.Header.Values("Idempotency-Key")
+	switch {
+	case len(vals) == 0:
+		return "", nil
+	case len(vals) > 1:
+		return "", badRequest(CodeInvalidHeader, "Idempotency-Key", "send one Idempotency-Key header, not %d", len(vals))
+	}
+	key := vals[0]
+	if key == "" || len(key) > store.MaxIdempotencyKey || strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
+		return "", badRequest(CodeInvalidHeader, "Idempotency-Key",
+			"Idempotency-Key must be 1 to %d printable ASCII characters without spaces (a UUID is a good key)", store.MaxIdempotencyKey)
+	}
+	return key, nil
 }
 
 // listParams are the query parameters of GET /api/workflows.

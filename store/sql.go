@@ -442,6 +442,8 @@ func (s *sqlStore) CreateWorkflow(ctx context.Context, nw NewWorkflow) (Workflow
 		return Workflow{}, s.fail(op, nw.ID, fmt.Errorf("type is required: %w", ErrInvalid))
 	case nw.TotalSteps < 0:
 		return Workflow{}, s.fail(op, nw.ID, fmt.Errorf("negative total steps: %w", ErrInvalid))
+	case len(nw.IdempotencyKey) > MaxIdempotencyKey:
+		return Workflow{}, s.fail(op, nw.ID, fmt.Errorf("idempotency key longer than %d bytes: %w", MaxIdempotencyKey, ErrInvalid))
 	}
 	inputs := nw.Inputs
 	if len(inputs) == 0 {
@@ -452,6 +454,9 @@ func (s *sqlStore) CreateWorkflow(ctx context.Context, nw NewWorkflow) (Workflow
 	}
 	nw.Inputs = inputs
 	req := createReq{nw: nw, at: s.clock()}
+	if nw.IdempotencyKey != "" {
+		return s.createKeyed(ctx, req)
+	}
 	w, err := s.creates.do(ctx, req)
 	if err != nil {
 		return Workflow{}, s.fail(op, nw.ID, err)

@@ -62,6 +62,13 @@ var (
 	ErrStaleAttempt = errors.New("stale attempt")
 	// ErrInvalid: an argument is malformed (empty id, bad status, bad week…).
 	ErrInvalid = errors.New("invalid argument")
+	// ErrReplayed: CreateWorkflow was given an idempotency key that a workflow was already
+	// created with, for the same request (the same fingerprint). CreateWorkflow returns that
+	// workflow with this error and creates nothing.
+	ErrReplayed = errors.New("idempotency key already used for this request")
+	// ErrKeyReused: CreateWorkflow was given an idempotency key that a workflow was already
+	// created with, for a different request. Nothing is created.
+	ErrKeyReused = errors.New("idempotency key already used for a different request")
 )
 
 // StateError is returned when a transition is not allowed from the
@@ -90,6 +97,13 @@ type NewWorkflow struct {
 	TotalSteps       int             // number of steps of the type, for progress display
 	WeeklyHoursSaved float64         // estimate computed by the caller
 	WeeklySavings    float64         // estimate computed by the caller
+
+	// IdempotencyKey, when set, makes the create happen once per key: a second create with
+	// the key returns the first one's workflow and ErrReplayed (ErrKeyReused when its
+	// Fingerprint differs). The key is kept as long as the workflow.
+	IdempotencyKey string
+	// Fingerprint identifies the request the key was sent with (e.g. a hash of it).
+	Fingerprint string
 }
 
 // Workflow is one stored workflow. Time fields are UTC, microsecond precision;
@@ -241,7 +255,9 @@ type Migration struct {
 // safe for concurrent use.
 type Store interface {
 	// CreateWorkflow inserts a workflow in status queued, not yet enqueued.
-	// ErrExists if the id is taken, ErrInvalid if a required field is empty.
+	// ErrExists if the id is taken, ErrInvalid if a required field is empty; with an
+	// idempotency key already used, the workflow created with it and ErrReplayed, or
+	// ErrKeyReused (see NewWorkflow.IdempotencyKey).
 	CreateWorkflow(ctx context.Context, nw NewWorkflow) (Workflow, error)
 	// GetWorkflow returns one workflow with its steps and metrics.
 	GetWorkflow(ctx context.Context, id string) (Workflow, error)

@@ -14,6 +14,8 @@ package workflow
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,6 +74,7 @@ const (
 	CodeOutOfRange  = "out_of_range"
 	CodeUnknownType = "unknown_workflow_type"
 	CodeUnknownMode = "unknown_mode"
+	CodeKeyReused   = "idempotency_key_reused"
 )
 
 // InputError is a validation failure the API turns into a 400
@@ -105,6 +108,10 @@ type Request struct {
 	// workflow_type and calculator_inputs too). Empty: the engine stores
 	// {"workflow_type": Type, "calculator_inputs": Inputs}.
 	Context json.RawMessage
+	// IdempotencyKey (the Idempotency-Key header) makes a retried Submit answer with the
+	// workflow the first one created, instead of creating another: a client that did not
+	// get the answer (a timeout, a dropped connection) can send the request again safely.
+	IdempotencyKey string
 }
 
 // Accepted is the answer to a Submit.
@@ -116,6 +123,9 @@ type Accepted struct {
 	// outbox and the relay enqueues it as soon as the queue is back.
 	Enqueued bool
 	Savings  Savings
+	// Replayed is true when the request's idempotency key had created the workflow before:
+	// nothing new was created.
+	Replayed bool
 }
 
 // SMTPConfig is how the email step reaches its SMTP server. Password is never logged.
@@ -381,11 +391,21 @@ func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
 			return Accepted{}, fmt.Errorf("workflow: encode context: %w", err)
 		}
 	}
-	w, err := e.store.CreateWorkflow(ctx, store.NewWorkflow{
+	nw := store.NewWorkflow{
 		AgentID: r.AgentID, Type: r.Type, Mode: r.Mode, Inputs: stored,
 		TotalSteps: len(typ.Steps), WeeklyHoursSaved: sav.WeeklyHoursSaved, WeeklySavings: sav.WeeklySavings,
-	})
-	if err != nil {
+	}
+	if r.IdempotencyKey != "" {
+		nw.IdempotencyKey, nw.Fingerprint = r.IdempotencyKey, fingerprint(nw)
+	}
+	w, err := e.store.CreateWorkflow(ctx, nw)
+	switch {
+	case errors.Is(err, store.ErrReplayed):
+		return e.replay(w, sav), nil
+	case errors.Is(err, store.ErrKeyReused):
+		return Accepted{}, &InputError{Field: "Idempotency-Key", Code: CodeKeyReused,
+			Message: "this idempotency key was sent before with a different request; use a new key for a new request"}
+	case err != nil:
 		return Accepted{}, fmt.Errorf("workflow: store new %s workflow: %w", r.Type, err)
 	}
 	acc := Accepted{Workflow: w, JobID: jobIDFor(w), Savings: sav}
@@ -407,6 +427,26 @@ func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
 	e.log.Info("workflow accepted", "workflow_id", w.ID, "type", w.Type, "job_id", jobID,
 		"weekly_savings", sav.WeeklySavings)
 	return acc, nil
+}
+
+// replay is the answer to a Submit whose idempotency key created w before. A workflow
+// still in the outbox wakes the relay, as a new one whose enqueue failed does.
+func (e *Engine) replay(w store.Workflow, sav Savings) Accepted {
+	if !w.Enqueued() && w.Status == store.StatusQueued {
+		e.Wake()
+	}
+	e.log.Info("workflow request replayed (idempotency key)", "workflow_id", w.ID, "status", w.Status)
+	return Accepted{Workflow: w, JobID: jobIDFor(w), Enqueued: w.Enqueued(), Savings: sav, Replayed: true}
+}
+
+// fingerprint identifies a request by what it stores, so that an idempotency key sent again
+// with another request is told apart.
+func fingerprint(nw store.NewWorkflow) string {
+	h := sha256.New()
+	for _, part := range []string{nw.AgentID, nw.Type, nw.Mode, string(nw.Inputs)} {
+		fmt.Fprintf(h, "%d:%s", len(part), part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Get returns one workflow with its finished steps and metrics (store.ErrNotFound if none).

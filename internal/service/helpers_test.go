@@ -214,6 +214,13 @@ func (w tWriter) Write(p []byte) (int, error) {
 // headers are pairs: name, value, …
 func (s *server) do(method, path, body string, headers []string) (int, []byte) {
 	s.t.Helper()
+	code, _, b := s.doHeader(method, path, body, headers)
+	return code, b
+}
+
+// doHeader is do that returns the answer's header too.
+func (s *server) doHeader(method, path, body string, headers []string) (int, http.Header, []byte) {
+	s.t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -247,7 +254,7 @@ func (s *server) do(method, path, body string, headers []string) (int, []byte) {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		s.t.Errorf("%s %s: Content-Type %q, want application/json (body %s)", method, path, ct, b)
 	}
-	return resp.StatusCode, b
+	return resp.StatusCode, resp.Header, b
 }
 
 // call is do followed by a status check and decoding of the JSON answer into out.

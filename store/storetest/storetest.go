@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +50,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Reports", testReports},
 		{"CountsSince", testCountsSince},
 		{"ConcurrentCreateSameID", testConcurrentCreateSameID},
+		{"IdempotencyKey", testIdempotencyKey},
+		{"ConcurrentCreateSameKey", testConcurrentCreateSameKey},
 		{"ConcurrentStartAttempt", testConcurrentStartAttempt},
 		{"ConcurrentFinish", testConcurrentFinish},
 		{"CancelRacesFinish", testCancelRacesFinish},
@@ -1238,4 +1241,74 @@ func testInFlightAndAbandon(t *testing.T, s store.Store) {
 	wantState(t, "AbandonWorkflow of a completed workflow", err, store.StatusCompleted)
 	_, err = s.AbandonWorkflow(ctx, "no-such-id", 0, "x")
 	wantErr(t, "AbandonWorkflow of a missing workflow", err, store.ErrNotFound)
+}
+
+// testIdempotencyKey: a create with a key used before returns the first workflow
+// (ErrReplayed) or, for another request, ErrKeyReused, and creates nothing; the key goes
+// with its workflow when the clean-up deletes it.
+func testIdempotencyKey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	first := create(t, s, store.NewWorkflow{IdempotencyKey: "order-42", Fingerprint: "a"})
+	again, err := s.CreateWorkflow(ctx, store.NewWorkflow{AgentID: "agent-1", Type: "invoice_processing",
+		IdempotencyKey: "order-42", Fingerprint: "a"})
+	if !errors.Is(err, store.ErrReplayed) || again.ID != first.ID {
+		t.Fatalf("second create with the key: %s, %v; want %s, ErrReplayed", again.ID, err, first.ID)
+	}
+	if _, err := s.CreateWorkflow(ctx, store.NewWorkflow{AgentID: "agent-1", Type: "invoice_processing",
+		IdempotencyKey: "order-42", Fingerprint: "b"}); !errors.Is(err, store.ErrKeyReused) {
+		t.Fatalf("the key with another request: %v, want ErrKeyReused", err)
+	}
+	if _, err := s.CreateWorkflow(ctx, store.NewWorkflow{AgentID: "agent-1", Type: "t",
+		IdempotencyKey: strings.Repeat("k", store.MaxIdempotencyKey+1)}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a key of %d bytes: %v, want ErrInvalid", store.MaxIdempotencyKey+1, err)
+	}
+	other := create(t, s, store.NewWorkflow{IdempotencyKey: "order-43", Fingerprint: "a"})
+	if other.ID == first.ID {
+		t.Fatal("two keys gave one workflow")
+	}
+	if page, err := s.ListWorkflows(ctx, store.ListFilter{}); err != nil || len(page.Workflows) != 2 {
+		t.Fatalf("list: %d workflows, %v; want 2", len(page.Workflows), err)
+	}
+
+	// The clean-up deletes the workflow and its key: the key then creates a new workflow.
+	if _, err := s.CancelWorkflow(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteFinishedBefore(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("delete finished: %d, %v; want 1", n, err)
+	}
+	renewed := create(t, s, store.NewWorkflow{IdempotencyKey: "order-42", Fingerprint: "b"})
+	if renewed.ID == first.ID {
+		t.Fatal("the deleted workflow came back for its key")
+	}
+}
+
+// testConcurrentCreateSameKey: racing creates with one key create one workflow; every
+// other racer gets it with ErrReplayed.
+func testConcurrentCreateSameKey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ws := make([]store.Workflow, racers)
+	errs := make([]error, racers)
+	parallel(racers, func(i int) {
+		ws[i], errs[i] = s.CreateWorkflow(ctx, store.NewWorkflow{AgentID: "agent", Type: "t",
+			IdempotencyKey: "same-key", Fingerprint: "f"})
+	})
+	created, id := 0, ws[0].ID
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			created++
+		case !errors.Is(err, store.ErrReplayed):
+			t.Fatalf("racer %d: %v", i, err)
+		}
+		if ws[i].ID != id || id == "" {
+			t.Fatalf("racer %d got workflow %q, racer 0 %q", i, ws[i].ID, id)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d of %d racers created a workflow, want 1", created, racers)
+	}
+	if page, err := s.ListWorkflows(ctx, store.ListFilter{}); err != nil || len(page.Workflows) != 1 {
+		t.Fatalf("list: %d workflows, %v; want 1", len(page.Workflows), err)
+	}
 }

@@ -247,17 +247,21 @@ class Client:
     # Workflows (the seed's POST /api/chat)
 
     def submit_workflow(self, agent_id: str, workflow_type: str, calculator_inputs: Mapping[str, float],
-                        context: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                        context: Optional[Mapping[str, Any]] = None,
+                        idempotency_key: Optional[str] = None) -> Dict[str, Any]:
         """Run a workflow (``POST /api/chat`` in ``execute`` mode) and return the answer.
 
         The answer has ``workflow_id``, ``job_id``, ``status``, ``status_url`` and ``savings``.
         ``context`` adds keys to the workflow's context, stored with it as sent.
+        ``idempotency_key`` (e.g. ``str(uuid.uuid4())``, kept by the caller) makes a retry of the
+        same call safe: the server answers it with the workflow the first call created.
         """
         ctx = dict(context or {})
         ctx["workflow_type"] = workflow_type
         ctx["calculator_inputs"] = dict(calculator_inputs)
         body = {"agent_id": agent_id, "mode": "execute", "context": ctx}
-        return self._request("POST", "/api/chat", body)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self._request("POST", "/api/chat", body, headers)
 
     def get_workflow(self, workflow_id: str) -> Dict[str, Any]:
         """The workflow with that id: status, steps, attempts, error, metrics."""
@@ -278,9 +282,11 @@ class Client:
 
     # Transport
 
-    def _request(self, method: str, path: str, body: Any = None) -> Dict[str, Any]:
+    def _request(self, method: str, path: str, body: Any = None,
+                 extra_headers: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
         data = None
         headers = {"Accept": "application/json", "User-Agent": "dominion-python/0.1"}
+        headers.update(extra_headers or {})
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode("utf-8")
             headers["Content-Type"] = "application/json"

@@ -133,6 +133,17 @@ def test_submit_workflow_runs_it(client: Client) -> None:
     assert job.type == "execute_workflow" and job.queue == "workflows"
 
 
+def test_submit_workflow_idempotency_key(client: Client) -> None:
+    inputs = {"tasks_per_week": 20, "time_per_task_minutes": 5, "hourly_wage": 25, "automation_percent": 80}
+    first = client.submit_workflow("agent_idem", "customer_followup", inputs, idempotency_key="py-key-1")
+    again = client.submit_workflow("agent_idem", "customer_followup", inputs, idempotency_key="py-key-1")
+    assert again["workflow_id"] == first["workflow_id"]
+    with pytest.raises(DominionError) as e:
+        client.submit_workflow("agent_other", "customer_followup", inputs, idempotency_key="py-key-1")
+    assert e.value.status == 422 and e.value.code == "idempotency_key_reused"
+    assert client.get_workflow(first["workflow_id"])["agent_id"] == "agent_idem"
+
+
 def test_submit_workflow_bad_input(client: Client) -> None:
     with pytest.raises(DominionError) as e:
         client.submit_workflow("a", "customer_followup",
