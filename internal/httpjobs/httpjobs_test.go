@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/httpjobs"
-	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/queue/jobtest"
 	"github.com/codex-dominion/dominion/queue/sqlitebroker"
 	"github.com/codex-dominion/dominion/workflow"
 )
@@ -66,43 +66,18 @@ func (e *endpoint) deliveries() []delivery {
 // backoff so that retries come quickly, and returns the client.
 func run(t *testing.T, ep httpjobs.Endpoint) *queue.Client {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	b, err := sqlitebroker.Open(ctx, filepath.Join(t.TempDir(), "queue.db"), sqlitebroker.Options{})
+	b, err := sqlitebroker.Open(t.Context(), filepath.Join(t.TempDir(), "queue.db"), sqlitebroker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Close() })
 	w := queue.NewWorker(b, queue.WorkerConfig{
 		Backoff: func(int) time.Duration { return 10 * time.Millisecond },
 		Logger:  slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second,
 	})
 	httpjobs.Register(w, &httpjobs.Handlers{Endpoints: []httpjobs.Endpoint{ep}}, nil)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-		b.Close()
-	})
+	jobtest.StartWorker(t, w)
 	return queue.NewClient(b)
-}
-
-// waitState polls the job until it is in state want and returns it.
-func waitState(t *testing.T, c *queue.Client, id string, want queue.State) *queue.Job {
-	t.Helper()
-	var job *queue.Job
-	testenv.Eventually(t, 20*time.Second, func() error {
-		var err error
-		if job, err = c.Get(context.Background(), id); err != nil {
-			return err
-		}
-		if job.State != want {
-			return fmt.Errorf("job %s is %s, want %s (errors %v)", id, job.State, want, job.Errors)
-		}
-		return nil
-	})
-	return job
 }
 
 const secret = "s3cret-hmac-key"
@@ -121,7 +96,7 @@ func TestSuccessSignedWithResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := waitState(t, c, job.ID, queue.StateCompleted)
+	done := jobtest.WaitState(t, c, job.ID, queue.StateCompleted)
 	if string(done.Result) != `{"charged":{"amount":42}}` {
 		t.Errorf("result %s", done.Result)
 	}
@@ -170,7 +145,7 @@ func TestRetryOn5xx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := waitState(t, c, job.ID, queue.StateCompleted)
+	done := jobtest.WaitState(t, c, job.ID, queue.StateCompleted)
 	if done.Attempt != 3 || len(done.Errors) != 2 || !strings.Contains(done.Errors[0].Error, "503 Service Unavailable: database down") ||
 		!strings.Contains(done.Errors[1].Error, "429") || done.Result != nil {
 		t.Errorf("job after retries: attempt %d, errors %+v, result %s", done.Attempt, done.Errors, done.Result)
@@ -193,7 +168,7 @@ func TestDeadOn4xx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead := waitState(t, c, job.ID, queue.StateDead)
+	dead := jobtest.WaitState(t, c, job.ID, queue.StateDead)
 	if dead.Attempt != 1 || len(dead.Errors) != 1 || !strings.Contains(dead.Errors[0].Error, "422 Unprocessable Entity") {
 		t.Errorf("dead job: attempt %d, errors %+v", dead.Attempt, dead.Errors)
 	}
@@ -214,7 +189,7 @@ func TestTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead := waitState(t, c, job.ID, queue.StateDead)
+	dead := jobtest.WaitState(t, c, job.ID, queue.StateDead)
 	if dead.Attempt != 2 || len(dead.Errors) != 2 || !strings.Contains(dead.Errors[1].Error, "no answer within 200ms") {
 		t.Errorf("job: attempt %d, errors %+v", dead.Attempt, dead.Errors)
 	}

@@ -166,9 +166,9 @@ func describe(jobs []*queue.Job) string {
 	return sb.String()
 }
 
-// StartWorker runs w (a worker on a Broker of this package, with its handlers registered) in
-// the background until the test ends, then shuts it down gracefully; an error from Run fails
-// the test.
+// StartWorker runs w (a worker with its handlers registered, on a Broker of this package or
+// any other) in the background until the test ends, then shuts it down gracefully; an error
+// from Run fails the test.
 func StartWorker(t testing.TB, w *queue.Worker) {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
