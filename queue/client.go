@@ -42,6 +42,15 @@ func MaxRetries(n int) Option { return func(j *Job) { j.MaxRetries = n } }
 // Timeout bounds one attempt: the handler's context is canceled after d.
 func Timeout(d time.Duration) Option { return func(j *Job) { j.Timeout = d } }
 
+// Priority sets the job's priority within its queue, from MinPriority to MaxPriority (higher
+// runs first; default DefaultPriority, 0). Priorities order jobs inside one queue; across
+// queues the worker's strict or weighted queue selection applies as before.
+func Priority(p int) Option { return func(j *Job) { j.Priority = p } }
+
+// Deadline sets when the job must be finished by: a job that has not finished by t is not
+// started again and ends dead with the error "deadline exceeded" (see Job.Deadline).
+func Deadline(t time.Time) Option { return func(j *Job) { j.Deadline = t } }
+
 // RunAt delays the job until t (state scheduled until then).
 func RunAt(t time.Time) Option { return func(j *Job) { j.RunAt = t } }
 
@@ -159,6 +168,10 @@ func (c *Client) validate(job *Job, now time.Time) error {
 		return fmt.Errorf("%w: max retries %d is negative", ErrInvalidJob, job.MaxRetries)
 	case job.Timeout < 0:
 		return fmt.Errorf("%w: timeout %s is negative", ErrInvalidJob, job.Timeout)
+	case job.Priority < MinPriority || job.Priority > MaxPriority:
+		return fmt.Errorf("%w: priority %d is out of range (%d to %d)", ErrInvalidJob, job.Priority, MinPriority, MaxPriority)
+	case !job.Deadline.IsZero() && job.RunAt.After(job.Deadline):
+		return fmt.Errorf("%w: run-at %s is after the deadline %s", ErrInvalidJob, job.RunAt.Format(time.RFC3339Nano), job.Deadline.Format(time.RFC3339Nano))
 	case len(job.Payload) > MaxPayloadBytes:
 		return fmt.Errorf("%w: payload of %d bytes is over the %d-byte limit", ErrInvalidJob, len(job.Payload), MaxPayloadBytes)
 	case metadataSize(job.Metadata) > MaxMetadataBytes:

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -56,7 +57,14 @@ type Job struct {
 	MaxRetries int           `json:"max_retries"`
 	Timeout    time.Duration `json:"-"` // JSON: timeout_ms
 	// RunAt is when a scheduled or retrying job becomes pending.
-	RunAt     time.Time     `json:"run_at,omitzero"`
+	RunAt time.Time `json:"run_at,omitzero"`
+	// Priority orders the pending jobs of a queue: higher runs first, FIFO within a priority,
+	// from MinPriority to MaxPriority; DefaultPriority (0, the zero value) is in the middle.
+	Priority int `json:"priority"`
+	// Deadline, when set, is when the job must be finished by: a job not finished by then is
+	// not started again and ends dead with the error "deadline exceeded", and a running
+	// job's context ends at the deadline (or its timeout, whichever is first).
+	Deadline  time.Time     `json:"deadline,omitzero"`
 	UniqueKey string        `json:"unique_key,omitempty"`
 	UniqueFor time.Duration `json:"-"` // JSON: unique_ttl_ms
 	ResultTTL time.Duration `json:"-"` // JSON: result_ttl_ms
@@ -110,3 +118,19 @@ const (
 	// MaxMetadataBytes bounds the total size of a job's metadata keys and values.
 	MaxMetadataBytes = 4 << 10
 )
+
+// Priorities: a queue's pending jobs run highest priority first, FIFO within a priority. A
+// job's priority is a whole number from MinPriority to MaxPriority; DefaultPriority, the
+// middle, is what a job gets without the Priority option, so that a job can go ahead of the
+// default (1 to 5) or behind it (-1 to -5). A job that comes back to pending (promoted after
+// a delay or backoff, recovered after a lost lease, requeued at shutdown, retried) keeps its
+// priority; requeued and recovered jobs go to the front of their priority.
+const (
+	MinPriority     = -5
+	DefaultPriority = 0
+	MaxPriority     = 5
+)
+
+// ErrDeadlineExceeded is the error recorded for a job that went dead because its Deadline
+// passed before it finished.
+var ErrDeadlineExceeded = errors.New("deadline exceeded")

@@ -78,6 +78,11 @@ func (w *Worker) call(ctx context.Context, job *Job) (result any, err error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, job.Timeout, fmt.Errorf("job timed out after %s", job.Timeout))
 		defer cancel()
 	}
+	if !job.Deadline.IsZero() { // the context ends at the earlier of deadline and timeout
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, job.Deadline, ErrDeadlineExceeded)
+		defer cancel()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = &panicError{value: r, stack: string(debug.Stack())}
@@ -107,6 +112,13 @@ func (w *Worker) outcome(ctx context.Context, job *Job, result any, err error) O
 	if err != nil && IsUnavailable(err) && !IsNoRetry(err) && !canceled {
 		out.State, out.Snooze = StateRetry, true
 		out.RetryAt = now.Add(w.outage.snooze(job, err))
+		if !pastDeadline(job, out.RetryAt) {
+			return out
+		}
+		w.processed.Add(1)
+		w.failed.Add(1)
+		out.State, out.Snooze, out.RetryAt = StateDead, false, time.Time{}
+		out.Error = &AttemptError{Attempt: job.Attempt, Error: deadlineError(err), At: now}
 		return out
 	}
 	w.outage.ok()
@@ -132,7 +144,20 @@ func (w *Worker) outcome(ctx context.Context, job *Job, result any, err error) O
 	}
 	out.State = StateRetry
 	out.RetryAt = now.Add(w.backoff(job.Type)(job.Attempt))
+	if pastDeadline(job, out.RetryAt) { // it would not run again: dead now
+		out.State, out.RetryAt = StateDead, time.Time{}
+		ae.Error = deadlineError(err)
+	}
 	return out
+}
+
+// deadlineError is the error recorded for a job that ends dead at its deadline, after an
+// attempt that failed with err.
+func deadlineError(err error) string { return ErrDeadlineExceeded.Error() + ": " + err.Error() }
+
+// pastDeadline reports whether job has a deadline that falls before t.
+func pastDeadline(job *Job, t time.Time) bool {
+	return !job.Deadline.IsZero() && t.After(job.Deadline)
 }
 
 func (w *Worker) backoff(typ string) Backoff {

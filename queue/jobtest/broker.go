@@ -41,7 +41,7 @@ type entry struct {
 }
 
 type queueInfo struct {
-	pending           []*entry // sorted by (ord, seq)
+	pending           []*entry // sorted by (priority, highest first; ord; seq)
 	paused            bool
 	processed, failed int64
 }
@@ -161,7 +161,19 @@ func (b *Broker) push(q *queueInfo, e *entry, ord int64) {
 	q.pending = slices.Insert(q.pending, i, e)
 }
 
+// front is the position (ord) before every pending job of q: the front of each priority.
+func (q *queueInfo) front(now time.Time) int64 {
+	front := now.UnixNano()
+	for _, e := range q.pending {
+		front = min(front, e.ord-1)
+	}
+	return front
+}
+
 func comparePos(a, b *entry) int {
+	if c := cmp.Compare(b.job.Priority, a.job.Priority); c != 0 {
+		return c
+	}
 	if c := cmp.Compare(a.ord, b.ord); c != 0 {
 		return c
 	}

@@ -101,7 +101,7 @@ func (b *Broker) housekeep(now time.Time) (promoted bool) {
 }
 
 // recover ends the attempt of an active job whose worker stopped heartbeating: back to
-// pending, or dead after its last attempt, or canceled when that was asked.
+// the front of pending (of its priority), or dead after its last attempt, or canceled when that was asked.
 func (b *Broker) recover(e *entry, now time.Time) {
 	j := &e.job
 	j.Errors = append(j.Errors, queue.AttemptError{
@@ -118,11 +118,12 @@ func (b *Broker) recover(e *entry, now time.Time) {
 		b.finished(e, queue.StateDead, now)
 	default:
 		e.lease = time.Time{}
-		b.push(q, e, now.UnixNano())
+		b.push(q, e, q.front(now))
 	}
 }
 
-// take leases pending jobs of the request's queues, front of each queue first.
+// take leases pending jobs of the request's queues, front of each queue first (highest
+// priority first). A job whose deadline has passed goes dead instead, never started.
 func (b *Broker) take(req queue.FetchRequest, now time.Time) []*queue.Job {
 	var jobs []*queue.Job
 	for _, name := range req.Queues {
@@ -130,9 +131,18 @@ func (b *Broker) take(req queue.FetchRequest, now time.Time) []*queue.Job {
 		if q == nil || q.paused {
 			continue
 		}
-		n := min(req.Max-len(jobs), len(q.pending))
-		for _, e := range q.pending[:n] {
+		n := 0
+		for _, e := range q.pending {
+			if len(jobs) == req.Max {
+				break
+			}
+			n++
 			j := &e.job
+			if !j.Deadline.IsZero() && !b.dueAt(j.Deadline).After(now) {
+				j.Errors = append(j.Errors, queue.AttemptError{Attempt: j.Attempt, Error: queue.ErrDeadlineExceeded.Error(), At: now})
+				b.finished(e, queue.StateDead, now)
+				continue
+			}
 			j.State, j.Attempt, j.StartedAt, j.FinishedAt, j.WorkerID = queue.StateActive, j.Attempt+1, now, time.Time{}, req.WorkerID
 			e.lease = now.Add(req.Lease)
 			b.noteDue(e.lease)
@@ -231,12 +241,8 @@ func (b *Broker) Requeue(ctx context.Context, workerID string, jobs []*queue.Job
 			continue
 		}
 		q := b.queue(e.job.Queue)
-		front := now.UnixNano()
-		if len(q.pending) > 0 {
-			front = min(front, q.pending[0].ord-1)
-		}
 		e.lease, e.job.FinishedAt = time.Time{}, time.Time{}
-		b.push(q, e, front)
+		b.push(q, e, q.front(now))
 	}
 	b.broadcast()
 	return nil

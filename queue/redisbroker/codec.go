@@ -29,6 +29,8 @@ import (
 //	f    finished at, ms      res result (JSON)
 //	c    "1" when cancellation was requested while active
 //	rv   retried at, ms: when Retry or RetryAll last sent the job back to pending
+//	pr   priority, when not 0 (also in d, for Go; this one for the scripts)
+//	dl   deadline in ms, when set (also in d, for Go; this one for the scripts)
 //	n    number of errors recorded; e1…en the errors, oldest first (storedError JSON)
 
 // packedJob is the JSON of field d.
@@ -44,6 +46,8 @@ type packedJob struct {
 	ResultTTL  time.Duration     `json:"rt,omitempty"`
 	EnqueuedAt int64             `json:"e"` // Unix nanoseconds
 	Metadata   map[string]string `json:"md,omitempty"`
+	Priority   int               `json:"pr,omitempty"`
+	Deadline   int64             `json:"dl,omitempty"` // Unix nanoseconds
 }
 
 // appendPacked appends the d field of j to buf: max retries and result TTL first, where the
@@ -60,12 +64,16 @@ func appendPacked(buf []byte, j *queue.Job) []byte {
 	buf = appendJSONString(buf, j.Queue)
 	buf = append(buf, `,"y":`...)
 	buf = appendJSONString(buf, j.Type)
-	buf = appendDuration(buf, `,"to":`, j.Timeout)
+	buf = appendNonZero(buf, `,"to":`, int64(j.Timeout))
 	if j.UniqueKey != "" {
 		buf = append(buf, `,"uk":`...)
 		buf = appendJSONString(buf, j.UniqueKey)
 	}
-	buf = appendDuration(buf, `,"uf":`, j.UniqueFor)
+	buf = appendNonZero(buf, `,"uf":`, int64(j.UniqueFor))
+	buf = appendNonZero(buf, `,"pr":`, int64(j.Priority))
+	if !j.Deadline.IsZero() {
+		buf = appendNonZero(buf, `,"dl":`, j.Deadline.UnixNano())
+	}
 	buf = append(buf, `,"e":`...)
 	buf = strconv.AppendInt(buf, j.EnqueuedAt.UnixNano(), 10)
 	if len(j.Metadata) > 0 {
@@ -80,11 +88,12 @@ func appendPacked(buf []byte, j *queue.Job) []byte {
 	return append(buf, '}')
 }
 
-func appendDuration(buf []byte, key string, d time.Duration) []byte {
-	if d == 0 {
+// appendNonZero appends key and n, unless n is 0.
+func appendNonZero(buf []byte, key string, n int64) []byte {
+	if n == 0 {
 		return buf
 	}
-	return strconv.AppendInt(append(buf, key...), int64(d), 10)
+	return strconv.AppendInt(append(buf, key...), n, 10)
 }
 
 // appendJSONString appends s as a JSON string.
@@ -177,6 +186,10 @@ func decodePacked(packed string, errs []string) (*queue.Job, error) {
 		ID: p.ID, Queue: p.Queue, Type: p.Type, Payload: p.Payload, State: queue.StatePending,
 		MaxRetries: p.MaxRetries, Timeout: p.Timeout, UniqueKey: p.UniqueKey, UniqueFor: p.UniqueFor,
 		ResultTTL: p.ResultTTL, EnqueuedAt: time.Unix(0, p.EnqueuedAt), Metadata: p.Metadata,
+		Priority: p.Priority,
+	}
+	if p.Deadline != 0 {
+		j.Deadline = time.Unix(0, p.Deadline)
 	}
 	if len(errs) > 0 {
 		j.Errors = make([]queue.AttemptError, 0, len(errs))
@@ -253,6 +266,10 @@ func parsePacked(s string) (p packedJob, ok bool) {
 			p.ResultTTL = time.Duration(num)
 		case "e":
 			p.EnqueuedAt = num
+		case "pr":
+			p.Priority = int(num)
+		case "dl":
+			p.Deadline = num
 		default:
 			return p, false
 		}

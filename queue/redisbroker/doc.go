@@ -32,7 +32,13 @@
 // With prefix p and queue q, every key of a queue shares the hash tag {q}, so that a queue
 // lives in one Redis Cluster slot:
 //
-//	p:{q}:pending        LIST   job IDs; RPUSH on enqueue, LPOP on fetch, LPUSH on requeue
+//	p:{q}:pending        LIST   IDs of the pending jobs of the default priority (0); RPUSH on
+//	                            enqueue, promotion and retry, LPOP on fetch, LPUSH on requeue
+//	                            and lease recovery (back to the front of their priority)
+//	p:{q}:pending:<n>    LIST   the same for priority n ≠ 0 (queue.MinPriority…MaxPriority)
+//	p:{q}:prios          ZSET   n → n for each priority n ≠ 0 whose list has jobs: a fetch pops
+//	                            the highest first (one ZREVRANGE), FIFO within a priority;
+//	                            shared code in lua/lib.lua (pushPending, removePending, …)
 //	p:{q}:scheduled      ZSET   job ID → run-at (ms)
 //	p:{q}:retry          ZSET   job ID → retry run-at (ms)
 //	p:{q}:active         ZSET   job ID → lease deadline (ms)
@@ -42,8 +48,8 @@
 //	p:{q}:job:<id>       HASH   the job: packed immutable fields (d, JSON made in Go) and short
 //	                            mutable ones (s state, absent while new and pending; a attempt;
 //	                            r run-at; st/f started/finished; w worker; t result TTL; res
-//	                            result; c cancel flag; rv retried at; n and e1…en error
-//	                            history; codec.go).
+//	                            result; c cancel flag; rv retried at; pr priority; dl
+//	                            deadline; n and e1…en error history; codec.go).
 //	                            Enqueueing a job is one HSETNX, leasing it one HMGET and one
 //	                            HSET, finishing it one HMGET and one HSET (plus commands
 //	                            shared by the whole batch)
@@ -64,6 +70,8 @@
 // Expired completed and canceled jobs are deleted by the fetch script (at most 100 per queue
 // and call), which also promotes due scheduled and retry jobs and recovers the jobs whose
 // lease ran out (back to pending, or dead after their last attempt, with an error recorded).
+// A pending job whose deadline (queue.Deadline) has passed is not leased: the fetch that
+// meets it makes it dead with the error "deadline exceeded" (at most 1000 per call).
 //
 // A job ID is unique within its queue; Get, Cancel, Retry and Delete, which take only an ID,
 // look it up in the known queues (p:queues) in one pipelined round trip.

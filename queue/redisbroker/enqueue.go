@@ -36,7 +36,7 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 		idx := byQueue[q]
 		for len(idx) > 0 {
 			n := min(len(idx), enqueueChunk)
-			args := make([]any, 0, 5*n)
+			args := make([]any, 0, 7*n)
 			for _, i := range idx[:n] {
 				start := len(buf)
 				buf = appendPacked(buf, jobs[i])
@@ -73,14 +73,18 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 	return errs, nil
 }
 
-// appendEnqueueArgs appends the 5 script arguments of job j (see enqueue.lua).
+// appendEnqueueArgs appends the 7 script arguments of job j (see enqueue.lua).
 func appendEnqueueArgs(args []any, j *queue.Job, packed []byte) []any {
-	var runAt int64
+	var runAt, deadline int64
 	if j.State == queue.StateScheduled && !j.RunAt.IsZero() {
 		runAt = j.RunAt.UnixMilli()
 	}
+	if !j.Deadline.IsZero() {
+		deadline = max(j.Deadline.UnixMilli(), 1)
+	}
 	return append(args, j.ID, packed, strconv.FormatInt(runAt, 10), j.UniqueKey,
-		strconv.FormatInt(j.UniqueFor.Milliseconds(), 10))
+		strconv.FormatInt(j.UniqueFor.Milliseconds(), 10), strconv.Itoa(j.Priority),
+		strconv.FormatInt(deadline, 10))
 }
 
 // checkJob rejects a job the broker cannot store.
@@ -95,6 +99,8 @@ func checkJob(j *queue.Job) error {
 		return fmt.Errorf("new job in state %q, want pending or scheduled", j.State)
 	case len(j.Payload) > 0 && !json.Valid(j.Payload):
 		return fmt.Errorf("payload is not valid JSON")
+	case j.Priority < queue.MinPriority || j.Priority > queue.MaxPriority:
+		return fmt.Errorf("priority %d is out of range (%d to %d)", j.Priority, queue.MinPriority, queue.MaxPriority)
 	case j.UniqueFor > 0 && j.UniqueFor.Milliseconds() == 0:
 		return fmt.Errorf("unique-for %s is under a millisecond", j.UniqueFor)
 	}

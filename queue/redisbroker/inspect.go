@@ -14,11 +14,10 @@ import (
 
 // queueCmds are the commands that read one queue's statistics.
 type queueCmds struct {
-	pending                                             *redis.IntCmd
+	pending                                             *evalCall // pending.lua: {count, {first ID of each priority}}
 	active, scheduled, retry, dead, completed, canceled *redis.IntCmd
 	stats                                               *redis.SliceCmd
 	paused                                              *redis.IntCmd
-	oldest                                              *redis.StringCmd
 }
 
 // Queues returns the statistics of every known queue, sorted by name, in two round trips.
@@ -28,11 +27,15 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 		return nil, b.wrap(err, "queue statistics")
 	}
 	cmds := make([]queueCmds, len(names))
-	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	calls := make([]*evalCall, len(names))
+	for i, q := range names {
+		calls[i] = &evalCall{script: b.s.pending, keys: []string{b.keys.base(q)}}
+	}
+	err = b.pipelined(ctx, calls, func(p redis.Pipeliner) {
 		for i, q := range names {
 			base := b.keys.base(q)
 			c := &cmds[i]
-			c.pending = p.LLen(ctx, base+"pending")
+			c.pending = calls[i]
 			c.active = p.ZCard(ctx, base+"active")
 			c.scheduled = p.ZCard(ctx, base+"scheduled")
 			c.retry = p.ZCard(ctx, base+"retry")
@@ -41,26 +44,32 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 			c.canceled = p.ZCard(ctx, base+"canceled")
 			c.stats = p.HMGet(ctx, base+"stats", "processed", "failed")
 			c.paused = p.Exists(ctx, base+"paused")
-			c.oldest = p.LIndex(ctx, base+"pending", 0)
 		}
-		return nil
 	})
-	if err != nil && err != redis.Nil {
+	if err != nil {
 		return nil, b.wrap(err, "queue statistics")
 	}
 	out := make([]queue.QueueStats, len(names))
-	oldest := make([]*redis.StringCmd, len(names))
+	heads := make([][]*redis.StringCmd, len(names))
 	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, q := range names {
 			c := &cmds[i]
 			st := c.stats.Val()
 			out[i] = queue.QueueStats{
-				Name: q, Pending: c.pending.Val(), Active: c.active.Val(), Scheduled: c.scheduled.Val(),
+				Name: q, Active: c.active.Val(), Scheduled: c.scheduled.Val(),
 				Retry: c.retry.Val(), Dead: c.dead.Val(), Completed: c.completed.Val(), Canceled: c.canceled.Val(),
 				Processed: counter(st, 0), Failed: counter(st, 1), Paused: c.paused.Val() == 1,
 			}
-			if id := c.oldest.Val(); id != "" {
-				oldest[i] = p.HGet(ctx, b.keys.job(q, id), "d")
+			reply, _ := c.pending.cmd.Val().([]any)
+			if len(reply) != 2 {
+				continue
+			}
+			out[i].Pending, _ = reply[0].(int64)
+			ids, _ := reply[1].([]any)
+			for _, id := range ids {
+				if s, _ := id.(string); s != "" {
+					heads[i] = append(heads[i], p.HGet(ctx, b.keys.job(q, s), "d"))
+				}
 			}
 		}
 		return nil
@@ -68,13 +77,15 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 	if err != nil && err != redis.Nil {
 		return nil, b.wrap(err, "queue statistics")
 	}
-	for i, c := range oldest {
-		if c == nil || c.Val() == "" {
-			continue
-		}
-		var p packedJob
-		if json.Unmarshal([]byte(c.Val()), &p) == nil && p.EnqueuedAt != 0 {
-			out[i].OldestPending = time.Unix(0, p.EnqueuedAt)
+	for i, cs := range heads {
+		for _, c := range cs {
+			var p packedJob
+			if json.Unmarshal([]byte(c.Val()), &p) != nil || p.EnqueuedAt == 0 {
+				continue
+			}
+			if at := time.Unix(0, p.EnqueuedAt); out[i].OldestPending.IsZero() || at.Before(out[i].OldestPending) {
+				out[i].OldestPending = at
+			}
 		}
 	}
 	return out, nil
@@ -90,7 +101,7 @@ func counter(vals []any, i int) int64 {
 }
 
 // List returns jobs of a queue in a state, in the order they are kept (pending: next to run
-// first; scheduled and retry: soonest first; active: soonest lease end first; completed,
+// first, highest priority first; scheduled and retry: soonest first; active: soonest lease end first; completed,
 // canceled and dead: oldest first). It reads only the jobs it returns.
 func (b *Broker) List(ctx context.Context, q string, st queue.State, offset, limit int) ([]*queue.Job, error) {
 	if err := checkQueue(q); err != nil {
@@ -107,7 +118,7 @@ func (b *Broker) List(ctx context.Context, q string, st queue.State, offset, lim
 	var ids []string
 	var err error
 	if st == queue.StatePending {
-		ids, err = b.rdb.LRange(ctx, base+"pending", start, stop).Result()
+		ids, err = b.run(ctx, b.s.listPending, []string{base}, offset, limit).StringSlice()
 	} else {
 		ids, err = b.rdb.ZRange(ctx, base+string(st), start, stop).Result()
 	}

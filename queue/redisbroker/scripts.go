@@ -18,6 +18,7 @@ type scripts struct {
 	cancel, cancelAll, retry, retryAll         *redis.Script
 	del, delAll                                *redis.Script
 	pause, resume, wake                        *redis.Script
+	pending, listPending                       *redis.Script
 	schedule, history                          *redis.Script // need none of lib.lua
 }
 
@@ -30,6 +31,7 @@ func newScripts() *scripts {
 		cancel: load("cancel"), cancelAll: load("cancelall"), retry: load("retry"), retryAll: load("retryall"),
 		del: load("delete"), delAll: load("deleteall"),
 		pause: load("pause"), resume: load("resume"), wake: load("wake"),
+		pending: load("pending"), listPending: load("listpending"),
 		schedule: redis.NewScript(readLua("schedule")), history: redis.NewScript(readLua("history")),
 	}
 }

@@ -89,20 +89,17 @@ func insertRun(tx *wtx, jobs []*queue.Job, run []int, errs []error, now int64) (
 	if len(run) == 0 {
 		return 0, nil
 	}
-	rows := make([][14]any, len(run))
+	rows := make([][16]any, len(run))
 	for k, i := range run {
 		j := jobs[i]
-		ord, due := now, any(nil)
-		if j.State == queue.StateScheduled {
-			ord, due = nanos(j.RunAt), nanos(j.RunAt)
-		}
+		ord, due := enqueuePosition(j, now)
 		var payload any
 		if len(j.Payload) > 0 {
 			payload = hex.EncodeToString(j.Payload)
 		}
-		rows[k] = [14]any{j.ID, j.Queue, j.Type, payload, string(j.State), ord, due, j.MaxRetries,
+		rows[k] = [16]any{j.ID, j.Queue, j.Type, payload, string(j.State), ord, due, j.MaxRetries,
 			int64(j.Timeout), nanos(j.RunAt), int64(j.UniqueFor), int64(j.ResultTTL), nanos(j.EnqueuedAt),
-			metadataJSON(j.Metadata)}
+			metadataJSON(j.Metadata), j.Priority, nanos(j.Deadline)}
 	}
 	data, err := json.Marshal(rows)
 	if err != nil {
@@ -166,18 +163,28 @@ func insertJob(tx *wtx, j *queue.Job, now int64) (jobErr, err error) {
 			return errIf(n == 0, queue.ErrDuplicateUnique), err
 		}
 	}
-	ord, due := now, any(nil)
-	if j.State == queue.StateScheduled {
-		ord, due = nanos(j.RunAt), nanos(j.RunAt)
-	}
+	ord, due := enqueuePosition(j, now)
 	n, err := tx.exec("insert-job",
 		j.ID, j.Queue, j.Type, nullBytes(j.Payload), string(j.State), ord, due,
 		j.MaxRetries, int64(j.Timeout), nanos(j.RunAt), nullString(j.UniqueKey),
-		int64(j.UniqueFor), int64(j.ResultTTL), nanos(j.EnqueuedAt), metadataJSON(j.Metadata))
+		int64(j.UniqueFor), int64(j.ResultTTL), nanos(j.EnqueuedAt), metadataJSON(j.Metadata),
+		j.Priority, nanos(j.Deadline))
 	if err != nil {
 		return nil, err
 	}
 	return errIf(n == 0, queue.ErrDuplicateJob), nil
+}
+
+// enqueuePosition is a new job's ord and due: a scheduled job's are its run-at; a pending
+// job's ord is now and its due its deadline (nil for none: never).
+func enqueuePosition(j *queue.Job, now int64) (ord int64, due any) {
+	switch {
+	case j.State == queue.StateScheduled:
+		return nanos(j.RunAt), nanos(j.RunAt)
+	case !j.Deadline.IsZero():
+		return now, nanos(j.Deadline)
+	}
+	return now, nil
 }
 
 func errIf(cond bool, err error) error {

@@ -104,8 +104,9 @@ type recoveredJob struct {
 	attempt                  int
 }
 
-// housekeep makes due scheduled and retry jobs pending, recovers expired leases and deletes
-// expired results, each bounded by housekeepingBatch. It returns the earliest due time left.
+// housekeep makes due scheduled and retry jobs pending, recovers expired leases, makes
+// pending jobs past their deadline dead and deletes expired results, each bounded by
+// housekeepingBatch. It returns the earliest due time left.
 func (b *Broker) housekeep(tx *wtx, now time.Time) ([]recoveredJob, int64, error) {
 	next, err := minDue(tx)
 	if err != nil || next == 0 || next > now.UnixNano() {
@@ -117,6 +118,9 @@ func (b *Broker) housekeep(tx *wtx, now time.Time) ([]recoveredJob, int64, error
 	}
 	recovered, err := b.recoverExpired(tx, now)
 	if err != nil {
+		return nil, 0, err
+	}
+	if err := b.expireDeadlines(tx, now); err != nil {
 		return nil, 0, err
 	}
 	if _, err := tx.exec("delete-expired", n, housekeepingBatch); err != nil {
@@ -163,6 +167,37 @@ func (b *Broker) recoverExpired(tx *wtx, now time.Time) ([]recoveredJob, error) 
 		tally.add(r.queue, true, r.state == string(queue.StateDead))
 	}
 	return recovered, tally.apply(tx, b.opts.MaxDead)
+}
+
+// expireDeadlines makes the pending jobs whose deadline has passed dead, never started, with
+// the error "deadline exceeded", and trims the dead-letter queues that grew.
+func (b *Broker) expireDeadlines(tx *wtx, now time.Time) error {
+	at, _ := now.UTC().MarshalText()
+	rows, err := tx.query("expire-deadlines", now.UnixNano(), housekeepingBatch, string(at))
+	if err != nil {
+		return err
+	}
+	grew := map[string]bool{}
+	for rows.Next() {
+		var q string
+		if err := rows.Scan(&q); err != nil {
+			rows.Close()
+			return err
+		}
+		grew[q] = true
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for q := range grew {
+		if _, err := tx.exec("trim-dead", q, b.opts.MaxDead); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // counters tallies, per queue, the attempts a transaction finished.
@@ -244,8 +279,11 @@ func takeFrom(tx *wtx, q, worker string, now, lease int64, max int) ([]*queue.Jo
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// RETURNING gives no order: restore the queue's.
+	// RETURNING gives no order: restore the queue's (highest priority first).
 	sort.Slice(got, func(i, k int) bool {
+		if pi, pk := got[i].job.Priority, got[k].job.Priority; pi != pk {
+			return pi > pk
+		}
 		if got[i].ord != got[k].ord {
 			return got[i].ord < got[k].ord
 		}

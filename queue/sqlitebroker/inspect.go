@@ -23,8 +23,9 @@ func (b *Broker) Get(ctx context.Context, id string) (*queue.Job, error) {
 	return j, nil
 }
 
-// List returns jobs of a queue in a state in their queue order (oldest first), skipping
-// offset and returning at most limit. It walks the (queue, state, ord) index to the offset
+// List returns jobs of a queue in a state in their queue order (oldest first; pending jobs
+// highest priority first), skipping offset and returning at most limit. It walks the
+// (queue, state, ord) index (pending: jobs_pending) to the offset
 // and reads whole rows for the returned jobs only.
 func (b *Broker) List(ctx context.Context, q string, st queue.State, offset, limit int) ([]*queue.Job, error) {
 	if _, err := queue.ParseState(string(st)); err != nil {
@@ -34,7 +35,13 @@ func (b *Broker) List(ctx context.Context, q string, st queue.State, offset, lim
 		return nil, nil
 	}
 	offset = max(offset, 0)
-	rows, err := b.rstmt["list-jobs"].QueryContext(ctx, q, string(st), limit, offset)
+	var rows *sql.Rows
+	var err error
+	if st == queue.StatePending { // highest priority first, as Fetch takes them
+		rows, err = b.rstmt["list-pending"].QueryContext(ctx, q, limit, offset)
+	} else {
+		rows, err = b.rstmt["list-jobs"].QueryContext(ctx, q, string(st), limit, offset)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlitebroker: list %s jobs of %s in %s: %w", st, q, b.path, err)
 	}

@@ -53,7 +53,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 		state                                    string
 		timeout, uniqueFor, resultTTL            int64
 		runAt, enqueuedAt, startedAt, finishedAt int64
-		retriedAt                                int64
+		retriedAt, deadline                      int64
 		uniqueKey, errs, metadata                sql.NullString
 		cancelRequested                          bool
 		payload, result                          []byte
@@ -61,7 +61,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 	dest := append([]any{
 		&j.ID, &j.Queue, &j.Type, &payload, &state, &j.Attempt, &j.MaxRetries, &timeout, &runAt,
 		&uniqueKey, &uniqueFor, &resultTTL, &result, &errs, &enqueuedAt, &startedAt, &finishedAt,
-		&j.WorkerID, &cancelRequested, &metadata, &retriedAt,
+		&j.WorkerID, &cancelRequested, &metadata, &retriedAt, &j.Priority, &deadline,
 	}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
@@ -78,6 +78,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 	j.StartedAt = fromNanos(startedAt)
 	j.FinishedAt = fromNanos(finishedAt)
 	j.RetriedAt = fromNanos(retriedAt)
+	j.Deadline = fromNanos(deadline)
 	j.CancelRequested = cancelRequested
 	if metadata.Valid && metadata.String != "" {
 		if err := json.Unmarshal([]byte(metadata.String), &j.Metadata); err != nil {

@@ -7,7 +7,7 @@
 local base = KEYS[1]
 local id = ARGV[1]
 local jk = base .. 'job:' .. id
-local v = redis.call('HMGET', jk, 's', 'u', 't')
+local v = redis.call('HMGET', jk, 's', 'u', 't', 'pr')
 local s = stateOf(jk, v[1])
 if not s then return {1, ''} end
 if s == 'active' then
@@ -15,7 +15,7 @@ if s == 'active' then
   return {0, 'active'}
 end
 if s == 'pending' then
-  redis.call('LREM', base .. 'pending', 1, id)
+  removePending(base, prio(v[4]), id)
 elseif s == 'scheduled' or s == 'retry' then
   redis.call('ZREM', base .. s, id)
 else

@@ -1,5 +1,5 @@
 -- cancelall: cancel up to a limit of the jobs in a state (pending, scheduled or retry), oldest
--- first, as cancel does: canceled now, kept for their result TTL, unique keys released.
+-- first (pending: highest priority first), as cancel does: canceled now, kept for their result TTL, unique keys released.
 -- KEYS[1]  the queue's key base
 -- ARGV     state, limit
 -- Returns {taken, canceled}: the IDs taken from the state (fewer than limit: none is left),
@@ -8,8 +8,7 @@ local base = KEYS[1]
 local s, limit = ARGV[1], tonumber(ARGV[2])
 local ids
 if s == 'pending' then
-  ids = redis.call('LRANGE', base .. 'pending', 0, limit - 1)
-  if #ids > 0 then redis.call('LTRIM', base .. 'pending', #ids, -1) end
+  ids = takePending(base, limit)
 else
   ids = redis.call('ZRANGE', base .. s, 0, limit - 1)
   if #ids > 0 then redis.call('ZREM', base .. s, unpack(ids)) end

@@ -5,12 +5,12 @@
 local base = KEYS[1]
 local id = ARGV[1]
 local jk = base .. 'job:' .. id
-local v = redis.call('HMGET', jk, 's', 'u')
+local v = redis.call('HMGET', jk, 's', 'u', 'pr')
 local s = stateOf(jk, v[1])
 if not s then return {1, ''} end
 if s == 'active' then return {2, s} end
 if s == 'pending' then
-  redis.call('LREM', base .. 'pending', 1, id)
+  removePending(base, prio(v[3]), id)
 else
   redis.call('ZREM', base .. s, id)
 end

@@ -1,4 +1,5 @@
--- deleteall: remove up to a limit of the jobs in a state (not active), oldest first.
+-- deleteall: remove up to a limit of the jobs in a state (not active), oldest first
+-- (pending: highest priority first).
 -- KEYS[1]  the queue's key base
 -- ARGV     state, limit
 -- Returns the number of jobs removed.
@@ -6,8 +7,7 @@ local base = KEYS[1]
 local s, limit = ARGV[1], tonumber(ARGV[2])
 local ids
 if s == 'pending' then
-  ids = redis.call('LRANGE', base .. 'pending', 0, limit - 1)
-  if #ids > 0 then redis.call('LTRIM', base .. 'pending', #ids, -1) end
+  ids = takePending(base, limit)
 else
   ids = redis.call('ZRANGE', base .. s, 0, limit - 1)
   if #ids > 0 then redis.call('ZREM', base .. s, unpack(ids)) end

@@ -1,18 +1,20 @@
 -- enqueue: store new jobs of one queue.
 -- KEYS[1]  the queue's key base
--- ARGV     5 values per job: id, packed fields (JSON), run-at ms (0: pending now),
---          unique key ("" for none), unique-for ms (0: until released)
--- A pending job's hash holds only its packed fields (and unique key): no state field means
--- pending.
+-- ARGV     7 values per job: id, packed fields (JSON), run-at ms (0: pending now),
+--          unique key ("" for none), unique-for ms (0: until released), priority,
+--          deadline ms (0: none)
+-- A pending job's hash holds only its packed fields (and unique key, priority when not 0,
+-- deadline when set): no state field means pending.
 -- Returns one integer per job: 0 stored, 1 duplicate id, 2 duplicate unique key.
 local base = KEYS[1]
 local jobp, uniqp = base .. 'job:', base .. 'unique:'
 local now = nowms()
 
-local res, push = {}, {}
+local res, push, pushed = {}, {}, false
 local before, soonest = nil, false
-for i = 1, #ARGV, 5 do
+for i = 1, #ARGV, 7 do
   local id, packed, runAt, uk, uf = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
+  local p, dl = tonumber(ARGV[i + 5]), ARGV[i + 6]
   local jk = jobp .. id
   local code = 0
   if uk == '' then
@@ -34,8 +36,11 @@ for i = 1, #ARGV, 5 do
     end
   end
   if code == 0 then
+    if p ~= 0 then redis.call('HSET', jk, 'pr', p) end
+    if dl ~= '0' then redis.call('HSET', jk, 'dl', dl) end
     if runAt <= now then
-      push[#push + 1] = id
+      group(push, p, id)
+      pushed = true
     else
       if before == nil then before = earliest(base) end
       redis.call('HSET', jk, 's', 'scheduled', 'r', runAt)
@@ -46,10 +51,8 @@ for i = 1, #ARGV, 5 do
   res[#res + 1] = code
 end
 
-if #push > 0 then
-  redis.call('RPUSH', base .. 'pending', unpack(push))
-end
+for p, ids in pairs(push) do pushPending(base, p, ids) end
 -- Wake a blocked worker when a job became pending, or when a job is due sooner than every
 -- job the blocked workers are timing their wait on.
-if #push > 0 or (soonest and (not before or soonest < before)) then wake(base) end
+if pushed or (soonest and (not before or soonest < before)) then wake(base) end
 return res

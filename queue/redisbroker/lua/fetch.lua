@@ -10,16 +10,23 @@ local now = nowms()
 local nowstr = string.format('%d', now)
 local deadline = string.format('%d', now + lease)
 
--- promote makes due jobs of zset z (scheduled or retry) pending, in run-at order.
+-- promote makes due jobs of zset z (scheduled or retry) pending, in run-at order, each at
+-- the back of its priority.
 local function promote(base, z)
   local ids = redis.call('ZRANGEBYSCORE', base .. z, '-inf', now, 'LIMIT', 0, 1000)
   if #ids == 0 then return end
-  for _, id in ipairs(ids) do redis.call('HSET', base .. 'job:' .. id, 's', 'pending') end
-  redis.call('RPUSH', base .. 'pending', unpack(ids))
+  local push = {}
+  for _, id in ipairs(ids) do
+    local jk = base .. 'job:' .. id
+    redis.call('HSET', jk, 's', 'pending')
+    group(push, prio(redis.call('HGET', jk, 'pr')), id)
+  end
+  for p, ids in pairs(push) do pushPending(base, p, ids) end
   redis.call('ZREM', base .. z, unpack(ids))
 end
 
--- recover takes back the jobs whose lease ran out: to the front of pending, or to dead when
+-- recover takes back the jobs whose lease ran out: to the front of pending (of their
+-- priority), or to dead when
 -- that was their last attempt. The attempt is recorded as failed.
 local function recover(base)
   local active = base .. 'active'
@@ -28,7 +35,7 @@ local function recover(base)
   local failed, dead = 0, false
   for _, id in ipairs(ids) do
     local jk = base .. 'job:' .. id
-    local v = redis.call('HMGET', jk, 's', 'a', 'w', 'd', 'u')
+    local v = redis.call('HMGET', jk, 's', 'a', 'w', 'd', 'u', 'pr')
     if v[1] == 'active' then
       local a = tonumber(v[2]) or 0
       local n = redis.call('HINCRBY', jk, 'n', 1)
@@ -42,7 +49,7 @@ local function recover(base)
         dead = true
       else
         redis.call('HSET', jk, 's', 'pending')
-        redis.call('LPUSH', base .. 'pending', id)
+        pushPending(base, prio(v[6]), {id}, true)
       end
     end
   end
@@ -64,42 +71,76 @@ local function expire(base, z)
   redis.call('ZREM', base .. z, unpack(ids))
 end
 
--- pop leases up to n pending jobs of the queue at index qi, appending to out, per job: the
--- queue index, the attempt, the packed fields, the list of recorded errors and the run-at.
+-- take makes the job of hash jk (fields v as pop reads them) active under this worker,
+-- appending to out the queue index qi, the attempt, the packed fields, the list of recorded
+-- errors and the run-at.
+local function take(qi, jk, v, out)
+  local a = (tonumber(v[2]) or 0) + 1
+  if v[4] then
+    redis.call('HSET', jk, 's', 'active', 'a', a, 'st', nowstr, 'w', worker)
+  else -- the first run: copy the result TTL out of the packed fields, for finish
+    redis.call('HSET', jk, 's', 'active', 'a', a, 'st', nowstr, 'w', worker, 't', ttlOf(v[1]))
+  end
+  local errs = {}
+  local ne = tonumber(v[3]) or 0
+  if ne > 0 then
+    local fields = {}
+    for i = 1, ne do fields[i] = 'e' .. i end
+    errs = redis.call('HMGET', jk, unpack(fields))
+  end
+  out[#out + 1] = qi
+  out[#out + 1] = a
+  out[#out + 1] = v[1]
+  out[#out + 1] = errs
+  out[#out + 1] = tonumber(v[5]) or 0
+end
+
+-- expireDeadline makes a pending job whose deadline passed dead, without starting it: the error
+-- "deadline exceeded" is recorded for its latest attempt (a), its unique key (uk) released.
+local function expireDeadline(base, id, a, uk)
+  local jk = base .. 'job:' .. id
+  local n = redis.call('HINCRBY', jk, 'n', 1)
+  local e = cjson.encode({a = tonumber(a) or 0, e = 'deadline exceeded', t = now})
+  redis.call('HSET', jk, 'e' .. n, e, 's', 'dead', 'f', now)
+  redis.call('ZADD', base .. 'dead', now, id)
+  release(base, uk, id)
+end
+
+-- pop leases up to n pending jobs of the queue at index qi, highest priority first, appending
+-- to out what take does per job. A job whose deadline has passed goes dead instead (at most
+-- 1000 per call, so that a backlog of them never blocks Redis long).
 local function pop(qi, base, n, out)
-  local ids = redis.call('LPOP', base .. 'pending', n)
-  if not ids then return 0 end
   local leased = {}
-  for _, id in ipairs(ids) do
-    local jk = base .. 'job:' .. id
-    local v = redis.call('HMGET', jk, 'd', 'a', 'n', 't', 'r')
-    if v[1] then
-      local a = (tonumber(v[2]) or 0) + 1
-      if v[4] then
-        redis.call('HSET', jk, 's', 'active', 'a', a, 'st', nowstr, 'w', worker)
-      else -- the first run: copy the result TTL out of the packed fields, for finish
-        redis.call('HSET', jk, 's', 'active', 'a', a, 'st', nowstr, 'w', worker, 't', ttlOf(v[1]))
+  local got, dead = 0, 0
+  for _, p in ipairs(pendingLevels(base)) do
+    local k = pendingKey(base, p)
+    while got < n and dead < 1000 do
+      local want = n - got
+      local ids = redis.call('LPOP', k, want)
+      if not ids then break end
+      for _, id in ipairs(ids) do
+        local jk = base .. 'job:' .. id
+        local v = redis.call('HMGET', jk, 'd', 'a', 'n', 't', 'r', 'dl', 'u')
+        if not v[1] then
+          redis.call('DEL', jk) -- a stray ID or a broken hash: drop it
+        elseif v[6] and tonumber(v[6]) <= now then
+          expireDeadline(base, id, v[2], v[7])
+          dead = dead + 1
+        else
+          take(qi, jk, v, out)
+          leased[#leased + 1] = deadline
+          leased[#leased + 1] = id
+          got = got + 1
+        end
       end
-      leased[#leased + 1] = deadline
-      leased[#leased + 1] = id
-      local errs = {}
-      local ne = tonumber(v[3]) or 0
-      if ne > 0 then
-        local fields = {}
-        for i = 1, ne do fields[i] = 'e' .. i end
-        errs = redis.call('HMGET', jk, unpack(fields))
-      end
-      out[#out + 1] = qi
-      out[#out + 1] = a
-      out[#out + 1] = v[1]
-      out[#out + 1] = errs
-      out[#out + 1] = tonumber(v[5]) or 0
-    else
-      redis.call('DEL', jk) -- a stray ID or a broken hash: drop it
+      if #ids < want then break end
     end
+    unlistEmpty(base, p)
+    if got >= n or dead >= 1000 then break end
   end
   if #leased > 0 then redis.call('ZADD', base .. 'active', unpack(leased)) end
-  return #leased / 2
+  if dead > 0 then trimDead(base, maxDead) end
+  return got
 end
 
 for _, base in ipairs(KEYS) do
@@ -119,7 +160,7 @@ for qi, base in ipairs(KEYS) do
     if got < max then got = got + pop(qi, base, max - got, out) end
     -- Jobs left: make sure a token is there, so that another blocked worker wakes up (in
     -- chain).
-    if redis.call('LLEN', base .. 'pending') > 0 then wake(base) end
+    if hasPending(base) then wake(base) end
   end
 end
 

@@ -77,13 +77,96 @@ local function cancelNow(base, id, now, ttl, uk)
   release(base, uk, id)
 end
 
+-- Pending jobs: one LIST per priority, FIFO within it (queue.MinPriority to MaxPriority).
+-- The default priority, 0, is the list base..'pending'; priority p ~= 0 is the list
+-- base..'pending:'..p, and the ZSET base..'prios' holds every such p (score p) whose list
+-- has jobs. A fetch finds the lists to pop with one ZREVRANGE, and a queue of default-priority
+-- jobs costs what one list did. A job's priority is its hash field pr (absent: 0).
+
+local function pendingKey(base, p)
+  if p == 0 then return base .. 'pending' end
+  return base .. 'pending:' .. p
+end
+
+-- prio reads a priority field (absent: 0).
+local function prio(v) return tonumber(v) or 0 end
+
+-- pushPending adds ids, all of priority p, to the back of their list, or to its front when
+-- front is set (each pushed in turn, so that the last one given ends first).
+local function pushPending(base, p, ids, front)
+  if #ids == 0 then return end
+  redis.call(front and 'LPUSH' or 'RPUSH', pendingKey(base, p), unpack(ids))
+  if p ~= 0 then redis.call('ZADD', base .. 'prios', p, p) end
+end
+
+-- group appends id to groups[p], the IDs to push to priority p.
+local function group(groups, p, id)
+  local ids = groups[p]
+  if not ids then
+    ids = {}
+    groups[p] = ids
+  end
+  ids[#ids + 1] = id
+end
+
+-- unlistEmpty forgets priority p of the queue when its list has no job left.
+local function unlistEmpty(base, p)
+  if p ~= 0 and redis.call('LLEN', pendingKey(base, p)) == 0 then
+    redis.call('ZREM', base .. 'prios', p)
+  end
+end
+
+-- removePending takes job id of priority p out of pending.
+local function removePending(base, p, id)
+  redis.call('LREM', pendingKey(base, p), 1, id)
+  unlistEmpty(base, p)
+end
+
+-- pendingLevels returns the priorities whose lists may hold jobs, highest first (0 always
+-- among them).
+local function pendingLevels(base)
+  local out, zero = {}, false
+  for _, m in ipairs(redis.call('ZREVRANGE', base .. 'prios', 0, -1)) do
+    local p = tonumber(m)
+    if not zero and p < 0 then
+      out[#out + 1] = 0
+      zero = true
+    end
+    out[#out + 1] = p
+  end
+  if not zero then out[#out + 1] = 0 end
+  return out
+end
+
+-- hasPending reports whether the queue has a pending job.
+local function hasPending(base)
+  return redis.call('LLEN', base .. 'pending') > 0 or redis.call('EXISTS', base .. 'prios') == 1
+end
+
+-- takePending removes up to limit pending jobs, highest priority first, and returns their
+-- IDs (for the bulk scripts).
+local function takePending(base, limit)
+  local ids = {}
+  for _, p in ipairs(pendingLevels(base)) do
+    if #ids >= limit then break end
+    local k = pendingKey(base, p)
+    local got = redis.call('LRANGE', k, 0, limit - #ids - 1)
+    if #got > 0 then
+      redis.call('LTRIM', k, #got, -1)
+      for _, id in ipairs(got) do ids[#ids + 1] = id end
+    end
+    unlistEmpty(base, p)
+  end
+  return ids
+end
+
 -- revive puts a dead, canceled, retry or scheduled job (state s) back at the end of pending
--- as a new job: attempt 0, no finish time, result, cancel flag or worker (errors are kept).
+-- (of its priority) as a new job: attempt 0, no finish time, result, cancel flag or worker (errors are kept).
 local function revive(base, id, s, now)
   local jk = base .. 'job:' .. id
   redis.call('ZREM', base .. s, id)
   redis.call('HSET', jk, 's', 'pending', 'a', 0, 'rv', now)
   redis.call('HDEL', jk, 'f', 'c', 'r', 'w', 'st', 'res')
-  redis.call('RPUSH', base .. 'pending', id)
+  pushPending(base, prio(redis.call('HGET', jk, 'pr')), {id})
 end
 

@@ -1,6 +1,6 @@
--- requeue: put active jobs of a worker that is shutting down back at the front of pending,
--- giving back the attempt they had started (a job whose cancellation was requested becomes
--- canceled instead).
+-- requeue: put active jobs of a worker that is shutting down back at the front of pending
+-- (of their priority), giving back the attempt they had started (a job whose cancellation
+-- was requested becomes canceled instead).
 -- KEYS[1]  the queue's key base
 -- ARGV     worker id, then id and attempt of each job, in the order they should run
 -- Returns the number of jobs put back.
@@ -12,14 +12,14 @@ local n = 0
 for i = #ARGV - 1, 2, -2 do
   local id, attempt = ARGV[i], ARGV[i + 1]
   local jk = base .. 'job:' .. id
-  local v = redis.call('HMGET', jk, 's', 'w', 'a', 'c', 'u', 't')
+  local v = redis.call('HMGET', jk, 's', 'w', 'a', 'c', 'u', 't', 'pr')
   if v[1] == 'active' and v[2] == worker and v[3] == attempt then
     redis.call('ZREM', base .. 'active', id)
     if v[4] then
       cancelNow(base, id, now, v[6], v[5])
     else
       redis.call('HSET', jk, 's', 'pending', 'a', tonumber(attempt) - 1)
-      redis.call('LPUSH', base .. 'pending', id)
+      pushPending(base, prio(v[7]), {id}, true)
       n = n + 1
     end
   end

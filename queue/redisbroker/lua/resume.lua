@@ -2,5 +2,5 @@
 -- KEYS[1]  the queue's key base
 local base = KEYS[1]
 redis.call('DEL', base .. 'paused')
-if redis.call('LLEN', base .. 'pending') > 0 then wake(base) end
+if hasPending(base) then wake(base) end
 return 1

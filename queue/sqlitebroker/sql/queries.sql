@@ -1,6 +1,7 @@
 -- Queries of the embedded broker, one per "-- name:" section, prepared once at Open.
 -- {{job_columns}} stands for the columns scanJob reads, in its order.
--- Times are Unix nanoseconds; see schema_001.sql for what ord and due mean in each state.
+-- Times are Unix nanoseconds; see schema_001.sql for what ord and due mean in each state
+-- (and schema_005.sql for pending jobs with a deadline: due is the deadline, NULL for none).
 
 -- name: ensure-queue
 INSERT INTO queues (name) VALUES (?1) ON CONFLICT (name) DO NOTHING;
@@ -10,20 +11,20 @@ SELECT 1 FROM jobs WHERE id = ?1;
 
 -- name: insert-job
 INSERT INTO jobs (id, queue, type, payload, state, ord, due, max_retries, timeout, run_at,
-                  unique_key, unique_for, result_ttl, enqueued_at, metadata)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                  unique_key, unique_for, result_ttl, enqueued_at, metadata, priority, deadline)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: insert-jobs
 -- Many jobs without unique key at once. ?1 is a JSON array with one array per job:
 -- [id, queue, type, payload in hex or null, state, ord, due, max_retries, timeout, run_at,
---  unique_for, result_ttl, enqueued_at, metadata JSON text or null]. RETURNING names the jobs
--- stored (not duplicates).
+--  unique_for, result_ttl, enqueued_at, metadata JSON text or null, priority, deadline].
+-- RETURNING names the jobs stored (not duplicates).
 INSERT INTO jobs (id, queue, type, payload, state, ord, due, max_retries, timeout, run_at,
-                  unique_for, result_ttl, enqueued_at, metadata)
+                  unique_for, result_ttl, enqueued_at, metadata, priority, deadline)
 SELECT value ->> 0, value ->> 1, value ->> 2, unhex(value ->> 3), value ->> 4, value ->> 5,
        value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, value ->> 12,
-       value ->> 13
+       value ->> 13, value ->> 14, value ->> 15
 FROM jsonb_each(?1) WHERE true
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
@@ -38,7 +39,7 @@ WHERE uniques.expires_at <= ?5;
 SELECT min(due) FROM jobs WHERE due IS NOT NULL;
 
 -- name: promote-due
-UPDATE jobs SET state = 'pending', ord = due, due = NULL
+UPDATE jobs SET state = 'pending', ord = due, due = nullif(deadline, 0)
 WHERE rowid IN (SELECT rowid FROM jobs
                 WHERE due <= ?1 AND state IN ('scheduled', 'retry') ORDER BY due LIMIT ?2);
 
@@ -47,8 +48,13 @@ UPDATE jobs SET
     state = CASE WHEN cancel_requested THEN 'canceled'
                  WHEN attempt > max_retries THEN 'dead'
                  ELSE 'pending' END,
-    due = CASE WHEN cancel_requested THEN ?1 + result_ttl ELSE NULL END,
-    ord = ?1,
+    due = CASE WHEN cancel_requested THEN ?1 + result_ttl
+               WHEN attempt > max_retries THEN NULL
+               ELSE nullif(deadline, 0) END,
+    -- back to pending: in front of the queue (so of the job's priority)
+    ord = CASE WHEN cancel_requested OR attempt > max_retries THEN ?1
+               ELSE coalesce((SELECT min(p.ord) FROM jobs AS p
+                              WHERE p.queue = jobs.queue AND p.state = 'pending'), ?1) - 1 END,
     finished_at = CASE WHEN cancel_requested OR attempt > max_retries THEN ?1 ELSE finished_at END,
     errors = json_insert(coalesce(errors, '[]'), '$[#]', json_object(
         'attempt', attempt,
@@ -56,6 +62,14 @@ UPDATE jobs SET
         'at', ?3))
 WHERE rowid IN (SELECT rowid FROM jobs WHERE due <= ?1 AND state = 'active' ORDER BY due LIMIT ?2)
 RETURNING id, queue, state, worker_id, attempt;
+
+-- name: expire-deadlines
+-- Pending jobs whose deadline (their due) has passed end dead, never started.
+UPDATE jobs SET state = 'dead', due = NULL, ord = ?1, finished_at = ?1,
+    errors = json_insert(coalesce(errors, '[]'), '$[#]', json_object(
+        'attempt', attempt, 'error', 'deadline exceeded', 'at', ?3))
+WHERE rowid IN (SELECT rowid FROM jobs WHERE due <= ?1 AND state = 'pending' ORDER BY due LIMIT ?2)
+RETURNING queue;
 
 -- name: delete-expired
 DELETE FROM jobs
@@ -68,7 +82,7 @@ UPDATE jobs SET state = 'active', attempt = attempt + 1, started_at = ?1, finish
                 worker_id = ?2, due = ?3
 WHERE rowid IN (SELECT rowid FROM jobs WHERE queue = ?4 AND state = 'pending'
                   AND coalesce((SELECT paused FROM queues WHERE name = ?4), 0) = 0
-                ORDER BY ord LIMIT ?5)
+                ORDER BY priority DESC, ord LIMIT ?5)
 RETURNING {{job_columns}}, ord, rowid;
 
 -- name: finish
@@ -112,7 +126,7 @@ UPDATE jobs SET
     state = CASE WHEN cancel_requested THEN 'canceled' ELSE 'pending' END,
     attempt = attempt - 1,
     ord = CASE WHEN cancel_requested THEN ?4 ELSE ?3 END,
-    due = CASE WHEN cancel_requested THEN ?4 + result_ttl ELSE NULL END,
+    due = CASE WHEN cancel_requested THEN ?4 + result_ttl ELSE nullif(deadline, 0) END,
     finished_at = CASE WHEN cancel_requested THEN ?4 ELSE 0 END
 WHERE id = ?1 AND worker_id = ?2 AND state = 'active' AND attempt = ?5
 RETURNING queue;
@@ -148,13 +162,13 @@ WHERE queue = ?1 AND state = ?2;
 UPDATE jobs SET cancel_requested = 1 WHERE id = ?1;
 
 -- name: retry-job
-UPDATE jobs SET state = 'pending', attempt = 0, ord = ?2, due = NULL, run_at = 0, finished_at = 0,
-                cancel_requested = 0, retried_at = ?2
+UPDATE jobs SET state = 'pending', attempt = 0, ord = ?2, due = nullif(deadline, 0), run_at = 0,
+                finished_at = 0, cancel_requested = 0, retried_at = ?2
 WHERE id = ?1;
 
 -- name: retry-all
-UPDATE jobs SET state = 'pending', attempt = 0, ord = ?3, due = NULL, run_at = 0, finished_at = 0,
-                cancel_requested = 0, retried_at = ?3
+UPDATE jobs SET state = 'pending', attempt = 0, ord = ?3, due = nullif(deadline, 0), run_at = 0,
+                finished_at = 0, cancel_requested = 0, retried_at = ?3
 WHERE queue = ?1 AND state = ?2;
 
 -- name: delete-job
@@ -190,6 +204,13 @@ SELECT {{job_columns}} FROM jobs WHERE id = ?1;
 SELECT {{job_columns}} FROM jobs
 WHERE rowid IN (SELECT rowid FROM jobs WHERE queue = ?1 AND state = ?2 ORDER BY ord LIMIT ?3 OFFSET ?4)
 ORDER BY ord, rowid;
+
+-- name: list-pending
+-- As list-jobs, for pending jobs: in the order take takes them (index jobs_pending).
+SELECT {{job_columns}} FROM jobs
+WHERE rowid IN (SELECT rowid FROM jobs WHERE queue = ?1 AND state = 'pending'
+                ORDER BY priority DESC, ord LIMIT ?2 OFFSET ?3)
+ORDER BY priority DESC, ord, rowid;
 
 -- name: list-queues
 SELECT name, paused, processed, failed FROM queues ORDER BY name;
