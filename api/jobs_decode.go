@@ -36,7 +36,7 @@ const (
 
 // jobFields are the keys one job of POST /api/jobs may have.
 var jobFields = []string{"type", "payload", "queue", "delay_ms", "run_at", "max_retries", "timeout_ms",
-	"id", "unique_key", "unique_ttl_ms", "result_ttl_ms"}
+	"id", "unique_key", "unique_ttl_ms", "result_ttl_ms", "priority", "deadline"}
 
 // newJob is one job of POST /api/jobs, decoded and checked.
 type newJob struct {
@@ -171,7 +171,8 @@ func decodeJob(m map[string]json.RawMessage, prefix string, now time.Time) (newJ
 	return j, nil
 }
 
-// jobOptions decodes queue, id, max_retries, timeout_ms, result_ttl_ms, delay_ms and run_at.
+// jobOptions decodes queue, id, max_retries, priority, timeout_ms, result_ttl_ms, delay_ms,
+// run_at and deadline.
 func jobOptions(m map[string]json.RawMessage, prefix string, now time.Time) ([]queue.Option, *Error) {
 	var opts []queue.Option
 	for _, key := range []string{"queue", "id"} {
@@ -210,6 +211,11 @@ func jobOptions(m map[string]json.RawMessage, prefix string, now time.Time) ([]q
 			opts = append(opts, queue.ResultTTL(d))
 		}
 	}
+	if p, ok, e := priority(m, prefix); e != nil {
+		return nil, e
+	} else if ok {
+		opts = append(opts, queue.Priority(p))
+	}
 	at, e := runAt(m, prefix, now)
 	if e != nil {
 		return nil, e
@@ -217,7 +223,58 @@ func jobOptions(m map[string]json.RawMessage, prefix string, now time.Time) ([]q
 	if !at.IsZero() {
 		opts = append(opts, queue.RunAt(at))
 	}
+	dl, e := deadline(m, prefix, now, at)
+	if e != nil {
+		return nil, e
+	}
+	if !dl.IsZero() {
+		opts = append(opts, queue.Deadline(dl))
+	}
 	return opts, nil
+}
+
+// priority returns m["priority"], a whole number from queue.MinPriority to MaxPriority; ok
+// is false when absent or null.
+func priority(m map[string]json.RawMessage, prefix string) (p int, ok bool, e *Error) {
+	raw, ok := present(m, "priority")
+	if !ok {
+		return 0, false, nil
+	}
+	field := prefix + "priority"
+	if kind := jsonKind(raw); kind != "a number" {
+		return 0, false, badRequest(CodeInvalidType, field, "%s must be a number, not %s", field, kind)
+	}
+	f, err := strconv.ParseFloat(string(bytes.TrimSpace(raw)), 64)
+	if err != nil || f != math.Trunc(f) || f < queue.MinPriority || f > queue.MaxPriority {
+		return 0, false, badRequest(workflow.CodeOutOfRange, field, "%s must be a whole number from %d to %d (higher runs first; default %d)",
+			field, queue.MinPriority, queue.MaxPriority, queue.DefaultPriority)
+	}
+	return int(f), true, nil
+}
+
+// deadline returns m["deadline"], an RFC 3339 time after now and after the run-at at (zero
+// for now), at most a year ahead; zero when absent.
+func deadline(m map[string]json.RawMessage, prefix string, now, at time.Time) (time.Time, *Error) {
+	s, e := jobString(m, "deadline", prefix, 64)
+	if e != nil {
+		return time.Time{}, e
+	}
+	if _, ok := present(m, "deadline"); !ok {
+		return time.Time{}, nil
+	}
+	field := prefix + "deadline"
+	dl, err := time.Parse(time.RFC3339Nano, s)
+	switch {
+	case err != nil:
+		return time.Time{}, badRequest(workflow.CodeInvalid, field, "%s %q is not an RFC 3339 time like 2026-12-01T09:00:00Z", field, httpx.Clip(s))
+	case !dl.After(now):
+		return time.Time{}, badRequest(workflow.CodeOutOfRange, field, "%s is not in the future", field)
+	case !at.IsZero() && at.After(dl):
+		return time.Time{}, badRequest(workflow.CodeOutOfRange, field, "%s is before the job's run-at: it could never run", field)
+	case dl.Sub(now) > maxJobDuration:
+		return time.Time{}, badRequest(workflow.CodeOutOfRange, field, "%s is more than a year ahead", field)
+	}
+	return dl, nil
 }
 
 // runAt returns when the job is to run from delay_ms or run_at (at most one of them); zero

@@ -140,6 +140,9 @@ type QueueStats struct {
 	Processed int64 `json:"processed"`
 	Failed    int64 `json:"failed"`
 	Paused    bool  `json:"paused"`
+	// PendingByPriority counts the pending jobs of each priority that has any (nil when
+	// none is pending).
+	PendingByPriority map[int]int64 `json:"pending_by_priority,omitempty"`
 	// OldestPending is when the oldest pending job was enqueued (zero when none).
 	OldestPending time.Time `json:"oldest_pending,omitzero"`
 }

@@ -16,6 +16,17 @@
 //   - Retries with exponential backoff and jitter (see DefaultBackoff); an error wrapped with
 //     NoRetry, a payload that does not decode, or the last allowed attempt sends the job to the
 //     dead state, where it stays until it is retried or deleted.
+//   - Priorities inside a queue: a job's Priority, from MinPriority (-5) to MaxPriority (5),
+//     default DefaultPriority (0, the middle), orders the queue's pending jobs: higher runs
+//     first, FIFO within a priority. A job that comes back to pending keeps its priority
+//     (requeued at shutdown or recovered after a lost lease: at the front of it; promoted
+//     after a delay or backoff, or retried: at the back). Across queues, a worker's strict or
+//     weighted queue selection applies as before. QueueStats.PendingByPriority counts them.
+//   - Deadlines: a job with a Deadline that has not finished by then is not started again. A
+//     pending job past it ends dead with the error "deadline exceeded" when a fetch meets it,
+//     without running; a failed attempt whose retry would run after it ends dead at once;
+//     the running handler's context ends at the earlier of the deadline and the timeout. A
+//     run-at after the deadline is refused at enqueue (ErrInvalidJob).
 //   - Nothing is created by mistake: pausing or resuming a queue that has never had a job is
 //     refused (ErrQueueNotFound), so a misspelled name leaves no phantom queue.
 //   - A bounded recent history: workers record the queues' totals in the broker once per

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,6 +131,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"enqueue", "dominion.noop", "--at", "tomorrow"}, `dominion enqueue: invalid value "tomorrow" for flag -at: not an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)`},
 		{[]string{"enqueue", "dominion.noop", "--count", "2", "--id", "x"}, "dominion enqueue: --id cannot be used with --count above 1 (job IDs are unique)"},
 		{[]string{"enqueue", "dominion.noop", "--count", "0"}, "dominion enqueue: --count must be at least 1, got 0"},
+		{[]string{"enqueue", "dominion.noop", "--priority", "6"}, "dominion enqueue: --priority must be from -5 to 5, got 6"},
+		{[]string{"enqueue", "dominion.noop", "--deadline", "soon"}, `dominion enqueue: invalid value "soon" for flag -deadline: not a duration (e.g. 10m) nor an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)`},
+		{[]string{"enqueue", "dominion.noop", "--deadline", "2001-01-01T00:00:00Z"}, "dominion enqueue: --deadline 2001-01-01T00:00:00Z is not in the future"},
 		{[]string{"info", "--verbose"}, "dominion info: flag provided but not defined: -verbose"},
 		{[]string{"info", "queues"}, `dominion info: unexpected argument "queues"`},
 		{[]string{"jobs", "list", "--state", "done"}, `dominion jobs list: --state: unknown job state "done" (valid: pending, active, scheduled, retry, dead, completed, canceled)`},
@@ -291,6 +295,43 @@ func TestEnqueueInfo(t *testing.T) {
 	})
 }
 
+// enqueue --priority and --deadline (a time or a duration): jobs list shows the pending jobs
+// in priority order, jobs show the priority and deadline, info the pending jobs by priority.
+func TestEnqueuePriorityDeadline(t *testing.T) {
+	t.Parallel()
+	eachBroker(t, func(t *testing.T, tb testBroker) {
+		cfg := tb.cfg
+		low := strings.TrimSpace(ok(t, cfg, "enqueue", "dominion.noop", "--queue", "p", "--priority", "-2"))
+		mid := strings.TrimSpace(ok(t, cfg, "enqueue", "dominion.noop", "--queue", "p"))
+		at := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+		high := strings.TrimSpace(ok(t, cfg, "enqueue", "dominion.noop", "--queue", "p", "--priority", "4", "--deadline", at.Format(time.RFC3339)))
+		var listed []queue.Job
+		decodeJSON(t, ok(t, cfg, "jobs", "list", "--queue", "p", "--json"), &listed)
+		if got := []string{listed[0].ID, listed[1].ID, listed[2].ID}; !slices.Equal(got, []string{high, mid, low}) {
+			t.Errorf("jobs list: %v, want %v (priority 4, 0, -2)", got, []string{high, mid, low})
+		}
+		if j := showJob(t, cfg, high); j.Priority != 4 || !j.Deadline.Equal(at) {
+			t.Errorf("jobs show --json: priority %d deadline %v, want 4 and %v", j.Priority, j.Deadline, at)
+		}
+		shown := ok(t, cfg, "jobs", "show", high)
+		for _, want := range []string{"Priority:   4", "Deadline:   " + fmtTime(at)} {
+			if !strings.Contains(shown, want) {
+				t.Errorf("jobs show does not show %q:\n%s", want, shown)
+			}
+		}
+		if q := info(t, cfg).Queues[0]; !maps.Equal(q.PendingByPriority, map[int]int64{4: 1, 0: 1, -2: 1}) {
+			t.Errorf("info --json pending_by_priority: %v", q.PendingByPriority)
+		}
+		if human := ok(t, cfg, "info"); !strings.Contains(human, "p  +4: 1, +0: 1, -2: 1") {
+			t.Errorf("info does not show the pending jobs by priority:\n%s", human)
+		}
+		short := strings.TrimSpace(ok(t, cfg, "enqueue", "dominion.noop", "--queue", "d", "--deadline", "90s"))
+		if d := showJob(t, cfg, short).Deadline; d.Before(time.Now().Add(80*time.Second)) || d.After(time.Now().Add(90*time.Second)) {
+			t.Errorf("--deadline 90s stored %v", d)
+		}
+	})
+}
+
 func TestInfoKeys(t *testing.T) {
 	t.Parallel()
 	eachBroker(t, func(t *testing.T, tb testBroker) {
@@ -309,7 +350,8 @@ func TestInfoKeys(t *testing.T) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		want := []string{"active", "canceled", "completed", "dead", "failed", "name", "oldest_pending", "paused", "pending", "processed", "retry", "scheduled"}
+		want := []string{"active", "canceled", "completed", "dead", "failed", "name", "oldest_pending", "paused", "pending",
+			"pending_by_priority", "processed", "retry", "scheduled"}
 		if !slices.Equal(keys, want) {
 			t.Errorf("queue keys %v, want %v", keys, want)
 		}

@@ -24,6 +24,9 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 	retries := f.Int("retries", queue.DefaultMaxRetries, "retry a failed job at most `N` times")
 	timeout := f.Duration("timeout", 0, "bound each attempt to `DURATION` (0: no bound)")
 	id := f.String("id", "", "the job's `ID` (default: a generated one); a second job with the same ID is refused")
+	priority := f.Int("priority", queue.DefaultPriority, fmt.Sprintf("the job's `PRIORITY` in its queue, %d to %d: higher runs first, FIFO within a priority", queue.MinPriority, queue.MaxPriority))
+	var deadline time.Time
+	f.Var(deadlineFlag{&deadline}, "deadline", "finish by this `DEADLINE` (a duration from now, e.g. 10m, or an RFC 3339 time): a job not finished by then is not started again and ends dead (\"deadline exceeded\")")
 	pos, code, ok := f.parse(args)
 	if !ok {
 		return code
@@ -51,10 +54,17 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 		return f.usageError("--retries must not be negative, got %d", *retries)
 	case *timeout < 0:
 		return f.usageError("--timeout must not be negative, got %s", *timeout)
+	case !deadline.IsZero() && !deadline.After(time.Now()):
+		return f.usageError("--deadline %s is not in the future", deadline.Format(time.RFC3339))
+	case *priority < queue.MinPriority || *priority > queue.MaxPriority:
+		return f.usageError("--priority must be from %d to %d, got %d", queue.MinPriority, queue.MaxPriority, *priority)
 	case *id != "" && *count > 1:
 		return f.usageError("--id cannot be used with --count above 1 (job IDs are unique)")
 	}
-	opts := []queue.Option{queue.OnQueue(*q), queue.MaxRetries(*retries)}
+	opts := []queue.Option{queue.OnQueue(*q), queue.MaxRetries(*retries), queue.Priority(*priority)}
+	if !deadline.IsZero() {
+		opts = append(opts, queue.Deadline(deadline))
+	}
 	if *timeout > 0 {
 		opts = append(opts, queue.Timeout(*timeout))
 	}

@@ -135,6 +135,26 @@ func (v timeFlag) Set(s string) error {
 	return nil
 }
 
+// deadlineFlag is the value of a flag that takes a time: a duration from now (e.g. 10m) or
+// an RFC 3339 time.
+type deadlineFlag struct{ t *time.Time }
+
+func (v deadlineFlag) String() string { return timeFlag(v).String() }
+
+func (v deadlineFlag) Set(s string) error {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return fmt.Errorf("a duration from now must be above 0")
+		}
+		*v.t = time.Now().Add(d)
+		return nil
+	}
+	if _, err := time.Parse(time.RFC3339, s); err != nil {
+		return fmt.Errorf("not a duration (e.g. 10m) nor an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)")
+	}
+	return timeFlag(v).Set(s)
+}
+
 // Duration defines a duration flag, as flag.FlagSet.Duration does, whose parse error says
 // what a duration looks like (the flag package says only "parse error").
 func (f *flags) Duration(name string, value time.Duration, usage string) *time.Duration {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -34,8 +36,9 @@ func unservedWarnings(qs []queue.QueueStats, ws []queue.WorkerInfo) []string {
 
 func runInfo(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "[--json]", `Show, for every queue, the number of jobs in each state, whether it is paused, and the
-jobs processed and failed so far; then the live workers.`, 0, 0)
-	asJSON := f.Bool("json", false, `print one JSON object {"queues": […], "workers": […]}`)
+jobs processed and failed so far, and the pending jobs per priority where some are not of
+the default priority; then the live workers.`, 0, 0)
+	asJSON := f.Bool("json", false, `print one JSON object {"queues": […], "workers": […]} (a queue's pending_by_priority counts its pending jobs per priority)`)
 	if _, code, ok := f.parse(args); !ok {
 		return code
 	}
@@ -83,6 +86,7 @@ func printInfo(w io.Writer, broker string, out infoOutput, now time.Time) {
 				q.Pending, q.Active, q.Scheduled, q.Retry, q.Dead, q.Completed, q.Canceled, q.Processed, q.Failed)
 		}
 		tw.Flush()
+		printPriorities(w, out.Queues)
 	}
 	fmt.Fprintln(w)
 	if len(out.Workers) == 0 {
@@ -99,6 +103,26 @@ func printInfo(w io.Writer, broker string, out infoOutput, now time.Time) {
 	}
 	for _, warn := range out.Warnings {
 		fmt.Fprintf(w, "\nWarning: %s.\n", warn)
+	}
+}
+
+// printPriorities shows, for each queue with pending jobs of a priority other than the
+// default, its pending jobs per priority, highest (the next to run) first.
+func printPriorities(w io.Writer, qs []queue.QueueStats) {
+	first := true
+	for _, q := range qs {
+		if q.PendingByPriority == nil || len(q.PendingByPriority) == 1 && q.PendingByPriority[queue.DefaultPriority] > 0 {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, "\nPending jobs by priority (higher runs first):")
+			first = false
+		}
+		var parts []string
+		for _, p := range slices.Backward(slices.Sorted(maps.Keys(q.PendingByPriority))) {
+			parts = append(parts, fmt.Sprintf("%+d: %d", p, q.PendingByPriority[p]))
+		}
+		fmt.Fprintf(w, "  %s  %s\n", q.Name, strings.Join(parts, ", "))
 	}
 }
 

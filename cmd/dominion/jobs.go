@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,7 +31,7 @@ func jobsCommands() []command {
 
 func runJobsList(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "[--queue Q] [--state S] [--limit N] [--offset N] [--json]",
-		"List the jobs of a queue in a state, oldest first.", 0, 0)
+		"List the jobs of a queue in a state, oldest first (pending jobs in the order they run:\nhighest priority first, then oldest first).", 0, 0)
 	q := f.Queue("`QUEUE` to list")
 	stateName := f.String("state", string(queue.StatePending), "`STATE`: pending, active, scheduled, retry, dead, completed or canceled")
 	limit := f.Int("limit", 20, "list at most `N` jobs")
@@ -62,13 +63,13 @@ func runJobsList(ctx context.Context, a *app, path string, args []string) int {
 			return exitOK
 		}
 		tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTYPE\tATTEMPT\tENQUEUED\tRUN AT\tFINISHED\tLAST ERROR")
+		fmt.Fprintln(tw, "ID\tTYPE\tPRIORITY\tATTEMPT\tENQUEUED\tRUN AT\tFINISHED\tLAST ERROR")
 		for _, j := range jobs {
 			lastErr := ""
 			if len(j.Errors) > 0 {
 				lastErr = oneLine(j.Errors[len(j.Errors)-1].Error, 60)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Type, attempts(j),
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Type, j.Priority, attempts(j),
 				fmtTime(j.EnqueuedAt), fmtTime(j.RunAt), fmtTime(j.FinishedAt), lastErr)
 		}
 		tw.Flush()
@@ -112,6 +113,8 @@ func printJob(w io.Writer, j *queue.Job) {
 	}
 	row("State", state)
 	row("Attempt", attempts(j))
+	row("Priority", strconv.Itoa(j.Priority))
+	row("Deadline", fmtTime(j.Deadline))
 	if j.Timeout > 0 {
 		row("Timeout", j.Timeout.String())
 	}

@@ -112,6 +112,14 @@ func TestJobsValidation(t *testing.T) {
 		{`{"type":"t","delay_ms":10,"run_at":"2030-01-01T00:00:00Z"}`, "", 400, "invalid", "run_at"},
 		{`{"type":"t","run_at":"tomorrow"}`, "", 400, "invalid", "run_at"},
 		{`{"type":"t","unique_key":"k"}`, "", 400, "required", "unique_ttl_ms"},
+		{`{"type":"t","priority":6}`, "", 400, "out_of_range", "priority"},
+		{`{"type":"t","priority":-6}`, "", 400, "out_of_range", "priority"},
+		{`{"type":"t","priority":1.5}`, "", 400, "out_of_range", "priority"},
+		{`{"type":"t","priority":"high"}`, "", 400, "invalid_type", "priority"},
+		{`{"jobs":[{"type":"t"},{"type":"t","priority":9}]}`, "", 400, "out_of_range", "jobs[1].priority"},
+		{`{"type":"t","deadline":"soon"}`, "", 400, "invalid", "deadline"},
+		{`{"type":"t","deadline":"2001-01-01T00:00:00Z"}`, "", 400, "out_of_range", "deadline"},
+		{`{"type":"t","delay_ms":7200000,"deadline":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`, "", 400, "out_of_range", "deadline"},
 		{`{"jobs":[]}`, "", 400, "required", "jobs"},
 		{`{"jobs":{}}`, "", 400, "invalid_type", "jobs"},
 		{`{"jobs":[{"type":"t"}],"type":"t"}`, "", 400, "unknown_field", "type"},
@@ -146,6 +154,31 @@ func TestJobsValidation(t *testing.T) {
 	if n := s.jobCount(); n != 0 {
 		t.Errorf("%d jobs stored from bad requests", n)
 	}
+}
+
+// POST /api/jobs takes priority and deadline; GET shows them, pending jobs highest priority
+// first.
+func TestJobsPriorityAndDeadline(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b, withoutWorker())
+		deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+		s.call("POST", "/api/jobs", `{"jobs":[{"type":"t","queue":"q","id":"low","priority":-5},
+			{"type":"t","queue":"q","id":"mid"},
+			{"type":"t","queue":"q","id":"high","priority":5,"deadline":"`+deadline.Format(time.RFC3339)+`"}]}`, http.StatusCreated, nil)
+		var page api.JobListView
+		s.call("GET", "/api/jobs?queue=q&state=pending", "", http.StatusOK, &page)
+		var got []string
+		for _, j := range page.Jobs {
+			got = append(got, fmt.Sprintf("%s:%d", j.ID, j.Priority))
+		}
+		if want := []string{"high:5", "mid:0", "low:-5"}; !slices.Equal(got, want) {
+			t.Errorf("pending jobs %v, want %v", got, want)
+		}
+		if j := s.getJob("high"); j.Priority != 5 || !j.Deadline.Equal(deadline) {
+			t.Errorf("GET high: priority %d deadline %v, want 5 and %v", j.Priority, j.Deadline, deadline)
+		}
+	})
 }
 
 // GET /api/jobs pages through one state or every state of a queue with a cursor, each job

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,9 +22,9 @@ const RunAtTolerance = 5 * time.Second
 // any state. A nil payload matches any payload; any other is compared with the stored one
 // as JSON values (so map key order and spacing do not matter). Each option is compared on
 // the field it sets: queue.OnQueue the queue, queue.MaxRetries the retries, queue.Timeout,
-// queue.WithID, queue.Unique (key and duration), queue.ResultTTL, queue.WithMetadata (the
-// entries it sets must be there; others may be too), and queue.RunAt and
-// queue.RunIn the run-at, within RunAtTolerance. A payload that cannot be marshaled as JSON
+// queue.WithID, queue.Unique (key and duration), queue.ResultTTL, queue.Priority,
+// queue.WithMetadata (the entries it sets must be there; others may be too), queue.RunAt and
+// queue.RunIn the run-at and queue.Deadline the deadline, within RunAtTolerance. A payload that cannot be marshaled as JSON
 // matches nothing (RequireEnqueued reports it).
 func (b *Broker) Enqueued(typ string, payload any, opts ...queue.Option) []*queue.Job {
 	m, err := newMatcher(typ, payload, opts)
@@ -46,12 +47,15 @@ type matcher struct {
 	payload    any
 }
 
-// unset marks the fields no option set.
-const unset = -1
+// unset marks the fields no option set (unsetPriority the priority, whose range has -1).
+const (
+	unset         = -1
+	unsetPriority = math.MinInt
+)
 
 func newMatcher(typ string, payload any, opts []queue.Option) (*matcher, error) {
 	m := &matcher{anyPayload: payload == nil}
-	m.want = queue.Job{Type: typ, MaxRetries: unset, Timeout: unset, ResultTTL: unset, UniqueFor: unset}
+	m.want = queue.Job{Type: typ, MaxRetries: unset, Timeout: unset, ResultTTL: unset, UniqueFor: unset, Priority: unsetPriority}
 	if payload != nil {
 		raw, err := marshal(payload)
 		if err != nil {
@@ -89,6 +93,8 @@ func (m *matcher) match(j *queue.Job) bool {
 		w.ResultTTL != unset && j.ResultTTL != w.ResultTTL,
 		w.UniqueKey != "" && j.UniqueKey != w.UniqueKey,
 		w.UniqueFor != unset && j.UniqueFor != w.UniqueFor,
+		w.Priority != unsetPriority && j.Priority != w.Priority,
+		!w.Deadline.IsZero() && j.Deadline.Sub(w.Deadline).Abs() > RunAtTolerance,
 		!w.RunAt.IsZero() && j.RunAt.Sub(w.RunAt).Abs() > RunAtTolerance:
 		return false
 	}

@@ -37,8 +37,14 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 	stats := make(map[string]*queue.QueueStats, len(b.queues))
 	for name, q := range b.queues {
 		s := &queue.QueueStats{Name: name, Paused: q.paused, Processed: q.processed, Failed: q.failed}
-		if len(q.pending) > 0 {
-			s.OldestPending = q.pending[0].job.EnqueuedAt
+		for _, e := range q.pending {
+			if s.PendingByPriority == nil {
+				s.PendingByPriority = map[int]int64{}
+			}
+			s.PendingByPriority[e.job.Priority]++
+			if at := e.job.EnqueuedAt; s.OldestPending.IsZero() || at.Before(s.OldestPending) {
+				s.OldestPending = at
+			}
 		}
 		stats[name] = s
 	}

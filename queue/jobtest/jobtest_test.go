@@ -50,14 +50,15 @@ func TestRequireEnqueuedMatchesPayloadAndOptions(t *testing.T) {
 	c := queue.NewClient(b)
 	if _, err := c.Enqueue(ctx, "invoice.send", map[string]any{"id": 7, "to": []string{"a@x", "b@x"}},
 		queue.OnQueue("billing"), queue.MaxRetries(0), queue.Timeout(time.Minute), queue.RunIn(time.Hour),
-		queue.Unique("invoice-7", time.Hour), queue.ResultTTL(time.Minute), queue.WithMetadata("tenant", "acme")); err != nil {
+		queue.Unique("invoice-7", time.Hour), queue.ResultTTL(time.Minute), queue.WithMetadata("tenant", "acme"),
+		queue.Priority(-1), queue.Deadline(time.Now().Add(2*time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	// The same payload written differently matches: payloads are compared as JSON values.
 	raw := json.RawMessage(`{ "to": ["a@x", "b@x"], "id": 7.0 }`)
 	job := jobtest.RequireEnqueued(t, b, "invoice.send", raw, queue.OnQueue("billing"), queue.MaxRetries(0),
 		queue.Timeout(time.Minute), queue.RunIn(time.Hour), queue.Unique("invoice-7", time.Hour), queue.ResultTTL(time.Minute),
-		queue.WithMetadata("tenant", "acme"))
+		queue.WithMetadata("tenant", "acme"), queue.Priority(-1), queue.Deadline(time.Now().Add(2*time.Hour)))
 	if job.State != queue.StateScheduled {
 		t.Fatalf("job state %s, want scheduled", job.State)
 	}
@@ -72,6 +73,8 @@ func TestRequireEnqueuedMatchesPayloadAndOptions(t *testing.T) {
 		"id":        {queue.WithID("other")},
 		"resultTTL": {queue.ResultTTL(time.Hour)},
 		"metadata":  {queue.WithMetadata("tenant", "other")},
+		"priority":  {queue.Priority(0)},
+		"deadline":  {queue.Deadline(time.Now().Add(3 * time.Hour))},
 	} {
 		msg := failure(t, func(tb testing.TB) { jobtest.RequireEnqueued(tb, b, "invoice.send", nil, opts...) })
 		if !strings.Contains(msg, "no invoice.send job") || !strings.Contains(msg, "queue billing") {

@@ -2,6 +2,7 @@ package queuetest
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -30,8 +31,12 @@ func testPriorityOrder(t *testing.T, nb NewBroker) {
 		t.Fatalf("stored priority = %d, want %d", got.Priority, queue.MaxPriority)
 	}
 	s := e.stats("prio")
-	if d := s.OldestPending.Sub(first.EnqueuedAt); s.Pending != int64(len(want)) || d < -time.Millisecond || d > time.Millisecond {
+	if s.Pending != int64(len(want)) || !s.OldestPending.Equal(first.EnqueuedAt) {
 		t.Fatalf("stats: pending %d oldest %v, want %d and %v", s.Pending, s.OldestPending, len(want), first.EnqueuedAt)
+	}
+	byPrio := map[int]int64{queue.MaxPriority: 6, 2: 6, 0: 6, -1: 6, queue.MinPriority: 6}
+	if !maps.Equal(s.PendingByPriority, byPrio) {
+		t.Fatalf("pending by priority = %v, want %v", s.PendingByPriority, byPrio)
 	}
 	var listed []*queue.Job
 	for off := 0; off < len(want); off += 7 { // pages that cross priorities
@@ -61,6 +66,9 @@ func testPriorityOrder(t *testing.T, nb NewBroker) {
 		if j.Priority != want[slices.IndexFunc(want, func(w *queue.Job) bool { return w.ID == j.ID })].Priority {
 			t.Fatalf("fetched job %s has priority %d", j.ID, j.Priority)
 		}
+	}
+	if s := e.stats("prio"); s.Pending != 0 || s.PendingByPriority != nil || s.Active != int64(len(want)) {
+		t.Fatalf("stats after fetching every job: %+v", s)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 
 // queueCmds are the commands that read one queue's statistics.
 type queueCmds struct {
-	pending                                             *evalCall // pending.lua: {count, {first ID of each priority}}
+	pending                                             *evalCall // pending.lua: {{priority, count, front ID}, …}
 	active, scheduled, retry, dead, completed, canceled *redis.IntCmd
 	stats                                               *redis.SliceCmd
 	paused                                              *redis.IntCmd
@@ -60,16 +60,21 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 				Retry: c.retry.Val(), Dead: c.dead.Val(), Completed: c.completed.Val(), Canceled: c.canceled.Val(),
 				Processed: counter(st, 0), Failed: counter(st, 1), Paused: c.paused.Val() == 1,
 			}
-			reply, _ := c.pending.cmd.Val().([]any)
-			if len(reply) != 2 {
-				continue
-			}
-			out[i].Pending, _ = reply[0].(int64)
-			ids, _ := reply[1].([]any)
-			for _, id := range ids {
-				if s, _ := id.(string); s != "" {
-					heads[i] = append(heads[i], p.HGet(ctx, b.keys.job(q, s), "d"))
+			levels, _ := c.pending.cmd.Val().([]any)
+			for _, l := range levels {
+				l, _ := l.([]any)
+				if len(l) != 3 {
+					continue
 				}
+				prio, _ := l[0].(int64)
+				n, _ := l[1].(int64)
+				id, _ := l[2].(string)
+				out[i].Pending += n
+				if out[i].PendingByPriority == nil {
+					out[i].PendingByPriority = map[int]int64{}
+				}
+				out[i].PendingByPriority[int(prio)] = n
+				heads[i] = append(heads[i], p.HGet(ctx, b.keys.job(q, id), "d"))
 			}
 		}
 		return nil

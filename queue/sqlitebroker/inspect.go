@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/codex-dominion/dominion/queue"
@@ -129,9 +131,35 @@ func addCounts(ctx context.Context, st *sql.Stmt, stats []queue.QueueStats, inde
 		if !ok {
 			continue
 		}
+		if p, ok := strings.CutPrefix(state, "pending:"); ok {
+			setPriorityCount(&stats[i], p, n)
+			continue
+		}
 		setCount(&stats[i], queue.State(state), n)
 	}
+	for i := range stats { // the default priority has the pending jobs no other has
+		s := &stats[i]
+		rest := s.Pending
+		for _, n := range s.PendingByPriority {
+			rest -= n
+		}
+		if rest > 0 {
+			setPriorityCount(s, "0", rest)
+		}
+	}
 	return closeRows(rows)
+}
+
+// setPriorityCount records n pending jobs of priority p (a count row's 'pending:<p>').
+func setPriorityCount(s *queue.QueueStats, p string, n int64) {
+	prio, err := strconv.Atoi(p)
+	if err != nil || n <= 0 {
+		return
+	}
+	if s.PendingByPriority == nil {
+		s.PendingByPriority = map[int]int64{}
+	}
+	s.PendingByPriority[prio] = n
 }
 
 func setCount(s *queue.QueueStats, st queue.State, n int64) {
