@@ -193,6 +193,36 @@ type TypeView struct {
 	Name        string     `json:"name"`
 	Description string     `json:"description,omitempty"`
 	Steps       []StepSpec `json:"steps"`
+	// Notify lists the type's notify rules, their channels without secrets, URLs' paths or
+	// addresses.
+	Notify []NotifyView `json:"notify,omitempty"`
+}
+
+// NotifyView is one notify rule of a type.
+type NotifyView struct {
+	On       []string      `json:"on"`
+	Channels []ChannelView `json:"channels"`
+}
+
+// ChannelView is one channel of a notify rule: its kind, and the host it sends to (webhook,
+// slack, sms) or its number of recipients (email, sms).
+type ChannelView struct {
+	Kind       string `json:"kind"`
+	Host       string `json:"host,omitempty"`
+	Recipients int    `json:"recipients,omitempty"`
+}
+
+// notifyViews describes rules for the API.
+func notifyViews(rules []workflow.NotifyRule) []NotifyView {
+	var out []NotifyView
+	for _, r := range rules {
+		v := NotifyView{On: r.On, Channels: make([]ChannelView, 0, len(r.Channels))}
+		for _, ch := range r.Channels {
+			v.Channels = append(v.Channels, ChannelView{Kind: ch.Kind, Host: ch.Host(), Recipients: len(ch.To)})
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // StepSpec is the public description of one step of a type.
@@ -213,7 +243,8 @@ func (a *API) workflowTypes(w http.ResponseWriter, r *http.Request) {
 		WorkflowTypes []TypeView `json:"workflow_types"`
 	}{WorkflowTypes: make([]TypeView, 0, len(types))}
 	for _, t := range types {
-		tv := TypeView{Name: t.Name, Description: t.Description, Steps: make([]StepSpec, 0, len(t.Steps))}
+		tv := TypeView{Name: t.Name, Description: t.Description, Steps: make([]StepSpec, 0, len(t.Steps)),
+			Notify: notifyViews(t.Notify)}
 		for _, s := range t.Steps {
 			sv := StepSpec{Name: s.Name, Kind: s.Kind, TimeoutMS: ms(s.Timeout)}
 			switch s.Kind {

@@ -1,7 +1,8 @@
 // Package workflow is Dominion's workflow service: workflow types (named lists of steps, from a
 // YAML file and from Go code), the savings calculator, submission with a transactional outbox,
 // execution as queue jobs that resume after the last finished step, cancellation, retries,
-// clean-up and weekly reports.
+// clean-up, weekly reports, and the notifications sent when a workflow ends or a report is
+// generated (one dominion.notify job per channel and event, enqueued once: see notify.go).
 //
 // The flow of one workflow:
 //
@@ -28,6 +29,8 @@ import (
 
 	"github.com/codex-dominion/dominion/internal/clock"
 	"github.com/codex-dominion/dominion/internal/httpx"
+	"github.com/codex-dominion/dominion/internal/notify"
+	"github.com/codex-dominion/dominion/internal/smtpmail"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
 )
@@ -128,28 +131,9 @@ type Accepted struct {
 	Replayed bool
 }
 
-// SMTPConfig is how the email step reaches its SMTP server. Password is never logged.
-type SMTPConfig struct {
-	Addr     string // host:port; empty means no email step can run
-	Username string // PLAIN auth is used only when set
-	Password string
-	From     string // envelope and header sender
-}
-
-// String describes the configuration without its password.
-func (c SMTPConfig) String() string {
-	pw := ""
-	if c.Password != "" {
-		pw = " password=xxxxx"
-	}
-	return fmt.Sprintf("smtp addr=%s user=%s from=%s%s", c.Addr, c.Username, c.From, pw)
-}
-
-// LogValue keeps the password out of structured logs.
-func (c SMTPConfig) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("username", c.Username),
-		slog.String("from", c.From), slog.Bool("password_set", c.Password != ""))
-}
+// SMTPConfig is how email steps and email notifications reach their SMTP server. Password is
+// never printed.
+type SMTPConfig = smtpmail.Config
 
 // Config configures an Engine. Store, Client and Types are needed; the rest have defaults.
 type Config struct {
@@ -214,6 +198,7 @@ type Engine struct {
 	types   *Registry
 	smtp    SMTPConfig
 	http    *http.Client
+	sender  notify.Sender
 	log     *slog.Logger
 	queue   string
 	retries int
@@ -269,7 +254,7 @@ func NewEngine(cfg Config) *Engine {
 	}
 	return &Engine{
 		store: cfg.Store, client: cfg.Client, types: cfg.Types, smtp: cfg.SMTP,
-		http: cfg.HTTPClient, log: cfg.Logger.With("component", "workflow"), queue: cfg.Queue,
+		http: cfg.HTTPClient, sender: notify.Sender{HTTP: cfg.HTTPClient, SMTP: cfg.SMTP}, log: cfg.Logger.With("component", "workflow"), queue: cfg.Queue,
 		retries: retries, cfg: cfg, wake: make(chan struct{}, 1), clock: clock.OrReal(cfg.Clock),
 	}
 }
@@ -579,6 +564,9 @@ func (e *Engine) GenerateWeeklyReport(ctx context.Context) (store.WeeklyReport, 
 	r, err := e.store.SaveReport(ctx, store.WeeklyReport{Week: store.ISOWeek(from.Add(to.Sub(from) / 2)), Summary: sum})
 	if err != nil {
 		return r, fmt.Errorf("workflow: save weekly report: %w", err)
+	}
+	if err := e.announceReport(context.WithoutCancel(ctx), r); err != nil {
+		return r, fmt.Errorf("workflow: weekly report %s saved; enqueue its notifications: %w", r.Week, err)
 	}
 	e.log.Info("weekly report generated", "week", r.Week, "total", sum.Total, "completed", sum.Completed,
 		"failed", sum.Failed, "completion_rate", sum.CompletionRate, "total_savings", sum.TotalSavings,

@@ -76,7 +76,8 @@ func ViewReport(r store.WeeklyReport) ReportView {
 }
 
 // Register registers the job types execute_workflow ({"workflow_id"}),
-// cleanup_old_workflows ({"days"}, default 30) and generate_weekly_report ({}) on w. The
+// cleanup_old_workflows ({"days"}, default 30), generate_weekly_report ({}) and
+// dominion.notify (NotifyPayload, enqueued by the engine) on w. The
 // worker must serve the engine's queue (Config.Queue, default "workflows") for workflows to
 // run; the maintenance jobs run on whatever queue they are enqueued on. When the store cannot
 // be reached (store.IsUnavailable) the handlers return a queue.Unavailable error, so that an
@@ -85,6 +86,7 @@ func (e *Engine) Register(w *queue.Worker) {
 	w.HandleFunc(JobExecute, waitsOutOutages(e.handleExecute))
 	w.HandleFunc(JobCleanup, waitsOutOutages(e.handleCleanup))
 	w.HandleFunc(JobReport, waitsOutOutages(e.handleReport))
+	w.HandleFunc(JobNotify, waitsOutOutages(e.handleNotify))
 }
 
 // waitsOutOutages marks the errors of h that say the store is unavailable with
@@ -193,10 +195,11 @@ func (e *Engine) execute(ctx context.Context, id string, last bool) (ExecResult,
 		case errors.Is(err, store.ErrNotFound):
 			return res, queue.NoRetry(fmt.Errorf("workflow %s: not found (deleted?)", id))
 		case errors.As(err, &se):
-			// Finished or canceled before this job ran (or a duplicate job): nothing to do.
+			// Finished or canceled before this job ran (or a duplicate job): nothing to do
+			// but its notifications, which a crash may have left unsent (enqueued once).
 			res.Status, res.Note = se.Status, "workflow is "+string(se.Status)+": nothing to do"
 			e.log.InfoContext(ctx, "workflow job skipped", "workflow_id", id, "status", se.Status)
-			return res, nil
+			return res, e.reannounce(ctx, id, se.Status)
 		}
 		return res, fmt.Errorf("workflow %s: start attempt: %w", id, err)
 	}
@@ -258,7 +261,7 @@ func (e *Engine) runSteps(ctx context.Context, a *attempt, typ Type) (res ExecRe
 // complete records the attempt's success: the workflow is completed.
 func (e *Engine) complete(ctx context.Context, a *attempt) (ExecResult, error) {
 	took := a.took()
-	_, err := e.store.FinishWorkflow(ctx, a.w.ID, store.Result{
+	done, err := e.store.FinishWorkflow(ctx, a.w.ID, store.Result{
 		Attempt: a.w.Attempts, Status: store.StatusCompleted, Duration: took, Savings: a.w.WeeklySavings,
 	})
 	a.res.DurationMS = took.Milliseconds()
@@ -272,7 +275,7 @@ func (e *Engine) complete(ctx context.Context, a *attempt) (ExecResult, error) {
 	e.observe(a.w, store.StatusCompleted, took)
 	a.log.InfoContext(ctx, "workflow completed", "took", took.Round(time.Millisecond), "steps_run", a.res.StepsRun,
 		"weekly_savings", a.w.WeeklySavings)
-	return a.res, nil
+	return a.res, e.announceAfter(ctx, done)
 }
 
 // interrupted reports whether attempt a must stop now (stop true), and with what: the
@@ -321,7 +324,7 @@ func (e *Engine) fail(ctx context.Context, a *attempt, f stepFailure) (ExecResul
 	if !a.last && !queue.IsNoRetry(f.err) {
 		return e.retryLater(ctx, a, f, msg)
 	}
-	_, err := e.store.FinishWorkflow(bg, a.w.ID, store.Result{
+	done, err := e.store.FinishWorkflow(bg, a.w.ID, store.Result{
 		Attempt: a.w.Attempts, Status: store.StatusFailed, Error: msg, Duration: a.took(),
 	})
 	if err != nil {
@@ -333,6 +336,9 @@ func (e *Engine) fail(ctx context.Context, a *attempt, f stepFailure) (ExecResul
 	a.res.Status, a.res.Note = store.StatusFailed, msg
 	e.observe(a.w, store.StatusFailed, a.took())
 	a.log.WarnContext(ctx, "workflow failed", "step", f.name, "err", f.err)
+	if err := e.announceAfter(ctx, done); err != nil {
+		return a.res, err
+	}
 	return a.res, queue.NoRetry(fmt.Errorf("workflow %s failed: %s", a.w.ID, msg))
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/clock"
+	"github.com/codex-dominion/dominion/internal/notify"
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/sqlitebroker"
@@ -237,3 +238,5 @@ func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
 	t.Cleanup(cancel)
 	return ctx, cancel
 }
+
+type notifyChannel = notify.Channel

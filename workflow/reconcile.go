@@ -80,13 +80,16 @@ func (e *Engine) reconcileOne(ctx context.Context, w store.Workflow, r *Reconcil
 		if n := len(job.Errors); n > 0 {
 			reason += ": " + job.Errors[n-1].Error
 		}
-		_, err := e.store.AbandonWorkflow(ctx, w.ID, w.Attempts, reason)
+		failed, err := e.store.AbandonWorkflow(ctx, w.ID, w.Attempts, reason)
 		if moved(err) {
 			r.Untouched++
 			return nil
 		}
 		if err != nil {
 			return err
+		}
+		if err := e.announce(ctx, failed); err != nil {
+			log.Warn("reconcile: the workflow is failed; its notifications could not be enqueued", "err", err)
 		}
 		r.Failed++
 		log.Warn("reconcile: the workflow's job is dead; the workflow is failed", "reason", reason)

@@ -3,25 +3,17 @@ package workflow
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"net"
 	"net/http"
-	"net/mail"
-	"net/smtp"
-	"net/textproto"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/codex-dominion/dominion/internal/httpx"
+	"github.com/codex-dominion/dominion/internal/smtpmail"
 	"github.com/codex-dominion/dominion/internal/webhook"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/store"
@@ -195,114 +187,21 @@ func (e *Engine) runHTTP(ctx context.Context, d StepData, s StepSpec) (json.RawM
 
 func (e *Engine) runEmail(ctx context.Context, d StepData, s StepSpec) (json.RawMessage, error) {
 	if e.smtp.Addr == "" {
-		return nil, queue.NoRetry(errors.New("email step: no SMTP server configured (SMTP_ADDR)"))
+		return nil, queue.NoRetry(fmt.Errorf("email step: %w", smtpmail.ErrNotConfigured))
 	}
 	subject, body, err := renderEmail(d, s)
 	if err != nil {
 		return nil, queue.NoRetry(fmt.Errorf("email step: %w", err))
 	}
-	from := e.smtp.From
-	if from == "" {
-		from = "dominion@localhost"
-	}
-	fromAddr, err := parseAddr(from)
-	if err != nil {
-		return nil, queue.NoRetry(fmt.Errorf("email step: sender %q: %w", from, err))
-	}
-	rcpts := make([]string, len(s.To))
-	for i, to := range s.To {
-		if rcpts[i], err = parseAddr(to); err != nil {
-			return nil, queue.NoRetry(fmt.Errorf("email step: recipient %q: %w", to, err))
-		}
-	}
 	msgID := fmt.Sprintf("<%s.%d.%d@dominion>", d.WorkflowID, d.Step.Index, d.Attempt)
-	msg := buildMessage(from, s.To, subject, body, msgID, d.WorkflowID)
-
 	ctx, cancel := context.WithTimeoutCause(ctx, s.Timeout, fmt.Errorf("email step timed out after %s", s.Timeout))
 	defer cancel()
-	if err := e.sendMail(ctx, fromAddr, rcpts, msg); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
-		}
-		var te *textproto.Error
-		if errors.As(err, &te) && te.Code >= 500 {
-			return nil, queue.NoRetry(fmt.Errorf("email step: %s: %w", e.smtp.Addr, err))
-		}
-		return nil, fmt.Errorf("email step: %s: %w", e.smtp.Addr, err)
+	err = smtpmail.Send(ctx, e.smtp, smtpmail.Message{To: s.To, Subject: subject, Body: body, MessageID: msgID,
+		Headers: map[string]string{HeaderWorkflow: d.WorkflowID}})
+	if err != nil {
+		return nil, fmt.Errorf("email step: %w", err)
 	}
 	return json.Marshal(map[string]any{"to": s.To, "subject": subject, "message_id": msgID})
-}
-
-func (e *Engine) sendMail(ctx context.Context, from string, to []string, msg []byte) error {
-	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, "tcp", e.smtp.Addr)
-	if err != nil {
-		return err
-	}
-	// Unblock every read and write when ctx is done.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	host, _, err := net.SplitHostPort(e.smtp.Addr)
-	if err != nil {
-		conn.Close()
-		return err
-	}
-	c, err := smtp.NewClient(conn, host)
-	if err != nil {
-		conn.Close()
-		return err
-	}
-	defer c.Close()
-	if name, err := os.Hostname(); err == nil && name != "" && isToken(name) {
-		if err := c.Hello(name); err != nil {
-			return err
-		}
-	}
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
-			return fmt.Errorf("starttls: %w", err)
-		}
-	}
-	if e.smtp.Username != "" {
-		if ok, _ := c.Extension("AUTH"); !ok {
-			return errors.New("a username is configured but the server offers no AUTH")
-		}
-		// smtp.PlainAuth sends the password only over TLS or to localhost.
-		if err := c.Auth(smtp.PlainAuth("", e.smtp.Username, e.smtp.Password, host)); err != nil {
-			return fmt.Errorf("auth as %s: %w", e.smtp.Username, err)
-		}
-	}
-	if err := c.Mail(from); err != nil {
-		return fmt.Errorf("MAIL FROM: %w", err)
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r); err != nil {
-			return fmt.Errorf("RCPT TO %s: %w", r, err)
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return fmt.Errorf("DATA: %w", err)
-	}
-	if _, err := w.Write(msg); err != nil {
-		return fmt.Errorf("DATA: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("DATA: %w", err)
-	}
-	return c.Quit()
-}
-
-// parseAddr returns the bare address of "Name <addr>" or "addr".
-func parseAddr(s string) (string, error) {
-	a, err := mail.ParseAddress(s)
-	if err != nil {
-		return "", err
-	}
-	return a.Address, nil
 }
 
 func renderEmail(d StepData, s StepSpec) (subject, body string, err error) {
@@ -324,36 +223,4 @@ func renderEmail(d StepData, s StepSpec) (subject, body string, err error) {
 	// A header must stay one line whatever the data holds.
 	subject = strings.Join(strings.Fields(sb.String()), " ")
 	return subject, bb.String(), nil
-}
-
-// buildMessage returns an RFC 5322 plain-text message with CRLF line ends.
-func buildMessage(from string, to []string, subject, body, msgID, workflowID string) []byte {
-	var b bytes.Buffer
-	hdr := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	hdr("From", from)
-	hdr("To", strings.Join(to, ", "))
-	hdr("Subject", encodeHeader(subject))
-	hdr("Date", time.Now().Format(time.RFC1123Z))
-	hdr("Message-ID", msgID)
-	hdr("MIME-Version", "1.0")
-	hdr("Content-Type", "text/plain; charset=utf-8")
-	hdr("Content-Transfer-Encoding", "8bit")
-	hdr(HeaderWorkflow, workflowID)
-	b.WriteString("\r\n")
-	body = strings.ReplaceAll(body, "\r\n", "\n")
-	body = strings.ReplaceAll(body, "\r", "\n")
-	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
-	if !strings.HasSuffix(body, "\n") {
-		b.WriteString("\r\n")
-	}
-	return b.Bytes()
-}
-
-func encodeHeader(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return mime.QEncoding.Encode("utf-8", s)
-		}
-	}
-	return s
 }

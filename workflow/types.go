@@ -19,6 +19,7 @@ import (
 	"github.com/codex-dominion/dominion/internal/redact"
 
 	"github.com/codex-dominion/dominion/internal/httpx"
+	"github.com/codex-dominion/dominion/internal/notify"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -69,17 +70,59 @@ type StepSpec struct {
 	Duration time.Duration
 }
 
-// Type is a workflow type: a named list of steps run in order.
+// Type is a workflow type: a named list of steps run in order, and the notifications sent
+// when one of its workflows completes or fails.
 type Type struct {
 	Name        string
 	Description string
 	Steps       []StepSpec
+	Notify      []NotifyRule
 }
 
-// Registry holds workflow types by name. It is safe for concurrent use.
+// Registry holds workflow types by name, and the channels the weekly report is sent on. It
+// is safe for concurrent use.
 type Registry struct {
-	mu    sync.RWMutex
-	types map[string]Type
+	mu     sync.RWMutex
+	types  map[string]Type
+	report []notify.Channel
+}
+
+// SetReportChannels sets the channels each weekly report is sent on when it is generated
+// (checked like a notify rule's channels).
+func (r *Registry) SetReportChannels(chs []notify.Channel) error {
+	chs = slices.Clone(chs)
+	for j := range chs {
+		if err := chs[j].Check(); err != nil {
+			return fmt.Errorf("weekly_report notify: %w", &channelError{index: j, kind: chs[j].Kind, err: err})
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.report = chs
+	return nil
+}
+
+// ReportChannels returns the channels the weekly report is sent on.
+func (r *Registry) ReportChannels() []notify.Channel {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return cloneChannels(r.report)
+}
+
+// Secrets returns every secret of the channels of the types and the report, for a redactor.
+func (r *Registry) Secrets() []string {
+	var out []string
+	for _, t := range r.List() {
+		for _, rule := range t.Notify {
+			for _, ch := range rule.Channels {
+				out = append(out, ch.Secrets()...)
+			}
+		}
+	}
+	for _, ch := range r.ReportChannels() {
+		out = append(out, ch.Secrets()...)
+	}
+	return out
 }
 
 // NewRegistry returns an empty registry.
@@ -166,7 +209,20 @@ func (r *Registry) List() []Type {
 	return out
 }
 
+func cloneChannels(chs []notify.Channel) []notify.Channel {
+	chs = slices.Clone(chs)
+	for i := range chs {
+		chs[i].To = slices.Clone(chs[i].To)
+	}
+	return chs
+}
+
 func cloneType(t Type) Type {
+	t.Notify = slices.Clone(t.Notify)
+	for i := range t.Notify {
+		t.Notify[i].On = slices.Clone(t.Notify[i].On)
+		t.Notify[i].Channels = cloneChannels(t.Notify[i].Channels)
+	}
 	t.Steps = slices.Clone(t.Steps)
 	for i := range t.Steps {
 		t.Steps[i].To = slices.Clone(t.Steps[i].To)
@@ -202,6 +258,11 @@ func normalizeType(t Type) (Type, error) {
 		}
 		seen[s.Name] = i
 	}
+	rules, err := checkRules(t.Notify)
+	if err != nil {
+		return t, fmt.Errorf("workflow type %q, %w", t.Name, err)
+	}
+	t.Notify = rules
 	return t, nil
 }
 
@@ -388,13 +449,52 @@ func isToken(s string) bool {
 
 // The YAML file format (see docs/workflows.md).
 type fileYAML struct {
-	Workflows []typeYAML `yaml:"workflows"`
+	Workflows    []typeYAML `yaml:"workflows"`
+	WeeklyReport *struct {
+		Notify []notify.ChannelYAML `yaml:"notify"`
+	} `yaml:"weekly_report"`
 }
 
 type typeYAML struct {
 	Name        string     `yaml:"name"`
 	Description string     `yaml:"description"`
 	Steps       []stepYAML `yaml:"steps"`
+	Notify      []ruleYAML `yaml:"notify"`
+}
+
+// ruleYAML is a notify rule; on is one event or a list of them.
+type ruleYAML struct {
+	On       yaml.Node            `yaml:"on"`
+	Channels []notify.ChannelYAML `yaml:"channels"`
+}
+
+func (ry ruleYAML) rule(getenv func(string) string) (NotifyRule, error) {
+	var r NotifyRule
+	switch ry.On.Kind {
+	case 0:
+	case yaml.ScalarNode:
+		r.On = []string{ry.On.Value}
+	default:
+		if err := ry.On.Decode(&r.On); err != nil {
+			return r, errors.New("on must be an event or a list of events (completed, failed)")
+		}
+	}
+	chs, err := channels(ry.Channels, getenv)
+	r.Channels = chs
+	return r, err
+}
+
+// channels reads the channels of a notify list.
+func channels(ys []notify.ChannelYAML, getenv func(string) string) ([]notify.Channel, error) {
+	var out []notify.Channel
+	for j, cy := range ys {
+		ch, err := cy.Channel(getenv)
+		if err != nil {
+			return nil, &channelError{index: j, kind: cy.Kind, err: err}
+		}
+		out = append(out, ch)
+	}
+	return out, nil
 }
 
 type stepYAML struct {
@@ -450,13 +550,38 @@ func ParseTypes(name string, data []byte, getenv func(string) string) (*Registry
 			}
 			t.Steps = append(t.Steps, st)
 		}
+		for j, ry := range ty.Notify {
+			r, err := ry.rule(getenv)
+			if err == nil {
+				err = checkRule(&r)
+			}
+			if err != nil {
+				return nil, fail(lines.rule(i, j), fmt.Errorf("workflow type %q, %w", ty.Name, &ruleError{index: j, err: err}))
+			}
+			t.Notify = append(t.Notify, r)
+		}
 		if err := reg.Add(t); err != nil {
 			line := lines.workflow(i)
 			var se *stepError
-			if errors.As(err, &se) {
+			var re *ruleError
+			switch {
+			case errors.As(err, &se):
 				line = lines.step(i, se.index)
+			case errors.As(err, &re):
+				line = lines.rule(i, re.index)
 			}
 			return nil, fail(line, err)
+		}
+	}
+	if f.WeeklyReport != nil {
+		chs, err := channels(f.WeeklyReport.Notify, getenv)
+		if err == nil {
+			err = reg.SetReportChannels(chs)
+		} else {
+			err = fmt.Errorf("weekly_report notify: %w", err)
+		}
+		if err != nil {
+			return nil, fail(lines.report, err)
 		}
 	}
 	return reg, nil
@@ -520,6 +645,8 @@ func expandEnv(getenv func(string) string, field, s string) (string, error) {
 type yamlLines struct {
 	workflows []int
 	steps     [][]int
+	rules     [][]int
+	report    int
 }
 
 func nodeLines(data []byte) yamlLines {
@@ -528,21 +655,37 @@ func nodeLines(data []byte) yamlLines {
 	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
 		return l
 	}
+	if r := mapValue(doc.Content[0], "weekly_report"); r != nil {
+		l.report = r.Line
+	}
 	wf := mapValue(doc.Content[0], "workflows")
 	if wf == nil || wf.Kind != yaml.SequenceNode {
 		return l
 	}
 	for _, t := range wf.Content {
 		l.workflows = append(l.workflows, t.Line)
-		var steps []int
-		if s := mapValue(t, "steps"); s != nil && s.Kind == yaml.SequenceNode {
-			for _, st := range s.Content {
-				steps = append(steps, st.Line)
-			}
-		}
-		l.steps = append(l.steps, steps)
+		l.steps = append(l.steps, itemLines(mapValue(t, "steps")))
+		l.rules = append(l.rules, itemLines(mapValue(t, "notify")))
 	}
 	return l
+}
+
+// itemLines returns the line of each item of a sequence node.
+func itemLines(n *yaml.Node) []int {
+	var out []int
+	if n != nil && n.Kind == yaml.SequenceNode {
+		for _, it := range n.Content {
+			out = append(out, it.Line)
+		}
+	}
+	return out
+}
+
+func (l yamlLines) rule(i, j int) int {
+	if i < len(l.rules) && j < len(l.rules[i]) {
+		return l.rules[i][j]
+	}
+	return l.workflow(i)
 }
 
 func (l yamlLines) workflow(i int) int {

@@ -164,6 +164,7 @@ workflows:
 
 func TestLoadTypesErrors(t *testing.T) {
 	t.Parallel()
+	head := "workflows:\n  - name: a\n    steps:\n      - kind: delay\n        duration: 1s\n    notify:\n"
 	for _, tc := range []struct {
 		name, yaml string
 		want       []string // substrings of the error, after the file name
@@ -266,6 +267,25 @@ workflows:
 `, []string{`name "a b"`}},
 		{"empty", ``, []string{"empty"}},
 		{"no workflows", "other: 1\n", []string{"field other not found"}},
+		// notify rules: the line of the rule (or weekly_report), the rule, the channel, the field
+		{"unknown channel", head + "      - on: completed\n        channels:\n          - kind: pager\n",
+			[]string{"line 7", `workflow type "a", notify rule 1: channel 1: unknown channel kind "pager" (known: email, slack, sms, webhook)`}},
+		{"missing field", head + "      - on: completed\n        channels:\n          - kind: webhook\n            url: http://h/x\n          - kind: sms\n            to: [\"+15551230001\"]\n",
+			[]string{"line 7", "notify rule 1: channel 2 (sms): from is required"}},
+		{"bad url", head + "      - on: [completed]\n      - on: [failed]\n        channels:\n          - kind: slack\n            url: not-a-url/slack-Secret-2\n",
+			[]string{"line 7", "notify rule 1: channels is required"}},
+		{"bad url 2", head + "      - on: [failed]\n        channels:\n          - kind: slack\n            url: not-a-url/slack-Secret-2\n",
+			[]string{"line 7", "notify rule 1: channel 1 (slack): url is not an absolute http or https URL"}},
+		{"unknown event", head + "      - on: [finished]\n        channels:\n          - kind: webhook\n            url: http://h/x\n",
+			[]string{"line 7", `notify rule 1: on: unknown event "finished" (known: completed, failed)`}},
+		{"missing on", head + "      - channels:\n          - kind: webhook\n            url: http://h/x\n",
+			[]string{"line 7", "notify rule 1: on is required"}},
+		{"unset secret", head + "      - on: failed\n        channels:\n          - kind: webhook\n            url: http://h/x\n            secret: ${NO_SUCH_SECRET}\n",
+			[]string{"line 7", `channel 1 (webhook): secret: environment variable "NO_SUCH_SECRET" is not set`}},
+		{"unknown field", head + "      - on: failed\n        channels:\n          - kind: webhook\n            url: http://h/x\n            secrte: x\n",
+			[]string{"line 11", "field secrte not found"}},
+		{"report", "workflows:\n  - name: a\n    steps:\n      - kind: delay\n        duration: 1s\nweekly_report:\n  notify:\n    - kind: email\n",
+			[]string{"line 7", "weekly_report notify: channel 1 (email): to is required"}},
 	} {
 		path := writeFile(t, "bad.yaml", tc.yaml)
 		_, err := workflow.LoadTypes(path, nil)
@@ -276,6 +296,9 @@ workflows:
 		msg := err.Error()
 		if !strings.Contains(msg, path) {
 			t.Errorf("%s: error %q does not name the file", tc.name, msg)
+		}
+		if strings.Contains(msg, "slack-Secret-2") {
+			t.Errorf("%s: error %q shows the Slack URL", tc.name, msg)
 		}
 		for _, w := range tc.want {
 			if !strings.Contains(msg, w) {
