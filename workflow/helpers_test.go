@@ -126,8 +126,9 @@ func (e *env) engineWith(f func(*workflow.Config)) *workflow.Engine {
 	return workflow.NewEngine(cfg)
 }
 
-// startWorker runs a worker serving the workflows queue (and "default") until the test ends.
-func (e *env) startWorker(eng *workflow.Engine) {
+// startWorker runs a worker serving the workflows queue (and "default") until the test ends
+// or stop is called (a graceful shutdown: stop returns when the worker has).
+func (e *env) startWorker(eng *workflow.Engine) (stop func()) {
 	e.t.Helper()
 	if eng == nil {
 		eng = e.engine
@@ -152,7 +153,9 @@ func (e *env) startWorker(eng *workflow.Engine) {
 			e.t.Errorf("worker: %v", err)
 		}
 	}()
-	e.t.Cleanup(func() { cancel(); wg.Wait() })
+	stop = func() { cancel(); wg.Wait() }
+	e.t.Cleanup(stop)
+	return stop
 }
 
 // seedRequest is the seed's example request.

@@ -244,3 +244,44 @@ func TestWeeklyReportSent(t *testing.T) {
 		}
 	}
 }
+
+// A worker that stops after the send and before the job's outcome is recorded (the request
+// arrived; the answer did not) leaves the job to the next worker, which sends again with the
+// same idempotency key: at least once, and a receiver can drop the repeat.
+func TestNotifySentAgainWithSameKey(t *testing.T) {
+	t.Parallel()
+	arrived := make(chan struct{}, 1)
+	h := newHook(t, func(r *http.Request, n int64) int {
+		if n == 1 {
+			arrived <- struct{}{}
+			<-r.Context().Done() // no answer until the sender gives up
+		}
+		return http.StatusOK
+	})
+	reg := workflow.NewRegistry()
+	err := reg.Add(workflow.Type{Name: "cut", Steps: []workflow.StepSpec{{Kind: workflow.KindDelay, Duration: 1}},
+		Notify: []workflow.NotifyRule{{On: []string{"completed"}, Channels: []notifyChannel{{Kind: "webhook", URL: h.srv.URL + "/cut"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, withConfig(func(c *workflow.Config) { c.Types = reg }))
+	stop := e.startWorker(nil)
+	w := e.waitStatus(e.submit("cut").Workflow.ID, store.StatusCompleted)
+	select {
+	case <-arrived:
+	case <-t.Context().Done():
+		t.Fatal("the notification never arrived")
+	}
+	stop()
+	e.startWorker(nil)
+	job := e.waitJob(notifyID(w, "completed", 0, 0), queue.StateCompleted)
+	reqs := h.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2 (the cut one and the resend)", len(reqs))
+	}
+	for _, r := range reqs {
+		if k := r.Header.Get("Idempotency-Key"); k != job.ID {
+			t.Errorf("Idempotency-Key %q, want %q on both", k, job.ID)
+		}
+	}
+}
