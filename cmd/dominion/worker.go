@@ -16,9 +16,10 @@ func runWorker(ctx context.Context, a *app, path string, args []string) int {
 --shutdown-timeout for running jobs and put those still running back in their queue.
 
 The worker runs the workflow jobs (execute_workflow, cleanup_old_workflows,
-generate_weekly_report) on the workflow store that 'dominion serve' uses: DATABASE_URL, or
-DOMINION_DATA_DIR/dominion.db; give it the same workflow types (--workflows) and SMTP
-settings. Without --queues the worker serves every queue 'dominion serve' puts jobs on:
+generate_weekly_report, and dominion.notify: the notifications, on the workflows queue) on
+the workflow store that 'dominion serve' uses: DATABASE_URL, or
+DOMINION_DATA_DIR/dominion.db; give it the same workflow types (--workflows, with the
+environment or files their notify channels' secrets come from) and SMTP settings. Without --queues the worker serves every queue 'dominion serve' puts jobs on:
 workflows=3, default=1 and the queue of each schedule (--schedules, DOMINION_SCHEDULES);
 it logs them at start. With --no-workflows no store is opened, only the built-in job types
 run, and the default queues are default=1. The built-in types are always registered: dominion.noop,
