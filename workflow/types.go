@@ -109,22 +109,6 @@ func (r *Registry) ReportChannels() []notify.Channel {
 	return cloneChannels(r.report)
 }
 
-// Secrets returns every secret of the channels of the types and the report, for a redactor.
-func (r *Registry) Secrets() []string {
-	var out []string
-	for _, t := range r.List() {
-		for _, rule := range t.Notify {
-			for _, ch := range rule.Channels {
-				out = append(out, ch.Secrets()...)
-			}
-		}
-	}
-	for _, ch := range r.ReportChannels() {
-		out = append(out, ch.Secrets()...)
-	}
-	return out
-}
-
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{types: map[string]Type{}} }
 

@@ -98,21 +98,6 @@ func (c Channel) String() string { return c.Describe() }
 // LogValue is Describe.
 func (c Channel) LogValue() slog.Value { return slog.StringValue(c.Describe()) }
 
-// Secrets returns the channel's secrets (for a redactor): the webhook secret, the auth token,
-// a Slack URL.
-func (c Channel) Secrets() []string {
-	var out []string
-	for _, s := range []string{c.Secret, c.AuthToken} {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	if c.Kind == KindSlack && c.URL != "" {
-		out = append(out, c.URL)
-	}
-	return out
-}
-
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{5,14}$`)
 
 // Check validates c and fills in its defaults (timeout, the sms base URL). Errors name the
