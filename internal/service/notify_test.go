@@ -64,10 +64,13 @@ func TestNotifySecretsStayHidden(t *testing.T) {
 	for ch := range 3 {
 		job := fmt.Sprintf("notify:%s:1:completed:0:%d", id, ch)
 		path := "/api/jobs/" + url.PathEscape(job)
-		waitAs(s, path, job+" dead", 20*time.Second, func(j struct{ State string }) (bool, string) {
-			return j.State == "dead", j.State
+		var body []byte
+		// The job is enqueued just after the workflow is seen completed: 404 until then.
+		s.eventually(job+" dead", 20*time.Second, func() (bool, string) {
+			var code int
+			code, body = s.do("GET", path, "", nil)
+			return code == http.StatusOK && strings.Contains(string(body), `"state":"dead"`), fmt.Sprintf("%d %s", code, body)
 		})
-		_, body := s.do("GET", path, "", nil)
 		seen["GET "+path] = string(body)
 		if !strings.Contains(string(body), "answered 400") {
 			t.Errorf("job %s: %s", job, body)
