@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as a new user runs it: `make test` (CI's .ci/run calls the same).
 #
-# It needs redis-server, PostgreSQL's server binaries and Chromium on this machine, and on Linux
+# It needs redis-server and redis-sentinel, PostgreSQL's server binaries and Chromium on this machine, and on Linux
 # a Docker engine and Docker Compose (the container image's tests); the tests start their own
 # private servers on free ports and stop them afterwards, and dockerd is started here when it
 # is not running. When one is missing and we are root on Debian/Ubuntu, it is installed with
@@ -13,6 +13,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel) # the Sentinel failover tests
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 # The Python client's and the Flask example's tests: a python3 with pytest and Flask.

@@ -4,11 +4,9 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/codex-dominion/dominion/internal/logging"
 	"github.com/codex-dominion/dominion/internal/redact"
 	"github.com/codex-dominion/dominion/internal/schedules"
+	"github.com/codex-dominion/dominion/queue/redisbroker"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/workflow"
 )
@@ -64,8 +63,9 @@ const (
 
 // Config is Dominion's configuration.
 type Config struct {
-	// RedisURL selects the Redis broker when set (redis://, rediss:// or unix://); when
-	// empty, the embedded SQLite broker in DataDir is used. It holds the password, if any:
+	// RedisURL selects the Redis broker when set (redis://, rediss://, unix:// or
+	// redis-sentinel://; redis-cluster:// is refused, not supported yet); when empty, the
+	// embedded SQLite broker in DataDir is used. It holds the password, if any:
 	// print it only through Redact or RedactedRedisURL.
 	RedisURL string
 	// RedisPrefix is put before every Redis key (empty: the broker's default).
@@ -177,7 +177,7 @@ type Var struct {
 func Vars() []Var {
 	return []Var{
 		{Name: EnvRedisURL, DefaultText: "the embedded SQLite broker in DOMINION_DATA_DIR", Secret: true,
-			Usage: "use the Redis broker: redis://[:password@]host:port[/db], rediss://… (TLS) or unix://…",
+			Usage: "use the Redis broker: redis://[[user]:password@]host:port[/db], rediss://… (TLS), unix://…, or Sentinel: redis-sentinel://[[user]:password@]host1:26379,host2:26379,host3:26379/master-name[?db=N&sentinel_password=…]; Redis Cluster (redis-cluster://host1:7000,host2:7001) is refused: not supported yet (docs/redis.md)",
 			set:   func(c *Config, s string) error { c.RedisURL = strings.TrimSpace(s); return checkRedisURL(c.RedisURL) }},
 		{Name: EnvDataDir, Default: DefaultDataDir,
 			Usage: "directory of the embedded files queue.db (the queue, unless REDIS_URL) and dominion.db (the workflow store, unless DATABASE_URL), relative to the working directory (logged absolute at start); created by serve, worker, scheduler and enqueue when missing, refused by info, jobs, queues and schedules list",
@@ -344,30 +344,14 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// checkRedisURL refuses a URL the Redis broker cannot use. Its errors never quote the URL,
-// which may hold a password.
+// checkRedisURL refuses a URL the Redis broker cannot use (redisbroker.CheckURL), and a
+// Redis Cluster URL with ErrClusterNotSupported. Its errors never quote the URL, which may
+// hold a password.
 func checkRedisURL(s string) error {
 	if s == "" {
 		return nil
 	}
-	scheme, _, ok := strings.Cut(s, "://")
-	if !ok {
-		return errors.New("not a URL; want redis://[:password@]host:port[/db], rediss://… or unix://…")
-	}
-	switch strings.ToLower(scheme) {
-	case "redis", "rediss", "unix":
-	default:
-		return fmt.Errorf("unsupported scheme %q; want redis, rediss or unix", scheme)
-	}
-	if _, err := url.Parse(s); err != nil {
-		// url.Error quotes the whole URL: give only the reason.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("malformed URL: %v", err)
-	}
-	return nil
+	return redisbroker.CheckURL(s)
 }
 
 // ParseLevel parses a log level: debug, info, warn (or warning) or error.

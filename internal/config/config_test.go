@@ -68,6 +68,10 @@ func TestLoad(t *testing.T) {
 	if !c.UsesRedis() || c.DataDir != "/var/lib/d" || c.LogLevel != slog.LevelWarn || c.Lease != 2*time.Second || c.RedisPrefix != "p" {
 		t.Fatalf("%+v", c)
 	}
+	const sentinel = "redis-sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/mymaster?db=2"
+	if c, err := Load(env(map[string]string{"REDIS_URL": sentinel})); err != nil || c.RedisURL != sentinel {
+		t.Fatalf("Load(a Sentinel URL) = %q, %v", c.RedisURL, err)
+	}
 }
 
 // TestLoadEveryVariable sets every variable of Variables() and checks that each lands in its
@@ -144,6 +148,9 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"REDIS_URL": "http://:" + secret + "@host"}, `REDIS_URL: unsupported scheme "http"`},
 		{map[string]string{"REDIS_URL": secret + "@host:6379"}, `REDIS_URL: not a URL`},
 		{map[string]string{"REDIS_URL": "redis://:" + secret + "@host:port/0"}, `REDIS_URL: malformed URL`},
+		{map[string]string{"REDIS_URL": "redis-cluster://:" + secret + "@h1:7000,h2:7001"}, `REDIS_URL: Redis Cluster (redis-cluster://) is not supported yet`},
+		{map[string]string{"REDIS_URL": "redis-sentinel://:" + secret + "@h1:26379,h2:26379"}, `REDIS_URL: a Sentinel URL needs the master's name`},
+		{map[string]string{"REDIS_URL": "redis-sentinel://:" + secret + "@h1,h2:x/m"}, `REDIS_URL: host 2 of 2: the port is not a number`},
 		{map[string]string{"DATABASE_URL": "mysql://root:" + secret + "@db/x"}, `DATABASE_URL: store: unsupported DSN scheme "mysql"; want postgres://`},
 		{map[string]string{"DATABASE_URL": "root:" + secret + "@db/x"}, `DATABASE_URL: store: the DSN looks like a URL without a valid scheme`},
 	} {
@@ -165,6 +172,8 @@ func TestRedact(t *testing.T) {
 		{"redis://user:s3cr3t-pw@127.0.0.1:6379", "s3cr3t-pw"},
 		{"rediss://default:s3cr3t-pw@redis.example.com:6380/2?dial_timeout=3s", "s3cr3t-pw"},
 		{"redis://:s3cr3t%2Fpw@127.0.0.1:6379/0", "s3cr3t/pw"}, // escaped '/' in the password
+		{"redis-sentinel://:s3cr3t-pw@10.0.0.1:26379,10.0.0.2:26379,10.0.0.3/mymaster", "s3cr3t-pw"},
+		{"redis-sentinel://10.0.0.1,10.0.0.2/mymaster?sentinel_password=s3cr3t-pw", "s3cr3t-pw"},
 	} {
 		c := Config{RedisURL: tc.raw}
 		desc := c.BrokerDescription()

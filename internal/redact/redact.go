@@ -25,8 +25,9 @@ var (
 )
 
 // URL returns a connection string with its secrets replaced, for logs and errors: the
-// password of a URL's user info, the values of its password= and sslpassword= query
-// parameters, and those keywords in libpq's "host=… password=…" form. A URL it cannot parse
+// password of a URL's user info (one host or several: host1:port1,host2:port2), the values
+// of its password=, sslpassword= and sentinel_password= query parameters, and those keywords
+// in libpq's "host=… password=…" form. A URL it cannot parse
 // loses everything between its scheme and its last '@'; a string without a scheme loses
 // everything before its last '@'. Anything else (a file path) is returned unchanged.
 func URL(raw string) string {
@@ -39,7 +40,7 @@ func URL(raw string) string {
 		}
 		return raw
 	}
-	u, err := url.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
 		// Unparsable URL: drop everything between the scheme and the last '@'.
 		i := strings.Index(raw, "://") + len("://")
@@ -73,8 +74,8 @@ func Text(s string) string {
 }
 
 // Secrets returns the secrets a connection string holds, as written and decoded: the
-// password of a URL, the values of password= and sslpassword= (URL query parameters or
-// libpq keywords). A file path has none.
+// password of a URL, the values of password=, sslpassword= and sentinel_password= (URL query
+// parameters or libpq keywords). A file path has none.
 func Secrets(raw string) []string {
 	var out []string
 	add := func(s string) {
@@ -111,7 +112,7 @@ func Secrets(raw string) []string {
 
 // urlSecrets passes the secrets of a URL to add.
 func urlSecrets(raw string, add func(string)) {
-	u, err := url.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
 		// Best effort for unparsable URLs: the text between the first ':' after the
 		// scheme and the last '@'.
@@ -142,7 +143,31 @@ func urlSecrets(raw string, add func(string)) {
 
 func isSecretParam(k string) bool {
 	k = strings.ToLower(k)
-	return k == "password" || k == "sslpassword"
+	return k == "password" || k == "sslpassword" || k == "sentinel_password"
+}
+
+// parseURL is url.Parse, which also reads the host lists of Sentinel and Cluster URLs
+// (scheme://user:password@host1:port1,host2/…): net/url refuses such a list when its last
+// host has no port, so the list is parsed as one placeholder host and put back as written.
+func parseURL(raw string) (*url.URL, error) {
+	start := strings.Index(raw, "://") + len("://")
+	end := len(raw)
+	if i := strings.IndexAny(raw[start:], "/?#"); i >= 0 {
+		end = start + i
+	}
+	if at := strings.LastIndex(raw[start:end], "@"); at >= 0 {
+		start += at + 1
+	}
+	hosts := raw[start:end]
+	if !strings.Contains(hosts, ",") {
+		return url.Parse(raw)
+	}
+	u, err := url.Parse(raw[:start] + "hosts" + raw[end:])
+	if err != nil {
+		return nil, err
+	}
+	u.Host = hosts
+	return u, nil
 }
 
 // Redactor removes a configuration's secrets from text and errors. The zero value removes

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,12 @@ func TestURL(t *testing.T) {
 		"host=db password='hun ter\\'2' sslmode=allow":     "host=db password=xxxxx sslmode=allow",
 		"sslpassword=hunter2":                              "sslpassword=xxxxx",
 		"user:hunter2@host:6379":                           "xxxxx@host:6379",
+		// Sentinel and Cluster: several hosts, the last one with or without a port.
+		"redis-sentinel://:pw@h1:26379,h2:26379,h3/mymaster?db=2":              "redis-sentinel://:xxxxx@h1:26379,h2:26379,h3/mymaster?db=2",
+		"redis-sentinel://u:pw@h1,h2:26379/m?sentinel_password=spw":            "redis-sentinel://u:xxxxx@h1,h2:26379/m?sentinel_password=xxxxx",
+		"redis-sentinel://h1:26379,h2/m?SENTINEL_PASSWORD=spw&db=1":            "redis-sentinel://h1:26379,h2/m?SENTINEL_PASSWORD=xxxxx&db=1",
+		"redis-cluster://default:pw@10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002": "redis-cluster://default:xxxxx@10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002",
+		"redis-cluster://:p@ss@h1:7000,h2:7001":                                "redis-cluster://:xxxxx@h1:7000,h2:7001",
 	} {
 		if got := URL(in); got != want {
 			t.Errorf("URL(%q) = %q, want %q", in, got, want)
@@ -43,6 +50,14 @@ func TestSecrets(t *testing.T) {
 	secrets := Secrets("host=db password='hun ter\\'2'")
 	if len(secrets) == 0 || secrets[0] != "hun ter'2" {
 		t.Errorf("Secrets = %q, want the unquoted password first", secrets)
+	}
+	for _, raw := range []string{
+		"redis-sentinel://:pw-1@h1,h2/m?sentinel_password=pw-2",
+		"redis-sentinel://u:pw-1@h1:26379,h2:26379/m?db=0&sentinel_password=pw-2",
+	} {
+		if got := Secrets(raw); !slices.Contains(got, "pw-1") || !slices.Contains(got, "pw-2") {
+			t.Errorf("Secrets(%q) = %q, want both passwords", raw, got)
+		}
 	}
 	if got := Secrets("/var/lib/dominion.db"); len(got) != 0 {
 		t.Errorf("Secrets(a path) = %q", got)
@@ -88,5 +103,16 @@ func TestRedactorString(t *testing.T) {
 	var buf bytes.Buffer
 	if _, err := r.Writer(&buf).Write([]byte("auth tok-Secret2\n")); err != nil || buf.String() != "auth xxxxx\n" {
 		t.Errorf("Writer wrote %q, %v", buf.String(), err)
+	}
+}
+
+// TestRedactorSentinelURL: a Sentinel URL quoted in an error loses both its passwords, the
+// master's and the sentinels', and the passwords quoted alone are removed too.
+func TestRedactorSentinelURL(t *testing.T) {
+	t.Parallel()
+	raw := "redis-sentinel://:Master-Secret1@10.0.0.1:26379,10.0.0.2/mymaster?sentinel_password=Sentinel-Secret2"
+	got := New([]string{raw}).String("dial " + raw + ": Master-Secret1 refused, Sentinel-Secret2 too")
+	if strings.Contains(got, "Secret") || !strings.Contains(got, "10.0.0.1:26379,10.0.0.2/mymaster") {
+		t.Errorf("String = %q", got)
 	}
 }

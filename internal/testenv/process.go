@@ -46,13 +46,19 @@ func StartProcess(t testing.TB, p *Process) *Process {
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
+	stopAtEnd(t, p)
+	return p
+}
+
+// stopAtEnd stops the started p with SIGKILL when the test ends and, when the test failed,
+// logs the end of its log.
+func stopAtEnd(t testing.TB, p *Process) {
 	t.Cleanup(func() {
 		p.Stop(stopTimeout, syscall.SIGKILL)
 		if t.Failed() || os.Getenv("DOMINION_TEST_VERBOSE") != "" {
 			t.Logf("%s output:\n%s", p.Name, p.Output())
 		}
 	})
-	return p
 }
 
 // Start starts the process (again, after Stop) and waits until it is ready; if it is not,

@@ -29,8 +29,9 @@ const (
 type RedisOption func(*redisConfig)
 
 type redisConfig struct {
-	aof      bool
-	password string
+	aof       bool
+	password  string
+	replicaOf string // host:port of the master, for a replica
 }
 
 // WithAOF turns on append-only-file persistence with an fsync after every write
@@ -132,7 +133,10 @@ func (r *Redis) writeConfig(cfg redisConfig) error {
 		lines = append(lines, "appendonly yes", "appendfsync always")
 	}
 	if cfg.password != "" {
-		lines = append(lines, "requirepass "+strconv.Quote(cfg.password))
+		lines = append(lines, "requirepass "+strconv.Quote(cfg.password), "masterauth "+strconv.Quote(cfg.password))
+	}
+	if host, port, ok := strings.Cut(cfg.replicaOf, ":"); ok {
+		lines = append(lines, "replicaof "+host+" "+port)
 	}
 	conf := strings.Join(lines, "\n") + "\n"
 	if err := os.WriteFile(r.confPath(), []byte(conf), 0o600); err != nil {
@@ -163,16 +167,20 @@ func (r *Redis) Password() string { return r.password }
 func (r *Redis) Start() error { return r.proc.Start() }
 
 // ping sends AUTH (when a password is set) and PING on a new connection and expects +PONG.
-func (r *Redis) ping() error {
-	conn, err := net.DialTimeout("tcp", r.Addr(), time.Second)
+func (r *Redis) ping() error { return pingAddr(r.Addr(), r.password) }
+
+// pingAddr sends AUTH (when password is set) and PING to the server at addr on a new
+// connection and expects +PONG.
+func pingAddr(addr, password string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(time.Second))
 	rd := bufio.NewReader(conn)
-	if r.password != "" {
-		if err := roundTrip(conn, rd, "+OK", "AUTH", r.password); err != nil {
+	if password != "" {
+		if err := roundTrip(conn, rd, "+OK", "AUTH", password); err != nil {
 			return err
 		}
 	}

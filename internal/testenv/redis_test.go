@@ -109,3 +109,33 @@ func TestNewRedisClose(t *testing.T) {
 		t.Fatal("closed server still accepts connections")
 	}
 }
+
+// TestSentinelFailover: the sentinels promote the replica when the master is killed, with the
+// data it had replicated, and make the old master a replica of the new one when it is back.
+func TestSentinelFailover(t *testing.T) {
+	t.Parallel()
+	s := StartSentinel(t, WithPassword("sentinel-pw"))
+	if !strings.HasPrefix(s.URL(), "redis-sentinel://:sentinel-pw@127.0.0.1:") || !strings.HasSuffix(s.URL(), "/"+SentinelMaster) ||
+		strings.Count(s.URL(), ",") != 2 {
+		t.Fatalf("URL = %s", s.URL())
+	}
+	old := s.Servers[0]
+	if got := do(t, old, "SET", "k", "v"); got != "+OK" {
+		t.Fatalf("SET: %s", got)
+	}
+	Until(t, 30*time.Second, "the replica did not get the key", func() bool { return do(t, s.Servers[1], "GET", "k") == "v" })
+	if killed := s.KillMaster(t); killed != old {
+		t.Fatalf("KillMaster killed %s, want the master %s", killed.Addr(), old.Addr())
+	}
+	promoted := s.WaitFailover(t, old, time.Minute)
+	if promoted != s.Servers[1] || do(t, promoted, "GET", "k") != "v" {
+		t.Fatalf("promoted %s, want the replica %s with the key", promoted.Addr(), s.Servers[1].Addr())
+	}
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// It restarts empty (no persistence): the key comes from the new master.
+	Until(t, time.Minute, "the old master did not become a replica with the key", func() bool {
+		return do(t, old, "GET", "k") == "v"
+	})
+}

@@ -82,51 +82,65 @@ type Broker struct {
 
 var _ queue.Broker = (*Broker)(nil)
 
-// Open connects to the Redis at rawURL (redis://[[user]:password@]host:port/db, or rediss://
-// for TLS), checks that it answers (unless Options.Lazy), and returns a broker that owns the
-// connection. Errors name
-// the server with its password replaced by xxxxx.
+// Open connects to the Redis that rawURL names (one server: redis://[[user]:password@]host:port/db,
+// rediss:// for TLS, unix://; or a master found through its sentinels:
+// redis-sentinel://host1:26379,host2:26379/master-name; see url.go), checks that it answers
+// (unless Options.Lazy), and returns a broker that owns the connection. A redis-cluster://
+// URL is refused with ErrClusterNotSupported. Errors name the server with its passwords
+// replaced by xxxxx.
 func Open(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	opts.setDefaults()
 	where := RedactURL(rawURL)
 	red := redact.New([]string{rawURL})
-	ro, err := redis.ParseURL(rawURL)
+	t, err := parseURL(rawURL)
 	if err != nil {
 		return nil, red.Errorf("redisbroker: parse URL %s: %w", where, err)
 	}
-	ro.DialTimeout = opts.DialTimeout
-	ro.ReadTimeout = opts.ReadTimeout
-	ro.WriteTimeout = opts.WriteTimeout
-	ro.ContextTimeoutEnabled = true
-	if !strings.Contains(rawURL, "protocol=") {
-		// RESP2 unless the URL asks for another: the broker uses nothing of RESP3, whose
-		// push-notification checks cost go-redis a third more CPU per call.
-		ro.Protocol = 2
-	}
-	// Fail fast when Redis is down: go-redis would otherwise redial 5 times, 100 ms apart,
-	// on each of its 4 tries of a command (several seconds).
-	ro.DialerRetries = 2
-	ro.MaxRetries = 2
-	b := New(redis.NewClient(ro), opts)
+	b := New(t.client(rawURL, opts), opts)
 	b.owns, b.where = true, where
 	if opts.Lazy {
 		return b, nil
 	}
 	if err := b.rdb.Ping(ctx).Err(); err != nil {
 		_ = b.rdb.Close()
+		if t.failover != nil && errors.Is(err, redis.Nil) { // go-redis calls them unreachable
+			err = fmt.Errorf("no sentinel knows a master named %q: %w", t.failover.MasterName, err)
+		}
 		return nil, red.Errorf("redisbroker: connect to %s: %w", where, err)
 	}
 	return b, nil
 }
 
+// client returns the go-redis client of t with the timeouts of opts. Either kind fails fast
+// when Redis is down: go-redis would otherwise redial 5 times, 100 ms apart, on each of its 4
+// tries of a command (several seconds). It speaks RESP2 unless a redis:// URL asks for
+// another protocol: the broker uses nothing of RESP3, whose push-notification checks cost
+// go-redis a third more CPU per call.
+func (t target) client(rawURL string, opts Options) redis.UniversalClient {
+	if f := t.failover; f != nil {
+		f.DialTimeout, f.ReadTimeout, f.WriteTimeout = opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout
+		f.ContextTimeoutEnabled, f.Protocol, f.DialerRetries, f.MaxRetries = true, 2, 2, 2
+		return redis.NewFailoverClient(f)
+	}
+	o := t.single
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout
+	o.ContextTimeoutEnabled, o.DialerRetries, o.MaxRetries = true, 2, 2
+	if !strings.Contains(rawURL, "protocol=") {
+		o.Protocol = 2
+	}
+	return redis.NewClient(o)
+}
+
 // New returns a broker on a client the caller made and keeps: Close does not close it. The
-// client's ReadTimeout must exceed one second (or be -1): Fetch blocks up to a second per
-// call to Redis while it waits for jobs.
+// client is a plain one (redis.NewClient) or a failover one (redis.NewFailoverClient, which
+// follows the master that Redis Sentinel names); a cluster client is not supported yet. Its
+// ReadTimeout must exceed one second (or be -1): Fetch blocks up to a second per call to
+// Redis while it waits for jobs.
 func New(client redis.UniversalClient, opts Options) *Broker {
 	opts.setDefaults()
 	where := "redis"
 	if c, ok := client.(*redis.Client); ok {
-		where = c.Options().Addr
+		where = c.Options().Addr // "FailoverClient" for a failover one
 	}
 	return &Broker{
 		rdb:     client,

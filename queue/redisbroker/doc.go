@@ -24,7 +24,13 @@
 // Blocking is capped at one second per BLPOP; a Fetch whose context is canceled returns at
 // once, and its BLPOP, left in the background, puts back any token it takes.
 //
-// Secrets: errors and logs show the server's URL with the password replaced by xxxxx
+// Open takes the URL of one server (redis://, rediss://, unix://) or of the sentinels that
+// name the master (redis-sentinel://host1:26379,host2:26379/master-name: the client follows
+// the master they name through a failover); a redis-cluster:// URL is refused,
+// ErrClusterNotSupported (url.go says the forms). New takes a go-redis client the caller
+// made, plain or failover.
+//
+// Secrets: errors and logs show the server's URL with its passwords replaced by xxxxx
 // (RedactURL).
 //
 // # Key layout
