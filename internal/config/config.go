@@ -23,27 +23,29 @@ import (
 
 // Environment variables read by Load.
 const (
-	EnvRedisURL       = "REDIS_URL"
-	EnvRedisPrefix    = "DOMINION_REDIS_PREFIX"
-	EnvDataDir        = "DOMINION_DATA_DIR"
-	EnvLogLevel       = "DOMINION_LOG_LEVEL"
-	EnvLease          = "DOMINION_LEASE"
-	EnvAddr           = "DOMINION_ADDR"
-	EnvDatabaseURL    = "DATABASE_URL"
-	EnvAPIToken       = "DOMINION_API_TOKEN"
-	EnvDashboardAddr  = "DOMINION_DASHBOARD_ADDR"
-	EnvDashboardToken = "DOMINION_DASHBOARD_TOKEN"
-	EnvWorkflows      = "DOMINION_WORKFLOWS"
-	EnvSchedules      = schedules.EnvFile // DOMINION_SCHEDULES
-	EnvHandlers       = httpjobs.EnvFile  // DOMINION_HANDLERS
-	EnvSMTPAddr       = "SMTP_ADDR"
-	EnvSMTPUsername   = "SMTP_USERNAME"
-	EnvSMTPPassword   = "SMTP_PASSWORD"
-	EnvSMTPFrom       = "SMTP_FROM"
-	EnvAllowInsecure  = "DOMINION_ALLOW_INSECURE"
-	EnvAllowedHosts   = "DOMINION_ALLOWED_HOSTS"
-	EnvLogFormat      = "DOMINION_LOG_FORMAT"
-	EnvMetricsAddr    = "DOMINION_METRICS_ADDR"
+	EnvRedisURL          = "REDIS_URL"
+	EnvRedisPrefix       = "DOMINION_REDIS_PREFIX"
+	EnvRedisWaitReplicas = "DOMINION_REDIS_WAIT_REPLICAS"
+	EnvRedisWaitTimeout  = "DOMINION_REDIS_WAIT_TIMEOUT"
+	EnvDataDir           = "DOMINION_DATA_DIR"
+	EnvLogLevel          = "DOMINION_LOG_LEVEL"
+	EnvLease             = "DOMINION_LEASE"
+	EnvAddr              = "DOMINION_ADDR"
+	EnvDatabaseURL       = "DATABASE_URL"
+	EnvAPIToken          = "DOMINION_API_TOKEN"
+	EnvDashboardAddr     = "DOMINION_DASHBOARD_ADDR"
+	EnvDashboardToken    = "DOMINION_DASHBOARD_TOKEN"
+	EnvWorkflows         = "DOMINION_WORKFLOWS"
+	EnvSchedules         = schedules.EnvFile // DOMINION_SCHEDULES
+	EnvHandlers          = httpjobs.EnvFile  // DOMINION_HANDLERS
+	EnvSMTPAddr          = "SMTP_ADDR"
+	EnvSMTPUsername      = "SMTP_USERNAME"
+	EnvSMTPPassword      = "SMTP_PASSWORD"
+	EnvSMTPFrom          = "SMTP_FROM"
+	EnvAllowInsecure     = "DOMINION_ALLOW_INSECURE"
+	EnvAllowedHosts      = "DOMINION_ALLOWED_HOSTS"
+	EnvLogFormat         = "DOMINION_LOG_FORMAT"
+	EnvMetricsAddr       = "DOMINION_METRICS_ADDR"
 	// The OpenTelemetry SDK's own variables that turn tracing on; the SDK reads the
 	// other OTEL_* variables (headers, timeouts, sampler, service name) itself.
 	EnvOTelTracesExporter = "OTEL_TRACES_EXPORTER"
@@ -70,6 +72,11 @@ type Config struct {
 	RedisURL string
 	// RedisPrefix is put before every Redis key (empty: the broker's default).
 	RedisPrefix string
+	// RedisWaitReplicas, when above zero, makes every enqueue and job outcome wait until
+	// that many replicas have it before it is acknowledged (Redis WAIT), for at most
+	// RedisWaitTimeout (redisbroker.Options.WaitReplicas).
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
 	// DataDir holds the embedded broker's file (queue.db); created when missing.
 	DataDir string
 	// LogLevel is the minimum level logged (to stderr).
@@ -188,6 +195,12 @@ func Vars() []Var {
 		{Name: EnvRedisPrefix, DefaultText: "dominion",
 			Usage: "prefix of every Redis key",
 			set:   func(c *Config, s string) error { c.RedisPrefix = s; return nil }},
+		{Name: EnvRedisWaitReplicas, Default: "0",
+			Usage: "with Redis replicas (Sentinel): every enqueue and job outcome waits until this many replicas have it before it is acknowledged (Redis WAIT), so that a failover loses none; when fewer confirm within DOMINION_REDIS_WAIT_TIMEOUT the call fails and is retried (docs/redis.md#sentinel); 0: acknowledge at once",
+			set:   setRedisWaitReplicas},
+		{Name: EnvRedisWaitTimeout, Default: redisbroker.DefaultWaitTimeout.String(),
+			Usage: "how long an enqueue or job outcome waits for DOMINION_REDIS_WAIT_REPLICAS replicas",
+			set:   setRedisWaitTimeout},
 		{Name: EnvLogLevel, Default: "info",
 			Usage: "debug, info, warn or error; logs go to stderr",
 			set:   setLogLevel},
@@ -282,6 +295,24 @@ func setAllowedHosts(c *Config, s string) error {
 	return nil
 }
 
+func setRedisWaitReplicas(c *Config, s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 || n > 100 {
+		return fmt.Errorf("%q is not a number of replicas from 0 to 100", s)
+	}
+	c.RedisWaitReplicas = n
+	return nil
+}
+
+func setRedisWaitTimeout(c *Config, s string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d < time.Millisecond || d > time.Minute {
+		return fmt.Errorf("%q is not a duration from 1ms to 1m (e.g. 1s)", s)
+	}
+	c.RedisWaitTimeout = d
+	return nil
+}
+
 func setLogLevel(c *Config, s string) error {
 	lvl, err := ParseLevel(s)
 	c.LogLevel = lvl
@@ -332,6 +363,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Lease <= 0 {
 		c.Lease = DefaultLease
+	}
+	if c.RedisWaitTimeout <= 0 {
+		c.RedisWaitTimeout = redisbroker.DefaultWaitTimeout
 	}
 	if c.Addr == "" {
 		c.Addr = DefaultAddr

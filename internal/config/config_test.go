@@ -88,7 +88,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	}
 	m := map[string]string{
 		"REDIS_URL": "redis://127.0.0.1:6379/0", "DOMINION_REDIS_PREFIX": "pfx", "DOMINION_DATA_DIR": "/d",
-		"DOMINION_LOG_LEVEL": "debug", "DOMINION_LEASE": "3s", "DOMINION_ADDR": " 127.0.0.1:9000 ",
+		"DOMINION_REDIS_WAIT_REPLICAS": "1", "DOMINION_REDIS_WAIT_TIMEOUT": "250ms", "DOMINION_LOG_LEVEL": "debug", "DOMINION_LEASE": "3s", "DOMINION_ADDR": " 127.0.0.1:9000 ",
 		"DATABASE_URL": "postgres://u:pw@db:5432/x", "DOMINION_API_TOKEN": "api-tok",
 		"DOMINION_DASHBOARD_ADDR": ":9001", "DOMINION_DASHBOARD_TOKEN": "dash-tok",
 		"DOMINION_WORKFLOWS": "/etc/w.yaml", "DOMINION_SCHEDULES": "/etc/s.yaml",
@@ -112,7 +112,7 @@ func TestLoadEveryVariable(t *testing.T) {
 	}
 	want := Config{
 		RedisURL: "redis://127.0.0.1:6379/0", RedisPrefix: "pfx", DataDir: "/d", LogLevel: slog.LevelDebug,
-		Lease: 3 * time.Second, Addr: "127.0.0.1:9000", DashboardAddr: ":9001",
+		RedisWaitReplicas: 1, RedisWaitTimeout: 250 * time.Millisecond, Lease: 3 * time.Second, Addr: "127.0.0.1:9000", DashboardAddr: ":9001",
 		DatabaseURL: "postgres://u:pw@db:5432/x", APIToken: "api-tok", DashboardToken: "dash-tok",
 		WorkflowsFile: "/etc/w.yaml", SchedulesFile: "/etc/s.yaml",
 		SMTP:          workflow.SMTPConfig{Addr: "mail:25", Username: "me", Password: "smtp-pw", From: "d@example.com"},
@@ -144,6 +144,8 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"DOMINION_LEASE": "soon"}, `DOMINION_LEASE: "soon" is not a positive duration`},
 		{map[string]string{"DOMINION_ALLOW_INSECURE": "maybe"}, `DOMINION_ALLOW_INSECURE: "maybe" is not a boolean`},
 		{map[string]string{"DOMINION_LEASE": "-1s"}, `DOMINION_LEASE: "-1s" is not a positive duration`},
+		{map[string]string{"DOMINION_REDIS_WAIT_REPLICAS": "-1"}, `DOMINION_REDIS_WAIT_REPLICAS: "-1" is not a number of replicas from 0 to 100`},
+		{map[string]string{"DOMINION_REDIS_WAIT_TIMEOUT": "0s"}, `DOMINION_REDIS_WAIT_TIMEOUT: "0s" is not a duration from 1ms to 1m`},
 		{map[string]string{"DOMINION_LOG_FORMAT": "xml"}, `DOMINION_LOG_FORMAT: unknown log format "xml" (valid: text, json)`},
 		{map[string]string{"REDIS_URL": "http://:" + secret + "@host"}, `REDIS_URL: unsupported scheme "http"`},
 		{map[string]string{"REDIS_URL": secret + "@host:6379"}, `REDIS_URL: not a URL`},

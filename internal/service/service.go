@@ -184,7 +184,8 @@ func OpenServingBroker(ctx context.Context, cfg config.Config, log *slog.Logger)
 
 func openBroker(ctx context.Context, cfg config.Config, log *slog.Logger, lazy bool) (queue.Broker, error) {
 	if cfg.UsesRedis() {
-		b, err := redisbroker.Open(ctx, cfg.RedisURL, redisbroker.Options{Prefix: cfg.RedisPrefix, Logger: log, Lazy: lazy})
+		b, err := redisbroker.Open(ctx, cfg.RedisURL, redisbroker.Options{Prefix: cfg.RedisPrefix, Logger: log, Lazy: lazy,
+			WaitReplicas: cfg.RedisWaitReplicas, WaitTimeout: cfg.RedisWaitTimeout})
 		if err != nil {
 			return nil, err // it names the server, password redacted
 		}

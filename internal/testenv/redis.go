@@ -50,6 +50,7 @@ type Redis struct {
 	port     int
 	password string
 	ownsDir  bool // the directory was made by NewRedis and is removed by Close
+	cfg      redisConfig
 
 	proc *Process
 }
@@ -91,7 +92,7 @@ func newRedis(dir string, ownsDir bool, opts []RedisOption) (*Redis, error) {
 	if err != nil {
 		return nil, errors.New(redisNotFound)
 	}
-	r := &Redis{bin: bin, dir: dir, password: cfg.password, ownsDir: ownsDir}
+	r := &Redis{bin: bin, dir: dir, password: cfg.password, ownsDir: ownsDir, cfg: cfg}
 	r.proc = &Process{
 		Command: func() *exec.Cmd {
 			cmd := exec.Command(r.bin, r.confPath())
@@ -108,7 +109,7 @@ func newRedis(dir string, ownsDir bool, opts []RedisOption) (*Redis, error) {
 			return nil, err
 		}
 		r.proc.Name = fmt.Sprintf("redis-server on port %d", r.port)
-		if err := r.writeConfig(cfg); err != nil {
+		if err := r.writeConfig(); err != nil {
 			return nil, err
 		}
 		if lastErr = r.Start(); lastErr == nil {
@@ -118,7 +119,8 @@ func newRedis(dir string, ownsDir bool, opts []RedisOption) (*Redis, error) {
 	return nil, lastErr
 }
 
-func (r *Redis) writeConfig(cfg redisConfig) error {
+func (r *Redis) writeConfig() error {
+	cfg := r.cfg
 	lines := []string{
 		"bind 127.0.0.1",
 		"port " + strconv.Itoa(r.port),

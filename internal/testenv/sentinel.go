@@ -209,6 +209,18 @@ func (s *Sentinel) KillMaster(t testing.TB) *Redis {
 	return m
 }
 
+// Rejoin starts the killed server old again as a replica of master, as a supervisor that
+// starts a crashed Redis with the current master in its configuration does (started as it
+// was, it would come back as an empty master, and the sentinels would make it a replica some
+// ten seconds later).
+func (s *Sentinel) Rejoin(old, master *Redis) error {
+	old.cfg.replicaOf = master.Addr()
+	if err := old.writeConfig(); err != nil {
+		return err
+	}
+	return old.Start()
+}
+
 // WaitFailover waits until every sentinel names another master than old, and returns it.
 func (s *Sentinel) WaitFailover(t testing.TB, old *Redis, within time.Duration) *Redis {
 	t.Helper()

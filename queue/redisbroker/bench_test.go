@@ -2,6 +2,7 @@ package redisbroker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -56,8 +58,9 @@ func BenchmarkEnqueue(b *testing.B) {
 }
 
 // BenchmarkEnqueueParallel enqueues one job per call from many goroutines.
-func BenchmarkEnqueueParallel(b *testing.B) {
-	br := benchBroker(b)
+func BenchmarkEnqueueParallel(b *testing.B) { benchEnqueueParallel(b, benchBroker(b)) }
+
+func benchEnqueueParallel(b *testing.B, br *Broker) {
 	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -165,8 +168,9 @@ func BenchmarkEnqueueToStart(b *testing.B) {
 
 // BenchmarkWorkerNoop runs no-op jobs from a full queue through a queue.Worker with
 // concurrency 50 (the whole stack: fetch in batches, run, finish in batches); an op is a job.
-func BenchmarkWorkerNoop(b *testing.B) {
-	br := benchBroker(b)
+func BenchmarkWorkerNoop(b *testing.B) { benchWorker(b, benchBroker(b)) }
+
+func benchWorker(b *testing.B, br *Broker) {
 	for batch := range slices.Chunk(benchJobs("q", b.N), 1000) {
 		benchEnqueue(b, br, batch)
 	}
@@ -193,4 +197,35 @@ func BenchmarkWorkerNoop(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkWaitReplicas measures what WaitReplicas costs, on a master with one replica
+// (started with its sentinels): enqueue (one job per call, 8 callers at once) and process (a
+// queue.Worker with concurrency 50 from a full queue), each without and with WaitReplicas 1,
+// alternated in one run; an op is a job.
+func BenchmarkWaitReplicas(b *testing.B) {
+	s := testenv.StartSentinel(b)
+	open := func(b *testing.B, wait int) *Broker {
+		br, err := Open(context.Background(), s.URL(), Options{Prefix: testPrefix(b), WaitReplicas: wait})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			_ = br.RemoveQueue(context.Background(), "q")
+			_ = br.Close()
+		})
+		return br
+	}
+	for _, phase := range []string{"enqueue", "process"} {
+		for _, wait := range []int{0, 1} {
+			b.Run(fmt.Sprintf("%s/wait=%d", phase, wait), func(b *testing.B) {
+				br := open(b, wait)
+				if phase == "enqueue" {
+					benchEnqueueParallel(b, br)
+				} else {
+					benchWorker(b, br)
+				}
+			})
+		}
+	}
 }

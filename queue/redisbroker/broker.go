@@ -36,6 +36,14 @@ type Options struct {
 	// while Redis is down (serve, worker, scheduler, dashboard): the broker's calls fail
 	// until Redis is back, and then work, as they do after any outage.
 	Lazy bool
+	// WaitReplicas, when above zero, makes every Enqueue and Finish wait until that many
+	// replicas have its writes (Redis WAIT, in the same round trip) before it returns: a
+	// failover to one of them then loses no acknowledged job or outcome. When fewer confirm
+	// within WaitTimeout (default 1 s) the call fails with ErrNotReplicated, and while the
+	// master has fewer replicas every enqueue and outcome fails so. Open adds WaitTimeout to
+	// ReadTimeout; a client given to New needs a ReadTimeout above it.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 // Defaults of Options.
@@ -64,6 +72,10 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	o.WaitReplicas = max(o.WaitReplicas, 0)
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = DefaultWaitTimeout
+	}
 }
 
 // Broker is a queue.Broker on Redis. It is safe for concurrent use.
@@ -75,6 +87,7 @@ type Broker struct {
 	maxDead int
 	log     *slog.Logger
 	s       *scripts
+	repl    replication
 	// registered remembers when this broker last added each queue to the set of queues,
 	// so that a single Enqueue is one script call, not a script and an SADD.
 	registered sync.Map // queue name → time.Time
@@ -117,6 +130,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 // another protocol: the broker uses nothing of RESP3, whose push-notification checks cost
 // go-redis a third more CPU per call.
 func (t target) client(rawURL string, opts Options) redis.UniversalClient {
+	if opts.WaitReplicas > 0 { // a round trip may include a WAIT
+		opts.ReadTimeout += opts.WaitTimeout
+	}
 	if f := t.failover; f != nil {
 		f.DialTimeout, f.ReadTimeout, f.WriteTimeout = opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout
 		f.ContextTimeoutEnabled, f.Protocol, f.DialerRetries, f.MaxRetries = true, 2, 2, 2
@@ -149,6 +165,7 @@ func New(client redis.UniversalClient, opts Options) *Broker {
 		maxDead: opts.MaxDead,
 		log:     opts.Logger,
 		s:       newScripts(),
+		repl:    replication{replicas: opts.WaitReplicas, timeout: opts.WaitTimeout},
 	}
 }
 

@@ -30,6 +30,10 @@
 // ErrClusterNotSupported (url.go says the forms). New takes a go-redis client the caller
 // made, plain or failover.
 //
+// Redis replicates asynchronously, so a failover can lose the writes its master acknowledged
+// last. With Options.WaitReplicas, Enqueue and Finish end their round trip with a counter
+// bump and WAIT, and fail with ErrNotReplicated when fewer replicas confirm (replicas.go).
+//
 // Secrets: errors and logs show the server's URL with its passwords replaced by xxxxx
 // (RedactURL).
 //
@@ -69,6 +73,8 @@
 //	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its
 //	                            last heartbeat
 //	p:schedules          HASH   schedule name → state JSON (queue.ScheduleStore, schedules.go)
+//	p:replicated         STRING a counter bumped by every Enqueue and Finish when
+//	                            Options.WaitReplicas is set (replicas.go)
 //	p:history            ZSET   slot start (ms) → "<slot ms>:<totals>": one sample of the
 //	                            queues' totals per slot, the last hour (queue.HistoryStore,
 //	                            history.go); bounded by the script that adds to it

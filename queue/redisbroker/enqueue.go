@@ -52,7 +52,7 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 	if len(names) > 0 {
 		register = func(p redis.Pipeliner) { p.SAdd(ctx, b.keys.queues(), names...) }
 	}
-	if err := b.pipelined(ctx, calls, register); err != nil {
+	if err := b.acknowledged(ctx, calls, register); err != nil {
 		return nil, b.wrap(err, "enqueue %d jobs on queues %v", len(jobs), order)
 	}
 	b.markRegistered(names)

@@ -41,7 +41,7 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 			calls = append(calls, &evalCall{script: b.s.finish, keys: []string{b.keys.base(q)}, args: args})
 		}
 	}
-	if err := b.pipelined(ctx, calls, nil); err != nil {
+	if err := b.acknowledged(ctx, calls, nil); err != nil {
 		return b.wrap(err, "finish %d jobs of queues %v", len(outcomes), order)
 	}
 	return nil

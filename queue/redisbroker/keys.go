@@ -17,6 +17,7 @@ func (k keys) queues() string          { return k.prefix + ":queues" }
 func (k keys) workers() string         { return k.prefix + ":workers" }
 func (k keys) history() string         { return k.prefix + ":history" }
 func (k keys) worker(id string) string { return k.prefix + ":worker:" + id }
+func (k keys) replicated() string      { return k.prefix + ":replicated" }
 
 // bases returns the key base of each queue.
 func (k keys) bases(queues []string) []string {

@@ -50,6 +50,9 @@ type evalCall struct {
 	keys   []string
 	args   []any
 	cmd    *redis.Cmd
+	// reloaded: the server did not know the script, which ran again with EVAL after the
+	// rest of the pipeline
+	reloaded bool
 }
 
 // run runs one script: EVALSHA, or EVAL when the server does not know the script yet.
@@ -84,7 +87,7 @@ func (b *Broker) pipelined(ctx context.Context, calls []*evalCall, more func(red
 	if len(again) > 0 {
 		pipe = b.rdb.Pipeline()
 		for _, c := range again {
-			c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
+			c.cmd, c.reloaded = c.script.Eval(ctx, pipe, c.keys, c.args...), true
 		}
 		_, _ = pipe.Exec(ctx)
 	}
