@@ -51,6 +51,7 @@ type JobView struct {
 	FinishedAt      time.Time       `json:"finished_at,omitzero"`
 	WorkerID        string          `json:"worker_id,omitempty"`
 	CancelRequested bool            `json:"cancel_requested,omitempty"`
+	Progress        *queue.Progress `json:"progress,omitempty"`
 	StatusURL       string          `json:"status_url"`
 }
 
@@ -105,7 +106,7 @@ func jobView(j *queue.Job, details bool) JobView {
 		MaxRetries: j.MaxRetries, Priority: j.Priority, Deadline: j.Deadline, TimeoutMS: millisOf(j.Timeout), RunAt: j.RunAt, UniqueKey: j.UniqueKey,
 		UniqueTTLMS: millisOf(j.UniqueFor), ResultTTLMS: millisOf(j.ResultTTL),
 		EnqueuedAt: j.EnqueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
-		WorkerID: j.WorkerID, CancelRequested: j.CancelRequested, StatusURL: jobURL(j.ID),
+		WorkerID: j.WorkerID, CancelRequested: j.CancelRequested, Progress: j.Progress, StatusURL: jobURL(j.ID),
 	}
 	if details {
 		v.Payload, v.Result = validOrNil(j.Payload), validOrNil(j.Result)

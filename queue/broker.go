@@ -90,6 +90,8 @@ type Broker interface {
 	// HistoryStore keeps the recent history of the queues' totals (workers record it,
 	// dashboards show it).
 	HistoryStore
+	// EventStore records jobs' progress and delivers their events.
+	EventStore
 
 	// Ping checks that the broker is reachable.
 	Ping(ctx context.Context) error

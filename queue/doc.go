@@ -32,4 +32,8 @@
 //   - A bounded recent history: workers record the queues' totals in the broker once per
 //     HistorySlot, the last HistoryKeep kept (HistoryStore, Client.History), so a dashboard
 //     shows the last hour to whoever opens it.
+//   - Progress and lifecycle events: a handler reports how far it is (ReportProgress; stored
+//     with the job, coalesced by the worker), and Client.Subscribe streams the jobs' events
+//     (EventKind) to any process, each recorded in the same atomic step as its transition, in
+//     order per job, at most once, and only while someone subscribes.
 package queue

@@ -86,6 +86,9 @@ type Job struct {
 	WorkerID string `json:"worker_id,omitempty"`
 	// CancelRequested is set when Cancel was called while the job was active.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// Progress is the latest progress the job's handler reported (ReportProgress), in this
+	// attempt or an earlier one; nil when none was.
+	Progress *Progress `json:"progress,omitempty"`
 }
 
 // AttemptError is the record of one failed attempt.

@@ -12,7 +12,8 @@ import (
 
 // start runs one fetched job in its own goroutine; its slot is released when it returns.
 func (w *Worker) start(jobsCtx context.Context, job *Job) {
-	ctx, cancel := context.WithCancelCause(ContextWithJob(jobsCtx, job))
+	ctx, cancel := context.WithCancelCause(context.WithValue(ContextWithJob(jobsCtx, job),
+		progressKey{}, &progressReporter{w: w, job: job}))
 	run := &runningJob{job: job, cancel: cancel}
 	w.reporting.Add(1)
 	w.mu.Lock()

@@ -58,7 +58,10 @@ type WorkerConfig struct {
 	// error runs again (default 10 s); the delay doubles from 250 ms while outcomes stay
 	// Unavailable.
 	MaxUnavailableDelay time.Duration
-	Middleware          []Middleware
+	// ProgressInterval is how often, at most, one job's progress (ReportProgress) is
+	// written to the broker (default DefaultProgressInterval).
+	ProgressInterval time.Duration
+	Middleware       []Middleware
 	// Observer, when set, is told when each attempt starts and ends (metrics).
 	Observer WorkerObserver
 	Logger   *slog.Logger
@@ -98,6 +101,9 @@ func (c *WorkerConfig) setDefaults() {
 	}
 	if c.MaxUnavailableDelay <= 0 {
 		c.MaxUnavailableDelay = DefaultMaxUnavailableDelay
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = DefaultProgressInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

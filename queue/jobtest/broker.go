@@ -24,6 +24,7 @@ type Broker struct {
 	workers   map[string]workerRecord
 	schedules map[string]queue.ScheduleState
 	history   []queue.Sample // oldest first, one per slot
+	events    eventLog
 	seq       uint64
 	offset    time.Duration // added to the clock when deciding whether a run-at is due
 	nextDue   time.Time     // earliest time housekeeping may have work; zero for none
@@ -147,10 +148,10 @@ func (b *Broker) insert(j *queue.Job, now time.Time) error {
 	q := b.queue(j.Queue)
 	if e.job.State == queue.StateScheduled {
 		b.noteDue(b.dueAt(e.job.RunAt))
-		return nil
+	} else {
+		b.push(q, e, now.UnixNano())
 	}
-	e.job.State = queue.StatePending
-	b.push(q, e, now.UnixNano())
+	b.emit(e, queue.EventEnqueued, "")
 	return nil
 }
 
@@ -201,6 +202,11 @@ func (b *Broker) finished(e *entry, st queue.State, t time.Time) {
 		b.noteDue(e.expire)
 	}
 	b.release(e)
+	msg := ""
+	if st == queue.StateDead {
+		msg = lastError(&e.job)
+	}
+	b.emit(e, queue.EventKind(st), msg)
 }
 
 // release frees the unique key e holds, if any.

@@ -119,6 +119,7 @@ func (b *Broker) recover(e *entry, now time.Time) {
 	default:
 		e.lease = time.Time{}
 		b.push(q, e, q.front(now))
+		b.emit(e, queue.EventFailed, lastError(j))
 	}
 }
 
@@ -146,6 +147,7 @@ func (b *Broker) take(req queue.FetchRequest, now time.Time) []*queue.Job {
 			j.State, j.Attempt, j.StartedAt, j.FinishedAt, j.WorkerID = queue.StateActive, j.Attempt+1, now, time.Time{}, req.WorkerID
 			e.lease = now.Add(req.Lease)
 			b.noteDue(e.lease)
+			b.emit(e, queue.EventStarted, "")
 			jobs = append(jobs, copyJob(j))
 		}
 		q.pending = q.pending[n:]
@@ -200,8 +202,10 @@ func (b *Broker) finish(e *entry, o queue.Outcome) {
 	if len(o.Result) > 0 {
 		j.Result = append([]byte(nil), o.Result...)
 	}
+	msg := ""
 	if o.Error != nil && !snooze {
 		ae := *o.Error
+		msg = ae.Error
 		if ae.Attempt == 0 {
 			ae.Attempt = o.Attempt
 		}
@@ -216,6 +220,7 @@ func (b *Broker) finish(e *entry, o queue.Outcome) {
 	case o.State == queue.StateRetry:
 		j.State, j.FinishedAt, j.RunAt, e.lease = queue.StateRetry, at, o.RetryAt, time.Time{}
 		b.noteDue(b.dueAt(o.RetryAt))
+		b.emit(e, queue.EventFailed, msg)
 	default:
 		b.finished(e, o.State, at)
 	}
@@ -243,6 +248,7 @@ func (b *Broker) Requeue(ctx context.Context, workerID string, jobs []*queue.Job
 		q := b.queue(e.job.Queue)
 		e.lease, e.job.FinishedAt = time.Time{}, time.Time{}
 		b.push(q, e, q.front(now))
+		b.emit(e, queue.EventRetried, "")
 	}
 	b.broadcast()
 	return nil

@@ -101,6 +101,7 @@ func (b *Broker) retry(e *entry, now time.Time) {
 	j.RetriedAt = now
 	e.expire = time.Time{}
 	b.push(b.queue(j.Queue), e, now.UnixNano())
+	b.emit(e, queue.EventRetried, "")
 }
 
 // RetryAll moves every job of the queue in state st (dead, canceled, retry or scheduled)

@@ -80,6 +80,11 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"Observer":                 testObserver,
 		"HistoryStore":             testHistoryStore,
 		"WorkerRecordsHistory":     testWorkerRecordsHistory,
+		"EventsLifecycle":          testEventsLifecycle,
+		"EventsRecovery":           testEventsRecovery,
+		"EventsFilter":             testEventsFilter,
+		"EventsAllQueues":          testEventsAllQueues,
+		"Progress":                 testProgress,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

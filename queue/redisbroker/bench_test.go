@@ -12,6 +12,7 @@ import (
 
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/queue/queuetest"
 )
 
 // benchJobs returns n new pending jobs on queue q.
@@ -169,6 +170,14 @@ func BenchmarkEnqueueToStart(b *testing.B) {
 // BenchmarkWorkerNoop runs no-op jobs from a full queue through a queue.Worker with
 // concurrency 50 (the whole stack: fetch in batches, run, finish in batches); an op is a job.
 func BenchmarkWorkerNoop(b *testing.B) { benchWorker(b, benchBroker(b)) }
+
+// BenchmarkWorkerNoopSubscribed is BenchmarkWorkerNoop while one subscriber reads the
+// queue's events (docs/BENCHMARKS.md: what lifecycle events cost).
+func BenchmarkWorkerNoopSubscribed(b *testing.B) {
+	br := benchBroker(b)
+	queuetest.DrainEvents(b, br, "q")
+	benchWorker(b, br)
+}
 
 func benchWorker(b *testing.B, br *Broker) {
 	for batch := range slices.Chunk(benchJobs("q", b.N), 1000) {

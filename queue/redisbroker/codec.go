@@ -32,6 +32,7 @@ import (
 //	pr   priority, when not 0 (also in d, for Go; this one for the scripts)
 //	dl   deadline in ms, when set (also in d, for Go; this one for the scripts)
 //	n    number of errors recorded; e1…en the errors, oldest first (storedError JSON)
+//	pg   the latest progress reported (storedProgress JSON, events.go)
 
 // packedJob is the JSON of field d.
 type packedJob struct {
@@ -152,6 +153,7 @@ func decodeJob(h map[string]string) (*queue.Job, error) {
 		j.Result = json.RawMessage(res)
 	}
 	j.CancelRequested = h["c"] == "1"
+	j.Progress = decodeProgress(h["pg"])
 	return j, nil
 }
 

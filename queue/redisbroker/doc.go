@@ -24,6 +24,13 @@
 // Blocking is capped at one second per BLPOP; a Fetch whose context is canceled returns at
 // once, and its BLPOP, left in the background, puts back any token it takes.
 //
+// Events: each script that moves a job also appends its event to the queue's stream, in the
+// same call, so that events follow the job's transitions in order and never report one that
+// did not happen; when nobody subscribes (no p:{q}:subs key) this costs one EXISTS per queue
+// and script call. A subscriber reads the streams with XREAD (blocking up to a second), and
+// a subscription to every queue looks for new queues once a second: the events of a queue's
+// first jobs may be missed. Delivery is at most once (see queue.EventStore).
+//
 // Open takes the URL of one server (redis://, rediss://, unix://) or of the sentinels that
 // name the master (redis-sentinel://host1:26379,host2:26379/master-name: the client follows
 // the master they name through a failover); a redis-cluster:// URL is refused,
@@ -68,6 +75,10 @@
 //	p:{q}:paused         STRING present while the queue is paused
 //	p:{q}:stats          HASH   processed, failed
 //	p:{q}:wake           LIST   at most one wake-up token for blocked workers
+//	p:{q}:subs           STRING present while someone subscribes to the queue's events
+//	                            (queue.SubscriberTTL, renewed by the subscriber)
+//	p:{q}:events         STREAM the queue's job events while p:{q}:subs exists (XADD with
+//	                            MAXLEN ~ 10000; emit in lib.lua, events.go)
 //	p:queues             SET    names of the queues that have had a job
 //	p:workers            ZSET   worker ID → last heartbeat (ms)
 //	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its

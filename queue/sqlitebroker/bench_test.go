@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/queue/queuetest"
 )
 
 func benchBroker(b *testing.B) *Broker {
@@ -170,9 +171,18 @@ func reportCPU(b *testing.B, cpu0 time.Duration, jobs int) {
 
 // BenchmarkWorkerNoop runs queue.Worker at concurrency 50 on b.N no-op jobs enqueued
 // beforehand and reports the jobs it completes per second.
-func BenchmarkWorkerNoop(b *testing.B) {
+func BenchmarkWorkerNoop(b *testing.B) { workerNoop(b, false) }
+
+// BenchmarkWorkerNoopSubscribed is BenchmarkWorkerNoop while one subscriber reads the
+// queue's events (docs/BENCHMARKS.md: what lifecycle events cost).
+func BenchmarkWorkerNoopSubscribed(b *testing.B) { workerNoop(b, true) }
+
+func workerNoop(b *testing.B, subscribe bool) {
 	br := benchBroker(b)
 	ctx := context.Background()
+	if subscribe {
+		queuetest.DrainEvents(b, br, queue.DefaultQueue)
+	}
 	for left := b.N; left > 0; left -= 1000 {
 		if _, err := br.Enqueue(ctx, benchJobs(min(left, 1000))); err != nil {
 			b.Fatal(err)

@@ -76,10 +76,14 @@ type Broker struct {
 	ops     chan *writeOp // write operations, to the writer goroutine
 	wake    signal        // closed and replaced when a job may have become available
 	waiters atomic.Int64  // Fetch calls waiting on wake
-	done    chan struct{}
-	bg      sync.WaitGroup
-	closeMu sync.Mutex
-	closed  bool
+	// written is closed and replaced after a commit, or a write of another process, while
+	// eventWaiters (event streams waiting on it) is not zero.
+	written      signal
+	eventWaiters atomic.Int64
+	done         chan struct{}
+	bg           sync.WaitGroup
+	closeMu      sync.Mutex
+	closed       bool
 }
 
 var _ queue.Broker = (*Broker)(nil)
@@ -98,6 +102,7 @@ func Open(ctx context.Context, path string, opts Options) (*Broker, error) {
 	}
 	b := &Broker{path: abs, opts: opts, log: opts.Logger, done: make(chan struct{}), ops: make(chan *writeOp)}
 	b.wake.init()
+	b.written.init()
 	if err := b.open(ctx); err != nil {
 		_ = b.closeDBs()
 		return nil, fmt.Errorf("sqlitebroker: open %s: %w", abs, explain(err, opts.BusyTimeout))
@@ -212,7 +217,7 @@ func writeQueries() []string {
 		"delete-stale-workers", "delete-worker", "job-state", "cancel-now", "cancel-all", "cancel-request",
 		"retry-job", "retry-all", "delete-job", "delete-all", "set-paused", "queue-exists",
 		"remove-queue-jobs", "remove-queue-uniques", "remove-queue-counts", "remove-queue",
-		"record-sample", "trim-history",
+		"record-sample", "trim-history", "set-progress", "subscribe", "unsubscribe", "last-event",
 	}
 }
 
@@ -220,7 +225,7 @@ func writeQueries() []string {
 func readQueries() []string {
 	return []string{
 		"get-job", "list-jobs", "list-pending", "list-queues", "list-counts", "oldest-pending", "list-workers",
-		"list-samples",
+		"list-samples", "read-events",
 	}
 }
 

@@ -5,9 +5,9 @@
 // # What it owns
 //
 // The file and everything in it: the tables jobs, queues (pause flag, processed and failed
-// counters), counts (jobs per queue and state), uniques (unique keys held) and workers
-// (heartbeats), whose schema is in sql/schema_NNN.sql and whose version is PRAGMA
-// user_version: Open applies the missing schema files in one transaction and refuses a file
+// counters), counts (jobs per queue and state), uniques (unique keys held), workers
+// (heartbeats), history, events and event_subscribers, whose schema is in sql/schema_NNN.sql
+// and whose version is PRAGMA user_version: Open applies the missing schema files in one transaction and refuses a file
 // made by a newer version. Every query is in sql/queries.sql, prepared once at Open.
 //
 // # What it promises
@@ -41,6 +41,13 @@
 //   - List walks the (queue, state, position) index and reads whole rows only for the jobs it
 //     returns. Positions: pending jobs in queue order (Requeue puts jobs in front), scheduled
 //     and retry jobs by run-at, finished jobs by finish time.
+//   - Events (queue.EventStore): triggers (schema_005.sql) record a job's events in the events
+//     table in the transaction of each transition, only while a row of event_subscribers for
+//     its queue is alive, so that with no subscriber they cost one lookup in an empty table.
+//     A subscriber in any process reads the rows after the last it saw: it is woken at once
+//     by a commit of its own process, and within Options.PollInterval by a write of another
+//     process (the writer's PRAGMA data_version check that wakes a waiting Fetch: a poll,
+//     but a cheap read that runs only while someone waits). The last 10,000 events are kept.
 //   - A file that is not a database, that another process keeps locked, or that cannot be
 //     created or written gives an error naming the file and saying what it likely means,
 //     never an empty queue.

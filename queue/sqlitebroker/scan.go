@@ -54,14 +54,14 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 		timeout, uniqueFor, resultTTL            int64
 		runAt, enqueuedAt, startedAt, finishedAt int64
 		retriedAt, deadline                      int64
-		uniqueKey, errs, metadata                sql.NullString
+		uniqueKey, errs, metadata, progress      sql.NullString
 		cancelRequested                          bool
 		payload, result                          []byte
 	)
 	dest := append([]any{
 		&j.ID, &j.Queue, &j.Type, &payload, &state, &j.Attempt, &j.MaxRetries, &timeout, &runAt,
 		&uniqueKey, &uniqueFor, &resultTTL, &result, &errs, &enqueuedAt, &startedAt, &finishedAt,
-		&j.WorkerID, &cancelRequested, &metadata, &retriedAt, &j.Priority, &deadline,
+		&j.WorkerID, &cancelRequested, &metadata, &retriedAt, &j.Priority, &deadline, &progress,
 	}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
@@ -83,6 +83,12 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 	if metadata.Valid && metadata.String != "" {
 		if err := json.Unmarshal([]byte(metadata.String), &j.Metadata); err != nil {
 			return nil, fmt.Errorf("job %s: metadata: %w", j.ID, err)
+		}
+	}
+	if progress.Valid && progress.String != "" {
+		j.Progress = new(queue.Progress)
+		if err := json.Unmarshal([]byte(progress.String), j.Progress); err != nil {
+			return nil, fmt.Errorf("job %s: progress: %w", j.ID, err)
 		}
 	}
 	if errs.Valid && errs.String != "" {

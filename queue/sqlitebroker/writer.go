@@ -59,8 +59,9 @@ func (b *Broker) writeLoop() {
 		case <-tick.C:
 			// A change seen after a time without waiters may wake them for nothing: they
 			// look again and wait again.
-			if b.waiters.Load() > 0 && foreign.check(b) {
+			if b.waiters.Load()+b.eventWaiters.Load() > 0 && foreign.check(b) {
 				b.wake.broadcast()
+				b.written.broadcast()
 			}
 			continue
 		case <-b.done:
@@ -77,6 +78,9 @@ func (b *Broker) writeLoop() {
 		}
 		b.runGroup(group)
 		clear(group)
+		if b.eventWaiters.Load() > 0 {
+			b.written.broadcast()
+		}
 	}
 }
 

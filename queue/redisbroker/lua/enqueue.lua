@@ -47,6 +47,7 @@ for i = 1, #ARGV, 7 do
       redis.call('ZADD', base .. 'scheduled', runAt, id)
       if not soonest or runAt < soonest then soonest = runAt end
     end
+    emit(base, id, 'enqueued')
   end
   res[#res + 1] = code
 end

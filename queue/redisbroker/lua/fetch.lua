@@ -40,9 +40,12 @@ local function recover(base)
       local a = tonumber(v[2]) or 0
       local n = redis.call('HINCRBY', jk, 'n', 1)
       local msg = 'lease expired: worker ' .. (v[3] or '?') .. ' stopped heartbeating'
-      redis.call('HSET', jk, 'e' .. n, cjson.encode({a = a, e = msg, t = now}))
+      local e = cjson.encode({a = a, e = msg, t = now})
+      redis.call('HSET', jk, 'e' .. n, e)
       failed = failed + 1
+      local kind = 'failed'
       if a > maxRetries(v[4]) then
+        kind = 'dead'
         redis.call('HSET', jk, 's', 'dead', 'f', now)
         redis.call('ZADD', base .. 'dead', now, id)
         release(base, v[5], id)
@@ -51,6 +54,7 @@ local function recover(base)
         redis.call('HSET', jk, 's', 'pending')
         pushPending(base, prio(v[6]), {id}, true)
       end
+      emit(base, id, kind, e)
     end
   end
   redis.call('ZREM', active, unpack(ids))
@@ -104,6 +108,7 @@ local function expireDeadline(base, id, a, uk)
   redis.call('HSET', jk, 'e' .. n, e, 's', 'dead', 'f', now)
   redis.call('ZADD', base .. 'dead', now, id)
   release(base, uk, id)
+  emit(base, id, 'dead', e)
 end
 
 -- pop leases up to n pending jobs of the queue at index qi, highest priority first, appending
@@ -128,6 +133,7 @@ local function pop(qi, base, n, out)
           dead = dead + 1
         else
           take(qi, jk, v, out)
+          emit(base, id, 'started')
           leased[#leased + 1] = deadline
           leased[#leased + 1] = id
           got = got + 1

@@ -57,6 +57,7 @@ for i = 2, #ARGV, 8 do
       release(base, v[5], id)
       dead = true
     end
+    emit(base, id, v[4] and 'canceled' or outcomeEvent[kind], err)
   end
 end
 

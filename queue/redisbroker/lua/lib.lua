@@ -67,6 +67,27 @@ local function trimDead(base, max)
   redis.call('ZREM', dead, unpack(ids))
 end
 
+-- Events (queue.EventStore): a transition appends one entry to the queue's stream p:{q}:events
+-- while a subscriber keeps p:{q}:subs alive; with none it costs one EXISTS per queue and call.
+-- The entry: k kind, i job id, y type, s state after, a attempt, e error (stored error JSON),
+-- p progress JSON.
+local eventsOn = {}
+local function emit(base, id, kind, err, progress)
+  local on = eventsOn[base]
+  if on == nil then
+    on = redis.call('EXISTS', base .. 'subs') == 1
+    eventsOn[base] = on
+  end
+  if not on then return end
+  local v = redis.call('HMGET', base .. 'job:' .. id, 'd', 's', 'a')
+  local ty = string.match(v[1] or '', '"y":"([^"\\]*)"') or cjson.decode(v[1]).y
+  redis.call('XADD', base .. 'events', 'MAXLEN', '~', 10000, '*', 'k', kind, 'i', id, 'y', ty,
+    's', v[2] or 'pending', 'a', v[3] or '0', 'e', err or '', 'p', progress or '')
+end
+
+-- outcomeEvent is the event of each kind of outcome finish records.
+local outcomeEvent = {c = 'completed', r = 'failed', s = 'failed', d = 'dead'}
+
 -- cancelNow makes a job that is not active canceled: kept for its result TTL (ttl ms, read
 -- from its packed fields when false), lock released.
 local function cancelNow(base, id, now, ttl, uk)
@@ -75,6 +96,7 @@ local function cancelNow(base, id, now, ttl, uk)
   redis.call('HSET', jk, 's', 'canceled', 'f', now)
   redis.call('ZADD', base .. 'canceled', now + ttl, id)
   release(base, uk, id)
+  emit(base, id, 'canceled')
 end
 
 -- Pending jobs: one LIST per priority, FIFO within it (queue.MinPriority to MaxPriority).
@@ -168,5 +190,6 @@ local function revive(base, id, s, now)
   redis.call('HSET', jk, 's', 'pending', 'a', 0, 'rv', now)
   redis.call('HDEL', jk, 'f', 'c', 'r', 'w', 'st', 'res')
   pushPending(base, prio(redis.call('HGET', jk, 'pr')), {id})
+  emit(base, id, 'retried')
 end
 

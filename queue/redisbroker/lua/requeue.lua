@@ -20,6 +20,7 @@ for i = #ARGV - 1, 2, -2 do
     else
       redis.call('HSET', jk, 's', 'pending', 'a', tonumber(attempt) - 1)
       pushPending(base, prio(v[7]), {id}, true)
+      emit(base, id, 'retried')
       n = n + 1
     end
   end

@@ -238,3 +238,21 @@ DELETE FROM history WHERE slot < ?1;
 -- name: list-samples
 SELECT slot, pending, active, scheduled, retry, dead, processed, failed
 FROM history WHERE slot >= ?1 ORDER BY slot;
+
+-- name: set-progress
+UPDATE jobs SET progress = ?5 WHERE id = ?1 AND state = 'active' AND worker_id = ?2 AND attempt = ?3
+  AND queue = ?4;
+
+-- name: subscribe
+INSERT INTO event_subscribers (id, queue, expires_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (queue, id) DO UPDATE SET expires_at = excluded.expires_at;
+
+-- name: unsubscribe
+DELETE FROM event_subscribers WHERE id = ?1 OR expires_at <= ?2;
+
+-- name: last-event
+SELECT coalesce(max(seq), 0) FROM events;
+
+-- name: read-events
+SELECT seq, kind, job_id, queue, type, state, attempt, coalesce(error, ''), coalesce(progress, ''), at
+FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1000;
