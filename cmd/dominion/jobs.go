@@ -26,6 +26,7 @@ func jobsCommands() []command {
 		{name: "retry", summary: "run a dead, canceled, retrying or scheduled job now", run: runJobsRetry},
 		{name: "cancel", summary: "cancel a job (a running job's context is canceled), or all jobs of a queue in a state", run: runJobsCancel},
 		{name: "delete", summary: "delete a job that is not running", run: runJobsDelete},
+		{name: "watch", summary: "print jobs' events (enqueued, started, progress, …) as they happen", run: runJobsWatch},
 	}
 }
 
@@ -123,6 +124,9 @@ func printJob(w io.Writer, j *queue.Job) {
 	row("Started", fmtTime(j.StartedAt))
 	row("Finished", fmtTime(j.FinishedAt))
 	row("Worker", j.WorkerID)
+	if p := j.Progress; p != nil {
+		row("Progress", strings.TrimSpace(fmt.Sprintf("%d%% %s", p.Percent, p.Message))+" (at "+fmtTime(p.At)+")")
+	}
 	if j.UniqueKey != "" {
 		row("Unique key", fmt.Sprintf("%s (for %s)", j.UniqueKey, j.UniqueFor))
 	}
