@@ -80,6 +80,8 @@ type progressReporter struct {
 	latest  *Progress   // reported and not yet written
 	timer   *time.Timer // a write is due
 	written time.Time   // when the last write began
+	// writing is held by a write, so that writes happen one at a time, in order.
+	writing sync.Mutex
 }
 
 func (r *progressReporter) report(p Progress) {
@@ -93,9 +95,25 @@ func (r *progressReporter) report(p Progress) {
 	r.timer = time.AfterFunc(max(wait, 0), r.flush)
 }
 
+// settle writes at once the report still waiting for its turn, if any, so that the progress
+// a handler reported last is stored (and its event sent) before the attempt's outcome.
+func (r *progressReporter) settle() {
+	r.mu.Lock()
+	pending := r.timer != nil && r.timer.Stop()
+	r.mu.Unlock()
+	if pending {
+		r.flush()
+		return
+	}
+	r.writing.Lock() // wait for a write under way
+	r.writing.Unlock()
+}
+
 // flush writes the latest report. A failed write is dropped (progress is advisory); the next
 // report tries again.
 func (r *progressReporter) flush() {
+	r.writing.Lock()
+	defer r.writing.Unlock()
 	r.mu.Lock()
 	p := r.latest
 	r.latest, r.timer, r.written = nil, nil, time.Now()

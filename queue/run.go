@@ -12,8 +12,8 @@ import (
 
 // start runs one fetched job in its own goroutine; its slot is released when it returns.
 func (w *Worker) start(jobsCtx context.Context, job *Job) {
-	ctx, cancel := context.WithCancelCause(context.WithValue(ContextWithJob(jobsCtx, job),
-		progressKey{}, &progressReporter{w: w, job: job}))
+	progress := &progressReporter{w: w, job: job}
+	ctx, cancel := context.WithCancelCause(context.WithValue(ContextWithJob(jobsCtx, job), progressKey{}, progress))
 	run := &runningJob{job: job, cancel: cancel}
 	w.reporting.Add(1)
 	w.mu.Lock()
@@ -47,6 +47,7 @@ func (w *Worker) start(jobsCtx context.Context, job *Job) {
 			}
 			return
 		}
+		progress.settle()
 		out := w.outcome(ctx, job, result, err)
 		if obs != nil {
 			obs.JobFinished(job, endState(ctx, out), took)

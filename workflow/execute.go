@@ -230,6 +230,8 @@ func (e *Engine) runSteps(ctx context.Context, a *attempt, typ Type) (res ExecRe
 			a.log.InfoContext(ctx, "workflow stopped before step", "step", spec.Name, "status", res.Status, "note", res.Note, "err", err)
 			return res, true, err
 		}
+		// Outside a job (ExecuteWorkflow called directly) there is no progress to report.
+		_ = queue.ReportProgress(ctx, i*100/len(typ.Steps), fmt.Sprintf("step %d of %d: %s", i+1, len(typ.Steps), spec.Name))
 		data := base
 		data.Step = StepRef{Index: i, Name: spec.Name, Kind: spec.Kind, Total: len(typ.Steps)}
 		stepStart := time.Now()
