@@ -244,6 +244,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("BulkRetryOfWorkflowJobs", func(t *testing.T) { testBulkRetryOfWorkflowJobs(t, b) })
 	t.Run("OverviewShowsLastHour", func(t *testing.T) { testOverviewShowsLastHour(t, b) })
+	t.Run("JobProgressLive", func(t *testing.T) { testJobProgressLive(t, b) })
 
 	t.Run("RunningJobCanceled", func(t *testing.T) {
 		e := newEnv(t, nil)

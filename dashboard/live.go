@@ -38,9 +38,19 @@ type sample struct {
 
 // jobState is sent to the browsers watching one job's page.
 type jobState struct {
-	ID      string `json:"id"`
-	State   string `json:"state"`
-	Attempt int    `json:"attempt"`
+	ID       string          `json:"id"`
+	State    string          `json:"state"`
+	Attempt  int             `json:"attempt"`
+	Progress *queue.Progress `json:"progress,omitempty"`
+}
+
+// sig is what a page has shown of the item: a change is sent.
+func (js jobState) sig() string {
+	s := js.State + "/" + strconv.Itoa(js.Attempt)
+	if p := js.Progress; p != nil {
+		s += "/" + strconv.Itoa(p.Percent) + "/" + strconv.FormatInt(p.At.UnixNano(), 10) + "/" + p.Message
+	}
+	return s
 }
 
 type subscriber struct {
@@ -66,6 +76,13 @@ type hub struct {
 	closed    bool
 	lastErr   string // the poller's last logged error, "" once it read again (only the poller uses it)
 
+	// unfollow ends the subscription to job events (nil: none), followFailed is when the
+	// last attempt failed; the poller alone uses them. nudge asks the poller to refresh the
+	// open job pages now.
+	unfollow     context.CancelFunc
+	followFailed time.Time
+	nudge        chan struct{}
+
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -81,7 +98,7 @@ func newHub(d *Dashboard) *hub {
 	return &hub{
 		d: d, interval: d.cfg.Interval, linger: 30 * time.Second,
 		subs: map[*subscriber]struct{}{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), nudge: make(chan struct{}, 1),
 	}
 }
 
@@ -181,6 +198,11 @@ func (h *hub) run() {
 	defer close(h.done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	defer func() {
+		if h.unfollow != nil {
+			h.unfollow()
+		}
+	}()
 	go func() {
 		<-h.stop
 		cancel()
@@ -196,17 +218,19 @@ func (h *hub) run() {
 			}
 		}
 		h.poll(ctx)
-		select {
-		case <-tick.C:
-		case <-h.wake:
-			// A new page: it already got the last sample; wait for the next tick.
+		for nudged := true; nudged; { // until the next tick
+			nudged = false
 			select {
 			case <-tick.C:
+			case <-h.nudge:
+				h.pushItems(ctx, h.watchedItems())
+				nudged = true
+			case <-h.wake:
+				// A new page: it already got the last sample; wait for the next tick.
+				nudged = true
 			case <-h.stop:
 				return
 			}
-		case <-h.stop:
-			return
 		}
 	}
 }
@@ -257,24 +281,26 @@ func (h *hub) poll(ctx context.Context) {
 		}
 	}
 	h.last = msg
-	watched := map[string][]*subscriber{}
 	for sub := range h.subs {
 		send(sub, msg)
-		if sub.watch != "" && (len(watched) < maxWatched || watched[sub.watch] != nil) {
-			watched[sub.watch] = append(watched[sub.watch], sub)
-		}
 	}
 	h.mu.Unlock()
 
-	// Jobs and workflows whose page is open: one read per distinct item, however many pages
-	// show it.
+	watched := h.watchedItems()
+	h.pushItems(ctx, watched)
+	h.follow(watched)
+}
+
+// pushItems sends the state of the jobs and workflows whose page is open, when it changed:
+// one read per distinct item, however many pages show it.
+func (h *hub) pushItems(ctx context.Context, watched map[string][]*subscriber) {
 	for key, subs := range watched {
 		js, ok := h.itemState(ctx, key)
 		if !ok {
 			continue
 		}
 		b, _ := json.Marshal(js)
-		sig := js.State + "/" + strconv.Itoa(js.Attempt)
+		sig := js.sig()
 		h.mu.Lock()
 		for _, sub := range subs {
 			if _, ok := h.subs[sub]; ok && sub.lastJob != sig {
@@ -301,7 +327,7 @@ func (h *hub) itemState(ctx context.Context, key string) (jobState, bool) {
 		if err != nil {
 			return jobState{}, false
 		}
-		return jobState{ID: id, State: string(job.State), Attempt: job.Attempt}, true
+		return jobState{ID: id, State: string(job.State), Attempt: job.Attempt, Progress: job.Progress}, true
 	case "workflow":
 		if h.d.cfg.Workflows == nil {
 			return jobState{}, false

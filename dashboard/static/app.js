@@ -95,6 +95,18 @@
   function cssEscape(s) {
     return window.CSS && CSS.escape ? CSS.escape(s) : s.replace(/["\\]/g, "\\$&");
   }
+  // showProgress writes a job's progress (percent, message) into its page (text only: the
+  // message is the handler's).
+  function showProgress(p) {
+    var dd = document.querySelector("[data-test=job-progress]");
+    if (!dd) return;
+    var bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = p.percent;
+    var text = document.createElement("span");
+    text.textContent = p.percent + "%" + (p.message ? " · " + p.message : "");
+    dd.replaceChildren(bar, document.createTextNode(" "), text);
+  }
   if (liveURL && window.EventSource) {
     var es = new EventSource(liveURL);
     es.addEventListener("open", function () { setLive("live", "live"); });
@@ -116,13 +128,16 @@
       }
       body.setAttribute("data-last-sample", String(s.t));
     });
-    // A job's or workflow's page reloads when its state changes.
+    // A job's or workflow's page reloads when its state changes; a job's progress is shown
+    // in place.
     es.addEventListener("job", function (ev) {
       var j = JSON.parse(ev.data);
       var head = document.querySelector("[data-item-state]");
       if (head && head.getAttribute("data-item-state") !== j.state + "/" + j.attempt) {
         es.close();
         window.location.reload();
+      } else if (j.progress) {
+        showProgress(j.progress);
       }
     });
     window.addEventListener("pagehide", function () { es.close(); });

@@ -218,6 +218,8 @@ func writeQueries() []string {
 		"retry-job", "retry-all", "delete-job", "delete-all", "set-paused", "queue-exists",
 		"remove-queue-jobs", "remove-queue-uniques", "remove-queue-counts", "remove-queue",
 		"record-sample", "trim-history", "set-progress", "subscribe", "unsubscribe", "last-event",
+		"events-idle", "events-on-insert", "events-on-update", "events-on-trim",
+		"events-off-insert", "events-off-update", "events-off-trim",
 	}
 }
 

@@ -41,9 +41,12 @@
 //   - List walks the (queue, state, position) index and reads whole rows only for the jobs it
 //     returns. Positions: pending jobs in queue order (Requeue puts jobs in front), scheduled
 //     and retry jobs by run-at, finished jobs by finish time.
-//   - Events (queue.EventStore): triggers (schema_005.sql) record a job's events in the events
-//     table in the transaction of each transition, only while a row of event_subscribers for
-//     its queue is alive, so that with no subscriber they cost one lookup in an empty table.
+//   - Events (queue.EventStore): triggers record a job's events in the events table in the
+//     transaction of each transition, for the queues that a live row of event_subscribers
+//     names. The triggers exist only while someone subscribes: Subscribe creates them, and
+//     the end of the last subscription (or a worker's heartbeat once the rows of a dead
+//     subscriber expired) drops them, so that with no subscriber a transition costs nothing
+//     more.
 //     A subscriber in any process reads the rows after the last it saw: it is woken at once
 //     by a commit of its own process, and within Options.PollInterval by a write of another
 //     process (the writer's PRAGMA data_version check that wakes a waiting Fetch: a poll,

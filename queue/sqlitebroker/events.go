@@ -26,9 +26,9 @@ func (b *Broker) SetProgress(ctx context.Context, u queue.ProgressUpdate) error 
 	return nil
 }
 
-// Subscribe records a subscription to queues (every queue when empty) in the file, so that
-// the triggers of every process that writes to it record their events, and returns a stream
-// of the events that follow.
+// Subscribe records a subscription to queues (every queue when empty) in the file and creates
+// the event triggers if they are not there, so that every process that writes to the file
+// records their events, and returns a stream of the events that follow.
 func (b *Broker) Subscribe(ctx context.Context, queues []string) (queue.EventStream, error) {
 	s := &stream{b: b, id: rand.Text(), queues: slices.Clone(queues)}
 	err := b.write(ctx, func(tx *wtx) error {
@@ -64,7 +64,27 @@ func (s *stream) register(tx *wtx, now time.Time) error {
 			return err
 		}
 	}
+	for _, on := range []string{"events-on-insert", "events-on-update", "events-on-trim"} {
+		if _, err := tx.exec(on); err != nil {
+			return err
+		}
+	}
 	s.renewed = now
+	return nil
+}
+
+// switchOffIdle drops the event triggers when no subscription is alive (the last one ended,
+// or its process died and its rows expired), so that transitions cost nothing more.
+func switchOffIdle(tx *wtx, now time.Time) error {
+	var idle bool
+	if _, err := tx.queryRow("events-idle", []any{now.Unix()}, &idle); err != nil || !idle {
+		return err
+	}
+	for _, off := range []string{"events-off-insert", "events-off-update", "events-off-trim"} {
+		if _, err := tx.exec(off); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -142,8 +162,8 @@ func (s *stream) isClosed() bool {
 	return s.closed
 }
 
-// Close deletes the subscription's rows (and any other subscription's that expired), so that
-// its queues' transitions stop recording events when nobody else subscribes.
+// Close deletes the subscription's rows (and any other subscription's that expired), and the
+// event triggers when nobody else subscribes.
 func (s *stream) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -155,8 +175,11 @@ func (s *stream) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.b.opts.BusyTimeout)
 	defer cancel()
 	err := s.b.write(ctx, func(tx *wtx) error {
-		_, err := tx.exec("unsubscribe", s.id, time.Now().Unix())
-		return err
+		now := time.Now()
+		if _, err := tx.exec("unsubscribe", s.id, now.Unix()); err != nil {
+			return err
+		}
+		return switchOffIdle(tx, now)
 	})
 	if err != nil && err != errClosed {
 		return fmt.Errorf("sqlitebroker: end subscription in %s: %w", s.b.path, err)

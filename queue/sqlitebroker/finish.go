@@ -156,6 +156,9 @@ func (b *Broker) Heartbeat(ctx context.Context, w queue.WorkerInfo, lease time.D
 		if _, err := tx.exec("delete-stale-workers", n); err != nil {
 			return err
 		}
+		if err := switchOffIdle(tx, now); err != nil {
+			return err
+		}
 		if _, err := tx.exec("upsert-worker", w.ID, string(info), n, now.Add(2*lease).UnixNano()); err != nil {
 			return err
 		}

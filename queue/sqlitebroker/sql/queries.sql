@@ -256,3 +256,56 @@ SELECT coalesce(max(seq), 0) FROM events;
 -- name: read-events
 SELECT seq, kind, job_id, queue, type, state, attempt, coalesce(error, ''), coalesce(progress, ''), at
 FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1000;
+
+-- name: events-on-insert
+CREATE TRIGGER IF NOT EXISTS jobs_event_insert AFTER INSERT ON jobs
+WHEN EXISTS (SELECT 1 FROM event_subscribers WHERE queue IN (NEW.queue, '') AND expires_at > unixepoch())
+BEGIN
+    INSERT INTO events (kind, job_id, queue, type, state, attempt, at)
+    VALUES ('enqueued', NEW.id, NEW.queue, NEW.type, NEW.state, NEW.attempt, CAST(unixepoch('subsec') * 1000 AS INTEGER));
+END;
+
+-- name: events-on-update
+-- The kind of a transition follows from the states before and after (see queue.EventKind):
+-- a promotion of a due scheduled or retry job to pending reports nothing.
+CREATE TRIGGER IF NOT EXISTS jobs_event_update AFTER UPDATE OF state, progress ON jobs
+WHEN EXISTS (SELECT 1 FROM event_subscribers WHERE queue IN (NEW.queue, '') AND expires_at > unixepoch())
+BEGIN
+    INSERT INTO events (kind, job_id, queue, type, state, attempt, error, progress, at)
+    SELECT kind, NEW.id, NEW.queue, NEW.type, NEW.state, NEW.attempt,
+           CASE WHEN kind IN ('failed', 'dead') AND NEW.errors IS NOT OLD.errors
+                THEN json_extract(NEW.errors, '$[#-1].error') END,
+           CASE WHEN kind = 'progress' THEN NEW.progress END,
+           CAST(unixepoch('subsec') * 1000 AS INTEGER)
+    FROM (SELECT CASE
+        WHEN NEW.state = OLD.state THEN
+            CASE WHEN NEW.state = 'active' AND NEW.progress IS NOT OLD.progress THEN 'progress' END
+        WHEN NEW.state = 'active' THEN 'started'
+        WHEN NEW.state = 'retry' THEN 'failed'
+        WHEN NEW.state IN ('completed', 'dead', 'canceled') THEN NEW.state
+        WHEN NEW.state = 'pending' AND OLD.state = 'active' AND NEW.attempt < OLD.attempt THEN 'retried'
+        WHEN NEW.state = 'pending' AND OLD.state = 'active' THEN 'failed'
+        WHEN NEW.state = 'pending' AND NEW.retried_at <> OLD.retried_at THEN 'retried'
+    END AS kind)
+    WHERE kind IS NOT NULL;
+END;
+
+-- name: events-on-trim
+-- The backlog: every thousandth event drops those more than 10000 behind it.
+CREATE TRIGGER IF NOT EXISTS events_trim AFTER INSERT ON events WHEN NEW.seq % 1000 = 0 BEGIN
+    DELETE FROM events WHERE seq <= NEW.seq - 10000;
+END;
+
+-- name: events-idle
+-- Whether the event triggers exist while no subscription is alive.
+SELECT NOT EXISTS (SELECT 1 FROM event_subscribers WHERE expires_at > ?1)
+   AND EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'trigger' AND name = 'jobs_event_update');
+
+-- name: events-off-insert
+DROP TRIGGER IF EXISTS jobs_event_insert;
+
+-- name: events-off-update
+DROP TRIGGER IF EXISTS jobs_event_update;
+
+-- name: events-off-trim
+DROP TRIGGER IF EXISTS events_trim;
