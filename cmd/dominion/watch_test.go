@@ -50,7 +50,7 @@ func TestJobsWatchSeesEveryEvent(t *testing.T) {
 			want[j.ID] = append(want[j.ID], queue.EventCompleted)
 		}
 		var got map[string][]queue.Event
-		eventually(t, 2*time.Minute, func() bool {
+		eventually(t, 4*time.Minute, func() bool {
 			got = watchedEvents(t, watcher.Log)
 			for id, kinds := range want {
 				if len(got[id]) < len(kinds) {
@@ -137,7 +137,7 @@ func runSteps(t *testing.T, c *queue.Client) {
 			t.Error(err)
 		}
 	}()
-	waitStats(t, c, "watched", 2*time.Minute, "not every job completed",
+	waitStats(t, c, "watched", 4*time.Minute, "not every job completed",
 		func(s queue.QueueStats) bool { return s.Completed == 1000 })
 }
 
