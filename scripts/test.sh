@@ -69,6 +69,10 @@ fi
 step "go vet"
 go vet ./...
 
+step "the nosqlite build (the container image's binary: no embedded SQLite mode): go vet and go build"
+go vet -tags nosqlite ./...
+CGO_ENABLED=0 go build -tags nosqlite -o /dev/null ./cmd/dominion
+
 step "cross-compile for windows and darwin (the binary, and go vet of every package and test)"
 for os in windows darwin; do
 	GOOS=$os GOARCH=amd64 go build -o /dev/null ./cmd/dominion

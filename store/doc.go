@@ -9,6 +9,10 @@
 // recording them in schema_migrations. `dominion migrate` opens with
 // WithoutMigrate and calls Store.Migrate to print what it applied.
 //
+// Built with the nosqlite tag (as the container image's binary is), the package has no
+// SQLite backend and does not link the driver: SQLite is false and Open of a SQLite DSN
+// fails with ErrNoSQLite (sqlite.go and nosqlite.go).
+//
 // # Connection
 //
 // A PostgreSQL store opened with Lazy starts while the database is down: its pool opens no

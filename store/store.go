@@ -69,6 +69,9 @@ var (
 	// ErrKeyReused: CreateWorkflow was given an idempotency key that a workflow was already
 	// created with, for a different request. Nothing is created.
 	ErrKeyReused = errors.New("idempotency key already used for a different request")
+	// ErrNoSQLite: a SQLite store asked of a build without SQLite (the nosqlite tag: SQLite
+	// is false).
+	ErrNoSQLite = errors.New("this build of dominion has no SQLite (built with -tags nosqlite, as the container image is)")
 )
 
 // StateError is returned when a transition is not allowed from the

@@ -10,8 +10,6 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // IsUnavailable reports whether err says that the database could not be reached or could not
@@ -38,9 +36,8 @@ func IsUnavailable(err error) bool {
 	if errors.As(err, &pe) {
 		return unavailableState(pe.Code)
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code()&0xff == sqlite3.SQLITE_BUSY
+	if sqliteBusy(err) {
+		return true
 	}
 	var ne net.Error
 	return errors.As(err, &ne) || pgconn.Timeout(err) ||

@@ -10,6 +10,7 @@ import (
 	"github.com/codex-dominion/dominion/internal/config"
 	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/store"
 )
 
 // errNoData is returned for a command that only reads or changes existing jobs when the
@@ -20,7 +21,7 @@ var errNoData = errors.New("no queue data")
 // jobs, queues, schedules list): with the embedded broker, a data directory without a queue
 // file is an error naming the directory, rather than a new empty queue.
 func (a *app) openExistingBroker(ctx context.Context) (queue.Broker, error) {
-	if !a.cfg.UsesRedis() {
+	if !a.cfg.UsesRedis() && store.SQLite {
 		if _, err := os.Stat(a.cfg.QueueDBPath()); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w in %s (there is no %s): run the command where 'dominion serve' runs, or set %s to its data directory (or REDIS_URL)",
 				errNoData, a.cfg.DataDir, config.QueueDBFile, config.EnvDataDir)

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/codex-dominion/dominion/internal/redact"
+	"github.com/codex-dominion/dominion/internal/service"
 	"github.com/codex-dominion/dominion/store"
 )
 
@@ -20,8 +20,8 @@ Concurrent runs are safe (the migrations are applied under a lock, in one transa
 	}
 	dsn := a.cfg.StoreDSN()
 	if a.cfg.DatabaseURL == "" {
-		if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
-			return a.runtimeError(path, fmt.Errorf("create data directory: %w", err))
+		if err := service.PrepareDataDir(a.cfg.DataDir); err != nil {
+			return a.runtimeError(path, err)
 		}
 	}
 	where := redact.URL(dsn)

@@ -46,8 +46,8 @@ const (
 	EnvAllowedHosts      = "DOMINION_ALLOWED_HOSTS"
 	EnvLogFormat         = "DOMINION_LOG_FORMAT"
 	EnvMetricsAddr       = "DOMINION_METRICS_ADDR"
-	// The OpenTelemetry SDK's own variables that turn tracing on; the SDK reads the
-	// other OTEL_* variables (headers, timeouts, sampler, service name) itself.
+	// The OpenTelemetry variables that turn tracing on; internal/tracing reads the other
+	// OTEL_* variables (headers, timeouts, sampler, service name) as the SDK does.
 	EnvOTelTracesExporter = "OTEL_TRACES_EXPORTER"
 	EnvOTelEndpoint       = "OTEL_EXPORTER_OTLP_ENDPOINT"
 	EnvOTelTracesEndpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
@@ -249,7 +249,7 @@ func Vars() []Var {
 			Usage: "where 'dominion worker' and 'dominion scheduler' serve Prometheus metrics at GET /metrics (their --metrics-addr); serve and dashboard serve /metrics on their own listener",
 			set:   trimmed(func(c *Config) *string { return &c.MetricsAddr })},
 		{Name: EnvOTelTracesExporter, DefaultText: "otlp when an OTLP endpoint is set, else none",
-			Usage: "otlp turns OpenTelemetry tracing on (OTLP over HTTP), none turns it off; the SDK reads the other OTEL_* variables (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_EXPORTER_OTLP_HEADERS, …)",
+			Usage: "otlp turns OpenTelemetry tracing on (OTLP over HTTP with protobuf: OTEL_EXPORTER_OTLP_PROTOCOL grpc or http/json is refused), none turns it off; the other OTEL_* variables are read as the OpenTelemetry specification says (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_EXPORTER_OTLP_HEADERS, …: docs/observability.md)",
 			set:   trimmed(func(c *Config) *string { return &c.Tracing.Exporter })},
 		{Name: EnvOTelEndpoint, DefaultText: "none: tracing off",
 			Usage: "base URL of the OTLP/HTTP collector, e.g. http://otel-collector:4318; setting it turns tracing on",

@@ -30,7 +30,6 @@ import (
 	"github.com/codex-dominion/dominion/internal/schedules"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/redisbroker"
-	"github.com/codex-dominion/dominion/queue/sqlitebroker"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/workflow"
 )
@@ -124,7 +123,7 @@ func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error)
 	}
 	dsn := cfg.Config.StoreDSN()
 	if cfg.Config.DatabaseURL == "" {
-		if err := makeDataDir(filepath.Dir(dsn)); err != nil {
+		if err := PrepareDataDir(filepath.Dir(dsn)); err != nil {
 			return nil, err
 		}
 	}
@@ -150,8 +149,14 @@ func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error)
 	return &Workflows{Store: st, Engine: engine, Where: st.Dialect() + " " + redact.URL(dsn)}, nil
 }
 
-// makeDataDir creates the data directory of the embedded files (owner and group only).
-func makeDataDir(dir string) error {
+// PrepareDataDir creates the data directory of the embedded SQLite files (owner and group
+// only). In a build without SQLite (the nosqlite tag, as the container image is) it refuses
+// instead, saying that this build needs REDIS_URL and DATABASE_URL.
+func PrepareDataDir(dir string) error {
+	if !store.SQLite {
+		return fmt.Errorf("%w: it runs against Redis and PostgreSQL only: set %s and %s",
+			store.ErrNoSQLite, config.EnvRedisURL, config.EnvDatabaseURL)
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -191,10 +196,10 @@ func openBroker(ctx context.Context, cfg config.Config, log *slog.Logger, lazy b
 		}
 		return b, nil
 	}
-	if err := makeDataDir(cfg.DataDir); err != nil {
+	if err := PrepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	return sqlitebroker.Open(ctx, cfg.QueueDBPath(), sqlitebroker.Options{Logger: log})
+	return openEmbeddedBroker(ctx, cfg.QueueDBPath(), log)
 }
 
 // NewHTTPServer returns the HTTP server of handler, with the timeouts and limits of every

@@ -1,8 +1,10 @@
-// Package tracing is Dominion's OpenTelemetry tracing: the SDK with an OTLP/HTTP exporter,
-// configured by the standard OTEL_* variables, and the instrumentation that makes one trace
-// follow a request: the HTTP server's spans, a job's enqueue (its trace context travels in
-// queue.Job.Metadata as traceparent), the job's execution in whichever worker runs it, and
-// outgoing HTTP requests (which carry traceparent).
+// Package tracing is Dominion's OpenTelemetry tracing: the SDK with the OTLP exporter over
+// HTTP (http/protobuf; its transport is otlphttp.go rather than otlptracehttp's, which links
+// gRPC into the binary), configured by the standard OTEL_* variables, and the
+// instrumentation that makes one trace follow a request: the HTTP server's spans, a job's
+// enqueue (its trace context travels in queue.Job.Metadata as traceparent), the job's
+// execution in whichever worker runs it, and outgoing HTTP requests (which carry
+// traceparent).
 //
 // Tracing is off unless configured (config.Tracing.Enabled): a process without it builds no
 // Provider and installs none of these hooks, so it pays nothing. Nothing here sets the
@@ -13,11 +15,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -37,12 +40,16 @@ type Provider struct {
 	prop   propagation.TextMapPropagator
 }
 
-// New starts the SDK: an OTLP/HTTP exporter (OTEL_EXPORTER_OTLP_* variables), the sampler
-// of OTEL_TRACES_SAMPLER (default: parent-based, always on) and a resource named
-// OTEL_SERVICE_NAME (default "dominion") with the process's role. Shut it down at exit to
-// flush the last spans.
+// New starts the SDK: the OTLP exporter over HTTP (the OTEL_EXPORTER_OTLP_* variables, read
+// from the environment like the SDK's own: otlphttp.go), the sampler of OTEL_TRACES_SAMPLER (default: parent-based,
+// always on) and a resource named OTEL_SERVICE_NAME (default "dominion") with the process's
+// role. Shut it down at exit to flush the last spans.
 func New(ctx context.Context, role string) (*Provider, error) {
-	exp, err := otlptracehttp.New(ctx)
+	client, err := newOTLPHTTP(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	exp, err := otlptrace.New(ctx, client)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
 	}

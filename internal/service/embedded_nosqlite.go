@@ -1,0 +1,17 @@
+//go:build nosqlite
+
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/store"
+)
+
+// openEmbeddedBroker refuses: this build has no SQLite (PrepareDataDir says so first).
+func openEmbeddedBroker(_ context.Context, path string, _ *slog.Logger) (queue.Broker, error) {
+	return nil, fmt.Errorf("queue: open %s: %w", path, store.ErrNoSQLite)
+}
