@@ -610,3 +610,23 @@ func TestUnservedQueueWarning(t *testing.T) {
 		return !strings.Contains(h.get("/queues").body, `data-test="unserved-lonely"`)
 	})
 }
+
+// TestQueuesPageShowsLimits: the queues page shows each queue's limits as the broker holds
+// them, "none" for a queue without.
+func TestQueuesPageShowsLimits(t *testing.T) {
+	e := newEnv(t, nil)
+	e.enqueue("noop", nil, queue.OnQueue("mail"))
+	e.enqueue("noop", nil, queue.OnQueue("free"))
+	l := queue.QueueLimits{Queue: queue.Limit{Rate: queue.Rate{N: 100, Per: time.Second}, Concurrency: 3},
+		Keys: map[string]queue.Limit{"customer:": {Concurrency: 1}}}
+	if err := e.client.SetLimits(context.Background(), "mail", l); err != nil {
+		t.Fatal(err)
+	}
+	page := e.httpClient().get("/queues").body
+	if !strings.Contains(page, `<td data-test="limits-mail">rate 100/s concurrency 3; key &#34;customer:&#34; concurrency 1</td>`) {
+		t.Errorf("the queues page does not show mail's limits:\n%s", page)
+	}
+	if !strings.Contains(page, `<td data-test="limits-free"><span class="muted">none</span></td>`) {
+		t.Errorf("the queues page does not show that free has no limits:\n%s", page)
+	}
+}

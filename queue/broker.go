@@ -27,8 +27,9 @@ type Broker interface {
 	// lease until now+req.Lease, increments their Attempt and sets StartedAt and WorkerID.
 	// Before that it makes due scheduled and retry jobs pending and recovers active jobs
 	// whose lease has expired (back to pending, or dead when that was their last attempt).
-	// When nothing is available it waits, without polling in a loop, until a job may be
-	// available or req.Wait has elapsed, and then returns an empty slice. It returns early
+	// It applies the queues' limits (SetLimits). When nothing is available it waits, without
+	// polling in a loop, until a job may be available (an enqueue, a due run-at, a limit's next
+	// slot, a running slot freed) or req.Wait has elapsed, and then returns an empty slice. It returns early
 	// with ctx's error when ctx is done.
 	Fetch(ctx context.Context, req FetchRequest) ([]*Job, error)
 
@@ -73,6 +74,13 @@ type Broker interface {
 	// Pause stops workers from fetching the queue's jobs; Resume lets them again.
 	Pause(ctx context.Context, queue string) error
 	Resume(ctx context.Context, queue string) error
+	// SetLimits stores the queue's limits (checked by the caller; the zero QueueLimits
+	// removes them), creating the queue if need be; Fetch applies them from its next call.
+	// Fetch does not start a job over a limit, and a job held back by its key's limit does
+	// not hold back the jobs of other keys behind it. A job over a limit is not an attempt.
+	SetLimits(ctx context.Context, queue string, l QueueLimits) error
+	// Limits returns the queue's limits (zero when none).
+	Limits(ctx context.Context, queue string) (QueueLimits, error)
 	// RemoveQueue deletes the queue and every job, counter and key it has.
 	RemoveQueue(ctx context.Context, queue string) error
 
@@ -145,6 +153,8 @@ type QueueStats struct {
 	// PendingByPriority counts the pending jobs of each priority that has any (nil when
 	// none is pending).
 	PendingByPriority map[int]int64 `json:"pending_by_priority,omitempty"`
+	// Limits are the queue's limits (nil when none).
+	Limits *QueueLimits `json:"limits,omitempty"`
 	// OldestPending is when the oldest pending job was enqueued (zero when none).
 	OldestPending time.Time `json:"oldest_pending,omitzero"`
 }

@@ -174,6 +174,8 @@ func (c *Client) validate(job *Job, now time.Time) error {
 		return fmt.Errorf("%w: run-at %s is after the deadline %s", ErrInvalidJob, job.RunAt.Format(time.RFC3339Nano), job.Deadline.Format(time.RFC3339Nano))
 	case len(job.Payload) > MaxPayloadBytes:
 		return fmt.Errorf("%w: payload of %d bytes is over the %d-byte limit", ErrInvalidJob, len(job.Payload), MaxPayloadBytes)
+	case checkRateKey(job.RateKey) != nil:
+		return fmt.Errorf("%w: rate key %w", ErrInvalidJob, checkRateKey(job.RateKey))
 	case metadataSize(job.Metadata) > MaxMetadataBytes:
 		return fmt.Errorf("%w: metadata of %d bytes is over the %d-byte limit", ErrInvalidJob, metadataSize(job.Metadata), MaxMetadataBytes)
 	}
@@ -370,6 +372,31 @@ func unknownQueue(name string, qs []QueueStats) error {
 		known = "there are: " + strings.Join(names, ", ")
 	}
 	return fmt.Errorf("%w: %q (%s)", ErrQueueNotFound, name, known)
+}
+
+// SetLimits stores the limits of queue in the broker, so that every worker applies them from
+// its next fetch; the zero QueueLimits removes them. A queue that has never had a job is
+// created, so that its limits are set before its first job.
+func (c *Client) SetLimits(ctx context.Context, queue string, l QueueLimits) error {
+	if err := CheckQueueName(queue); err != nil {
+		return fmt.Errorf("set limits of queue %s: %w", queue, err)
+	}
+	if err := l.Check(); err != nil {
+		return fmt.Errorf("set limits of queue %s: %w", queue, err)
+	}
+	if err := c.broker.SetLimits(ctx, queue, l); err != nil {
+		return fmt.Errorf("set limits of queue %s: %w", queue, err)
+	}
+	return nil
+}
+
+// Limits returns the limits of queue (zero when it has none).
+func (c *Client) Limits(ctx context.Context, queue string) (QueueLimits, error) {
+	l, err := c.broker.Limits(ctx, queue)
+	if err != nil {
+		return l, fmt.Errorf("limits of queue %s: %w", queue, err)
+	}
+	return l, nil
 }
 
 // Queues returns every queue's counts per state, counters and paused flag.

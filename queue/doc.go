@@ -29,6 +29,10 @@
 //     run-at after the deadline is refused at enqueue (ErrInvalidJob).
 //   - Nothing is created by mistake: pausing or resuming a queue that has never had a job is
 //     refused (ErrQueueNotFound), so a misspelled name leaves no phantom queue.
+//   - Rate and concurrency limits (QueueLimits, Client.SetLimits) per queue and per rate key
+//     (RateKey), kept in the broker and so shared by every worker: a job over a limit is not
+//     started and not counted as an attempt, its worker waits for the next slot without
+//     polling, and a key over its limit does not hold back the jobs of other keys.
 //   - A bounded recent history: workers record the queues' totals in the broker once per
 //     HistorySlot, the last HistoryKeep kept (HistoryStore, Client.History), so a dashboard
 //     shows the last hour to whoever opens it.

@@ -72,6 +72,8 @@ type Job struct {
 	// trace context of the request that enqueued it (traceparent), for instance. Set it with
 	// WithMetadata or an EnqueueMiddleware.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// RateKey puts the job under its queue's limits for that key (see QueueLimits, RateKey).
+	RateKey string `json:"rate_key,omitempty"`
 
 	Result json.RawMessage `json:"result,omitempty"`
 	// Errors holds one entry per failed attempt, oldest first.

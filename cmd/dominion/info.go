@@ -37,7 +37,7 @@ func unservedWarnings(qs []queue.QueueStats, ws []queue.WorkerInfo) []string {
 func runInfo(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "[--json]", `Show, for every queue, the number of jobs in each state, whether it is paused, and the
 jobs processed and failed so far, and the pending jobs per priority where some are not of
-the default priority; then the live workers.`, 0, 0)
+the default priority, and the limits of the queues that have some; then the live workers.`, 0, 0)
 	asJSON := f.Bool("json", false, `print one JSON object {"queues": […], "workers": […]} (a queue's pending_by_priority counts its pending jobs per priority)`)
 	if _, code, ok := f.parse(args); !ok {
 		return code
@@ -87,6 +87,11 @@ func printInfo(w io.Writer, broker string, out infoOutput, now time.Time) {
 		}
 		tw.Flush()
 		printPriorities(w, out.Queues)
+		for _, q := range out.Queues {
+			if q.Limits != nil {
+				fmt.Fprintf(w, "Limits of queue %s: %s.\n", q.Name, q.Limits)
+			}
+		}
 	}
 	fmt.Fprintln(w)
 	if len(out.Workers) == 0 {

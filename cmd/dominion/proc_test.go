@@ -59,7 +59,7 @@ func processEnv(cfg config.Config) []string {
 		config.EnvAPIToken: cfg.APIToken, config.EnvSMTPAddr: cfg.SMTP.Addr,
 		config.EnvSMTPUsername: cfg.SMTP.Username, config.EnvSMTPPassword: cfg.SMTP.Password,
 		config.EnvSMTPFrom: cfg.SMTP.From, config.EnvHandlers: cfg.HandlersFile,
-		config.EnvOTelEndpoint: cfg.Tracing.Endpoint,
+		config.EnvOTelEndpoint: cfg.Tracing.Endpoint, config.EnvQueues: cfg.QueuesFile,
 	} {
 		if v != "" {
 			env = append(env, name+"="+v)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"github.com/codex-dominion/dominion/queue"
@@ -12,6 +13,7 @@ func queuesCommands() []command {
 		{name: "pause", summary: "stop workers from starting the queue's jobs", run: runQueuesPause},
 		{name: "resume", summary: "let workers start the queue's jobs again", run: runQueuesResume},
 		{name: "delete", summary: "remove a queue that has no pending, running, scheduled or retrying jobs", run: runQueuesDelete},
+		{name: "limit", summary: "show or set a queue's rate and concurrency limits", run: runQueuesLimit},
 	}
 }
 
@@ -79,4 +81,94 @@ scheduled or retrying jobs is refused: cancel or delete those first.`, 1, 1)
 		fmt.Fprintf(a.stdout, "Deleted queue %s (%d finished jobs removed).\n", name, q.Completed+q.Dead+q.Canceled)
 		return exitOK
 	})
+}
+
+func runQueuesLimit(ctx context.Context, a *app, path string, args []string) int {
+	f := a.newFlags(path, "QUEUE [--rate N/UNIT] [--burst N] [--concurrency N] [--key PREFIX | --type TYPE] [--clear]",
+		`Show or set the limits of a queue, stored in the broker so that every worker applies them
+from its next fetch. A rate of N/UNIT (100/s, 5/m, 1/h, 10/500ms) starts at most N jobs per
+UNIT, spread evenly, plus --burst more at once after a quiet spell; --concurrency N runs at
+most N at once across every worker. With --key PREFIX the limit applies to each rate key
+(queue.Job.RateKey) starting with PREFIX, each key on its own ("" matches
+every key); with --type TYPE to each key of the jobs of that type. Flags not given keep their
+value. --clear removes the queue's limits (with --key or --type: only that one). With no flag
+the limits are shown.`, 1, 1)
+	rate := f.String("rate", "", "at most N jobs per UNIT: 100/s, 5/m, 1/h, 10/500ms")
+	burst := f.Int("burst", 0, "how many more may start at once after a quiet spell")
+	conc := f.Int("concurrency", 0, "at most this many running at once (1: one at a time)")
+	key := f.String("key", "", "set the limit of the rate keys starting with this prefix")
+	typ := f.String("type", "", "set the limit of the rate keys of this job type")
+	clearFlag := f.Bool("clear", false, "remove the limits (with --key or --type: only that one)")
+	pos, code, ok := f.parse(args)
+	if !ok {
+		return code
+	}
+	name := pos[0]
+	if err := queue.CheckQueueName(name); err != nil {
+		return f.usageError("%v", err)
+	}
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["key"] && set["type"] {
+		return f.usageError("give --key or --type, not both")
+	}
+	parsedRate, err := queue.ParseRate(*rate)
+	if err != nil {
+		return f.usageError("--rate: %v", err)
+	}
+	return a.withBroker(ctx, path, a.openBroker, func(c *queue.Client) int {
+		l, err := c.Limits(ctx, name)
+		if err != nil {
+			return a.runtimeError(path, err)
+		}
+		if len(set) > 0 {
+			l = changeLimits(l, set, *key, *typ, *clearFlag, func(old queue.Limit) queue.Limit {
+				if set["rate"] {
+					old.Rate = parsedRate
+				}
+				if set["burst"] {
+					old.Burst = *burst
+				}
+				if set["concurrency"] {
+					old.Concurrency = *conc
+				}
+				return old
+			})
+			if err := l.Check(); err != nil {
+				return f.usageError("%v", err)
+			}
+			if err := c.SetLimits(ctx, name, l); err != nil {
+				return a.runtimeError(path, err)
+			}
+		}
+		fmt.Fprintf(a.stdout, "Limits of queue %s: %s.\n", name, l)
+		return exitOK
+	})
+}
+
+// changeLimits applies the flags of queues limit to l: clear, or change the limit the flags
+// name (the queue's, a key prefix's or a type's) with edit.
+func changeLimits(l queue.QueueLimits, set map[string]bool, key, typ string, clear bool, edit func(queue.Limit) queue.Limit) queue.QueueLimits {
+	rules, name := &l.Keys, key
+	if set["type"] {
+		rules, name = &l.Types, typ
+	}
+	switch {
+	case clear && !set["key"] && !set["type"]:
+		return queue.QueueLimits{}
+	case clear:
+		delete(*rules, name)
+	case !set["key"] && !set["type"]:
+		l.Queue = edit(l.Queue)
+	default:
+		if *rules == nil {
+			*rules = map[string]queue.Limit{}
+		}
+		if k := edit((*rules)[name]); k.IsZero() {
+			delete(*rules, name)
+		} else {
+			(*rules)[name] = k
+		}
+	}
+	return l
 }

@@ -114,6 +114,7 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 	}
 	a.log.Info("dominion worker", "broker", a.cfg.BrokerDescription(),
 		"data_dir", a.cfg.DataDir, "store", storeDesc, "queues", queue.FormatQueues(queues), "strict", *strict, "lease", *lease)
+	service.ApplyLimits(ctx, queue.NewClient(b), a.cfg.QueueLimits, a.log)
 	if err := w.Run(ctx); err != nil {
 		return a.runtimeError(path, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/codex-dominion/dominion/internal/logging"
 	"github.com/codex-dominion/dominion/internal/redact"
 	"github.com/codex-dominion/dominion/internal/schedules"
+	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/redisbroker"
 	"github.com/codex-dominion/dominion/store"
 	"github.com/codex-dominion/dominion/workflow"
@@ -38,6 +39,7 @@ const (
 	EnvWorkflows         = "DOMINION_WORKFLOWS"
 	EnvSchedules         = schedules.EnvFile // DOMINION_SCHEDULES
 	EnvHandlers          = httpjobs.EnvFile  // DOMINION_HANDLERS
+	EnvQueues            = "DOMINION_QUEUES"
 	EnvSMTPAddr          = "SMTP_ADDR"
 	EnvSMTPUsername      = "SMTP_USERNAME"
 	EnvSMTPPassword      = "SMTP_PASSWORD"
@@ -119,6 +121,10 @@ type Config struct {
 	// print them).
 	HandlersFile string
 	Handlers     *httpjobs.Handlers
+	// QueuesFile is the YAML file of queue limits (DOMINION_QUEUES; LoadQueueLimits);
+	// QueueLimits are its limits, read by Load, which serve and worker store in the broker.
+	QueuesFile  string
+	QueueLimits map[string]queue.QueueLimits
 	// SMTP is the server of the workflows' email steps (SMTP_ADDR, SMTP_USERNAME,
 	// SMTP_PASSWORD, SMTP_FROM).
 	SMTP workflow.SMTPConfig
@@ -234,6 +240,9 @@ func Vars() []Var {
 		{Name: EnvHandlers, DefaultText: "none",
 			Usage: "YAML file of job types served by HTTP endpoints (URL, timeout, headers, HMAC secret from secret_env or secret_file); every worker POSTs such jobs there (see docs/http-handlers.md)",
 			set:   trimmed(func(c *Config) *string { return &c.HandlersFile })},
+		{Name: EnvQueues, DefaultText: "none: limits set with 'dominion queues limit' stay as they are",
+			Usage: "YAML file of queue rate and concurrency limits, stored in the broker by serve and worker at start (see docs/limits.md)",
+			set:   trimmed(func(c *Config) *string { return &c.QueuesFile })},
 		{Name: EnvSMTPAddr, Usage: "host:port of the SMTP server of the workflows' email steps",
 			set: trimmed(func(c *Config) *string { return &c.SMTP.Addr })},
 		{Name: EnvSMTPUsername, Usage: "SMTP user name (PLAIN authentication when set)",
@@ -350,6 +359,9 @@ func Load(getenv func(string) string) (Config, error) {
 	var err error
 	if c.Handlers, err = httpjobs.Load(c.HandlersFile, getenv); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", EnvHandlers, err)
+	}
+	if c.QueueLimits, err = LoadQueueLimits(c.QueuesFile); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", EnvQueues, err)
 	}
 	c.SetDefaults()
 	return c, nil

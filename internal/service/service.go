@@ -460,6 +460,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("dominion serve", "addr", s.ln.Addr().String(), "data_dir", s.cfg.DataDir, "store", storeDesc, "queue", queueDesc,
 		"worker", workerDesc, "schedules", schedDesc, "dashboard", dashDesc, "auth", s.cfg.APIToken != "", "workflow_types", strings.Join(s.engine.Registry().Names(), ","))
 
+	ApplyLimits(ctx, queue.NewClient(s.broker), s.cfg.QueueLimits, s.log)
 	bg := context.WithoutCancel(ctx)
 	relayCtx, stopRelay := context.WithCancel(bg)
 	workerCtx, stopWorker := context.WithCancel(bg)

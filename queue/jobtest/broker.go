@@ -45,6 +45,7 @@ type queueInfo struct {
 	pending           []*entry // sorted by (priority, highest first; ord; seq)
 	paused            bool
 	processed, failed int64
+	limit             *limitState // nil: no limits
 }
 
 type uniqueKey struct{ queue, key string }

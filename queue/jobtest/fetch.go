@@ -32,15 +32,17 @@ func (b *Broker) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Jo
 		if b.housekeep(now) {
 			b.broadcast()
 		}
-		jobs := b.take(req, now)
+		jobs, slot := b.take(req, now)
 		changed, next := b.changed, b.nextDue
 		b.mu.Unlock()
 		if len(jobs) > 0 || !now.Before(deadline) {
 			return jobs, nil
 		}
 		until := deadline
-		if !next.IsZero() && next.Before(until) {
-			until = next
+		for _, t := range []time.Time{next, slot} {
+			if !t.IsZero() && t.Before(until) {
+				until = t
+			}
 		}
 		if err := waitChange(ctx, changed, until.Sub(now)); err != nil {
 			return nil, err
@@ -124,38 +126,62 @@ func (b *Broker) recover(e *entry, now time.Time) {
 }
 
 // take leases pending jobs of the request's queues, front of each queue first (highest
-// priority first). A job whose deadline has passed goes dead instead, never started.
-func (b *Broker) take(req queue.FetchRequest, now time.Time) []*queue.Job {
+// priority first). A job whose deadline has passed goes dead instead, never started. It
+// returns the jobs and when a job held back by a rate limit may start (zero: none).
+func (b *Broker) take(req queue.FetchRequest, now time.Time) ([]*queue.Job, time.Time) {
 	var jobs []*queue.Job
+	var slot time.Time
 	for _, name := range req.Queues {
 		q := b.queues[name]
 		if q == nil || q.paused {
 			continue
 		}
-		n := 0
-		for _, e := range q.pending {
-			if len(jobs) == req.Max {
-				break
+		if q.limit != nil {
+			got, at := b.takeLimited(name, q, req, now, req.Max-len(jobs))
+			jobs = append(jobs, got...)
+			if !at.IsZero() && (slot.IsZero() || at.Before(slot)) {
+				slot = at
 			}
-			n++
-			j := &e.job
-			if !j.Deadline.IsZero() && !b.dueAt(j.Deadline).After(now) {
-				j.Errors = append(j.Errors, queue.AttemptError{Attempt: j.Attempt, Error: queue.ErrDeadlineExceeded.Error(), At: now})
-				b.finished(e, queue.StateDead, now)
-				continue
+		} else {
+			n := 0
+			for _, e := range q.pending {
+				if len(jobs) == req.Max {
+					break
+				}
+				n++
+				if !b.expired(e, now) {
+					jobs = append(jobs, b.lease(e, req, now))
+				}
 			}
-			j.State, j.Attempt, j.StartedAt, j.FinishedAt, j.WorkerID = queue.StateActive, j.Attempt+1, now, time.Time{}, req.WorkerID
-			e.lease = now.Add(req.Lease)
-			b.noteDue(e.lease)
-			b.emit(e, queue.EventStarted, "")
-			jobs = append(jobs, copyJob(j))
+			q.pending = q.pending[n:]
 		}
-		q.pending = q.pending[n:]
 		if len(jobs) == req.Max {
 			break
 		}
 	}
-	return jobs
+	return jobs, slot
+}
+
+// expired makes a pending job whose deadline has passed dead, never started, and reports
+// whether it did.
+func (b *Broker) expired(e *entry, now time.Time) bool {
+	j := &e.job
+	if j.Deadline.IsZero() || b.dueAt(j.Deadline).After(now) {
+		return false
+	}
+	j.Errors = append(j.Errors, queue.AttemptError{Attempt: j.Attempt, Error: queue.ErrDeadlineExceeded.Error(), At: now})
+	b.finished(e, queue.StateDead, now)
+	return true
+}
+
+// lease makes pending job e active under the request's worker and returns a copy of it.
+func (b *Broker) lease(e *entry, req queue.FetchRequest, now time.Time) *queue.Job {
+	j := &e.job
+	j.State, j.Attempt, j.StartedAt, j.FinishedAt, j.WorkerID = queue.StateActive, j.Attempt+1, now, time.Time{}, req.WorkerID
+	e.lease = now.Add(req.Lease)
+	b.noteDue(e.lease)
+	b.emit(e, queue.EventStarted, "")
+	return copyJob(j)
 }
 
 // Finish records the outcomes of attempts. An outcome whose job is no longer active under

@@ -37,6 +37,10 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 	stats := make(map[string]*queue.QueueStats, len(b.queues))
 	for name, q := range b.queues {
 		s := &queue.QueueStats{Name: name, Paused: q.paused, Processed: q.processed, Failed: q.failed}
+		if q.limit != nil {
+			l := q.limit.limits
+			s.Limits = &l
+		}
 		for _, e := range q.pending {
 			if s.PendingByPriority == nil {
 				s.PendingByPriority = map[int]int64{}

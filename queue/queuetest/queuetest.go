@@ -85,6 +85,13 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"EventsFilter":             testEventsFilter,
 		"EventsAllQueues":          testEventsAllQueues,
 		"Progress":                 testProgress,
+		"LimitsStored":             testLimitsStored,
+		"RateLimit":                testRateLimit,
+		"RateLimitFetchWaits":      testRateLimitFetchWaits,
+		"RateKeyLeavesOthers":      testRateKeyLeavesOthers,
+		"ConcurrencyLimit":         testConcurrencyLimit,
+		"ConcurrencyKeyExclusive":  testConcurrencyKeyExclusive,
+		"ConcurrencyLeaseExpiry":   testConcurrencySlotLeaseExpiry,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

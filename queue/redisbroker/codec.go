@@ -33,6 +33,8 @@ import (
 //	dl   deadline in ms, when set (also in d, for Go; this one for the scripts)
 //	n    number of errors recorded; e1…en the errors, oldest first (storedError JSON)
 //	pg   the latest progress reported (storedProgress JSON, events.go)
+//	kc   while active: the rate key whose running count the job holds (see lib.lua's unrun)
+//	rs   "1" while the job waits for a rate slot of its key reserved for it (fetch.lua)
 
 // packedJob is the JSON of field d.
 type packedJob struct {
@@ -49,6 +51,7 @@ type packedJob struct {
 	Metadata   map[string]string `json:"md,omitempty"`
 	Priority   int               `json:"pr,omitempty"`
 	Deadline   int64             `json:"dl,omitempty"` // Unix nanoseconds
+	RateKey    string            `json:"rk,omitempty"`
 }
 
 // appendPacked appends the d field of j to buf: max retries and result TTL first, where the
@@ -59,6 +62,10 @@ func appendPacked(buf []byte, j *queue.Job) []byte {
 	buf = strconv.AppendInt(buf, int64(j.MaxRetries), 10)
 	buf = append(buf, `,"rt":`...)
 	buf = strconv.AppendInt(buf, int64(j.ResultTTL), 10)
+	if j.RateKey != "" { // third, where fetch.lua reads it (a rate key needs no escaping)
+		buf = append(buf, `,"rk":`...)
+		buf = appendJSONString(buf, j.RateKey)
+	}
 	buf = append(buf, `,"i":`...)
 	buf = appendJSONString(buf, j.ID)
 	buf = append(buf, `,"q":`...)
@@ -188,7 +195,7 @@ func decodePacked(packed string, errs []string) (*queue.Job, error) {
 		ID: p.ID, Queue: p.Queue, Type: p.Type, Payload: p.Payload, State: queue.StatePending,
 		MaxRetries: p.MaxRetries, Timeout: p.Timeout, UniqueKey: p.UniqueKey, UniqueFor: p.UniqueFor,
 		ResultTTL: p.ResultTTL, EnqueuedAt: time.Unix(0, p.EnqueuedAt), Metadata: p.Metadata,
-		Priority: p.Priority,
+		Priority: p.Priority, RateKey: p.RateKey,
 	}
 	if p.Deadline != 0 {
 		j.Deadline = time.Unix(0, p.Deadline)
@@ -235,7 +242,7 @@ func parsePacked(s string) (p packedJob, ok bool) {
 		var str string
 		var num int64
 		switch key {
-		case "i", "q", "y", "uk":
+		case "i", "q", "y", "uk", "rk":
 			if str, i, ok = jsonString(s, i); !ok {
 				return p, false
 			}
@@ -260,6 +267,8 @@ func parsePacked(s string) (p packedJob, ok bool) {
 			p.Type = str
 		case "uk":
 			p.UniqueKey = str
+		case "rk":
+			p.RateKey = str
 		case "to":
 			p.Timeout = time.Duration(num)
 		case "uf":

@@ -31,6 +31,17 @@
 // a subscription to every queue looks for new queues once a second: the events of a queue's
 // first jobs may be missed. Delivery is at most once (see queue.EventStore).
 //
+// Limits (queue.QueueLimits, SetLimits) live in the queue's limits hash, which the fetch
+// script reads with one HGETALL per queue (an unlimited queue costs that one command and no
+// round trip). A queue over its concurrency or rate starts nothing and its workers wait, on a
+// Go timer, until the rate's next slot (the GCRA state is a string key per queue and per key,
+// expiring with it), or until a finishing job frees a slot (finish wakes them). A job over its
+// key's rate is scheduled at the slot reserved for it (state scheduled, run-at the slot); a
+// job over its key's concurrency waits in the scheduled zset at score HELD, without a run-at,
+// listed in held:<key>, until a job of its key leaves the active state (completes, fails,
+// is requeued or loses its lease) and makes it pending again. So the jobs of a key over its
+// limit never hold back those of other keys.
+//
 // Open takes the URL of one server (redis://, rediss://, unix://) or of the sentinels that
 // name the master (redis-sentinel://host1:26379,host2:26379/master-name: the client follows
 // the master they name through a failover); a redis-cluster:// URL is refused,
@@ -79,6 +90,12 @@
 //	                            (queue.SubscriberTTL, renewed by the subscriber)
 //	p:{q}:events         STREAM the queue's job events while p:{q}:subs exists (XADD with
 //	                            MAXLEN ~ 10000; emit in lib.lua, events.go)
+//	p:{q}:limits         HASH   json: the queue.QueueLimits; q, t:<type>, k:<prefix>: the
+//	                            rules fetch.lua reads ("rate per-ms burst concurrency")
+//	p:{q}:rl             STRING the queue's rate limiter state (ms), PX until it no longer matters
+//	p:{q}:rl:<key>       STRING the same for one rate key
+//	p:{q}:running        HASH   rate key → its jobs running now (keys with a concurrency limit)
+//	p:{q}:held:<key>     LIST   IDs of the jobs waiting for a running slot of the key
 //	p:queues             SET    names of the queues that have had a job
 //	p:workers            ZSET   worker ID → last heartbeat (ms)
 //	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its

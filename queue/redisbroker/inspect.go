@@ -18,6 +18,7 @@ type queueCmds struct {
 	active, scheduled, retry, dead, completed, canceled *redis.IntCmd
 	stats                                               *redis.SliceCmd
 	paused                                              *redis.IntCmd
+	limits                                              *redis.StringCmd
 }
 
 // Queues returns the statistics of every known queue, sorted by name, in two round trips.
@@ -44,6 +45,7 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 			c.canceled = p.ZCard(ctx, base+"canceled")
 			c.stats = p.HMGet(ctx, base+"stats", "processed", "failed")
 			c.paused = p.Exists(ctx, base+"paused")
+			c.limits = p.HGet(ctx, base+"limits", "json")
 		}
 	})
 	if err != nil {
@@ -60,6 +62,7 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 				Retry: c.retry.Val(), Dead: c.dead.Val(), Completed: c.completed.Val(), Canceled: c.canceled.Val(),
 				Processed: counter(st, 0), Failed: counter(st, 1), Paused: c.paused.Val() == 1,
 			}
+			out[i].Limits, _ = decodeLimits(c.limits.Val()) // unreadable limits are shown as none
 			levels, _ := c.pending.cmd.Val().([]any)
 			for _, l := range levels {
 				l, _ := l.([]any)

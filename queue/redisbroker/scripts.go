@@ -17,7 +17,7 @@ type scripts struct {
 	enqueue, fetch, finish, requeue, heartbeat *redis.Script
 	cancel, cancelAll, retry, retryAll         *redis.Script
 	del, delAll                                *redis.Script
-	pause, resume, wake, progress              *redis.Script
+	pause, resume, wake, progress, setLimits   *redis.Script
 	pending, listPending                       *redis.Script
 	schedule, history                          *redis.Script // need none of lib.lua
 }
@@ -30,7 +30,7 @@ func newScripts() *scripts {
 		requeue: load("requeue"), heartbeat: load("heartbeat"),
 		cancel: load("cancel"), cancelAll: load("cancelall"), retry: load("retry"), retryAll: load("retryall"),
 		del: load("delete"), delAll: load("deleteall"),
-		pause: load("pause"), resume: load("resume"), wake: load("wake"), progress: load("progress"),
+		pause: load("pause"), resume: load("resume"), wake: load("wake"), progress: load("progress"), setLimits: load("setlimits"),
 		pending: load("pending"), listPending: load("listpending"),
 		schedule: redis.NewScript(readLua("schedule")), history: redis.NewScript(readLua("history")),
 	}

@@ -220,6 +220,8 @@ func writeQueries() []string {
 		"record-sample", "trim-history", "set-progress", "subscribe", "unsubscribe", "last-event",
 		"events-idle", "events-on-insert", "events-on-update", "events-on-trim",
 		"events-off-insert", "events-off-update", "events-off-trim",
+		"queue-limits", "set-limits", "set-queue-tat", "running-by-key", "key-tats", "set-key-tat",
+		"trim-key-tats", "pending-candidates", "take-rows", "remove-queue-rate-keys",
 	}
 }
 
@@ -227,7 +229,7 @@ func writeQueries() []string {
 func readQueries() []string {
 	return []string{
 		"get-job", "list-jobs", "list-pending", "list-queues", "list-counts", "oldest-pending", "list-workers",
-		"list-samples", "read-events",
+		"list-samples", "read-events", "get-limits",
 	}
 }
 

@@ -51,6 +51,12 @@
 //     by a commit of its own process, and within Options.PollInterval by a write of another
 //     process (the writer's PRAGMA data_version check that wakes a waiting Fetch: a poll,
 //     but a cheap read that runs only while someone waits). The last 10,000 events are kept.
+//   - Limits (queue.QueueLimits) are the queues.limits column (JSON) and the rate limiter
+//     state the queues.tat column and the rate_keys table. Fetch reads a queue's limits row
+//     in the same transaction (one indexed lookup, also on unlimited queues); on a limited
+//     queue it walks the pending jobs in order (at most 10,000 per fetch) and skips those held
+//     back by their key's limit, which stay pending. Running counts are the active jobs, so a
+//     slot held by a dead process is free when its lease is recovered.
 //   - A file that is not a database, that another process keeps locked, or that cannot be
 //     created or written gives an error naming the file and saying what it likely means,
 //     never an empty queue.

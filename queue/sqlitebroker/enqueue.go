@@ -89,7 +89,7 @@ func insertRun(tx *wtx, jobs []*queue.Job, run []int, errs []error, now int64) (
 	if len(run) == 0 {
 		return 0, nil
 	}
-	rows := make([][16]any, len(run))
+	rows := make([][17]any, len(run))
 	for k, i := range run {
 		j := jobs[i]
 		ord, due := enqueuePosition(j, now)
@@ -97,9 +97,9 @@ func insertRun(tx *wtx, jobs []*queue.Job, run []int, errs []error, now int64) (
 		if len(j.Payload) > 0 {
 			payload = hex.EncodeToString(j.Payload)
 		}
-		rows[k] = [16]any{j.ID, j.Queue, j.Type, payload, string(j.State), ord, due, j.MaxRetries,
+		rows[k] = [17]any{j.ID, j.Queue, j.Type, payload, string(j.State), ord, due, j.MaxRetries,
 			int64(j.Timeout), nanos(j.RunAt), int64(j.UniqueFor), int64(j.ResultTTL), nanos(j.EnqueuedAt),
-			metadataJSON(j.Metadata), j.Priority, nanos(j.Deadline)}
+			metadataJSON(j.Metadata), j.Priority, nanos(j.Deadline), nullString(j.RateKey)}
 	}
 	data, err := json.Marshal(rows)
 	if err != nil {
@@ -168,7 +168,7 @@ func insertJob(tx *wtx, j *queue.Job, now int64) (jobErr, err error) {
 		j.ID, j.Queue, j.Type, nullBytes(j.Payload), string(j.State), ord, due,
 		j.MaxRetries, int64(j.Timeout), nanos(j.RunAt), nullString(j.UniqueKey),
 		int64(j.UniqueFor), int64(j.ResultTTL), nanos(j.EnqueuedAt), metadataJSON(j.Metadata),
-		j.Priority, nanos(j.Deadline))
+		j.Priority, nanos(j.Deadline), nullString(j.RateKey))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package sqlitebroker
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -85,7 +86,11 @@ func (b *Broker) fetchOnce(ctx context.Context, req queue.FetchRequest) (jobs []
 		if err != nil {
 			return err
 		}
-		jobs, err = take(tx, req, now)
+		var slot int64
+		jobs, slot, err = take(tx, req, now)
+		if slot != 0 && (next == 0 || slot < next) {
+			next = slot
+		}
 		return err
 	})
 	if err != nil {
@@ -237,30 +242,49 @@ func (t tallies) apply(tx *wtx, maxDead int) error {
 }
 
 // take leases pending jobs of the request's queues, in the queues' order, skipping paused
-// queues.
-func take(tx *wtx, req queue.FetchRequest, now time.Time) ([]*queue.Job, error) {
+// queues and applying their limits. It returns the jobs and the soonest time a job held back
+// by a rate limit may start (Unix nanoseconds, 0: none).
+func take(tx *wtx, req queue.FetchRequest, now time.Time) ([]*queue.Job, int64, error) {
 	var jobs []*queue.Job
+	var slot int64
 	lease := now.Add(req.Lease).UnixNano()
 	for _, q := range req.Queues {
 		want := req.Max - len(jobs)
 		if want <= 0 {
 			break
 		}
-		got, err := takeFrom(tx, q, req.WorkerID, now.UnixNano(), lease, want)
+		got, at, err := takeFrom(tx, q, req.WorkerID, now, lease, want)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		jobs = append(jobs, got...)
+		if at != 0 && (slot == 0 || at < slot) {
+			slot = at
+		}
 	}
-	return jobs, nil
+	return jobs, slot, nil
 }
 
-// takeFrom leases up to max pending jobs of one queue, front of the queue first.
-func takeFrom(tx *wtx, q, worker string, now, lease int64, max int) ([]*queue.Job, error) {
-	rows, err := tx.query("take", now, worker, lease, q, max)
-	if err != nil {
-		return nil, err
+// takeFrom leases up to max pending jobs of one queue, front of the queue first, within the
+// queue's limits.
+func takeFrom(tx *wtx, q, worker string, now time.Time, lease int64, max int) ([]*queue.Job, int64, error) {
+	g, paused, err := queueLimits(tx, q)
+	if err != nil || paused {
+		return nil, 0, err
 	}
+	if g != nil {
+		return takeLimited(tx, g, q, worker, now, lease, max)
+	}
+	rows, err := tx.query("take", now.UnixNano(), worker, lease, q, max)
+	if err != nil {
+		return nil, 0, err
+	}
+	jobs, err := scanTaken(rows)
+	return jobs, 0, err
+}
+
+// scanTaken reads the jobs a take query leased, in their queue order.
+func scanTaken(rows *sql.Rows) ([]*queue.Job, error) {
 	defer rows.Close()
 	type positioned struct {
 		job        *queue.Job

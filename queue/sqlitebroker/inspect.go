@@ -87,9 +87,14 @@ func (b *Broker) queueStats(ctx context.Context, tx *sql.Tx) ([]queue.QueueStats
 	index := make(map[string]int)
 	for rows.Next() {
 		var s queue.QueueStats
-		if err := rows.Scan(&s.Name, &s.Paused, &s.Processed, &s.Failed); err != nil {
+		var limits sql.NullString
+		if err := rows.Scan(&s.Name, &s.Paused, &s.Processed, &s.Failed, &limits); err != nil {
 			rows.Close()
 			return nil, err
+		}
+		if s.Limits, err = decodeLimits(limits); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("queue %s: %w", s.Name, err)
 		}
 		index[s.Name] = len(stats)
 		stats = append(stats, s)

@@ -205,7 +205,7 @@ func (b *Broker) RemoveQueue(ctx context.Context, q string) error {
 		if !found {
 			return queue.ErrQueueNotFound
 		}
-		for _, name := range []string{"remove-queue-jobs", "remove-queue-uniques", "remove-queue-counts", "remove-queue"} {
+		for _, name := range []string{"remove-queue-jobs", "remove-queue-uniques", "remove-queue-counts", "remove-queue-rate-keys", "remove-queue"} {
 			if _, err := tx.exec(name, q); err != nil {
 				return err
 			}

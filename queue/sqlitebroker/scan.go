@@ -55,6 +55,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 		runAt, enqueuedAt, startedAt, finishedAt int64
 		retriedAt, deadline                      int64
 		uniqueKey, errs, metadata, progress      sql.NullString
+		rateKey                                  sql.NullString
 		cancelRequested                          bool
 		payload, result                          []byte
 	)
@@ -62,6 +63,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 		&j.ID, &j.Queue, &j.Type, &payload, &state, &j.Attempt, &j.MaxRetries, &timeout, &runAt,
 		&uniqueKey, &uniqueFor, &resultTTL, &result, &errs, &enqueuedAt, &startedAt, &finishedAt,
 		&j.WorkerID, &cancelRequested, &metadata, &retriedAt, &j.Priority, &deadline, &progress,
+		&rateKey,
 	}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
@@ -72,6 +74,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 	j.Timeout = time.Duration(timeout)
 	j.RunAt = fromNanos(runAt)
 	j.UniqueKey = uniqueKey.String
+	j.RateKey = rateKey.String
 	j.UniqueFor = time.Duration(uniqueFor)
 	j.ResultTTL = time.Duration(resultTTL)
 	j.EnqueuedAt = fromNanos(enqueuedAt)

@@ -35,8 +35,9 @@ local function recover(base)
   local failed, dead = 0, false
   for _, id in ipairs(ids) do
     local jk = base .. 'job:' .. id
-    local v = redis.call('HMGET', jk, 's', 'a', 'w', 'd', 'u', 'pr')
+    local v = redis.call('HMGET', jk, 's', 'a', 'w', 'd', 'u', 'pr', 'kc')
     if v[1] == 'active' then
+      unrun(base, jk, v[7])
       local a = tonumber(v[2]) or 0
       local n = redis.call('HINCRBY', jk, 'n', 1)
       local msg = 'lease expired: worker ' .. (v[3] or '?') .. ' stopped heartbeating'
@@ -149,6 +150,129 @@ local function pop(qi, base, n, out)
   return got
 end
 
+-- limitsOf reads the queue's limits (set by setlimits.lua): false when it has none, else
+-- {q = queue rule or nil, types = {type = rule}, keys = {{prefix, rule}}}. A rule is
+-- {rate, per ms, burst, concurrency}.
+local function limitsOf(base)
+  local h = redis.call('HGETALL', base .. 'limits')
+  if #h == 0 then return false end
+  local lim = {types = {}, keys = {}}
+  for i = 1, #h, 2 do
+    local f = h[i]
+    local r = {}
+    for x in string.gmatch(h[i + 1], '%S+') do r[#r + 1] = tonumber(x) end
+    if f == 'q' then lim.q = r
+    elseif string.sub(f, 1, 2) == 't:' then lim.types[string.sub(f, 3)] = r
+    elseif string.sub(f, 1, 2) == 'k:' then lim.keys[#lim.keys + 1] = {string.sub(f, 3), r}
+    end
+  end
+  return lim
+end
+
+-- ruleFor returns the rule of rate key k of a job with packed fields d: its type's, else the
+-- longest matching key prefix's; nil when none.
+local function ruleFor(lim, k, d)
+  local typ = string.match(d, ',"y":"([^"]*)"')
+  if typ and lim.types[typ] then return lim.types[typ] end
+  local best, rule = -1, nil
+  for _, p in ipairs(lim.keys) do
+    if #p[1] > best and string.sub(k, 1, #p[1]) == p[1] then best, rule = #p[1], p[2] end
+  end
+  return rule
+end
+
+-- admit applies rate rule r to the limiter at key rl (its theoretical arrival time, GCRA; see
+-- queue.Limit.Admit) and returns when the next start is allowed. It counts that start only
+-- when count is set (the caller then starts the job now, or waits for the time returned).
+local function admit(rl, r, count)
+  local t = r[2] / r[1]
+  local tat = tonumber(redis.call('GET', rl)) or now
+  local at = math.max(now, tat - r[3] * t)
+  if not count then return at end
+  local nt = math.max(tat, at) + t
+  redis.call('SET', rl, string.format('%.3f', nt), 'PX', math.ceil(nt - now) + 1)
+  return at
+end
+
+-- keyAllows applies rule r of rate key k to the job id (packed fields d). A job over the key's
+-- concurrency is held (scheduled at HELD, listed in held:<k>) until unrun releases it; a job
+-- over the key's rate is scheduled at the slot reserved for it. Returns whether it may start.
+local function keyAllows(base, id, k, r)
+  local jk = base .. 'job:' .. id
+  if r[4] > 0 and (tonumber(redis.call('HGET', base .. 'running', k)) or 0) >= r[4] then
+    redis.call('HSET', jk, 's', 'scheduled')
+    redis.call('HDEL', jk, 'r', 'rs')
+    redis.call('ZADD', base .. 'scheduled', HELD, id)
+    redis.call('RPUSH', base .. 'held:' .. k, id)
+    return false
+  end
+  if r[1] > 0 then
+    if redis.call('HDEL', jk, 'rs') == 0 then -- no slot reserved yet
+      local at = admit(base .. 'rl:' .. k, r, true)
+      if at > now then
+        at = math.ceil(at)
+        redis.call('HSET', jk, 's', 'scheduled', 'r', at, 'rs', '1')
+        redis.call('ZADD', base .. 'scheduled', at, id)
+        return false
+      end
+    end
+  end
+  return true
+end
+
+-- popOne takes the first pending job of the queue, highest priority first, and returns its ID
+-- (nil when none).
+local function popOne(base)
+  for _, p in ipairs(pendingLevels(base)) do
+    local id = redis.call('LPOP', pendingKey(base, p))
+    unlistEmpty(base, p)
+    if id then return id end
+  end
+end
+
+-- popLimited leases up to n pending jobs of the queue at index qi within its limits lim, as
+-- pop does. Returns how many, and when the queue's rate allows the next start if it stopped
+-- on it (false otherwise).
+local function popLimited(qi, base, n, out, lim)
+  local q, got, dead, slot = lim.q, 0, 0, false
+  while got < n and dead < 1000 do
+    if q and q[4] > 0 and redis.call('ZCARD', base .. 'active') >= q[4] then break end
+    if q and q[1] > 0 then
+      local at = admit(base .. 'rl', q, false)
+      if at > now then
+        slot = at
+        break
+      end
+    end
+    local id = popOne(base)
+    if not id then break end
+    local jk = base .. 'job:' .. id
+    local v = redis.call('HMGET', jk, 'd', 'a', 'n', 't', 'r', 'dl', 'u')
+    if not v[1] then
+      redis.call('DEL', jk)
+    elseif v[6] and tonumber(v[6]) <= now then
+      expireDeadline(base, id, v[2], v[7])
+      dead = dead + 1
+    else
+      local k = string.match(v[1], '^{"m":%d+,"rt":%d+,"rk":"([^"]*)"')
+      local r = k and ruleFor(lim, k, v[1])
+      if not r or keyAllows(base, id, k, r) then
+        if q and q[1] > 0 then admit(base .. 'rl', q, true) end
+        take(qi, jk, v, out)
+        emit(base, id, 'started')
+        redis.call('ZADD', base .. 'active', deadline, id)
+        if r and r[4] > 0 then
+          redis.call('HINCRBY', base .. 'running', k, 1)
+          redis.call('HSET', jk, 'kc', k)
+        end
+        got = got + 1
+      end
+    end
+  end
+  if dead > 0 then trimDead(base, maxDead) end
+  return got, slot
+end
+
 for _, base in ipairs(KEYS) do
   promote(base, 'scheduled')
   promote(base, 'retry')
@@ -159,14 +283,25 @@ end
 
 local out = {now, -1}
 local got = 0
+local slot = false -- when a queue's rate allows its next start, if one stopped on it
 for qi, base in ipairs(KEYS) do
   if redis.call('EXISTS', base .. 'paused') == 1 then
     redis.call('DEL', base .. 'wake')
   else
-    if got < max then got = got + pop(qi, base, max - got, out) end
+    local lim = limitsOf(base)
+    local blocked = false
+    if got < max then
+      if lim then
+        local n, at = popLimited(qi, base, max - got, out, lim)
+        got, blocked = got + n, at or (n < max - got)
+        if at and (not slot or at < slot) then slot = at end
+      else
+        got = got + pop(qi, base, max - got, out)
+      end
+    end
     -- Jobs left: make sure a token is there, so that another blocked worker wakes up (in
-    -- chain).
-    if hasPending(base) then wake(base) end
+    -- chain); not when the queue's limits hold them back.
+    if not blocked and hasPending(base) then wake(base) end
   end
 end
 
@@ -185,6 +320,7 @@ if got == 0 then
       end
     end
   end
-  if soonest then out[2] = math.max(soonest - now, 0) end
+  if slot and (not soonest or slot < soonest) then soonest = slot end
+  if soonest then out[2] = math.max(math.ceil(soonest - now), 0) end
 end
 return out

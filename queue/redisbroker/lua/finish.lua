@@ -17,9 +17,10 @@ local before, soonest, dead = nil, false, false
 for i = 2, #ARGV, 8 do
   local id, worker, attempt, kind = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local jk = base .. 'job:' .. id
-  local v = redis.call('HMGET', jk, 's', 'w', 'a', 'c', 'u', 't')
+  local v = redis.call('HMGET', jk, 's', 'w', 'a', 'c', 'u', 't', 'kc')
   if v[1] == 'active' and v[2] == worker and v[3] == attempt then
     done[#done + 1] = id
+    unrun(base, jk, v[7])
     if kind ~= 's' then processed = processed + 1 end
     local f = now - tonumber(ARGV[i + 5])
     local ttl = tonumber(v[6]) or 0
@@ -66,6 +67,8 @@ if #completed > 0 then redis.call('ZADD', base .. 'completed', unpack(completed)
 if #canceled > 0 then redis.call('ZADD', base .. 'canceled', unpack(canceled)) end
 if processed > 0 then redis.call('HINCRBY', base .. 'stats', 'processed', processed) end
 if failed > 0 then redis.call('HINCRBY', base .. 'stats', 'failed', failed) end
+-- A limited queue's running jobs ended: a worker waiting for a free slot may start one.
+if #done > 0 and redis.call('EXISTS', base .. 'limits') == 1 then wake(base) end
 -- A retry due sooner than anything blocked workers wait for: wake one to re-time its wait.
 if soonest and (not before or soonest < before) then wake(base) end
 if dead then trimDead(base, maxDead) end

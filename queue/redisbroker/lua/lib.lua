@@ -193,3 +193,28 @@ local function revive(base, id, s, now)
   emit(base, id, 'retried')
 end
 
+-- HELD is the score, in the scheduled zset, of a job held back by its key's concurrency
+-- limit: it waits there, without a run-at, until unrun releases it.
+local HELD = 4503599627370496
+
+-- unrun gives back the running slot of key (a job's kc field) that a job leaving the active
+-- state held, and makes the first job held back for that key pending again.
+local function unrun(base, jk, key)
+  if not key then return end
+  redis.call('HDEL', jk, 'kc')
+  local running = base .. 'running'
+  if redis.call('HINCRBY', running, key, -1) <= 0 then redis.call('HDEL', running, key) end
+  local held = base .. 'held:' .. key
+  while true do
+    local id = redis.call('LPOP', held)
+    if not id then return end
+    if tonumber(redis.call('ZSCORE', base .. 'scheduled', id)) == HELD then
+      local jk = base .. 'job:' .. id
+      redis.call('ZREM', base .. 'scheduled', id)
+      redis.call('HSET', jk, 's', 'pending')
+      pushPending(base, prio(redis.call('HGET', jk, 'pr')), {id}, true)
+      wake(base)
+      return
+    end
+  end
+end

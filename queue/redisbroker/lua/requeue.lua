@@ -12,9 +12,10 @@ local n = 0
 for i = #ARGV - 1, 2, -2 do
   local id, attempt = ARGV[i], ARGV[i + 1]
   local jk = base .. 'job:' .. id
-  local v = redis.call('HMGET', jk, 's', 'w', 'a', 'c', 'u', 't', 'pr')
+  local v = redis.call('HMGET', jk, 's', 'w', 'a', 'c', 'u', 't', 'pr', 'kc')
   if v[1] == 'active' and v[2] == worker and v[3] == attempt then
     redis.call('ZREM', base .. 'active', id)
+    unrun(base, jk, v[8])
     if v[4] then
       cancelNow(base, id, now, v[6], v[5])
     else

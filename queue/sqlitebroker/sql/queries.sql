@@ -11,20 +11,20 @@ SELECT 1 FROM jobs WHERE id = ?1;
 
 -- name: insert-job
 INSERT INTO jobs (id, queue, type, payload, state, ord, due, max_retries, timeout, run_at,
-                  unique_key, unique_for, result_ttl, enqueued_at, metadata, priority, deadline)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                  unique_key, unique_for, result_ttl, enqueued_at, metadata, priority, deadline, rate_key)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: insert-jobs
 -- Many jobs without unique key at once. ?1 is a JSON array with one array per job:
 -- [id, queue, type, payload in hex or null, state, ord, due, max_retries, timeout, run_at,
---  unique_for, result_ttl, enqueued_at, metadata JSON text or null, priority, deadline].
+--  unique_for, result_ttl, enqueued_at, metadata JSON text or null, priority, deadline, rate key or null].
 -- RETURNING names the jobs stored (not duplicates).
 INSERT INTO jobs (id, queue, type, payload, state, ord, due, max_retries, timeout, run_at,
-                  unique_for, result_ttl, enqueued_at, metadata, priority, deadline)
+                  unique_for, result_ttl, enqueued_at, metadata, priority, deadline, rate_key)
 SELECT value ->> 0, value ->> 1, value ->> 2, unhex(value ->> 3), value ->> 4, value ->> 5,
        value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, value ->> 12,
-       value ->> 13, value ->> 14, value ->> 15
+       value ->> 13, value ->> 14, value ->> 15, value ->> 16
 FROM jsonb_each(?1) WHERE true
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
@@ -213,7 +213,7 @@ WHERE rowid IN (SELECT rowid FROM jobs WHERE queue = ?1 AND state = 'pending'
 ORDER BY priority DESC, ord, rowid;
 
 -- name: list-queues
-SELECT name, paused, processed, failed FROM queues ORDER BY name;
+SELECT name, paused, processed, failed, limits FROM queues ORDER BY name;
 
 -- name: list-counts
 SELECT queue, state, n FROM counts WHERE n <> 0;
@@ -309,3 +309,45 @@ DROP TRIGGER IF EXISTS jobs_event_update;
 
 -- name: events-off-trim
 DROP TRIGGER IF EXISTS events_trim;
+-- name: queue-limits
+-- The limits (JSON), rate limiter state and pause flag of a queue; NULL limits for none.
+SELECT limits, tat, paused FROM queues WHERE name = ?1;
+
+-- name: set-limits
+INSERT INTO queues (name, limits) VALUES (?1, ?2)
+ON CONFLICT (name) DO UPDATE SET limits = excluded.limits;
+
+-- name: set-queue-tat
+UPDATE queues SET tat = ?2 WHERE name = ?1;
+
+-- name: running-by-key
+SELECT coalesce(rate_key, ''), count(*) FROM jobs WHERE queue = ?1 AND state = 'active' GROUP BY 1;
+
+-- name: key-tats
+SELECT key, tat FROM rate_keys WHERE queue = ?1 AND tat > ?2;
+
+-- name: set-key-tat
+INSERT INTO rate_keys (queue, key, tat) VALUES (?1, ?2, ?3)
+ON CONFLICT (queue, key) DO UPDATE SET tat = excluded.tat;
+
+-- name: trim-key-tats
+DELETE FROM rate_keys WHERE queue = ?1 AND tat <= ?2;
+
+-- name: pending-candidates
+-- The pending jobs of a limited queue in the order Fetch takes them, for the limits to choose
+-- from (at most ?2 looked at).
+SELECT rowid, type, coalesce(rate_key, '') FROM jobs WHERE queue = ?1 AND state = 'pending'
+ORDER BY priority DESC, ord LIMIT ?2;
+
+-- name: take-rows
+-- Leases the jobs whose rowids are in the JSON array ?4.
+UPDATE jobs SET state = 'active', attempt = attempt + 1, started_at = ?1, finished_at = 0,
+                worker_id = ?2, due = ?3
+WHERE rowid IN (SELECT value FROM json_each(?4)) AND state = 'pending'
+RETURNING {{job_columns}}, ord, rowid;
+
+-- name: get-limits
+SELECT limits FROM queues WHERE name = ?1;
+
+-- name: remove-queue-rate-keys
+DELETE FROM rate_keys WHERE queue = ?1;
