@@ -102,9 +102,9 @@ func compareModes(b *testing.B, modes []string, runs map[string]func() float64, 
 	cpus := make(map[string][]float64)
 	for b.Loop() {
 		for _, m := range modes {
-			before := cpuSeconds()
+			before := testenv.CPUTime().Seconds()
 			rates[m] = append(rates[m], runs[m]())
-			cpus[m] = append(cpus[m], (cpuSeconds()-before)*1e6/float64(n))
+			cpus[m] = append(cpus[m], (testenv.CPUTime().Seconds()-before)*1e6/float64(n))
 		}
 	}
 	for _, m := range modes {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/queuetest"
 )
@@ -50,7 +51,7 @@ func BenchmarkEnqueueMany(b *testing.B) {
 		batches[i] = benchJobs(batch)
 	}
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := testenv.CPUTime()
 	for _, jobs := range batches {
 		if _, err := br.Enqueue(ctx, jobs); err != nil {
 			b.Fatal(err)
@@ -66,7 +67,7 @@ func BenchmarkEnqueue(b *testing.B) {
 	br := benchBroker(b)
 	ctx := context.Background()
 	b.SetParallelism(8)
-	cpu0 := cpuTime()
+	cpu0 := testenv.CPUTime()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := br.Enqueue(ctx, []*queue.Job{benchJob("default")}); err != nil {
@@ -97,7 +98,7 @@ func benchFetchFinish(b *testing.B, batch int) {
 	}
 	req := queue.FetchRequest{WorkerID: "bench", Queues: []string{"default"}, Max: batch, Lease: time.Minute}
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := testenv.CPUTime()
 	for done := 0; done < b.N; {
 		jobs, err := br.Fetch(ctx, req)
 		if err != nil {
@@ -166,7 +167,7 @@ func waitForWaiters(tb testing.TB, br *Broker) {
 
 // reportCPU reports the CPU time per job since cpu0.
 func reportCPU(b *testing.B, cpu0 time.Duration, jobs int) {
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(jobs), "cpu-µs/job")
+	b.ReportMetric(float64((testenv.CPUTime()-cpu0).Microseconds())/float64(jobs), "cpu-µs/job")
 }
 
 // BenchmarkWorkerNoop runs queue.Worker at concurrency 50 on b.N no-op jobs enqueued
@@ -194,7 +195,7 @@ func workerNoop(b *testing.B, subscribe bool) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := testenv.CPUTime()
 	go func() { done <- w.Run(runCtx) }()
 	for {
 		qs, err := br.Queues(ctx)
