@@ -94,7 +94,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"DOMINION_WORKFLOWS": "/etc/w.yaml", "DOMINION_SCHEDULES": "/etc/s.yaml",
 		"SMTP_ADDR": "mail:25", "SMTP_USERNAME": "me", "SMTP_PASSWORD": "smtp-pw", "SMTP_FROM": "d@example.com",
 		"DOMINION_ALLOW_INSECURE": "1", "DOMINION_ALLOWED_HOSTS": " dominion.example.com, 10.0.0.5 ,",
-		"DOMINION_HANDLERS":   handlersFile(t),
+		"DOMINION_HANDLERS": handlersFile(t), "DOMINION_QUEUES": queuesFile(t),
 		"DOMINION_LOG_FORMAT": "JSON", "DOMINION_METRICS_ADDR": " :9090 ", "OTEL_TRACES_EXPORTER": "otlp",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://otel:4318/v1/traces",
 	}
@@ -118,6 +118,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		SMTP:          workflow.SMTPConfig{Addr: "mail:25", Username: "me", Password: "smtp-pw", From: "d@example.com"},
 		AllowInsecure: true, AllowedHosts: []string{"dominion.example.com", "10.0.0.5"},
 		HandlersFile: m["DOMINION_HANDLERS"], Handlers: c.Handlers,
+		QueuesFile: m["DOMINION_QUEUES"], QueueLimits: map[string]queue.QueueLimits{"q": {Queue: queue.Limit{Concurrency: 2}}},
 		LogFormat: "json", MetricsAddr: ":9090",
 		Tracing: Tracing{Exporter: "otlp", Endpoint: "http://otel:4318", TracesEndpoint: "http://otel:4318/v1/traces"},
 	}
@@ -303,4 +304,13 @@ func TestTracingEnabled(t *testing.T) {
 			t.Errorf("%+v.Enabled() = %t, want %t", tc.t, got, tc.want)
 		}
 	}
+}
+
+// queuesFile writes a queues file limiting queue q to 2 running jobs and returns its path.
+func queuesFile(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "queues.yaml")
+	if err := os.WriteFile(p, []byte("queues:\n  q:\n    concurrency: 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
