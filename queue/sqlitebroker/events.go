@@ -190,18 +190,5 @@ func (s *stream) Close() error {
 // waitWritten blocks until written is closed (a commit of this process, or a write of another
 // one seen by the writer loop), d has elapsed, ctx is done or the broker closes.
 func (b *Broker) waitWritten(ctx context.Context, written <-chan struct{}, d time.Duration) error {
-	b.eventWaiters.Add(1)
-	defer b.eventWaiters.Add(-1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-written:
-		return nil
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-b.done:
-		return errClosed
-	}
+	return b.block(ctx, written, d, &b.eventWaiters)
 }

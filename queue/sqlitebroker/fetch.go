@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/codex-dominion/dominion/queue"
@@ -59,12 +60,17 @@ func (b *Broker) waitFor(ctx context.Context, wake <-chan struct{}, d time.Durat
 	if d <= 0 {
 		return nil
 	}
-	b.waiters.Add(1)
-	defer b.waiters.Add(-1)
+	return b.block(ctx, wake, d, &b.waiters)
+}
+
+// block is waitFor and waitWritten: it waits on ch, counted in waiting while it does.
+func (b *Broker) block(ctx context.Context, ch <-chan struct{}, d time.Duration, waiting *atomic.Int64) error {
+	waiting.Add(1)
+	defer waiting.Add(-1)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-wake:
+	case <-ch:
 		return nil
 	case <-t.C:
 		return nil
