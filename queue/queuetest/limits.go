@@ -289,3 +289,32 @@ func testConcurrencySlotLeaseExpiry(t *testing.T, nb NewBroker) {
 		t.Fatalf("the other worker got %d jobs after %s; want 1 once the dead worker's %s lease ran out", len(got), took, lease)
 	}
 }
+
+// testLimitedEvents: the jobs of a limited queue report their events like any other's: a
+// subscriber sees each one enqueued, started and completed, whether it started at once, at its
+// queue's or key's rate slot, or once its key's running job had finished.
+func testLimitedEvents(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	const q = "limited"
+	e.setLimits(q, queue.QueueLimits{
+		Queue: queue.Limit{Rate: queue.Rate{N: 50, Per: time.Second}, Concurrency: 2},
+		Keys: map[string]queue.Limit{
+			"one:":  {Concurrency: 1},
+			"slow:": {Rate: queue.Rate{N: 10, Per: time.Second}},
+		},
+	})
+	c := e.subscribe(queue.EventFilter{Queues: []string{q}})
+	all := e.subscribe(queue.EventFilter{})
+	var jobs []*queue.Job
+	for i := range 12 {
+		key := []string{"one:1", "slow:1", ""}[i%3]
+		jobs = append(jobs, e.enqueue("rec", nil, queue.OnQueue(q), queue.RateKey(key)))
+	}
+	var s starts
+	e.worker(queue.WorkerConfig{Concurrency: 4, Queues: []queue.QueueWeight{{Name: q, Weight: 1}}}, map[string]queue.HandlerFunc{"rec": s.handle})
+	for _, j := range jobs {
+		evs := c.expect(t, j.ID, queue.EventEnqueued, queue.EventStarted, queue.EventCompleted)
+		checkEvent(t, evs[1], j, queue.StateActive, 1)
+		all.expect(t, j.ID, queue.EventEnqueued, queue.EventStarted, queue.EventCompleted)
+	}
+}

@@ -92,6 +92,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"ConcurrencyLimit":         testConcurrencyLimit,
 		"ConcurrencyKeyExclusive":  testConcurrencyKeyExclusive,
 		"ConcurrencyLeaseExpiry":   testConcurrencySlotLeaseExpiry,
+		"LimitedEvents":            testLimitedEvents,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
