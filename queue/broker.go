@@ -191,7 +191,8 @@ type WorkerInfo struct {
 	Heartbeat   time.Time `json:"last_heartbeat"`
 	// Types are the job types it has handlers for, sorted.
 	Types []string `json:"types"`
-	// Jobs are the IDs of the jobs it is running now.
+	// Jobs are the IDs of the jobs it is running now, and of those whose outcome it has not
+	// yet got recorded (their leases are extended until it is).
 	Jobs      []string `json:"jobs"`
 	Processed int64    `json:"processed"`
 	Failed    int64    `json:"failed"`

@@ -39,6 +39,7 @@ func (w *Worker) start(jobsCtx context.Context, job *Job) {
 		mine := w.running[job.ID] == run
 		if mine {
 			delete(w.running, job.ID)
+			w.recording[job.ID]++
 		}
 		w.mu.Unlock()
 		if !mine { // abandoned (shutdown or lost lease): the broker already has the job back
@@ -205,11 +206,23 @@ func (w *Worker) completer(ctx context.Context) {
 			w.down.report(began, err, "call", "record job outcomes", "jobs", len(batch))
 			if err == nil {
 				retry.reset()
+				w.recorded(batch)
 				break
 			}
 			if !sleepCtx(ctx, retry.next()) {
 				return
 			}
+		}
+	}
+}
+
+// recorded forgets the outcomes the broker has recorded: their leases are no longer extended.
+func (w *Worker) recorded(batch []Outcome) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, out := range batch {
+		if w.recording[out.JobID]--; w.recording[out.JobID] <= 0 {
+			delete(w.recording, out.JobID)
 		}
 	}
 }
@@ -261,9 +274,14 @@ func (w *Worker) info() WorkerInfo {
 		names[i] = q.Name
 	}
 	w.mu.Lock()
-	ids := make([]string, 0, len(w.running))
+	ids := make([]string, 0, len(w.running)+len(w.recording))
 	for id := range w.running {
 		ids = append(ids, id)
+	}
+	for id := range w.recording {
+		if _, ok := w.running[id]; !ok {
+			ids = append(ids, id)
+		}
 	}
 	w.mu.Unlock()
 	return WorkerInfo{

@@ -123,10 +123,15 @@ type Worker struct {
 	// down logs the broker's outages as the fetch, heartbeat and completer loops see them.
 	down *downLog
 
-	slots     chan struct{} // a token per running job: the concurrency limit
-	outcomes  chan Outcome
-	mu        sync.Mutex
-	running   map[string]*runningJob
+	slots    chan struct{} // a token per running job: the concurrency limit
+	outcomes chan Outcome
+	mu       sync.Mutex
+	running  map[string]*runningJob
+	// recording counts, per job, the outcomes handed to the completer and not yet recorded
+	// by the broker: their leases are still extended, so that a broker that refuses outcomes
+	// for a while (an outage, a failover, WAIT without a replica) does not let them expire
+	// and the jobs run again while their outcomes wait to be recorded.
+	recording map[string]int
 	reporting sync.WaitGroup // jobs whose outcome is still to be sent
 	processed atomic.Int64
 	failed    atomic.Int64
@@ -154,15 +159,16 @@ func NewWorker(broker Broker, cfg WorkerConfig) *Worker {
 	cfg.setDefaults()
 	log := cfg.Logger.With("worker", cfg.ID)
 	return &Worker{
-		broker:   broker,
-		cfg:      cfg,
-		log:      log,
-		outage:   &outage{log: log, max: cfg.MaxUnavailableDelay},
-		down:     &downLog{log: log, down: workerDownMsg, back: workerBackMsg},
-		handlers: map[string]registered{},
-		slots:    make(chan struct{}, cfg.Concurrency),
-		outcomes: make(chan Outcome, cfg.Concurrency),
-		running:  map[string]*runningJob{},
+		broker:    broker,
+		cfg:       cfg,
+		log:       log,
+		outage:    &outage{log: log, max: cfg.MaxUnavailableDelay},
+		down:      &downLog{log: log, down: workerDownMsg, back: workerBackMsg},
+		handlers:  map[string]registered{},
+		slots:     make(chan struct{}, cfg.Concurrency),
+		outcomes:  make(chan Outcome, cfg.Concurrency),
+		running:   map[string]*runningJob{},
+		recording: map[string]int{},
 	}
 }
 

@@ -86,12 +86,9 @@ func runFailover(t *testing.T, opts Options) failoverResult {
 	t.Cleanup(func() { _ = b.Close() })
 	ab := &ackBroker{Broker: b, acked: make(map[string]time.Time)}
 	// A short lease brings the jobs whose lease the failover lost back soon. With
-	// WaitReplicas, outcomes are not acknowledged until the new master has a replica: the
-	// jobs they wait for must keep their lease until then, or they run again and again.
-	lease := 3 * time.Second
-	if opts.WaitReplicas > 0 {
-		lease = 10 * time.Second
-	}
+	// WaitReplicas, outcomes are not acknowledged until the new master has a replica, several
+	// leases later: the worker's heartbeats keep the leases of the jobs they wait for.
+	const lease = 3 * time.Second
 
 	var mu sync.Mutex
 	runs := make(map[string][]time.Time) // job ID → when each run started
