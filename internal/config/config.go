@@ -67,8 +67,8 @@ const (
 
 // Config is Dominion's configuration.
 type Config struct {
-	// RedisURL selects the Redis broker when set (redis://, rediss://, unix:// or
-	// redis-sentinel://; redis-cluster:// is refused, not supported yet); when empty, the
+	// RedisURL selects the Redis broker when set (redis://, rediss://, unix://,
+	// redis-sentinel:// or redis-cluster://); when empty, the
 	// embedded SQLite broker in DataDir is used. It holds the password, if any:
 	// print it only through Redact or RedactedRedisURL.
 	RedisURL string
@@ -190,7 +190,7 @@ type Var struct {
 func Vars() []Var {
 	return []Var{
 		{Name: EnvRedisURL, DefaultText: "the embedded SQLite broker in DOMINION_DATA_DIR", Secret: true,
-			Usage: "use the Redis broker: redis://[[user]:password@]host:port[/db], rediss://… (TLS), unix://…, or Sentinel: redis-sentinel://[[user]:password@]host1:26379,host2:26379,host3:26379/master-name[?db=N&sentinel_password=…]; Redis Cluster (redis-cluster://host1:7000,host2:7001) is refused: not supported yet (docs/redis.md)",
+			Usage: "use the Redis broker: redis://[[user]:password@]host:port[/db], rediss://… (TLS), unix://…, or Sentinel: redis-sentinel://[[user]:password@]host1:26379,host2:26379,host3:26379/master-name[?db=N&sentinel_password=…]; Redis Cluster: redis-cluster://[[user]:password@]host1:7000,host2:7001 (docs/redis.md)",
 			set:   func(c *Config, s string) error { c.RedisURL = strings.TrimSpace(s); return checkRedisURL(c.RedisURL) }},
 		{Name: EnvDataDir, Default: DefaultDataDir,
 			Usage: "directory of the embedded files queue.db (the queue, unless REDIS_URL) and dominion.db (the workflow store, unless DATABASE_URL), relative to the working directory (logged absolute at start); created by serve, worker, scheduler and enqueue when missing, refused by info, jobs, queues and schedules list",
@@ -390,9 +390,8 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// checkRedisURL refuses a URL the Redis broker cannot use (redisbroker.CheckURL), and a
-// Redis Cluster URL with ErrClusterNotSupported. Its errors never quote the URL, which may
-// hold a password.
+// checkRedisURL refuses a URL the Redis broker cannot use (redisbroker.CheckURL). Its errors
+// never quote the URL, which may hold a password.
 func checkRedisURL(s string) error {
 	if s == "" {
 		return nil

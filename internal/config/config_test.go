@@ -151,7 +151,7 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"REDIS_URL": "http://:" + secret + "@host"}, `REDIS_URL: unsupported scheme "http"`},
 		{map[string]string{"REDIS_URL": secret + "@host:6379"}, `REDIS_URL: not a URL`},
 		{map[string]string{"REDIS_URL": "redis://:" + secret + "@host:port/0"}, `REDIS_URL: malformed URL`},
-		{map[string]string{"REDIS_URL": "redis-cluster://:" + secret + "@h1:7000,h2:7001"}, `REDIS_URL: Redis Cluster (redis-cluster://) is not supported yet`},
+		{map[string]string{"REDIS_URL": "redis-cluster://:" + secret + "@h1:7000,h2:7001/0"}, `REDIS_URL: a Redis Cluster URL has no path`},
 		{map[string]string{"REDIS_URL": "redis-sentinel://:" + secret + "@h1:26379,h2:26379"}, `REDIS_URL: a Sentinel URL needs the master's name`},
 		{map[string]string{"REDIS_URL": "redis-sentinel://:" + secret + "@h1,h2:x/m"}, `REDIS_URL: host 2 of 2: the port is not a number`},
 		{map[string]string{"DATABASE_URL": "mysql://root:" + secret + "@db/x"}, `DATABASE_URL: store: unsupported DSN scheme "mysql"; want postgres://`},

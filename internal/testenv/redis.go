@@ -32,6 +32,7 @@ type redisConfig struct {
 	aof       bool
 	password  string
 	replicaOf string // host:port of the master, for a replica
+	cluster   bool   // cluster-enabled yes
 }
 
 // WithAOF turns on append-only-file persistence with an fsync after every write
@@ -136,6 +137,10 @@ func (r *Redis) writeConfig() error {
 	}
 	if cfg.password != "" {
 		lines = append(lines, "requirepass "+strconv.Quote(cfg.password), "masterauth "+strconv.Quote(cfg.password))
+	}
+	if cfg.cluster {
+		// A node that misses a second of pings is failed over; its nodes.conf is its own.
+		lines = append(lines, "cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 1000")
 	}
 	if host, port, ok := strings.Cut(cfg.replicaOf, ":"); ok {
 		lines = append(lines, "replicaof "+host+" "+port)

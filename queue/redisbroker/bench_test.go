@@ -238,3 +238,21 @@ func BenchmarkWaitReplicas(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkClientEnqueueMany is BenchmarkEnqueueMany through the Client, building each job
+// from a Request as the bench module's enqueue_batch does; an op is one job.
+func BenchmarkClientEnqueueMany(b *testing.B) {
+	c := queue.NewClient(benchBroker(b))
+	ctx := context.Background()
+	reqs := make([]queue.Request, 1000)
+	for i := range reqs {
+		reqs[i] = queue.Request{Type: "noop", Options: []queue.Option{queue.OnQueue("q")}}
+	}
+	b.ResetTimer()
+	for done := 0; done < b.N; done += len(reqs) {
+		if _, _, err := c.EnqueueMany(ctx, reqs[:min(len(reqs), b.N-done)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}

@@ -88,6 +88,10 @@ type Broker struct {
 	log     *slog.Logger
 	s       *scripts
 	repl    replication
+	// cluster is set on a Redis Cluster: calls that span queues (a fetch from several
+	// queues, its wait, an event stream) are made one queue at a time, as each queue's keys
+	// live in one hash slot of their own.
+	cluster bool
 	// registered remembers when this broker last added each queue to the set of queues,
 	// so that a single Enqueue is one script call, not a script and an SADD.
 	registered sync.Map // queue name → time.Time
@@ -97,10 +101,10 @@ var _ queue.Broker = (*Broker)(nil)
 
 // Open connects to the Redis that rawURL names (one server: redis://[[user]:password@]host:port/db,
 // rediss:// for TLS, unix://; or a master found through its sentinels:
-// redis-sentinel://host1:26379,host2:26379/master-name; see url.go), checks that it answers
-// (unless Options.Lazy), and returns a broker that owns the connection. A redis-cluster://
-// URL is refused with ErrClusterNotSupported. Errors name the server with its passwords
-// replaced by xxxxx.
+// redis-sentinel://host1:26379,host2:26379/master-name; a cluster:
+// redis-cluster://host1:6379,host2:6379; see url.go), checks that it answers (unless
+// Options.Lazy), and returns a broker that owns the connection. Errors name the server with
+// its passwords replaced by xxxxx.
 func Open(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	opts.setDefaults()
 	where := RedactURL(rawURL)
@@ -108,6 +112,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	t, err := parseURL(rawURL)
 	if err != nil {
 		return nil, red.Errorf("redisbroker: parse URL %s: %w", where, err)
+	}
+	if t.cluster != nil && opts.WaitReplicas > 0 {
+		return nil, fmt.Errorf("redisbroker: %s: %w", where, ErrClusterWait)
 	}
 	b := New(t.client(rawURL, opts), opts)
 	b.owns, b.where = true, where
@@ -133,6 +140,12 @@ func (t target) client(rawURL string, opts Options) redis.UniversalClient {
 	if opts.WaitReplicas > 0 { // a round trip may include a WAIT
 		opts.ReadTimeout += opts.WaitTimeout
 	}
+	if c := t.cluster; c != nil {
+		c.DialTimeout, c.ReadTimeout, c.WriteTimeout = opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout
+		c.ContextTimeoutEnabled, c.Protocol, c.DialerRetries = true, 2, 2
+		c.ClusterStateReloadInterval = clusterReload
+		return redis.NewClusterClient(c)
+	}
 	if f := t.failover; f != nil {
 		f.DialTimeout, f.ReadTimeout, f.WriteTimeout = opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout
 		f.ContextTimeoutEnabled, f.Protocol, f.DialerRetries, f.MaxRetries = true, 2, 2, 2
@@ -147,9 +160,14 @@ func (t target) client(rawURL string, opts Options) redis.UniversalClient {
 	return redis.NewClient(o)
 }
 
+// clusterReload is how often a cluster client asks which node serves which slots, besides
+// after every failed call.
+const clusterReload = 5 * time.Second
+
 // New returns a broker on a client the caller made and keeps: Close does not close it. The
-// client is a plain one (redis.NewClient) or a failover one (redis.NewFailoverClient, which
-// follows the master that Redis Sentinel names); a cluster client is not supported yet. Its
+// client is a plain one (redis.NewClient), a failover one (redis.NewFailoverClient, which
+// follows the master that Redis Sentinel names) or a cluster one (redis.NewClusterClient,
+// with which Options.WaitReplicas makes every enqueue and outcome fail: ErrClusterWait). Its
 // ReadTimeout must exceed one second (or be -1): Fetch blocks up to a second per call to
 // Redis while it waits for jobs.
 func New(client redis.UniversalClient, opts Options) *Broker {
@@ -158,6 +176,7 @@ func New(client redis.UniversalClient, opts Options) *Broker {
 	if c, ok := client.(*redis.Client); ok {
 		where = c.Options().Addr // "FailoverClient" for a failover one
 	}
+	_, cluster := client.(*redis.ClusterClient)
 	return &Broker{
 		rdb:     client,
 		where:   where,
@@ -166,6 +185,7 @@ func New(client redis.UniversalClient, opts Options) *Broker {
 		log:     opts.Logger,
 		s:       newScripts(),
 		repl:    replication{replicas: opts.WaitReplicas, timeout: opts.WaitTimeout},
+		cluster: cluster,
 	}
 }
 
@@ -197,6 +217,11 @@ func (b *Broker) wrap(err error, format string, args ...any) error {
 		if errors.Is(err, known) {
 			return fmt.Errorf("redisbroker: %s: %w", what, err)
 		}
+	}
+	if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+		// A node may have died and its replica taken over: ask the cluster which node serves
+		// which slots now, rather than at go-redis's next periodic reload.
+		cc.ReloadState(context.Background())
 	}
 	return fmt.Errorf("redisbroker: %s (redis at %s): %w", what, b.where, err)
 }

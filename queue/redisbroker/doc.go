@@ -44,9 +44,9 @@
 //
 // Open takes the URL of one server (redis://, rediss://, unix://) or of the sentinels that
 // name the master (redis-sentinel://host1:26379,host2:26379/master-name: the client follows
-// the master they name through a failover); a redis-cluster:// URL is refused,
-// ErrClusterNotSupported (url.go says the forms). New takes a go-redis client the caller
-// made, plain or failover.
+// the master they name through a failover) or of some nodes of a Redis Cluster
+// (redis-cluster://host1:7000,host2:7001; url.go says the forms). New takes a go-redis client
+// the caller made: plain, failover or cluster.
 //
 // Redis replicates asynchronously, so a failover can lose the writes its master acknowledged
 // last. With Options.WaitReplicas, Enqueue and Finish end their round trip with a counter
@@ -118,7 +118,23 @@
 //
 // # Redis Cluster
 //
-// One queue's keys share a slot, but a Fetch over several queues runs one script across all
-// of them, and Workers reads several worker records at once: on Redis Cluster these need all
-// of a worker's queues in one slot. A per-queue fetch for Cluster is future work.
+// Each queue's keys share its slot and every script names its queue's key base, so a queue's
+// transitions stay one atomic script on one master, and different queues spread over the
+// masters. What spans queues is not one command on a cluster:
+//
+//   - a Fetch over several queues runs the fetch script once per queue, in the order the
+//     worker chose, until it has its jobs (ARGV says how many the earlier queues gave, so
+//     that only a fetch that leased nothing spends the wake-up tokens; one that spent some and
+//     then leased from a later queue gives them back); a queue whose master is unreachable
+//     is skipped meanwhile;
+//   - its wait blocks in one BLPOP per queue (each list in its own slot), the first token
+//     ending it (the others, abandoned, put back a token they take);
+//   - an event stream reads each queue's stream with a reader of its own (events_cluster.go);
+//   - the worker records, the queue set and the history are keys of their own, read with
+//     single-key commands or pipelines (go-redis sends each command to its slot's master);
+//   - WaitReplicas is refused (ErrClusterWait): a write's WAIT must reach the master that made
+//     it, and one call may write to several.
+//
+// After a failed call the client reloads the slot map at once (and every clusterReload), so
+// a promoted replica is used as soon as the cluster has promoted it.
 package redisbroker

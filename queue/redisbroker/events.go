@@ -81,6 +81,7 @@ type stream struct {
 	renewed  time.Time // when the subs keys were last set
 	searched time.Time // when the set of queues was last read (all)
 	closed   bool
+	rd       *readers // on a cluster, once Next is called
 }
 
 // renew looks for new queues (all) once a second, and sets the subs keys of new queues at
@@ -138,6 +139,12 @@ func (s *stream) Next(ctx context.Context) ([]queue.Event, error) {
 		if len(s.last) == 0 { // no queue yet: look again in a second
 			if err := sleep(ctx, eventBlock); err != nil {
 				return nil, err
+			}
+			continue
+		}
+		if s.b.cluster {
+			if evs, err := s.clusterNext(ctx); err != nil || len(evs) > 0 {
+				return evs, err
 			}
 			continue
 		}
@@ -200,6 +207,9 @@ func decodeEvent(q string, m redis.XMessage) queue.Event {
 // share them), so events are recorded for up to queue.SubscriberTTL after the last leaves.
 func (s *stream) Close() error {
 	s.closed = true
+	if s.rd != nil {
+		s.rd.cancel()
+	}
 	return nil
 }
 

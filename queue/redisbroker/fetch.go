@@ -27,6 +27,8 @@ type fetched struct {
 	// next is the time until the soonest scheduled or retry run-at or lease deadline of the
 	// queues, when no job was leased (-1: none).
 	next time.Duration
+	// spent tells that the script deleted wake-up tokens, the worker being about to wait.
+	spent bool
 }
 
 // Fetch leases up to req.Max jobs (see queue.Broker). When none is available it blocks on the
@@ -57,45 +59,101 @@ func (b *Broker) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Jo
 	return r.jobs, err
 }
 
-// fetchOnce runs the fetch script.
+// fetchOnce runs the fetch script: once for all the queues, or on a cluster once per queue
+// in their order until max jobs are leased.
 func (b *Broker) fetchOnce(ctx context.Context, req queue.FetchRequest) (fetched, error) {
+	max := max(req.Max, 1)
+	if !b.cluster || len(req.Queues) == 1 {
+		return b.fetchScript(ctx, req, req.Queues, max, 0)
+	}
+	all := fetched{next: -1}
+	var spent []string
+	var failed error
+	for _, q := range req.Queues {
+		r, err := b.fetchScript(ctx, req, []string{q}, max-len(all.jobs), len(all.jobs))
+		if err != nil {
+			// This queue's master is unreachable (a failover): serve the others meanwhile.
+			failed = err
+			continue
+		}
+		all.jobs = append(all.jobs, r.jobs...)
+		if r.next >= 0 && (all.next < 0 || r.next < all.next) {
+			all.next = r.next
+		}
+		if r.spent {
+			spent = append(spent, q)
+		}
+		if len(all.jobs) >= max {
+			break
+		}
+	}
+	if len(all.jobs) == 0 && failed != nil {
+		return fetched{}, failed
+	}
+	if len(all.jobs) > 0 {
+		// Not waiting after all: give back the tokens the empty queues before spent, for a
+		// waiting worker to re-time its wait on (as one script over all queues would have).
+		b.rewake(ctx, spent)
+		all.next = -1
+	}
+	return all, nil
+}
+
+// fetchScript runs the fetch script on queues, leasing up to max jobs; before is how many
+// this fetch leased already from other queues.
+func (b *Broker) fetchScript(ctx context.Context, req queue.FetchRequest, queues []string, max, before int) (fetched, error) {
 	lease := req.Lease
 	if lease <= 0 {
 		lease = defaultLease
 	}
-	max := max(req.Max, 1)
 	if err := ctx.Err(); err != nil {
 		return fetched{}, err
 	}
 	// Once sent, the script is waited for even if ctx ends: the jobs it leases are returned
 	// rather than left leased to no one until their lease runs out.
-	reply, err := b.run(context.WithoutCancel(ctx), b.s.fetch, b.keys.bases(req.Queues),
-		req.WorkerID, max, lease.Milliseconds(), b.maxDead).Slice()
+	reply, err := b.run(context.WithoutCancel(ctx), b.s.fetch, b.keys.bases(queues),
+		req.WorkerID, max, lease.Milliseconds(), b.maxDead, before).Slice()
 	if err != nil {
-		return fetched{}, b.wrap(err, "fetch from queues %v", req.Queues)
+		return fetched{}, b.wrap(err, "fetch from queues %v", queues)
 	}
 	r, err := b.decodeFetch(reply, req)
 	if err != nil {
-		return fetched{}, b.wrap(err, "fetch from queues %v: bad reply", req.Queues)
+		return fetched{}, b.wrap(err, "fetch from queues %v: bad reply", queues)
 	}
 	return r, nil
 }
 
-// decodeFetch reads the fetch script's reply: {now, next, then per job: queue index, attempt,
-// packed fields, errors, run-at}.
+// rewake pushes a wake-up token to each of queues.
+func (b *Broker) rewake(ctx context.Context, queues []string) {
+	if len(queues) == 0 {
+		return
+	}
+	calls := make([]*evalCall, len(queues))
+	for i, q := range queues {
+		calls[i] = &evalCall{script: b.s.wake, keys: []string{b.keys.base(q)}}
+	}
+	if err := b.pipelined(context.WithoutCancel(ctx), calls, nil); err != nil {
+		b.log.Warn("redisbroker: give back wake-up tokens", "queues", queues, "err", err)
+	}
+}
+
+// decodeFetch reads the fetch script's reply: {now, next, spent, then per job: queue index,
+// attempt, packed fields, errors, run-at}.
 func (b *Broker) decodeFetch(reply []any, req queue.FetchRequest) (fetched, error) {
-	if len(reply) < 2 || (len(reply)-2)%5 != 0 {
+	const head = 3
+	if len(reply) < head || (len(reply)-head)%5 != 0 {
 		return fetched{}, fmt.Errorf("%d values", len(reply))
 	}
 	now, _ := reply[0].(int64)
 	next, _ := reply[1].(int64)
-	r := fetched{next: -1}
+	spent, _ := reply[2].(int64)
+	r := fetched{next: -1, spent: spent > 0}
 	if next >= 0 {
 		r.next = time.Duration(next) * time.Millisecond
 	}
 	started := time.UnixMilli(now)
-	r.jobs = make([]*queue.Job, 0, (len(reply)-2)/5)
-	for i := 2; i < len(reply); i += 5 {
+	r.jobs = make([]*queue.Job, 0, (len(reply)-head)/5)
+	for i := head; i < len(reply); i += 5 {
 		attempt, _ := reply[i+1].(int64)
 		packed, _ := reply[i+2].(string)
 		errs, _ := reply[i+3].([]any)
@@ -145,40 +203,54 @@ func (b *Broker) waitWake(ctx context.Context, queues []string, d time.Duration,
 
 // popWake runs BLPOP on the wake-up lists for up to block and reports whether it took a
 // token. It returns as soon as ctx is done or, when exact, when block has passed; the BLPOP
-// then goes on in the background and puts back a token it takes, for another worker.
+// then goes on in the background and puts back a token it takes, for another worker. On a
+// cluster each list has a BLPOP of its own (its slot's), the first token ending the wait.
 func (b *Broker) popWake(ctx context.Context, wakeKeys []string, block time.Duration, exact bool) (bool, error) {
+	groups := [][]string{wakeKeys}
+	if b.cluster && len(wakeKeys) > 1 {
+		groups = make([][]string, len(wakeKeys))
+		for i, k := range wakeKeys {
+			groups[i] = []string{k}
+		}
+	}
 	type result struct {
 		key string
 		err error
 	}
 	delivered := make(chan result) // unbuffered: a result is received, or the wait abandoned
 	abandoned := make(chan struct{})
-	go func() {
-		key, err := b.blpop(context.WithoutCancel(ctx), wakeKeys, block)
-		select {
-		case delivered <- result{key, err}:
-		case <-abandoned:
-			if key != "" {
-				b.putBackToken(key)
+	defer close(abandoned)
+	for _, keys := range groups {
+		go func() {
+			key, err := b.blpop(context.WithoutCancel(ctx), keys, block)
+			select {
+			case delivered <- result{key, err}:
+			case <-abandoned:
+				if key != "" {
+					b.putBackToken(key)
+				}
 			}
-		}
-	}()
+		}()
+	}
 	var timeout <-chan time.Time
 	if exact {
 		t := time.NewTimer(block)
 		defer t.Stop()
 		timeout = t.C
 	}
-	select {
-	case r := <-delivered:
-		return r.key != "", r.err
-	case <-ctx.Done():
-		close(abandoned)
-		return false, ctx.Err()
-	case <-timeout:
-		close(abandoned)
-		return false, nil
+	for range groups {
+		select {
+		case r := <-delivered:
+			if r.key != "" || r.err != nil {
+				return r.key != "", r.err
+			}
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-timeout:
+			return false, nil
+		}
 	}
+	return false, nil
 }
 
 // blpop pops a token from the first non-empty list of keys, waiting up to block; it returns

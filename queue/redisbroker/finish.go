@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -198,9 +199,22 @@ func (b *Broker) Workers(ctx context.Context) ([]queue.WorkerInfo, error) {
 	for i, id := range ids {
 		workerKeys[i] = b.keys.worker(id)
 	}
-	infos, err := b.rdb.MGet(ctx, workerKeys...).Result()
-	if err != nil {
+	// GETs, not an MGET: on a cluster the records live in different slots.
+	gets := make([]*redis.StringCmd, len(workerKeys))
+	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range workerKeys {
+			gets[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, b.wrap(err, "list workers")
+	}
+	infos := make([]any, len(gets))
+	for i, g := range gets {
+		if v, err := g.Result(); err == nil {
+			infos[i] = v
+		}
 	}
 	var out []queue.WorkerInfo
 	var gone []any

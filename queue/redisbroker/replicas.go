@@ -17,6 +17,10 @@ import (
 // and an outcome recorded already is ignored.
 var ErrNotReplicated = errors.New("fewer replicas than asked confirmed the write")
 
+// ErrClusterWait is the error of Options.WaitReplicas on a Redis Cluster: a write's WAIT must
+// be sent to the master that made it, and an enqueue or an outcome batch may span several.
+var ErrClusterWait = errors.New("waiting for replicas (WaitReplicas, DOMINION_REDIS_WAIT_REPLICAS) is not supported on a Redis Cluster")
+
 // DefaultWaitTimeout is how long an acknowledged write waits for its replicas by default.
 const DefaultWaitTimeout = time.Second
 
@@ -34,6 +38,9 @@ type replication struct {
 func (b *Broker) acknowledged(ctx context.Context, calls []*evalCall, more func(redis.Pipeliner)) error {
 	if b.repl.replicas == 0 {
 		return b.pipelined(ctx, calls, more)
+	}
+	if b.cluster {
+		return ErrClusterWait
 	}
 	var wait *redis.Cmd
 	err := b.pipelined(ctx, calls, func(p redis.Pipeliner) {

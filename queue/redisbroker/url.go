@@ -23,12 +23,9 @@ import (
 // In a Sentinel URL the hosts are the sentinels (port 26379 unless given), the path is the
 // name of the master they watch, and the user and password are the master's (and its
 // replicas'); sentinels that require a password of their own get it from sentinel_password
-// (and sentinel_username). A Cluster URL is read and checked, then refused:
-// ErrClusterNotSupported.
-
-// ErrClusterNotSupported is the error of a redis-cluster:// URL.
-var ErrClusterNotSupported = errors.New("Redis Cluster (redis-cluster://) is not supported yet: " +
-	"use one Redis server (redis://) or Sentinel (redis-sentinel://)")
+// (and sentinel_username). In a Cluster URL the hosts are some of the cluster's nodes (any
+// that answer; the client learns the others from them), and the user and password are every
+// node's.
 
 // Default ports of the hosts of a Sentinel or Cluster URL that name none.
 const (
@@ -37,24 +34,25 @@ const (
 )
 
 // CheckURL returns the error Open would return for rawURL before connecting: nil for a URL
-// of one of the forms above (but redis-cluster://). Its errors never quote the URL, which
+// of one of the forms above. Its errors never quote the URL, which
 // may hold a password.
 func CheckURL(rawURL string) error {
 	_, err := parseURL(rawURL)
 	return err
 }
 
-// target is what a URL names: one server, or a master found through sentinels.
+// target is what a URL names: one server, a master found through sentinels, or a cluster.
 type target struct {
 	single   *redis.Options
 	failover *redis.FailoverOptions
+	cluster  *redis.ClusterOptions
 }
 
 func parseURL(raw string) (target, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return target{}, errors.New("not a URL; want redis://[[user]:password@]host:port[/db], " +
-			"rediss://…, unix://… or redis-sentinel://host1:port1,host2:port2/master-name")
+			"rediss://…, unix://…, redis-sentinel://host1:port1,host2:port2/master-name or redis-cluster://host1:port1,host2:port2")
 	}
 	switch strings.ToLower(scheme) {
 	case "redis", "rediss", "unix":
@@ -77,9 +75,9 @@ func parseURL(raw string) (target, error) {
 		if err := m.onlyParams(); err != nil {
 			return target{}, err
 		}
-		return target{}, ErrClusterNotSupported
+		return target{cluster: &redis.ClusterOptions{Addrs: m.hosts, Username: m.user, Password: m.password}}, nil
 	}
-	return target{}, fmt.Errorf("unsupported scheme %q; want redis, rediss, unix or redis-sentinel", scheme)
+	return target{}, fmt.Errorf("unsupported scheme %q; want redis, rediss, unix, redis-sentinel or redis-cluster", scheme)
 }
 
 // parseSentinel reads what follows redis-sentinel://.

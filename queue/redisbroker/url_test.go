@@ -39,7 +39,7 @@ func TestParseSentinelURL(t *testing.T) {
 }
 
 // TestURLErrors: every malformed URL is refused with a reason that never quotes the
-// password, and a well-formed Cluster URL with ErrClusterNotSupported.
+// password.
 func TestURLErrors(t *testing.T) {
 	t.Parallel()
 	const pw = "Secret-pw1"
@@ -58,7 +58,6 @@ func TestURLErrors(t *testing.T) {
 		"redis-sentinel://:" + pw + "@h1/m?password=" + pw:     `unknown parameter "password"`,
 		"redis-sentinel://:" + pw + "@h1/m#frag":               "fragment",
 		"redis-sentinel://:" + pw + "%zz@h1/m":                 "malformed user or password",
-		"redis-cluster://:" + pw + "@h1:7000,h2:7001":          ErrClusterNotSupported.Error(),
 		"redis-cluster://:" + pw + "@h1:7000,h2:7001/0":        "has no path",
 		"redis-cluster://:" + pw + "@h1:7000,h2:7001?db=1":     `unknown parameter "db": this URL takes none`,
 		"redis-cluster://:" + pw + "@h1:7000,h2:notaport/":     "host 2 of 2: the port is not a number",
@@ -74,9 +73,21 @@ func TestURLErrors(t *testing.T) {
 			t.Errorf("CheckURL(%q): the error shows the password: %v", raw, err)
 		}
 	}
-	// Open refuses a Cluster URL before dialing anything, with the same error.
-	_, err := Open(context.Background(), "redis-cluster://:"+pw+"@127.0.0.1:1,127.0.0.1:2", Options{})
-	if !errors.Is(err, ErrClusterNotSupported) || strings.Contains(err.Error(), pw) || !strings.Contains(err.Error(), "127.0.0.1:1,127.0.0.1:2") {
-		t.Errorf("Open(a cluster URL) = %v", err)
+	// Open refuses to wait for replicas on a cluster before dialing anything.
+	_, err := Open(context.Background(), "redis-cluster://:"+pw+"@127.0.0.1:1,127.0.0.1:2", Options{WaitReplicas: 1})
+	if !errors.Is(err, ErrClusterWait) || strings.Contains(err.Error(), pw) || !strings.Contains(err.Error(), "127.0.0.1:1,127.0.0.1:2") {
+		t.Errorf("Open(a cluster URL, WaitReplicas 1) = %v", err)
+	}
+}
+
+func TestParseClusterURL(t *testing.T) {
+	t.Parallel()
+	target, err := parseURL("redis-cluster://app:p%40ss@10.0.0.1:7000,10.0.0.2,[::1]:7002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := target.cluster
+	if c == nil || !slices.Equal(c.Addrs, []string{"10.0.0.1:7000", "10.0.0.2:6379", "[::1]:7002"}) || c.Username != "app" || c.Password != "p@ss" {
+		t.Errorf("parseURL(a cluster URL) = %+v", c)
 	}
 }

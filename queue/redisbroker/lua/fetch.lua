@@ -1,11 +1,13 @@
 -- fetch: lease pending jobs to a worker, after the upkeep of its queues.
 -- KEYS     the key base of each queue, in the order to serve them
--- ARGV     worker id, max jobs, lease ms, max dead jobs per queue
--- Returns {now, wait, then per job: queue index, attempt, packed fields, errors, run-at ms (0:
--- none)}: when no job
--- was leased, wait is the time in ms until the soonest scheduled or retry run-at or lease
--- deadline of these queues (-1: none).
+-- ARGV     worker id, max jobs, lease ms, max dead jobs per queue, jobs this fetch leased
+--          already (from other queues, one call per queue on a cluster; 0 when absent)
+-- Returns {now, wait, spent, then per job: queue index, attempt, packed fields, errors, run-at
+-- ms (0: none)}: when no job was leased (here or before), wait is the time in ms until the
+-- soonest scheduled or retry run-at or lease deadline of these queues (-1: none), and spent
+-- the number of wake-up tokens deleted (the worker is about to wait).
 local worker, max, lease, maxDead = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local before = tonumber(ARGV[5] or '0')
 local now = nowms()
 local nowstr = string.format('%d', now)
 local deadline = string.format('%d', now + lease)
@@ -281,7 +283,7 @@ for _, base in ipairs(KEYS) do
   expire(base, 'canceled')
 end
 
-local out = {now, -1}
+local out = {now, -1, 0}
 local got = 0
 local slot = false -- when a queue's rate allows its next start, if one stopped on it
 for qi, base in ipairs(KEYS) do
@@ -305,11 +307,11 @@ for qi, base in ipairs(KEYS) do
   end
 end
 
-if got == 0 then
+if got == 0 and before == 0 then
   -- This worker is about to wait, timed on what the queues hold now: the tokens are spent.
   -- (A worker that leased jobs leaves them: a token may be there to make a waiting worker
   -- re-time its wait on a job due sooner, which only a waiting worker can do.)
-  for _, base in ipairs(KEYS) do redis.call('DEL', base .. 'wake') end
+  for _, base in ipairs(KEYS) do out[3] = out[3] + redis.call('DEL', base .. 'wake') end
   local soonest = false
   for _, base in ipairs(KEYS) do
     for _, z in ipairs({'scheduled', 'retry', 'active'}) do
