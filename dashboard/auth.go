@@ -128,13 +128,7 @@ func (d *Dashboard) csrfToken(w http.ResponseWriter, r *http.Request) string {
 // come from this host (as the request names it, or as a reverse proxy in front says it was
 // named: X-Forwarded-Host).
 func (d *Dashboard) checkCSRF(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		u, err := url.Parse(o)
-		if err != nil || (u.Host != r.Host && u.Host != r.Header.Get("X-Forwarded-Host")) {
-			return false
-		}
-	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+	if !sameOrigin(r, false) {
 		return false
 	}
 	c, err := r.Cookie(csrfCookie)
@@ -142,6 +136,30 @@ func (d *Dashboard) checkCSRF(r *http.Request) bool {
 		return false
 	}
 	return d.keys.verify("csrf", c.Value, r.PostFormValue(csrfField))
+}
+
+// sameOrigin reports whether a request that says where it comes from comes from this host (as
+// the request names it, or as a reverse proxy in front says it was named: X-Forwarded-Host)
+// and not from another site; strict refuses another origin of the same site too
+// (Sec-Fetch-Site same-site: a sibling subdomain) and an opaque origin ("null").
+func sameOrigin(r *http.Request, strict bool) bool {
+	o := r.Header.Get("Origin")
+	if o == "null" && strict {
+		return false
+	}
+	if o != "" && o != "null" {
+		u, err := url.Parse(o)
+		if err != nil || (u.Host != r.Host && u.Host != r.Header.Get("X-Forwarded-Host")) {
+			return false
+		}
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site":
+		return false
+	case "same-site":
+		return !strict
+	}
+	return true
 }
 
 // tokenMatches compares a login attempt with the configured token in constant time (both

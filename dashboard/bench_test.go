@@ -13,9 +13,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/dashboard"
-	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
-	"github.com/codex-dominion/dominion/queue/redisbroker"
 )
 
 // BenchmarkJobsPage measures the jobs page of a state holding a million jobs (set
@@ -37,12 +35,7 @@ func BenchmarkJobsPage(b *testing.B) {
 		benchJobsPage(b, openBroker(b), n)
 	})
 	b.Run("broker=redis", func(b *testing.B) {
-		r := testenv.StartRedis(b)
-		br, err := redisbroker.Open(context.Background(), r.URL(), redisbroker.Options{Logger: quiet})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { br.Close() })
+		_, br := openRedisBroker(b)
 		benchJobsPage(b, br, n)
 	})
 }

@@ -6,9 +6,14 @@
 // and charts live through server-sent events. Everything (templates, script, styles, icons)
 // is embedded in the binary: nothing is fetched from elsewhere.
 //
-// One poller per Dashboard samples the queue statistics (by default once a second, and only
-// while somebody is watching) and broadcasts each sample to every connected browser, so the
-// broker sees the same load whether one person or fifty have the dashboard open.
+// One poller per Dashboard samples the queue statistics, only while somebody is watching,
+// and broadcasts each sample to every connected browser, so the broker sees the same load
+// whether one person or a hundred have the dashboard open. It samples when jobs change: one
+// subscription to the job events (queue.Client.Subscribe) per Dashboard, however many pages
+// are open, wakes it, at most four times a second however many events arrive; and every
+// Config.Interval (5 s) in any case, which is all there is while the event stream is
+// unavailable. A sample sends each page only the values that changed (a page of one queue:
+// that queue's), through a bounded buffer per connection.
 package dashboard
 
 import (
@@ -49,8 +54,12 @@ type Config struct {
 	// removes the password of any URL it sees.
 	Redact func(string) string
 
-	// Interval is how often the poller samples the queues while someone is watching
-	// (default 1 s). History is how many samples the charts keep (default 600).
+	// Interval is how often the poller samples the queues while someone is watching,
+	// whether or not jobs changed (default 5 s): it refreshes what the job events do not
+	// report (workers, latency, scheduled jobs coming due, workflow counters), and everything
+	// while the event stream is unavailable. Job events refresh the pages in between, at most
+	// four times a second. History is how many chart points the charts keep (default 600;
+	// a point a second at most).
 	Interval time.Duration
 	History  int
 	// SessionTTL is how long a login lasts (default 12 h).
@@ -88,7 +97,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, fmt.Errorf("dashboard: prefix %q must start with /", cfg.Prefix)
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = time.Second
+		cfg.Interval = 5 * time.Second
 	}
 	if cfg.History <= 0 {
 		cfg.History = 600

@@ -20,6 +20,7 @@ import (
 	"github.com/codex-dominion/dominion/dashboard"
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
+	"github.com/codex-dominion/dominion/queue/redisbroker"
 	"github.com/codex-dominion/dominion/queue/sqlitebroker"
 )
 
@@ -28,7 +29,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // env is a dashboard served by httptest over a real embedded broker in t.TempDir().
 type env struct {
 	t      testing.TB
-	broker *sqlitebroker.Broker
+	broker queue.Broker
 	client *queue.Client
 	src    *countingSource
 	dash   *dashboard.Dashboard
@@ -52,7 +53,7 @@ func newEnv(t testing.TB, mod func(*dashboard.Config)) *env {
 }
 
 // newEnvWith is newEnv on a given broker.
-func newEnvWith(t testing.TB, broker *sqlitebroker.Broker, mod func(*dashboard.Config)) *env {
+func newEnvWith(t testing.TB, broker queue.Broker, mod func(*dashboard.Config)) *env {
 	t.Helper()
 	e := &env{t: t, broker: broker}
 	e.client = queue.NewClient(e.broker)
@@ -82,13 +83,28 @@ func newEnvWith(t testing.TB, broker *sqlitebroker.Broker, mod func(*dashboard.C
 type countingSource struct {
 	*queue.Client
 	queuesCalls atomic.Int64
-	mu          sync.Mutex
-	lists       [][2]int // offset, limit of each List call
+	// subscriptions counts the event subscriptions made, subscribed those alive now.
+	subscriptions, subscribed atomic.Int64
+	mu                        sync.Mutex
+	lists                     [][2]int // offset, limit of each List call
 }
 
 func (c *countingSource) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 	c.queuesCalls.Add(1)
 	return c.Client.Queues(ctx)
+}
+
+func (c *countingSource) Subscribe(ctx context.Context, f queue.EventFilter) (*queue.Subscription, error) {
+	sub, err := c.Client.Subscribe(ctx, f)
+	if err == nil {
+		c.subscriptions.Add(1)
+		c.subscribed.Add(1)
+		go func() {
+			_ = sub.Err() // waits until it ends
+			c.subscribed.Add(-1)
+		}()
+	}
+	return sub, err
 }
 
 func (c *countingSource) List(ctx context.Context, q string, st queue.State, offset, limit int) ([]*queue.Job, error) {
@@ -228,4 +244,24 @@ func (h *httpClient) csrf(path string) string {
 		h.t.Fatalf("no CSRF token on %s (status %d)", path, r.status)
 	}
 	return m[1]
+}
+
+// newRedisEnv is newEnv on a Redis broker, on a redis-server of its own.
+func newRedisEnv(t testing.TB, mod func(*dashboard.Config)) *env {
+	t.Helper()
+	_, b := openRedisBroker(t)
+	return newEnvWith(t, b, mod)
+}
+
+// openRedisBroker starts a redis-server of the test's own and opens a broker on it, closed at
+// the end of the test.
+func openRedisBroker(t testing.TB) (*testenv.Redis, *redisbroker.Broker) {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	b, err := redisbroker.Open(context.Background(), r.URL(), redisbroker.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return r, b
 }

@@ -29,11 +29,16 @@ type point struct {
 
 // sample is what the poller broadcasts each tick: the chart point and the value of every
 // live number on the pages, by key (see the data-live attributes in the templates).
+//
+// A sample the job events asked for carries only the values that changed since the sample
+// before, and a chart point only once per pointGap; a periodic one carries every value.
 type sample struct {
 	T      int64          `json:"t"`
-	Point  point          `json:"point"`
+	Point  *point         `json:"point,omitempty"`
 	Values map[string]any `json:"values"`
 	Error  string         `json:"error,omitempty"`
+	// Mode is what drives the updates: modeEvents, modeBusy or modeRefresh.
+	Mode string `json:"mode"`
 }
 
 // jobState is sent to the browsers watching one job's page.
@@ -56,10 +61,17 @@ func (js jobState) sig() string {
 type subscriber struct {
 	ch      chan []byte
 	watch   string // "job:ID" or "workflow:ID": the page shows that one item
+	queue   string // the page shows this queue only: it gets that queue's values, when they change
 	lastJob string // the item's state last sent
+	// resync: a frame was dropped (the page was too slow), so the next one carries every value.
+	resync bool
 }
 
 // hub runs the one poller of a Dashboard and fans its samples out to every live page.
+//
+// The poller samples when the job events say something changed, at most once per
+// minUpdateGap however many events arrive, and every interval in any case (what events do not
+// report: workers, latency, due scheduled jobs; and everything while there are no events).
 type hub struct {
 	d        *Dashboard
 	interval time.Duration
@@ -67,8 +79,10 @@ type hub struct {
 
 	mu        sync.Mutex
 	subs      map[*subscriber]struct{}
-	history   []point // oldest first, at most d.cfg.History
-	last      []byte  // the last sample frame, sent to a new subscriber at once
+	watched   map[string]int // subscribers per watched item (subscriber.watch)
+	history   []point        // oldest first, at most d.cfg.History
+	last      *framer        // the last sample, whose every value a new subscriber gets at once
+	values    map[string]any // the last sample's values (the poller alone uses them)
 	lastAlone time.Time
 	prev      *prevCounters
 	wfValues  map[string]any
@@ -77,11 +91,15 @@ type hub struct {
 	lastErr   string // the poller's last logged error, "" once it read again (only the poller uses it)
 
 	// unfollow ends the subscription to job events (nil: none), followFailed is when the
-	// last attempt failed; the poller alone uses them. nudge asks the poller to refresh the
-	// open job pages now.
+	// last attempt failed (or the subscription ended); the poller alone uses them. nudge asks
+	// the poller to refresh the open job pages now; changed says that events arrived.
 	unfollow     context.CancelFunc
 	followFailed time.Time
 	nudge        chan struct{}
+	changed      chan struct{}
+	lost         bool      // the subscription ended by itself (under mu)
+	busy         bool      // more than busyEvents a second arrive (under mu)
+	busyUntil    time.Time // no subscription until then: too many events (the poller's)
 
 	wake    chan struct{}
 	stop    chan struct{}
@@ -97,27 +115,40 @@ type prevCounters struct {
 func newHub(d *Dashboard) *hub {
 	return &hub{
 		d: d, interval: d.cfg.Interval, linger: 30 * time.Second,
-		subs: map[*subscriber]struct{}{},
+		subs: map[*subscriber]struct{}{}, watched: map[string]int{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), nudge: make(chan struct{}, 1),
+		changed: make(chan struct{}, 1),
 	}
 }
 
+// minUpdateGap bounds the samples the job events ask for: at most four a second, however many
+// jobs run.
+const minUpdateGap = 250 * time.Millisecond
+
+// frameBuffer is how many frames a page's connection holds for it; a page further behind
+// misses frames and gets every value in the next (resync).
+const frameBuffer = 16
+
 // subscribe registers a live page; the poller starts (or wakes) for it. It returns the
 // charts' points sampled in this process, oldest first, and the last sample frame.
-func (h *hub) subscribe(watch string) (*subscriber, []point, []byte, bool) {
+func (h *hub) subscribe(watch, queue string) (*subscriber, []point, []byte, bool) {
 	h.started.Do(func() { go h.run() })
-	s := &subscriber{ch: make(chan []byte, 16), watch: watch}
+	s := &subscriber{ch: make(chan []byte, frameBuffer), watch: watch, queue: queue}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, nil, nil, false
 	}
 	h.subs[s] = struct{}{}
-	select {
-	case h.wake <- struct{}{}:
-	default:
+	if watch != "" {
+		h.watched[watch]++
 	}
-	return s, slices.Clone(h.history), h.last, true
+	signal(h.wake)
+	var last []byte
+	if h.last != nil {
+		last = h.last.get(true, queue)
+	}
+	return s, slices.Clone(h.history), last, true
 }
 
 // chartHistory is what a new page's charts show at once: the last hour of the history the
@@ -163,6 +194,11 @@ func (h *hub) unsubscribe(s *subscriber) {
 	defer h.mu.Unlock()
 	if _, ok := h.subs[s]; ok {
 		delete(h.subs, s)
+		if s.watch != "" {
+			if h.watched[s.watch]--; h.watched[s.watch] == 0 {
+				delete(h.watched, s.watch)
+			}
+		}
 		if len(h.subs) == 0 {
 			h.lastAlone = time.Now()
 		}
@@ -209,39 +245,61 @@ func (h *hub) run() {
 	}()
 	tick := time.NewTicker(h.interval)
 	defer tick.Stop()
+	sampleNow, full := true, true
+	var last time.Time        // when the last sample was taken
+	var due <-chan time.Time  // the sample events asked for, held back by minUpdateGap
+	var busy <-chan time.Time // the next sample while too many events arrive (modeBusy)
 	for {
-		if !h.watching(time.Now()) {
-			select {
-			case <-h.wake:
-			case <-h.stop:
-				return
+		if sampleNow {
+			if !h.watching(time.Now()) {
+				h.follow(false)
+				select {
+				case <-h.wake:
+					full = true
+				case <-h.stop:
+					return
+				}
+			}
+			h.follow(true)
+			h.poll(ctx, full)
+			last, sampleNow, full, due, busy = time.Now(), false, false, nil, nil
+			if h.mode(last) == modeBusy {
+				busy = time.After(busyPoll)
 			}
 		}
-		h.poll(ctx)
-		for nudged := true; nudged; { // until the next tick
-			nudged = false
-			select {
-			case <-tick.C:
-			case <-h.nudge:
-				h.pushItems(ctx, h.watchedItems())
-				nudged = true
-			case <-h.wake:
-				// A new page: it already got the last sample; wait for the next tick.
-				nudged = true
-			case <-h.stop:
-				return
+		select {
+		case <-tick.C:
+			sampleNow, full = true, true
+		case <-h.changed:
+			if due == nil {
+				if wait := minUpdateGap - time.Since(last); wait > 0 {
+					due = time.After(wait)
+				} else {
+					sampleNow = true
+				}
 			}
+		case <-due:
+			sampleNow = true
+		case <-busy:
+			sampleNow = true
+		case <-h.nudge:
+			h.pushItems(ctx, h.watchedItems())
+		case <-h.wake:
+			// A new page: it already got the last sample.
+		case <-h.stop:
+			return
 		}
 	}
 }
 
-// poll takes one sample and sends it to every subscriber.
-func (h *hub) poll(ctx context.Context) {
+// poll takes one sample and sends it to the subscribers: every value when full (the
+// periodic refresh), else the values that changed since the last sample, if any did.
+func (h *hub) poll(ctx context.Context, full bool) {
 	d := h.d
 	ctx, cancel := context.WithTimeout(ctx, max(h.interval*3, 3*time.Second))
 	defer cancel()
 	now := time.Now()
-	s := sample{T: now.UnixMilli(), Values: map[string]any{}}
+	s := sample{T: now.UnixMilli(), Values: map[string]any{}, Mode: h.mode(now)}
 	stats, err := d.cfg.Queues.Queues(ctx)
 	if err != nil {
 		if ctx.Err() != nil && h.isClosed() {
@@ -270,25 +328,10 @@ func (h *hub) poll(ctx context.Context) {
 	if d.cfg.Workflows != nil {
 		h.workflowValues(ctx, &s, now)
 	}
-	frame, _ := json.Marshal(s)
-	msg := sseFrame("sample", frame)
-
-	h.mu.Lock()
-	if err == nil {
-		h.history = append(h.history, s.Point)
-		if over := len(h.history) - d.cfg.History; over > 0 {
-			h.history = append(h.history[:0:0], h.history[over:]...)
-		}
+	h.broadcast(s, full)
+	if full {
+		h.pushItems(ctx, h.watchedItems())
 	}
-	h.last = msg
-	for sub := range h.subs {
-		send(sub, msg)
-	}
-	h.mu.Unlock()
-
-	watched := h.watchedItems()
-	h.pushItems(ctx, watched)
-	h.follow(watched)
 }
 
 // pushItems sends the state of the jobs and workflows whose page is open, when it changed:
@@ -348,16 +391,19 @@ func (h *hub) isClosed() bool {
 	return h.closed
 }
 
-// send queues msg for a subscriber; a page too slow to keep up misses samples rather than
-// holding up the others.
-func send(s *subscriber, msg []byte) {
+// send queues msg for a subscriber; a page too slow to keep up misses frames rather than
+// holding up the others. It reports whether msg was queued.
+func send(s *subscriber, msg []byte) bool {
 	select {
 	case s.ch <- msg:
+		return true
 	default:
+		return false
 	}
 }
 
-// fill computes the live values and the chart point from the queue statistics.
+// fill computes the live values from the queue statistics, and the chart point when one is
+// due (pointGap after the last).
 func (h *hub) fill(s *sample, stats []queue.QueueStats, now time.Time) {
 	v := s.Values
 	var totals [7]int64
@@ -381,11 +427,15 @@ func (h *hub) fill(s *sample, stats []queue.QueueStats, now time.Time) {
 	v["total.failed"] = failed
 	v["queues"] = len(stats)
 
-	p := point{T: s.T, Pending: totals[0], Active: totals[1], Waiting: totals[2] + totals[3], Dead: totals[4]}
 	h.mu.Lock()
 	prev := h.prev
+	if prev != nil && now.Sub(prev.at) < h.pointGap() {
+		h.mu.Unlock()
+		return
+	}
 	h.prev = &prevCounters{at: now, processed: processed, failed: failed}
 	h.mu.Unlock()
+	p := &point{T: s.T, Pending: totals[0], Active: totals[1], Waiting: totals[2] + totals[3], Dead: totals[4]}
 	if prev != nil {
 		dt := now.Sub(prev.at).Seconds()
 		// After a pause in sampling (nobody watching), the chart shows a gap, not an average.
@@ -398,6 +448,12 @@ func (h *hub) fill(s *sample, stats []queue.QueueStats, now time.Time) {
 		}
 	}
 	s.Point = p
+}
+
+// pointGap is the least time between two chart points: a second, or the interval if shorter
+// (tests). The rates are computed over it.
+func (h *hub) pointGap() time.Duration {
+	return min(h.interval, time.Second) * 9 / 10 // the samples of a steady tick drift a little
 }
 
 // latency is how long the oldest pending job of q has waited, for display.
@@ -438,9 +494,14 @@ func sseFrame(event string, data []byte) []byte {
 }
 
 // events is the server-sent event stream of a live page: the chart history at once (with
-// ?charts, the last hour's: chartHistory), then one sample per tick of the shared poller (and,
-// with ?job=ID, that job's state when it changes).
+// ?charts, the last hour's: chartHistory), then the samples of the shared poller (with
+// ?queue=Q, only that queue's values, when they change; with ?job=ID, also that job's state
+// when it changes). It answers only the dashboard's own pages (sameOrigin).
 func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r, true) {
+		http.Error(w, "the live stream is for the dashboard's own pages", http.StatusForbidden)
+		return
+	}
 	q := r.URL.Query()
 	watch := ""
 	if id := q.Get("job"); id != "" && len(id) <= 200 {
@@ -448,7 +509,12 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 	} else if id := q.Get("workflow"); id != "" && len(id) <= 200 {
 		watch = "workflow:" + id
 	}
-	sub, live, last, ok := d.hub.subscribe(watch)
+	only := q.Get("queue")
+	if only != "" && queue.CheckQueueName(only) != nil {
+		http.Error(w, "queue: "+queue.CheckQueueName(only).Error(), http.StatusBadRequest)
+		return
+	}
+	sub, live, last, ok := d.hub.subscribe(watch, only)
 	if !ok {
 		http.Error(w, "dashboard is shutting down", http.StatusServiceUnavailable)
 		return
@@ -460,42 +526,46 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 			hist, _ = json.Marshal(pts)
 		}
 	}
-	rc := http.NewResponseController(w)
-	// A live stream outlives any write timeout the server has.
-	_ = rc.SetWriteDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte("retry: 2000\n\n"))
-	_, _ = w.Write(sseFrame("history", hist))
-	if last != nil {
-		_, _ = w.Write(last)
+	rc := http.NewResponseController(w)
+	// write sends frames, giving up on a page that does not read them within writeTimeout
+	// (the stream outlives any write timeout the server has, so it sets its own).
+	write := func(frames ...[]byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		for _, f := range frames {
+			if _, err := w.Write(f); err != nil {
+				return false
+			}
+		}
+		return rc.Flush() == nil
 	}
-	if err := rc.Flush(); err != nil {
+	if !write([]byte("retry: 2000\n\n"), sseFrame("history", hist), last) {
 		return
 	}
 	keepalive := time.NewTicker(20 * time.Second)
 	defer keepalive.Stop()
 	for {
+		var msg []byte
 		select {
-		case msg, ok := <-sub.ch:
+		case m, ok := <-sub.ch:
 			if !ok {
 				return
 			}
-			if _, err := w.Write(msg); err != nil {
-				return
-			}
+			msg = m
 		case <-keepalive.C:
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
-				return
-			}
+			msg = []byte(": keep-alive\n\n")
 		case <-r.Context().Done():
 			return
 		}
-		if err := rc.Flush(); err != nil {
+		if !write(msg) {
 			return
 		}
 	}
 }
+
+// writeTimeout bounds how long a live page may take to read a frame.
+const writeTimeout = 10 * time.Second

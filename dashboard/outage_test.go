@@ -2,7 +2,6 @@ package dashboard_test
 
 import (
 	"bufio"
-	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +12,6 @@ import (
 	"github.com/codex-dominion/dominion/dashboard"
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
-	"github.com/codex-dominion/dominion/queue/redisbroker"
 )
 
 // TestLiveViewLogsOutageOnce: while a page watches, the dashboard's poller reads the queue
@@ -21,12 +19,7 @@ import (
 // one line saying so, per outage, however many reads fail in between.
 func TestLiveViewLogsOutageOnce(t *testing.T) {
 	t.Parallel()
-	r := testenv.StartRedis(t)
-	br, err := redisbroker.Open(context.Background(), r.URL(), redisbroker.Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = br.Close() })
+	r, br := openRedisBroker(t)
 	var logs testenv.LogBuffer
 	d, err := dashboard.New(dashboard.Config{Queues: queue.NewClient(br), Interval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})

@@ -224,7 +224,7 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d.searchByType(ctx, p, from)
-		d.renderView(w, r, "jobs", &view{Title: "Jobs · " + p.Queue, Nav: "jobs", Live: "?", Page: p})
+		d.renderView(w, r, "jobs", &view{Title: "Jobs · " + p.Queue, Nav: "jobs", Live: "?queue=" + url.QueryEscape(p.Queue), Page: p})
 		return
 	}
 
@@ -245,7 +245,7 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 		p.NextURL = d.jobsURL(p.Queue, p.State, page+1, "")
 		p.LastURL = d.jobsURL(p.Queue, p.State, int(p.Pages), "")
 	}
-	d.renderView(w, r, "jobs", &view{Title: "Jobs · " + p.Queue, Nav: "jobs", Live: "?", Page: p})
+	d.renderView(w, r, "jobs", &view{Title: "Jobs · " + p.Queue, Nav: "jobs", Live: "?queue=" + url.QueryEscape(p.Queue), Page: p})
 }
 
 // searchByType reads at most scanWindow jobs of the state from offset from, and keeps those

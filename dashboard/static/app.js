@@ -1,6 +1,6 @@
 // Dominion dashboard: theme toggle, confirmation dialogs, live numbers and charts.
 // Plain JavaScript, no library, nothing fetched from elsewhere. The live data comes from one
-// EventSource per page, fed by the server's single poller.
+// EventSource per page, fed by the server's single poller, which job events wake.
 "use strict";
 (function () {
   var body = document.body;
@@ -115,12 +115,22 @@
       history = JSON.parse(ev.data) || [];
       redrawCharts();
     });
+    // A sample carries the values that changed (all of them every few seconds), and a chart
+    // point at most once a second.
     es.addEventListener("sample", function (ev) {
       var s = JSON.parse(ev.data);
-      setLive(s.error ? "offline" : "live", s.error ? "broker unreachable" : "live");
-      if (s.error && indicator) indicator.title = s.error;
+      if (s.error) setLive("offline", "broker unreachable");
+      else if (s.mode === "refresh") setLive("polling", "refreshing every few seconds");
+      else setLive("live", "live");
+      if (indicator) {
+        indicator.title = s.error || {
+          events: "Live: the page changes as jobs do",
+          busy: "Live: jobs change faster than a page can show, so it is refreshed every second",
+          refresh: "The job event stream is unavailable: the page is refreshed every few seconds"
+        }[s.mode] || "";
+      }
       for (var k in s.values) show(k, s.values[k]);
-      if (!s.error) {
+      if (!s.error && s.point) {
         if (!history.length || history[history.length - 1].t !== s.point.t) history.push(s.point);
         var cut = Date.now() - 2 * maxWindowMs;
         while (history.length && history[0].t < cut) history.shift();
