@@ -26,8 +26,9 @@
 //
 // Events: each script that moves a job also appends its event to the queue's stream, in the
 // same call, so that events follow the job's transitions in order and never report one that
-// did not happen; when nobody subscribes (no p:{q}:subs key) this costs one EXISTS per queue
-// and script call. A subscriber reads the streams with XREAD (blocking up to a second), and
+// did not happen; when nobody subscribes (no p:{q}:subscribers set) this costs one EXISTS per
+// queue and script call, and a subscription that ends takes itself out of the set, so that
+// the events stop at once when it was the last. A subscriber reads the streams with XREAD (blocking up to a second), and
 // a subscription to every queue looks for new queues once a second: the events of a queue's
 // first jobs may be missed. Delivery is at most once (see queue.EventStore).
 //
@@ -86,9 +87,11 @@
 //	p:{q}:paused         STRING present while the queue is paused
 //	p:{q}:stats          HASH   processed, failed
 //	p:{q}:wake           LIST   at most one wake-up token for blocked workers
-//	p:{q}:subs           STRING present while someone subscribes to the queue's events
-//	                            (queue.SubscriberTTL, renewed by the subscriber)
-//	p:{q}:events         STREAM the queue's job events while p:{q}:subs exists (XADD with
+//	p:{q}:subscribers    ZSET   the subscriptions to the queue's events, scored by when they
+//	                            expire (Unix ms; the set too expires queue.SubscriberTTL after
+//	                            its last renewal); p:{q}:subs, a STRING, is the same for the
+//	                            subscribers of versions before it, which workers still honour
+//	p:{q}:events         STREAM the queue's job events while p:{q}:subscribers exists (XADD with
 //	                            MAXLEN ~ 10000; emit in lib.lua, events.go)
 //	p:{q}:limits         HASH   json: the queue.QueueLimits; q, t:<type>, k:<prefix>: the
 //	                            rules fetch.lua reads ("rate per-ms burst concurrency")

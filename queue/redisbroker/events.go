@@ -2,6 +2,7 @@ package redisbroker
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,9 +47,9 @@ func (b *Broker) SetProgress(ctx context.Context, u queue.ProgressUpdate) error 
 }
 
 // Subscribe switches on the events of queues (all known queues when empty, and those that
-// appear later, looked for once a second) by setting their p:{q}:subs key for
-// queue.SubscriberTTL, renewed while the stream is read, and returns a stream that reads
-// their p:{q}:events streams (XREAD) from now on.
+// appear later, looked for once a second) by adding the stream to their p:{q}:subscribers
+// sets for queue.SubscriberTTL, renewed while the stream is read, and returns a stream that
+// reads their p:{q}:events streams (XREAD) from now on.
 func (b *Broker) Subscribe(ctx context.Context, queues []string) (queue.EventStream, error) {
 	for _, q := range queues {
 		if err := checkQueue(q); err != nil {
@@ -60,7 +61,7 @@ func (b *Broker) Subscribe(ctx context.Context, queues []string) (queue.EventStr
 		return nil, b.wrap(err, "subscribe to events")
 	}
 	// Entries added from now on have IDs of this millisecond or later.
-	s := &stream{b: b, all: len(queues) == 0, from: fmt.Sprintf("%d-%d", t.UnixMilli()-1, uint64(math.MaxUint64)),
+	s := &stream{b: b, id: rand.Text(), all: len(queues) == 0, from: fmt.Sprintf("%d-%d", t.UnixMilli()-1, uint64(math.MaxUint64)),
 		last: map[string]string{}}
 	for _, q := range queues {
 		s.last[q] = s.from
@@ -75,17 +76,19 @@ func (b *Broker) Subscribe(ctx context.Context, queues []string) (queue.EventStr
 // entry read.
 type stream struct {
 	b        *Broker
+	id       string // its member in the subscribers sets
 	all      bool
 	from     string
 	last     map[string]string
-	renewed  time.Time // when the subs keys were last set
+	renewed  time.Time // when the subscribers sets were last renewed
 	searched time.Time // when the set of queues was last read (all)
 	closed   bool
 	rd       *readers // on a cluster, once Next is called
 }
 
-// renew looks for new queues (all) once a second, and sets the subs keys of new queues at
-// once and of every queue every SubscriberTTL/3.
+// renew looks for new queues (all) once a second, and adds the stream to the subscribers sets
+// of new queues at once and of every queue every SubscriberTTL/3. A member's score is when it
+// expires (Unix ms), and the set itself expires SubscriberTTL after its last renewal.
 func (s *stream) renew(ctx context.Context, now time.Time) error {
 	var fresh []string
 	if s.all && now.Sub(s.searched) >= time.Second {
@@ -111,9 +114,12 @@ func (s *stream) renew(ctx context.Context, now time.Time) error {
 			fresh = append(fresh, q)
 		}
 	}
+	expires := float64(now.Add(queue.SubscriberTTL).UnixMilli())
 	_, err := s.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, q := range fresh {
-			p.Set(ctx, s.b.keys.base(q)+"subs", "1", queue.SubscriberTTL)
+			k := s.b.keys.base(q) + "subscribers"
+			p.ZAdd(ctx, k, redis.Z{Score: expires, Member: s.id})
+			p.PExpire(ctx, k, queue.SubscriberTTL)
 		}
 		return nil
 	})
@@ -203,15 +209,34 @@ func decodeEvent(q string, m redis.XMessage) queue.Event {
 	return ev
 }
 
-// Close ends the stream. The queues' subs keys expire by themselves (another subscriber may
-// share them), so events are recorded for up to queue.SubscriberTTL after the last leaves.
+// Close ends the stream and takes it out of its queues' subscribers sets, with the members
+// of subscribers that died without leaving (expired): a queue that nobody else subscribes to
+// stops recording events at once (its set, empty, is gone).
 func (s *stream) Close() error {
 	s.closed = true
 	if s.rd != nil {
 		s.rd.cancel()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	_, err := s.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for q := range s.last {
+			k := s.b.keys.base(q) + "subscribers"
+			p.ZRem(ctx, k, s.id)
+			p.ZRemRangeByScore(ctx, k, "-inf", "("+now)
+		}
+		return nil
+	})
+	if err != nil {
+		return s.b.wrap(err, "end the event subscription")
+	}
 	return nil
 }
+
+// closeTimeout bounds Close's call to Redis; when it fails, the sets expire by themselves
+// within queue.SubscriberTTL.
+const closeTimeout = 2 * time.Second
 
 // sleep waits d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {

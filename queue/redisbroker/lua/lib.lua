@@ -68,14 +68,15 @@ local function trimDead(base, max)
 end
 
 -- Events (queue.EventStore): a transition appends one entry to the queue's stream p:{q}:events
--- while a subscriber keeps p:{q}:subs alive; with none it costs one EXISTS per queue and call.
+-- while a subscriber is in p:{q}:subscribers (or keeps the p:{q}:subs key of older versions
+-- alive); with none it costs one EXISTS per queue and call.
 -- The entry: k kind, i job id, y type, s state after, a attempt, e error (stored error JSON),
 -- p progress JSON.
 local eventsOn = {}
 local function emit(base, id, kind, err, progress)
   local on = eventsOn[base]
   if on == nil then
-    on = redis.call('EXISTS', base .. 'subs') == 1
+    on = redis.call('EXISTS', base .. 'subscribers', base .. 'subs') > 0
     eventsOn[base] = on
   end
   if not on then return end
