@@ -102,7 +102,13 @@ func (c *Cluster) URL() string {
 
 // MasterOf returns the node that is now the master of key's slot.
 func (c *Cluster) MasterOf(ctx context.Context, key string) (*Redis, error) {
-	rc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{c.Nodes[0].Addr()}, Password: c.password})
+	var addrs []string
+	for _, n := range c.Nodes {
+		if n.proc.Running() {
+			addrs = append(addrs, n.Addr())
+		}
+	}
+	rc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Password: c.password})
 	defer rc.Close()
 	m, err := rc.MasterForKey(ctx, key)
 	if err != nil {

@@ -179,31 +179,46 @@ func BenchmarkWorkerNoopSubscribed(b *testing.B) {
 	benchWorker(b, br)
 }
 
-func benchWorker(b *testing.B, br *Broker) {
-	for batch := range slices.Chunk(benchJobs("q", b.N), 1000) {
-		benchEnqueue(b, br, batch)
+func benchWorker(b *testing.B, br *Broker) { benchWorkers(b, br, []string{"q"}) }
+
+// benchWorkers enqueues b.N no-op jobs spread over queues, then runs them with one worker of
+// concurrency 50 per queue, all in this process.
+func benchWorkers(b *testing.B, br *Broker, queues []string) {
+	for i, q := range queues {
+		n := b.N / len(queues)
+		if i < b.N%len(queues) {
+			n++
+		}
+		for batch := range slices.Chunk(benchJobs(q, n), 1000) {
+			benchEnqueue(b, br, batch)
+		}
 	}
 	var done atomic.Int64
 	all := make(chan struct{})
-	w := queue.NewWorker(br, queue.WorkerConfig{
-		Queues: []queue.QueueWeight{{Name: "q", Weight: 1}}, Concurrency: 50,
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	w.HandleFunc("noop", func(context.Context, *queue.Job) (any, error) {
+	noop := func(context.Context, *queue.Job) (any, error) {
 		if done.Add(1) == int64(b.N) {
 			close(all)
 		}
 		return nil, nil
-	})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.ResetTimer()
-	stopped := make(chan error, 1)
-	go func() { stopped <- w.Run(ctx) }()
+	stopped := make(chan error, len(queues))
+	for _, q := range queues {
+		w := queue.NewWorker(br, queue.WorkerConfig{
+			Queues: []queue.QueueWeight{{Name: q, Weight: 1}}, Concurrency: 50,
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		w.HandleFunc("noop", noop)
+		go func() { stopped <- w.Run(ctx) }()
+	}
 	<-all
 	b.StopTimer()
 	cancel()
-	if err := <-stopped; err != nil {
-		b.Fatal(err)
+	for range queues {
+		if err := <-stopped; err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }
