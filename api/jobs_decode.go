@@ -36,7 +36,7 @@ const (
 
 // jobFields are the keys one job of POST /api/jobs may have.
 var jobFields = []string{"type", "payload", "queue", "delay_ms", "run_at", "max_retries", "timeout_ms",
-	"id", "unique_key", "unique_ttl_ms", "result_ttl_ms", "priority", "deadline"}
+	"id", "unique_key", "unique_ttl_ms", "result_ttl_ms", "priority", "deadline", "rate_key"}
 
 // newJob is one job of POST /api/jobs, decoded and checked.
 type newJob struct {
@@ -171,11 +171,11 @@ func decodeJob(m map[string]json.RawMessage, prefix string, now time.Time) (newJ
 	return j, nil
 }
 
-// jobOptions decodes queue, id, max_retries, priority, timeout_ms, result_ttl_ms, delay_ms,
-// run_at and deadline.
+// jobOptions decodes queue, id, rate_key, max_retries, priority, timeout_ms, result_ttl_ms,
+// delay_ms, run_at and deadline.
 func jobOptions(m map[string]json.RawMessage, prefix string, now time.Time) ([]queue.Option, *Error) {
 	var opts []queue.Option
-	for _, key := range []string{"queue", "id"} {
+	for _, key := range []string{"queue", "id", "rate_key"} {
 		s, e := jobString(m, key, prefix, 200)
 		if e != nil {
 			return nil, e
@@ -186,10 +186,13 @@ func jobOptions(m map[string]json.RawMessage, prefix string, now time.Time) ([]q
 		if e := checkName(s, key, prefix); e != nil {
 			return nil, e
 		}
-		if key == "queue" {
+		switch key {
+		case "queue":
 			opts = append(opts, queue.OnQueue(s))
-		} else {
+		case "id":
 			opts = append(opts, queue.WithID(s))
+		default:
+			opts = append(opts, queue.RateKey(s))
 		}
 	}
 	if n, ok, e := wholeNumber(m, "max_retries", prefix, maxJobRetries); e != nil {
@@ -380,7 +383,7 @@ func checkText(s, field string) *Error {
 // checkName checks a queue name or job id as the queue library wants them.
 func checkName(s, key, prefix string) *Error {
 	field := prefix + key
-	max := 200
+	max := 200 // of an id, and queue.MaxRateKeySize of a rate key
 	if key == "queue" {
 		max = 100
 	}

@@ -38,6 +38,7 @@ type JobView struct {
 	MaxRetries      int             `json:"max_retries"`
 	Priority        int             `json:"priority"`
 	Deadline        time.Time       `json:"deadline,omitzero"`
+	RateKey         string          `json:"rate_key,omitempty"`
 	TimeoutMS       int64           `json:"timeout_ms,omitempty"`
 	RunAt           time.Time       `json:"run_at,omitzero"`
 	UniqueKey       string          `json:"unique_key,omitempty"`
@@ -103,7 +104,7 @@ func millisOf(d time.Duration) int64 { return d.Milliseconds() }
 func jobView(j *queue.Job, details bool) JobView {
 	v := JobView{
 		ID: j.ID, Queue: j.Queue, Type: j.Type, State: string(j.State), Attempts: j.Attempt,
-		MaxRetries: j.MaxRetries, Priority: j.Priority, Deadline: j.Deadline, TimeoutMS: millisOf(j.Timeout), RunAt: j.RunAt, UniqueKey: j.UniqueKey,
+		MaxRetries: j.MaxRetries, Priority: j.Priority, Deadline: j.Deadline, RateKey: j.RateKey, TimeoutMS: millisOf(j.Timeout), RunAt: j.RunAt, UniqueKey: j.UniqueKey,
 		UniqueTTLMS: millisOf(j.UniqueFor), ResultTTLMS: millisOf(j.ResultTTL),
 		EnqueuedAt: j.EnqueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
 		WorkerID: j.WorkerID, CancelRequested: j.CancelRequested, Progress: j.Progress, StatusURL: jobURL(j.ID),

@@ -21,7 +21,7 @@ import (
 func TestPagesRender(t *testing.T) {
 	e := newEnv(t, nil)
 	dead := e.enqueue("report.build", map[string]any{"week": "2026-W05"}, queue.OnQueue("reports"))
-	e.enqueue("email.send", map[string]string{"to": "a@example.com"})
+	keyed := e.enqueue("email.send", map[string]string{"to": "a@example.com"}, queue.RateKey("customer:42"))
 	e.enqueue("email.send", nil, queue.RunIn(time.Hour))
 	h := e.httpClient()
 	for _, p := range []string{"/", "/queues", "/jobs", "/jobs?queue=reports&state=pending", "/jobs?state=scheduled",
@@ -37,6 +37,9 @@ func TestPagesRender(t *testing.T) {
 		if want == http.StatusOK && !strings.Contains(r.body, "</html>") {
 			t.Errorf("GET %s: no complete page", p)
 		}
+	}
+	if r := h.get("/jobs/" + keyed.ID); !strings.Contains(r.body, `<dd data-test="rate-key" class="mono">customer:42</dd>`) {
+		t.Errorf("the job page does not show the job's rate key:\n%s", r.body)
 	}
 	if r := h.get("/jobs/NOPE"); r.status != http.StatusNotFound {
 		t.Errorf("missing job: status %d", r.status)

@@ -51,6 +51,12 @@ func Priority(p int) Option { return func(j *Job) { j.Priority = p } }
 // started again and ends dead with the error "deadline exceeded" (see Job.Deadline).
 func Deadline(t time.Time) Option { return func(j *Job) { j.Deadline = t } }
 
+// DeadlineIn sets the job's deadline d after its enqueue (see Deadline): for a schedule's jobs,
+// each within d of its tick.
+func DeadlineIn(d time.Duration) Option {
+	return func(j *Job) { j.Deadline = time.Now().Add(d) }
+}
+
 // RunAt delays the job until t (state scheduled until then).
 func RunAt(t time.Time) Option { return func(j *Job) { j.RunAt = t } }
 
@@ -174,8 +180,8 @@ func (c *Client) validate(job *Job, now time.Time) error {
 		return fmt.Errorf("%w: run-at %s is after the deadline %s", ErrInvalidJob, job.RunAt.Format(time.RFC3339Nano), job.Deadline.Format(time.RFC3339Nano))
 	case len(job.Payload) > MaxPayloadBytes:
 		return fmt.Errorf("%w: payload of %d bytes is over the %d-byte limit", ErrInvalidJob, len(job.Payload), MaxPayloadBytes)
-	case checkRateKey(job.RateKey) != nil:
-		return fmt.Errorf("%w: rate key %w", ErrInvalidJob, checkRateKey(job.RateKey))
+	case CheckRateKey(job.RateKey) != nil:
+		return fmt.Errorf("%w: rate key %w", ErrInvalidJob, CheckRateKey(job.RateKey))
 	case metadataSize(job.Metadata) > MaxMetadataBytes:
 		return fmt.Errorf("%w: metadata of %d bytes is over the %d-byte limit", ErrInvalidJob, metadataSize(job.Metadata), MaxMetadataBytes)
 	}

@@ -181,7 +181,7 @@ func (l QueueLimits) Check() error {
 		return fmt.Errorf("%d key and type limits: at most %d", len(l.Keys)+len(l.Types), MaxLimitRules)
 	}
 	for p, k := range l.Keys {
-		if err := checkRateKey(p); err != nil {
+		if err := CheckRateKey(p); err != nil {
 			return fmt.Errorf("key prefix: %w", err)
 		}
 		if err := k.Check(); err != nil {
@@ -234,8 +234,9 @@ func (l QueueLimits) String() string {
 	return strings.Join(parts, "; ")
 }
 
-// checkRateKey says what is wrong with a job's rate key or a key prefix ("" is allowed).
-func checkRateKey(k string) error {
+// CheckRateKey says what is wrong with a job's rate key or a key prefix ("" is allowed): at
+// most MaxRateKeySize letters, digits, '.', '_', '-' or ':'.
+func CheckRateKey(k string) error {
 	if len(k) > MaxRateKeySize || !validName(k) {
 		return fmt.Errorf("%q: use at most %d letters, digits, '.', '_', '-' or ':'", k, MaxRateKeySize)
 	}

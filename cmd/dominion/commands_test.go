@@ -134,6 +134,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"enqueue", "dominion.noop", "--priority", "6"}, "dominion enqueue: --priority must be from -5 to 5, got 6"},
 		{[]string{"enqueue", "dominion.noop", "--deadline", "soon"}, `dominion enqueue: invalid value "soon" for flag -deadline: not a duration (e.g. 10m) nor an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)`},
 		{[]string{"enqueue", "dominion.noop", "--deadline", "2001-01-01T00:00:00Z"}, "dominion enqueue: --deadline 2001-01-01T00:00:00Z is not in the future"},
+		{[]string{"enqueue", "dominion.noop", "--rate-key", "customer 42"}, `dominion enqueue: --rate-key "customer 42": use at most 200 letters, digits, '.', '_', '-' or ':'`},
+		{[]string{"enqueue", "dominion.noop", "--rate-key", strings.Repeat("k", 201)}, `dominion enqueue: --rate-key "` + strings.Repeat("k", 201) + `": use at most 200 letters, digits, '.', '_', '-' or ':'`},
 		{[]string{"info", "--verbose"}, "dominion info: flag provided but not defined: -verbose"},
 		{[]string{"info", "queues"}, `dominion info: unexpected argument "queues"`},
 		{[]string{"jobs", "list", "--state", "done"}, `dominion jobs list: --state: unknown job state "done" (valid: pending, active, scheduled, retry, dead, completed, canceled)`},
@@ -295,9 +297,10 @@ func TestEnqueueInfo(t *testing.T) {
 	})
 }
 
-// enqueue --priority and --deadline (a time or a duration): jobs list shows the pending jobs
-// in priority order, jobs show the priority and deadline, info the pending jobs by priority.
-func TestEnqueuePriorityDeadline(t *testing.T) {
+// enqueue --priority, --deadline (a time or a duration) and --rate-key: jobs list shows the
+// pending jobs in priority order and the rate key, jobs show the priority, deadline and rate
+// key, info the pending jobs by priority.
+func TestEnqueuePriorityDeadlineRateKey(t *testing.T) {
 	t.Parallel()
 	eachBroker(t, func(t *testing.T, tb testBroker) {
 		cfg := tb.cfg
@@ -324,6 +327,16 @@ func TestEnqueuePriorityDeadline(t *testing.T) {
 		}
 		if human := ok(t, cfg, "info"); !strings.Contains(human, "p  +4: 1, +0: 1, -2: 1") {
 			t.Errorf("info does not show the pending jobs by priority:\n%s", human)
+		}
+		keyed := strings.TrimSpace(ok(t, cfg, "enqueue", "dominion.noop", "--queue", "k", "--rate-key", "customer:42"))
+		if j := showJob(t, cfg, keyed); j.RateKey != "customer:42" {
+			t.Errorf("jobs show --json: rate key %q, want customer:42", j.RateKey)
+		}
+		if shown := ok(t, cfg, "jobs", "show", keyed); !strings.Contains(shown, "Rate key:   customer:42") {
+			t.Errorf("jobs show does not show the rate key:\n%s", shown)
+		}
+		if listed := ok(t, cfg, "jobs", "list", "--queue", "k"); !strings.Contains(listed, "RATE KEY") || !strings.Contains(listed, "customer:42") {
+			t.Errorf("jobs list does not show the rate key:\n%s", listed)
 		}
 		short := strings.TrimSpace(ok(t, cfg, "enqueue", "dominion.noop", "--queue", "d", "--deadline", "90s"))
 		if d := showJob(t, cfg, short).Deadline; d.Before(time.Now().Add(80*time.Second)) || d.After(time.Now().Add(90*time.Second)) {

@@ -27,6 +27,7 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 	priority := f.Int("priority", queue.DefaultPriority, fmt.Sprintf("the job's `PRIORITY` in its queue, %d to %d: higher runs first, FIFO within a priority", queue.MinPriority, queue.MaxPriority))
 	var deadline time.Time
 	f.Var(deadlineFlag{&deadline}, "deadline", "finish by this `DEADLINE` (a duration from now, e.g. 10m, or an RFC 3339 time): a job not finished by then is not started again and ends dead (\"deadline exceeded\")")
+	rateKey := f.String("rate-key", "", "put the job under its queue's limits for `KEY` (e.g. customer:42; see dominion queues limit)")
 	pos, code, ok := f.parse(args)
 	if !ok {
 		return code
@@ -58,12 +59,17 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 		return f.usageError("--deadline %s is not in the future", deadline.Format(time.RFC3339))
 	case *priority < queue.MinPriority || *priority > queue.MaxPriority:
 		return f.usageError("--priority must be from %d to %d, got %d", queue.MinPriority, queue.MaxPriority, *priority)
+	case queue.CheckRateKey(*rateKey) != nil:
+		return f.usageError("--rate-key %v", queue.CheckRateKey(*rateKey))
 	case *id != "" && *count > 1:
 		return f.usageError("--id cannot be used with --count above 1 (job IDs are unique)")
 	}
 	opts := []queue.Option{queue.OnQueue(*q), queue.MaxRetries(*retries), queue.Priority(*priority)}
 	if !deadline.IsZero() {
 		opts = append(opts, queue.Deadline(deadline))
+	}
+	if *rateKey != "" {
+		opts = append(opts, queue.RateKey(*rateKey))
 	}
 	if *timeout > 0 {
 		opts = append(opts, queue.Timeout(*timeout))

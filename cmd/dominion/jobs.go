@@ -64,13 +64,13 @@ func runJobsList(ctx context.Context, a *app, path string, args []string) int {
 			return exitOK
 		}
 		tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTYPE\tPRIORITY\tATTEMPT\tENQUEUED\tRUN AT\tFINISHED\tLAST ERROR")
+		fmt.Fprintln(tw, "ID\tTYPE\tPRIORITY\tRATE KEY\tATTEMPT\tENQUEUED\tRUN AT\tFINISHED\tLAST ERROR")
 		for _, j := range jobs {
 			lastErr := ""
 			if len(j.Errors) > 0 {
 				lastErr = oneLine(j.Errors[len(j.Errors)-1].Error, 60)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Type, j.Priority, attempts(j),
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Type, j.Priority, j.RateKey, attempts(j),
 				fmtTime(j.EnqueuedAt), fmtTime(j.RunAt), fmtTime(j.FinishedAt), lastErr)
 		}
 		tw.Flush()
@@ -116,6 +116,7 @@ func printJob(w io.Writer, j *queue.Job) {
 	row("Attempt", attempts(j))
 	row("Priority", strconv.Itoa(j.Priority))
 	row("Deadline", fmtTime(j.Deadline))
+	row("Rate key", j.RateKey)
 	if j.Timeout > 0 {
 		row("Timeout", j.Timeout.String())
 	}

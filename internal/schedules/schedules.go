@@ -19,6 +19,9 @@
 //	    catch_up: true                  # default false
 //	    max_retries: 5                  # default: the queue's (3)
 //	    timeout: 10m
+//	    priority: 2                     # -5 to 5, default 0
+//	    deadline: 1h                    # each job must finish within 1h of its enqueue
+//	    rate_key: crm                   # the queue's limits for key "crm" apply
 //
 // See docs/scheduling.md.
 package schedules
@@ -78,7 +81,8 @@ func Load(path string) ([]queue.Schedule, error) {
 }
 
 // fields are the keys a schedule entry may have.
-var fields = []string{"name", "spec", "time_zone", "queue", "type", "payload", "enabled", "catch_up", "max_retries", "timeout"}
+var fields = []string{"name", "spec", "time_zone", "queue", "type", "payload", "enabled", "catch_up", "max_retries", "timeout",
+	"priority", "deadline", "rate_key"}
 
 type entry struct {
 	Name       string    `yaml:"name"`
@@ -91,6 +95,9 @@ type entry struct {
 	CatchUp    *bool     `yaml:"catch_up"`
 	MaxRetries *int      `yaml:"max_retries"`
 	Timeout    *string   `yaml:"timeout"`
+	Priority   *int      `yaml:"priority"`
+	Deadline   *string   `yaml:"deadline"`
+	RateKey    *string   `yaml:"rate_key"`
 }
 
 // Parse returns the defaults with the schedules of the YAML document data applied.
@@ -201,21 +208,52 @@ func apply(s *queue.Schedule, e entry) error {
 		}
 		s.Payload = raw
 	}
-	if e.MaxRetries != nil {
-		if *e.MaxRetries < 0 {
-			return fmt.Errorf("max_retries %d is negative", *e.MaxRetries)
-		}
-		s.Options = append(s.Options, queue.MaxRetries(*e.MaxRetries))
+	opts, err := jobOptions(e)
+	if err != nil {
+		return err
 	}
-	if e.Timeout != nil {
-		d, err := time.ParseDuration(*e.Timeout)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("timeout %q is not a positive duration (e.g. 10m)", *e.Timeout)
-		}
-		s.Options = append(s.Options, queue.Timeout(d))
-	}
+	s.Options = append(s.Options, opts...)
 	if s.Spec == "" {
 		return errors.New("no spec (e.g. spec: \"0 2 * * *\")")
 	}
 	return nil
+}
+
+// jobOptions returns the job options e sets: max_retries, timeout, priority, deadline and
+// rate_key.
+func jobOptions(e entry) ([]queue.Option, error) {
+	var opts []queue.Option
+	if e.MaxRetries != nil {
+		if *e.MaxRetries < 0 {
+			return nil, fmt.Errorf("max_retries %d is negative", *e.MaxRetries)
+		}
+		opts = append(opts, queue.MaxRetries(*e.MaxRetries))
+	}
+	for _, d := range []struct {
+		name string
+		v    *string
+		opt  func(time.Duration) queue.Option
+	}{{"timeout", e.Timeout, queue.Timeout}, {"deadline", e.Deadline, queue.DeadlineIn}} {
+		if d.v == nil {
+			continue
+		}
+		v, err := time.ParseDuration(*d.v)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%s %q is not a positive duration (e.g. 10m)", d.name, *d.v)
+		}
+		opts = append(opts, d.opt(v))
+	}
+	if p := e.Priority; p != nil {
+		if *p < queue.MinPriority || *p > queue.MaxPriority {
+			return nil, fmt.Errorf("priority %d is not from %d to %d", *p, queue.MinPriority, queue.MaxPriority)
+		}
+		opts = append(opts, queue.Priority(*p))
+	}
+	if e.RateKey != nil {
+		if err := queue.CheckRateKey(*e.RateKey); err != nil {
+			return nil, fmt.Errorf("rate_key %w", err)
+		}
+		opts = append(opts, queue.RateKey(*e.RateKey))
+	}
+	return opts, nil
 }

@@ -61,6 +61,9 @@ schedules:
     catch_up: true
     max_retries: 0
     timeout: 30s
+    priority: -2
+    deadline: 5m
+    rate_key: "crm:sync"
   - name: dominion.sleep
     spec: "*/5 * * * * *"
     payload: {ms: 5}
@@ -80,15 +83,16 @@ schedules:
 		t.Fatalf("report = %+v", r)
 	}
 	h := find(t, list, "heartbeat")
-	if h.Spec != "@every 10m" || h.Type != "dominion.noop" || h.Queue != "low" || !h.CatchUp || h.Disabled || len(h.Options) != 2 || h.Payload != nil {
+	if h.Spec != "@every 10m" || h.Type != "dominion.noop" || h.Queue != "low" || !h.CatchUp || h.Disabled || len(h.Options) != 5 || h.Payload != nil {
 		t.Fatalf("heartbeat = %+v", h)
 	}
 	var j queue.Job
 	for _, o := range h.Options {
 		o(&j)
 	}
-	if j.MaxRetries != 0 || j.Timeout != 30*time.Second {
-		t.Fatalf("heartbeat options give %+v", j)
+	inFive := time.Until(j.Deadline)
+	if j.MaxRetries != 0 || j.Timeout != 30*time.Second || j.Priority != -2 || j.RateKey != "crm:sync" || inFive <= 4*time.Minute || inFive > 5*time.Minute {
+		t.Fatalf("heartbeat options give %+v (deadline in %s, want 5m)", j, inFive)
 	}
 	s := find(t, list, "dominion.sleep")
 	if s.Type != "dominion.sleep" || s.Queue != "default" || s.TimeZone != "UTC" || string(s.Payload) != `{"ms":5}` || s.CatchUp {
@@ -114,6 +118,9 @@ func TestParseErrors(t *testing.T) {
 		"schedules:\n  - name: x\n    spec: '* * * * *'\n    enabled: maybe\n":              `schedule "x":`,
 		"schedules:\n  - name: x\n    spec: '* * * * *'\n    timeout: soon\n":               `schedule "x": timeout "soon" is not a positive duration`,
 		"schedules:\n  - name: x\n    spec: '* * * * *'\n    max_retries: -1\n":             `schedule "x": max_retries -1 is negative`,
+		"schedules:\n  - name: x\n    spec: '* * * * *'\n    priority: 6\n":                 `schedule "x": priority 6 is not from -5 to 5`,
+		"schedules:\n  - name: x\n    spec: '* * * * *'\n    deadline: tomorrow\n":          `schedule "x": deadline "tomorrow" is not a positive duration`,
+		"schedules:\n  - name: x\n    spec: '* * * * *'\n    rate_key: 'a b'\n":             `schedule "x": rate_key "a b": use at most 200 letters`,
 		"schedules: {x: 1}\n":             "want a list of schedules",
 		"schedules:\n  - just a string\n": "line 2: a schedule must be a mapping",
 		"schedules: [\n":                  "yaml:",

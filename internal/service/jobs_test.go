@@ -117,6 +117,11 @@ func TestJobsValidation(t *testing.T) {
 		{`{"type":"t","priority":1.5}`, "", 400, "out_of_range", "priority"},
 		{`{"type":"t","priority":"high"}`, "", 400, "invalid_type", "priority"},
 		{`{"jobs":[{"type":"t"},{"type":"t","priority":9}]}`, "", 400, "out_of_range", "jobs[1].priority"},
+		{`{"type":"t","rate_key":"customer 42"}`, "", 400, "invalid", "rate_key"},
+		{`{"type":"t","rate_key":""}`, "", 400, "invalid", "rate_key"},
+		{`{"type":"t","rate_key":"` + strings.Repeat("k", 201) + `"}`, "", 400, "out_of_range", "rate_key"},
+		{`{"type":"t","rate_key":42}`, "", 400, "invalid_type", "rate_key"},
+		{`{"jobs":[{"type":"t"},{"type":"t","rate_key":"a{b}"}]}`, "", 400, "invalid", "jobs[1].rate_key"},
 		{`{"type":"t","deadline":"soon"}`, "", 400, "invalid", "deadline"},
 		{`{"type":"t","deadline":"2001-01-01T00:00:00Z"}`, "", 400, "out_of_range", "deadline"},
 		{`{"type":"t","delay_ms":7200000,"deadline":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`, "", 400, "out_of_range", "deadline"},
@@ -156,8 +161,8 @@ func TestJobsValidation(t *testing.T) {
 	}
 }
 
-// POST /api/jobs takes priority and deadline; GET shows them, pending jobs highest priority
-// first.
+// POST /api/jobs takes priority, deadline and rate_key; GET shows them, pending jobs highest
+// priority first.
 func TestJobsPriorityAndDeadline(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
@@ -165,7 +170,7 @@ func TestJobsPriorityAndDeadline(t *testing.T) {
 		deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 		s.call("POST", "/api/jobs", `{"jobs":[{"type":"t","queue":"q","id":"low","priority":-5},
 			{"type":"t","queue":"q","id":"mid"},
-			{"type":"t","queue":"q","id":"high","priority":5,"deadline":"`+deadline.Format(time.RFC3339)+`"}]}`, http.StatusCreated, nil)
+			{"type":"t","queue":"q","id":"high","priority":5,"deadline":"`+deadline.Format(time.RFC3339)+`","rate_key":"customer:42"}]}`, http.StatusCreated, nil)
 		var page api.JobListView
 		s.call("GET", "/api/jobs?queue=q&state=pending", "", http.StatusOK, &page)
 		var got []string
@@ -175,8 +180,8 @@ func TestJobsPriorityAndDeadline(t *testing.T) {
 		if want := []string{"high:5", "mid:0", "low:-5"}; !slices.Equal(got, want) {
 			t.Errorf("pending jobs %v, want %v", got, want)
 		}
-		if j := s.getJob("high"); j.Priority != 5 || !j.Deadline.Equal(deadline) {
-			t.Errorf("GET high: priority %d deadline %v, want 5 and %v", j.Priority, j.Deadline, deadline)
+		if j := s.getJob("high"); j.Priority != 5 || !j.Deadline.Equal(deadline) || j.RateKey != "customer:42" {
+			t.Errorf("GET high: priority %d deadline %v rate key %q, want 5, %v and customer:42", j.Priority, j.Deadline, j.RateKey, deadline)
 		}
 	})
 }

@@ -59,6 +59,9 @@ class JobSpec:
     unique_key: Optional[str] = None
     unique_ttl: Optional[Seconds] = None
     result_ttl: Optional[Seconds] = None
+    priority: Optional[int] = None
+    deadline: Optional[Union[_dt.datetime, Seconds]] = None
+    rate_key: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         """The job as ``POST /api/jobs`` takes it."""
@@ -66,7 +69,7 @@ class JobSpec:
         if self.payload is not None:
             out["payload"] = self.payload
         for key, value in (("queue", self.queue), ("id", self.id), ("unique_key", self.unique_key),
-                           ("max_retries", self.retries)):
+                           ("max_retries", self.retries), ("priority", self.priority), ("rate_key", self.rate_key)):
             if value is not None:
                 out[key] = value
         for key, seconds in (("delay_ms", self.delay), ("timeout_ms", self.timeout),
@@ -74,7 +77,9 @@ class JobSpec:
             if seconds is not None:
                 out[key] = _millis(seconds)
         if self.run_at is not None:
-            out["run_at"] = _rfc3339(self.run_at)
+            out["run_at"] = _rfc3339(self.run_at, "run_at")
+        if self.deadline is not None:
+            out["deadline"] = _rfc3339(_after_now(self.deadline), "deadline")
         return out
 
 
@@ -121,6 +126,9 @@ class Job:
     started_at: Optional[str] = None
     finished_at: Optional[str] = None
     worker_id: Optional[str] = None
+    priority: int = 0
+    deadline: Optional[str] = None
+    rate_key: Optional[str] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -135,7 +143,8 @@ class Job:
             attempts=int(d.get("attempts", 0)), max_retries=int(d.get("max_retries", 0)),
             payload=d.get("payload"), result=d.get("result"), errors=list(d.get("errors") or []),
             run_at=d.get("run_at"), enqueued_at=d.get("enqueued_at"), started_at=d.get("started_at"),
-            finished_at=d.get("finished_at"), worker_id=d.get("worker_id"), raw=dict(d),
+            finished_at=d.get("finished_at"), worker_id=d.get("worker_id"), priority=int(d.get("priority", 0)),
+            deadline=d.get("deadline"), rate_key=d.get("rate_key"), raw=dict(d),
         )
 
 
@@ -158,7 +167,9 @@ class Client:
         """Enqueue one job and return its id.
 
         ``options`` are the fields of :class:`JobSpec`: ``queue``, ``delay`` or ``run_at``,
-        ``retries``, ``timeout``, ``id``, ``unique_key`` with ``unique_ttl``, ``result_ttl``.
+        ``retries``, ``timeout``, ``id``, ``unique_key`` with ``unique_ttl``, ``result_ttl``,
+        ``priority`` (-5 to 5, higher first), ``deadline`` (an aware ``datetime``, or seconds or
+        a ``timedelta`` from now) and ``rate_key`` (the queue's limits for that key apply).
         A duplicate id or unique key raises :class:`DominionError` with ``status`` 409.
         """
         spec = JobSpec(type=type, payload=payload, **options)
@@ -331,7 +342,15 @@ def _millis(seconds: Seconds) -> int:
     return int(round(seconds * 1000))
 
 
-def _rfc3339(t: _dt.datetime) -> str:
+def _after_now(t: Union[_dt.datetime, Seconds]) -> _dt.datetime:
+    if isinstance(t, _dt.datetime):
+        return t
+    if not isinstance(t, _dt.timedelta):
+        t = _dt.timedelta(seconds=t)
+    return _dt.datetime.now(_dt.timezone.utc) + t
+
+
+def _rfc3339(t: _dt.datetime, name: str) -> str:
     if t.tzinfo is None:
-        raise ValueError("run_at must be timezone-aware, e.g. datetime.now(timezone.utc) + timedelta(hours=1)")
+        raise ValueError(f"{name} must be timezone-aware, e.g. datetime.now(timezone.utc) + timedelta(hours=1)")
     return t.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -91,6 +91,27 @@ def test_run_at_and_list_jobs(client: Client) -> None:
         client.enqueue("dominion.noop", run_at=dt.datetime(2030, 1, 1))  # naive: refused locally
 
 
+def test_priority_deadline_and_rate_key(client: Client) -> None:
+    queue = uid("q")  # no worker serves it: the jobs stay pending, in priority order
+    deadline = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=1)
+    low = client.enqueue("dominion.noop", queue=queue, priority=-3)
+    high = client.enqueue("dominion.noop", queue=queue, priority=4, deadline=deadline, rate_key="customer:42")
+    soon = client.enqueue_many([JobSpec("dominion.noop", queue=queue, deadline=90)])[0].id
+    assert [j.id for j in client.list_jobs(queue, state="pending")] == [high, soon, low]
+    job = client.get_job(high)
+    assert job.priority == 4 and job.rate_key == "customer:42"
+    assert dt.datetime.fromisoformat(job.deadline.replace("Z", "+00:00")) == deadline
+    left = dt.datetime.fromisoformat(client.get_job(soon).deadline.replace("Z", "+00:00")) - dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(seconds=60) < left <= dt.timedelta(seconds=90)
+    assert client.get_job(low).rate_key is None
+    with pytest.raises(DominionError) as e:
+        client.enqueue("dominion.noop", rate_key="customer 42")
+    assert e.value.status == 400 and e.value.field == "rate_key"
+    with pytest.raises(DominionError) as e:
+        client.enqueue("dominion.noop", priority=9)
+    assert e.value.status == 400 and e.value.field == "priority"
+
+
 def test_wait_times_out_with_a_clear_error(client: Client) -> None:
     job_id = client.enqueue("dominion.noop", queue=uid("unserved"))
     with pytest.raises(DominionError) as e:
