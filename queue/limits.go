@@ -161,8 +161,10 @@ func (l Limit) Admit(tat, now time.Time) (at, next time.Time) {
 
 // QueueLimits are the limits of one queue, stored in the broker (Broker.SetLimits) so that
 // every worker applies them. A job's key is its RateKey; each key has its own count, under
-// the limit of its type (Types) if there is one, else of the longest prefix of Keys it starts
-// with ("" matches every key). A job without a key is bounded by Queue only.
+// the limit of its job's type (Types) if there is one, else of the longest prefix of Keys it
+// starts with ("" matches every key). A type limit applies to every job of the type: the jobs
+// of the type without a key are counted together (see CountKey). Any other job without a key
+// is bounded by Queue only.
 type QueueLimits struct {
 	Queue Limit            `json:"queue,omitzero" yaml:",inline"`
 	Keys  map[string]Limit `json:"keys,omitempty" yaml:"keys"`
@@ -199,13 +201,14 @@ func (l QueueLimits) Check() error {
 	return nil
 }
 
-// ForKey returns the limit of key for a job of type typ, and whether there is one.
+// ForKey returns the limit, beyond the queue's, of a job of type typ with rate key key, and
+// whether there is one; the job counts under CountKey(typ, key).
 func (l QueueLimits) ForKey(typ, key string) (Limit, bool) {
-	if key == "" {
-		return Limit{}, false
-	}
 	if k, ok := l.Types[typ]; ok {
 		return k, true
+	}
+	if key == "" {
+		return Limit{}, false
 	}
 	best, found := "", false
 	for p := range l.Keys {
@@ -214,6 +217,16 @@ func (l QueueLimits) ForKey(typ, key string) (Limit, bool) {
 		}
 	}
 	return l.Keys[best], found
+}
+
+// CountKey is what a job of type typ with rate key key counts under, for its key's or type's
+// limit: its key, or "@" and its type when it has none ('@' is in no rate key, so the two never
+// meet).
+func CountKey(typ, key string) string {
+	if key == "" {
+		return "@" + typ
+	}
+	return key
 }
 
 // String describes the limits on one line: "rate 100/s; key customer: concurrency 1".
@@ -253,10 +266,10 @@ func RateKey(key string) Option { return func(j *Job) { j.RateKey = key } }
 type Gate struct {
 	Limits QueueLimits
 	Now    time.Time
-	// Running counts the queue's active jobs, KeyRunning those of each key.
+	// Running counts the queue's active jobs, KeyRunning those of each CountKey.
 	Running    int
 	KeyRunning map[string]int
-	// TAT is the queue's theoretical arrival time, KeyTAT each key's (see Limit.Admit).
+	// TAT is the queue's theoretical arrival time, KeyTAT each CountKey's (see Limit.Admit).
 	TAT    time.Time
 	KeyTAT map[string]time.Time
 	// Changed lists the keys whose KeyTAT Admit moved.
@@ -281,7 +294,7 @@ func (g *Gate) Admit(typ, key string) (ok, stop bool) {
 			return false, true
 		}
 	}
-	if k, limited := g.Limits.ForKey(typ, key); limited && !g.admitKey(k, key) {
+	if k, limited := g.Limits.ForKey(typ, key); limited && !g.admitKey(k, CountKey(typ, key)) {
 		return false, false
 	}
 	if !q.Rate.IsZero() {

@@ -61,13 +61,16 @@ func TestForKey(t *testing.T) {
 		found    bool
 	}{
 		{"x", "", 0, false}, {"x", "other", 9, true}, {"x", "customer:1", 2, true},
-		{"x", "customer:vip:1", 5, true}, {"email", "customer:1", 1, true},
+		{"x", "customer:vip:1", 5, true}, {"email", "customer:1", 1, true}, {"email", "", 1, true},
 	}
 	for _, c := range cases {
 		got, found := l.ForKey(c.typ, c.key)
 		if found != c.found || got.Concurrency != c.want {
 			t.Errorf("ForKey(%q, %q) = %d, %v; want %d, %v", c.typ, c.key, got.Concurrency, found, c.want, c.found)
 		}
+	}
+	if a, b := queue.CountKey("email", ""), queue.CountKey("x", "email"); a != "@email" || b != "email" {
+		t.Errorf("CountKey: %q and %q, want @email and email", a, b)
 	}
 }
 

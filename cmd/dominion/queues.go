@@ -90,14 +90,15 @@ from its next fetch. A rate of N/UNIT (100/s, 5/m, 1/h, 10/500ms) starts at most
 UNIT, spread evenly, plus --burst more at once after a quiet spell; --concurrency N runs at
 most N at once across every worker. With --key PREFIX the limit applies to each rate key
 (queue.Job.RateKey) starting with PREFIX, each key on its own ("" matches
-every key); with --type TYPE to each key of the jobs of that type. Flags not given keep their
+every key); with --type TYPE to every job of that type: each rate key on its own, the jobs
+without one together. Flags not given keep their
 value. --clear removes the queue's limits (with --key or --type: only that one). With no flag
 the limits are shown.`, 1, 1)
 	rate := f.String("rate", "", "at most N jobs per UNIT: 100/s, 5/m, 1/h, 10/500ms")
 	burst := f.Int("burst", 0, "how many more may start at once after a quiet spell")
 	conc := f.Int("concurrency", 0, "at most this many running at once (1: one at a time)")
 	key := f.String("key", "", "set the limit of the rate keys starting with this prefix")
-	typ := f.String("type", "", "set the limit of the rate keys of this job type")
+	typ := f.String("type", "", "set the limit of the jobs of this type (each rate key on its own, the jobs without one together)")
 	clearFlag := f.Bool("clear", false, "remove the limits (with --key or --type: only that one)")
 	pos, code, ok := f.parse(args)
 	if !ok {

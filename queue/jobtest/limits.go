@@ -54,7 +54,7 @@ func (b *Broker) takeLimited(name string, q *queueInfo, req queue.FetchRequest, 
 	for _, e := range b.jobs {
 		if e.job.Queue == name && e.job.State == queue.StateActive {
 			g.Running++
-			g.KeyRunning[e.job.RateKey]++
+			g.KeyRunning[queue.CountKey(e.job.Type, e.job.RateKey)]++
 		}
 	}
 	var jobs []*queue.Job

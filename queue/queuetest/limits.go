@@ -185,6 +185,39 @@ func testRateKeyLeavesOthers(t *testing.T, nb NewBroker) {
 	}
 }
 
+// testTypeLimitUnkeyed: a type's limit applies to the jobs of the type without a rate key,
+// counted together (a concurrency of 1 runs them one at a time, a rate paces them), and holds
+// back no job of another type.
+func testTypeLimitUnkeyed(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.setLimits(queue.DefaultQueue, queue.QueueLimits{Types: map[string]queue.Limit{
+		"one": {Concurrency: 1}, "paced": {Rate: queue.Rate{N: 10, Per: time.Second}}}})
+	for _, typ := range []string{"one", "paced", "rec", "one", "paced", "rec"} {
+		enqueueKeyed(e, typ, "", 3)
+	}
+	one, other := &concurrency{holdTime: 30 * time.Millisecond}, &concurrency{holdTime: 30 * time.Millisecond}
+	var paced starts
+	for range 2 {
+		e.worker(queue.WorkerConfig{Concurrency: 8}, map[string]queue.HandlerFunc{"one": one.handle, "paced": paced.handle, "rec": other.handle})
+	}
+	eventually(t, 20*time.Second, func() bool { return one.done.Load() == 6 && paced.count() == 6 && other.done.Load() == 6 },
+		func() string {
+			return fmt.Sprintf("ran %d of 6 one, %d of 6 paced, %d of 6 rec", one.done.Load(), paced.count(), other.done.Load())
+		})
+	if peak, _ := one.peaks(); peak != 1 {
+		t.Errorf("%d jobs of type one (concurrency 1, no rate key) ran at once", peak)
+	}
+	if peak, _ := other.peaks(); peak < 2 {
+		t.Errorf("at most %d jobs of type rec ran at once: held back by the type limits", peak)
+	}
+	ts := paced.of("")
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	// Five intervals of 100 ms.
+	if span := ts[5].Sub(ts[0]); span < 450*time.Millisecond {
+		t.Errorf("6 jobs of type paced (10/s, no rate key) started within %s, want at least 500 ms", span)
+	}
+}
+
 // concurrency counts the handlers running at once, overall and per key.
 type concurrency struct {
 	mu       sync.Mutex

@@ -89,6 +89,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"RateLimit":                testRateLimit,
 		"RateLimitFetchWaits":      testRateLimitFetchWaits,
 		"RateKeyLeavesOthers":      testRateKeyLeavesOthers,
+		"TypeLimitUnkeyed":         testTypeLimitUnkeyed,
 		"ConcurrencyLimit":         testConcurrencyLimit,
 		"ConcurrencyKeyExclusive":  testConcurrencyKeyExclusive,
 		"ConcurrencyLeaseExpiry":   testConcurrencySlotLeaseExpiry,

@@ -96,9 +96,9 @@
 //	p:{q}:limits         HASH   json: the queue.QueueLimits; q, t:<type>, k:<prefix>: the
 //	                            rules fetch.lua reads ("rate per-ms burst concurrency")
 //	p:{q}:rl             STRING the queue's rate limiter state (ms), PX until it no longer matters
-//	p:{q}:rl:<key>       STRING the same for one rate key
-//	p:{q}:running        HASH   rate key → its jobs running now (keys with a concurrency limit)
-//	p:{q}:held:<key>     LIST   IDs of the jobs waiting for a running slot of the key
+//	p:{q}:rl:<key>       STRING the same for one rate key (or "@" and a type: queue.CountKey)
+//	p:{q}:running        HASH   count key → its jobs running now (keys with a concurrency limit)
+//	p:{q}:held:<key>     LIST   IDs of the jobs waiting for a running slot of the count key
 //	p:queues             SET    names of the queues that have had a job
 //	p:workers            ZSET   worker ID → last heartbeat (ms)
 //	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its

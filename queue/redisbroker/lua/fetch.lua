@@ -171,16 +171,20 @@ local function limitsOf(base)
   return lim
 end
 
--- ruleFor returns the rule of rate key k of a job with packed fields d: its type's, else the
--- longest matching key prefix's; nil when none.
-local function ruleFor(lim, k, d)
+-- ruleFor returns the rule of a job with packed fields d beyond its queue's, and the key it
+-- counts under (queue.CountKey): its type's rule (a job without a rate key counts under '@'
+-- and its type), else the rule of the longest key prefix its rate key starts with; nil when
+-- none.
+local function ruleFor(lim, d)
+  local k = string.match(d, '^{"m":%d+,"rt":%d+,"rk":"([^"]*)"')
   local typ = string.match(d, ',"y":"([^"]*)"')
-  if typ and lim.types[typ] then return lim.types[typ] end
+  if typ and lim.types[typ] then return lim.types[typ], k or ('@' .. typ) end
+  if not k then return nil end
   local best, rule = -1, nil
   for _, p in ipairs(lim.keys) do
     if #p[1] > best and string.sub(k, 1, #p[1]) == p[1] then best, rule = #p[1], p[2] end
   end
-  return rule
+  return rule, k
 end
 
 -- admit applies rate rule r to the limiter at key rl (its theoretical arrival time, GCRA; see
@@ -196,7 +200,7 @@ local function admit(rl, r, count)
   return at
 end
 
--- keyAllows applies rule r of rate key k to the job id (packed fields d). A job over the key's
+-- keyAllows applies rule r of count key k (a rate key, or '@' and a type) to the job id (packed fields d). A job over the key's
 -- concurrency is held (scheduled at HELD, listed in held:<k>) until unrun releases it; a job
 -- over the key's rate is scheduled at the slot reserved for it. Returns whether it may start.
 local function keyAllows(base, id, k, r)
@@ -256,8 +260,7 @@ local function popLimited(qi, base, n, out, lim)
       expireDeadline(base, id, v[2], v[7])
       dead = dead + 1
     else
-      local k = string.match(v[1], '^{"m":%d+,"rt":%d+,"rk":"([^"]*)"')
-      local r = k and ruleFor(lim, k, v[1])
+      local r, k = ruleFor(lim, v[1])
       if not r or keyAllows(base, id, k, r) then
         if q and q[1] > 0 then admit(base .. 'rl', q, true) end
         take(qi, jk, v, out)

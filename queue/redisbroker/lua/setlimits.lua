@@ -13,8 +13,9 @@ end
 local held = redis.call('ZRANGEBYSCORE', base .. 'scheduled', HELD, HELD)
 for _, id in ipairs(held) do
   local jk = base .. 'job:' .. id
-  local k = string.match(redis.call('HGET', jk, 'd') or '', '^{"m":%d+,"rt":%d+,"rk":"([^"]*)"')
-  if k then redis.call('DEL', base .. 'held:' .. k) end
+  local d = redis.call('HGET', jk, 'd') or ''
+  local k = string.match(d, '^{"m":%d+,"rt":%d+,"rk":"([^"]*)"') or ('@' .. (string.match(d, ',"y":"([^"]*)"') or ''))
+  redis.call('DEL', base .. 'held:' .. k)
   redis.call('HSET', jk, 's', 'pending')
   pushPending(base, prio(redis.call('HGET', jk, 'pr')), {id})
 end

@@ -321,7 +321,9 @@ ON CONFLICT (name) DO UPDATE SET limits = excluded.limits;
 UPDATE queues SET tat = ?2 WHERE name = ?1;
 
 -- name: running-by-key
-SELECT coalesce(rate_key, ''), count(*) FROM jobs WHERE queue = ?1 AND state = 'active' GROUP BY 1;
+-- The active jobs of a queue per count key (queue.CountKey: the rate key, else '@' and the type).
+SELECT CASE WHEN coalesce(rate_key, '') = '' THEN '@' || type ELSE rate_key END, count(*)
+FROM jobs WHERE queue = ?1 AND state = 'active' GROUP BY 1;
 
 -- name: key-tats
 SELECT key, tat FROM rate_keys WHERE queue = ?1 AND tat > ?2;
