@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -270,4 +272,35 @@ func BenchmarkClientEnqueueMany(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkMemoryPerJob reports the Redis memory (INFO used_memory) that each pending job
+// with a small payload adds, and each completed one keeps until its result TTL (docs/scaling.md).
+func BenchmarkMemoryPerJob(b *testing.B) {
+	br := benchBroker(b)
+	rc := rawClient(b)
+	ctx := context.Background()
+	used := func() float64 {
+		b.Helper()
+		info, err := rc.Info(ctx, "memory").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				return n
+			}
+		}
+		b.Fatal("no used_memory in INFO memory")
+		return 0
+	}
+	before := used()
+	for batch := range slices.Chunk(benchJobs("q", b.N), 1000) {
+		benchEnqueue(b, br, batch)
+	}
+	pending := used()
+	benchWorkers(b, br, []string{"q"}) // its ResetTimer drops the metrics reported before
+	b.ReportMetric((pending-before)/float64(b.N), "B/pending-job")
+	b.ReportMetric((used()-before)/float64(b.N), "B/completed-job")
 }
