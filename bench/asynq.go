@@ -45,13 +45,13 @@ func (a *asynqSystem) EnqueueSeq(ctx context.Context, n int) (float64, error) {
 // EnqueueBatch: Asynq has no batch enqueue; the fastest a user can do is many goroutines.
 func (a *asynqSystem) EnqueueBatch(ctx context.Context, n int) (float64, error) {
 	start := time.Now()
-	if err := a.fill(ctx, n); err != nil {
+	if err := a.fill(ctx, "bench", n); err != nil {
 		return 0, err
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-func (a *asynqSystem) fill(ctx context.Context, n int) error {
+func (a *asynqSystem) fill(ctx context.Context, q string, n int) error {
 	const goroutines = 50
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -59,7 +59,7 @@ func (a *asynqSystem) fill(ctx context.Context, n int) error {
 	for range goroutines {
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) {
-				if _, err := a.client.EnqueueContext(ctx, asynq.NewTask("noop", nil), asynq.Queue("bench")); err != nil {
+				if _, err := a.client.EnqueueContext(ctx, asynq.NewTask("noop", nil), asynq.Queue(q)); err != nil {
 					errs <- err
 					return
 				}
@@ -72,7 +72,7 @@ func (a *asynqSystem) fill(ctx context.Context, n int) error {
 }
 
 func (a *asynqSystem) Process(ctx context.Context, n, concurrency int) (float64, error) {
-	if err := a.fill(ctx, n); err != nil {
+	if err := a.fill(ctx, "bench", n); err != nil {
 		return 0, err
 	}
 	var count atomic.Int64
@@ -96,7 +96,10 @@ func (a *asynqSystem) Process(ctx context.Context, n, concurrency int) (float64,
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-func (a *asynqSystem) Latency(ctx context.Context, samples int) (time.Duration, time.Duration, error) {
+func (a *asynqSystem) Latency(ctx context.Context, samples, backlog int) (time.Duration, time.Duration, error) {
+	if err := a.fill(ctx, "backlog", backlog); err != nil {
+		return 0, 0, err
+	}
 	lat := make(chan time.Duration, samples)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("ping", func(_ context.Context, t *asynq.Task) error {

@@ -47,18 +47,18 @@ func (d *dominion) EnqueueSeq(ctx context.Context, n int) (float64, error) {
 
 func (d *dominion) EnqueueBatch(ctx context.Context, n int) (float64, error) {
 	start := time.Now()
-	if err := d.fill(ctx, n); err != nil {
+	if err := d.fill(ctx, "bench", n); err != nil {
 		return 0, err
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-func (d *dominion) fill(ctx context.Context, n int) error {
+func (d *dominion) fill(ctx context.Context, q string, n int) error {
 	const chunk = 1000
 	for done := 0; done < n; done += chunk {
 		reqs := make([]queue.Request, min(chunk, n-done))
 		for i := range reqs {
-			reqs[i] = queue.Request{Type: "noop", Options: []queue.Option{queue.OnQueue("bench")}}
+			reqs[i] = queue.Request{Type: "noop", Options: []queue.Option{queue.OnQueue(q)}}
 		}
 		if _, _, err := d.client.EnqueueMany(ctx, reqs); err != nil {
 			return err
@@ -68,7 +68,7 @@ func (d *dominion) fill(ctx context.Context, n int) error {
 }
 
 func (d *dominion) Process(ctx context.Context, n, concurrency int) (float64, error) {
-	if err := d.fill(ctx, n); err != nil {
+	if err := d.fill(ctx, "bench", n); err != nil {
 		return 0, err
 	}
 	var count atomic.Int64
@@ -90,7 +90,10 @@ func (d *dominion) Process(ctx context.Context, n, concurrency int) (float64, er
 	return float64(n) / elapsed.Seconds(), nil
 }
 
-func (d *dominion) Latency(ctx context.Context, samples int) (time.Duration, time.Duration, error) {
+func (d *dominion) Latency(ctx context.Context, samples, backlog int) (time.Duration, time.Duration, error) {
+	if err := d.fill(ctx, "backlog", backlog); err != nil {
+		return 0, 0, err
+	}
 	lat := make(chan time.Duration, samples)
 	w := d.worker(10)
 	w.HandleFunc("ping", func(_ context.Context, j *queue.Job) (any, error) {

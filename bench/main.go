@@ -25,7 +25,7 @@ import (
 )
 
 type options struct {
-	jobs, concurrency, runs, seqJobs, latencySamples int
+	jobs, concurrency, runs, seqJobs, latencySamples, backlog int
 }
 
 // system is one queue implementation under measurement.
@@ -34,7 +34,9 @@ type system interface {
 	EnqueueSeq(ctx context.Context, n int) (perSec float64, err error)
 	EnqueueBatch(ctx context.Context, n int) (perSec float64, err error)
 	Process(ctx context.Context, n, concurrency int) (perSec float64, err error)
-	Latency(ctx context.Context, samples int) (p50, p99 time.Duration, err error)
+	// Latency measures pickup with backlog jobs waiting in another queue, which the
+	// worker does not serve.
+	Latency(ctx context.Context, samples, backlog int) (p50, p99 time.Duration, err error)
 	Reset(ctx context.Context) error
 	Close() error
 }
@@ -46,6 +48,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 50, "worker concurrency for the process phase")
 	flag.IntVar(&o.runs, "runs", 5, "runs per metric and system (the median is reported)")
 	flag.IntVar(&o.latencySamples, "latency-samples", 500, "jobs enqueued 2 ms apart for the latency phase")
+	flag.IntVar(&o.backlog, "backlog", 1000, "jobs waiting in another queue (not served) during the latency phase")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -111,7 +114,7 @@ func measure(ctx context.Context, s system, o options, record func(metric, sys s
 	if err := s.Reset(ctx); err != nil {
 		return err
 	}
-	p50, p99, err := s.Latency(ctx, o.latencySamples)
+	p50, p99, err := s.Latency(ctx, o.latencySamples, o.backlog)
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
@@ -127,8 +130,8 @@ func report(results map[string]map[string][]float64, o options) {
 	}
 	order := []string{"enqueue_seq", "enqueue_batch", fmt.Sprintf("process_c%d", o.concurrency), "latency_p50", "latency_p99"}
 	sort.Slice(metrics, func(i, j int) bool { return slices.Index(order, metrics[i]) < slices.Index(order, metrics[j]) })
-	fmt.Printf("\n%d runs each, medians; jobs=%d seq-jobs=%d concurrency=%d latency-samples=%d\n\n",
-		o.runs, o.jobs, o.seqJobs, o.concurrency, o.latencySamples)
+	fmt.Printf("\n%d runs each, medians; jobs=%d seq-jobs=%d concurrency=%d latency-samples=%d backlog=%d\n\n",
+		o.runs, o.jobs, o.seqJobs, o.concurrency, o.latencySamples, o.backlog)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "| metric\t| unit\t| dominion\t| asynq\t| dominion vs asynq\t| dominion runs\t|")
 	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|")
