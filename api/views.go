@@ -54,11 +54,14 @@ type WorkflowView struct {
 	TotalDurationMS *float64 `json:"total_duration_ms,omitempty"`
 	// LastAttemptDurationMS is how long the latest finished attempt ran (its metric's
 	// duration); only in the detailed view, and left out until an attempt finished.
-	LastAttemptDurationMS *float64     `json:"last_attempt_duration_ms,omitempty"`
-	StatusURL             string       `json:"status_url"`
-	Steps                 []StepView   `json:"steps,omitempty"`
-	Metrics               []MetricView `json:"metrics,omitempty"`
-	withDetails           bool
+	LastAttemptDurationMS *float64   `json:"last_attempt_duration_ms,omitempty"`
+	StatusURL             string     `json:"status_url"`
+	Steps                 []StepView `json:"steps,omitempty"`
+	// Runs are a graph workflow's steps released (every step they need finished) and not
+	// finished; only in the detailed view, and left out when there are none.
+	Runs        []RunView    `json:"runs,omitempty"`
+	Metrics     []MetricView `json:"metrics,omitempty"`
+	withDetails bool
 }
 
 // StepView is one finished step.
@@ -68,6 +71,18 @@ type StepView struct {
 	Attempt    int             `json:"attempt"`
 	Output     json.RawMessage `json:"output,omitempty"`
 	FinishedAt time.Time       `json:"finished_at,omitzero"`
+}
+
+// RunView is a released step of a graph workflow that has not finished.
+type RunView struct {
+	Index int    `json:"index"`
+	Name  string `json:"name"`
+	// Attempt is the workflow attempt that released it; one older than the workflow's
+	// attempts waits for a retry.
+	Attempt int    `json:"attempt"`
+	State   string `json:"state"` // ready, running or failed (its last try; it runs again)
+	Tries   int    `json:"tries"`
+	Error   string `json:"error,omitempty"`
 }
 
 // MetricView is the record of one finished execution attempt.
@@ -150,6 +165,9 @@ func workflowView(w store.Workflow, details bool) WorkflowView {
 		v.Steps = make([]StepView, 0, len(w.Steps))
 		for _, s := range w.Steps {
 			v.Steps = append(v.Steps, StepView{Index: s.Index, Name: s.Name, Attempt: s.Attempt, Output: validOrNil(s.Output), FinishedAt: s.FinishedAt})
+		}
+		for _, r := range w.Runs {
+			v.Runs = append(v.Runs, RunView{Index: r.Index, Name: r.Name, Attempt: r.Attempt, State: string(r.State), Tries: r.Tries, Error: r.Error})
 		}
 		v.Metrics = make([]MetricView, 0, len(w.Metrics))
 		for _, m := range w.Metrics {

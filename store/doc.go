@@ -31,6 +31,11 @@
 //	MarkEnqueued            records the job id; PendingEnqueue lists the outbox
 //	StartAttempt            queued|running → running, attempts+1
 //	RecordStep              a step finished: CurrentStep advances (resume point)
+//	StartGraph              a graph workflow: queued → running (attempts+1) or running as it
+//	                        is, and the steps whose needs finished are released (Runs)
+//	FinishStep              a graph step finished: the steps it unblocks are released, or the
+//	                        workflow is completed with its metric, in the same transaction
+//	SetStepState            a released step's try started or failed (Runs: state, tries)
 //	FinishWorkflow          running → completed|failed + its metric, atomically
 //	RecordRetriedAttempt    running stays running: a failed attempt's metric (retried)
 //	CancelWorkflow          queued|running → canceled (+ the running attempt's metric)

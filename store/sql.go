@@ -631,6 +631,9 @@ func (s *sqlStore) GetWorkflow(ctx context.Context, id string) (Workflow, error)
 	if err := loadMetrics(ctx, s.read(), &w); err != nil {
 		return Workflow{}, s.fail(op, id, err)
 	}
+	if err := loadRuns(ctx, s.read(), &w); err != nil {
+		return Workflow{}, s.fail(op, id, err)
+	}
 	return w, nil
 }
 

@@ -134,6 +134,10 @@ type Workflow struct {
 	// Steps and Metrics are filled by GetWorkflow only (nil from lists).
 	Steps   []Step
 	Metrics []Metric
+	// Runs are the steps of a graph workflow released and not finished (GetWorkflow,
+	// StartGraph and FinishStep fill it; a sequential workflow has none): a run whose
+	// Attempt is the workflow's Attempts must run; an older one waits for a retry.
+	Runs []StepRun
 }
 
 // Enqueued reports whether the workflow has been handed to the queue since
@@ -288,6 +292,27 @@ type Store interface {
 	// ErrStaleAttempt if step.Attempt is not the current attempt, ErrInvalid
 	// if step.Index skips ahead of CurrentStep.
 	RecordStep(ctx context.Context, id string, step Step) error
+	// StartGraph starts graph workflow id, whose type's steps depend on each other as g
+	// says: a queued workflow becomes running with a new attempt (as StartAttempt); a
+	// running one keeps its attempt (its start job ran again). In the same transaction it
+	// releases the steps that are not finished, not released by this attempt, and whose
+	// needs are all finished (Workflow.Runs lists them with the ones released before), or
+	// completes the workflow when every step is finished. A *StateError if the workflow is
+	// completed, failed or canceled.
+	StartGraph(ctx context.Context, id string, g Graph) (Workflow, error)
+	// FinishStep records step st of graph workflow id finished by attempt st.Attempt (a step
+	// finished already keeps its first record) and, in the same transaction, releases the
+	// steps that needed it and now have every need finished, or, when every step of g is
+	// finished, completes the workflow with its attempt's metric (duration from StartedAt,
+	// the workflow's weekly savings). It returns the workflow with its steps and runs.
+	// *StateError if the workflow is not running, ErrStaleAttempt if st.Attempt is not the
+	// current attempt, ErrInvalid for a step outside g.
+	FinishStep(ctx context.Context, id string, st Step, g Graph) (Workflow, error)
+	// SetStepState records that a try of released step index of attempt started (state
+	// StepRunning: Tries+1, Error cleared) or failed with msg (StepFailed). *StateError if
+	// the workflow is not running, ErrStaleAttempt if attempt is not current, ErrInvalid if
+	// the step is not released by it.
+	SetStepState(ctx context.Context, id string, attempt, index int, state StepState, msg string) error
 	// FinishWorkflow ends the running attempt as completed or failed and
 	// inserts its metric, in one transaction.
 	FinishWorkflow(ctx context.Context, id string, r Result) (Workflow, error)

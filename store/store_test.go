@@ -101,7 +101,7 @@ func TestMigrateCommand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Migrate: %v", err)
 		}
-		if want := []store.Migration{{Version: 1, Name: "init"}, {Version: 2, Name: "attempt_metrics"}, {Version: 3, Name: "idempotency_keys"}}; !reflect.DeepEqual(applied, want) {
+		if want := []store.Migration{{Version: 1, Name: "init"}, {Version: 2, Name: "attempt_metrics"}, {Version: 3, Name: "idempotency_keys"}, {Version: 4, Name: "step_runs"}}; !reflect.DeepEqual(applied, want) {
 			t.Fatalf("Migrate applied %v, want %v", applied, want)
 		}
 		if applied, err = s.Migrate(t.Context()); err != nil || len(applied) != 0 {

@@ -451,8 +451,9 @@ func (e *Engine) List(ctx context.Context, f store.ListFilter) (store.Page, erro
 	return e.store.ListWorkflows(ctx, f)
 }
 
-// Cancel cancels a queued or running workflow and its queue job; a running workflow stops
-// before its next step (and a delay or http step in progress is interrupted). It returns the
+// Cancel cancels a queued or running workflow and its queue job (a graph workflow's step
+// jobs too); a running workflow stops before its next step (and a delay or http step in
+// progress is interrupted). It returns the
 // workflow's status; for a workflow already finished, that status and an error wrapping
 // store.ErrConflict.
 func (e *Engine) Cancel(ctx context.Context, id string) (store.Status, error) {
@@ -492,6 +493,7 @@ func (e *Engine) cancelJob(ctx context.Context, w store.Workflow) {
 		e.log.Warn("workflow canceled; its queue job could not be canceled (it will stop by itself)",
 			"workflow_id", w.ID, "job_id", jobID, "err", err)
 	}
+	e.cancelRuns(ctx, w, "")
 }
 
 // Retry sends a failed or canceled workflow back to queued and enqueues it again, under a new

@@ -76,6 +76,7 @@ func ViewReport(r store.WeeklyReport) ReportView {
 }
 
 // Register registers the job types execute_workflow ({"workflow_id"}),
+// execute_workflow_step (StepPayload, enqueued by the engine for graph workflows),
 // cleanup_old_workflows ({"days"}, default 30), generate_weekly_report ({}) and
 // dominion.notify (NotifyPayload, enqueued by the engine) on w. The
 // worker must serve the engine's queue (Config.Queue, default "workflows") for workflows to
@@ -84,6 +85,7 @@ func ViewReport(r store.WeeklyReport) ReportView {
 // outage of the database uses none of the jobs' attempts.
 func (e *Engine) Register(w *queue.Worker) {
 	w.HandleFunc(JobExecute, waitsOutOutages(e.handleExecute))
+	w.HandleFunc(JobStep, waitsOutOutages(e.handleStep))
 	w.HandleFunc(JobCleanup, waitsOutOutages(e.handleCleanup))
 	w.HandleFunc(JobReport, waitsOutOutages(e.handleReport))
 	w.HandleFunc(JobNotify, waitsOutOutages(e.handleNotify))
@@ -187,21 +189,12 @@ func (f stepFailure) where() string {
 // workflow is marked failed) or left to the queue's next attempt (the workflow stays running
 // and the next attempt resumes at the failed step).
 func (e *Engine) execute(ctx context.Context, id string, last bool) (ExecResult, error) {
+	if typ, ok := e.graphType(ctx, id); ok {
+		return e.startGraph(ctx, id, typ)
+	}
 	w, err := e.store.StartAttempt(ctx, id)
 	if err != nil {
-		res := ExecResult{WorkflowID: id}
-		var se *store.StateError
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return res, queue.NoRetry(fmt.Errorf("workflow %s: not found (deleted?)", id))
-		case errors.As(err, &se):
-			// Finished or canceled before this job ran (or a duplicate job): nothing to do
-			// but its notifications, which a crash may have left unsent (enqueued once).
-			res.Status, res.Note = se.Status, "workflow is "+string(se.Status)+": nothing to do"
-			e.log.InfoContext(ctx, "workflow job skipped", "workflow_id", id, "status", se.Status)
-			return res, e.reannounce(ctx, id, se.Status)
-		}
-		return res, fmt.Errorf("workflow %s: start attempt: %w", id, err)
+		return e.notStarted(ctx, id, err)
 	}
 	a := &attempt{w: w, last: last, start: time.Now(),
 		log: e.log.With("workflow_id", id, "workflow_type", w.Type, "workflow_attempt", w.Attempts),
@@ -216,6 +209,24 @@ func (e *Engine) execute(ctx context.Context, id string, last bool) (ExecResult,
 		return res, err
 	}
 	return e.complete(ctx, a)
+}
+
+// notStarted handles a failed start of workflow id: one gone, one finished or canceled
+// before this job ran (or a duplicate job), or a store error.
+func (e *Engine) notStarted(ctx context.Context, id string, err error) (ExecResult, error) {
+	res := ExecResult{WorkflowID: id}
+	var se *store.StateError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return res, queue.NoRetry(fmt.Errorf("workflow %s: not found (deleted?)", id))
+	case errors.As(err, &se):
+		// Nothing to do but its notifications, which a crash may have left unsent
+		// (enqueued once).
+		res.Status, res.Note = se.Status, "workflow is "+string(se.Status)+": nothing to do"
+		e.log.InfoContext(ctx, "workflow job skipped", "workflow_id", id, "status", se.Status)
+		return res, e.reannounce(ctx, id, se.Status)
+	}
+	return res, fmt.Errorf("workflow %s: start attempt: %w", id, err)
 }
 
 // runSteps runs the steps of typ from the workflow's current one. stop says the attempt

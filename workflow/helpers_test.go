@@ -130,12 +130,18 @@ func (e *env) engineWith(f func(*workflow.Config)) *workflow.Engine {
 // or stop is called (a graceful shutdown: stop returns when the worker has).
 func (e *env) startWorker(eng *workflow.Engine) (stop func()) {
 	e.t.Helper()
+	return e.startWorkerOf(eng, 4)
+}
+
+// startWorkerOf is startWorker with concurrency jobs at a time.
+func (e *env) startWorkerOf(eng *workflow.Engine, concurrency int) (stop func()) {
+	e.t.Helper()
 	if eng == nil {
 		eng = e.engine
 	}
 	w := queue.NewWorker(e.broker, queue.WorkerConfig{
 		Queues:            []queue.QueueWeight{{Name: workflow.DefaultQueue, Weight: 2}, {Name: queue.DefaultQueue, Weight: 1}},
-		Concurrency:       4,
+		Concurrency:       concurrency,
 		Lease:             5 * time.Second,
 		HeartbeatInterval: 20 * time.Millisecond,
 		FetchWait:         time.Second,

@@ -10,12 +10,13 @@ import (
 	"github.com/codex-dominion/dominion/store"
 )
 
-// WorkflowOf returns the id of the workflow that job runs when it is an execute_workflow job.
-// Such a job is the workflow's: retrying it means retrying the workflow (Engine.Retry, which
-// resumes after the last finished step under a new job), never sending the old job back to
-// pending, which would find the workflow finished and do nothing.
+// WorkflowOf returns the id of the workflow that job runs when it is an execute_workflow or
+// execute_workflow_step job. Such a job is the workflow's: retrying it means retrying the
+// workflow (Engine.Retry, which resumes after the last finished step under a new job), never
+// sending the old job back to pending, which would find the workflow finished and do
+// nothing.
 func WorkflowOf(job *queue.Job) (id string, ok bool) {
-	if job == nil || job.Type != JobExecute {
+	if job == nil || (job.Type != JobExecute && job.Type != JobStep) {
 		return "", false
 	}
 	var p ExecutePayload

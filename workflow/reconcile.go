@@ -26,7 +26,8 @@ func (r Reconciled) Changed() bool { return r.Failed+r.Canceled+r.Requeued > 0 }
 // job, so that none stays queued or running for good: its execute_workflow job may have
 // died (retries used up, say during an outage before this version), been canceled or deleted
 // in the queue, or been lost with a Redis that kept no data. It looks at the workflows that
-// have not changed for Config.ReconcileAfter and, for each, at its job: a dead job fails
+// have not changed for Config.ReconcileAfter and, for each, at its job (for a running graph
+// workflow, at the jobs of its released steps that have not finished): a dead job fails
 // the workflow with the job's last error; a canceled job cancels it; a job that is gone, or
 // that completed without finishing the workflow, is enqueued again under the same id. Each
 // change is guarded by the workflow's status and attempt, so a workflow that moved on
@@ -55,28 +56,68 @@ func (e *Engine) Reconcile(ctx context.Context) (Reconciled, error) {
 	}
 }
 
-// reconcileOne checks the job of in-flight workflow w and acts on it.
+// reconcileOne checks the job of in-flight workflow w and acts on it; for a running graph
+// workflow, the jobs of the steps its attempt released.
 func (e *Engine) reconcileOne(ctx context.Context, w store.Workflow, r *Reconciled) error {
 	r.Checked++
-	job, err := e.client.Get(ctx, w.JobID)
+	if typ, ok := e.types.Get(w.Type); ok && typ.Graph() && w.Status == store.StatusRunning {
+		return e.reconcileGraph(ctx, w, typ, r)
+	}
+	return e.reconcileJob(ctx, w, JobExecute, w.JobID, func() error { return e.enqueueAgain(ctx, w, w.JobID) }, r)
+}
+
+// reconcileGraph checks the job of each step that running graph workflow w's attempt
+// released and that has not finished; the first that ends the workflow (dead or canceled)
+// ends the pass over it.
+func (e *Engine) reconcileGraph(ctx context.Context, w store.Workflow, typ Type, r *Reconciled) error {
+	full, err := e.store.GetWorkflow(ctx, w.ID)
+	if moved(err) {
+		r.Untouched++
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, run := range full.Runs {
+		if run.Attempt != full.Attempts {
+			continue
+		}
+		jobID := StepJobID(w.ID, run.Attempt, run.Name)
+		before := r.Failed + r.Canceled
+		err := e.reconcileJob(ctx, full, JobStep, jobID, func() error {
+			_, err := e.enqueueRuns(ctx, store.Workflow{ID: w.ID, Attempts: full.Attempts, Runs: []store.StepRun{run}}, typ)
+			return err
+		}, r)
+		if err != nil || r.Failed+r.Canceled > before {
+			return err
+		}
+	}
+	return nil
+}
+
+// reconcileJob checks job jobID (of type kind) of in-flight workflow w and acts on it: a job
+// that is gone or completed is enqueued again by requeue, a dead job fails the workflow, a
+// canceled one cancels it.
+func (e *Engine) reconcileJob(ctx context.Context, w store.Workflow, kind, jobID string, requeue func() error, r *Reconciled) error {
+	job, err := e.client.Get(ctx, jobID)
 	if err != nil && !errors.Is(err, queue.ErrJobNotFound) {
 		return err
 	}
-	log := e.log.With("workflow_id", w.ID, "job_id", w.JobID, "status", w.Status)
+	log := e.log.With("workflow_id", w.ID, "job_id", jobID, "status", w.Status)
 	switch {
 	case err != nil, job.State == queue.StateCompleted:
 		if err == nil {
-			if err := e.client.Delete(ctx, w.JobID); err != nil && !errors.Is(err, queue.ErrJobNotFound) {
+			if err := e.client.Delete(ctx, jobID); err != nil && !errors.Is(err, queue.ErrJobNotFound) {
 				return err
 			}
 		}
-		if err := e.enqueueAgain(ctx, w, w.JobID); err != nil {
+		if err := requeue(); err != nil {
 			return err
 		}
 		r.Requeued++
 		log.Warn("reconcile: the workflow's job was gone or finished without it; enqueued it again")
 	case job.State == queue.StateDead:
-		reason := "its " + JobExecute + " job " + w.JobID + " is dead"
+		reason := "its " + kind + " job " + jobID + " is dead"
 		if n := len(job.Errors); n > 0 {
 			reason += ": " + job.Errors[n-1].Error
 		}
@@ -88,6 +129,7 @@ func (e *Engine) reconcileOne(ctx context.Context, w store.Workflow, r *Reconcil
 		if err != nil {
 			return err
 		}
+		e.cancelRuns(ctx, w, "")
 		if err := e.announce(ctx, failed); err != nil {
 			log.Warn("reconcile: the workflow is failed; its notifications could not be enqueued", "err", err)
 		}
@@ -101,6 +143,7 @@ func (e *Engine) reconcileOne(ctx context.Context, w store.Workflow, r *Reconcil
 			}
 			return err
 		}
+		e.cancelRuns(ctx, w, "")
 		r.Canceled++
 		log.Info("reconcile: the workflow's job was canceled; so is the workflow")
 	default:

@@ -75,14 +75,41 @@ func newStepData(w store.Workflow) StepData {
 	return d
 }
 
-// runStep runs one step and returns its output (JSON). An error marked queue.NoRetry is
-// permanent: retrying cannot help.
-func (e *Engine) runStep(ctx context.Context, d StepData, s StepSpec) (out json.RawMessage, err error) {
+// runStep runs one step and returns its output (JSON): each try is bounded by the step's
+// Timeout, and a failed try is tried again as its Retry says (the last failure is then
+// permanent: queue.NoRetry). An error marked queue.NoRetry is permanent: retrying cannot
+// help.
+func (e *Engine) runStep(ctx context.Context, d StepData, s StepSpec) (json.RawMessage, error) {
+	wait := s.Retry.Backoff
+	for try := 1; ; try++ {
+		out, err := e.tryStep(ctx, d, s)
+		if err == nil || s.Retry.Attempts == 0 || queue.IsNoRetry(err) || ctx.Err() != nil {
+			return out, err
+		}
+		if try >= s.Retry.Attempts {
+			return nil, queue.NoRetry(fmt.Errorf("%w (try %d of %d)", err, try, s.Retry.Attempts))
+		}
+		e.log.WarnContext(ctx, "step failed; trying again", "workflow_id", d.WorkflowID, "step", s.Name,
+			"try", try, "of", s.Retry.Attempts, "in", wait, "err", err)
+		if _, err := runDelay(ctx, StepSpec{Duration: wait}); err != nil {
+			return nil, fmt.Errorf("waiting to try step %s again: %w", s.Name, err)
+		}
+		wait = min(wait*2, MaxRetryBackoff)
+	}
+}
+
+// tryStep runs one try of a step, bounded by its timeout.
+func (e *Engine) tryStep(ctx context.Context, d StepData, s StepSpec) (out json.RawMessage, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%s step panicked: %v\n%s", s.Kind, r, debug.Stack())
 		}
 	}()
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, s.Timeout, fmt.Errorf("%s step timed out after %s", s.Kind, s.Timeout))
+		defer cancel()
+	}
 	switch s.Kind {
 	case KindDelay:
 		return runDelay(ctx, s)
@@ -126,8 +153,6 @@ func (e *Engine) runHTTP(ctx context.Context, d StepData, s StepSpec) (json.RawM
 	if err != nil {
 		return nil, queue.NoRetry(fmt.Errorf("http step: encode body: %w", err))
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, s.Timeout, fmt.Errorf("http step timed out after %s", s.Timeout))
-	defer cancel()
 	var rd io.Reader
 	hasBody := s.Method != http.MethodGet && s.Method != http.MethodHead
 	if hasBody {
@@ -194,8 +219,6 @@ func (e *Engine) runEmail(ctx context.Context, d StepData, s StepSpec) (json.Raw
 		return nil, queue.NoRetry(fmt.Errorf("email step: %w", err))
 	}
 	msgID := fmt.Sprintf("<%s.%d.%d@dominion>", d.WorkflowID, d.Step.Index, d.Attempt)
-	ctx, cancel := context.WithTimeoutCause(ctx, s.Timeout, fmt.Errorf("email step timed out after %s", s.Timeout))
-	defer cancel()
 	err = smtpmail.Send(ctx, e.smtp, smtpmail.Message{To: s.To, Subject: subject, Body: body, MessageID: msgID,
 		Headers: map[string]string{HeaderWorkflow: d.WorkflowID}})
 	if err != nil {

@@ -52,10 +52,22 @@ const (
 //     HMAC-SHA256 in X-Dominion-Signature), Timeout (default 30 s).
 //   - email: To (required), Subject and Body (text/template over the step data; defaults
 //     DefaultSubject and DefaultBody), Timeout (default 30 s).
-//   - delay: Duration (required).
+//   - delay: Duration (required), Timeout (default none).
+//
+// Needs and Retry apply to every kind (see Type for how steps are ordered).
 type StepSpec struct {
 	Name string // unique within its type; default <kind>_<position>
 	Kind string // KindHTTP, KindEmail or KindDelay
+
+	// Needs names the steps this one waits for. nil (no needs: in the YAML) means the step
+	// before it in the list, as steps always ran; an empty list means none (the step starts
+	// with the workflow).
+	Needs []string
+	// Retry, when Attempts is set, is how this step is retried when it fails: Attempts
+	// tries, Backoff before the second, doubling after each (capped at MaxRetryBackoff);
+	// after the last the workflow fails. Without it a failure goes to the queue, which
+	// retries the step's job (Config.MaxRetries).
+	Retry StepRetry
 
 	URL     string
 	Method  string
@@ -70,8 +82,24 @@ type StepSpec struct {
 	Duration time.Duration
 }
 
-// Type is a workflow type: a named list of steps run in order, and the notifications sent
-// when one of its workflows completes or fails.
+// StepRetry is a step's own retry policy (StepSpec.Retry).
+type StepRetry struct {
+	Attempts int           // tries in all, 1 to MaxRetryAttempts; 0: the queue's retries
+	Backoff  time.Duration // wait before the second try (default DefaultRetryBackoff)
+}
+
+// Bounds and defaults of StepRetry.
+const (
+	MaxRetryAttempts    = 100
+	DefaultRetryBackoff = time.Second
+	MaxRetryBackoff     = time.Hour
+)
+
+// Type is a workflow type: a named list of steps, and the notifications sent when one of its
+// workflows completes or fails. When no step has Needs, the steps run in order, one after
+// the other, as one execute_workflow job. When one has, the type is a graph (Graph is
+// true): each step runs as its own execute_workflow_step job once the steps it needs
+// finished, so steps whose needs are met run at the same time on any workers.
 type Type struct {
 	Name        string
 	Description string
@@ -169,6 +197,18 @@ func (r *Registry) Get(name string) (Type, bool) {
 	return cloneType(t), true
 }
 
+// hasGraph reports whether one of the types runs as a graph.
+func (r *Registry) hasGraph() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, t := range r.types {
+		if t.Graph() {
+			return true
+		}
+	}
+	return false
+}
+
 // Names returns the type names, sorted.
 func (r *Registry) Names() []string {
 	r.mu.RLock()
@@ -210,6 +250,9 @@ func cloneType(t Type) Type {
 	t.Steps = slices.Clone(t.Steps)
 	for i := range t.Steps {
 		t.Steps[i].To = slices.Clone(t.Steps[i].To)
+		if t.Steps[i].Needs != nil {
+			t.Steps[i].Needs = append([]string{}, t.Steps[i].Needs...)
+		}
 		if t.Steps[i].Headers != nil {
 			h := make(map[string]string, len(t.Steps[i].Headers))
 			for k, v := range t.Steps[i].Headers {
@@ -241,6 +284,9 @@ func normalizeType(t Type) (Type, error) {
 				err: fmt.Errorf("the name is already used by step %d", j+1)}
 		}
 		seen[s.Name] = i
+	}
+	if err := checkNeeds(t); err != nil {
+		return t, err
 	}
 	rules, err := checkRules(t.Notify)
 	if err != nil {
@@ -326,21 +372,19 @@ func normalizeStep(s *StepSpec, i int) error {
 	if s.Kind != KindDelay && s.Duration != 0 {
 		stray = append(stray, "duration")
 	}
-	if s.Kind == KindDelay && s.Timeout != 0 {
-		stray = append(stray, "timeout")
-	}
 	if len(stray) > 0 {
 		return fmt.Errorf("%s step cannot have %s", s.Kind, strings.Join(stray, ", "))
 	}
-	if s.Kind != KindDelay {
-		switch {
-		case s.Timeout < 0:
-			return fmt.Errorf("timeout %s is negative", s.Timeout)
-		case s.Timeout == 0:
-			s.Timeout = DefaultStepTimeout
-		case s.Timeout > MaxStepTimeout:
-			return fmt.Errorf("timeout %s is over the %s limit", s.Timeout, MaxStepTimeout)
-		}
+	switch {
+	case s.Timeout < 0:
+		return fmt.Errorf("timeout %s is negative", s.Timeout)
+	case s.Timeout == 0 && s.Kind != KindDelay: // a delay has no timeout unless given one
+		s.Timeout = DefaultStepTimeout
+	case s.Timeout > MaxStepTimeout:
+		return fmt.Errorf("timeout %s is over the %s limit", s.Timeout, MaxStepTimeout)
+	}
+	if err := normalizeRetry(&s.Retry); err != nil {
+		return err
 	}
 	switch s.Kind {
 	case KindHTTP:
@@ -354,6 +398,22 @@ func normalizeStep(s *StepSpec, i int) error {
 		if s.Duration > MaxDelay {
 			return fmt.Errorf("duration %s is over the %s limit", s.Duration, MaxDelay)
 		}
+	}
+	return nil
+}
+
+func normalizeRetry(r *StepRetry) error {
+	switch {
+	case r.Attempts == 0 && r.Backoff != 0:
+		return errors.New("retry: backoff needs attempts")
+	case r.Attempts == 0:
+		return nil
+	case r.Attempts < 0 || r.Attempts > MaxRetryAttempts:
+		return fmt.Errorf("retry: attempts %d is not between 1 and %d", r.Attempts, MaxRetryAttempts)
+	case r.Backoff < 0 || r.Backoff > MaxRetryBackoff:
+		return fmt.Errorf("retry: backoff %s is not between 0 and %s", r.Backoff, MaxRetryBackoff)
+	case r.Backoff == 0:
+		r.Backoff = DefaultRetryBackoff
 	}
 	return nil
 }
@@ -484,6 +544,8 @@ func channels(ys []notify.ChannelYAML, getenv func(string) string) ([]notify.Cha
 type stepYAML struct {
 	Name     string            `yaml:"name"`
 	Kind     string            `yaml:"kind"`
+	Needs    *[]string         `yaml:"needs"`
+	Retry    *retryYAML        `yaml:"retry"`
 	URL      string            `yaml:"url"`
 	Method   string            `yaml:"method"`
 	Headers  map[string]string `yaml:"headers"`
@@ -571,9 +633,26 @@ func ParseTypes(name string, data []byte, getenv func(string) string) (*Registry
 	return reg, nil
 }
 
+type retryYAML struct {
+	Attempts int    `yaml:"attempts"`
+	Backoff  string `yaml:"backoff"`
+}
+
 func (sy stepYAML) spec(getenv func(string) string) (StepSpec, error) {
 	st := StepSpec{Name: sy.Name, Kind: sy.Kind, Method: sy.Method, Subject: sy.Subject, Body: sy.Body}
+	if sy.Needs != nil {
+		st.Needs = append([]string{}, *sy.Needs...)
+	}
 	var err error
+	if sy.Retry != nil {
+		if sy.Retry.Attempts == 0 {
+			return st, errors.New("retry: attempts is required (1 to " + fmt.Sprint(MaxRetryAttempts) + ")")
+		}
+		st.Retry.Attempts = sy.Retry.Attempts
+		if st.Retry.Backoff, err = parseDuration("retry: backoff", sy.Retry.Backoff); err != nil {
+			return st, err
+		}
+	}
 	if st.URL, err = expandEnv(getenv, "url", sy.URL); err != nil {
 		return st, err
 	}

@@ -260,6 +260,53 @@ workflows:
 workflows:
   - name: a
 `, []string{"line 3", `"a" has no steps`}},
+		{"unknown need", `
+workflows:
+  - name: g
+    steps:
+      - {name: a, kind: delay, duration: 1s, needs: []}
+      - {name: b, kind: delay, duration: 1s, needs: [a, z]}
+`, []string{"line 6", `workflow type "g", step 2 ("b"): needs unknown step "z" (steps: a, b)`}},
+		{"cycle", `
+workflows:
+  - name: g
+    steps:
+      - {name: a, kind: delay, duration: 1s, needs: []}
+      - {name: b, kind: delay, duration: 1s, needs: [a, d]}
+      - {name: c, kind: delay, duration: 1s, needs: [b]}
+      - {name: d, kind: delay, duration: 1s, needs: [c]}
+`, []string{"line 6", `workflow type "g", step 2 ("b"): its needs make a cycle: b → d → c → b`}},
+		{"needs itself", `
+workflows:
+  - name: g
+    steps:
+      - {name: a, kind: delay, duration: 1s, needs: [a]}
+`, []string{"line 5", `step 1 ("a"): needs itself`}},
+		{"needs twice", `
+workflows:
+  - name: g
+    steps:
+      - {name: a, kind: delay, duration: 1s}
+      - {name: b, kind: delay, duration: 1s, needs: [a, a]}
+`, []string{"line 6", `needs "a" twice`}},
+		{"retry without attempts", `
+workflows:
+  - name: g
+    steps:
+      - {name: a, kind: delay, duration: 1s, retry: {backoff: 1s}}
+`, []string{"line 5", "retry: attempts is required"}},
+		{"too many attempts", `
+workflows:
+  - name: g
+    steps:
+      - {name: a, kind: delay, duration: 1s, retry: {attempts: 1000}}
+`, []string{"line 5", "retry: attempts 1000 is not between 1 and 100"}},
+		{"bad backoff", `
+workflows:
+  - name: g
+    steps:
+      - {name: a, kind: delay, duration: 1s, retry: {attempts: 2, backoff: soon}}
+`, []string{"line 5", `retry: backoff "soon" is not a duration`}},
 		{"bad type name", `
 workflows:
   - name: "a b"
@@ -309,6 +356,51 @@ workflows:
 	_, err := workflow.LoadTypes(filepath.Join(t.TempDir(), "missing.yaml"), nil)
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestGraphTypes: needs, retry and timeout read from YAML; a step without needs follows the
+// one before it, so a file without needs is a sequence, as before.
+func TestGraphTypes(t *testing.T) {
+	t.Parallel()
+	r, err := workflow.ParseTypes("graph.yaml", []byte(`
+workflows:
+  - name: g
+    steps:
+      - {name: fetch, kind: delay, duration: 1s}
+      - {name: left, kind: delay, duration: 1s, needs: [fetch], timeout: 2s, retry: {attempts: 3, backoff: 250ms}}
+      - {name: right, kind: delay, duration: 1s, needs: [fetch], retry: {attempts: 2}}
+      - {name: join, kind: delay, duration: 1s, needs: [left, right]}
+      - {name: after, kind: delay, duration: 1s}
+      - {name: alone, kind: delay, duration: 1s, needs: []}
+  - name: seq
+    steps:
+      - {name: one, kind: delay, duration: 1s}
+      - {name: two, kind: delay, duration: 1s}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := r.Get("g")
+	if !g.Graph() {
+		t.Fatal("a type with needs is not a graph")
+	}
+	if got, want := g.Needs(), [][]int{nil, {0}, {0}, {1, 2}, {3}, {}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("needs = %v, want %v", got, want)
+	}
+	left, right := g.Steps[1], g.Steps[2]
+	if left.Timeout != 2*time.Second || left.Retry != (workflow.StepRetry{Attempts: 3, Backoff: 250 * time.Millisecond}) {
+		t.Errorf("left = %+v", left)
+	}
+	if right.Timeout != 0 || right.Retry != (workflow.StepRetry{Attempts: 2, Backoff: workflow.DefaultRetryBackoff}) {
+		t.Errorf("right = %+v (a delay has no timeout unless given one; backoff defaults to 1s)", right)
+	}
+	seq, _ := r.Get("seq")
+	if seq.Graph() || !reflect.DeepEqual(seq.Needs(), [][]int{nil, {0}}) {
+		t.Errorf("a type without needs: graph %v, needs %v; want a sequence", seq.Graph(), seq.Needs())
+	}
+	if def, _ := workflow.DefaultTypes().Get("customer_followup"); def.Graph() {
+		t.Error("the shipped customer_followup became a graph")
 	}
 }
 

@@ -29,9 +29,7 @@ func TestWorkflowSurvivesWorkerKill(t *testing.T) {
 	}))
 	t.Cleanup(hook.Close)
 
-	cfg := testConfig(config.Config{DataDir: t.TempDir()})
-	cfg.WorkflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")
-	types := fmt.Sprintf(`workflows:
+	k := startKillable(t, fmt.Sprintf(`workflows:
   - name: notify_then_wait
     steps:
       - name: notify
@@ -40,41 +38,108 @@ func TestWorkflowSurvivesWorkerKill(t *testing.T) {
       - name: wait
         kind: delay
         duration: 2s
-`, hook.URL)
-	if err := os.WriteFile(cfg.WorkflowsFile, []byte(types), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := startProc(t, "serve", cfg, "serve", "--no-worker", "--no-dashboard", "--no-scheduler", "--addr", "127.0.0.1:0")
-	base := "http://" + listenAddr(t, srv)
-	first := startProc(t, "worker-1", cfg, "worker", "--queues", "workflows=1", "--lease", "1s")
-
-	body := `{"agent_id":"a1","mode":"execute","context":{"workflow_type":"notify_then_wait","calculator_inputs":{"tasks_per_week":20,"time_per_task_minutes":5,"hourly_wage":25,"automation_percent":80}}}`
-	hc := apiClient(t)
-	id := submitWorkflow(t, hc, base, body)
-	var wf workflowView
-	var last string
-	get := func() bool {
-		var ok bool
-		wf, last, ok = getWorkflow(hc, base, id)
-		return ok
-	}
+`, hook.URL), "notify_then_wait")
+	first, wf, last, get := k.first, &k.wf, &k.last, k.get
 	// The first step is recorded done; the worker is now in the 2 s wait.
 	eventually(t, 30*time.Second, func() bool { return get() && wf.StepsDone == 1 && wf.Status == "running" },
-		func() string { return "the first step was never recorded: " + last })
+		func() string { return "the first step was never recorded: " + *last })
 	first.signal(syscall.SIGKILL, 10*time.Second)
 
-	second := startProc(t, "worker-2", cfg, "worker", "--queues", "workflows=1", "--lease", "1s")
+	second := startProc(t, "worker-2", k.cfg, "worker", "--queues", "workflows=1", "--lease", "1s")
 	eventually(t, 60*time.Second, func() bool { return get() && wf.Status == "completed" },
 		func() string {
-			return "the workflow did not complete after the kill: " + last + "\nworker-2:\n" + second.Output()
+			return "the workflow did not complete after the kill: " + *last + "\nworker-2:\n" + second.Output()
 		})
 	if n := calls.Load(); n != 1 {
 		t.Errorf("the HTTP step ran %d times, want 1: the step finished before the kill was repeated", n)
 	}
 	if wf.Attempts != 2 || wf.StepsDone != 2 {
-		t.Errorf("workflow after recovery: %s, want 2 attempts and 2 steps done", last)
+		t.Errorf("workflow after recovery: %s, want 2 attempts and 2 steps done", *last)
 	}
 	if code := second.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
 		t.Errorf("worker-2 exited %d after SIGTERM", code)
 	}
+}
+
+// TestGraphWorkflowSurvivesWorkerKill kills the worker with SIGKILL while a graph workflow
+// runs its branches: a → (b: a 3 s wait, c: an HTTP call) → d. After a and c finished and
+// during b, the worker dies; a second worker recovers b's job when its lease runs out, runs b
+// and then d, and neither a nor c runs again.
+func TestGraphWorkflowSurvivesWorkerKill(t *testing.T) {
+	t.Parallel()
+	var calls [3]atomic.Int32 // a, c, d
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/a":
+			calls[0].Add(1)
+		case "/c":
+			calls[1].Add(1)
+		case "/d":
+			calls[2].Add(1)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hook.Close)
+
+	k := startKillable(t, fmt.Sprintf(`workflows:
+  - name: diamond
+    steps:
+      - {name: a, kind: http, url: "%[1]s/a"}
+      - {name: b, kind: delay, duration: 3s, needs: [a]}
+      - {name: c, kind: http, url: "%[1]s/c", needs: [a]}
+      - {name: d, kind: http, url: "%[1]s/d", needs: [b, c]}
+`, hook.URL), "diamond")
+	first, wf, last, get := k.first, &k.wf, &k.last, k.get
+	// a and c are recorded; b is in its 3 s wait.
+	eventually(t, 30*time.Second, func() bool { return get() && wf.StepsDone == 2 && wf.Status == "running" },
+		func() string { return "a and c were never recorded: " + *last })
+	first.signal(syscall.SIGKILL, 10*time.Second)
+
+	second := startProc(t, "worker-2", k.cfg, "worker", "--queues", "workflows=1", "--lease", "1s")
+	eventually(t, 60*time.Second, func() bool { return get() && wf.Status == "completed" },
+		func() string {
+			return "the workflow did not complete after the kill: " + *last + "\nworker-2:\n" + second.Output()
+		})
+	for i, name := range []string{"a", "c", "d"} {
+		if n := calls[i].Load(); n != 1 {
+			t.Errorf("step %s ran %d times, want 1", name, n)
+		}
+	}
+	if wf.Attempts != 1 || wf.StepsDone != 4 {
+		t.Errorf("workflow after recovery: %s, want 1 attempt (a step's job was recovered, not the workflow restarted) and 4 steps done", *last)
+	}
+	if code := second.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Errorf("worker-2 exited %d after SIGTERM", code)
+	}
+}
+
+// killable is a server and a first worker (lease 1 s) on workflow types typesYAML, and one
+// workflow of type typ submitted to them.
+type killable struct {
+	cfg   config.Config
+	first *proc
+	wf    workflowView // the workflow as get last read it
+	last  string       // get's last answer
+	get   func() bool
+}
+
+func startKillable(t *testing.T, typesYAML, typ string) *killable {
+	t.Helper()
+	cfg := testConfig(config.Config{DataDir: t.TempDir()})
+	cfg.WorkflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")
+	if err := os.WriteFile(cfg.WorkflowsFile, []byte(typesYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startProc(t, "serve", cfg, "serve", "--no-worker", "--no-dashboard", "--no-scheduler", "--addr", "127.0.0.1:0")
+	base := "http://" + listenAddr(t, srv)
+	k := &killable{cfg: cfg, first: startProc(t, "worker-1", cfg, "worker", "--queues", "workflows=1", "--lease", "1s")}
+	body := `{"agent_id":"a1","mode":"execute","context":{"workflow_type":"` + typ + `","calculator_inputs":{"tasks_per_week":20,"time_per_task_minutes":5,"hourly_wage":25,"automation_percent":80}}}`
+	hc := apiClient(t)
+	id := submitWorkflow(t, hc, base, body)
+	k.get = func() bool {
+		var ok bool
+		k.wf, k.last, ok = getWorkflow(hc, base, id)
+		return ok
+	}
+	return k
 }

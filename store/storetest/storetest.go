@@ -57,6 +57,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CancelRacesFinish", testCancelRacesFinish},
 		{"ConcurrentRecordStep", testConcurrentRecordStep},
 		{"ConcurrentWorkflows", testConcurrentWorkflows},
+		{"Graph", testGraph},
+		{"GraphRetry", testGraphRetry},
+		{"ConcurrentFinishStep", testConcurrentFinishStep},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
