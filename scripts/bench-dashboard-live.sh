@@ -3,9 +3,11 @@
 # dominion binaries side by side (docs/BENCHMARKS.md, Dashboard):
 #
 #   scripts/bench-dashboard-live.sh OLD_BINARY NEW_BINARY [ROUNDS] [JOBS]
+#   BROKER=sqlite scripts/bench-dashboard-live.sh ...   # the embedded broker instead
 #
-# On one private redis-server (no persistence), per round and per binary in turn (the
-# dashboard under test), it starts `BINARY dashboard`, opens TABS (10) live streams of the
+# On one private redis-server (no persistence), or with BROKER=sqlite on one embedded queue
+# file shared by the dashboard and the bench (a fresh one per run), per round and per binary
+# in turn (the dashboard under test), it starts `BINARY dashboard`, opens TABS (10) live streams of the
 # overview (what 10 open overview tabs receive: curl reading /dashboard/events?charts), then
 #   idle:  waits 20 s with no job running;
 #   busy:  runs NEW_BINARY bench --phases process --jobs JOBS --concurrency 50 (fills a queue,
@@ -27,11 +29,16 @@ ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 bytes() { cat "$work"/tab.* 2>/dev/null | wc -c; }
 now() { date +%s.%N; }
 
-rport=$(free_port)
-redis-server --port "$rport" --save '' --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
-pids+=($!)
-export REDIS_URL=redis://127.0.0.1:$rport/0 DOMINION_LOG_LEVEL=warn
-for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+export DOMINION_LOG_LEVEL=warn
+if [ "${BROKER:-redis}" = redis ]; then
+  rport=$(free_port)
+  redis-server --port "$rport" --save '' --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  export REDIS_URL=redis://127.0.0.1:$rport/0
+  for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+else
+  unset REDIS_URL
+fi
 
 hz=$(getconf CLK_TCK)
 printf 'binary\tround\tphase\tseconds\tcpu_pct\ttab_bytes_per_s\tjobs_per_s\n'
@@ -39,7 +46,9 @@ for round in $(seq "$rounds"); do
   for which in old new; do
     bin=$old; [ "$which" = new ] && bin=$new
     port=$(free_port)
-    DOMINION_DATA_DIR=$work/data "$bin" dashboard --addr "127.0.0.1:$port" --no-workflows >"$work/dash.log" 2>&1 &
+    export DOMINION_DATA_DIR=$work/data.$which.$round
+    mkdir -p "$DOMINION_DATA_DIR"
+    "$bin" dashboard --addr "127.0.0.1:$port" --no-workflows >"$work/dash.log" 2>&1 &
     dash=$!
     pids+=($dash)
     for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/dashboard/" && break; sleep 0.1; done
