@@ -212,7 +212,7 @@ func checkWAL(ctx context.Context, db *sql.DB) error {
 func writeQueries() []string {
 	return []string{
 		"ensure-queue", "job-exists", "insert-job", "insert-jobs", "hold-unique", "min-due", "promote-due",
-		"recover-expired", "expire-deadlines", "delete-expired", "take", "finish", "add-counters",
+		"recover-expired", "expire-deadlines", "delete-expired", "take", "finish", "add-count", "add-counters",
 		"trim-dead", "front-of-queue", "requeue", "upsert-worker", "extend-leases",
 		"delete-stale-workers", "delete-worker", "job-state", "cancel-now", "cancel-all", "cancel-request",
 		"retry-job", "retry-all", "delete-job", "delete-all", "set-paused", "queue-exists",

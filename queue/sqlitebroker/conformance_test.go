@@ -8,8 +8,12 @@ import (
 )
 
 // TestConformance runs the queue library's conformance suite against the embedded broker,
-// each test on a file of its own.
+// each test on a file of its own; after each, the counts table must match the jobs.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	queuetest.Run(t, func(t *testing.T) queue.Broker { return newBroker(t) })
+	queuetest.Run(t, func(t *testing.T) queue.Broker {
+		b := newBroker(t)
+		t.Cleanup(func() { wantCountsExact(t, b) })
+		return b
+	})
 }

@@ -186,22 +186,7 @@ func TestCrashMidWriteKeepsFileConsistent(t *testing.T) {
 	if err := b.r.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity_check = %q, %v", check, err)
 	}
-	rows, err := b.r.Query(`SELECT c.state, c.n, (SELECT count(*) FROM jobs j WHERE j.queue = c.queue AND j.state = c.state)
-		FROM counts c`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var state string
-		var counted, actual int
-		if err := rows.Scan(&state, &counted, &actual); err != nil {
-			t.Fatal(err)
-		}
-		if counted != actual {
-			t.Errorf("%s: count %d, jobs %d", state, counted, actual)
-		}
-	}
+	wantCountsExact(t, b)
 	s := stats(t, b, "default")
 	if s.Processed != s.Completed+s.Retry || s.Failed != s.Retry {
 		t.Fatalf("counters drifted: %+v", s)

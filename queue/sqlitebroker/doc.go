@@ -14,8 +14,10 @@
 //
 //   - Every transition (enqueue, fetch, finish, requeue, recover, promote, cancel, retry,
 //     delete, pause) is one transaction: states, counts and counters never drift. Counts per
-//     (queue, state) are kept by triggers in the same transaction, so Queues costs the same
-//     with ten jobs or ten million.
+//     (queue, state, and priority for pending jobs) are kept in the same transaction, so
+//     Queues costs the same with ten jobs or ten million: by triggers, except for the two
+//     moves every job makes (pending to active in Fetch, active to completed in Finish),
+//     which those statements add once per batch (sql/schema_009.sql).
 //   - Crash safety: synchronous=NORMAL in WAL mode loses nothing when the process dies
 //     (SIGKILL included); only a power loss may lose the last transactions. Jobs a dead
 //     process held come back by lease expiry: the next Fetch (in any process) puts an active

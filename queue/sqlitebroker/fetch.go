@@ -281,12 +281,22 @@ func takeFrom(tx *wtx, q, worker string, now time.Time, lease int64, max int) ([
 	if g != nil {
 		return takeLimited(tx, g, q, worker, now, lease, max)
 	}
-	rows, err := tx.query("take", now.UnixNano(), worker, lease, q, max)
+	jobs, err := leaseJobs(tx, "take", now.UnixNano(), worker, lease, q, max)
+	return jobs, 0, err
+}
+
+// leaseJobs runs a take query (take, take-rows), reads the jobs it leased and adds them to the
+// counts.
+func leaseJobs(tx *wtx, name string, args ...any) ([]*queue.Job, error) {
+	rows, err := tx.query(name, args...)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	jobs, err := scanTaken(rows)
-	return jobs, 0, err
+	if err != nil {
+		return nil, err
+	}
+	return jobs, countTaken(tx, jobs)
 }
 
 // scanTaken reads the jobs a take query leased, in their queue order.

@@ -36,7 +36,7 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 			return err
 		}
 		defer rows.Close()
-		tally := tallies{}
+		tally, completed := tallies{}, moves{}
 		for rows.Next() {
 			var id, q, state string
 			if err := rows.Scan(&id, &q, &state); err != nil {
@@ -46,8 +46,14 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 			if !snoozed[id] {
 				tally.add(q, failed[id], state == string(queue.StateDead))
 			}
+			if state == string(queue.StateCompleted) { // the one move the triggers leave to us
+				completed.move(q, string(queue.StateActive), state, 1)
+			}
 		}
 		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := completed.apply(tx); err != nil {
 			return err
 		}
 		return tally.apply(tx, b.opts.MaxDead)

@@ -139,3 +139,29 @@ func wantErr(t testing.TB, err, target error) {
 		t.Fatalf("error %v, want %v", err, target)
 	}
 }
+
+// wantCountsExact checks every row of the counts table against the jobs it counts: 'pending'
+// the pending jobs of priority 0, 'pending:<p>' those of priority p, any other state its jobs.
+func wantCountsExact(t testing.TB, b *Broker) {
+	t.Helper()
+	rows, err := b.r.Query(`SELECT c.queue, c.state, c.n, (SELECT count(*) FROM jobs j WHERE j.queue = c.queue AND
+		CASE WHEN j.state = 'pending' AND j.priority <> 0 THEN 'pending:' || j.priority ELSE j.state END = c.state)
+		FROM counts c`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var q, state string
+		var counted, actual int
+		if err := rows.Scan(&q, &state, &counted, &actual); err != nil {
+			t.Fatal(err)
+		}
+		if counted != actual {
+			t.Errorf("queue %s, %s: count %d, jobs %d", q, state, counted, actual)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

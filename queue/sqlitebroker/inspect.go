@@ -137,40 +137,35 @@ func addCounts(ctx context.Context, st *sql.Stmt, stats []queue.QueueStats, inde
 			continue
 		}
 		if p, ok := strings.CutPrefix(state, "pending:"); ok {
-			setPriorityCount(&stats[i], p, n)
+			addPending(&stats[i], p, n)
+			continue
+		}
+		if queue.State(state) == queue.StatePending {
+			addPending(&stats[i], "0", n)
 			continue
 		}
 		setCount(&stats[i], queue.State(state), n)
 	}
-	for i := range stats { // the default priority has the pending jobs no other has
-		s := &stats[i]
-		rest := s.Pending
-		for _, n := range s.PendingByPriority {
-			rest -= n
-		}
-		if rest > 0 {
-			setPriorityCount(s, "0", rest)
-		}
-	}
 	return closeRows(rows)
 }
 
-// setPriorityCount records n pending jobs of priority p (a count row's 'pending:<p>').
-func setPriorityCount(s *queue.QueueStats, p string, n int64) {
+// addPending adds n pending jobs of priority p: a count row 'pending:<p>', or 'pending' for
+// the default priority 0 (schema_009.sql).
+func addPending(s *queue.QueueStats, p string, n int64) {
 	prio, err := strconv.Atoi(p)
 	if err != nil || n <= 0 {
 		return
 	}
+	s.Pending += n
 	if s.PendingByPriority == nil {
 		s.PendingByPriority = map[int]int64{}
 	}
 	s.PendingByPriority[prio] = n
 }
 
+// setCount records the count of a state other than pending (addPending).
 func setCount(s *queue.QueueStats, st queue.State, n int64) {
 	switch st {
-	case queue.StatePending:
-		s.Pending = n
 	case queue.StateActive:
 		s.Active = n
 	case queue.StateScheduled:

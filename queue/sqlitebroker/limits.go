@@ -107,11 +107,7 @@ func takeLimited(tx *wtx, g *queue.Gate, q, worker string, now time.Time, lease 
 	var jobs []*queue.Job
 	if len(rowids) > 0 {
 		ids, _ := json.Marshal(rowids) // a slice of integers always marshals
-		rows, err := tx.query("take-rows", now.UnixNano(), worker, lease, string(ids))
-		if err != nil {
-			return nil, 0, err
-		}
-		if jobs, err = scanTaken(rows); err != nil {
+		if jobs, err = leaseJobs(tx, "take-rows", now.UnixNano(), worker, lease, string(ids)); err != nil {
 			return nil, 0, err
 		}
 	}

@@ -77,11 +77,10 @@ WHERE rowid IN (SELECT rowid FROM jobs
                 WHERE due <= ?1 AND state IN ('completed', 'canceled') ORDER BY due LIMIT ?2);
 
 -- name: take
--- Takes nothing from a paused queue.
+-- The caller has checked, in the same transaction, that the queue is not paused (queue-limits).
 UPDATE jobs SET state = 'active', attempt = attempt + 1, started_at = ?1, finished_at = 0,
                 worker_id = ?2, due = ?3
 WHERE rowid IN (SELECT rowid FROM jobs WHERE queue = ?4 AND state = 'pending'
-                  AND coalesce((SELECT paused FROM queues WHERE name = ?4), 0) = 0
                 ORDER BY priority DESC, ord LIMIT ?5)
 RETURNING {{job_columns}}, ord, rowid;
 
@@ -89,7 +88,13 @@ RETURNING {{job_columns}}, ord, rowid;
 -- ?1 is a JSON array with one array per outcome:
 -- [id, worker, attempt, state, finished-at, retry-at, result in hex or null, error entry or null,
 --  snooze 0 or 1] (the error entry is the JSON of a queue.AttemptError, as a string). A snooze
--- is a retry that gives the attempt back.
+-- is a retry that gives the attempt back. The outcomes are read into a table first
+-- (MATERIALIZED): as a subquery of the FROM, each use of a field read it from the JSON again.
+WITH o AS MATERIALIZED (
+    SELECT value ->> 0 AS out_id, value ->> 1 AS out_worker, value ->> 2 AS out_attempt,
+           value ->> 3 AS out_state, value ->> 4 AS out_finished, value ->> 5 AS out_retry,
+           value ->> 6 AS out_result, value ->> 7 AS out_error, value ->> 8 AS out_snooze
+    FROM jsonb_each(?1))
 UPDATE jobs SET
     state = CASE WHEN cancel_requested THEN 'canceled' ELSE o.out_state END,
     attempt = attempt - o.out_snooze,
@@ -102,13 +107,15 @@ UPDATE jobs SET
                WHEN o.out_state = 'retry' THEN o.out_retry
                ELSE NULL END,
     ord = CASE WHEN o.out_state = 'retry' AND NOT cancel_requested THEN o.out_retry ELSE o.out_finished END
-FROM (SELECT value ->> 0 AS out_id, value ->> 1 AS out_worker, value ->> 2 AS out_attempt,
-             value ->> 3 AS out_state, value ->> 4 AS out_finished, value ->> 5 AS out_retry,
-             value ->> 6 AS out_result, value ->> 7 AS out_error, value ->> 8 AS out_snooze
-      FROM jsonb_each(?1)) AS o
+FROM o
 WHERE jobs.id = o.out_id AND jobs.state = 'active' AND jobs.worker_id = o.out_worker
   AND jobs.attempt = o.out_attempt
 RETURNING id, queue, state;
+
+-- name: add-count
+-- Adds ?3 (negative: removes) to the count of queue ?1's jobs in count state ?2 (counts.go).
+INSERT INTO counts (queue, state, n) VALUES (?1, ?2, ?3)
+ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
 
 -- name: add-counters
 UPDATE queues SET processed = processed + ?2, failed = failed + ?3 WHERE name = ?1;
