@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,12 +32,7 @@ type demo struct {
 
 func newDemo(t *testing.T) *demo {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dominion.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openStore(t)
 	broker := openBroker(t)
 	client := queue.NewClient(broker)
 	defer func() { _ = client }()

@@ -22,6 +22,7 @@ import (
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/redisbroker"
 	"github.com/codex-dominion/dominion/queue/sqlitebroker"
+	"github.com/codex-dominion/dominion/store"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -35,6 +36,17 @@ type env struct {
 	dash   *dashboard.Dashboard
 	srv    *httptest.Server
 	base   string // srv.URL + "/dashboard"
+}
+
+// openStore opens a workflow store on a new SQLite file, closed when the test ends.
+func openStore(t testing.TB) store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "dominion.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func openBroker(t testing.TB) *sqlitebroker.Broker {

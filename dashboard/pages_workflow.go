@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"net/http"
 	"net/url"
@@ -139,8 +140,15 @@ func (d *Dashboard) workflowsPage(w http.ResponseWriter, r *http.Request) {
 	d.renderView(w, r, "workflows", &view{Title: "Workflows", Live: "?", Page: p})
 }
 
-// workflowSig changes with each attempt and each finished step.
-func workflowSig(wf store.Workflow) int { return wf.Attempts*10000 + wf.CurrentStep }
+// workflowSig changes with each attempt and each finished step, and with each change of a
+// graph's released steps (a try started or failed).
+func workflowSig(wf store.Workflow) int {
+	h := fnv.New32a()
+	for _, r := range wf.Runs {
+		fmt.Fprintf(h, "%d/%d/%s/%d;", r.Index, r.Attempt, r.State, r.Tries)
+	}
+	return wf.Attempts*10000 + wf.CurrentStep + int(h.Sum32()%100000)*1000000
+}
 
 // totalDuration is the time from acceptance to finish, or so far while the workflow is not
 // finished.
@@ -188,13 +196,17 @@ type workflowPage struct {
 	// Sig is what the live stream sends for this workflow (see hub.itemState): when it
 	// changes, the page reloads.
 	Sig int
+	// Graph is the drawing of a graph type's steps (nil for a sequence).
+	Graph *graphView
 }
 
 type stepRow struct {
 	Index    int
 	Name     string
 	Kind     string
-	State    string // done, running, waiting, stopped
+	State    string // done, running, waiting, failed, canceled; for a graph also ready, retrying, stopped
+	Tries    int    // a graph step's tries so far
+	Error    string // a graph step's last failed try
 	Finished time.Time
 	Output   string
 }
@@ -220,7 +232,11 @@ func (d *Dashboard) workflowPage(w http.ResponseWriter, r *http.Request) {
 		Cancelable: wf.Status == store.StatusQueued || wf.Status == store.StatusRunning,
 		Retriable:  wf.Status == store.StatusFailed || wf.Status == store.StatusCanceled,
 	}
-	p.Steps = stepRows(wf, d.cfg.Workflows.Types())
+	types := d.cfg.Workflows.Types()
+	p.Steps = stepRows(wf, types)
+	if typ := typeOf(wf, types); typ.Graph() {
+		p.Graph = layoutGraph(typ, p.Steps)
+	}
 	p.Sig = workflowSig(wf)
 	live := ""
 	if !wf.Status.Final() {
@@ -231,12 +247,8 @@ func (d *Dashboard) workflowPage(w http.ResponseWriter, r *http.Request) {
 
 // stepRows lists the steps of the workflow's type with how far each got.
 func stepRows(wf store.Workflow, types []workflow.Type) []stepRow {
-	var specs []workflow.StepSpec
-	for _, t := range types {
-		if t.Name == wf.Type {
-			specs = t.Steps
-		}
-	}
+	typ := typeOf(wf, types)
+	specs := typ.Steps
 	n := max(len(specs), wf.TotalSteps)
 	rows := make([]stepRow, n)
 	for i := range rows {
@@ -245,12 +257,18 @@ func stepRows(wf store.Workflow, types []workflow.Type) []stepRow {
 			rows[i].Name, rows[i].Kind = specs[i].Name, specs[i].Kind
 		}
 		switch {
+		case typ.Graph():
 		case i < wf.CurrentStep:
 			rows[i].State = "done"
 		case i == wf.CurrentStep && wf.Status == store.StatusRunning:
 			rows[i].State = "running"
 		case i == wf.CurrentStep && (wf.Status == store.StatusFailed || wf.Status == store.StatusCanceled):
 			rows[i].State = string(wf.Status)
+		}
+	}
+	for _, r := range wf.Runs {
+		if r.Index >= 0 && r.Index < n && r.Attempt == wf.Attempts {
+			rows[r.Index].State, rows[r.Index].Tries, rows[r.Index].Error = runState(wf, r), r.Tries, r.Error
 		}
 	}
 	for _, s := range wf.Steps {
@@ -264,6 +282,31 @@ func stepRows(wf store.Workflow, types []workflow.Type) []stepRow {
 		}
 	}
 	return rows
+}
+
+// typeOf returns the type of wf among types (no steps when it is not there).
+func typeOf(wf store.Workflow, types []workflow.Type) workflow.Type {
+	for _, t := range types {
+		if t.Name == wf.Type {
+			return t
+		}
+	}
+	return workflow.Type{Name: wf.Type}
+}
+
+// runState is how a released step of graph workflow wf is shown: ready, running, retrying
+// (its last try failed and its job runs it again) while the workflow runs; failed, or
+// stopped (by the cancel, or by another branch's failure) once it ended.
+func runState(wf store.Workflow, r store.StepRun) string {
+	switch {
+	case r.State == store.StepFailed && wf.Status == store.StatusRunning:
+		return "retrying"
+	case r.State == store.StepFailed:
+		return "failed"
+	case wf.Status.Final():
+		return "stopped"
+	}
+	return string(r.State)
 }
 
 func (d *Dashboard) cancelWorkflow(w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,6 @@ package dashboard_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,11 +22,7 @@ import (
 // then shows the retry.
 func testBulkRetryOfWorkflowJobs(t *testing.T, b *browser) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "dominion.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openStore(t)
 	types := workflow.NewRegistry()
 	// An email step with no SMTP server fails for good: the workflow fails, its job goes dead.
 	if err := types.Add(workflow.Type{Name: "mail_nobody", Steps: []workflow.StepSpec{

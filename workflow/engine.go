@@ -11,6 +11,13 @@
 //	             (on failure: answer anyway; RunRelay enqueues it when the queue is back)
 //	worker ──► execute_workflow ──► StartAttempt ─► for each step from CurrentStep:
 //	             check not canceled ─► run ─► RecordStep  ──► FinishWorkflow (+ metric)
+//
+// A graph type (steps with needs) runs each step as its own job instead (see graphrun.go):
+//
+//	worker ──► execute_workflow ──► store.StartGraph (releases the steps needing nothing)
+//	             ─► enqueue execute_workflow_step <job id>:<step> per released step
+//	worker ──► execute_workflow_step ──► run ─► store.FinishStep (records it, releases what it
+//	             unblocked, or completes the workflow) ─► enqueue the released steps' jobs
 package workflow
 
 import (

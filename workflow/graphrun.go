@@ -253,6 +253,9 @@ func (e *Engine) failGraph(ctx context.Context, w store.Workflow, res ExecResult
 	bg := context.WithoutCancel(ctx)
 	msg := fmt.Sprintf("%s: %v", where, err)
 	took := time.Since(w.StartedAt)
+	if index, ok := e.stepIndexOf(w.Type, step); ok { // the dashboard shows which step failed
+		_ = e.store.SetStepState(bg, w.ID, w.Attempts, index, store.StepFailed, msg)
+	}
 	done, ferr := e.store.FinishWorkflow(bg, w.ID, store.Result{Attempt: w.Attempts, Status: store.StatusFailed, Error: msg, Duration: took})
 	if ferr != nil {
 		return ended(res, w.ID, where, ferr)
@@ -265,6 +268,15 @@ func (e *Engine) failGraph(ctx context.Context, w store.Workflow, res ExecResult
 		return res, err
 	}
 	return res, queue.NoRetry(fmt.Errorf("workflow %s failed: %s", w.ID, msg))
+}
+
+// stepIndexOf returns the index of the step called step in type typ.
+func (e *Engine) stepIndexOf(typ, step string) (int, bool) {
+	t, ok := e.types.Get(typ)
+	if !ok {
+		return 0, false
+	}
+	return t.stepIndex(step)
 }
 
 // cancelWithJob cancels workflow w because one of its jobs was canceled in the queue
