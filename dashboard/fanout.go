@@ -9,8 +9,9 @@ import (
 // broadcast sends sample s to every live page. A full sample (the periodic refresh) carries
 // every value; otherwise each page gets the values that changed since the last sample, and a
 // page of one queue (subscriber.queue) that queue's only, or nothing when none of them changed.
-// A page that missed a frame gets every value in its next.
-func (h *hub) broadcast(s sample, full bool) {
+// A page that missed a frame gets every value in its next. It returns the pages that list
+// jobs (subscriber.rows) of a queue whose counts changed.
+func (h *hub) broadcast(s sample, full bool) []*subscriber {
 	for _, k := range []string{"rate.processed", "rate.failed"} { // computed once per chart point
 		if v, ok := h.values[k]; ok && s.Point == nil && s.Error == "" {
 			if _, ok := s.Values[k]; !ok {
@@ -42,11 +43,16 @@ func (h *hub) broadcast(s sample, full bool) {
 		}
 	}
 	h.last = frames
+	var rows []*subscriber
 	for sub := range h.subs {
 		if msg := frames.get(sub.resync, sub.queue); msg != nil {
 			sub.resync = !send(sub, msg)
+			if sub.rows != nil && s.Error == "" && countsChanged(changed, sub.queue) {
+				rows = append(rows, sub)
+			}
 		}
 	}
+	return rows
 }
 
 // framer builds the frames of one sample, each once however many pages get it. The poller
@@ -99,4 +105,16 @@ func (f *framer) get(every bool, q string) []byte {
 	}
 	f.cache[key] = frame
 	return frame
+}
+
+// countsChanged reports whether changed holds a count of queue q (not only the latency of
+// its oldest job, which changes with time).
+func countsChanged(changed map[string]any, q string) bool {
+	prefix := "queue." + q + "."
+	for k := range changed {
+		if strings.HasPrefix(k, prefix) && k != prefix+"latency" {
+			return true
+		}
+	}
+	return false
 }

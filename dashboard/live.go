@@ -60,9 +60,10 @@ func (js jobState) sig() string {
 
 type subscriber struct {
 	ch      chan []byte
-	watch   string // "job:ID" or "workflow:ID": the page shows that one item
-	queue   string // the page shows this queue only: it gets that queue's values, when they change
-	lastJob string // the item's state last sent
+	watch   string    // "job:ID" or "workflow:ID": the page shows that one item
+	queue   string    // the page shows this queue only: it gets that queue's values, when they change
+	rows    *rowsView // the page lists jobs of queue: the list is pushed when the queue changes
+	lastJob string    // the item's state last sent
 	// resync: a frame was dropped (the page was too slow), so the next one carries every value.
 	resync bool
 }
@@ -131,9 +132,9 @@ const frameBuffer = 16
 
 // subscribe registers a live page; the poller starts (or wakes) for it. It returns the
 // charts' points sampled in this process, oldest first, and the last sample frame.
-func (h *hub) subscribe(watch, queue string) (*subscriber, []point, []byte, bool) {
+func (h *hub) subscribe(watch, queue string, rows *rowsView) (*subscriber, []point, []byte, bool) {
 	h.started.Do(func() { go h.run() })
-	s := &subscriber{ch: make(chan []byte, frameBuffer), watch: watch, queue: queue}
+	s := &subscriber{ch: make(chan []byte, frameBuffer), watch: watch, queue: queue, rows: rows}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -317,6 +318,7 @@ func (h *hub) poll(ctx context.Context, full bool) {
 		}
 		h.fill(&s, stats, now)
 	}
+
 	if workers, err := d.cfg.Queues.Workers(ctx); err == nil {
 		s.Values["workers"] = len(workers)
 		busy := 0
@@ -328,7 +330,9 @@ func (h *hub) poll(ctx context.Context, full bool) {
 	if d.cfg.Workflows != nil {
 		h.workflowValues(ctx, &s, now)
 	}
-	h.broadcast(s, full)
+	if rows := h.broadcast(s, full); err == nil && len(rows) > 0 {
+		h.pushRows(ctx, stats, rows)
+	}
 	if full {
 		h.pushItems(ctx, h.watchedItems())
 	}
@@ -514,7 +518,12 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "queue: "+queue.CheckQueueName(only).Error(), http.StatusBadRequest)
 		return
 	}
-	sub, live, last, ok := d.hub.subscribe(watch, only)
+	rows, err := d.rowsView(w, r, only)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	sub, live, last, ok := d.hub.subscribe(watch, only, rows)
 	if !ok {
 		http.Error(w, "dashboard is shutting down", http.StatusServiceUnavailable)
 		return

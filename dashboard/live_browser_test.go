@@ -85,3 +85,42 @@ func waitShown(t *testing.T, tb *tab, sel, want string, within time.Duration) {
 		return got == want
 	}, func() string { return fmt.Sprintf("%s shows %s, want %s", sel, got, want) })
 }
+
+// testJobsListFollowsEvents: a queue's jobs page lists the jobs enqueued while it is open, and
+// drops them when they run, without a reload and with no periodic refresh; the buttons of a
+// pushed row work (their CSRF token is the browser's).
+func testJobsListFollowsEvents(t *testing.T, b *browser) {
+	e := newEnv(t, func(c *dashboard.Config) { c.Interval = time.Hour })
+	first := e.enqueue("work", nil, queue.OnQueue("mail"))
+	tb := b.tab(t)
+	tb.do("open the pending jobs of mail", chromedp.Navigate(e.base+"/jobs?queue=mail&state=pending"))
+	tb.waitVisible(`#live[data-state=live]`, 10*time.Second)
+	evalIn[bool](tb, `window.__sameDocument = true`)
+	rows := func() int { return evalIn[int](tb, `document.querySelectorAll('[data-test=job-link]').length`) }
+	if n := rows(); n != 1 {
+		t.Fatalf("%d rows before, want 1", n)
+	}
+	var added []*queue.Job
+	for range 2 {
+		added = append(added, e.enqueue("work", nil, queue.OnQueue("mail")))
+	}
+	testenv.Until(t, 10*time.Second, "the new jobs listed", func() bool { return rows() == 3 },
+		func() string { return fmt.Sprintf("%d rows", rows()) })
+	if !evalIn[bool](tb, `window.__sameDocument === true`) {
+		t.Fatal("the page was reloaded to list the new jobs")
+	}
+	waitShown(t, tb, `[data-test=range]`, "1–3 of 3 pending jobs, in the order they run (highest priority first)", 10*time.Second)
+	// The last row's Cancel button was pushed with the list: it cancels that job.
+	tb.do("cancel the last job", chromedp.Click(chromedp.CSS(`tbody tr:last-child button[data-test=row-cancel]`)))
+	testenv.Until(t, 10*time.Second, "the job canceled", func() bool { return e.jobState(added[1].ID) == queue.StateCanceled })
+	tb.waitVisible(`[data-test=flash]`, 10*time.Second)
+	evalIn[bool](tb, `window.__sameDocument = true`)
+	e.startWorker([]string{"mail"}, func(w *queue.Worker) {
+		w.HandleFunc("work", func(context.Context, *queue.Job) (any, error) { return nil, nil })
+	})
+	tb.waitVisible(`[data-test=no-jobs]`, 15*time.Second)
+	if !evalIn[bool](tb, `window.__sameDocument === true`) {
+		t.Fatal("the page was reloaded to drop the jobs that ran")
+	}
+	e.waitState(first.ID, queue.StateCompleted)
+}

@@ -189,29 +189,17 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 			p.Queue = stats[0].Name
 		}
 	}
-	for _, s := range stats {
-		if s.Name == p.Queue {
-			p.Stats, p.Known = s, true
-		}
-	}
-	p.Count = p.Stats.Count(p.State)
-	size := d.cfg.PageSize
-	p.Pages = max((p.Count+int64(size)-1)/int64(size), 1)
 	page, ok := boundedInt(q.Get("page"), 1, maxPage)
 	if !ok {
 		d.badRequest(w, r, fmt.Sprintf("page must be a whole number from 1 to %d.", maxPage))
 		return
 	}
-	page = int(min(int64(page), p.Pages)) // past the end: the last page
-	p.Page = page
-	p.Offset = (page - 1) * size
+	p.paginate(stats, page, d.cfg.PageSize)
 	p.BaseURL = d.jobsURL(p.Queue, p.State, 0, "")
 	p.Here = r.URL.RequestURI()
-	p.Retriable = p.State == queue.StateDead || p.State == queue.StateCanceled || p.State == queue.StateRetry
-	p.Cancelable = bulkCancelable(p.State)
-	p.Deletable = p.State != queue.StateActive
 
 	if p.Query != "" {
+		size := d.cfg.PageSize
 		// An ID goes straight to its job.
 		if job, err := d.cfg.Queues.Get(ctx, p.Query); err == nil {
 			http.Redirect(w, r, d.prefix+"/jobs/"+url.PathEscape(job.ID), http.StatusSeeOther)
@@ -227,25 +215,53 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 		d.renderView(w, r, "jobs", &view{Title: "Jobs · " + p.Queue, Nav: "jobs", Live: "?queue=" + url.QueryEscape(p.Queue), Page: p})
 		return
 	}
+	if err := d.listJobs(ctx, p); err != nil {
+		d.failed(w, r, "list the jobs", err)
+		return
+	}
+	// The page's stream pushes the list again when the queue changes (hub.pushRows).
+	live := "?" + url.Values{"queue": {p.Queue}, "state": {string(p.State)}, "page": {strconv.Itoa(p.Page)}}.Encode()
+	d.renderView(w, r, "jobs", &view{Title: "Jobs · " + p.Queue, Nav: "jobs", Live: live, Page: p})
+}
 
-	if p.Known && p.Count > 0 && int64(p.Offset) < p.Count {
-		p.Jobs, err = d.cfg.Queues.List(ctx, p.Queue, p.State, p.Offset, size)
-		if err != nil {
-			d.failed(w, r, "list the jobs", err)
-			return
+// paginate sets what the statistics say of the page of p's queue and state: the count, the
+// page (page, or the last one when past the end), its offset, and the bulk actions.
+func (p *jobsPage) paginate(stats []queue.QueueStats, page, size int) {
+	for _, s := range stats {
+		if s.Name == p.Queue {
+			p.Stats, p.Known = s, true
 		}
+	}
+	p.Count = p.Stats.Count(p.State)
+	p.Pages = max((p.Count+int64(size)-1)/int64(size), 1)
+	p.Page = int(min(int64(page), p.Pages)) // past the end: the last page
+	p.Offset = (p.Page - 1) * size
+	p.Retriable = p.State == queue.StateDead || p.State == queue.StateCanceled || p.State == queue.StateRetry
+	p.Cancelable = bulkCancelable(p.State)
+	p.Deletable = p.State != queue.StateActive
+}
+
+// listJobs reads the jobs of p's page (paginated) and sets the links around them.
+func (d *Dashboard) listJobs(ctx context.Context, p *jobsPage) error {
+	size := d.cfg.PageSize
+	if p.Known && p.Count > 0 && int64(p.Offset) < p.Count {
+		jobs, err := d.cfg.Queues.List(ctx, p.Queue, p.State, p.Offset, size)
+		if err != nil {
+			return err
+		}
+		p.Jobs = jobs
 	}
 	if len(p.Jobs) > 0 {
 		p.First, p.Last = p.Offset+1, p.Offset+len(p.Jobs)
 	}
-	if page > 1 {
-		p.PrevURL = d.jobsURL(p.Queue, p.State, page-1, "")
+	if p.Page > 1 {
+		p.PrevURL = d.jobsURL(p.Queue, p.State, p.Page-1, "")
 	}
 	if int64(p.Offset+len(p.Jobs)) < p.Count && len(p.Jobs) == size {
-		p.NextURL = d.jobsURL(p.Queue, p.State, page+1, "")
+		p.NextURL = d.jobsURL(p.Queue, p.State, p.Page+1, "")
 		p.LastURL = d.jobsURL(p.Queue, p.State, int(p.Pages), "")
 	}
-	d.renderView(w, r, "jobs", &view{Title: "Jobs · " + p.Queue, Nav: "jobs", Live: "?queue=" + url.QueryEscape(p.Queue), Page: p})
+	return nil
 }
 
 // searchByType reads at most scanWindow jobs of the state from offset from, and keeps those

@@ -57,6 +57,7 @@
     dialog.returnValue = "";
     dialog.onclose = function () {
       if (dialog.returnValue === "ok") go();
+      else applyRows();
     };
     dialog.showModal();
     yes.focus();
@@ -68,6 +69,20 @@
   });
 
   // ---- live updates ----
+  // A jobs page's list is pushed again when its queue changes, rendered by the server as it
+  // rendered the page, and replaces the one shown when what it shows differs (its data-rows-sig);
+  // not while a confirmation dialog is open (its form is in the list), but when it closes
+  // without submitting.
+  var pendingRows = null;
+  function applyRows() {
+    if (pendingRows === null || (dialog && dialog.open)) return;
+    var list = document.querySelector("[data-jobs-list]");
+    if (list && pendingRows.sig !== list.getAttribute("data-rows-sig")) {
+      list.innerHTML = pendingRows.html;
+      list.setAttribute("data-rows-sig", pendingRows.sig);
+    }
+    pendingRows = null;
+  }
   var history = [];     // chart points, oldest first
   var maxWindowMs = 60 * 60 * 1000, minWindowMs = 60 * 1000;
   // Points further apart than this are not joined: the workers' history has one point per
@@ -137,6 +152,10 @@
         redrawCharts();
       }
       body.setAttribute("data-last-sample", String(s.t));
+    });
+    es.addEventListener("rows", function (ev) {
+      pendingRows = JSON.parse(ev.data);
+      applyRows();
     });
     // A job's or workflow's page reloads when its state changes; a job's progress is shown
     // in place.
