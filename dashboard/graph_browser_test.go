@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,13 +37,8 @@ func testWorkflowGraphLive(t *testing.T, b *browser) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(hook.Close)
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	})
+	letGo := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(letGo)
 	step := func(name string, needs ...string) workflow.StepSpec {
 		return workflow.StepSpec{Name: name, Kind: workflow.KindHTTP, URL: hook.URL + "/" + name, Needs: append([]string{}, needs...)}
 	}
@@ -95,7 +91,7 @@ func testWorkflowGraphLive(t *testing.T, b *browser) {
 	}
 	tb.screenshot("dashboard-workflow-graph")
 
-	close(release)
+	letGo()
 	done := map[string]string{"a": "done", "b": "done", "c": "done", "d": "done"}
 	var got map[string]string
 	testenv.Until(t, 20*time.Second, "the page follows the workflow to its end", func() bool {

@@ -153,7 +153,8 @@ func (e *Engine) handleReport(ctx context.Context, _ *queue.Job) (any, error) {
 
 // ExecuteWorkflow runs the workflow's remaining steps now, in the calling goroutine, as one
 // final attempt (a failing step marks it failed). Workers run workflows through the
-// execute_workflow job instead; this is for tools and tests.
+// execute_workflow job instead; this is for tools and tests. A graph workflow is only
+// started: its released steps' jobs are enqueued, for workers to run.
 func (e *Engine) ExecuteWorkflow(ctx context.Context, id string) (ExecResult, error) {
 	return e.execute(ctx, id, true)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 )
@@ -23,13 +24,8 @@ func TestGraphWorkflowRuns(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(hook.Close)
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	})
+	letGo := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(letGo)
 	s := start(t, backend{name: "embedded"}, withTypes(t, fmt.Sprintf(`workflows:
   - name: fan
     steps:
@@ -52,7 +48,7 @@ func TestGraphWorkflowRuns(t *testing.T) {
 	if want := (run{Name: "held", State: "running", Attempt: 1, Tries: 1}); got.Runs[0] != want || len(got.Steps) != 1 || got.Steps[0].Name != "first" {
 		t.Errorf("while held runs: %+v, want steps [first] and runs [%+v]", got, want)
 	}
-	close(release)
+	letGo()
 	done := waitAs(s, "/api/workflows/"+id, "completed", 15*time.Second, func(v view) (bool, string) {
 		return v.Status == "completed", fmt.Sprintf("%+v", v)
 	})
