@@ -18,8 +18,11 @@ type Rate struct {
 // IsZero reports whether the rate sets no limit.
 func (r Rate) IsZero() bool { return r.N == 0 }
 
-// Interval is the time between two starts at the steady rate.
-func (r Rate) Interval() time.Duration { return r.Per / time.Duration(r.N) }
+// Interval is the time between two starts at the steady rate, rounded up to the nanosecond so
+// that N intervals are never shorter than Per.
+func (r Rate) Interval() time.Duration {
+	return (r.Per + time.Duration(r.N) - 1) / time.Duration(r.N)
+}
 
 // String returns the rate as ParseRate reads it.
 func (r Rate) String() string {
@@ -145,18 +148,59 @@ func (l Limit) Check() error {
 	return nil
 }
 
-// Admit applies the rate limit to one start, given tat, the limited thing's theoretical
-// arrival time (the generic cell rate algorithm; zero for a thing never started). It returns
-// when the start is allowed (now, or later when over the limit) and tat after that start.
-func (l Limit) Admit(tat, now time.Time) (at, next time.Time) {
+// RateState is a rate limiter's state between starts (see Limit.Admit); the zero RateState is
+// that of a limiter never used.
+type RateState struct {
+	// TAT is the theoretical arrival time of the next start: its slot.
+	TAT time.Time
+	// Starts counts the starts of the current period of Rate.N starts (with no burst), Late is
+	// the most one of them came after its slot; both are zero with a burst.
+	Starts int
+	Late   time.Duration
+	// Until is when the state stops mattering: a limiter whose state has passed it starts
+	// afresh, as if never used, so a broker may drop it then.
+	Until time.Time
+}
+
+// Admit applies the rate limit to one start, given s, the limiter's state. It returns when
+// the start is allowed (now, or later when over the limit) and the state after that start.
+//
+// With a burst it is the generic cell rate algorithm (GCRA): the next slot is one interval
+// after the previous one, and a start may come up to Burst intervals before its slot.
+//
+// With no burst a start comes at its slot or later, and the next slot is one interval after
+// this one, not after the start: a worker that comes late (it takes a few milliseconds to wake
+// and reach the broker) loses no time at each start. Lateness is repaid once per period
+// instead: after the Rate.N starts of a period, the next slot moves on by the most any of them
+// came after its slot, so each start comes at least one period after the start Rate.N before
+// it, and no window of one period holds more than Rate.N starts. A start one interval or more
+// after its slot (a quiet spell) begins a new period at itself.
+func (l Limit) Admit(s RateState, now time.Time) (at time.Time, next RateState) {
+	t := l.Rate.Interval()
 	at = now
-	if early := tat.Add(-time.Duration(l.Burst) * l.Rate.Interval()); early.After(now) {
-		at = early
+	if l.Burst > 0 {
+		if early := s.TAT.Add(-time.Duration(l.Burst) * t); early.After(now) {
+			at = early
+		}
+		tat := s.TAT
+		if tat.Before(at) {
+			tat = at
+		}
+		tat = tat.Add(t)
+		return at, RateState{TAT: tat, Until: tat.Add(t)}
 	}
-	if tat.Before(at) {
-		tat = at
+	if s.TAT.After(now) {
+		at = s.TAT
 	}
-	return at, tat.Add(l.Rate.Interval())
+	if s.TAT.IsZero() || at.Sub(s.TAT) >= t {
+		s = RateState{TAT: at}
+	}
+	next = RateState{TAT: s.TAT.Add(t), Starts: s.Starts + 1, Late: max(s.Late, at.Sub(s.TAT))}
+	if next.Starts >= l.Rate.N {
+		next = RateState{TAT: next.TAT.Add(next.Late)}
+	}
+	next.Until = next.TAT.Add(t)
+	return at, next
 }
 
 // QueueLimits are the limits of one queue, stored in the broker (Broker.SetLimits) so that
@@ -269,9 +313,9 @@ type Gate struct {
 	// Running counts the queue's active jobs, KeyRunning those of each CountKey.
 	Running    int
 	KeyRunning map[string]int
-	// TAT is the queue's theoretical arrival time, KeyTAT each CountKey's (see Limit.Admit).
-	TAT    time.Time
-	KeyTAT map[string]time.Time
+	// TAT is the queue's rate limiter state, KeyTAT each CountKey's (see Limit.Admit).
+	TAT    RateState
+	KeyTAT map[string]RateState
 	// Changed lists the keys whose KeyTAT Admit moved.
 	Changed []string
 	// Slot is the soonest time a job held back by a rate may start (zero: none).
@@ -286,7 +330,7 @@ func (g *Gate) Admit(typ, key string) (ok, stop bool) {
 	if q.Concurrency > 0 && g.Running >= q.Concurrency {
 		return false, true
 	}
-	var tat time.Time
+	var tat RateState
 	if !q.Rate.IsZero() {
 		var at time.Time
 		if at, tat = q.Admit(g.TAT, g.Now); at.After(g.Now) {

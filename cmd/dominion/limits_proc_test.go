@@ -17,14 +17,26 @@ import (
 	"github.com/codex-dominion/dominion/queue/queuetest"
 )
 
-// TestRateLimitThreeWorkers: 1,000 jobs on a queue limited to 100/s (burst 10) by the
-// DOMINION_QUEUES file, run by three `dominion worker` processes, start over 10 s ± 5 %, and no
-// one-second window of their start times (the broker's, Job.StartedAt) holds more than 110.
+// TestRateLimitThreeWorkers: 1,000 jobs on a queue limited to 100/s by the DOMINION_QUEUES
+// file, run by three `dominion worker` processes: no one-second window of their start times
+// (the broker's, Job.StartedAt) holds more than 100 plus the burst, with a burst of 10 and
+// with none; with the burst they start over 10 s ± 5 %. (With none, only the lower bound is
+// checked: on a loaded machine a worker often comes more than the 10 ms interval late, and
+// that start begins a new period; see docs/limits.md.)
 func TestRateLimitThreeWorkers(t *testing.T) {
 	t.Parallel()
+	for _, burst := range []int{10, 0} {
+		t.Run(fmt.Sprintf("burst%d", burst), func(t *testing.T) {
+			t.Parallel()
+			rateLimitThreeWorkers(t, burst)
+		})
+	}
+}
+
+func rateLimitThreeWorkers(t *testing.T, burst int) {
 	tb := redisBroker(t)
 	cfg := tb.cfg
-	cfg.QueuesFile = writeFile(t, "queues.yaml", "queues:\n  limited:\n    rate: 100/s\n    burst: 10\n")
+	cfg.QueuesFile = writeFile(t, "queues.yaml", fmt.Sprintf("queues:\n  limited:\n    rate: 100/s\n    burst: %d\n", burst))
 	c := client(t, cfg)
 	workers := make([]*proc, 3)
 	for i := range workers {
@@ -64,12 +76,12 @@ func TestRateLimitThreeWorkers(t *testing.T) {
 	}
 	took := last.Sub(begin)
 	worst := queuetest.MaxInWindow(starts, time.Second)
-	t.Logf("1,000 jobs at 100/s (burst 10) over 3 workers: %s, worst 1-second window %d", took, worst)
-	if took < 9500*time.Millisecond || took > 10500*time.Millisecond {
+	t.Logf("1,000 jobs at 100/s (burst %d) over 3 workers: %s, worst 1-second window %d", burst, took, worst)
+	if took < 9500*time.Millisecond || burst > 0 && took > 10500*time.Millisecond {
 		t.Errorf("1,000 jobs at 100/s took %s, want 10 s ± 5 %%", took)
 	}
-	if worst > 110 {
-		t.Errorf("%d jobs started in one second, limit 100 + burst 10", worst)
+	if worst > 100+burst {
+		t.Errorf("%d jobs started in one second, limit 100 + burst %d", worst, burst)
 	}
 	for _, w := range workers {
 		if code := w.signal(syscall.SIGTERM, 30*time.Second); code != 0 {

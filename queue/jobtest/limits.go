@@ -11,8 +11,8 @@ import (
 // state, the queue's and each key's.
 type limitState struct {
 	limits queue.QueueLimits
-	tat    time.Time
-	keyTAT map[string]time.Time
+	tat    queue.RateState
+	keyTAT map[string]queue.RateState
 }
 
 // SetLimits stores the queue's limits (the zero value removes them), creating the queue.
@@ -25,7 +25,7 @@ func (b *Broker) SetLimits(ctx context.Context, q string, l queue.QueueLimits) e
 	if l.IsZero() {
 		info.limit = nil
 	} else if info.limit == nil {
-		info.limit = &limitState{limits: l, keyTAT: map[string]time.Time{}}
+		info.limit = &limitState{limits: l, keyTAT: map[string]queue.RateState{}}
 	} else {
 		info.limit.limits = l
 	}
@@ -79,9 +79,9 @@ func (b *Broker) takeLimited(name string, q *queueInfo, req queue.FetchRequest, 
 		jobs = append(jobs, b.lease(e, req, now))
 	}
 	q.pending, l.tat = rest, g.TAT
-	for k, t := range l.keyTAT {
-		if !t.After(now) {
-			delete(l.keyTAT, k) // a key whose next start is due is as good as new
+	for k, st := range l.keyTAT {
+		if !st.Until.After(now) {
+			delete(l.keyTAT, k) // as good as new
 		}
 	}
 	return jobs, g.Slot

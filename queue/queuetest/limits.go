@@ -173,15 +173,26 @@ func testRateKeyLeavesOthers(t *testing.T, nb NewBroker) {
 		func() string { return fmt.Sprintf("ran %d of 68", s.count()) })
 	slow := s.of("slow:1")
 	slices.SortFunc(slow, func(a, b time.Time) int { return a.Compare(b) })
-	for i := 1; i < len(slow); i++ {
-		if gap := slow[i].Sub(slow[i-1]); gap < 450*time.Millisecond {
-			t.Fatalf("jobs of key slow:1 started %s apart, limit 2/s", gap)
+	// A late start may be followed by one less than 500 ms after it. On Redis a key's jobs over
+	// its rate are scheduled at the slots reserved for them, and one that starts late does not
+	// move the next ones (docs/limits.md): allow 100 ms of such lateness.
+	if m := MaxInWindow(slow, 900*time.Millisecond); m > 2 {
+		t.Fatalf("%d jobs of key slow:1 started within 900 ms, limit 2/s", m)
+	}
+	if span := slow[len(slow)-1].Sub(slow[0]); span < 3500*time.Millisecond {
+		t.Fatalf("8 jobs of key slow:1 started within %s, limit 2/s (want at least 3.5 s)", span)
+	}
+	// Held back, none of the others would start before the last slow one (they are queued
+	// behind them); not held back, most start at once (a loaded machine may take seconds for
+	// the last few: half is the bar).
+	end, before := slow[len(slow)-1], 0
+	for _, st := range append(s.of("fast:1"), s.of("")...) {
+		if st.Before(end) {
+			before++
 		}
 	}
-	last := slices.MaxFunc(append(s.of("fast:1"), s.of("")...), func(a, b time.Time) int { return a.Compare(b) })
-	// Held back, they would all start after the last slow one (they are queued behind them).
-	if end := slow[len(slow)-1]; !last.Before(end) {
-		t.Fatalf("the other jobs finished starting at %s, after the last slow job (%s): held back", last, end)
+	if before < 30 {
+		t.Fatalf("%d of the 60 other jobs started before the last slow job (%s): held back", before, end)
 	}
 }
 

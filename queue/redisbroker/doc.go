@@ -95,7 +95,7 @@
 //	                            MAXLEN ~ 10000; emit in lib.lua, events.go)
 //	p:{q}:limits         HASH   json: the queue.QueueLimits; q, t:<type>, k:<prefix>: the
 //	                            rules fetch.lua reads ("rate per-ms burst concurrency")
-//	p:{q}:rl             STRING the queue's rate limiter state (ms), PX until it no longer matters
+//	p:{q}:rl             STRING the queue's rate limiter state "tat starts late" (ms; queue.RateState), PX until it no longer matters
 //	p:{q}:rl:<key>       STRING the same for one rate key (or "@" and a type: queue.CountKey)
 //	p:{q}:running        HASH   count key → its jobs running now (keys with a concurrency limit)
 //	p:{q}:held:<key>     LIST   IDs of the jobs waiting for a running slot of the count key

@@ -73,15 +73,21 @@ func decodeLimits(raw sql.NullString) (*queue.QueueLimits, error) {
 // has none), and whether q is paused.
 func queueLimits(tx *wtx, q string) (g *queue.Gate, paused bool, err error) {
 	var raw sql.NullString
-	var tat int64
-	if _, err := tx.queryRow("queue-limits", []any{q}, &raw, &tat, &paused); err != nil || !raw.Valid {
+	var tat, late int64
+	var starts int
+	if _, err := tx.queryRow("queue-limits", []any{q}, &raw, &tat, &starts, &late, &paused); err != nil || !raw.Valid {
 		return nil, paused, err
 	}
 	l, err := decodeLimits(raw)
 	if err != nil || l == nil {
 		return nil, paused, err
 	}
-	return &queue.Gate{Limits: *l, TAT: fromNanos(tat)}, paused, nil
+	return &queue.Gate{Limits: *l, TAT: rateState(tat, starts, late)}, paused, nil
+}
+
+// rateState is a rate limiter's state as stored: tat in Unix nanoseconds, late in nanoseconds.
+func rateState(tat int64, starts int, late int64) queue.RateState {
+	return queue.RateState{TAT: fromNanos(tat), Starts: starts, Late: time.Duration(late)}
 }
 
 // takeLimited leases up to max pending jobs of q within its limits g, skipping jobs held back
@@ -96,11 +102,12 @@ func takeLimited(tx *wtx, g *queue.Gate, q, worker string, now time.Time, lease 
 	if err != nil {
 		return nil, 0, err
 	}
-	if _, err := tx.exec("set-queue-tat", q, nanos(g.TAT)); err != nil {
+	if _, err := tx.exec("set-queue-tat", q, nanos(g.TAT.TAT), g.TAT.Starts, int64(g.TAT.Late)); err != nil {
 		return nil, 0, err
 	}
 	for _, k := range g.Changed {
-		if _, err := tx.exec("set-key-tat", q, k, nanos(g.KeyTAT[k])); err != nil {
+		st := g.KeyTAT[k]
+		if _, err := tx.exec("set-key-tat", q, k, nanos(st.TAT), st.Starts, int64(st.Late), nanos(st.Until)); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -116,7 +123,7 @@ func takeLimited(tx *wtx, g *queue.Gate, q, worker string, now time.Time, lease 
 
 // loadGate reads the queue's running jobs per key and its keys' rate limiter state into g.
 func loadGate(tx *wtx, g *queue.Gate, q string) error {
-	g.KeyRunning, g.KeyTAT = map[string]int{}, map[string]time.Time{}
+	g.KeyRunning, g.KeyTAT = map[string]int{}, map[string]queue.RateState{}
 	if _, err := tx.exec("trim-key-tats", q, g.Now.UnixNano()); err != nil {
 		return err
 	}
@@ -141,12 +148,13 @@ func loadGate(tx *wtx, g *queue.Gate, q string) error {
 	}
 	for rows.Next() {
 		var k string
-		var tat int64
-		if err := rows.Scan(&k, &tat); err != nil {
+		var tat, late int64
+		var starts int
+		if err := rows.Scan(&k, &tat, &starts, &late); err != nil {
 			rows.Close()
 			return err
 		}
-		g.KeyTAT[k] = fromNanos(tat)
+		g.KeyTAT[k] = rateState(tat, starts, late)
 	}
 	return closeRows(rows)
 }

@@ -187,16 +187,29 @@ local function ruleFor(lim, d)
   return rule, k
 end
 
--- admit applies rate rule r to the limiter at key rl (its theoretical arrival time, GCRA; see
+-- admit applies rate rule r to the limiter at key rl (its state "tat starts late", in ms; see
 -- queue.Limit.Admit) and returns when the next start is allowed. It counts that start only
 -- when count is set (the caller then starts the job now, or waits for the time returned).
+-- Times are rounded up to the microsecond, so that rounding never lets a start come early.
 local function admit(rl, r, count)
-  local t = r[2] / r[1]
-  local tat = tonumber(redis.call('GET', rl)) or now
-  local at = math.max(now, tat - r[3] * t)
+  local t = math.ceil(r[2] * 1000 / r[1]) / 1000
+  local st = {}
+  for x in string.gmatch(redis.call('GET', rl) or '', '%S+') do st[#st + 1] = tonumber(x) end
+  local tat, n, late = st[1], st[2] or 0, st[3] or 0
+  local at = now
+  if tat then at = math.max(now, tat - r[3] * t) end
   if not count then return at end
-  local nt = math.max(tat, at) + t
-  redis.call('SET', rl, string.format('%.3f', nt), 'PX', math.ceil(nt - now) + 1)
+  if r[3] > 0 then -- GCRA with a burst
+    tat, n, late = math.max(tat or at, at) + t, 0, 0
+  else -- no burst: the lateness of a period's starts is repaid once, at its end
+    if not tat or at - tat >= t then tat, n, late = at, 0, 0 end
+    late = math.max(late, at - tat)
+    tat, n = tat + t, n + 1
+    if n >= r[1] then tat, n, late = tat + late, 0, 0 end
+  end
+  tat = math.ceil(tat * 1000) / 1000
+  local v = string.format('%.3f %d %.3f', tat, n, math.ceil(late * 1000) / 1000)
+  redis.call('SET', rl, v, 'PX', math.ceil(tat + t - now) + 1)
   return at
 end
 

@@ -318,14 +318,14 @@ DROP TRIGGER IF EXISTS jobs_event_update;
 DROP TRIGGER IF EXISTS events_trim;
 -- name: queue-limits
 -- The limits (JSON), rate limiter state and pause flag of a queue; NULL limits for none.
-SELECT limits, tat, paused FROM queues WHERE name = ?1;
+SELECT limits, tat, tat_starts, tat_late, paused FROM queues WHERE name = ?1;
 
 -- name: set-limits
 INSERT INTO queues (name, limits) VALUES (?1, ?2)
 ON CONFLICT (name) DO UPDATE SET limits = excluded.limits;
 
 -- name: set-queue-tat
-UPDATE queues SET tat = ?2 WHERE name = ?1;
+UPDATE queues SET tat = ?2, tat_starts = ?3, tat_late = ?4 WHERE name = ?1;
 
 -- name: running-by-key
 -- The active jobs of a queue per count key (queue.CountKey: the rate key, else '@' and the type).
@@ -333,14 +333,15 @@ SELECT CASE WHEN coalesce(rate_key, '') = '' THEN '@' || type ELSE rate_key END,
 FROM jobs WHERE queue = ?1 AND state = 'active' GROUP BY 1;
 
 -- name: key-tats
-SELECT key, tat FROM rate_keys WHERE queue = ?1 AND tat > ?2;
+SELECT key, tat, starts, late FROM rate_keys WHERE queue = ?1 AND until > ?2;
 
 -- name: set-key-tat
-INSERT INTO rate_keys (queue, key, tat) VALUES (?1, ?2, ?3)
-ON CONFLICT (queue, key) DO UPDATE SET tat = excluded.tat;
+INSERT INTO rate_keys (queue, key, tat, starts, late, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (queue, key) DO UPDATE SET tat = excluded.tat, starts = excluded.starts, late = excluded.late,
+until = excluded.until;
 
 -- name: trim-key-tats
-DELETE FROM rate_keys WHERE queue = ?1 AND tat <= ?2;
+DELETE FROM rate_keys WHERE queue = ?1 AND until <= ?2;
 
 -- name: pending-candidates
 -- The pending jobs of a limited queue in the order Fetch takes them, for the limits to choose
