@@ -1,7 +1,9 @@
 package workflow_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -341,4 +343,46 @@ func TestReconcileEnqueuesReleasedSteps(t *testing.T) {
 	e.startWorker(nil)
 	e.waitStatus(id, store.StatusCompleted)
 	h.wantCalls(map[string]int{"a": 0, "b": 1, "c": 1, "d": 1})
+}
+
+// TestReconcileFailsGraphWithDeadStepJob: a step job that died in the queue without its
+// workflow knowing (here: a worker with another handler for the job type) fails the
+// workflow when the reconciler finds it, with the job's last error.
+func TestReconcileFailsGraphWithDeadStepJob(t *testing.T) {
+	t.Parallel()
+	h := newHooks(t, nil)
+	typ := h.diamond()
+	e := newEnv(t, withTypes(typ))
+	acc := e.submit("diamond")
+	id, ctx := acc.Workflow.ID, t.Context()
+	if err := e.client.Delete(ctx, acc.JobID); err != nil {
+		t.Fatalf("delete the start job: %v", err)
+	}
+	if _, err := e.store.StartGraph(ctx, id, store.Graph{Names: []string{"a", "b", "c", "d"}, Needs: typ.Needs()}); err != nil {
+		t.Fatalf("StartGraph: %v", err)
+	}
+	w := queue.NewWorker(e.broker, queue.WorkerConfig{Queues: []queue.QueueWeight{{Name: workflow.DefaultQueue, Weight: 1}},
+		FetchWait: time.Second, Logger: quiet})
+	w.HandleFunc(workflow.JobStep, func(context.Context, *queue.Job) (any, error) {
+		return nil, queue.NoRetry(errors.New("an old worker's handler broke"))
+	})
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(wctx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	e.clock.Set(2 * time.Minute)
+	if r, err := e.engine.Reconcile(ctx); err != nil || r.Requeued != 1 {
+		t.Fatalf("first Reconcile: %+v, %v; want a's job enqueued", r, err)
+	}
+	jobID := workflow.StepJobID(id, 1, "a")
+	e.waitJob(jobID, queue.StateDead)
+	if r, err := e.engine.Reconcile(ctx); err != nil || r.Failed != 1 {
+		t.Fatalf("second Reconcile: %+v, %v; want the workflow failed", r, err)
+	}
+	got := e.waitStatus(id, store.StatusFailed)
+	if want := "its execute_workflow_step job " + jobID + " is dead: an old worker's handler broke"; got.Error != want {
+		t.Errorf("error %q, want %q", got.Error, want)
+	}
+	h.wantCalls(map[string]int{"a": 0})
 }
