@@ -40,11 +40,12 @@ func (a *API) jobRoutes(route func(method, path string, h http.HandlerFunc), all
 	route("POST", "/api/queues/{queue}/resume", a.resumeQueue)
 	route("GET", "/api/workers", a.listWorkers)
 	route("GET", "/api/schedules", a.listSchedules)
+	route("GET", "/api/batches/{id}", a.getBatch)
 	for path, methods := range map[string]string{
 		"/api/jobs": "GET, HEAD, POST", "/api/jobs/{id}": "GET, HEAD, DELETE",
 		"/api/jobs/{id}/cancel": "POST", "/api/jobs/{id}/retry": "POST",
 		"/api/queues": "GET, HEAD", "/api/queues/{queue}/pause": "POST", "/api/queues/{queue}/resume": "POST",
-		"/api/workers": "GET, HEAD", "/api/schedules": "GET, HEAD",
+		"/api/workers": "GET, HEAD", "/api/schedules": "GET, HEAD", "/api/batches/{id}": "GET, HEAD",
 	} {
 		allow[path] = methods
 	}

@@ -53,6 +53,9 @@ type JobView struct {
 	WorkerID        string          `json:"worker_id,omitempty"`
 	CancelRequested bool            `json:"cancel_requested,omitempty"`
 	Progress        *queue.Progress `json:"progress,omitempty"`
+	DependsOn       []string        `json:"depends_on,omitempty"`
+	RunAnyway       bool            `json:"run_on_parent_failure,omitempty"`
+	Batch           string          `json:"batch,omitempty"`
 	StatusURL       string          `json:"status_url"`
 }
 
@@ -108,6 +111,7 @@ func jobView(j *queue.Job, details bool) JobView {
 		UniqueTTLMS: millisOf(j.UniqueFor), ResultTTLMS: millisOf(j.ResultTTL),
 		EnqueuedAt: j.EnqueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
 		WorkerID: j.WorkerID, CancelRequested: j.CancelRequested, Progress: j.Progress, StatusURL: jobURL(j.ID),
+		DependsOn: j.DependsOn, RunAnyway: j.RunOnParentFailure, Batch: j.Batch,
 	}
 	if details {
 		v.Payload, v.Result = validOrNil(j.Payload), validOrNil(j.Result)

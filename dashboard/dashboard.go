@@ -158,6 +158,7 @@ func (d *Dashboard) routes() {
 	page("/queues", d.queuesPage)
 	page("/jobs", d.jobsPage)
 	page("/jobs/{id}", d.jobPage)
+	page("/batches/{id}", d.batchPage)
 	page("/workers", d.workersPage)
 	page("/schedules", d.schedulesPage)
 	page("/workflows", d.workflowsPage)

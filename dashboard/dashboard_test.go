@@ -633,3 +633,30 @@ func TestQueuesPageShowsLimits(t *testing.T) {
 		t.Errorf("the queues page does not show that free has no limits:\n%s", page)
 	}
 }
+
+func TestBatchPage(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	id, err := e.client.OpenBatch(ctx, queue.BatchID("b-page"), queue.OnComplete("report", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := e.enqueue("noop", nil, queue.InBatch(id))
+	child := e.enqueue("noop", nil, queue.InBatch(id), queue.DependsOn(parent.ID))
+	h := e.httpClient()
+	page := h.get("/batches/" + id).body
+	for _, want := range []string{`data-test="batch-state">open</span>`, `<dd data-test="batch-total">2</dd>`, `<dd data-test="batch-pending">2</dd>`, "(not enqueued yet)"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the batch page lacks %s:\n%s", want, page)
+		}
+	}
+	job := h.get("/jobs/" + child.ID).body
+	for _, want := range []string{`data-test="job-state">waiting</span>`, `href="/dashboard/jobs/` + parent.ID + `"`, `data-test="batch-link">` + id + `</a>`} {
+		if !strings.Contains(job, want) {
+			t.Errorf("the waiting job's page lacks %s:\n%s", want, job)
+		}
+	}
+	if r := h.get("/batches/nope"); r.status != http.StatusNotFound {
+		t.Errorf("an unknown batch: status %d", r.status)
+	}
+}

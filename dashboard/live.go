@@ -410,7 +410,7 @@ func send(s *subscriber, msg []byte) bool {
 // due (pointGap after the last).
 func (h *hub) fill(s *sample, stats []queue.QueueStats, now time.Time) {
 	v := s.Values
-	var totals [7]int64
+	totals := make([]int64, len(queue.States))
 	var processed, failed int64
 	for _, q := range stats {
 		for i, st := range queue.States {
@@ -439,7 +439,9 @@ func (h *hub) fill(s *sample, stats []queue.QueueStats, now time.Time) {
 	}
 	h.prev = &prevCounters{at: now, processed: processed, failed: failed}
 	h.mu.Unlock()
-	p := &point{T: s.T, Pending: totals[0], Active: totals[1], Waiting: totals[2] + totals[3], Dead: totals[4]}
+	total := func(st queue.State) int64 { return totals[slices.Index(queue.States, st)] }
+	p := &point{T: s.T, Pending: total(queue.StatePending), Active: total(queue.StateActive),
+		Waiting: total(queue.StateScheduled) + total(queue.StateRetry), Dead: total(queue.StateDead)}
 	if prev != nil {
 		dt := now.Sub(prev.at).Seconds()
 		// After a pause in sampling (nobody watching), the chart shows a gap, not an average.

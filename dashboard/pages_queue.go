@@ -340,7 +340,7 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request) {
 		Job: job, Timeline: timeline(job), ListURL: d.jobsURL(job.Queue, st, 0, ""),
 		Final:      st == queue.StateCompleted || st == queue.StateDead || st == queue.StateCanceled,
 		Retriable:  st == queue.StateDead || st == queue.StateCanceled || st == queue.StateRetry || st == queue.StateScheduled,
-		Cancelable: st == queue.StatePending || st == queue.StateScheduled || st == queue.StateRetry || (st == queue.StateActive && !job.CancelRequested),
+		Cancelable: st == queue.StatePending || st == queue.StateScheduled || st == queue.StateRetry || st == queue.StateWaiting || (st == queue.StateActive && !job.CancelRequested),
 		Deletable:  st != queue.StateActive,
 	}
 	p.Attempts = slices.Clone(job.Errors)
@@ -723,4 +723,20 @@ func (d *Dashboard) deleteAll(w http.ResponseWriter, r *http.Request) {
 // rather than a failure of the broker.
 func isUserError(err error) bool {
 	return errors.Is(err, queue.ErrInvalidJob)
+}
+
+// batchPage shows a batch: its jobs counted by state, whether it is sealed and finished, and
+// links to its callbacks.
+func (d *Dashboard) batchPage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s, err := d.cfg.Queues.Batch(r.Context(), id)
+	if errors.Is(err, queue.ErrBatchNotFound) {
+		d.notFound(w, r, "There is no batch "+id+": it may never have existed, or it finished more than a week ago.")
+		return
+	}
+	if err != nil {
+		d.failed(w, r, "read batch "+id, err)
+		return
+	}
+	d.renderView(w, r, "batch", &view{Title: "Batch " + id, Nav: "jobs", Page: s})
 }

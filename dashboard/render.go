@@ -29,7 +29,7 @@ var staticFS embed.FS
 
 // pages are the templates rendered inside the layout.
 var pages = []string{
-	"login", "error", "confirm", "overview", "queues", "jobs", "job", "workers",
+	"batch", "login", "error", "confirm", "overview", "queues", "jobs", "job", "workers",
 	"schedules", "workflows", "workflow", "reports",
 }
 

@@ -15,6 +15,8 @@ type QueueSource interface {
 	Queues(ctx context.Context) ([]queue.QueueStats, error)
 	List(ctx context.Context, queue string, state queue.State, offset, limit int) ([]*queue.Job, error)
 	Get(ctx context.Context, id string) (*queue.Job, error)
+	// Batch returns a batch's counts, which the batch page shows.
+	Batch(ctx context.Context, id string) (queue.BatchStatus, error)
 	Workers(ctx context.Context) ([]queue.WorkerInfo, error)
 	// History returns the queues' totals that workers recorded since then (the charts' past).
 	History(ctx context.Context, since time.Time) ([]queue.Sample, error)

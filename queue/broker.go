@@ -20,6 +20,15 @@ type Broker interface {
 	// nil, or ErrDuplicateJob when a job with that ID exists, or ErrDuplicateUnique when
 	// another live job holds the unique key. A duplicate changes nothing. The error is for
 	// failures of the whole call (connection lost, context done).
+	//
+	// A job with DependsOn waits (StateWaiting) until every parent has completed, in the
+	// same atomic step as the last parent's outcome, and then becomes pending (scheduled when
+	// its run-at is still ahead); a parent that ends dead or canceled (or is deleted) cancels
+	// it with an error naming the parent, unless RunOnParentFailure is set. A parent already
+	// completed counts as done; one that does not exist gives an error wrapping
+	// ErrParentNotFound. Parents come before their children in jobs (Client orders them).
+	// Enqueue sets the State of a job stored waiting, or canceled at once, to that state.
+	// A job with Batch joins that open batch (ErrBatchNotFound, ErrBatchSealed otherwise).
 	Enqueue(ctx context.Context, jobs []*Job) ([]error, error)
 
 	// Fetch leases up to req.Max jobs for req.WorkerID: it takes pending jobs from
@@ -100,6 +109,8 @@ type Broker interface {
 	HistoryStore
 	// EventStore records jobs' progress and delivers their events.
 	EventStore
+	// BatchStore keeps batches of jobs and enqueues their callbacks.
+	BatchStore
 
 	// Ping checks that the broker is reachable.
 	Ping(ctx context.Context) error
@@ -146,6 +157,8 @@ type QueueStats struct {
 	Dead      int64  `json:"dead"`
 	Completed int64  `json:"completed"`
 	Canceled  int64  `json:"canceled"`
+	// Waiting counts the jobs waiting for their parents (DependsOn).
+	Waiting int64 `json:"waiting"`
 	// Processed counts finished attempts, successful or not; Failed counts failed attempts.
 	Processed int64 `json:"processed"`
 	Failed    int64 `json:"failed"`
@@ -176,6 +189,8 @@ func (s QueueStats) Count(st State) int64 {
 		return s.Completed
 	case StateCanceled:
 		return s.Canceled
+	case StateWaiting:
+		return s.Waiting
 	}
 	return 0
 }

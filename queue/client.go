@@ -131,9 +131,21 @@ func (c *Client) EnqueueMany(ctx context.Context, reqs []Request) ([]*Job, []err
 		}
 		jobs[i] = job
 	}
-	errs, err := c.enqueue(ctx, jobs)
+	order, err := parentsFirst(jobs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("enqueue many: %w", err)
+	}
+	sorted := make([]*Job, len(jobs))
+	for k, i := range order {
+		sorted[k] = jobs[i]
+	}
+	got, err := c.enqueue(ctx, sorted)
 	if err != nil {
 		return nil, nil, fmt.Errorf("enqueue %d jobs: %w", len(jobs), err)
+	}
+	errs := make([]error, len(jobs))
+	for k, i := range order {
+		errs[i] = got[k]
 	}
 	return jobs, errs, nil
 }
@@ -184,6 +196,11 @@ func (c *Client) validate(job *Job, now time.Time) error {
 		return fmt.Errorf("%w: rate key %w", ErrInvalidJob, CheckRateKey(job.RateKey))
 	case metadataSize(job.Metadata) > MaxMetadataBytes:
 		return fmt.Errorf("%w: metadata of %d bytes is over the %d-byte limit", ErrInvalidJob, metadataSize(job.Metadata), MaxMetadataBytes)
+	case job.Batch != "" && (len(job.Batch) > 200 || !validName(job.Batch)):
+		return fmt.Errorf("%w: batch id %q: use at most 200 letters, digits, '.', '_', '-' or ':'", ErrInvalidJob, job.Batch)
+	}
+	if err := checkParents(job); err != nil {
+		return err
 	}
 	job.State = StatePending
 	if job.RunAt.After(now) {

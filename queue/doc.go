@@ -40,4 +40,15 @@
 //     with the job, coalesced by the worker), and Client.Subscribe streams the jobs' events
 //     (EventKind) to any process, each recorded in the same atomic step as its transition, in
 //     order per job, at most once, and only while someone subscribes.
+//   - Dependencies: a job enqueued with DependsOn waits (StateWaiting) until every parent has
+//     completed and becomes pending in the same atomic step as its last parent's outcome; a
+//     parent that ends dead, canceled or deleted cancels it, with an error naming the parent,
+//     and so on down the chain, unless it says RunOnParentFailure. An unknown parent or a
+//     cycle is refused at enqueue (ErrInvalidJob). A job without parents pays one check.
+//     ParentResults gives a handler its parents' results.
+//   - Batches: jobs enqueued InBatch (OpenBatch, SealBatch, or EnqueueBatch at once) are
+//     counted by final state (Client.Batch); once the batch is sealed and its last job has
+//     finished, its OnComplete callback (and OnSuccess, when every job completed) is enqueued
+//     exactly once, in the same atomic step as that last outcome, so a worker killed at that
+//     moment neither loses nor doubles it.
 package queue

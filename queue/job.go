@@ -9,19 +9,24 @@ import (
 
 // State is where a job is in its life. The transitions are:
 //
+//	waiting ──(every parent completed)──┐
 //	scheduled ──(run-at reached)──► pending ──(fetched)──► active ──► completed
 //	                                   ▲                     │
 //	retry ◄──(failed, retries left)────┼─────────────────────┤
 //	  └──(backoff elapsed)─────────────┘                     ├──► dead     (retries exhausted, or NoRetry)
 //	                                                         └──► canceled (Cancel while active)
 //
-// A pending, scheduled or retry job can be canceled directly; a dead or canceled job can be
+// A job enqueued with DependsOn is waiting until its parents complete (a parent that ends dead
+// or canceled cancels it, unless it runs anyway: RunOnParentFailure).
+// A pending, scheduled, waiting or retry job can be canceled directly; a dead or canceled job can be
 // retried (it goes back to pending). An active job whose lease runs out (its worker died) goes
 // back to pending, or to dead when that was its last attempt.
 type State string
 
 const (
 	StateScheduled State = "scheduled"
+	// StateWaiting: the job waits for its parents (DependsOn) to complete.
+	StateWaiting   State = "waiting"
 	StatePending   State = "pending"
 	StateActive    State = "active"
 	StateRetry     State = "retry"
@@ -31,7 +36,7 @@ const (
 )
 
 // States lists every state in the order the command line and the dashboard show them.
-var States = []State{StatePending, StateActive, StateScheduled, StateRetry, StateDead, StateCompleted, StateCanceled}
+var States = []State{StatePending, StateActive, StateScheduled, StateWaiting, StateRetry, StateDead, StateCompleted, StateCanceled}
 
 // ParseState returns the State named s, or an error listing the valid names.
 func ParseState(s string) (State, error) {
@@ -40,7 +45,7 @@ func ParseState(s string) (State, error) {
 			return st, nil
 		}
 	}
-	return "", fmt.Errorf("unknown job state %q (valid: pending, active, scheduled, retry, dead, completed, canceled)", s)
+	return "", fmt.Errorf("unknown job state %q (valid: pending, active, scheduled, waiting, retry, dead, completed, canceled)", s)
 }
 
 // Job is one unit of work and everything recorded about it. Its JSON form (MarshalJSON) gives
@@ -74,6 +79,14 @@ type Job struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// RateKey puts the job under its queue's limits for that key (see QueueLimits, RateKey).
 	RateKey string `json:"rate_key,omitempty"`
+	// DependsOn are the IDs of the jobs this one waits for (see DependsOn); the job is
+	// waiting until every one of them has completed.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// RunOnParentFailure: a parent that ends dead or canceled counts as finished for this job
+	// instead of canceling it (see RunOnParentFailure).
+	RunOnParentFailure bool `json:"run_on_parent_failure,omitempty"`
+	// Batch is the ID of the batch the job belongs to (see InBatch), empty when none.
+	Batch string `json:"batch,omitempty"`
 
 	Result json.RawMessage `json:"result,omitempty"`
 	// Errors holds one entry per failed attempt, oldest first.

@@ -31,6 +31,7 @@ func commands() []command {
 		{name: "info", summary: "show the queues' job counts and the live workers", run: runInfo},
 		{name: "jobs", summary: "list, show, retry, cancel and delete jobs", sub: jobsCommands()},
 		{name: "queues", summary: "pause and resume queues", sub: queuesCommands()},
+		{name: "batches", summary: "show batches of jobs", sub: batchesCommands()},
 		{name: "scheduler", summary: "enqueue the periodic jobs, each tick once, until SIGINT/SIGTERM", run: runScheduler},
 		{name: "schedules", summary: "list, run, enable and disable the periodic jobs", sub: schedulesCommands()},
 		{name: "dashboard", summary: "serve the web dashboard alone until SIGINT/SIGTERM", run: runDashboard},

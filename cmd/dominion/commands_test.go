@@ -138,7 +138,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"enqueue", "dominion.noop", "--rate-key", strings.Repeat("k", 201)}, `dominion enqueue: --rate-key "` + strings.Repeat("k", 201) + `": use at most 200 letters, digits, '.', '_', '-' or ':'`},
 		{[]string{"info", "--verbose"}, "dominion info: flag provided but not defined: -verbose"},
 		{[]string{"info", "queues"}, `dominion info: unexpected argument "queues"`},
-		{[]string{"jobs", "list", "--state", "done"}, `dominion jobs list: --state: unknown job state "done" (valid: pending, active, scheduled, retry, dead, completed, canceled)`},
+		{[]string{"jobs", "list", "--state", "done"}, `dominion jobs list: --state: unknown job state "done" (valid: pending, active, scheduled, waiting, retry, dead, completed, canceled)`},
 		{[]string{"jobs", "list", "--limit", "-1"}, "dominion jobs list: --limit and --offset must not be negative"},
 		{[]string{"jobs", "show"}, "dominion jobs show: missing argument: want ID [--json]"},
 		{[]string{"jobs", "retry"}, "dominion jobs retry: missing argument: want a job ID or --all-dead"},
@@ -150,7 +150,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"jobs", "cancel", "X", "--state", "pending"}, "dominion jobs cancel: --queue and --state go with --all"},
 		{[]string{"jobs", "cancel", "X", "--queue", "q"}, "dominion jobs cancel: --queue and --state go with --all"},
 		{[]string{"jobs", "cancel", "--all", "--queue", "q"}, "dominion jobs cancel: --all needs --state: pending, scheduled or retry"},
-		{[]string{"jobs", "cancel", "--all", "--state", "done"}, `dominion jobs cancel: --state: unknown job state "done" (valid: pending, active, scheduled, retry, dead, completed, canceled)`},
+		{[]string{"jobs", "cancel", "--all", "--state", "done"}, `dominion jobs cancel: --state: unknown job state "done" (valid: pending, active, scheduled, waiting, retry, dead, completed, canceled)`},
 		{[]string{"jobs", "cancel", "--all", "--state", "dead"}, "dominion jobs cancel: --state: only pending, scheduled or retry jobs can be canceled all at once, not dead"},
 		{[]string{"jobs", "delete", "a", "b"}, `dominion jobs delete: unexpected argument "b"`},
 		{[]string{"queues", "pause"}, "dominion queues pause: missing argument: want QUEUE"},
@@ -364,7 +364,7 @@ func TestInfoKeys(t *testing.T) {
 		}
 		slices.Sort(keys)
 		want := []string{"active", "canceled", "completed", "dead", "failed", "name", "oldest_pending", "paused", "pending",
-			"pending_by_priority", "processed", "retry", "scheduled"}
+			"pending_by_priority", "processed", "retry", "scheduled", "waiting"}
 		if !slices.Equal(keys, want) {
 			t.Errorf("queue keys %v, want %v", keys, want)
 		}

@@ -34,7 +34,7 @@ func runJobsList(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "[--queue Q] [--state S] [--limit N] [--offset N] [--json]",
 		"List the jobs of a queue in a state, oldest first (pending jobs in the order they run:\nhighest priority first, then oldest first).", 0, 0)
 	q := f.Queue("`QUEUE` to list")
-	stateName := f.String("state", string(queue.StatePending), "`STATE`: pending, active, scheduled, retry, dead, completed or canceled")
+	stateName := f.String("state", string(queue.StatePending), "`STATE`: pending, active, scheduled, waiting, retry, dead, completed or canceled")
 	limit := f.Int("limit", 20, "list at most `N` jobs")
 	offset := f.Int("offset", 0, "skip the first `N` jobs")
 	asJSON := f.Bool("json", false, "print a JSON array of jobs (durations in milliseconds: timeout_ms, unique_ttl_ms, result_ttl_ms)")
@@ -125,6 +125,11 @@ func printJob(w io.Writer, j *queue.Job) {
 	row("Started", fmtTime(j.StartedAt))
 	row("Finished", fmtTime(j.FinishedAt))
 	row("Worker", j.WorkerID)
+	row("Depends on", strings.Join(j.DependsOn, ", "))
+	if j.RunOnParentFailure {
+		row("On parent failure", "runs anyway")
+	}
+	row("Batch", j.Batch)
 	if p := j.Progress; p != nil {
 		row("Progress", strings.TrimSpace(fmt.Sprintf("%d%% %s", p.Percent, p.Message))+" (at "+fmtTime(p.At)+")")
 	}

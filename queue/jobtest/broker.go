@@ -25,6 +25,8 @@ type Broker struct {
 	schedules map[string]queue.ScheduleState
 	history   []queue.Sample // oldest first, one per slot
 	events    eventLog
+	children  map[string][]string // parent ID → IDs of jobs waiting for it
+	batches   map[string]*batch
 	seq       uint64
 	offset    time.Duration // added to the clock when deciding whether a run-at is due
 	nextDue   time.Time     // earliest time housekeeping may have work; zero for none
@@ -38,6 +40,7 @@ type entry struct {
 	seq    uint64    // insertion order among equal positions
 	ord    int64     // position among its queue's pending jobs
 	lease  time.Time // active: when the lease runs out
+	waits  int       // waiting: parents not finished yet
 	expire time.Time // completed or canceled: when the job is deleted
 }
 
@@ -70,6 +73,7 @@ func NewBroker() *Broker {
 	return &Broker{
 		jobs: map[string]*entry{}, queues: map[string]*queueInfo{}, uniques: map[uniqueKey]uniqueHold{},
 		workers: map[string]workerRecord{}, schedules: map[string]queue.ScheduleState{},
+		children: map[string][]string{}, batches: map[string]*batch{},
 		changed: make(chan struct{}),
 	}
 }
@@ -129,6 +133,9 @@ func (b *Broker) insert(j *queue.Job, now time.Time) error {
 	if _, ok := b.jobs[j.ID]; ok {
 		return queue.ErrDuplicateJob
 	}
+	if err := b.checkGraph(j); err != nil {
+		return err
+	}
 	if j.UniqueKey != "" {
 		k := uniqueKey{j.Queue, j.UniqueKey}
 		if h, ok := b.uniques[k]; ok && (h.expires.IsZero() || h.expires.After(now)) {
@@ -147,13 +154,24 @@ func (b *Broker) insert(j *queue.Job, now time.Time) error {
 	}
 	b.jobs[j.ID] = e
 	q := b.queue(j.Queue)
-	if e.job.State == queue.StateScheduled {
-		b.noteDue(b.dueAt(e.job.RunAt))
-	} else {
-		b.push(q, e, now.UnixNano())
-	}
 	b.emit(e, queue.EventEnqueued, "")
+	b.joinBatch(e)
+	if b.wait(e, now) {
+		j.State = e.job.State
+		return nil
+	}
+	b.place(q, e, now)
 	return nil
+}
+
+// place makes a new or released job scheduled (run-at ahead) or pending.
+func (b *Broker) place(q *queueInfo, e *entry, now time.Time) {
+	if e.job.RunAt.After(now.Add(b.offset)) {
+		e.job.State = queue.StateScheduled
+		b.noteDue(b.dueAt(e.job.RunAt))
+		return
+	}
+	b.push(q, e, now.UnixNano())
 }
 
 // push makes e pending at position ord of its queue.
@@ -208,6 +226,7 @@ func (b *Broker) finished(e *entry, st queue.State, t time.Time) {
 		msg = lastError(&e.job)
 	}
 	b.emit(e, queue.EventKind(st), msg)
+	b.ended(e, st, t)
 }
 
 // release frees the unique key e holds, if any.
@@ -221,13 +240,17 @@ func (b *Broker) release(e *entry) {
 	}
 }
 
-// remove deletes e from the broker.
+// remove deletes e from the broker; a job not finished counts as canceled for its batch and
+// its dependents.
 func (b *Broker) remove(e *entry) {
 	if e.job.State == queue.StatePending {
 		b.unpend(e)
 	}
 	b.release(e)
 	delete(b.jobs, e.job.ID)
+	if !final(e.job.State) {
+		b.ended(e, "deleted", time.Now())
+	}
 }
 
 // Get returns a copy of the job with that ID, or ErrJobNotFound.
@@ -250,6 +273,7 @@ func copyJob(j *queue.Job) *queue.Job {
 	c.Result = bytes.Clone(j.Result)
 	c.Errors = slices.Clone(j.Errors)
 	c.Metadata = maps.Clone(j.Metadata)
+	c.DependsOn = slices.Clone(j.DependsOn)
 	return &c
 }
 

@@ -81,6 +81,8 @@ func count(s *queue.QueueStats, st queue.State) {
 		s.Completed++
 	case queue.StateCanceled:
 		s.Canceled++
+	case queue.StateWaiting:
+		s.Waiting++
 	}
 }
 

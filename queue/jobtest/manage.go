@@ -20,7 +20,7 @@ func (b *Broker) Cancel(ctx context.Context, id string) (queue.State, error) {
 		return "", fmt.Errorf("jobtest: cancel job %s: %w", id, queue.ErrJobNotFound)
 	}
 	switch e.job.State {
-	case queue.StatePending, queue.StateScheduled, queue.StateRetry:
+	case queue.StatePending, queue.StateScheduled, queue.StateRetry, queue.StateWaiting:
 		b.cancelNow(e, time.Now())
 		return queue.StateCanceled, nil
 	case queue.StateActive:
@@ -100,6 +100,7 @@ func (b *Broker) retry(e *entry, now time.Time) {
 	j.Attempt, j.RunAt, j.FinishedAt, j.CancelRequested = 0, time.Time{}, time.Time{}, false
 	j.RetriedAt = now
 	e.expire = time.Time{}
+	b.batchLeaves(e)
 	b.push(b.queue(j.Queue), e, now.UnixNano())
 	b.emit(e, queue.EventRetried, "")
 }

@@ -94,6 +94,15 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"ConcurrencyKeyExclusive":  testConcurrencyKeyExclusive,
 		"ConcurrencyLeaseExpiry":   testConcurrencySlotLeaseExpiry,
 		"LimitedEvents":            testLimitedEvents,
+		"DependsChain":             testDependsChain,
+		"DependsFanOutFanIn":       testDependsFanOutFanIn,
+		"DependsParentFails":       testDependsParentFails,
+		"DependsCycleRefused":      testDependsCycleRefused,
+		"DependsParentFinished":    testDependsParentFinished,
+		"DependsCancelAndDelete":   testDependsCancelAndDelete,
+		"BatchCallbacks":           testBatchCallbacks,
+		"BatchOpen":                testBatchOpen,
+		"BatchLarge":               testBatchLarge,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

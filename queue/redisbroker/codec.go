@@ -35,6 +35,10 @@ import (
 //	pg   the latest progress reported (storedProgress JSON, events.go)
 //	kc   while active: the rate key whose running count the job holds (see lib.lua's unrun)
 //	rs   "1" while the job waits for a rate slot of its key reserved for it (fetch.lua)
+//	wn   while waiting: the number of its parents not finished yet (lib.lua's ended)
+//	ra   "1": the job runs even when a parent ends dead or canceled (RunOnParentFailure)
+//	ch   "1": the job has had children (dependents), listed in p:{q}:children:<id>
+//	b    the ID of the job's batch (also in d, for Go)
 
 // packedJob is the JSON of field d.
 type packedJob struct {
@@ -52,6 +56,9 @@ type packedJob struct {
 	Priority   int               `json:"pr,omitempty"`
 	Deadline   int64             `json:"dl,omitempty"` // Unix nanoseconds
 	RateKey    string            `json:"rk,omitempty"`
+	DependsOn  []string          `json:"dp,omitempty"`
+	RunAnyway  bool              `json:"ra,omitempty"`
+	Batch      string            `json:"b,omitempty"`
 }
 
 // appendPacked appends the d field of j to buf: max retries and result TTL first, where the
@@ -88,6 +95,14 @@ func appendPacked(buf []byte, j *queue.Job) []byte {
 		buf = append(buf, `,"md":`...)
 		b, _ := json.Marshal(j.Metadata) // a map of strings always marshals
 		buf = append(buf, b...)
+	}
+	if len(j.DependsOn) > 0 || j.RunOnParentFailure || j.Batch != "" { // rare: parsePacked leaves them to encoding/json
+		b, _ := json.Marshal(struct {
+			DependsOn []string `json:"dp,omitempty"`
+			RunAnyway bool     `json:"ra,omitempty"`
+			Batch     string   `json:"b,omitempty"`
+		}{j.DependsOn, j.RunOnParentFailure, j.Batch})
+		buf = append(append(buf, ','), b[1:len(b)-1]...)
 	}
 	if len(j.Payload) > 0 { // last, so that parsePacked need not scan it
 		buf = append(buf, `,"p":`...)
@@ -196,6 +211,7 @@ func decodePacked(packed string, errs []string) (*queue.Job, error) {
 		MaxRetries: p.MaxRetries, Timeout: p.Timeout, UniqueKey: p.UniqueKey, UniqueFor: p.UniqueFor,
 		ResultTTL: p.ResultTTL, EnqueuedAt: time.Unix(0, p.EnqueuedAt), Metadata: p.Metadata,
 		Priority: p.Priority, RateKey: p.RateKey,
+		DependsOn: p.DependsOn, RunOnParentFailure: p.RunAnyway, Batch: p.Batch,
 	}
 	if p.Deadline != 0 {
 		j.Deadline = time.Unix(0, p.Deadline)

@@ -99,6 +99,13 @@
 //	p:{q}:rl:<key>       STRING the same for one rate key (or "@" and a type: queue.CountKey)
 //	p:{q}:running        HASH   count key → its jobs running now (keys with a concurrency limit)
 //	p:{q}:held:<key>     LIST   IDs of the jobs waiting for a running slot of the count key
+//	p:{q}:waiting        ZSET   job ID → enqueued (ms): jobs waiting for their parents
+//	p:{q}:children:<id>  SET    "<queue>/<id>" of the waiting children of job id (any queue),
+//	                            while it has some; deleted when it ends (lib.lua's ended)
+//	p:batch:<id>         HASH   a batch (queue.InBatch): created, keep, total, completed, dead,
+//	                            canceled, sealed, fin (finished, ms), oc and os (the callbacks
+//	                            as "<queue>\n<id>\n<priority>\n<packed>"); expires keep ms after
+//	                            it finished
 //	p:queues             SET    names of the queues that have had a job
 //	p:workers            ZSET   worker ID → last heartbeat (ms)
 //	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its
@@ -118,6 +125,19 @@
 //
 // A job ID is unique within its queue; Get, Cancel, Retry and Delete, which take only an ID,
 // look it up in the known queues (p:queues) in one pipelined round trip.
+//
+// # Dependencies and batches
+//
+// A child may wait for parents on other queues, and a batch may span queues, so the step that
+// records a job's outcome also touches the keys of its children's queues (their hash, their
+// waiting zset, their pending list) and its batch's hash, which lie outside the job's hash tag:
+// the scripts build those keys from the prefix (lua/lib.lua's ended, fireBatch). This keeps the
+// release of a child and the enqueue of a batch callback in the very script that records the
+// last outcome, which is what makes them exactly once across crashes. A job without children
+// or batch pays for it with two more fields in the HMGET finish already makes. Enqueue looks
+// a parent up by ID in the child's queue, then in every known queue; jobs with parents or a
+// batch go through their own script (lua/enqueuegraph.lua), after the others in one more round
+// trip, so that the plain enqueue script is unchanged.
 //
 // # Redis Cluster
 //
@@ -140,4 +160,6 @@
 //
 // After a failed call the client reloads the slot map at once (and every clusterReload), so
 // a promoted replica is used as soon as the cluster has promoted it.
+//   - dependencies and batches are refused (queue.ErrUnsupported): a job's outcome releases
+//     children and counts its batch in the same script, and those keys are in other slots.
 package redisbroker

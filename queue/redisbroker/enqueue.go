@@ -28,12 +28,16 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 			return nil, fmt.Errorf("redisbroker: enqueue: job %d (%s): %w", i, j.ID, err)
 		}
 	}
-	order, byQueue := groupByQueue(len(jobs), func(i int) string { return jobs[i].Queue })
+	plain, graph := splitGraph(jobs)
+	order, byQueue := groupByQueue(len(plain), func(i int) string { return jobs[plain[i]].Queue })
 	var calls []*evalCall
 	var chunks [][]int // the job indexes of each call
 	buf := make([]byte, 0, 256*len(jobs))
 	for _, q := range order {
 		idx := byQueue[q]
+		for k, i := range idx {
+			idx[k] = plain[i]
+		}
 		for len(idx) > 0 {
 			n := min(len(idx), enqueueChunk)
 			args := make([]any, 0, 7*n)
@@ -52,10 +56,16 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 	if len(names) > 0 {
 		register = func(p redis.Pipeliner) { p.SAdd(ctx, b.keys.queues(), names...) }
 	}
-	if err := b.acknowledged(ctx, calls, register); err != nil {
-		return nil, b.wrap(err, "enqueue %d jobs on queues %v", len(jobs), order)
+	// Queues are registered before the jobs with parents look for them (enqueueGraph).
+	if len(calls) > 0 || register != nil {
+		if err := b.acknowledged(ctx, calls, register); err != nil {
+			return nil, b.wrap(err, "enqueue %d jobs on queues %v", len(jobs), order)
+		}
 	}
 	b.markRegistered(names)
+	if err := b.enqueueGraph(ctx, jobs, graph, errs); err != nil {
+		return nil, err
+	}
 	for c, call := range calls {
 		codes, err := call.cmd.Int64Slice()
 		if err != nil || len(codes) != len(chunks[c]) {

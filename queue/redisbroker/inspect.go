@@ -16,6 +16,7 @@ import (
 type queueCmds struct {
 	pending                                             *evalCall // pending.lua: {{priority, count, front ID}, …}
 	active, scheduled, retry, dead, completed, canceled *redis.IntCmd
+	waiting                                             *redis.IntCmd
 	stats                                               *redis.SliceCmd
 	paused                                              *redis.IntCmd
 	limits                                              *redis.StringCmd
@@ -43,6 +44,7 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 			c.dead = p.ZCard(ctx, base+"dead")
 			c.completed = p.ZCard(ctx, base+"completed")
 			c.canceled = p.ZCard(ctx, base+"canceled")
+			c.waiting = p.ZCard(ctx, base+"waiting")
 			c.stats = p.HMGet(ctx, base+"stats", "processed", "failed")
 			c.paused = p.Exists(ctx, base+"paused")
 			c.limits = p.HGet(ctx, base+"limits", "json")
@@ -60,6 +62,7 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 			out[i] = queue.QueueStats{
 				Name: q, Active: c.active.Val(), Scheduled: c.scheduled.Val(),
 				Retry: c.retry.Val(), Dead: c.dead.Val(), Completed: c.completed.Val(), Canceled: c.canceled.Val(),
+				Waiting:   c.waiting.Val(),
 				Processed: counter(st, 0), Failed: counter(st, 1), Paused: c.paused.Val() == 1,
 			}
 			out[i].Limits, _ = decodeLimits(c.limits.Val()) // unreadable limits are shown as none

@@ -19,6 +19,7 @@ type scripts struct {
 	del, delAll                                *redis.Script
 	pause, resume, wake, progress, setLimits   *redis.Script
 	pending, listPending                       *redis.Script
+	enqueueGraph, openBatch, sealBatch         *redis.Script
 	schedule, history                          *redis.Script // need none of lib.lua
 }
 
@@ -32,6 +33,7 @@ func newScripts() *scripts {
 		del: load("delete"), delAll: load("deleteall"),
 		pause: load("pause"), resume: load("resume"), wake: load("wake"), progress: load("progress"), setLimits: load("setlimits"),
 		pending: load("pending"), listPending: load("listpending"),
+		enqueueGraph: load("enqueuegraph"), openBatch: load("openbatch"), sealBatch: load("sealbatch"),
 		schedule: redis.NewScript(readLua("schedule")), history: redis.NewScript(readLua("history")),
 	}
 }

@@ -215,3 +215,6 @@ func workerNoop(b *testing.B, subscribe bool) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkDependencies: what a dependency and a batch callback cost (queuetest.BenchDependencies).
+func BenchmarkDependencies(b *testing.B) { queuetest.BenchDependencies(b, benchBroker(b)) }

@@ -122,6 +122,7 @@ func (b *Broker) open(ctx context.Context) error {
 		"_pragma=synchronous(NORMAL)",
 		"_pragma=cache_size(-16000)",
 		"_pragma=temp_store(memory)",
+		"_pragma=recursive_triggers(1)", // dependents canceled in cascade (schema_011.sql)
 		"_txlock=immediate"))
 	if err != nil {
 		return err
@@ -222,6 +223,8 @@ func writeQueries() []string {
 		"events-off-insert", "events-off-update", "events-off-trim",
 		"queue-limits", "set-limits", "set-queue-tat", "running-by-key", "key-tats", "set-key-tat",
 		"trim-key-tats", "pending-candidates", "take-rows", "remove-queue-rate-keys",
+		"insert-graph-job", "parent-state", "add-child", "mark-parent", "batch-sealed", "open-batch",
+		"trim-batches", "seal-batch",
 	}
 }
 
@@ -229,7 +232,7 @@ func writeQueries() []string {
 func readQueries() []string {
 	return []string{
 		"get-job", "list-jobs", "list-pending", "list-queues", "list-counts", "oldest-pending", "list-workers",
-		"list-samples", "read-events", "get-limits",
+		"list-samples", "read-events", "get-limits", "get-batch",
 	}
 }
 

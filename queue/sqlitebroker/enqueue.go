@@ -39,8 +39,8 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 				}
 			}
 		}
-		// Jobs without unique key go in by runs of consecutive ones, one statement each;
-		// a job with a unique key goes alone, after the run before it (so that of two jobs
+		// Jobs without unique key, parents or batch go in by runs of consecutive ones, one
+		// statement each; any other job goes alone, after the run before it (so that of two jobs
 		// with one ID the first is stored).
 		var run []int
 		flush := func() error {
@@ -50,7 +50,7 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 			return err
 		}
 		for i, j := range jobs {
-			if j.UniqueKey == "" {
+			if j.UniqueKey == "" && len(j.DependsOn) == 0 && j.Batch == "" {
 				if run = append(run, i); len(run) == maxRun {
 					if err := flush(); err != nil {
 						return err
@@ -61,7 +61,11 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 			if err := flush(); err != nil {
 				return err
 			}
-			e, err := insertJob(tx, j, now)
+			insert := insertJob
+			if len(j.DependsOn) > 0 || j.Batch != "" {
+				insert = insertGraphJob
+			}
+			e, err := insert(tx, j, now)
 			if err != nil {
 				return err
 			}
@@ -151,16 +155,8 @@ func insertJob(tx *wtx, j *queue.Job, now int64) (jobErr, err error) {
 		if err != nil || found {
 			return errIf(found, queue.ErrDuplicateJob), err
 		}
-		until := int64(farFuture) // held until the job finishes
-		if j.UniqueFor > 0 {
-			until = nanos(j.EnqueuedAt) + int64(j.UniqueFor)
-			if j.EnqueuedAt.IsZero() {
-				until = now + int64(j.UniqueFor)
-			}
-		}
-		n, err := tx.exec("hold-unique", j.Queue, j.UniqueKey, j.ID, until, now)
-		if err != nil || n == 0 {
-			return errIf(n == 0, queue.ErrDuplicateUnique), err
+		if jobErr, err := holdUnique(tx, j, now); jobErr != nil || err != nil {
+			return jobErr, err
 		}
 	}
 	ord, due := enqueuePosition(j, now)
@@ -173,6 +169,22 @@ func insertJob(tx *wtx, j *queue.Job, now int64) (jobErr, err error) {
 		return nil, err
 	}
 	return errIf(n == 0, queue.ErrDuplicateJob), nil
+}
+
+// holdUnique takes the unique key of j (which has one), or returns ErrDuplicateUnique.
+func holdUnique(tx *wtx, j *queue.Job, now int64) (jobErr, err error) {
+	until := int64(farFuture) // held until the job finishes
+	if j.UniqueFor > 0 {
+		until = nanos(j.EnqueuedAt) + int64(j.UniqueFor)
+		if j.EnqueuedAt.IsZero() {
+			until = now + int64(j.UniqueFor)
+		}
+	}
+	n, err := tx.exec("hold-unique", j.Queue, j.UniqueKey, j.ID, until, now)
+	if err != nil || n == 0 {
+		return errIf(n == 0, queue.ErrDuplicateUnique), err
+	}
+	return nil, nil
 }
 
 // enqueuePosition is a new job's ord and due: a scheduled job's are its run-at; a pending

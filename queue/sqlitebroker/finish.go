@@ -29,7 +29,7 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 			snoozed[o.JobID] = true
 		}
 	}
-	retried := false
+	retried, graph := false, false
 	err = b.write(ctx, func(tx *wtx) error {
 		rows, err := tx.query("finish", batch)
 		if err != nil {
@@ -39,10 +39,12 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 		tally, completed := tallies{}, moves{}
 		for rows.Next() {
 			var id, q, state string
-			if err := rows.Scan(&id, &q, &state); err != nil {
+			var g bool // children or a batch: jobs may have become pending
+			if err := rows.Scan(&id, &q, &state, &g); err != nil {
 				return err
 			}
 			retried = retried || state == string(queue.StateRetry)
+			graph = graph || g
 			if !snoozed[id] {
 				tally.add(q, failed[id], state == string(queue.StateDead))
 			}
@@ -61,8 +63,8 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 	if err != nil {
 		return fmt.Errorf("sqlitebroker: finish %d jobs in %s: %w", len(outcomes), b.path, err)
 	}
-	if retried {
-		// A waiting Fetch may now have an earlier due time to wait for.
+	if retried || graph {
+		// A waiting Fetch may now have an earlier due time to wait for, or new pending jobs.
 		b.wake.broadcast()
 	}
 	return nil

@@ -178,6 +178,8 @@ func setCount(s *queue.QueueStats, st queue.State, n int64) {
 		s.Completed = n
 	case queue.StateCanceled:
 		s.Canceled = n
+	case queue.StateWaiting:
+		s.Waiting = n
 	}
 }
 

@@ -32,7 +32,7 @@ func (b *Broker) Cancel(ctx context.Context, id string) (queue.State, error) {
 			return err
 		}
 		switch st {
-		case queue.StatePending, queue.StateScheduled, queue.StateRetry:
+		case queue.StatePending, queue.StateScheduled, queue.StateRetry, queue.StateWaiting:
 			after = queue.StateCanceled
 			_, err = tx.exec("cancel-now", id, time.Now().UnixNano())
 		case queue.StateActive:

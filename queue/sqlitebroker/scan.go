@@ -55,7 +55,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 		runAt, enqueuedAt, startedAt, finishedAt int64
 		retriedAt, deadline                      int64
 		uniqueKey, errs, metadata, progress      sql.NullString
-		rateKey                                  sql.NullString
+		rateKey, parents, batch                  sql.NullString
 		cancelRequested                          bool
 		payload, result                          []byte
 	)
@@ -63,7 +63,7 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 		&j.ID, &j.Queue, &j.Type, &payload, &state, &j.Attempt, &j.MaxRetries, &timeout, &runAt,
 		&uniqueKey, &uniqueFor, &resultTTL, &result, &errs, &enqueuedAt, &startedAt, &finishedAt,
 		&j.WorkerID, &cancelRequested, &metadata, &retriedAt, &j.Priority, &deadline, &progress,
-		&rateKey,
+		&rateKey, &parents, &j.RunOnParentFailure, &batch,
 	}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
@@ -75,6 +75,12 @@ func scanJob(row rowScanner, extra ...any) (*queue.Job, error) {
 	j.RunAt = fromNanos(runAt)
 	j.UniqueKey = uniqueKey.String
 	j.RateKey = rateKey.String
+	j.Batch = batch.String
+	if parents.Valid && parents.String != "" {
+		if err := json.Unmarshal([]byte(parents.String), &j.DependsOn); err != nil {
+			return nil, fmt.Errorf("job %s: parents: %w", j.ID, err)
+		}
+	}
 	j.UniqueFor = time.Duration(uniqueFor)
 	j.ResultTTL = time.Duration(resultTTL)
 	j.EnqueuedAt = fromNanos(enqueuedAt)

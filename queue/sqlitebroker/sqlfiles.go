@@ -20,7 +20,8 @@ var sqlFiles embed.FS
 // {{job_columns}}.
 const jobColumns = `id, queue, type, payload, state, attempt, max_retries, timeout, run_at,
 	unique_key, unique_for, result_ttl, result, errors, enqueued_at, started_at, finished_at,
-	worker_id, cancel_requested, metadata, retried_at, priority, deadline, progress, rate_key`
+	worker_id, cancel_requested, metadata, retried_at, priority, deadline, progress, rate_key,
+	parents, run_anyway, batch`
 
 // parseQueries reads queries.sql: every query follows a "-- name: NAME" line and runs until
 // the next one. Comment lines inside a query are kept (SQLite ignores them).

@@ -1,4 +1,4 @@
--- cancel: cancel a pending, scheduled or retry job at once; flag an active one so that its
+-- cancel: cancel a pending, scheduled, waiting or retry job at once; flag an active one so that its
 -- worker cancels it (it becomes canceled when the worker reports its outcome).
 -- KEYS[1]  the queue's key base
 -- ARGV[1]  job id
@@ -16,7 +16,7 @@ if s == 'active' then
 end
 if s == 'pending' then
   removePending(base, prio(v[4]), id)
-elseif s == 'scheduled' or s == 'retry' then
+elseif s == 'scheduled' or s == 'retry' or s == 'waiting' then
   redis.call('ZREM', base .. s, id)
 else
   return {2, s}

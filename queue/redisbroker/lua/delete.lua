@@ -15,5 +15,6 @@ else
   redis.call('ZREM', base .. s, id)
 end
 release(base, v[2], id)
+if s ~= 'completed' and s ~= 'dead' and s ~= 'canceled' then settle(base, id, 'deleted', nowms()) end
 redis.call('DEL', jk)
 return {0, s}

@@ -12,9 +12,12 @@ else
   ids = redis.call('ZRANGE', base .. s, 0, limit - 1)
   if #ids > 0 then redis.call('ZREM', base .. s, unpack(ids)) end
 end
+local unfinished = s ~= 'completed' and s ~= 'dead' and s ~= 'canceled'
+local now = nowms()
 for _, id in ipairs(ids) do
   local jk = base .. 'job:' .. id
   release(base, redis.call('HGET', jk, 'u'), id)
+  if unfinished then settle(base, id, 'deleted', now) end
   redis.call('DEL', jk)
 end
 return #ids

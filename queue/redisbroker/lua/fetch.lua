@@ -37,7 +37,7 @@ local function recover(base)
   local failed, dead = 0, false
   for _, id in ipairs(ids) do
     local jk = base .. 'job:' .. id
-    local v = redis.call('HMGET', jk, 's', 'a', 'w', 'd', 'u', 'pr', 'kc')
+    local v = redis.call('HMGET', jk, 's', 'a', 'w', 'd', 'u', 'pr', 'kc', 'ch', 'b')
     if v[1] == 'active' then
       unrun(base, jk, v[7])
       local a = tonumber(v[2]) or 0
@@ -53,6 +53,7 @@ local function recover(base)
         redis.call('ZADD', base .. 'dead', now, id)
         release(base, v[5], id)
         dead = true
+        if v[8] or v[9] then ended(base, id, 'dead', now, v[8], v[9]) end
       else
         redis.call('HSET', jk, 's', 'pending')
         pushPending(base, prio(v[6]), {id}, true)
@@ -112,6 +113,7 @@ local function expireDeadline(base, id, a, uk)
   redis.call('ZADD', base .. 'dead', now, id)
   release(base, uk, id)
   emit(base, id, 'dead', e)
+  settle(base, id, 'dead', now)
 end
 
 -- pop leases up to n pending jobs of the queue at index qi, highest priority first, appending

@@ -17,7 +17,7 @@ local before, soonest, dead = nil, false, false
 for i = 2, #ARGV, 8 do
   local id, worker, attempt, kind = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local jk = base .. 'job:' .. id
-  local v = redis.call('HMGET', jk, 's', 'w', 'a', 'c', 'u', 't', 'kc')
+  local v = redis.call('HMGET', jk, 's', 'w', 'a', 'c', 'u', 't', 'kc', 'ch', 'b')
   if v[1] == 'active' and v[2] == worker and v[3] == attempt then
     done[#done + 1] = id
     unrun(base, jk, v[7])
@@ -58,7 +58,10 @@ for i = 2, #ARGV, 8 do
       release(base, v[5], id)
       dead = true
     end
-    emit(base, id, v[4] and 'canceled' or outcomeEvent[kind], err)
+    local ev = v[4] and 'canceled' or outcomeEvent[kind]
+    emit(base, id, ev, err)
+    -- Children and batch: one check for a job that has neither.
+    if (v[8] or v[9]) and ev ~= 'failed' then ended(base, id, ev, now, v[8], v[9]) end
   end
 end
 

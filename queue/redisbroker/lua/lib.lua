@@ -89,16 +89,6 @@ end
 -- outcomeEvent is the event of each kind of outcome finish records.
 local outcomeEvent = {c = 'completed', r = 'failed', s = 'failed', d = 'dead'}
 
--- cancelNow makes a job that is not active canceled: kept for its result TTL (ttl ms, read
--- from its packed fields when false), lock released.
-local function cancelNow(base, id, now, ttl, uk)
-  local jk = base .. 'job:' .. id
-  ttl = tonumber(ttl) or ttlOf(redis.call('HGET', jk, 'd'))
-  redis.call('HSET', jk, 's', 'canceled', 'f', now)
-  redis.call('ZADD', base .. 'canceled', now + ttl, id)
-  release(base, uk, id)
-  emit(base, id, 'canceled')
-end
 
 -- Pending jobs: one LIST per priority, FIFO within it (queue.MinPriority to MaxPriority).
 -- The default priority, 0, is the list base..'pending'; priority p ~= 0 is the list
@@ -183,10 +173,143 @@ local function takePending(base, limit)
   return ids
 end
 
+-- Dependencies and batches (queue.DependsOn, queue.InBatch). A job with parents waits in
+-- state 'waiting' (zset base..'waiting', ID → enqueued ms) with field wn, the number of its
+-- parents not finished, and ra = 1 when it runs even if a parent fails. A parent has field
+-- ch = 1 and the set base..'children:'..id of "<queue>/<id>" of its children, which may be
+-- on other queues: those keys are outside the parent's hash tag (see doc.go). A job of a
+-- batch has field b, the batch ID; the batch is the hash <prefix>:batch:<id>.
+
+local function prefixOf(base) return string.match(base, '^(.*):{[^{}]*}:$') end
+local function queueBase(prefix, q) return prefix .. ':{' .. q .. '}:' end
+local function batchKey(prefix, id) return prefix .. ':batch:' .. id end
+
+-- cancelOne makes a job that is not active canceled: kept for its result TTL (ttl ms, read
+-- from its packed fields when false), lock released. cancelNow also settles what depends on it.
+local function cancelOne(base, id, now, ttl, uk)
+  local jk = base .. 'job:' .. id
+  ttl = tonumber(ttl) or ttlOf(redis.call('HGET', jk, 'd'))
+  redis.call('HSET', jk, 's', 'canceled', 'f', now)
+  redis.call('ZADD', base .. 'canceled', now + ttl, id)
+  release(base, uk, id)
+  emit(base, id, 'canceled')
+end
+
+-- place makes a job that stopped waiting pending, or scheduled while its run-at is ahead.
+local function place(base, id, now)
+  local jk = base .. 'job:' .. id
+  local v = redis.call('HMGET', jk, 'r', 'pr')
+  local r = tonumber(v[1])
+  if r and r > now then
+    redis.call('HSET', jk, 's', 'scheduled')
+    redis.call('ZADD', base .. 'scheduled', r, id)
+  else
+    redis.call('HSET', jk, 's', 'pending')
+    pushPending(base, prio(v[2]), {id})
+  end
+  wake(base)
+end
+
+-- addCallback enqueues the callback stored in field f of batch bk as
+-- "<queue>\n<id>\n<priority>\n<packed fields>".
+local function addCallback(prefix, bk, f)
+  local spec = redis.call('HGET', bk, f)
+  if not spec then return end
+  local q, id, p, packed = string.match(spec, '^([^\n]*)\n([^\n]*)\n([^\n]*)\n(.*)$')
+  local base = queueBase(prefix, q)
+  if redis.call('HSETNX', base .. 'job:' .. id, 'd', packed) == 0 then return end
+  p = tonumber(p)
+  if p ~= 0 then redis.call('HSET', base .. 'job:' .. id, 'pr', p) end
+  pushPending(base, p, {id})
+  wake(base)
+  redis.call('SADD', prefix .. ':queues', q)
+  emit(base, id, 'enqueued')
+end
+
+-- fireBatch enqueues the callbacks of batch bk once it is sealed and every job finished,
+-- exactly once (fin records that it did), and lets the batch expire after its keep time.
+local function fireBatch(prefix, bk, now)
+  local v = redis.call('HMGET', bk, 'total', 'completed', 'dead', 'canceled', 'sealed', 'fin', 'keep')
+  if not v[5] or v[6] then return end
+  local c, d, x = tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+  if c + d + x < (tonumber(v[1]) or 0) then return end
+  redis.call('HSET', bk, 'fin', now)
+  redis.call('PEXPIRE', bk, tonumber(v[7]) or 604800000)
+  addCallback(prefix, bk, 'oc')
+  if d + x == 0 then addCallback(prefix, bk, 'os') end
+end
+
+-- batchCount adds n to the count of a batch's jobs that ended as how (a job deleted before
+-- it finished counts as canceled), and fires the batch if that was its last job.
+local function batchCount(prefix, bid, how, n, now)
+  local bk = batchKey(prefix, bid)
+  if redis.call('EXISTS', bk) == 0 then return end -- expired
+  if how ~= 'completed' and how ~= 'dead' then how = 'canceled' end
+  redis.call('HINCRBY', bk, how, n)
+  fireBatch(prefix, bk, now)
+end
+
+-- ended settles what depends on job id of queue base, which ended as how ('completed',
+-- 'dead', 'canceled' or 'deleted'): when ch is set, its waiting children (released when
+-- this was their last parent, or canceled with the reason, and their own children in turn),
+-- and when bid is set, its batch. A work list, not recursion, follows long chains.
+local function ended(base, id, how, now, ch, bid)
+  local prefix = prefixOf(base)
+  local work = {{base, id, how, ch, bid}}
+  local i = 1
+  while i <= #work do
+    local w = work[i]
+    i = i + 1
+    if w[4] then
+      local ck = w[1] .. 'children:' .. w[2]
+      for _, m in ipairs(redis.call('SMEMBERS', ck)) do
+        local cq, cid = string.match(m, '^(.-)/(.*)$')
+        local cb = queueBase(prefix, cq)
+        local cjk = cb .. 'job:' .. cid
+        local v = redis.call('HMGET', cjk, 's', 'ra', 'u', 't', 'd', 'ch', 'b')
+        if v[1] == 'waiting' then
+          if w[3] == 'completed' or v[2] then
+            if redis.call('HINCRBY', cjk, 'wn', -1) <= 0 then
+              redis.call('HDEL', cjk, 'wn')
+              redis.call('ZREM', cb .. 'waiting', cid)
+              place(cb, cid, now)
+            end
+          else
+            redis.call('ZREM', cb .. 'waiting', cid)
+            redis.call('HDEL', cjk, 'wn')
+            local n = redis.call('HINCRBY', cjk, 'n', 1)
+            redis.call('HSET', cjk, 'e' .. n, cjson.encode({a = 0, e = 'parent job ' .. w[2] .. ' is ' .. w[3], t = now}))
+            cancelOne(cb, cid, now, tonumber(v[4]) or ttlOf(v[5]), v[3])
+            work[#work + 1] = {cb, cid, 'canceled', v[6], v[7]}
+          end
+        end
+      end
+      redis.call('DEL', ck)
+    end
+    if w[5] then batchCount(prefix, w[5], w[3], 1, now) end
+  end
+end
+
+-- settle calls ended for job id of base if it has children or a batch.
+local function settle(base, id, how, now)
+  local v = redis.call('HMGET', base .. 'job:' .. id, 'ch', 'b')
+  if v[1] or v[2] then ended(base, id, how, now, v[1], v[2]) end
+end
+
+-- cancelNow cancels a job that is not active, as cancelOne does, and settles its dependents
+-- and batch.
+local function cancelNow(base, id, now, ttl, uk)
+  cancelOne(base, id, now, ttl, uk)
+  settle(base, id, 'canceled', now)
+end
+
 -- revive puts a dead, canceled, retry or scheduled job (state s) back at the end of pending
--- (of its priority) as a new job: attempt 0, no finish time, result, cancel flag or worker (errors are kept).
+-- (of its priority) as a new job: attempt 0, no finish time, result, cancel flag or worker
+-- (errors are kept). A job of a batch that was dead or canceled is counted so no more.
 local function revive(base, id, s, now)
   local jk = base .. 'job:' .. id
+  local bid = redis.call('HGET', jk, 'b')
+  if bid and (s == 'dead' or s == 'canceled') then batchCount(prefixOf(base), bid, s, -1, now) end
   redis.call('ZREM', base .. s, id)
   redis.call('HSET', jk, 's', 'pending', 'a', 0, 'rv', now)
   redis.call('HDEL', jk, 'f', 'c', 'r', 'w', 'st', 'res')

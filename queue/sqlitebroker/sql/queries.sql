@@ -110,7 +110,7 @@ UPDATE jobs SET
 FROM o
 WHERE jobs.id = o.out_id AND jobs.state = 'active' AND jobs.worker_id = o.out_worker
   AND jobs.attempt = o.out_attempt
-RETURNING id, queue, state;
+RETURNING id, queue, state, has_children OR batch IS NOT NULL;
 
 -- name: add-count
 -- Adds ?3 (negative: removes) to the count of queue ?1's jobs in count state ?2 (counts.go).
@@ -361,3 +361,41 @@ SELECT limits FROM queues WHERE name = ?1;
 
 -- name: remove-queue-rate-keys
 DELETE FROM rate_keys WHERE queue = ?1;
+
+-- name: insert-graph-job
+-- A job with parents or a batch (schema_011.sql), in state ?5: pending, scheduled, waiting
+-- (with ?22 parents to wait for) or canceled (a parent failed: ?19 is its error history,
+-- ?6 its finish time).
+INSERT INTO jobs (id, queue, type, payload, state, ord, due, max_retries, timeout, run_at,
+                  unique_key, unique_for, result_ttl, enqueued_at, metadata, priority, deadline,
+                  rate_key, errors, parents, run_anyway, waits, batch, finished_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+        ?20, ?21, ?22, ?23, CASE WHEN ?5 = 'canceled' THEN ?6 ELSE 0 END);
+
+-- name: parent-state
+SELECT state FROM jobs WHERE id = ?1;
+
+-- name: add-child
+INSERT INTO deps (parent, child) VALUES (?1, ?2) ON CONFLICT DO NOTHING;
+
+-- name: mark-parent
+UPDATE jobs SET has_children = 1 WHERE id = ?1 AND NOT has_children;
+
+-- name: batch-sealed
+SELECT sealed FROM batches WHERE id = ?1;
+
+-- name: open-batch
+INSERT INTO batches (id, on_complete, on_success, created_at, keep) VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: trim-batches
+-- Finished batches kept past their keep time go.
+DELETE FROM batches WHERE finished_at > 0 AND finished_at + keep < ?1;
+
+-- name: seal-batch
+UPDATE batches SET sealed = 1 WHERE id = ?1;
+
+-- name: get-batch
+SELECT sealed, total, completed, dead, canceled, on_complete ->> 0, on_success ->> 0,
+       created_at, finished_at
+FROM batches WHERE id = ?1;

@@ -1,0 +1,399 @@
+package queuetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// needGraph skips the test on a broker without dependencies and batches (Redis Cluster).
+func (e *env) needGraph() {
+	e.t.Helper()
+	if _, err := e.client.Batch(e.ctx, "probe"); errors.Is(err, queue.ErrUnsupported) {
+		e.t.Skipf("dependencies and batches: %v", err)
+	}
+}
+
+// runLog records the order in which handlers ran and the parents' results each one saw.
+type runLog struct {
+	mu      sync.Mutex
+	order   []string
+	parents map[string]map[string]json.RawMessage
+}
+
+// handler returns "result of <id>" after recording the job and its parents' results.
+func (l *runLog) handler(ctx context.Context, j *queue.Job) (any, error) {
+	res, err := queue.ParentResults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.order = append(l.order, j.ID)
+	if l.parents == nil {
+		l.parents = map[string]map[string]json.RawMessage{}
+	}
+	l.parents[j.ID] = res
+	return "result of " + j.ID, nil
+}
+
+func (l *runLog) ran() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.order)
+}
+
+// checkParents fails unless job id saw exactly the results of parents.
+func (l *runLog) checkParents(t *testing.T, id string, parents ...string) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	got := l.parents[id]
+	if len(got) != len(parents) {
+		t.Fatalf("job %s saw parent results %v, want those of %v", id, got, parents)
+	}
+	for _, p := range parents {
+		if want := `"result of ` + p + `"`; string(got[p]) != want {
+			t.Fatalf("job %s saw result %s of parent %s, want %s", id, got[p], p, want)
+		}
+	}
+}
+
+func testDependsChain(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.needGraph()
+	a := e.enqueue("step", nil, queue.WithID("chain-a"))
+	b := e.enqueue("step", nil, queue.WithID("chain-b"), queue.DependsOn(a.ID))
+	c := e.enqueue("step", nil, queue.WithID("chain-c"), queue.DependsOn(b.ID))
+	if b.State != queue.StateWaiting || e.get(c.ID).State != queue.StateWaiting {
+		t.Fatalf("children are %s and %s before their parents ran, want waiting", b.State, e.get(c.ID).State)
+	}
+	if s := e.stats(queue.DefaultQueue); s.Waiting != 2 || s.Pending != 1 {
+		t.Fatalf("stats before the run: %d waiting, %d pending, want 2 and 1", s.Waiting, s.Pending)
+	}
+	listed, err := e.client.List(e.ctx, queue.DefaultQueue, queue.StateWaiting, 0, 10)
+	if err != nil || len(listed) != 2 || listed[0].ID != b.ID || !slices.Equal(listed[1].DependsOn, []string{b.ID}) {
+		t.Fatalf("list waiting = %v, %v; want %s then %s (depending on %s)", listed, err, b.ID, c.ID, b.ID)
+	}
+	var log runLog
+	e.worker(queue.WorkerConfig{Concurrency: 4}, map[string]queue.HandlerFunc{"step": log.handler})
+	e.waitState(c.ID, queue.StateCompleted)
+	if got := log.ran(); !slices.Equal(got, []string{a.ID, b.ID, c.ID}) {
+		t.Fatalf("ran %v, want the chain in order", got)
+	}
+	log.checkParents(t, a.ID)
+	log.checkParents(t, b.ID, a.ID)
+	log.checkParents(t, c.ID, b.ID)
+	if s := e.stats(queue.DefaultQueue); s.Waiting != 0 || s.Completed != 3 {
+		t.Fatalf("stats after the run: %+v", s)
+	}
+}
+
+func testDependsFanOutFanIn(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.needGraph()
+	// Children first, on another queue than their root: the client orders them.
+	reqs := []queue.Request{
+		{Type: "step", Options: []queue.Option{queue.WithID("fan-d"), queue.OnQueue("fan-in"), queue.DependsOn("fan-b1", "fan-b2", "fan-b3")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("fan-b1"), queue.DependsOn("fan-a")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("fan-b2"), queue.DependsOn("fan-a")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("fan-b3"), queue.DependsOn("fan-a")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("fan-a"), queue.OnQueue("fan-out")}},
+	}
+	_, errs, err := e.client.EnqueueMany(e.ctx, reqs)
+	if err != nil || errors.Join(errs...) != nil {
+		t.Fatalf("enqueue the graph: %v %v", err, errs)
+	}
+	var log runLog
+	e.worker(queue.WorkerConfig{Concurrency: 8, Queues: []queue.QueueWeight{
+		{Name: "fan-in", Weight: 1}, {Name: queue.DefaultQueue, Weight: 1}, {Name: "fan-out", Weight: 1},
+	}}, map[string]queue.HandlerFunc{"step": log.handler})
+	e.waitState("fan-d", queue.StateCompleted)
+	got := log.ran()
+	if len(got) != 5 || got[0] != "fan-a" || got[4] != "fan-d" {
+		t.Fatalf("ran %v, want fan-a first, the three fan-b next, fan-d last", got)
+	}
+	log.checkParents(t, "fan-d", "fan-b1", "fan-b2", "fan-b3")
+	log.checkParents(t, "fan-b2", "fan-a")
+}
+
+func testDependsParentFails(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.needGraph()
+	var log runLog
+	e.worker(queue.WorkerConfig{Concurrency: 4}, map[string]queue.HandlerFunc{"step": log.handler})
+	parent := e.enqueue("gate", nil, queue.WithID("bad-parent"), queue.OnQueue("gated"))
+	child := e.enqueue("step", nil, queue.WithID("bad-child"), queue.DependsOn(parent.ID))
+	grandchild := e.enqueue("step", nil, queue.WithID("bad-grandchild"), queue.DependsOn(child.ID))
+	anyway := e.enqueue("step", nil, queue.WithID("anyway"), queue.DependsOn(parent.ID), queue.RunOnParentFailure())
+	e.worker(queue.WorkerConfig{Queues: []queue.QueueWeight{{Name: "gated", Weight: 1}}}, map[string]queue.HandlerFunc{
+		"gate": func(ctx context.Context, j *queue.Job) (any, error) { return nil, queue.NoRetry(errors.New("broken")) },
+	})
+	e.waitState(anyway.ID, queue.StateCompleted)
+	for id, reason := range map[string]string{
+		child.ID:      queue.ParentFailedError(parent.ID, "dead"),
+		grandchild.ID: queue.ParentFailedError(child.ID, "canceled"),
+	} {
+		j := e.waitState(id, queue.StateCanceled)
+		if len(j.Errors) == 0 || j.Errors[len(j.Errors)-1].Error != reason {
+			t.Fatalf("job %s canceled with errors %+v, want the reason %q", id, j.Errors, reason)
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if got := log.parents[anyway.ID]; len(got) != 1 || got[parent.ID] != nil {
+		t.Fatalf("a child run anyway saw parent results %v, want none from the dead parent", got)
+	}
+	if slices.Contains(log.order, child.ID) || slices.Contains(log.order, grandchild.ID) {
+		t.Fatalf("canceled children ran: %v", log.order)
+	}
+}
+
+func testDependsCycleRefused(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.needGraph()
+	_, _, err := e.client.EnqueueMany(e.ctx, []queue.Request{
+		{Type: "step", Options: []queue.Option{queue.WithID("cyc-x"), queue.DependsOn("cyc-z")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("cyc-y"), queue.DependsOn("cyc-x")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("cyc-z"), queue.DependsOn("cyc-y")}},
+	})
+	if !errors.Is(err, queue.ErrInvalidJob) || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("a cycle was not refused as an invalid job: %v", err)
+	}
+	if _, err := e.client.Enqueue(e.ctx, "step", nil, queue.WithID("self"), queue.DependsOn("self")); !errors.Is(err, queue.ErrInvalidJob) {
+		t.Fatalf("a job depending on itself: %v, want ErrInvalidJob", err)
+	}
+	_, err = e.client.Enqueue(e.ctx, "step", nil, queue.WithID("orphan"), queue.DependsOn("no-such-job"))
+	if !errors.Is(err, queue.ErrParentNotFound) || !errors.Is(err, queue.ErrInvalidJob) || !strings.Contains(err.Error(), "no-such-job") {
+		t.Fatalf("an unknown parent: %v, want ErrParentNotFound naming it", err)
+	}
+	for _, id := range []string{"cyc-x", "cyc-y", "cyc-z", "self", "orphan"} {
+		if _, err := e.client.Get(e.ctx, id); !errors.Is(err, queue.ErrJobNotFound) {
+			t.Fatalf("refused job %s was stored: %v", id, err)
+		}
+	}
+}
+
+func testDependsParentFinished(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.needGraph()
+	var log runLog
+	e.worker(queue.WorkerConfig{}, map[string]queue.HandlerFunc{
+		"step": log.handler,
+		"gate": func(ctx context.Context, j *queue.Job) (any, error) { return nil, queue.NoRetry(errors.New("broken")) },
+	})
+	done := e.enqueue("step", nil, queue.WithID("early"))
+	dead := e.enqueue("gate", nil, queue.WithID("early-dead"))
+	e.waitState(done.ID, queue.StateCompleted)
+	e.waitState(dead.ID, queue.StateDead)
+	late := e.enqueue("step", nil, queue.WithID("late"), queue.DependsOn(done.ID))
+	if late.State != queue.StatePending {
+		t.Fatalf("a child of a completed parent is %s at enqueue, want pending", late.State)
+	}
+	e.waitState(late.ID, queue.StateCompleted)
+	log.checkParents(t, late.ID, done.ID)
+	gone := e.enqueue("step", nil, queue.WithID("late-canceled"), queue.DependsOn(dead.ID))
+	if j := e.get(gone.ID); j.State != queue.StateCanceled || len(j.Errors) != 1 || j.Errors[0].Error != queue.ParentFailedError(dead.ID, "dead") {
+		t.Fatalf("a child of a dead parent is %s with errors %+v, want canceled naming the parent", j.State, j.Errors)
+	}
+	e.enqueue("step", nil, queue.WithID("late-anyway"), queue.DependsOn(dead.ID), queue.RunOnParentFailure())
+	e.waitState("late-anyway", queue.StateCompleted)
+}
+
+func testDependsCancelAndDelete(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.needGraph()
+	p := e.enqueue("step", nil, queue.WithID("cd-parent"), queue.OnQueue("held"))
+	c := e.enqueue("step", nil, queue.WithID("cd-child"), queue.DependsOn(p.ID))
+	if _, err := e.client.Cancel(e.ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if j := e.get(c.ID); j.State != queue.StateCanceled || j.Errors[0].Error != queue.ParentFailedError(p.ID, "canceled") {
+		t.Fatalf("child of a canceled parent: %s %+v", j.State, j.Errors)
+	}
+	p2 := e.enqueue("step", nil, queue.WithID("cd-parent2"), queue.OnQueue("held"))
+	c2 := e.enqueue("step", nil, queue.WithID("cd-child2"), queue.DependsOn(p2.ID))
+	if err := e.client.Delete(e.ctx, p2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if j := e.get(c2.ID); j.State != queue.StateCanceled || j.Errors[0].Error != queue.ParentFailedError(p2.ID, "deleted") {
+		t.Fatalf("child of a deleted parent: %s %+v", j.State, j.Errors)
+	}
+	p3 := e.enqueue("step", nil, queue.WithID("cd-parent3"), queue.OnQueue("held"))
+	c3 := e.enqueue("step", nil, queue.WithID("cd-child3"), queue.DependsOn(p3.ID))
+	if st, err := e.client.Cancel(e.ctx, c3.ID); err != nil || st != queue.StateCanceled {
+		t.Fatalf("cancel a waiting job: %s %v", st, err)
+	}
+	var log runLog
+	e.worker(queue.WorkerConfig{Queues: []queue.QueueWeight{{Name: "held", Weight: 1}}}, map[string]queue.HandlerFunc{"step": log.handler})
+	e.waitState(p3.ID, queue.StateCompleted)
+	if j := e.get(c3.ID); j.State != queue.StateCanceled {
+		t.Fatalf("a canceled child became %s when its parent completed", j.State)
+	}
+}
+
+// callbackLog counts the runs of each batch callback.
+type callbackLog struct {
+	mu   sync.Mutex
+	runs map[string]int
+}
+
+func (l *callbackLog) handler(ctx context.Context, j *queue.Job) (any, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.runs == nil {
+		l.runs = map[string]int{}
+	}
+	l.runs[j.Type+" "+j.Metadata[queue.BatchMetadataKey]]++
+	return nil, nil
+}
+
+func (l *callbackLog) count(typ, batch string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.runs[typ+" "+batch]
+}
+
+func (e *env) batch(id string) queue.BatchStatus {
+	e.t.Helper()
+	s, err := e.client.Batch(e.ctx, id)
+	if err != nil {
+		e.t.Fatalf("batch %s: %v", id, err)
+	}
+	return s
+}
+
+func testBatchCallbacks(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.needGraph()
+	var cb callbackLog
+	e.worker(queue.WorkerConfig{Concurrency: 4, Queues: []queue.QueueWeight{{Name: queue.DefaultQueue, Weight: 1}, {Name: "callbacks", Weight: 1}}}, map[string]queue.HandlerFunc{
+		"step": noop, "done": cb.handler, "success": cb.handler,
+		"gate": func(ctx context.Context, j *queue.Job) (any, error) { return nil, queue.NoRetry(errors.New("broken")) },
+	})
+	run := func(types ...string) (string, queue.BatchStatus) {
+		reqs := make([]queue.Request, len(types))
+		for i, typ := range types {
+			reqs[i] = queue.Request{Type: typ}
+		}
+		id, _, errs, err := e.client.EnqueueBatch(e.ctx, reqs,
+			queue.OnComplete("done", nil, queue.OnQueue("callbacks")), queue.OnSuccess("success", nil, queue.OnQueue("callbacks")))
+		if err != nil || errors.Join(errs...) != nil {
+			t.Fatalf("enqueue batch: %v %v", err, errs)
+		}
+		s := e.batch(id)
+		e.waitState(s.OnComplete, queue.StateCompleted)
+		return id, e.batch(id)
+	}
+	ok, s := run("step", "step", "step")
+	if s.Total != 3 || s.Completed != 3 || s.Pending != 0 || !s.Sealed || !s.Finished() {
+		t.Fatalf("status of a batch that succeeded: %+v", s)
+	}
+	e.waitState(s.OnSuccess, queue.StateCompleted)
+	bad, s := run("step", "gate", "step")
+	if s.Total != 3 || s.Completed != 2 || s.Dead != 1 || s.Pending != 0 || !s.Finished() {
+		t.Fatalf("status of a batch with a dead job: %+v", s)
+	}
+	if _, err := e.client.Get(e.ctx, s.OnSuccess); !errors.Is(err, queue.ErrJobNotFound) {
+		t.Fatalf("the success callback of a batch with a dead job: %v, want not enqueued", err)
+	}
+	if cb.count("done", ok) != 1 || cb.count("success", ok) != 1 || cb.count("done", bad) != 1 || cb.count("success", bad) != 0 {
+		t.Fatalf("callback runs: %v", cb.runs)
+	}
+	if _, err := e.client.Batch(e.ctx, "no-such-batch"); !errors.Is(err, queue.ErrBatchNotFound) {
+		t.Fatalf("an unknown batch: %v", err)
+	}
+}
+
+func testBatchOpen(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.needGraph()
+	id, err := e.client.OpenBatch(e.ctx, queue.BatchID("open-batch"), queue.OnComplete("done", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.OpenBatch(e.ctx, queue.BatchID(id)); !errors.Is(err, queue.ErrDuplicateBatch) {
+		t.Fatalf("a second batch with the same ID: %v", err)
+	}
+	var cb callbackLog
+	e.worker(queue.WorkerConfig{Concurrency: 4}, map[string]queue.HandlerFunc{"step": noop, "done": cb.handler})
+	first := e.enqueue("step", nil, queue.InBatch(id))
+	e.waitState(first.ID, queue.StateCompleted)
+	// Every job so far has finished, but the batch is open: no callback yet.
+	if s := e.batch(id); s.Total != 1 || s.Completed != 1 || s.Sealed || s.Finished() {
+		t.Fatalf("open batch: %+v", s)
+	}
+	second := e.enqueue("step", nil, queue.InBatch(id), queue.DependsOn(first.ID))
+	e.waitState(second.ID, queue.StateCompleted)
+	if err := e.client.SealBatch(e.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	s := e.batch(id)
+	e.waitState(s.OnComplete, queue.StateCompleted)
+	if s := e.batch(id); s.Total != 2 || s.Completed != 2 || !s.Finished() || cb.count("done", id) != 1 {
+		t.Fatalf("sealed batch: %+v, %d callback runs", s, cb.count("done", id))
+	}
+	if _, err := e.client.Enqueue(e.ctx, "step", nil, queue.InBatch(id)); !errors.Is(err, queue.ErrBatchSealed) {
+		t.Fatalf("a job added to a sealed batch: %v", err)
+	}
+	if _, err := e.client.Enqueue(e.ctx, "step", nil, queue.InBatch("no-such-batch")); !errors.Is(err, queue.ErrBatchNotFound) {
+		t.Fatalf("a job added to an unknown batch: %v", err)
+	}
+	if err := e.client.SealBatch(e.ctx, "no-such-batch"); !errors.Is(err, queue.ErrBatchNotFound) {
+		t.Fatalf("seal an unknown batch: %v", err)
+	}
+}
+
+// testBatchLarge finishes 10,000 jobs of one batch through the broker directly (in chunks,
+// as workers report outcomes), so that it stays quick on every broker, and checks that the
+// batch's callback was enqueued once.
+func testBatchLarge(t *testing.T, nb NewBroker) {
+	const n = 10000
+	e := newEnv(t, nb)
+	e.needGraph()
+	reqs := make([]queue.Request, n)
+	for i := range reqs {
+		reqs[i] = queue.Request{Type: "step", Options: []queue.Option{queue.OnQueue("large")}}
+	}
+	id, _, errs, err := e.client.EnqueueBatch(e.ctx, reqs, queue.OnComplete("done", nil, queue.OnQueue("large-done")))
+	if err != nil || errors.Join(errs...) != nil {
+		t.Fatalf("enqueue a batch of %d: %v", n, err)
+	}
+	for finished := 0; finished < n; {
+		jobs, err := e.broker.Fetch(e.ctx, queue.FetchRequest{WorkerID: "w", Queues: []string{"large"}, Max: 1000, Lease: time.Minute, Wait: time.Second})
+		if err != nil || len(jobs) == 0 {
+			t.Fatalf("fetch after %d finished: %d jobs, %v", finished, len(jobs), err)
+		}
+		outs := make([]queue.Outcome, len(jobs))
+		for i, j := range jobs {
+			outs[i] = queue.Outcome{JobID: j.ID, Queue: j.Queue, WorkerID: "w", Attempt: j.Attempt, State: queue.StateCompleted, FinishedAt: time.Now()}
+		}
+		if err := e.broker.Finish(e.ctx, outs); err != nil {
+			t.Fatal(err)
+		}
+		finished += len(jobs)
+		if s := e.batch(id); s.Finished() != (finished == n) || s.Completed != int64(finished) {
+			t.Fatalf("batch after %d of %d finished: %+v", finished, n, s)
+		}
+	}
+	s := e.batch(id)
+	if s.Total != n || s.Completed != n || s.Pending != 0 {
+		t.Fatalf("batch of %d: %+v", n, s)
+	}
+	if q := e.stats("large-done"); q.Pending != 1 || q.Active+q.Completed+q.Scheduled != 0 {
+		t.Fatalf("callback queue: %+v, want the one callback pending", q)
+	}
+	var cb callbackLog
+	e.worker(queue.WorkerConfig{Queues: []queue.QueueWeight{{Name: "large-done", Weight: 1}}}, map[string]queue.HandlerFunc{"done": cb.handler})
+	e.waitState(s.OnComplete, queue.StateCompleted)
+	if cb.count("done", id) != 1 {
+		t.Fatalf("callback ran %d times", cb.count("done", id))
+	}
+}
