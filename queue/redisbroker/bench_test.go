@@ -304,5 +304,6 @@ func BenchmarkMemoryPerJob(b *testing.B) {
 	b.ReportMetric((pending-before)/float64(b.N), "B/pending-job")
 	b.ReportMetric((used()-before)/float64(b.N), "B/completed-job")
 }
+
 // BenchmarkDependencies: what a dependency and a batch callback cost (queuetest.BenchDependencies).
 func BenchmarkDependencies(b *testing.B) { queuetest.BenchDependencies(b, benchBroker(b)) }
