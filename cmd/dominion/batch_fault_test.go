@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,11 +52,8 @@ func TestBatchCallbackWorkerKilled(t *testing.T) {
 		defer srv.Close()
 		cfg := tb.cfg
 		cfg.Lease = time.Second
-		cfg.HandlersFile = filepath.Join(t.TempDir(), "handlers.yaml")
 		yaml := fmt.Sprintf("handlers:\n  - type: hook.step\n    url: %[1]s/step\n  - type: hook.last\n    url: %[1]s/last\n  - type: hook.done\n    url: %[1]s/done\n", srv.URL)
-		if err := os.WriteFile(cfg.HandlersFile, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		cfg.HandlersFile = writeFile(t, "handlers.yaml", yaml)
 		c := client(t, cfg)
 		reqs := make([]queue.Request, 0, 20)
 		var steps []string

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -55,11 +53,8 @@ func TestHTTPHandlerWorkerKilled(t *testing.T) {
 		defer srv.Close()
 		cfg := tb.cfg
 		cfg.Lease = time.Second
-		cfg.HandlersFile = filepath.Join(t.TempDir(), "handlers.yaml")
 		yaml := fmt.Sprintf("handlers:\n  - type: hook.charge\n    url: %s/charge\n    timeout: 1m\n", srv.URL)
-		if err := os.WriteFile(cfg.HandlersFile, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		cfg.HandlersFile = writeFile(t, "handlers.yaml", yaml)
 		c := client(t, cfg)
 		job, err := c.Enqueue(t.Context(), "hook.charge", map[string]int{"amount": 5}, queue.OnQueue("hooks"))
 		if err != nil {

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -49,7 +47,6 @@ func TestNotifyResentAfterWorkerKill(t *testing.T) {
 
 		cfg := tb.cfg
 		cfg.Lease = time.Second
-		cfg.WorkflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")
 		types := fmt.Sprintf(`workflows:
   - name: quick
     steps:
@@ -62,9 +59,7 @@ func TestNotifyResentAfterWorkerKill(t *testing.T) {
             url: %s/done
             secret: s3cret
 `, hook.URL)
-		if err := os.WriteFile(cfg.WorkflowsFile, []byte(types), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		cfg.WorkflowsFile = writeFile(t, "workflows.yaml", types)
 		srv := startProc(t, "serve", cfg, "serve", "--no-worker", "--no-dashboard", "--no-scheduler", "--addr", "127.0.0.1:0")
 		base := "http://" + listenAddr(t, srv)
 		w1 := startProc(t, "worker 1", cfg, "worker", "--queues", "workflows")

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -117,10 +115,7 @@ func ownPostgres(t *testing.T) (*testenv.Postgres, config.Config) {
 	t.Helper()
 	pg := testenv.StartPostgres(t)
 	cfg := testConfig(config.Config{DataDir: t.TempDir(), DatabaseURL: pg.NewDatabase(t)})
-	cfg.WorkflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")
-	if err := os.WriteFile(cfg.WorkflowsFile, []byte(fastWorkflows), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg.WorkflowsFile = writeFile(t, "workflows.yaml", fastWorkflows)
 	return pg, cfg
 }
 

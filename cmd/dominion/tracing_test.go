@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,11 +43,8 @@ func TestTraceFollowsWorkflow(t *testing.T) {
 
 	cfg := testConfig(config.Config{DataDir: t.TempDir()})
 	cfg.Tracing.Endpoint = otlp.URL
-	cfg.WorkflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")
 	types := fmt.Sprintf("workflows:\n  - name: notify\n    steps:\n      - name: call_hook\n        kind: http\n        url: %s/hook\n", hook.URL)
-	if err := os.WriteFile(cfg.WorkflowsFile, []byte(types), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg.WorkflowsFile = writeFile(t, "workflows.yaml", types)
 	srv := startProc(t, "serve", cfg, "serve", "--no-worker", "--no-dashboard", "--no-scheduler", "--addr", "127.0.0.1:0")
 	base := "http://" + listenAddr(t, srv)
 	worker := startProc(t, "worker", cfg, "worker", "--queues", "workflows=1")

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -126,10 +124,7 @@ type killable struct {
 func startKillable(t *testing.T, typesYAML, typ string) *killable {
 	t.Helper()
 	cfg := testConfig(config.Config{DataDir: t.TempDir()})
-	cfg.WorkflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")
-	if err := os.WriteFile(cfg.WorkflowsFile, []byte(typesYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg.WorkflowsFile = writeFile(t, "workflows.yaml", typesYAML)
 	srv := startProc(t, "serve", cfg, "serve", "--no-worker", "--no-dashboard", "--no-scheduler", "--addr", "127.0.0.1:0")
 	base := "http://" + listenAddr(t, srv)
 	k := &killable{cfg: cfg, first: startProc(t, "worker-1", cfg, "worker", "--queues", "workflows=1", "--lease", "1s")}

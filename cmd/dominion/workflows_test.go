@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -61,10 +60,7 @@ func TestSeparateWorkerRunsWorkflows(t *testing.T) {
 }
 
 func separateWorker(t *testing.T, cfg config.Config) {
-	cfg.WorkflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")
-	if err := os.WriteFile(cfg.WorkflowsFile, []byte(fastWorkflows), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg.WorkflowsFile = writeFile(t, "workflows.yaml", fastWorkflows)
 	srv := startProc(t, "serve", cfg, "serve", "--no-worker", "--no-dashboard", "--addr", "127.0.0.1:0")
 	base := "http://" + listenAddr(t, srv)
 	w := startProc(t, "worker", cfg, "worker", "--queues", "workflows=1", "--shutdown-timeout", "5s")
