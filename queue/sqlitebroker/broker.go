@@ -224,7 +224,7 @@ func writeQueries() []string {
 		"queue-limits", "set-limits", "set-queue-tat", "running-by-key", "key-tats", "set-key-tat",
 		"trim-key-tats", "pending-candidates", "take-rows", "remove-queue-rate-keys",
 		"insert-graph-job", "parent-state", "add-child", "mark-parent", "batch-sealed", "open-batch",
-		"trim-batches", "seal-batch",
+		"trim-batches", "seal-batch", "savepoint", "rollback-to-savepoint", "release-savepoint",
 	}
 }
 

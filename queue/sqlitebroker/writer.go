@@ -138,16 +138,17 @@ func runSavepoint(t *wtx, op *writeOp) (opErr, err error) {
 	if err := op.ctx.Err(); err != nil {
 		return err, nil
 	}
-	if _, err := t.tx.ExecContext(t.ctx, "SAVEPOINT op"); err != nil {
-		return nil, fmt.Errorf("savepoint: %w", err)
+	// Prepared statements: parsing these three at each operation cost ~1 % of process_c50.
+	if _, err := t.exec("savepoint"); err != nil {
+		return nil, err
 	}
 	if opErr = op.fn(t); opErr != nil {
-		if _, err := t.tx.ExecContext(t.ctx, "ROLLBACK TO op"); err != nil {
-			return nil, fmt.Errorf("rollback to savepoint: %w (after %w)", err, opErr)
+		if _, err := t.exec("rollback-to-savepoint"); err != nil {
+			return nil, fmt.Errorf("%w (after %w)", err, opErr)
 		}
 	}
-	if _, err := t.tx.ExecContext(t.ctx, "RELEASE op"); err != nil {
-		return nil, fmt.Errorf("release savepoint: %w", err)
+	if _, err := t.exec("release-savepoint"); err != nil {
+		return nil, err
 	}
 	return opErr, nil
 }

@@ -399,3 +399,13 @@ UPDATE batches SET sealed = 1 WHERE id = ?1;
 SELECT sealed, total, completed, dead, canceled, on_complete ->> 0, on_success ->> 0,
        created_at, finished_at
 FROM batches WHERE id = ?1;
+
+-- name: savepoint
+-- One operation of a group transaction (writer.go).
+SAVEPOINT op;
+
+-- name: rollback-to-savepoint
+ROLLBACK TO op;
+
+-- name: release-savepoint
+RELEASE op;
