@@ -43,7 +43,8 @@ func TestGraphWorkflowRuns(t *testing.T) {
 		Runs   []run
 	}
 	got := waitAs(s, "/api/workflows/"+id, "held running", 15*time.Second, func(v view) (bool, string) {
-		return len(v.Runs) == 1 && v.Runs[0].State == "running", fmt.Sprintf("%+v", v)
+		// first runs (1 ms) before held does: wait for held's run, not any.
+		return len(v.Runs) == 1 && v.Runs[0].Name == "held" && v.Runs[0].State == "running", fmt.Sprintf("%+v", v)
 	})
 	if want := (run{Name: "held", State: "running", Attempt: 1, Tries: 1}); got.Runs[0] != want || len(got.Steps) != 1 || got.Steps[0].Name != "first" {
 		t.Errorf("while held runs: %+v, want steps [first] and runs [%+v]", got, want)
