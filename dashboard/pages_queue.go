@@ -672,7 +672,8 @@ func bulkRetryMessage(res workflow.BulkRetry) string {
 // bulkCancelable reports whether the jobs of state st can be canceled all at once: those that
 // are waiting (a running job is canceled one by one, from its page).
 func bulkCancelable(st queue.State) bool {
-	return st == queue.StatePending || st == queue.StateScheduled || st == queue.StateRetry
+	return st == queue.StatePending || st == queue.StateScheduled || st == queue.StateRetry ||
+		st == queue.StateWaiting
 }
 
 func (d *Dashboard) cancelAll(w http.ResponseWriter, r *http.Request) {
@@ -681,7 +682,7 @@ func (d *Dashboard) cancelAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !bulkCancelable(st) {
-		d.badRequest(w, r, "Only pending, scheduled and retry jobs can be canceled all at once, not "+string(st)+" ones.")
+		d.badRequest(w, r, "Only pending, scheduled, retry and waiting jobs can be canceled all at once, not "+string(st)+" ones.")
 		return
 	}
 	n := s.Count(st)

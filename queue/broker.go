@@ -62,13 +62,15 @@ type Broker interface {
 
 	// Get returns the job with that ID, or ErrJobNotFound.
 	Get(ctx context.Context, id string) (*Job, error)
-	// Cancel cancels a pending, scheduled or retry job at once (state canceled) and flags an
+	// Cancel cancels a pending, scheduled, retry or waiting job at once (state canceled) and flags an
 	// active job so that its worker cancels its context. It returns the job's state after
 	// the call; ErrJobNotFound, or ErrInvalidState for a job already finished.
 	Cancel(ctx context.Context, id string) (State, error)
-	// CancelAll cancels every job of the queue in state (pending, scheduled or retry;
+	// CancelAll cancels every job of the queue in state (pending, scheduled, retry or waiting;
 	// ErrInvalidState for any other state) as Cancel does, each canceled with its finished
-	// time and kept for its result TTL, its unique key released, and returns how many.
+	// time and kept for its result TTL, its unique key released, and returns how many. For
+	// waiting, every job waiting at the call is canceled and counted, also those that the
+	// cancellation of their parent in the same call canceled or released first.
 	CancelAll(ctx context.Context, queue string, state State) (int, error)
 	// Retry moves a dead or canceled job (or a retry/scheduled job, to run it now) back to
 	// pending with its attempt count reset. ErrInvalidState for any other state.

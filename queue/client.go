@@ -274,7 +274,7 @@ func (c *Client) Get(ctx context.Context, id string) (*Job, error) {
 	return job, nil
 }
 
-// Cancel cancels a pending, scheduled or retrying job at once; a running job's context is
+// Cancel cancels a pending, scheduled, retrying or waiting job at once; a running job's context is
 // canceled, and the job ends canceled when its handler returns. It returns the state after the
 // call (canceled, or active while the running handler stops).
 func (c *Client) Cancel(ctx context.Context, id string) (State, error) {
@@ -285,7 +285,7 @@ func (c *Client) Cancel(ctx context.Context, id string) (State, error) {
 	return st, nil
 }
 
-// CancelAll cancels every job of queue in state (pending, scheduled or retry) at once and
+// CancelAll cancels every job of queue in state (pending, scheduled, retry or waiting) at once and
 // returns how many. Running jobs are not touched: cancel them one by one with Cancel.
 func (c *Client) CancelAll(ctx context.Context, queue string, state State) (int, error) {
 	n, err := c.broker.CancelAll(ctx, queue, state)

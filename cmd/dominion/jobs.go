@@ -284,10 +284,10 @@ func (l *lazyWorkflows) close() {
 }
 
 func runJobsCancel(ctx context.Context, a *app, path string, args []string) int {
-	f := a.newFlags(path, "ID | --all --state S [--queue Q]", "Cancel a job: a pending, scheduled or retrying job is canceled at once; a running job's\ncontext is canceled and the job ends canceled when its handler returns. With --all, cancel\nevery job of the queue in state S (pending, scheduled or retry) at once.", 0, 1)
+	f := a.newFlags(path, "ID | --all --state S [--queue Q]", "Cancel a job: a pending, scheduled, retrying or waiting job is canceled at once; a running job's\ncontext is canceled and the job ends canceled when its handler returns. With --all, cancel\nevery job of the queue in state S (pending, scheduled, retry or waiting) at once.", 0, 1)
 	all := f.Bool("all", false, "cancel every job of the queue in the state given by --state")
 	q := f.Queue("`QUEUE` of --all")
-	stateName := f.String("state", "", "`STATE` of --all: pending, scheduled or retry")
+	stateName := f.String("state", "", "`STATE` of --all: pending, scheduled, retry or waiting")
 	pos, code, ok := f.parse(args)
 	if !ok {
 		return code
@@ -302,7 +302,7 @@ func runJobsCancel(ctx context.Context, a *app, path string, args []string) int 
 	case !*all && (set["queue"] || set["state"]):
 		return f.usageError("--queue and --state go with --all")
 	case *all && !set["state"]:
-		return f.usageError("--all needs --state: pending, scheduled or retry")
+		return f.usageError("--all needs --state: pending, scheduled, retry or waiting")
 	}
 	if *all {
 		state, err := queue.ParseState(*stateName)
@@ -310,9 +310,9 @@ func runJobsCancel(ctx context.Context, a *app, path string, args []string) int 
 			return f.usageError("--state: %v", err)
 		}
 		switch state {
-		case queue.StatePending, queue.StateScheduled, queue.StateRetry:
+		case queue.StatePending, queue.StateScheduled, queue.StateRetry, queue.StateWaiting:
 		default:
-			return f.usageError("--state: only pending, scheduled or retry jobs can be canceled all at once, not %s", state)
+			return f.usageError("--state: only pending, scheduled, retry or waiting jobs can be canceled all at once, not %s", state)
 		}
 		return a.withClient(ctx, path, func(c *queue.Client) int {
 			n, err := c.CancelAll(ctx, *q, state)

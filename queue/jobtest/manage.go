@@ -8,7 +8,7 @@ import (
 	"github.com/codex-dominion/dominion/queue"
 )
 
-// Cancel cancels a pending, scheduled or retry job at once and flags an active one for its
+// Cancel cancels a pending, scheduled, retry or waiting job at once and flags an active one for its
 // worker. It returns the job's state after the call.
 func (b *Broker) Cancel(ctx context.Context, id string) (queue.State, error) {
 	if err := b.lock(); err != nil {
@@ -37,15 +37,39 @@ func (b *Broker) cancelNow(e *entry, now time.Time) {
 	b.finished(e, queue.StateCanceled, now)
 }
 
-// CancelAll cancels every job of the queue in state st (pending, scheduled or retry) and
+// CancelAll cancels every job of the queue in state st (pending, scheduled, retry or waiting) and
 // returns how many.
 func (b *Broker) CancelAll(ctx context.Context, q string, st queue.State) (int, error) {
 	switch st {
-	case queue.StatePending, queue.StateScheduled, queue.StateRetry:
+	case queue.StatePending, queue.StateScheduled, queue.StateRetry, queue.StateWaiting:
 	default:
 		return 0, fmt.Errorf("jobtest: cancel %s jobs of %s: %w", st, q, queue.ErrInvalidState)
 	}
-	return b.each(q, st, func(e *entry, now time.Time) { b.cancelNow(e, now) })
+	if st != queue.StateWaiting {
+		return b.each(q, st, func(e *entry, now time.Time) { b.cancelNow(e, now) })
+	}
+	// A waiting job's cancellation cancels or releases others of them first: take them all,
+	// then cancel those not canceled yet.
+	if err := b.lock(); err != nil {
+		return 0, err
+	}
+	defer b.mu.Unlock()
+	var waiting []*entry
+	for _, e := range b.jobs {
+		if e.job.Queue == q && e.job.State == queue.StateWaiting {
+			waiting = append(waiting, e)
+		}
+	}
+	now := time.Now()
+	for _, e := range waiting {
+		if e.job.State != queue.StateCanceled {
+			b.cancelNow(e, now)
+		}
+	}
+	if len(waiting) > 0 {
+		b.broadcast()
+	}
+	return len(waiting), nil
 }
 
 // each calls fn for every job of queue q in state st, under the lock, and returns how many.

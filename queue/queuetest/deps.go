@@ -239,6 +239,34 @@ func testDependsCancelAndDelete(t *testing.T, nb NewBroker) {
 	}
 }
 
+func testDependsCancelAllWaiting(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
+	e.needGraph()
+	p := e.enqueue("step", nil, queue.WithID("caw-parent"), queue.OnQueue("caw"), queue.RunAt(time.Now().Add(time.Hour)))
+	c1 := e.enqueue("step", nil, queue.WithID("caw-c1"), queue.OnQueue("caw"), queue.DependsOn(p.ID))
+	c2 := e.enqueue("step", nil, queue.WithID("caw-c2"), queue.OnQueue("caw"), queue.DependsOn(c1.ID))
+	// Released when c1 is canceled (it runs anyway), but it was waiting at the call: canceled too.
+	c3 := e.enqueue("step", nil, queue.WithID("caw-c3"), queue.OnQueue("caw"), queue.DependsOn(c1.ID), queue.RunOnParentFailure())
+	if s := e.stats("caw"); s.Waiting != 3 || s.Scheduled != 1 {
+		t.Fatalf("stats before: %+v, want 3 waiting and 1 scheduled", s)
+	}
+	n, err := e.client.CancelAll(e.ctx, "caw", queue.StateWaiting)
+	if err != nil || n != 3 {
+		t.Fatalf("cancel all waiting = %d, %v; want 3", n, err)
+	}
+	for _, id := range []string{c1.ID, c2.ID, c3.ID} {
+		if j := e.get(id); j.State != queue.StateCanceled {
+			t.Fatalf("job %s is %s after cancel all waiting, want canceled", id, j.State)
+		}
+	}
+	if s := e.stats("caw"); s.Waiting != 0 || s.Pending != 0 || s.Canceled != 3 || s.Scheduled != 1 {
+		t.Fatalf("stats after: %+v, want 3 canceled and the parent scheduled", s)
+	}
+	if j := e.get(p.ID); j.State != queue.StateScheduled {
+		t.Fatalf("the parent is %s, want scheduled", j.State)
+	}
+}
+
 // callbackLog counts the runs of each batch callback.
 type callbackLog struct {
 	mu   sync.Mutex

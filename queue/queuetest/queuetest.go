@@ -100,6 +100,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"DependsCycleRefused":      testDependsCycleRefused,
 		"DependsParentFinished":    testDependsParentFinished,
 		"DependsCancelAndDelete":   testDependsCancelAndDelete,
+		"DependsCancelAllWaiting":  testDependsCancelAllWaiting,
 		"BatchCallbacks":           testBatchCallbacks,
 		"BatchOpen":                testBatchOpen,
 		"BatchLarge":               testBatchLarge,

@@ -99,7 +99,7 @@ func (b *Broker) transition(ctx context.Context, what string, s *redis.Script, i
 	return queue.State(state), b.wrap(fmt.Errorf("%w: job is %s", queue.ErrInvalidState, state), "%s job %s", what, id)
 }
 
-// Cancel cancels a pending, scheduled or retry job at once and flags an active one.
+// Cancel cancels a pending, scheduled, retry or waiting job at once and flags an active one.
 func (b *Broker) Cancel(ctx context.Context, id string) (queue.State, error) {
 	return b.transition(ctx, "cancel", b.s.cancel, id)
 }
@@ -116,12 +116,12 @@ func (b *Broker) Delete(ctx context.Context, id string) error {
 	return err
 }
 
-// CancelAll cancels every job of the queue in state st (pending, scheduled or retry), as
+// CancelAll cancels every job of the queue in state st (pending, scheduled, retry or waiting), as
 // Cancel does, and returns how many. Each script call cancels at most bulkLimit jobs
 // atomically; the calls repeat until the state is empty.
 func (b *Broker) CancelAll(ctx context.Context, q string, st queue.State) (int, error) {
 	switch st {
-	case queue.StatePending, queue.StateScheduled, queue.StateRetry:
+	case queue.StatePending, queue.StateScheduled, queue.StateRetry, queue.StateWaiting:
 	default:
 		return 0, fmt.Errorf("redisbroker: cancel %s jobs of %s: %w", st, q, queue.ErrInvalidState)
 	}

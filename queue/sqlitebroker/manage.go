@@ -21,7 +21,7 @@ func jobState(tx *wtx, id string) (queue.State, error) {
 	return queue.State(st), nil
 }
 
-// Cancel cancels a pending, scheduled or retry job at once and flags an active one for its
+// Cancel cancels a pending, scheduled, retry or waiting job at once and flags an active one for its
 // worker (Heartbeat reports it, Finish records canceled). It returns the job's state after
 // the call.
 func (b *Broker) Cancel(ctx context.Context, id string) (queue.State, error) {
@@ -49,12 +49,12 @@ func (b *Broker) Cancel(ctx context.Context, id string) (queue.State, error) {
 	return after, nil
 }
 
-// CancelAll cancels every job of the queue in state st (pending, scheduled or retry) in one
+// CancelAll cancels every job of the queue in state st (pending, scheduled, retry or waiting) in one
 // transaction, as Cancel does, and returns how many. The counts triggers move them from st to
 // canceled and the unique-key trigger releases their keys in the same transaction.
 func (b *Broker) CancelAll(ctx context.Context, q string, st queue.State) (int, error) {
 	switch st {
-	case queue.StatePending, queue.StateScheduled, queue.StateRetry:
+	case queue.StatePending, queue.StateScheduled, queue.StateRetry, queue.StateWaiting:
 	default:
 		return 0, fmt.Errorf("sqlitebroker: cancel %s jobs of %s: %w", st, q, queue.ErrInvalidState)
 	}
