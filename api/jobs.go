@@ -87,6 +87,14 @@ func (a *API) enqueueJobs(w http.ResponseWriter, r *http.Request) {
 			v.Error = &Error{Status: http.StatusConflict, Code: CodeDuplicateUnique, Field: "unique_key",
 				Message: "a live job on queue " + j.Queue + " holds this unique key; nothing was stored"}
 			out.Duplicates++
+		case errors.Is(errs[i], queue.ErrParentNotFound):
+			v.Error = &Error{Status: http.StatusUnprocessableEntity, Code: CodeParentNotFound, Field: "depends_on",
+				Message: "a job it depends on does not exist (never enqueued, deleted, or past its result TTL); nothing was stored: " + errs[i].Error()}
+			out.Refused++
+		case errors.Is(errs[i], queue.ErrUnsupported):
+			v.Error = &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnsupported, Field: "depends_on",
+				Message: "this queue cannot store dependencies: " + errs[i].Error()}
+			out.Refused++
 		default:
 			a.queueError(w, r, fmt.Errorf("enqueue job %s: %w", j.ID, errs[i]))
 			return

@@ -36,7 +36,11 @@ const (
 
 // jobFields are the keys one job of POST /api/jobs may have.
 var jobFields = []string{"type", "payload", "queue", "delay_ms", "run_at", "max_retries", "timeout_ms",
-	"id", "unique_key", "unique_ttl_ms", "result_ttl_ms", "priority", "deadline", "rate_key"}
+	"id", "unique_key", "unique_ttl_ms", "result_ttl_ms", "priority", "deadline", "rate_key",
+	"depends_on", "run_on_parent_failure"}
+
+// maxParents bounds the depends_on of one job.
+const maxParents = 100
 
 // newJob is one job of POST /api/jobs, decoded and checked.
 type newJob struct {
@@ -160,6 +164,11 @@ func decodeJob(m map[string]json.RawMessage, prefix string, now time.Time) (newJ
 		return j, e
 	}
 	j.Options = opts
+	deps, e := dependsOn(m, prefix)
+	if e != nil {
+		return j, e
+	}
+	j.Options = append(j.Options, deps...)
 	uk, hasKey := present(m, "unique_key")
 	if _, hasTTL := present(m, "unique_ttl_ms"); hasKey || hasTTL {
 		opt, e := uniqueOption(m, uk, prefix)
@@ -232,6 +241,54 @@ func jobOptions(m map[string]json.RawMessage, prefix string, now time.Time) ([]q
 	}
 	if !dl.IsZero() {
 		opts = append(opts, queue.Deadline(dl))
+	}
+	return opts, nil
+}
+
+// dependsOn decodes depends_on (1 to maxParents job IDs) and run_on_parent_failure (a
+// boolean, only with depends_on).
+func dependsOn(m map[string]json.RawMessage, prefix string) ([]queue.Option, *Error) {
+	raw, hasDeps := present(m, "depends_on")
+	anyway, hasAnyway := present(m, "run_on_parent_failure")
+	var opts []queue.Option
+	if hasDeps {
+		field := prefix + "depends_on"
+		if kind := jsonKind(raw); kind != "an array" {
+			return nil, badRequest(CodeInvalidType, field, "%s must be an array of job IDs, not %s", field, kind)
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, badRequest(CodeMalformedJSON, field, "could not decode %s: %v", field, err)
+		}
+		if len(items) == 0 || len(items) > maxParents {
+			return nil, badRequest(workflow.CodeOutOfRange, field, "%s has %d IDs: give 1 to %d (leave it out for none)", field, len(items), maxParents)
+		}
+		ids := make([]string, len(items))
+		for i, item := range items {
+			el := map[string]json.RawMessage{"id": item}
+			id, e := jobString(el, "id", field+"["+strconv.Itoa(i)+"].", 200)
+			if e == nil {
+				e = checkName(id, "id", field+"["+strconv.Itoa(i)+"].")
+			}
+			if e != nil {
+				e.Field = field + "[" + strconv.Itoa(i) + "]"
+				return nil, e
+			}
+			ids[i] = id
+		}
+		opts = append(opts, queue.DependsOn(ids...))
+	}
+	if hasAnyway {
+		field := prefix + "run_on_parent_failure"
+		if kind := jsonKind(anyway); kind != "a boolean" {
+			return nil, badRequest(CodeInvalidType, field, "%s must be a boolean, not %s", field, kind)
+		}
+		if string(bytes.TrimSpace(anyway)) == "true" {
+			if !hasDeps {
+				return nil, badRequest(workflow.CodeInvalid, field, "%s needs %sdepends_on: a job without parents has none to fail", field, prefix)
+			}
+			opts = append(opts, queue.RunOnParentFailure())
+		}
 	}
 	return opts, nil
 }

@@ -26,6 +26,7 @@ type EnqueueListView struct {
 	Jobs       []EnqueuedView `json:"jobs"`
 	Enqueued   int            `json:"enqueued"`
 	Duplicates int            `json:"duplicates"`
+	Refused    int            `json:"refused,omitempty"` // parent not found, or dependencies unsupported
 }
 
 // JobView is one job (GET /api/jobs/{id}; in lists without payload, result and errors).

@@ -134,6 +134,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"enqueue", "dominion.noop", "--priority", "6"}, "dominion enqueue: --priority must be from -5 to 5, got 6"},
 		{[]string{"enqueue", "dominion.noop", "--deadline", "soon"}, `dominion enqueue: invalid value "soon" for flag -deadline: not a duration (e.g. 10m) nor an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)`},
 		{[]string{"enqueue", "dominion.noop", "--deadline", "2001-01-01T00:00:00Z"}, "dominion enqueue: --deadline 2001-01-01T00:00:00Z is not in the future"},
+		{[]string{"enqueue", "dominion.noop", "--run-on-parent-failure"}, "dominion enqueue: --run-on-parent-failure goes with --depends-on"},
+		{[]string{"enqueue", "dominion.noop", "--depends-on", "a,,b"}, `dominion enqueue: --depends-on: "a,,b" has an empty job ID`},
 		{[]string{"enqueue", "dominion.noop", "--rate-key", "customer 42"}, `dominion enqueue: --rate-key "customer 42": use at most 200 letters, digits, '.', '_', '-' or ':'`},
 		{[]string{"enqueue", "dominion.noop", "--rate-key", strings.Repeat("k", 201)}, `dominion enqueue: --rate-key "` + strings.Repeat("k", 201) + `": use at most 200 letters, digits, '.', '_', '-' or ':'`},
 		{[]string{"info", "--verbose"}, "dominion info: flag provided but not defined: -verbose"},
@@ -293,6 +295,27 @@ func TestEnqueueInfo(t *testing.T) {
 			if !strings.Contains(human, want) {
 				t.Errorf("info does not show %q:\n%s", want, human)
 			}
+		}
+	})
+}
+
+// enqueue --depends-on and --run-on-parent-failure: the child waits, jobs show names its
+// parents, it runs after them; a parent that does not exist refuses the job.
+func TestEnqueueDependsOn(t *testing.T) {
+	t.Parallel()
+	eachBroker(t, func(t *testing.T, tb testBroker) {
+		cfg := tb.cfg
+		a := strings.TrimSpace(ok(t, cfg, "enqueue", "dominion.noop", "--queue", "dq", "--id", "cli-a"))
+		b := strings.TrimSpace(ok(t, cfg, "enqueue", "dominion.noop", "--queue", "dq", "--id", "cli-b"))
+		c := strings.TrimSpace(ok(t, cfg, "enqueue", "dominion.noop", "--queue", "dq", "--depends-on", a+","+b, "--run-on-parent-failure"))
+		if j := showJob(t, cfg, c); j.State != queue.StateWaiting || !slices.Equal(j.DependsOn, []string{a, b}) || !j.RunOnParentFailure {
+			t.Fatalf("jobs show --json of the child: %s %v %v, want waiting for %s and %s, running anyway", j.State, j.DependsOn, j.RunOnParentFailure, a, b)
+		}
+		if shown := ok(t, cfg, "jobs", "show", c); !strings.Contains(shown, "Depends on:        "+a+", "+b) {
+			t.Errorf("jobs show does not name the parents:\n%s", shown)
+		}
+		if r := dominion(t, cfg, "enqueue", "dominion.noop", "--depends-on", "no-such-job"); r.code == 0 || !strings.Contains(r.stderr, "parent job not found") {
+			t.Errorf("enqueue with an unknown parent: %s", r)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/codex-dominion/dominion/queue"
@@ -28,6 +29,8 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 	var deadline time.Time
 	f.Var(deadlineFlag{&deadline}, "deadline", "finish by this `DEADLINE` (a duration from now, e.g. 10m, or an RFC 3339 time): a job not finished by then is not started again and ends dead (\"deadline exceeded\")")
 	rateKey := f.String("rate-key", "", "put the job under its queue's limits for `KEY` (e.g. customer:42; see dominion queues limit)")
+	dependsOn := f.String("depends-on", "", "wait until the jobs with these `IDS` (comma-separated) have completed: the job is waiting until then, and canceled if one ends dead or canceled")
+	anyway := f.Bool("run-on-parent-failure", false, "with --depends-on: run the job once its parents have finished, whatever their outcome")
 	pos, code, ok := f.parse(args)
 	if !ok {
 		return code
@@ -63,6 +66,12 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 		return f.usageError("--rate-key %v", queue.CheckRateKey(*rateKey))
 	case *id != "" && *count > 1:
 		return f.usageError("--id cannot be used with --count above 1 (job IDs are unique)")
+	case *anyway && *dependsOn == "":
+		return f.usageError("--run-on-parent-failure goes with --depends-on")
+	}
+	parents, err := parentIDs(*dependsOn)
+	if err != nil {
+		return f.usageError("--depends-on: %v", err)
 	}
 	opts := []queue.Option{queue.OnQueue(*q), queue.MaxRetries(*retries), queue.Priority(*priority)}
 	if !deadline.IsZero() {
@@ -82,6 +91,12 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 	}
 	if *id != "" {
 		opts = append(opts, queue.WithID(*id))
+	}
+	if len(parents) > 0 {
+		opts = append(opts, queue.DependsOn(parents...))
+	}
+	if *anyway {
+		opts = append(opts, queue.RunOnParentFailure())
 	}
 
 	return a.withBroker(ctx, path, a.openBroker, func(c *queue.Client) int {
@@ -122,6 +137,20 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 		}
 		return exitOK
 	})
+}
+
+// parentIDs splits --depends-on's comma-separated job IDs; none for "".
+func parentIDs(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	ids := strings.Split(s, ",")
+	for _, id := range ids {
+		if strings.TrimSpace(id) == "" {
+			return nil, fmt.Errorf("%q has an empty job ID", s)
+		}
+	}
+	return ids, nil
 }
 
 // warnUnhandled warns on stderr when no live worker serves queue q with a handler for typ:

@@ -122,6 +122,14 @@ func TestJobsValidation(t *testing.T) {
 		{`{"type":"t","rate_key":"` + strings.Repeat("k", 201) + `"}`, "", 400, "out_of_range", "rate_key"},
 		{`{"type":"t","rate_key":42}`, "", 400, "invalid_type", "rate_key"},
 		{`{"jobs":[{"type":"t"},{"type":"t","rate_key":"a{b}"}]}`, "", 400, "invalid", "jobs[1].rate_key"},
+		{`{"type":"t","depends_on":"a"}`, "", 400, "invalid_type", "depends_on"},
+		{`{"type":"t","depends_on":[]}`, "", 400, "out_of_range", "depends_on"},
+		{`{"type":"t","depends_on":["a","b c"]}`, "", 400, "invalid", "depends_on[1]"},
+		{`{"type":"t","depends_on":[7]}`, "", 400, "invalid_type", "depends_on[0]"},
+		{`{"jobs":[{"type":"t"},{"type":"t","depends_on":["` + strings.Repeat("p", 201) + `"]}]}`, "", 400, "out_of_range", "jobs[1].depends_on[0]"},
+		{`{"type":"t","run_on_parent_failure":true}`, "", 400, "invalid", "run_on_parent_failure"},
+		{`{"type":"t","depends_on":["a"],"run_on_parent_failure":"yes"}`, "", 400, "invalid_type", "run_on_parent_failure"},
+		{`{"jobs":[{"type":"t","id":"cy-a","depends_on":["cy-b"]},{"type":"t","id":"cy-b","depends_on":["cy-a"]}]}`, "", 400, "invalid", ""},
 		{`{"type":"t","deadline":"soon"}`, "", 400, "invalid", "deadline"},
 		{`{"type":"t","deadline":"2001-01-01T00:00:00Z"}`, "", 400, "out_of_range", "deadline"},
 		{`{"type":"t","delay_ms":7200000,"deadline":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`, "", 400, "out_of_range", "deadline"},
@@ -159,6 +167,43 @@ func TestJobsValidation(t *testing.T) {
 	if n := s.jobCount(); n != 0 {
 		t.Errorf("%d jobs stored from bad requests", n)
 	}
+}
+
+// POST /api/jobs takes depends_on and run_on_parent_failure: children wait for their parents
+// (in the same list, in any order, or enqueued before), run after them, and a job whose
+// parent does not exist is refused alone.
+func TestJobsDependsOn(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := start(t, b)
+		var out api.EnqueueListView
+		s.call("POST", "/api/jobs", `{"jobs":[
+			{"type":"dominion.noop","id":"dep-c","depends_on":["dep-a","dep-b"],"run_on_parent_failure":true},
+			{"type":"dominion.noop","id":"dep-b","depends_on":["dep-a"]},
+			{"type":"dominion.noop","id":"dep-a","delay_ms":300},
+			{"type":"dominion.noop","id":"dep-x","depends_on":["no-such-job"]}]}`, http.StatusCreated, &out)
+		if out.Enqueued != 3 || out.Refused != 1 || out.Jobs[3].Error == nil || out.Jobs[3].Error.Code != "parent_not_found" ||
+			out.Jobs[0].State != "waiting" || out.Jobs[1].State != "waiting" {
+			t.Fatalf("list with parents: %+v", out)
+		}
+		if c := s.getJob("dep-c"); !slices.Equal(c.DependsOn, []string{"dep-a", "dep-b"}) || !c.RunAnyway || c.State != "waiting" {
+			t.Fatalf("GET dep-c: %+v, want waiting for dep-a and dep-b, running anyway", c)
+		}
+		code, body := s.do("POST", "/api/jobs", `{"type":"dominion.noop","depends_on":["gone"]}`, []string{"Content-Type", "application/json"})
+		var er errorResp
+		mustUnmarshal(t, body, &er)
+		if code != http.StatusUnprocessableEntity || er.Error.Code != "parent_not_found" || er.Error.Field != "depends_on" {
+			t.Fatalf("one job with an unknown parent: %d %s, want 422 parent_not_found", code, body)
+		}
+		c := waitAs(s, "/api/jobs/dep-c", "dep-c completed", 15*time.Second, func(j api.JobView) (bool, string) {
+			return j.State == "completed", j.State
+		})
+		a, bj := s.getJob("dep-a"), s.getJob("dep-b")
+		if a.State != "completed" || bj.State != "completed" || bj.StartedAt.Before(a.FinishedAt) || c.StartedAt.Before(bj.FinishedAt) {
+			t.Fatalf("order: a %s %v-%v, b %s %v-%v, c started %v; want a, then b, then c", a.State, a.StartedAt, a.FinishedAt,
+				bj.State, bj.StartedAt, bj.FinishedAt, c.StartedAt)
+		}
+	})
 }
 
 // POST /api/jobs takes priority, deadline and rate_key; GET shows them, pending jobs highest

@@ -62,6 +62,8 @@ class JobSpec:
     priority: Optional[int] = None
     deadline: Optional[Union[_dt.datetime, Seconds]] = None
     rate_key: Optional[str] = None
+    depends_on: Optional[Sequence[str]] = None
+    run_on_parent_failure: bool = False
 
     def to_json(self) -> Dict[str, Any]:
         """The job as ``POST /api/jobs`` takes it."""
@@ -80,6 +82,10 @@ class JobSpec:
             out["run_at"] = _rfc3339(self.run_at, "run_at")
         if self.deadline is not None:
             out["deadline"] = _rfc3339(_after_now(self.deadline), "deadline")
+        if self.depends_on is not None:
+            out["depends_on"] = list(self.depends_on)
+        if self.run_on_parent_failure:
+            out["run_on_parent_failure"] = True
         return out
 
 
@@ -87,7 +93,8 @@ class JobSpec:
 class Enqueued:
     """The answer for one job of an enqueue: its id, and whether it was stored.
 
-    A job refused as a duplicate (``error.code`` ``duplicate_id`` or ``duplicate_unique``) has
+    A job refused as a duplicate (``error.code`` ``duplicate_id`` or ``duplicate_unique``, status
+    409) or because a job of its ``depends_on`` does not exist (``parent_not_found``, 422) has
     ``enqueued`` false and ``error`` set; nothing was stored for it.
     """
 
@@ -104,7 +111,7 @@ class Enqueued:
         return cls(
             id=d.get("id", ""), queue=d.get("queue", ""), type=d.get("type", ""),
             enqueued=bool(d.get("enqueued")), state=d.get("state"),
-            error=_error(409, err) if err else None,
+            error=_error(409 if str(err.get("code", "")).startswith("duplicate") else 422, err) if err else None,
         )
 
 
@@ -129,6 +136,7 @@ class Job:
     priority: int = 0
     deadline: Optional[str] = None
     rate_key: Optional[str] = None
+    depends_on: List[str] = field(default_factory=list)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -144,7 +152,8 @@ class Job:
             payload=d.get("payload"), result=d.get("result"), errors=list(d.get("errors") or []),
             run_at=d.get("run_at"), enqueued_at=d.get("enqueued_at"), started_at=d.get("started_at"),
             finished_at=d.get("finished_at"), worker_id=d.get("worker_id"), priority=int(d.get("priority", 0)),
-            deadline=d.get("deadline"), rate_key=d.get("rate_key"), raw=dict(d),
+            deadline=d.get("deadline"), rate_key=d.get("rate_key"), depends_on=list(d.get("depends_on") or []),
+            raw=dict(d),
         )
 
 
@@ -169,7 +178,8 @@ class Client:
         ``options`` are the fields of :class:`JobSpec`: ``queue``, ``delay`` or ``run_at``,
         ``retries``, ``timeout``, ``id``, ``unique_key`` with ``unique_ttl``, ``result_ttl``,
         ``priority`` (-5 to 5, higher first), ``deadline`` (an aware ``datetime``, or seconds or
-        a ``timedelta`` from now) and ``rate_key`` (the queue's limits for that key apply).
+        a ``timedelta`` from now), ``rate_key`` (the queue's limits for that key apply),
+        ``depends_on`` (job IDs it waits for) and ``run_on_parent_failure``.
         A duplicate id or unique key raises :class:`DominionError` with ``status`` 409.
         """
         spec = JobSpec(type=type, payload=payload, **options)

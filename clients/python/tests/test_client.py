@@ -112,6 +112,26 @@ def test_priority_deadline_and_rate_key(client: Client) -> None:
     assert e.value.status == 400 and e.value.field == "priority"
 
 
+def test_depends_on(client: Client) -> None:
+    parent = client.enqueue("dominion.noop", delay=0.3)
+    child = client.enqueue("dominion.noop", depends_on=[parent])
+    assert client.get_job(child).state == "waiting" and client.get_job(child).depends_on == [parent]
+    anyway, orphan = client.enqueue_many([
+        JobSpec("dominion.noop", depends_on=[child], run_on_parent_failure=True),
+        JobSpec("dominion.noop", depends_on=["no-such-job"]),
+    ])
+    assert anyway.enqueued and anyway.state == "waiting"
+    assert not orphan.enqueued and orphan.error is not None
+    assert orphan.error.status == 422 and orphan.error.code == "parent_not_found"
+    with pytest.raises(DominionError) as e:
+        client.enqueue("dominion.noop", depends_on=["no-such-job"])
+    assert e.value.status == 422 and e.value.code == "parent_not_found" and e.value.field == "depends_on"
+    done = client.wait(anyway.id, timeout=15)
+    assert done.state == "completed"
+    at = lambda s: dt.datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    assert at(client.get_job(child).finished_at) <= at(done.started_at)
+
+
 def test_wait_times_out_with_a_clear_error(client: Client) -> None:
     job_id = client.enqueue("dominion.noop", queue=uid("unserved"))
     with pytest.raises(DominionError) as e:
