@@ -77,20 +77,18 @@ func checkParents(job *Job) error {
 // parentsFirst returns the order in which to hand jobs to the broker: every job after those
 // of jobs it depends on (stable otherwise), or an error naming a dependency cycle.
 func parentsFirst(jobs []*Job) ([]int, error) {
-	byID := make(map[string]int, len(jobs))
-	graph := false
-	for i, j := range jobs {
-		if _, dup := byID[j.ID]; !dup {
-			byID[j.ID] = i
-		}
-		graph = graph || len(j.DependsOn) > 0
-	}
 	order := make([]int, 0, len(jobs))
-	if !graph {
+	if !slices.ContainsFunc(jobs, func(j *Job) bool { return len(j.DependsOn) > 0 }) {
 		for i := range jobs {
 			order = append(order, i)
 		}
 		return order, nil
+	}
+	byID := make(map[string]int, len(jobs))
+	for i, j := range jobs {
+		if _, dup := byID[j.ID]; !dup {
+			byID[j.ID] = i
+		}
 	}
 	const (
 		unseen = iota

@@ -40,11 +40,11 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 		}
 		for len(idx) > 0 {
 			n := min(len(idx), enqueueChunk)
-			args := make([]any, 0, 7*n)
+			args := make([]any, 0, 2*n)
 			for _, i := range idx[:n] {
 				start := len(buf)
 				buf = appendPacked(buf, jobs[i])
-				args = appendEnqueueArgs(args, jobs[i], buf[start:len(buf):len(buf)])
+				args = appendPlainArgs(args, jobs[i], buf[start:len(buf):len(buf)])
 			}
 			calls = append(calls, &evalCall{script: b.s.enqueue, keys: []string{b.keys.base(q)}, args: args})
 			chunks = append(chunks, idx[:n])
@@ -83,10 +83,24 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 	return errs, nil
 }
 
-// appendEnqueueArgs appends the 7 script arguments of job j (see enqueue.lua).
+// appendPlainArgs appends the enqueue.lua arguments of job j: its ID and packed fields for a
+// job pending now without unique key, priority or deadline, else "" and the 7 values of
+// appendEnqueueArgs.
+func appendPlainArgs(args []any, j *queue.Job, packed []byte) []any {
+	if j.UniqueKey == "" && j.Priority == 0 && j.Deadline.IsZero() && !scheduled(j) {
+		return append(args, j.ID, packed)
+	}
+	return appendEnqueueArgs(append(args, ""), j, packed)
+}
+
+// scheduled reports whether new job j waits for its run-at.
+func scheduled(j *queue.Job) bool { return j.State == queue.StateScheduled && !j.RunAt.IsZero() }
+
+// appendEnqueueArgs appends 7 script arguments of job j: id, packed fields, run-at, unique
+// key, unique-for, priority and deadline (see enqueue.lua and enqueuegraph.lua).
 func appendEnqueueArgs(args []any, j *queue.Job, packed []byte) []any {
 	var runAt, deadline int64
-	if j.State == queue.StateScheduled && !j.RunAt.IsZero() {
+	if scheduled(j) {
 		runAt = j.RunAt.UnixMilli()
 	}
 	if !j.Deadline.IsZero() {

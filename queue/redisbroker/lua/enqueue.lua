@@ -1,8 +1,10 @@
 -- enqueue: store new jobs of one queue.
 -- KEYS[1]  the queue's key base
--- ARGV     7 values per job: id, packed fields (JSON), run-at ms (0: pending now),
---          unique key ("" for none), unique-for ms (0: until released), priority,
---          deadline ms (0: none)
+-- ARGV     per job, either 2 values: id, packed fields (JSON), for a job pending now with
+--          neither unique key, priority nor deadline (most jobs: Redis parses and Lua interns
+--          5 values fewer per job), or 8 values: "" (a job ID is never empty), id, packed
+--          fields, run-at ms (0: pending now), unique key ("" for none), unique-for ms (0:
+--          until released), priority, deadline ms (0: none)
 -- A pending job's hash holds only its packed fields (and unique key, priority when not 0,
 -- deadline when set): no state field means pending.
 -- Returns one integer per job: 0 stored, 1 duplicate id, 2 duplicate unique key.
@@ -12,9 +14,17 @@ local now = nowms()
 
 local res, push, pushed = {}, {}, false
 local before, soonest = nil, false
-for i = 1, #ARGV, 7 do
-  local id, packed, runAt, uk, uf = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
-  local p, dl = tonumber(ARGV[i + 5]), ARGV[i + 6]
+local i, nargs = 1, #ARGV
+while i <= nargs do
+  local id, packed, runAt, uk, uf, p, dl
+  if ARGV[i] ~= '' then
+    id, packed, runAt, uk, uf, p, dl = ARGV[i], ARGV[i + 1], 0, '', '0', 0, '0'
+    i = i + 2
+  else
+    id, packed, runAt, uk, uf = ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5]
+    p, dl = tonumber(ARGV[i + 6]), ARGV[i + 7]
+    i = i + 8
+  end
   local jk = jobp .. id
   local code = 0
   if uk == '' then

@@ -9,13 +9,14 @@
 local worker, max, lease, maxDead = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local before = tonumber(ARGV[5] or '0')
 local now = nowms()
-local nowstr = string.format('%d', now)
+local nowstr = istr(now)
 local deadline = string.format('%d', now + lease)
+local noErrors = {} -- the errors of every job that has none: one table, not one per job
 
 -- promote makes due jobs of zset z (scheduled or retry) pending, in run-at order, each at
 -- the back of its priority.
 local function promote(base, z)
-  local ids = redis.call('ZRANGEBYSCORE', base .. z, '-inf', now, 'LIMIT', 0, 1000)
+  local ids = redis.call('ZRANGEBYSCORE', base .. z, '-inf', nowstr, 'LIMIT', 0, 1000)
   if #ids == 0 then return end
   local push = {}
   for _, id in ipairs(ids) do
@@ -32,7 +33,7 @@ end
 -- that was their last attempt. The attempt is recorded as failed.
 local function recover(base)
   local active = base .. 'active'
-  local ids = redis.call('ZRANGEBYSCORE', active, '-inf', now, 'LIMIT', 0, 100)
+  local ids = redis.call('ZRANGEBYSCORE', active, '-inf', nowstr, 'LIMIT', 0, 100)
   if #ids == 0 then return end
   local failed, dead = 0, false
   for _, id in ipairs(ids) do
@@ -71,7 +72,7 @@ end
 
 -- expire deletes the jobs of zset z (completed or canceled) whose result TTL has passed.
 local function expire(base, z)
-  local ids = redis.call('ZRANGEBYSCORE', base .. z, '-inf', now, 'LIMIT', 0, 100)
+  local ids = redis.call('ZRANGEBYSCORE', base .. z, '-inf', nowstr, 'LIMIT', 0, 100)
   if #ids == 0 then return end
   local keys = {}
   for i, id in ipairs(ids) do keys[i] = base .. 'job:' .. id end
@@ -85,11 +86,11 @@ end
 local function take(qi, jk, v, out)
   local a = (tonumber(v[2]) or 0) + 1
   if v[4] then
-    redis.call('HSET', jk, 's', 'active', 'a', a, 'st', nowstr, 'w', worker)
+    redis.call('HSET', jk, 's', 'active', 'a', istr(a), 'st', nowstr, 'w', worker)
   else -- the first run: copy the result TTL out of the packed fields, for finish
-    redis.call('HSET', jk, 's', 'active', 'a', a, 'st', nowstr, 'w', worker, 't', ttlOf(v[1]))
+    redis.call('HSET', jk, 's', 'active', 'a', istr(a), 'st', nowstr, 'w', worker, 't', ttlText(v[1]))
   end
-  local errs = {}
+  local errs = noErrors
   local ne = tonumber(v[3]) or 0
   if ne > 0 then
     local fields = {}
@@ -104,9 +105,11 @@ local function take(qi, jk, v, out)
 end
 
 -- expireDeadline makes a pending job whose deadline passed dead, without starting it: the error
--- "deadline exceeded" is recorded for its latest attempt (a), its unique key (uk) released.
-local function expireDeadline(base, id, a, uk)
+-- "deadline exceeded" is recorded for its latest attempt (a), its unique key released (read
+-- here, not by the HMGET of every job fetched).
+local function expireDeadline(base, id, a)
   local jk = base .. 'job:' .. id
+  local uk = redis.call('HGET', jk, 'u')
   local n = redis.call('HINCRBY', jk, 'n', 1)
   local e = cjson.encode({a = tonumber(a) or 0, e = 'deadline exceeded', t = now})
   redis.call('HSET', jk, 'e' .. n, e, 's', 'dead', 'f', now)
@@ -130,11 +133,11 @@ local function pop(qi, base, n, out)
       if not ids then break end
       for _, id in ipairs(ids) do
         local jk = base .. 'job:' .. id
-        local v = redis.call('HMGET', jk, 'd', 'a', 'n', 't', 'r', 'dl', 'u')
+        local v = redis.call('HMGET', jk, 'd', 'a', 'n', 't', 'r', 'dl')
         if not v[1] then
           redis.call('DEL', jk) -- a stray ID or a broken hash: drop it
         elseif v[6] and tonumber(v[6]) <= now then
-          expireDeadline(base, id, v[2], v[7])
+          expireDeadline(base, id, v[2])
           dead = dead + 1
         else
           take(qi, jk, v, out)
@@ -268,11 +271,11 @@ local function popLimited(qi, base, n, out, lim)
     local id = popOne(base)
     if not id then break end
     local jk = base .. 'job:' .. id
-    local v = redis.call('HMGET', jk, 'd', 'a', 'n', 't', 'r', 'dl', 'u')
+    local v = redis.call('HMGET', jk, 'd', 'a', 'n', 't', 'r', 'dl')
     if not v[1] then
       redis.call('DEL', jk)
     elseif v[6] and tonumber(v[6]) <= now then
-      expireDeadline(base, id, v[2], v[7])
+      expireDeadline(base, id, v[2])
       dead = dead + 1
     else
       local r, k = ruleFor(lim, v[1])

@@ -10,6 +10,7 @@
 local base = KEYS[1]
 local maxDead = tonumber(ARGV[1])
 local now = nowms()
+local nowstr = istr(now)
 
 local processed, failed = 0, 0
 local done, completed, canceled = {}, {}, {}
@@ -22,7 +23,12 @@ for i = 2, #ARGV, 8 do
     done[#done + 1] = id
     unrun(base, jk, v[7])
     if kind ~= 's' then processed = processed + 1 end
-    local f = now - tonumber(ARGV[i + 5])
+    local ago = ARGV[i + 5]
+    local f, fs = now, nowstr
+    if ago ~= '0' then
+      f = now - tonumber(ago)
+      fs = istr(f)
+    end
     local ttl = tonumber(v[6]) or 0
     local err = ARGV[i + 7]
     if err ~= '' then
@@ -31,18 +37,18 @@ for i = 2, #ARGV, 8 do
       redis.call('HSET', jk, 'e' .. n, err)
     end
     if v[4] then
-      redis.call('HSET', jk, 's', 'canceled', 'f', f)
-      canceled[#canceled + 1] = f + ttl
+      redis.call('HSET', jk, 's', 'canceled', 'f', fs)
+      canceled[#canceled + 1] = istr(f + ttl)
       canceled[#canceled + 1] = id
       release(base, v[5], id)
     elseif kind == 'c' then
       local result = ARGV[i + 6]
       if result == '' then
-        redis.call('HSET', jk, 's', 'completed', 'f', f)
+        redis.call('HSET', jk, 's', 'completed', 'f', fs)
       else
-        redis.call('HSET', jk, 's', 'completed', 'f', f, 'res', result)
+        redis.call('HSET', jk, 's', 'completed', 'f', fs, 'res', result)
       end
-      completed[#completed + 1] = f + ttl
+      completed[#completed + 1] = istr(f + ttl)
       completed[#completed + 1] = id
       release(base, v[5], id)
     elseif kind == 'r' or kind == 's' then
@@ -53,8 +59,8 @@ for i = 2, #ARGV, 8 do
       redis.call('ZADD', base .. 'retry', at, id)
       if not soonest or at < soonest then soonest = at end
     else
-      redis.call('HSET', jk, 's', 'dead', 'f', f)
-      redis.call('ZADD', base .. 'dead', now, id)
+      redis.call('HSET', jk, 's', 'dead', 'f', fs)
+      redis.call('ZADD', base .. 'dead', nowstr, id)
       release(base, v[5], id)
       dead = true
     end

@@ -9,6 +9,19 @@ local function nowms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- istr returns integer n as a string, formatting each value once per script call: a Lua
+-- number given to redis.call is formatted with printf("%.17g"), which costs more than the
+-- command itself, so per-job numbers go to Redis as strings.
+local istrs = {}
+local function istr(n)
+  local s = istrs[n]
+  if not s then
+    s = string.format('%d', n)
+    istrs[n] = s
+  end
+  return s
+end
+
 -- maxRetries and ttlOf read the max retries and the result TTL (ms) from packed fields d,
 -- which start with {"m":<max retries>,"rt":<result TTL in ns>.
 local function maxRetries(d)
@@ -18,6 +31,18 @@ end
 local function ttlOf(d)
   local ns = tonumber(string.match(d or '', '^{"m":%d+,"rt":(%d+)')) or 0
   return math.floor(ns / 1000000)
+end
+
+-- ttlText is ttlOf as a string, read once per script call for each distinct TTL.
+local ttlTexts = {}
+local function ttlText(d)
+  local ns = string.match(d or '', '^{"m":%d+,"rt":(%d+)') or '0'
+  local s = ttlTexts[ns]
+  if not s then
+    s = istr(math.floor(tonumber(ns) / 1000000))
+    ttlTexts[ns] = s
+  end
+  return s
 end
 
 -- stateOf returns state s read from job key jk, or 'pending' when the field is absent from
