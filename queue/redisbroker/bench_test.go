@@ -181,11 +181,12 @@ func BenchmarkWorkerNoopSubscribed(b *testing.B) {
 	benchWorker(b, br)
 }
 
-func benchWorker(b *testing.B, br *Broker) { benchWorkers(b, br, []string{"q"}) }
+func benchWorker(b *testing.B, br *Broker) { benchWorkers(b, br, []string{"q"}, true) }
 
 // benchWorkers enqueues b.N no-op jobs spread over queues, then runs them with one worker of
-// concurrency 50 per queue, all in this process.
-func benchWorkers(b *testing.B, br *Broker, queues []string) {
+// concurrency 50 per queue, all in this process. It reports jobs/s, and the costs per job
+// (reportCost) when br is on the package's test server (onServer).
+func benchWorkers(b *testing.B, br *Broker, queues []string, onServer bool) {
 	for i, q := range queues {
 		n := b.N / len(queues)
 		if i < b.N%len(queues) {
@@ -205,6 +206,10 @@ func benchWorkers(b *testing.B, br *Broker, queues []string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.ResetTimer()
+	var from costs
+	if onServer {
+		from = costNow(b)
+	}
 	stopped := make(chan error, len(queues))
 	for _, q := range queues {
 		w := queue.NewWorker(br, queue.WorkerConfig{
@@ -216,13 +221,17 @@ func benchWorkers(b *testing.B, br *Broker, queues []string) {
 	}
 	<-all
 	b.StopTimer()
+	if onServer {
+		reportCost(b, from)
+	} else {
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	}
 	cancel()
 	for range queues {
 		if err := <-stopped; err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }
 
 // BenchmarkWaitReplicas measures what WaitReplicas costs, on a master with one replica
@@ -266,12 +275,36 @@ func BenchmarkClientEnqueueMany(b *testing.B) {
 		reqs[i] = queue.Request{Type: "noop", Options: []queue.Option{queue.OnQueue("q")}}
 	}
 	b.ResetTimer()
+	from := costNow(b)
 	for done := 0; done < b.N; done += len(reqs) {
 		if _, _, err := c.EnqueueMany(ctx, reqs[:min(len(reqs), b.N-done)]); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	b.StopTimer()
+	reportCost(b, from)
+}
+
+// costs is what this process and redis-server have spent so far.
+type costs struct {
+	cpu      time.Duration // this process
+	redisCPU float64       // seconds
+	cmds     int64         // commands redis-server ran, those of scripts included
+}
+
+func costNow(b *testing.B) costs {
+	return costs{cpu: testenv.CPUTime(), redisCPU: redisCPU(b), cmds: redisCommands(b)}
+}
+
+// reportCost reports jobs/s and, per job (op) since from, redis-server's CPU time and
+// commands and this process's CPU time: on a shared machine the CPU times vary less than
+// the rate, and the commands not at all.
+func reportCost(b *testing.B, from costs) {
+	to, n := costNow(b), float64(b.N)
+	b.ReportMetric(n/b.Elapsed().Seconds(), "jobs/s")
+	b.ReportMetric((to.redisCPU-from.redisCPU)*1e6/n, "redis-µs/job")
+	b.ReportMetric(float64(to.cmds-from.cmds)/n, "redis-cmds/job")
+	b.ReportMetric(float64((to.cpu-from.cpu).Microseconds())/n, "go-µs/job")
 }
 
 // BenchmarkMemoryPerJob reports the Redis memory (INFO used_memory) that each pending job
@@ -300,7 +333,7 @@ func BenchmarkMemoryPerJob(b *testing.B) {
 		benchEnqueue(b, br, batch)
 	}
 	pending := used()
-	benchWorkers(b, br, []string{"q"}) // its ResetTimer drops the metrics reported before
+	benchWorkers(b, br, []string{"q"}, true) // its ResetTimer drops the metrics reported before
 	b.ReportMetric((pending-before)/float64(b.N), "B/pending-job")
 	b.ReportMetric((used()-before)/float64(b.N), "B/completed-job")
 }

@@ -62,7 +62,7 @@ func BenchmarkClusterQueues(b *testing.B) {
 	b.Cleanup(func() { _ = br.Close() })
 	queues := queuesOnMasters(b, c, 3)
 	for k := 1; k <= 3; k++ {
-		b.Run(fmt.Sprintf("queues=%d", k), func(b *testing.B) { benchWorkers(b, br, queues[:k]) })
+		b.Run(fmt.Sprintf("queues=%d", k), func(b *testing.B) { benchWorkers(b, br, queues[:k], false) })
 	}
 }
 
