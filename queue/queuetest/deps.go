@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -423,5 +424,35 @@ func testBatchLarge(t *testing.T, nb NewBroker) {
 	e.waitState(s.OnComplete, queue.StateCompleted)
 	if cb.count("done", id) != 1 {
 		t.Fatalf("callback ran %d times", cb.count("done", id))
+	}
+}
+
+// testDependsLongChain cancels the root of a chain longer than SQLite's trigger depth (1000):
+// every job of it ends canceled, none is left waiting.
+func testDependsLongChain(t *testing.T, nb NewBroker) {
+	const n = 1050
+	e := newEnv(t, nb)
+	e.needGraph()
+	reqs := make([]queue.Request, n)
+	for i := range reqs {
+		opts := []queue.Option{queue.OnQueue("chain"), queue.WithID(fmt.Sprintf("link-%d", i))}
+		if i == 0 {
+			opts = append(opts, queue.RunAt(time.Now().Add(time.Hour)))
+		} else {
+			opts = append(opts, queue.DependsOn(fmt.Sprintf("link-%d", i-1)))
+		}
+		reqs[i] = queue.Request{Type: "step", Options: opts}
+	}
+	if _, errs, err := e.client.EnqueueMany(e.ctx, reqs); err != nil || errors.Join(errs...) != nil {
+		t.Fatalf("enqueue a chain of %d: %v %v", n, err, errors.Join(errs...))
+	}
+	if _, err := e.client.Cancel(e.ctx, "link-0"); err != nil {
+		t.Fatalf("cancel the root of a chain of %d: %v", n, err)
+	}
+	if s := e.stats("chain"); s.Waiting != 0 || s.Canceled != n {
+		t.Fatalf("chain of %d after its root was canceled: %+v", n, s)
+	}
+	if j := e.get(fmt.Sprintf("link-%d", n-1)); j.State != queue.StateCanceled {
+		t.Fatalf("the last link is %s, want canceled", j.State)
 	}
 }

@@ -101,6 +101,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"DependsParentFinished":    testDependsParentFinished,
 		"DependsCancelAndDelete":   testDependsCancelAndDelete,
 		"DependsCancelAllWaiting":  testDependsCancelAllWaiting,
+		"DependsLongChain":         testDependsLongChain,
 		"BatchCallbacks":           testBatchCallbacks,
 		"BatchOpen":                testBatchOpen,
 		"BatchLarge":               testBatchLarge,

@@ -225,6 +225,7 @@ func writeQueries() []string {
 		"trim-key-tats", "pending-candidates", "take-rows", "remove-queue-rate-keys",
 		"insert-graph-job", "parent-state", "add-child", "mark-parent", "batch-sealed", "open-batch",
 		"trim-batches", "seal-batch", "savepoint", "rollback-to-savepoint", "release-savepoint",
+		"cascade-last", "cascade-cancel", "cascade-trim",
 	}
 }
 

@@ -59,13 +59,15 @@
 //     queue it walks the pending jobs in order (at most 10,000 per fetch) and skips those held
 //     back by their key's limit, which stay pending. Running counts are the active jobs, so a
 //     slot held by a dead process is free when its lease is recovered.
-//   - Dependencies and batches (schema_011.sql, schema_012.sql): a waiting job's parents are
-//     rows of deps and batches counts its jobs' final states; triggers release or cancel the waiting children
-//     of a job that ends (whatever statement ended it: finish, cancel, recovery, deadline,
-//     delete), count batch jobs, and insert a sealed batch's callbacks when its last job
-//     finishes, all in that transaction. The cascade of cancellations runs the triggers
-//     recursively (PRAGMA recursive_triggers on the writer), at most 1000 generations deep
-//     (SQLite's limit). jobs has one trigger per kind of statement (insert, state change,
+//   - Dependencies and batches (schema_011.sql to schema_013.sql): a waiting job's parents are
+//     rows of deps and batches counts its jobs' final states; triggers release the waiting
+//     children of a job that ends (whatever statement ended it: finish, cancel, recovery,
+//     deadline, delete), count batch jobs, and insert a sealed batch's callbacks when its
+//     last job finishes, all in that transaction. The children of a job that ended dead or
+//     canceled, or was deleted, are recorded in cascade, and the writer cancels them after
+//     the operation, in its transaction, one generation per round (drainCascade): chains of
+//     any depth, where recursive triggers stop at SQLite's 1000 levels. Releases still nest
+//     triggers two deep (PRAGMA recursive_triggers on the writer). jobs has one trigger per kind of statement (insert, state change,
 //     delete) doing all of this with the counts and unique keys: a trigger costs about as
 //     much to fire as its statements, so a plain job's take and finish fire one each and
 //     run none of its statements (its WHEN is false).

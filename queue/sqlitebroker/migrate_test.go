@@ -116,3 +116,46 @@ func wantPending(t *testing.T, b *Broker, want map[int]int64) {
 		t.Fatalf("pending %d by priority %v, want %d by priority %v", s.Pending, s.PendingByPriority, total, want)
 	}
 }
+
+// TestMigrateDependentsFromVersion11: a file of schema 11 (the triggers that canceled
+// dependents recursively) with a waiting chain migrates to the cascade of schema 13: canceling
+// the root cancels both generations, and the counts stay exact.
+func TestMigrateDependentsFromVersion11(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	old := createAtVersion(t, path, 11)
+	now := time.Now().UnixNano()
+	for _, stmt := range []string{
+		`INSERT INTO queues (name) VALUES ('q')`,
+		fmt.Sprintf(`INSERT INTO jobs (id, queue, type, state, ord, result_ttl, enqueued_at, has_children)
+			VALUES ('root', 'q', 'test', 'pending', %d, 3600000000000, %d, 1)`, now, now),
+		fmt.Sprintf(`INSERT INTO jobs (id, queue, type, state, ord, result_ttl, enqueued_at, parents, waits, has_children)
+			VALUES ('child', 'q', 'test', 'waiting', %d, 3600000000000, %d, '["root"]', 1, 1)`, now, now),
+		fmt.Sprintf(`INSERT INTO jobs (id, queue, type, state, ord, result_ttl, enqueued_at, parents, waits)
+			VALUES ('grandchild', 'q', 'test', 'waiting', %d, 3600000000000, %d, '["child"]', 1)`, now, now),
+		`INSERT INTO deps (parent, child) VALUES ('root', 'child'), ('child', 'grandchild')`,
+	} {
+		if _, err := old.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	b := openBroker(t, path, Options{})
+	if _, err := b.Cancel(t.Context(), "root"); err != nil {
+		t.Fatal(err)
+	}
+	for id, parent := range map[string]string{"child": "root", "grandchild": "child"} {
+		j, err := b.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != queue.StateCanceled || len(j.Errors) != 1 || j.Errors[0].Error != queue.ParentFailedError(parent, "canceled") {
+			t.Fatalf("%s after its ancestor was canceled: %s %+v", id, j.State, j.Errors)
+		}
+	}
+	if s := stats(t, b, "q"); s.Canceled != 3 || s.Waiting != 0 {
+		t.Fatalf("stats after the cascade: %+v", s)
+	}
+	wantCountsExact(t, b)
+}

@@ -106,7 +106,7 @@ func (b *Broker) runGroup(group []*writeOp) {
 	t := &wtx{ctx: ctx, tx: tx, b: b}
 	if len(live) == 1 {
 		// Alone: no savepoint needed.
-		if err := live[0].fn(t); err != nil {
+		if err := runOp(t, live[0]); err != nil {
 			_ = tx.Rollback()
 			live[0].done <- err
 			return
@@ -142,7 +142,7 @@ func runSavepoint(t *wtx, op *writeOp) (opErr, err error) {
 	if _, err := t.exec("savepoint"); err != nil {
 		return nil, err
 	}
-	if opErr = op.fn(t); opErr != nil {
+	if opErr = runOp(t, op); opErr != nil {
 		if _, err := t.exec("rollback-to-savepoint"); err != nil {
 			return nil, fmt.Errorf("%w (after %w)", err, opErr)
 		}
@@ -151,6 +151,36 @@ func runSavepoint(t *wtx, op *writeOp) (opErr, err error) {
 		return nil, err
 	}
 	return opErr, nil
+}
+
+// runOp runs one operation, then the cascade of cancellations it may have started.
+func runOp(t *wtx, op *writeOp) error {
+	if err := op.fn(t); err != nil {
+		return err
+	}
+	return drainCascade(t)
+}
+
+// drainCascade cancels the waiting children of the jobs that the operation ended dead or
+// canceled, or deleted, one generation per round until none is left (schema_013.sql): a
+// loop here, as SQLite nests triggers at most 1000 deep. Every operation pays one indexed
+// read for it.
+func drainCascade(t *wtx) error {
+	for {
+		var last sql.NullInt64
+		if _, err := t.queryRow("cascade-last", nil, &last); err != nil {
+			return err
+		}
+		if !last.Valid {
+			return nil
+		}
+		if _, err := t.exec("cascade-cancel", last.Int64); err != nil {
+			return err
+		}
+		if _, err := t.exec("cascade-trim", last.Int64); err != nil {
+			return err
+		}
+	}
 }
 
 func answerAll(ops []*writeOp, err error) {

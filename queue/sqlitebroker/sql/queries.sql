@@ -409,3 +409,24 @@ ROLLBACK TO op;
 
 -- name: release-savepoint
 RELEASE op;
+
+-- name: cascade-last
+-- The last child recorded for the cascade (schema_013.sql); NULL when there is none.
+SELECT max(seq) FROM cascade;
+
+-- name: cascade-cancel
+-- One generation of the cascade: the children recorded up to ?1 that still wait (and do not
+-- run anyway) are canceled, naming one failed parent; their trigger records their own.
+UPDATE jobs SET
+    state = 'canceled', waits = 0,
+    finished_at = CAST(unixepoch('subsec') * 1e9 AS INTEGER),
+    ord = CAST(unixepoch('subsec') * 1e9 AS INTEGER),
+    due = CAST(unixepoch('subsec') * 1e9 AS INTEGER) + result_ttl,
+    errors = json_insert(coalesce(errors, '[]'), '$[#]', json_object('attempt', 0,
+        'error', 'parent job ' || c.parent || ' is ' || c.how,
+        'at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
+FROM (SELECT child, min(parent) AS parent, how FROM cascade WHERE seq <= ?1 GROUP BY child) AS c
+WHERE jobs.id = c.child AND jobs.state = 'waiting' AND NOT jobs.run_anyway;
+
+-- name: cascade-trim
+DELETE FROM cascade WHERE seq <= ?1;
