@@ -12,7 +12,8 @@ import (
 // Client enqueues jobs and inspects and steers queues. It is safe for concurrent use.
 type Client struct {
 	broker  Broker
-	enqueue EnqueueFunc // the broker's Enqueue wrapped in the client's middleware
+	mw      []EnqueueMiddleware
+	enqueue EnqueueFunc // the broker's Enqueue wrapped in mw
 }
 
 // NewClient returns a Client on broker.
@@ -105,11 +106,24 @@ type Request struct {
 // Enqueue stores one job of type typ with payload (marshaled as JSON; a json.RawMessage or
 // []byte is taken as it is) and returns it. It costs one round trip to the broker.
 func (c *Client) Enqueue(ctx context.Context, typ string, payload any, opts ...Option) (*Job, error) {
+	return c.enqueueOne(ctx, c.enqueue, typ, payload, opts)
+}
+
+// EnqueueVia is Enqueue with the job stored by store, through the client's middleware,
+// instead of by the broker's Enqueue: store is, for instance, the Enqueue of a transaction
+// that also holds the caller's own writes (sqlitebroker.Tx), so that the job and those
+// writes commit together.
+func (c *Client) EnqueueVia(ctx context.Context, store EnqueueFunc, typ string, payload any, opts ...Option) (*Job, error) {
+	return c.enqueueOne(ctx, wrap(store, c.mw), typ, payload, opts)
+}
+
+// enqueueOne builds one job and stores it with enqueue.
+func (c *Client) enqueueOne(ctx context.Context, enqueue EnqueueFunc, typ string, payload any, opts []Option) (*Job, error) {
 	job, err := c.build(typ, payload, opts)
 	if err != nil {
 		return nil, err
 	}
-	errs, err := c.enqueue(ctx, []*Job{job})
+	errs, err := enqueue(ctx, []*Job{job})
 	if err != nil {
 		return nil, fmt.Errorf("enqueue %s on queue %s: %w", typ, job.Queue, err)
 	}

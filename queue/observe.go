@@ -22,10 +22,19 @@ type ClientOption func(*Client)
 // WithEnqueueMiddleware wraps the client's enqueues in mw, the first one outermost.
 func WithEnqueueMiddleware(mw ...EnqueueMiddleware) ClientOption {
 	return func(c *Client) {
-		for i := len(mw) - 1; i >= 0; i-- {
-			c.enqueue = mw[i](c.enqueue)
+		c.mw = append(c.mw, mw...)
+		if c.broker != nil {
+			c.enqueue = wrap(c.broker.Enqueue, c.mw)
 		}
 	}
+}
+
+// wrap wraps store in mw, the first one outermost.
+func wrap(store EnqueueFunc, mw []EnqueueMiddleware) EnqueueFunc {
+	for i := len(mw) - 1; i >= 0; i-- {
+		store = mw[i](store)
+	}
+	return store
 }
 
 // WorkerObserver is told when a worker starts and ends an attempt. Its methods are called

@@ -28,7 +28,7 @@ func (s *sqlStore) FinishWorkflow(ctx context.Context, id string, r Result) (Wor
 	}
 	at := s.clock()
 	var w Workflow
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		var err error
 		w, err = scanWorkflow(tx.QueryRowContext(ctx, finishSQL, id, string(r.Status), errMsg, s.d.ts(at), r.Attempt))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -60,7 +60,7 @@ func (s *sqlStore) RecordRetriedAttempt(ctx context.Context, id string, r Result
 		return s.fail(op, id, err)
 	}
 	at := s.clock()
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		res, err := tx.ExecContext(ctx, retriedSQL, id, r.Error, s.d.ts(at), r.Attempt)
 		if err != nil {
 			return err
@@ -92,7 +92,7 @@ const (
 func (s *sqlStore) CancelWorkflow(ctx context.Context, id string) (Status, error) {
 	const op = "cancel"
 	var status Status
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		status = ""
 		at := s.clock()
 		canceled, err := s.cancelRunning(ctx, tx, id, at)
@@ -119,7 +119,7 @@ func (s *sqlStore) CancelWorkflow(ctx context.Context, id string) (Status, error
 }
 
 // cancelQueued cancels workflow id if it is queued (canceled true): no attempt runs.
-func (s *sqlStore) cancelQueued(ctx context.Context, tx dbtx, id string, at time.Time) (canceled bool, err error) {
+func (s *sqlStore) cancelQueued(ctx context.Context, tx DBTX, id string, at time.Time) (canceled bool, err error) {
 	res, err := tx.ExecContext(ctx, cancelQueuedSQL, id, s.d.ts(at))
 	if err != nil {
 		return false, err
@@ -131,7 +131,7 @@ func (s *sqlStore) cancelQueued(ctx context.Context, tx dbtx, id string, at time
 // cancelRunning cancels workflow id if it is running (canceled true) and records the
 // canceled metric of its attempt, unless that attempt had ended already (a retried one,
 // waiting for its next run).
-func (s *sqlStore) cancelRunning(ctx context.Context, tx dbtx, id string, at time.Time) (canceled bool, err error) {
+func (s *sqlStore) cancelRunning(ctx context.Context, tx DBTX, id string, at time.Time) (canceled bool, err error) {
 	var (
 		attempt int
 		started time.Time
@@ -160,7 +160,7 @@ const insertMetricSQL = `INSERT INTO workflow_metrics (workflow_id, attempt, sta
 	VALUES ($1, $2, $3, $4, $5, $6)`
 
 // insertMetric records how attempt r.Attempt of workflow id ended, at at.
-func (s *sqlStore) insertMetric(ctx context.Context, tx dbtx, id string, r Result, at time.Time) error {
+func (s *sqlStore) insertMetric(ctx context.Context, tx DBTX, id string, r Result, at time.Time) error {
 	_, err := tx.ExecContext(ctx, insertMetricSQL, id, r.Attempt, string(r.Status), int64(r.Duration), r.Savings, s.d.ts(at))
 	if err != nil {
 		return fmt.Errorf("insert metric: %w", err)
@@ -184,7 +184,7 @@ func checkResult(r Result, allowed ...Status) error {
 
 // attemptConflict says why attempt of workflow id could not end: the workflow is gone
 // (ErrNotFound), not running (a *StateError) or on another attempt (ErrStaleAttempt).
-func attemptConflict(ctx context.Context, tx dbtx, id, op string, attempt int) error {
+func attemptConflict(ctx context.Context, tx DBTX, id, op string, attempt int) error {
 	var (
 		status  Status
 		current int

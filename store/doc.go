@@ -47,6 +47,14 @@
 // the queue is unreachable; a relay enqueues PendingEnqueue's workflows (job
 // id = workflow id, so a duplicate enqueue is harmless) and MarkEnqueued them.
 //
+// # Sharing a file with the embedded queue
+//
+// WithWriter makes a SQLite store write through another owner's writer (the embedded
+// queue's: sqlitebroker.Broker.InTx), so that the file it shares with the queue has one
+// writer. NewWorkflow.Also then runs in the transaction that inserts the workflow (it
+// enqueues the workflow's job), and NewWorkflow.JobID stores the row as enqueued already:
+// the workflow and its job commit together, and the row never waits in the outbox.
+//
 // RecordStep, FinishWorkflow and RecordRetriedAttempt carry the attempt number; a call from an
 // attempt that is no longer current fails with ErrStaleAttempt, so a worker
 // whose lease expired cannot overwrite its successor's work.

@@ -73,7 +73,7 @@ func (s *sqlStore) StartGraph(ctx context.Context, id string, g Graph) (Workflow
 		return Workflow{}, s.fail(op, id, err)
 	}
 	var w Workflow
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		at := s.clock()
 		var err error
 		w, err = scanWorkflow(tx.QueryRowContext(ctx, startGraphSQL, id, s.d.ts(at)))
@@ -107,7 +107,7 @@ func (s *sqlStore) FinishStep(ctx context.Context, id string, st Step, g Graph) 
 		return Workflow{}, s.fail(op, id, err)
 	}
 	var w Workflow
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		at := s.clock()
 		// The UPDATE comes first: on PostgreSQL it locks the workflow's row, so that the
 		// steps finishing at once each see the others' rows.
@@ -166,7 +166,7 @@ const (
 // advance, in running workflow w's transaction, completes w (with its metric) when every
 // step of g finished, or releases the steps whose needs finished and that the current
 // attempt has not released yet. It loads w's steps and runs.
-func (s *sqlStore) advance(ctx context.Context, tx dbtx, w *Workflow, g Graph, at time.Time) error {
+func (s *sqlStore) advance(ctx context.Context, tx DBTX, w *Workflow, g Graph, at time.Time) error {
 	if err := loadSteps(ctx, tx, w); err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func (s *sqlStore) advance(ctx context.Context, tx dbtx, w *Workflow, g Graph, a
 }
 
 // complete ends running workflow w as completed, with its attempt's metric.
-func (s *sqlStore) complete(ctx context.Context, tx dbtx, w *Workflow, at time.Time) error {
+func (s *sqlStore) complete(ctx context.Context, tx DBTX, w *Workflow, at time.Time) error {
 	steps := w.Steps
 	done, err := scanWorkflow(tx.QueryRowContext(ctx, completeSQL, w.ID, len(steps), s.d.ts(at)))
 	if err != nil {
@@ -242,7 +242,7 @@ func (s *sqlStore) SetStepState(ctx context.Context, id string, attempt, index i
 	default:
 		return s.fail(op, id, fmt.Errorf("step state %q (want running or failed): %w", state, ErrInvalid))
 	}
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		res, err := tx.ExecContext(ctx, setStepStateSQL, id, attempt, index, string(state), tries, msg, s.d.ts(s.clock()))
 		if err != nil {
 			return err
@@ -263,13 +263,13 @@ func (s *sqlStore) SetStepState(ctx context.Context, id string, attempt, index i
 
 // current reports whether attempt is workflow id's current attempt (attemptConflict says
 // ErrStaleAttempt for any running workflow).
-func current(ctx context.Context, tx dbtx, id string, attempt int) bool {
+func current(ctx context.Context, tx DBTX, id string, attempt int) bool {
 	var n int
 	err := tx.QueryRowContext(ctx, `SELECT attempts FROM workflows WHERE id = $1`, id).Scan(&n)
 	return err == nil && n == attempt
 }
 
-func loadRuns(ctx context.Context, q dbtx, w *Workflow) error {
+func loadRuns(ctx context.Context, q DBTX, w *Workflow) error {
 	rows, err := q.QueryContext(ctx, `SELECT step_index, name, attempt, state, tries, error, released_at, updated_at
 		FROM workflow_step_runs WHERE workflow_id = $1 ORDER BY step_index`, w.ID)
 	if err != nil {

@@ -6,8 +6,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// newID returns a time-ordered UUIDv7 string for workflows created without an id.
-func newID() (string, error) {
+// NewID returns a time-ordered UUIDv7 string, as the store gives a workflow created without
+// an id.
+func NewID() (string, error) {
 	u, err := uuid.NewV7()
 	if err != nil {
 		return "", fmt.Errorf("generate id: %w", err)

@@ -32,7 +32,7 @@ func (s *sqlStore) AbandonWorkflow(ctx context.Context, id string, attempts int,
 	const op = "abandon"
 	now := s.d.ts(s.clock())
 	var w Workflow
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		var err error
 		w, err = scanWorkflow(tx.QueryRowContext(ctx, abandonSQL, id, now, reason, attempts))
 		if !errors.Is(err, sql.ErrNoRows) {

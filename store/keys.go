@@ -23,7 +23,7 @@ func (s *sqlStore) createKeyed(ctx context.Context, r createReq) (Workflow, erro
 	for {
 		var w Workflow
 		var found error
-		err := s.write(ctx, func(tx dbtx) error {
+		err := s.write(ctx, func(tx DBTX) error {
 			var err error
 			w, found, err = s.lookupKey(ctx, tx, r.nw)
 			if err != nil || found != nil {
@@ -32,7 +32,10 @@ func (s *sqlStore) createKeyed(ctx context.Context, r createReq) (Workflow, erro
 			if w, err = insertWorkflow(ctx, s.d, tx, r); err != nil {
 				return err
 			}
-			return s.insertKey(ctx, tx, r, w.ID)
+			if err := s.insertKey(ctx, tx, r, w.ID); err != nil {
+				return err
+			}
+			return r.also(tx)
 		})
 		switch {
 		case errors.Is(err, errKeyRace):
@@ -48,7 +51,7 @@ func (s *sqlStore) createKeyed(ctx context.Context, r createReq) (Workflow, erro
 
 // lookupKey returns, as used, ErrReplayed with the workflow created with nw's key, or
 // ErrKeyReused; a nil used when the key is new.
-func (s *sqlStore) lookupKey(ctx context.Context, q dbtx, nw NewWorkflow) (w Workflow, used, err error) {
+func (s *sqlStore) lookupKey(ctx context.Context, q DBTX, nw NewWorkflow) (w Workflow, used, err error) {
 	var id, fingerprint string
 	err = q.QueryRowContext(ctx, `SELECT workflow_id, fingerprint FROM workflow_keys WHERE key = $1`,
 		nw.IdempotencyKey).Scan(&id, &fingerprint)
@@ -69,7 +72,7 @@ func (s *sqlStore) lookupKey(ctx context.Context, q dbtx, nw NewWorkflow) (w Wor
 }
 
 // insertKey records the key of the workflow id; errKeyRace when another transaction holds it.
-func (s *sqlStore) insertKey(ctx context.Context, q dbtx, r createReq, id string) error {
+func (s *sqlStore) insertKey(ctx context.Context, q DBTX, r createReq, id string) error {
 	res, err := q.ExecContext(ctx, `INSERT INTO workflow_keys (key, workflow_id, fingerprint, created_at)
 		VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING`,
 		r.nw.IdempotencyKey, id, r.nw.Fingerprint, s.d.ts(r.at))

@@ -66,7 +66,7 @@ func (s *sqlStore) Migrate(ctx context.Context) ([]Migration, error) {
 		return nil, err
 	}
 	var applied []Migration
-	err = s.inTx(ctx, func(tx dbtx) error {
+	err = s.inTx(ctx, func(tx DBTX) error {
 		applied = nil
 		for _, q := range s.d.migrateLock {
 			if _, err := tx.ExecContext(ctx, q); err != nil {

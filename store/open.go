@@ -20,6 +20,20 @@ type options struct {
 	migrate bool
 	lazy    bool
 	log     *slog.Logger
+	writer  Writer
+}
+
+// Writer runs fn in a write transaction of the caller's and returns once that transaction
+// has committed (nil) or fn's changes are undone.
+type Writer func(ctx context.Context, fn func(tx DBTX) error) error
+
+// WithWriter makes a SQLite store run every write (migrations aside) through w instead of
+// its own writer goroutine: for a store that shares its file with another owner of a
+// single writer (the embedded queue: sqlitebroker.Broker.InTx), so that the file has one
+// writer, and the store's rows and the other owner's can commit in one transaction
+// (NewWorkflow.Also). A PostgreSQL store ignores it.
+func WithWriter(w Writer) Option {
+	return func(o *options) { o.writer = w }
 }
 
 // WithClock makes the store read the time from now instead of time.Now
@@ -88,6 +102,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Store, error) {
 		s, err = openPostgres(dsn, o)
 	} else {
 		s, err = openSQLite(dsn, o)
+		if err == nil {
+			s.ext = o.writer
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -54,8 +54,9 @@ func sqliteDialect() dialect {
 	}
 }
 
-// dbtx is what *sql.DB and *sql.Tx have in common.
-type dbtx interface {
+// DBTX is what *sql.DB and *sql.Tx have in common: what the store's statements run on. A
+// Writer's transaction (WithWriter) must have it too.
+type DBTX interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -85,7 +86,8 @@ type sqlStore struct {
 
 	link *link // PostgreSQL: the connection state; nil on SQLite
 
-	writer  *batcher[txFunc, struct{}]    // SQLite: every write
+	writer  *batcher[txFunc, struct{}]    // SQLite: every write, unless ext takes them
+	ext     Writer                        // SQLite: the writer of another owner (WithWriter)
 	creates *batcher[createReq, Workflow] // CreateWorkflow: one multi-row INSERT per group
 	marks   *batcher[markReq, struct{}]   // PostgreSQL: MarkEnqueued
 	closeMu sync.Mutex
@@ -93,12 +95,14 @@ type sqlStore struct {
 }
 
 // txFunc is one write operation, run in a transaction.
-type txFunc func(tx dbtx) error
+type txFunc func(tx DBTX) error
 
 // start starts the store's write goroutines.
 func (s *sqlStore) start() {
 	if s.d.name == "sqlite" {
-		s.writer = newBatcher(s.runWrites)
+		if s.ext == nil {
+			s.writer = newBatcher(s.runWrites)
+		}
 	} else {
 		s.marks = newBatcher(s.runMarks)
 	}
@@ -171,17 +175,17 @@ func (s *sqlStore) fail(op, id string, err error) error {
 
 // inTx runs fn in a transaction (IMMEDIATE on SQLite) on the writer and commits it. It does
 // not go through the SQLite writer goroutine: use write for the store's own writes.
-func (s *sqlStore) inTx(ctx context.Context, fn func(tx dbtx) error) error {
+func (s *sqlStore) inTx(ctx context.Context, fn func(tx DBTX) error) error {
 	return s.runTx(ctx, false, fn)
 }
 
 // runTx runs fn in a transaction on the writer, with prepared statements if prep.
-func (s *sqlStore) runTx(ctx context.Context, prep bool, fn func(tx dbtx) error) error {
+func (s *sqlStore) runTx(ctx context.Context, prep bool, fn func(tx DBTX) error) error {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	var q dbtx = tx
+	var q DBTX = tx
 	if prep {
 		q = s.inTxQ(tx)
 	}
@@ -198,12 +202,18 @@ func (s *sqlStore) runTx(ctx context.Context, prep bool, fn func(tx dbtx) error)
 // write runs fn as one transaction: on SQLite in the writer's next group, on PostgreSQL
 // at once. It returns once that transaction is committed (nil) or fn's changes are undone.
 func (s *sqlStore) write(ctx context.Context, fn txFunc) error {
-	if s.writer == nil {
+	switch {
+	case s.ext != nil:
+		return s.ext(ctx, fn)
+	case s.writer == nil:
 		return s.inTx(ctx, fn)
 	}
 	_, err := s.writer.do(ctx, fn)
 	return err
 }
+
+// serial reports whether writes go through one writer, one transaction at a time (SQLite).
+func (s *sqlStore) serial() bool { return s.writer != nil || s.ext != nil }
 
 // runWrites runs a group of writes in one transaction. If one of them fails, the group is
 // rolled back and each write runs again in its own transaction, so that a write's failure
@@ -263,7 +273,7 @@ func (s *sqlStore) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stm
 }
 
 // read is what reads run on.
-func (s *sqlStore) read() dbtx {
+func (s *sqlStore) read() DBTX {
 	if !s.prepare {
 		return s.db
 	}
@@ -271,7 +281,7 @@ func (s *sqlStore) read() dbtx {
 }
 
 // inTxQ is what the statements of transaction tx (on the writer) run on.
-func (s *sqlStore) inTxQ(tx *sql.Tx) dbtx {
+func (s *sqlStore) inTxQ(tx *sql.Tx) DBTX {
 	if !s.prepare {
 		return tx
 	}
@@ -315,7 +325,7 @@ func (s *sqlStore) prepareWanted() {
 	})
 }
 
-func (p prepared) plain() dbtx {
+func (p prepared) plain() DBTX {
 	if p.tx != nil {
 		return p.tx
 	}
@@ -405,7 +415,7 @@ func jsonArg(j json.RawMessage) any {
 }
 
 // classify explains why a guarded UPDATE of workflow id matched no row.
-func classify(ctx context.Context, q dbtx, id, op string) error {
+func classify(ctx context.Context, q DBTX, id, op string) error {
 	var st Status
 	err := q.QueryRowContext(ctx, `SELECT status FROM workflows WHERE id = $1`, id).Scan(&st)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -421,15 +431,15 @@ func classify(ctx context.Context, q dbtx, id, op string) error {
 
 const insertWorkflowSQL = `INSERT INTO workflows
 	(id, agent_id, type, mode, inputs, status, total_steps,
-	 weekly_hours_saved, weekly_savings, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $9)
+	 weekly_hours_saved, weekly_savings, created_at, updated_at, job_id, enqueued_at)
+VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $9, $10, $11)
 ON CONFLICT (id) DO NOTHING
 RETURNING ` + workflowColumns
 
 func (s *sqlStore) CreateWorkflow(ctx context.Context, nw NewWorkflow) (Workflow, error) {
 	const op = "create"
 	if nw.ID == "" {
-		id, err := newID()
+		id, err := NewID()
 		if err != nil {
 			return Workflow{}, s.fail(op, "", err)
 		}
@@ -453,6 +463,9 @@ func (s *sqlStore) CreateWorkflow(ctx context.Context, nw NewWorkflow) (Workflow
 		return Workflow{}, s.fail(op, nw.ID, fmt.Errorf("inputs are not valid JSON: %w", ErrInvalid))
 	}
 	nw.Inputs = inputs
+	if (nw.JobID != "" || nw.Also != nil) && !s.serial() {
+		return Workflow{}, s.fail(op, nw.ID, fmt.Errorf("a job id or Also needs a SQLite store: %w", ErrInvalid))
+	}
 	req := createReq{nw: nw, at: s.clock()}
 	if nw.IdempotencyKey != "" {
 		return s.createKeyed(ctx, req)
@@ -470,12 +483,32 @@ type createReq struct {
 	at time.Time
 }
 
+// also runs the request's NewWorkflow.Also, if any, in tx.
+func (r createReq) also(tx DBTX) error {
+	if r.nw.Also == nil {
+		return nil
+	}
+	return r.nw.Also(tx)
+}
+
+// enqueuedAt is the enqueued_at stored with the new workflow: its creation time when its job
+// is enqueued in the same transaction, else NULL.
+func (r createReq) enqueuedAt(d dialect) any {
+	if r.nw.JobID == "" {
+		return nil
+	}
+	return d.ts(r.at)
+}
+
+// jobID is the job_id stored with the new workflow (empty for none).
+func (r createReq) jobID() string { return r.nw.JobID }
+
 // insertWorkflow inserts one workflow (ErrExists when its id is taken).
-func insertWorkflow(ctx context.Context, d dialect, q dbtx, r createReq) (Workflow, error) {
+func insertWorkflow(ctx context.Context, d dialect, q DBTX, r createReq) (Workflow, error) {
 	nw := r.nw
 	w, err := scanWorkflow(q.QueryRowContext(ctx, insertWorkflowSQL,
 		nw.ID, nw.AgentID, nw.Type, nw.Mode, string(nw.Inputs), nw.TotalSteps,
-		nw.WeeklyHoursSaved, nw.WeeklySavings, d.ts(r.at)))
+		nw.WeeklyHoursSaved, nw.WeeklySavings, d.ts(r.at), r.jobID(), r.enqueuedAt(d)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Workflow{}, ErrExists
 	}
@@ -499,9 +532,9 @@ RETURNING ` + workflowColumns
 // the statements, the statement journal's copy of every page each row touches.
 const insertWorkflowsSQLiteSQL = `INSERT INTO workflows
 	(id, agent_id, type, mode, inputs, status, total_steps,
-	 weekly_hours_saved, weekly_savings, created_at, updated_at)
+	 weekly_hours_saved, weekly_savings, created_at, updated_at, job_id, enqueued_at)
 SELECT value->>'i', value->>'a', value->>'t', value->>'m', value->>'in', 'queued', value->>'n',
-	value->>'h', value->>'s', value->>'c', value->>'c'
+	value->>'h', value->>'s', value->>'c', value->>'c', COALESCE(value->>'j', ''), value->>'e'
 FROM json_each($1) WHERE true
 ON CONFLICT (id) DO NOTHING
 RETURNING ` + workflowColumns
@@ -518,18 +551,41 @@ type sqliteRow struct {
 	Hours   float64 `json:"h"`
 	Savings float64 `json:"s"`
 	At      int64   `json:"c"`
+	// JobID and EnqueuedAt (the creation time) are set for a workflow whose job is
+	// enqueued in the same transaction (NewWorkflow.JobID); left out, they are '' and NULL.
+	JobID      string `json:"j,omitempty"`
+	EnqueuedAt int64  `json:"e,omitempty"`
+}
+
+// alsoInserted runs, in tx, the Also of each call of batch whose workflow is among those
+// inserted (ws).
+func alsoInserted(tx DBTX, batch []*call[createReq, Workflow], ws []Workflow) error {
+	inserted := make(map[string]bool, len(ws))
+	for _, w := range ws {
+		inserted[w.ID] = true
+	}
+	for _, c := range batch {
+		if inserted[c.req.nw.ID] {
+			if err := c.req.also(tx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // createOne inserts one workflow in its own statement.
 func (s *sqlStore) createOne(ctx context.Context, r createReq) (Workflow, error) {
-	if s.writer == nil {
+	if !s.serial() {
 		return insertWorkflow(ctx, s.d, s.db, r)
 	}
 	var w Workflow
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		var err error
-		w, err = insertWorkflow(ctx, s.d, tx, r)
-		return err
+		if w, err = insertWorkflow(ctx, s.d, tx, r); err != nil {
+			return err
+		}
+		return r.also(tx)
 	})
 	return w, err
 }
@@ -539,23 +595,28 @@ func (s *sqlStore) createOne(ctx context.Context, r createReq) (Workflow, error)
 func (s *sqlStore) insertMany(batch []*call[createReq, Workflow]) ([]Workflow, error) {
 	ctx := context.Background()
 	n := len(batch)
-	if s.writer != nil {
+	if s.serial() {
 		rows := make([]sqliteRow, n)
 		for i, c := range batch {
 			nw := c.req.nw
 			rows[i] = sqliteRow{ID: nw.ID, AgentID: nw.AgentID, Type: nw.Type, Mode: nw.Mode,
 				Inputs: string(nw.Inputs), Steps: nw.TotalSteps, Hours: nw.WeeklyHoursSaved,
-				Savings: nw.WeeklySavings, At: c.req.at.UnixMicro()}
+				Savings: nw.WeeklySavings, At: c.req.at.UnixMicro(), JobID: nw.JobID}
+			if nw.JobID != "" {
+				rows[i].EnqueuedAt = rows[i].At
+			}
 		}
 		doc, err := json.Marshal(rows)
 		if err != nil {
 			return nil, err
 		}
 		var ws []Workflow
-		err = s.write(ctx, func(tx dbtx) error {
+		err = s.write(ctx, func(tx DBTX) error {
 			var err error
-			ws, err = queryWorkflows(ctx, tx, insertWorkflowsSQLiteSQL, string(doc))
-			return err
+			if ws, err = queryWorkflows(ctx, tx, insertWorkflowsSQLiteSQL, string(doc)); err != nil {
+				return err
+			}
+			return alsoInserted(tx, batch, ws)
 		})
 		return ws, err
 	}
@@ -637,7 +698,7 @@ func (s *sqlStore) GetWorkflow(ctx context.Context, id string) (Workflow, error)
 	return w, nil
 }
 
-func loadSteps(ctx context.Context, q dbtx, w *Workflow) error {
+func loadSteps(ctx context.Context, q DBTX, w *Workflow) error {
 	rows, err := q.QueryContext(ctx, `SELECT step_index, name, attempt, output, finished_at
 		FROM workflow_steps WHERE workflow_id = $1 ORDER BY step_index`, w.ID)
 	if err != nil {
@@ -658,7 +719,7 @@ func loadSteps(ctx context.Context, q dbtx, w *Workflow) error {
 	return nil
 }
 
-func loadMetrics(ctx context.Context, q dbtx, w *Workflow) error {
+func loadMetrics(ctx context.Context, q DBTX, w *Workflow) error {
 	rows, err := q.QueryContext(ctx, `SELECT id, workflow_id, attempt, status, duration_ns, savings, recorded_at
 		FROM workflow_metrics WHERE workflow_id = $1 ORDER BY id`, w.ID)
 	if err != nil {
@@ -739,7 +800,7 @@ func (s *sqlStore) ListWorkflows(ctx context.Context, f ListFilter) (Page, error
 	return p, nil
 }
 
-func queryWorkflows(ctx context.Context, q dbtx, query string, args ...any) ([]Workflow, error) {
+func queryWorkflows(ctx context.Context, q DBTX, query string, args ...any) ([]Workflow, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -813,7 +874,7 @@ func (s *sqlStore) MarkEnqueued(ctx context.Context, id, jobID string) error {
 		_, err = s.marks.do(ctx, markReq{id: id, jobID: jobID})
 	} else {
 		now := s.d.ts(s.clock())
-		err = s.write(ctx, func(tx dbtx) error { return markEnqueued(ctx, tx, id, jobID, now) })
+		err = s.write(ctx, func(tx DBTX) error { return markEnqueued(ctx, tx, id, jobID, now) })
 	}
 	if err != nil {
 		return s.fail(op, id, err)
@@ -828,7 +889,7 @@ const markEnqueuedSQL = `UPDATE workflows SET job_id = $2, enqueued_at = $3, upd
 	WHERE id = $1 AND enqueued_at IS NULL`
 
 // markEnqueued marks one workflow enqueued; one already marked is left as it is.
-func markEnqueued(ctx context.Context, q dbtx, id, jobID string, now any) error {
+func markEnqueued(ctx context.Context, q DBTX, id, jobID string, now any) error {
 	res, err := q.ExecContext(ctx, markEnqueuedSQL, id, jobID, now)
 	if err != nil {
 		return err
@@ -927,7 +988,7 @@ func (s *sqlStore) StartAttempt(ctx context.Context, id string) (Workflow, error
 // matches nothing, the error says why (not found, or the status that forbids op).
 func (s *sqlStore) transition(ctx context.Context, op, query, id string) (Workflow, error) {
 	var w Workflow
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		var err error
 		w, err = scanWorkflow(tx.QueryRowContext(ctx, query, id, s.d.ts(s.clock())))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -965,7 +1026,7 @@ func (s *sqlStore) RecordStep(ctx context.Context, id string, st Step) error {
 		return s.fail(op, id, fmt.Errorf("step output is not valid JSON: %w", ErrInvalid))
 	}
 	now := s.d.ts(s.clock())
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		res, err := tx.ExecContext(ctx, advanceStepSQL, id, st.Attempt, now, st.Index)
 		if err != nil {
 			return err
@@ -1016,7 +1077,7 @@ func (s *sqlStore) RetryWorkflow(ctx context.Context, id string) (Workflow, erro
 
 func (s *sqlStore) DeleteFinishedBefore(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM workflows
 		WHERE status IN ('completed', 'failed', 'canceled') AND finished_at < $1`, s.d.ts(t.UTC()))
 		if err != nil {
@@ -1091,7 +1152,7 @@ func (s *sqlStore) SaveReport(ctx context.Context, r WeeklyReport) (WeeklyReport
 	r.Summary.From = r.Summary.From.UTC().Truncate(time.Microsecond)
 	r.Summary.To = r.Summary.To.UTC().Truncate(time.Microsecond)
 	sm := r.Summary
-	err := s.write(ctx, func(tx dbtx) error {
+	err := s.write(ctx, func(tx DBTX) error {
 		_, err := tx.ExecContext(ctx, saveReportSQL, r.Week, s.d.ts(sm.From), s.d.ts(sm.To),
 			sm.Total, sm.Completed, sm.Failed, sm.Canceled, sm.CompletionRate, sm.TotalSavings,
 			int64(sm.AvgDuration), s.d.ts(r.GeneratedAt))

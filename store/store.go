@@ -107,6 +107,16 @@ type NewWorkflow struct {
 	IdempotencyKey string
 	// Fingerprint identifies the request the key was sent with (e.g. a hash of it).
 	Fingerprint string
+
+	// JobID, when set, stores the workflow as enqueued already under that job (job_id, and
+	// enqueued_at = created_at), so that it never waits in the outbox: for a caller that
+	// stores the job in the same transaction (Also). SQLite stores only (ErrInvalid else).
+	JobID string
+	// Also, when set, runs in the transaction that inserts the workflow, after the insert
+	// (not when the id or idempotency key was taken): its error undoes the insert, and
+	// CreateWorkflow returns it. With WithWriter, tx is the writer's transaction (a
+	// sqlitebroker.Tx, say, that enqueues the workflow's job). SQLite stores only.
+	Also func(tx DBTX) error
 }
 
 // Workflow is one stored workflow. Time fields are UTC, microsecond precision;

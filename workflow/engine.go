@@ -18,6 +18,10 @@
 //	             ─► enqueue execute_workflow_step <job id>:<step> per released step
 //	worker ──► execute_workflow_step ──► run ─► store.FinishStep (records it, releases what it
 //	             unblocked, or completes the workflow) ─► enqueue the released steps' jobs
+//
+// When the store and the queue share one SQLite database and its writer (embedded mode,
+// Config.EnqueueIn), Submit stores the workflow, already marked enqueued, and its job in one
+// transaction instead: one commit, and no outbox to relay.
 package workflow
 
 import (
@@ -161,6 +165,13 @@ type Config struct {
 	// (with backoff) before the workflow is marked failed: 0 means queue.DefaultMaxRetries
 	// (3), a negative value means none.
 	MaxRetries int
+	// EnqueueIn, when set, makes Submit store a new workflow's job in the transaction that
+	// stores the workflow (store.NewWorkflow.Also): EnqueueIn(tx) stores jobs in tx (e.g.
+	// a sqlitebroker.Tx's Enqueue). Workflow and job then commit together, with one commit
+	// and no outbox mark. Set it only when the store and the queue share one database and
+	// its writer (the embedded mode's one SQLite file); Retry and the relay still enqueue
+	// through Client.
+	EnqueueIn func(tx store.DBTX) queue.EnqueueFunc
 	// EnqueueTimeout bounds Submit's and Retry's enqueue, so the API answers promptly when
 	// the queue is unreachable (default 3 s).
 	EnqueueTimeout time.Duration
@@ -390,6 +401,12 @@ func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
 	if r.IdempotencyKey != "" {
 		nw.IdempotencyKey, nw.Fingerprint = r.IdempotencyKey, fingerprint(nw)
 	}
+	together := e.cfg.EnqueueIn != nil && e.client != nil
+	if together {
+		if err := e.withJob(ctx, &nw); err != nil {
+			return Accepted{}, err
+		}
+	}
 	w, err := e.store.CreateWorkflow(ctx, nw)
 	switch {
 	case errors.Is(err, store.ErrReplayed):
@@ -401,6 +418,11 @@ func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
 		return Accepted{}, fmt.Errorf("workflow: store new %s workflow: %w", r.Type, err)
 	}
 	acc := Accepted{Workflow: w, JobID: jobIDFor(w), Savings: sav}
+	if together {
+		acc.Enqueued = true
+		e.accepted(w, acc.JobID, sav)
+		return acc, nil
+	}
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.EnqueueTimeout)
 	defer cancel()
 	jobID, err := e.enqueue(ectx, w)
@@ -416,9 +438,30 @@ func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
 	if acc.Workflow.EnqueuedAt.IsZero() {
 		acc.Workflow.EnqueuedAt = e.clock.Now().UTC()
 	}
+	e.accepted(w, jobID, sav)
+	return acc, nil
+}
+
+// withJob makes nw's insert store its execute_workflow job too, in the same transaction
+// (Config.EnqueueIn): nw gets its id (the job's) now, and is stored as enqueued.
+func (e *Engine) withJob(ctx context.Context, nw *store.NewWorkflow) error {
+	id, err := store.NewID()
+	if err != nil {
+		return fmt.Errorf("workflow: new %s workflow: %w", nw.Type, err)
+	}
+	nw.ID, nw.JobID = id, id
+	nw.Also = func(tx store.DBTX) error {
+		_, err := e.client.EnqueueVia(ctx, e.cfg.EnqueueIn(tx), JobExecute, ExecutePayload{WorkflowID: id},
+			queue.WithID(id), queue.OnQueue(e.queue), queue.MaxRetries(e.retries))
+		return err
+	}
+	return nil
+}
+
+// accepted logs an accepted workflow, enqueued as job jobID.
+func (e *Engine) accepted(w store.Workflow, jobID string, sav Savings) {
 	e.log.Info("workflow accepted", "workflow_id", w.ID, "type", w.Type, "job_id", jobID,
 		"weekly_savings", sav.WeeklySavings)
-	return acc, nil
 }
 
 // replay is the answer to a Submit whose idempotency key created w before. A workflow

@@ -19,8 +19,9 @@ import (
 func runDashboard(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "[flags]", `Serve the web dashboard alone, at http://ADDRESS/dashboard/, until SIGINT or SIGTERM:
 queues, jobs, workers and schedules of the configured broker, and the workflows and
-weekly reports of the workflow store when there is one (DATABASE_URL, or dominion.db in
-DOMINION_DATA_DIR). 'dominion serve' serves the same dashboard at /dashboard.
+weekly reports of the workflow store when there is one (DATABASE_URL, or the embedded one
+in DOMINION_DATA_DIR: queue.db, or dominion.db with REDIS_URL or from an earlier version).
+'dominion serve' serves the same dashboard at /dashboard.
 
 When DOMINION_DASHBOARD_TOKEN (or else DOMINION_API_TOKEN) is set, the dashboard asks for
 it at login. With --read-only it shows everything and changes nothing.

@@ -12,7 +12,9 @@ import (
 func runMigrate(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "", `Bring the workflow store's schema up to date and print the migrations applied:
 PostgreSQL when DATABASE_URL is postgres://…, else the SQLite file DATABASE_URL names, else
-DOMINION_DATA_DIR/dominion.db. 'dominion serve' does the same when it starts; run this
+the embedded one: DOMINION_DATA_DIR/queue.db, which holds the queue too (with REDIS_URL set,
+or in a data directory that has one from an earlier version: DOMINION_DATA_DIR/dominion.db).
+'dominion serve' does the same when it starts; run this
 first to upgrade a shared database once, before starting new versions of serve.
 Concurrent runs are safe (the migrations are applied under a lock, in one transaction).`, 0, 0)
 	if _, code, ok := f.parse(args); !ok {

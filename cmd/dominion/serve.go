@@ -16,8 +16,10 @@ worker (queues workflows=3,default=1), the scheduler and the workflow outbox rel
 SIGINT or SIGTERM; then drain HTTP requests, stop the scheduler and the relay, and let
 running jobs finish (or put them back in their queue).
 
-With no configuration, workflows are stored in DOMINION_DATA_DIR/dominion.db and jobs
-queued in DOMINION_DATA_DIR/queue.db (SQLite). Set REDIS_URL for the Redis queue (extra
+With no configuration, workflows and jobs are stored in one SQLite file,
+DOMINION_DATA_DIR/queue.db, and a workflow and its job are committed together (a data
+directory that has a dominion.db, from an earlier version, keeps its workflows there). Set
+REDIS_URL for the Redis queue (extra
 'dominion worker' processes then share the work) and DATABASE_URL=postgres://… for
 PostgreSQL.
 

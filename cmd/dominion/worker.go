@@ -17,8 +17,9 @@ func runWorker(ctx context.Context, a *app, path string, args []string) int {
 
 The worker runs the workflow jobs (execute_workflow, cleanup_old_workflows,
 generate_weekly_report, and dominion.notify: the notifications, on the workflows queue) on
-the workflow store that 'dominion serve' uses: DATABASE_URL, or
-DOMINION_DATA_DIR/dominion.db; give it the same workflow types (--workflows, with the
+the workflow store that 'dominion serve' uses: DATABASE_URL, or the embedded one
+(DOMINION_DATA_DIR/queue.db, with the queue; dominion.db with REDIS_URL or where an earlier
+version made it); give it the same workflow types (--workflows, with the
 environment or files their notify channels' secrets come from) and SMTP settings. Without --queues the worker serves every queue 'dominion serve' puts jobs on:
 workflows=3, default=1 and the queue of each schedule (--schedules, DOMINION_SCHEDULES);
 it logs them at start. With --no-workflows no store is opened, only the built-in job types
@@ -27,7 +28,7 @@ dominion.sleep ({"ms": N}) and dominion.fail ({"message": "…", "retryable": bo
 
 Environment (besides the broker's and the log's; 'dominion help' lists them all):
   DATABASE_URL         the workflow store: postgres://user:password@host:5432/db, or a
-                       SQLite file path (default DOMINION_DATA_DIR/dominion.db)
+                       SQLite file path (default: the embedded one, see above)
   DOMINION_WORKFLOWS   YAML file of workflow types (default: the built-in types)
   SMTP_ADDR, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM   the email steps' server`, 0, 0)
 	var queues []queue.QueueWeight // nil: the service's queues

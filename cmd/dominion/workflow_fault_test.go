@@ -3,9 +3,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -57,6 +61,91 @@ func TestWorkflowSurvivesWorkerKill(t *testing.T) {
 	if code := second.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
 		t.Errorf("worker-2 exited %d after SIGTERM", code)
 	}
+}
+
+// TestAcceptedSurvivesServeKill kills an embedded `dominion serve` with SIGKILL while eight
+// clients keep posting workflows: every workflow answered 202 before the kill is there, and
+// completes, once serve is started again on the data directory. (A workflow and its job are
+// committed in one transaction before the answer; nothing waits in memory.)
+func TestAcceptedSurvivesServeKill(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(config.Config{DataDir: t.TempDir()})
+	cfg.WorkflowsFile = writeFile(t, "workflows.yaml", fastWorkflows)
+	first := startProc(t, "serve-1", cfg, "serve", "--no-worker", "--no-dashboard", "--no-scheduler", "--addr", "127.0.0.1:0")
+	ids := postUntilKilled(t, "http://"+listenAddr(t, first), 200, func() {
+		if code := first.signal(syscall.SIGKILL, 10*time.Second); code != -1 {
+			t.Fatalf("serve-1 exited %d before SIGKILL", code)
+		}
+	})
+
+	second := startProc(t, "serve-2", cfg, "serve", "--no-dashboard", "--no-scheduler", "--addr", "127.0.0.1:0")
+	base := "http://" + listenAddr(t, second)
+	hc := apiClient(t)
+	left := ids
+	var last string
+	eventually(t, 60*time.Second, func() bool {
+		for len(left) > 0 {
+			wf, raw, ok := getWorkflow(hc, base, left[0])
+			if !ok || wf.Status != "completed" {
+				last = left[0] + ": " + raw
+				return false
+			}
+			left = left[1:]
+		}
+		return true
+	}, func() string {
+		return fmt.Sprintf("%d of the %d workflows accepted before the kill are not completed (first: %s)", len(left), len(ids), last)
+	})
+}
+
+// postUntilKilled has eight clients post the seed's request to base until at least n were
+// accepted, then calls kill (while requests are in flight) and returns the ids of every
+// workflow answered 202.
+func postUntilKilled(t *testing.T, base string, n int, kill func()) []string {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	var (
+		mu   sync.Mutex
+		ids  []string
+		wg   sync.WaitGroup
+		stop = make(chan struct{})
+	)
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := hc.Post(base+"/api/chat", "application/json", strings.NewReader(seedRequest))
+				if err != nil {
+					return // killed
+				}
+				var a struct {
+					WorkflowID string `json:"workflow_id"`
+				}
+				raw, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode == http.StatusAccepted && json.Unmarshal(raw, &a) == nil {
+					mu.Lock()
+					ids = append(ids, a.WorkflowID)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	eventually(t, 60*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ids) >= n
+	}, func() string { return fmt.Sprintf("fewer than %d workflows accepted", n) })
+	kill()
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	return ids
 }
 
 // TestGraphWorkflowSurvivesWorkerKill kills the worker with SIGKILL while a graph workflow

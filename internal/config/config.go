@@ -4,9 +4,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -98,8 +101,8 @@ type Config struct {
 	AllowedHosts []string
 	// DatabaseURL is the workflow store (DATABASE_URL): postgres://… or libpq's
 	// "host=… dbname=…" form for PostgreSQL, or a SQLite file (a path, sqlite:PATH or
-	// file:PATH); anything else is refused by Load (store.ParseDSN). Empty means
-	// DataDir/dominion.db. It may hold a password: print it
+	// file:PATH); anything else is refused by Load (store.ParseDSN). Empty means the
+	// embedded file (StoreDSN). It may hold a password: print it
 	// only through Redact.
 	DatabaseURL string
 	// APIToken, when set, is required as a bearer token on every /api/ route and is the
@@ -193,9 +196,9 @@ func Vars() []Var {
 			Usage: "use the Redis broker: redis://[[user]:password@]host:port[/db], rediss://… (TLS), unix://…, or Sentinel: redis-sentinel://[[user]:password@]host1:26379,host2:26379,host3:26379/master-name[?db=N&sentinel_password=…]; Redis Cluster: redis-cluster://[[user]:password@]host1:7000,host2:7001 (docs/redis.md)",
 			set:   func(c *Config, s string) error { c.RedisURL = strings.TrimSpace(s); return checkRedisURL(c.RedisURL) }},
 		{Name: EnvDataDir, Default: DefaultDataDir,
-			Usage: "directory of the embedded files queue.db (the queue, unless REDIS_URL) and dominion.db (the workflow store, unless DATABASE_URL), relative to the working directory (logged absolute at start); created by serve, worker, scheduler and enqueue when missing, refused by info, jobs, queues and schedules list",
+			Usage: "directory of the embedded SQLite files: queue.db holds the queue (unless REDIS_URL) and the workflow store (unless DATABASE_URL); with REDIS_URL, or where an earlier version made it, the store is dominion.db; relative to the working directory (logged absolute at start); created by serve, worker, scheduler and enqueue when missing, refused by info, jobs, queues and schedules list",
 			set:   func(c *Config, s string) error { c.DataDir = s; return nil }},
-		{Name: EnvDatabaseURL, DefaultText: "DOMINION_DATA_DIR/dominion.db", Secret: true,
+		{Name: EnvDatabaseURL, DefaultText: "DOMINION_DATA_DIR/queue.db (with the queue) or dominion.db", Secret: true,
 			Usage: "the workflow store (serve, worker, dashboard, migrate): postgres://user:password@host:5432/db or libpq's \"host=… user=… password=… dbname=…\", or a SQLite file (a path, sqlite:PATH or file:PATH); other schemes are refused",
 			set:   setDatabaseURL},
 		{Name: EnvRedisPrefix, DefaultText: "dominion",
@@ -420,12 +423,40 @@ func (c Config) UsesRedis() bool { return c.RedisURL != "" }
 // QueueDBPath is the embedded broker's file.
 func (c Config) QueueDBPath() string { return filepath.Join(c.DataDir, QueueDBFile) }
 
-// StoreDSN is the workflow store's DSN: DatabaseURL when set, else the embedded file
+// StoreDSN is the workflow store's DSN: DatabaseURL when set; else the embedded queue's file
+// DataDir/queue.db, which then holds workflows and jobs (StoreInQueueFile); else
 // DataDir/dominion.db.
 func (c Config) StoreDSN() string {
-	if c.DatabaseURL != "" {
+	switch {
+	case c.DatabaseURL != "":
 		return c.DatabaseURL
+	case c.StoreInQueueFile():
+		return c.QueueDBPath()
 	}
+	return c.storeFile()
+}
+
+// StoreInQueueFile reports whether the workflow store lives in the embedded queue's file
+// (queue.db) when DatabaseURL is not set: yes, unless the data directory holds a dominion.db
+// (made by a version that kept the workflows in a file of their own, or while RedisURL was
+// set), or RedisURL is set and there is no queue.db to keep. The workflows stay where they
+// are when RedisURL comes or goes.
+func (c Config) StoreInQueueFile() bool {
+	if c.DatabaseURL != "" || exists(c.storeFile()) {
+		return false
+	}
+	return !c.UsesRedis() || exists(c.QueueDBPath())
+}
+
+// exists reports whether there is a file at path (an error other than "not there" counts as
+// there: opening it will say what is wrong).
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// storeFile is the workflow store's own file, DataDir/dominion.db.
+func (c Config) storeFile() string {
 	dir := c.DataDir
 	if dir == "" {
 		dir = DefaultDataDir

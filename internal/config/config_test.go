@@ -314,3 +314,48 @@ func queuesFile(t *testing.T) string {
 	}
 	return p
 }
+
+// The workflow store's file follows what the data directory holds: queue.db in a new one
+// (with the queue), dominion.db where one exists; with REDIS_URL, dominion.db unless a
+// queue.db holds the workflows already; DATABASE_URL always wins.
+func TestStoreDSN(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		files []string
+		redis bool
+		dbURL string
+		want  string
+	}{
+		{name: "new", want: QueueDBFile},
+		{name: "queue only", files: []string{QueueDBFile}, want: QueueDBFile},
+		{name: "two files", files: []string{QueueDBFile, StoreDBFile}, want: StoreDBFile},
+		{name: "redis, new", redis: true, want: StoreDBFile},
+		{name: "redis, after embedded", redis: true, files: []string{QueueDBFile}, want: QueueDBFile},
+		{name: "redis, store file", redis: true, files: []string{StoreDBFile}, want: StoreDBFile},
+		{name: "database url", files: []string{QueueDBFile}, dbURL: "postgres://h/db", want: "postgres://h/db"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := Config{DataDir: t.TempDir(), DatabaseURL: tc.dbURL}
+			if tc.redis {
+				c.RedisURL = "redis://localhost:6379/0"
+			}
+			for _, f := range tc.files {
+				if err := os.WriteFile(filepath.Join(c.DataDir, f), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := tc.want
+			if tc.dbURL == "" {
+				want = filepath.Join(c.DataDir, tc.want)
+			}
+			if got := c.StoreDSN(); got != want {
+				t.Errorf("StoreDSN() = %s, want %s", got, want)
+			}
+			if got, in := c.StoreInQueueFile(), want == c.QueueDBPath(); got != in {
+				t.Errorf("StoreInQueueFile() = %v, want %v", got, in)
+			}
+		})
+	}
+}

@@ -15,3 +15,9 @@ import (
 func openEmbeddedBroker(_ context.Context, path string, _ *slog.Logger) (queue.Broker, error) {
 	return nil, fmt.Errorf("queue: open %s: %w", path, store.ErrNoSQLite)
 }
+
+// queueWriter reports that the store cannot share the embedded queue's writer: this build
+// has no embedded queue.
+func queueWriter(*queue.Client) (store.Writer, func(store.DBTX) queue.EnqueueFunc, bool) {
+	return nil, nil, false
+}

@@ -131,13 +131,21 @@ func OpenWorkflows(ctx context.Context, cfg WorkflowsConfig) (*Workflows, error)
 	if cfg.Serving {
 		opts = append(opts, store.Lazy())
 	}
+	var enqueueIn func(store.DBTX) queue.EnqueueFunc
+	if cfg.Config.StoreInQueueFile() {
+		// One file, one writer: the store writes through the queue's writer, and a new
+		// workflow and its job commit in one transaction.
+		if w, in, ok := queueWriter(cfg.Client); ok {
+			opts, enqueueIn = append(opts, store.WithWriter(w)), in
+		}
+	}
 	st, err := store.Open(ctx, dsn, opts...)
 	if err != nil {
 		return nil, err // the store names itself, password redacted
 	}
 	wcfg := workflow.Config{
 		Store: st, Client: cfg.Client, Types: types, SMTP: cfg.Config.SMTP, Logger: cfg.Logger,
-		MaxRetries: cfg.MaxRetries,
+		MaxRetries: cfg.MaxRetries, EnqueueIn: enqueueIn,
 	}
 	if t := cfg.Telemetry; t != nil {
 		wcfg.StepTransport = t.StepTransport()
@@ -557,16 +565,16 @@ func (s *Service) Close() {
 	if s.ln != nil {
 		_ = s.ln.Close()
 	}
+	if s.store != nil { // first: in embedded mode it writes through the broker
+		if err := s.store.Close(); err != nil {
+			s.log.Warn("close store", "err", err)
+		}
+		s.store = nil
+	}
 	if s.broker != nil {
 		if err := s.broker.Close(); err != nil {
 			s.log.Warn("close queue", "err", err)
 		}
 		s.broker = nil
-	}
-	if s.store != nil {
-		if err := s.store.Close(); err != nil {
-			s.log.Warn("close store", "err", err)
-		}
-		s.store = nil
 	}
 }

@@ -767,7 +767,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := s.http.Get(s.base + "/healthz"); err == nil {
 		t.Error("the API still answers after Run returned")
 	}
-	st, err := store.Open(context.Background(), filepath.Join(cfg.DataDir, config.StoreDBFile))
+	st, err := store.Open(context.Background(), cfg.StoreDSN())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,8 @@ type Broker struct {
 	r     *sql.DB // read-only connections
 	wstmt map[string]*sql.Stmt
 	rstmt map[string]*sql.Stmt
+	// callerStmts are the statements of InTx callers, prepared on w after their first use.
+	callerStmts callerStmts
 
 	ops     chan *writeOp // write operations, to the writer goroutine
 	wake    signal        // closed and replaced when a job may have become available
@@ -123,6 +125,9 @@ func (b *Broker) open(ctx context.Context) error {
 		"_pragma=cache_size(-16000)",
 		"_pragma=temp_store(memory)",
 		"_pragma=recursive_triggers(1)", // dependents canceled in cascade (schema_011.sql)
+		// The queue's tables have no foreign keys; the tables of InTx callers may (the
+		// workflow store's cascade on delete).
+		"_pragma=foreign_keys(1)",
 		"_txlock=immediate"))
 	if err != nil {
 		return err
@@ -302,6 +307,7 @@ func (b *Broker) closeDBs() error {
 	for _, st := range b.wstmt {
 		errs = append(errs, st.Close())
 	}
+	errs = append(errs, b.closeCallerStmts()...)
 	for _, st := range b.rstmt {
 		errs = append(errs, st.Close())
 	}

@@ -29,6 +29,10 @@
 //   - Group commit: operations that reach the writer while it is busy run together in the
 //     next transaction, each in a savepoint (one failing undoes only itself), so that a
 //     Fetch, the previous batch's Finish and a Heartbeat cost one commit.
+//   - A program may keep its own tables in the file and write them through the broker's
+//     writer (InTx): its statements and the jobs it enqueues in the same Tx commit together
+//     or not at all, as River's InsertTx does on PostgreSQL. The broker knows nothing of
+//     those tables (Dominion's workflow store uses it in embedded mode).
 //   - No polling on the hot path: an Enqueue (or Retry, Resume, Requeue) wakes the waiting
 //     Fetch calls of its process at once; a write by another process wakes them within
 //     Options.PollInterval (PRAGMA data_version, read only while a Fetch waits); a waiting

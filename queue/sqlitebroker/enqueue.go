@@ -17,63 +17,15 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 	if len(jobs) == 0 {
 		return nil, nil
 	}
-	for _, j := range jobs {
-		if j.State != queue.StatePending && j.State != queue.StateScheduled {
-			return nil, fmt.Errorf("sqlitebroker: enqueue %s: state %q (want pending or scheduled)", j.ID, j.State)
-		}
-		if j.ID == "" || j.Queue == "" {
-			return nil, fmt.Errorf("sqlitebroker: enqueue: job without id or queue (id %q, queue %q)", j.ID, j.Queue)
-		}
+	if err := checkNew(jobs); err != nil {
+		return nil, err
 	}
 	errs := make([]error, len(jobs))
 	added := 0
 	err := b.write(ctx, func(tx *wtx) error {
-		added = 0
-		now := time.Now().UnixNano()
-		seen := make(map[string]bool, 1)
-		for _, j := range jobs {
-			if !seen[j.Queue] {
-				seen[j.Queue] = true
-				if _, err := tx.exec("ensure-queue", j.Queue); err != nil {
-					return err
-				}
-			}
-		}
-		// Jobs without unique key, parents or batch go in by runs of consecutive ones, one
-		// statement each; any other job goes alone, after the run before it (so that of two jobs
-		// with one ID the first is stored).
-		var run []int
-		flush := func() error {
-			n, err := insertRun(tx, jobs, run, errs, now)
-			added += n
-			run = run[:0]
-			return err
-		}
-		for i, j := range jobs {
-			if j.UniqueKey == "" && len(j.DependsOn) == 0 && j.Batch == "" {
-				if run = append(run, i); len(run) == maxRun {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			if err := flush(); err != nil {
-				return err
-			}
-			insert := insertJob
-			if len(j.DependsOn) > 0 || j.Batch != "" {
-				insert = insertGraphJob
-			}
-			e, err := insert(tx, j, now)
-			if err != nil {
-				return err
-			}
-			if errs[i] = e; e == nil {
-				added++
-			}
-		}
-		return flush()
+		var err error
+		added, err = enqueueIn(tx, jobs, errs, make(map[string]bool, 1))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitebroker: enqueue %d jobs in %s: %w", len(jobs), b.path, err)
@@ -82,6 +34,69 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 		b.wake.broadcast()
 	}
 	return errs, nil
+}
+
+// checkNew refuses jobs Enqueue cannot store: not pending or scheduled, or without id or queue.
+func checkNew(jobs []*queue.Job) error {
+	for _, j := range jobs {
+		if j.State != queue.StatePending && j.State != queue.StateScheduled {
+			return fmt.Errorf("sqlitebroker: enqueue %s: state %q (want pending or scheduled)", j.ID, j.State)
+		}
+		if j.ID == "" || j.Queue == "" {
+			return fmt.Errorf("sqlitebroker: enqueue: job without id or queue (id %q, queue %q)", j.ID, j.Queue)
+		}
+	}
+	return nil
+}
+
+// enqueueIn stores jobs in tx, sets each one's own error (a duplicate) in errs and returns
+// how many it stored; err is a failure of the transaction. seen holds the queues known to
+// exist in tx (ensured here, then added).
+func enqueueIn(tx *wtx, jobs []*queue.Job, errs []error, seen map[string]bool) (added int, err error) {
+	now := time.Now().UnixNano()
+	for _, j := range jobs {
+		if !seen[j.Queue] {
+			seen[j.Queue] = true
+			if _, err := tx.exec("ensure-queue", j.Queue); err != nil {
+				return 0, err
+			}
+		}
+	}
+	// Jobs without unique key, parents or batch go in by runs of consecutive ones, one
+	// statement each; any other job goes alone, after the run before it (so that of two jobs
+	// with one ID the first is stored).
+	var run []int
+	flush := func() error {
+		n, err := insertRun(tx, jobs, run, errs, now)
+		added += n
+		run = run[:0]
+		return err
+	}
+	for i, j := range jobs {
+		if j.UniqueKey == "" && len(j.DependsOn) == 0 && j.Batch == "" {
+			if run = append(run, i); len(run) == maxRun {
+				if err := flush(); err != nil {
+					return added, err
+				}
+			}
+			continue
+		}
+		if err := flush(); err != nil {
+			return added, err
+		}
+		insert := insertJob
+		if len(j.DependsOn) > 0 || j.Batch != "" {
+			insert = insertGraphJob
+		}
+		e, err := insert(tx, j, now)
+		if err != nil {
+			return added, err
+		}
+		if errs[i] = e; e == nil {
+			added++
+		}
+	}
+	return added, flush()
 }
 
 // maxRun bounds the jobs one insert-jobs statement stores.

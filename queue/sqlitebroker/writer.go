@@ -78,6 +78,7 @@ func (b *Broker) writeLoop() {
 		}
 		b.runGroup(group)
 		clear(group)
+		b.prepareWanted()
 		if b.eventWaiters.Load() > 0 {
 			b.written.broadcast()
 		}

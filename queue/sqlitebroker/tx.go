@@ -1,0 +1,130 @@
+package sqlitebroker
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// Tx is a write transaction of the broker's writer, handed to the function given to InTx:
+// a program that keeps its own tables in the queue's file runs its statements on it, and
+// enqueues jobs in it, so that its rows and its jobs commit together or not at all (as
+// River's InsertTx does on PostgreSQL). The broker knows nothing of those tables.
+//
+// Its statements run to completion whatever their context (interrupting one would roll back
+// the whole group transaction, which other operations share). A Tx is valid only while the
+// function runs, on that goroutine.
+type Tx struct {
+	t      *wtx
+	added  int             // jobs stored by Enqueue
+	queues map[string]bool // the queues Enqueue made sure exist
+}
+
+// InTx runs fn in the writer's next group transaction, in its own savepoint, and returns once
+// that transaction has committed (nil) or fn's changes, its jobs included, are undone (fn's
+// error, or the commit's). Waiting Fetch calls of this process wake when fn enqueued jobs.
+// fn must not call the broker's other methods. Statements fn runs are prepared on the
+// writer connection once, after their first use, and kept.
+func (b *Broker) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	var added int
+	err := b.write(ctx, func(w *wtx) error {
+		tx := &Tx{t: w, queues: make(map[string]bool, 1)}
+		err := fn(tx)
+		added = tx.added
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if added > 0 {
+		b.wake.broadcast()
+	}
+	return nil
+}
+
+// Enqueue stores jobs in the transaction, as Broker.Enqueue does: one error per job (a
+// duplicate id or unique key); err is a failure of the transaction, which InTx's function
+// should return.
+func (tx *Tx) Enqueue(jobs []*queue.Job) ([]error, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	if err := checkNew(jobs); err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(jobs))
+	n, err := enqueueIn(tx.t, jobs, errs, tx.queues)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitebroker: enqueue %d jobs in %s: %w", len(jobs), tx.t.b.path, err)
+	}
+	tx.added += n
+	return errs, nil
+}
+
+// ExecContext runs a statement of the caller's in the transaction.
+func (tx *Tx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	if st := tx.prepared(query); st != nil {
+		return st.ExecContext(tx.t.ctx, args...)
+	}
+	return tx.t.tx.ExecContext(tx.t.ctx, query, args...)
+}
+
+// QueryContext runs a query of the caller's in the transaction.
+func (tx *Tx) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := tx.prepared(query); st != nil {
+		return st.QueryContext(tx.t.ctx, args...)
+	}
+	return tx.t.tx.QueryContext(tx.t.ctx, query, args...)
+}
+
+// QueryRowContext runs a query of the caller's in the transaction.
+func (tx *Tx) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	if st := tx.prepared(query); st != nil {
+		return st.QueryRowContext(tx.t.ctx, args...)
+	}
+	return tx.t.tx.QueryRowContext(tx.t.ctx, query, args...)
+}
+
+// prepared returns query as a statement of the transaction when it is prepared on the
+// writer already; else it asks for it to be prepared after the transaction (preparing now
+// would wait for the one writer connection, which the transaction holds) and returns nil.
+func (tx *Tx) prepared(query string) *sql.Stmt {
+	b := tx.t.b
+	if st, ok := b.callerStmts.stmts.Load(query); ok {
+		return tx.t.tx.StmtContext(tx.t.ctx, st.(*sql.Stmt))
+	}
+	b.callerStmts.wanted.Store(query, true)
+	return nil
+}
+
+// callerStmts are the statements of InTx callers, prepared on the writer connection.
+type callerStmts struct {
+	stmts  sync.Map // query → *sql.Stmt
+	wanted sync.Map // query → true: to prepare between transactions
+}
+
+// prepareWanted prepares the statements InTx callers ran unprepared. The writer goroutine
+// calls it between transactions; a statement that cannot be prepared keeps running
+// unprepared, and reports its error there.
+func (b *Broker) prepareWanted() {
+	b.callerStmts.wanted.Range(func(k, _ any) bool {
+		b.callerStmts.wanted.Delete(k)
+		if st, err := b.w.PrepareContext(context.Background(), k.(string)); err == nil {
+			b.callerStmts.stmts.Store(k, st)
+		}
+		return true
+	})
+}
+
+// closeCallerStmts closes the statements prepared for InTx callers.
+func (b *Broker) closeCallerStmts() []error {
+	var errs []error
+	b.callerStmts.stmts.Range(func(_, st any) bool {
+		errs = append(errs, st.(*sql.Stmt).Close())
+		return true
+	})
+	return errs
+}
