@@ -246,6 +246,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("OverviewShowsLastHour", func(t *testing.T) { testOverviewShowsLastHour(t, b) })
 	t.Run("JobProgressLive", func(t *testing.T) { testJobProgressLive(t, b) })
 	t.Run("WorkflowGraphLive", func(t *testing.T) { testWorkflowGraphLive(t, b) })
+	t.Run("BatchPageLive", func(t *testing.T) { testBatchPageLive(t, b) })
 	t.Run("LivePagesFollowEvents/sqlite", func(t *testing.T) { testLivePagesFollowEvents(t, b, newEnv) })
 	t.Run("LivePagesFollowEvents/redis", func(t *testing.T) { testLivePagesFollowEvents(t, b, newRedisEnv) })
 	t.Run("JobsListFollowsEvents", func(t *testing.T) { testJobsListFollowsEvents(t, b) })

@@ -645,7 +645,7 @@ func TestBatchPage(t *testing.T) {
 	child := e.enqueue("noop", nil, queue.InBatch(id), queue.DependsOn(parent.ID))
 	h := e.httpClient()
 	page := h.get("/batches/" + id).body
-	for _, want := range []string{`data-test="batch-state">open</span>`, `<dd data-test="batch-total">2</dd>`, `<dd data-test="batch-pending">2</dd>`, "(not enqueued yet)"} {
+	for _, want := range []string{`data-test="batch-state">open</span>`, `<dd data-test="batch-total" data-live="batch-total">2</dd>`, `<dd data-test="batch-pending" data-live="batch-pending">2</dd>`, `data-live-url="/dashboard/events?batch=b-page"`, "(not enqueued yet)"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the batch page lacks %s:\n%s", want, page)
 		}

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/codex-dominion/dominion/queue"
@@ -130,12 +131,16 @@ func signal(c chan struct{}) {
 	}
 }
 
-// watchedItems returns the open pages of jobs and workflows, by item.
-func (h *hub) watchedItems() map[string][]*subscriber {
+// watchedItems returns the open pages of jobs, workflows and batches, by item; with a kind
+// ("batch:"), those of that kind only.
+func (h *hub) watchedItems(kind ...string) map[string][]*subscriber {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	watched := map[string][]*subscriber{}
 	for sub := range h.subs {
+		if len(kind) > 0 && !strings.HasPrefix(sub.watch, kind[0]) {
+			continue
+		}
 		if sub.watch != "" && (len(watched) < maxWatched || watched[sub.watch] != nil) {
 			watched[sub.watch] = append(watched[sub.watch], sub)
 		}

@@ -41,12 +41,14 @@ type sample struct {
 	Mode string `json:"mode"`
 }
 
-// jobState is sent to the browsers watching one job's page.
+// jobState is sent to the browsers watching one job's, workflow's or batch's page.
 type jobState struct {
 	ID       string          `json:"id"`
 	State    string          `json:"state"`
 	Attempt  int             `json:"attempt"`
 	Progress *queue.Progress `json:"progress,omitempty"`
+	// Counts are a batch's jobs by state ("batch-total", "batch-pending", …), shown in place.
+	Counts map[string]int64 `json:"counts,omitempty"`
 }
 
 // sig is what a page has shown of the item: a change is sent.
@@ -55,12 +57,17 @@ func (js jobState) sig() string {
 	if p := js.Progress; p != nil {
 		s += "/" + strconv.Itoa(p.Percent) + "/" + strconv.FormatInt(p.At.UnixNano(), 10) + "/" + p.Message
 	}
+	if c := js.Counts; c != nil {
+		for _, k := range []string{"batch-total", "batch-completed", "batch-dead", "batch-canceled"} {
+			s += "/" + strconv.FormatInt(c[k], 10)
+		}
+	}
 	return s
 }
 
 type subscriber struct {
 	ch      chan []byte
-	watch   string    // "job:ID" or "workflow:ID": the page shows that one item
+	watch   string    // "job:ID", "workflow:ID" or "batch:ID": the page shows that one item
 	queue   string    // the page shows this queue only: it gets that queue's values, when they change
 	rows    *rowsView // the page lists jobs of queue: the list is pushed when the queue changes
 	lastJob string    // the item's state last sent
@@ -335,6 +342,10 @@ func (h *hub) poll(ctx context.Context, full bool) {
 	}
 	if full {
 		h.pushItems(ctx, h.watchedItems())
+	} else {
+		// A job's event does not say its batch: an open batch page is read at each sample
+		// that events asked for (at most every minUpdateGap).
+		h.pushItems(ctx, h.watchedItems("batch:"))
 	}
 }
 
@@ -385,6 +396,15 @@ func (h *hub) itemState(ctx context.Context, key string) (jobState, bool) {
 		}
 		// Attempt carries the step reached, so that each finished step refreshes the page.
 		return jobState{ID: id, State: string(wf.Status), Attempt: workflowSig(wf)}, true
+	case "batch":
+		b, err := h.d.cfg.Queues.Batch(ctx, id)
+		if err != nil {
+			return jobState{}, false
+		}
+		return jobState{ID: id, State: batchState(b), Counts: map[string]int64{
+			"batch-total": b.Total, "batch-pending": b.Pending, "batch-completed": b.Completed,
+			"batch-dead": b.Dead, "batch-canceled": b.Canceled,
+		}}, true
 	}
 	return jobState{}, false
 }
@@ -514,6 +534,8 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 		watch = "job:" + id
 	} else if id := q.Get("workflow"); id != "" && len(id) <= 200 {
 		watch = "workflow:" + id
+	} else if id := q.Get("batch"); id != "" && len(id) <= 200 {
+		watch = "batch:" + id
 	}
 	only := q.Get("queue")
 	if only != "" && queue.CheckQueueName(only) != nil {

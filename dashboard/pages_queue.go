@@ -739,5 +739,21 @@ func (d *Dashboard) batchPage(w http.ResponseWriter, r *http.Request) {
 		d.failed(w, r, "read batch "+id, err)
 		return
 	}
-	d.renderView(w, r, "batch", &view{Title: "Batch " + id, Nav: "jobs", Page: s})
+	live := ""
+	if !s.Finished() {
+		live = "?batch=" + url.QueryEscape(id)
+	}
+	d.renderView(w, r, "batch", &view{Title: "Batch " + id, Nav: "jobs", Live: live, Page: s})
+}
+
+// batchState is what the batch page's head says: open, sealed or finished. The page reloads
+// when it changes, and shows the counts in place meanwhile.
+func batchState(s queue.BatchStatus) string {
+	switch {
+	case s.Finished():
+		return "finished"
+	case s.Sealed:
+		return "sealed"
+	}
+	return "open"
 }

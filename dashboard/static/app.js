@@ -157,8 +157,8 @@
       pendingRows = JSON.parse(ev.data);
       applyRows();
     });
-    // A job's or workflow's page reloads when its state changes; a job's progress is shown
-    // in place.
+    // A job's, workflow's or batch's page reloads when its state changes; a job's progress
+    // and a batch's counts are shown in place.
     es.addEventListener("job", function (ev) {
       var j = JSON.parse(ev.data);
       var head = document.querySelector("[data-item-state]");
@@ -167,6 +167,8 @@
         window.location.reload();
       } else if (j.progress) {
         showProgress(j.progress);
+      } else if (j.counts) { // a batch's jobs by state
+        for (var k in j.counts) show(k, j.counts[k]);
       }
     });
     window.addEventListener("pagehide", function () { es.close(); });
