@@ -73,7 +73,7 @@ func enqueueIn(tx *wtx, jobs []*queue.Job, errs []error, seen map[string]bool) (
 		return err
 	}
 	for i, j := range jobs {
-		if j.UniqueKey == "" && len(j.DependsOn) == 0 && j.Batch == "" {
+		if plain(j) {
 			if run = append(run, i); len(run) == maxRun {
 				if err := flush(); err != nil {
 					return added, err
@@ -98,6 +98,9 @@ func enqueueIn(tx *wtx, jobs []*queue.Job, errs []error, seen map[string]bool) (
 	}
 	return added, flush()
 }
+
+// plain reports whether j goes in with insert-jobs: no unique key, parents or batch.
+func plain(j *queue.Job) bool { return j.UniqueKey == "" && len(j.DependsOn) == 0 && j.Batch == "" }
 
 // maxRun bounds the jobs one insert-jobs statement stores.
 const maxRun = 1000

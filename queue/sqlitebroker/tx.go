@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/codex-dominion/dominion/queue"
 )
@@ -21,6 +23,7 @@ type Tx struct {
 	t      *wtx
 	added  int             // jobs stored by Enqueue
 	queues map[string]bool // the queues Enqueue made sure exist
+	later  []*queue.Job    // plain jobs to store at the end of the function (flush)
 }
 
 // InTx runs fn in the writer's next group transaction, in its own savepoint, and returns once
@@ -33,6 +36,9 @@ func (b *Broker) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	err := b.write(ctx, func(w *wtx) error {
 		tx := &Tx{t: w, queues: make(map[string]bool, 1)}
 		err := fn(tx)
+		if err == nil {
+			err = tx.flush()
+		}
 		added = tx.added
 		return err
 	})
@@ -48,11 +54,26 @@ func (b *Broker) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 // Enqueue stores jobs in the transaction, as Broker.Enqueue does: one error per job (a
 // duplicate id or unique key); err is a failure of the transaction, which InTx's function
 // should return.
+//
+// Plain jobs (without unique key, parents or batch) are stored when the function returns,
+// with the other plain jobs of the function in one statement (or before the next job that
+// is not plain): their error here is nil, and a duplicate id among them makes InTx fail with
+// an error wrapping queue.ErrDuplicateJob, the function's changes undone.
 func (tx *Tx) Enqueue(jobs []*queue.Job) ([]error, error) {
 	if len(jobs) == 0 {
 		return nil, nil
 	}
 	if err := checkNew(jobs); err != nil {
+		return nil, err
+	}
+	if slices.IndexFunc(jobs, func(j *queue.Job) bool { return !plain(j) }) < 0 {
+		if err := tx.ensureQueues(jobs); err != nil {
+			return nil, err
+		}
+		tx.later = append(tx.later, jobs...)
+		return make([]error, len(jobs)), nil
+	}
+	if err := tx.flush(); err != nil {
 		return nil, err
 	}
 	errs := make([]error, len(jobs))
@@ -62,6 +83,44 @@ func (tx *Tx) Enqueue(jobs []*queue.Job) ([]error, error) {
 	}
 	tx.added += n
 	return errs, nil
+}
+
+// ensureQueues makes sure the queues of jobs exist.
+func (tx *Tx) ensureQueues(jobs []*queue.Job) error {
+	for _, j := range jobs {
+		if !tx.queues[j.Queue] {
+			if _, err := tx.t.exec("ensure-queue", j.Queue); err != nil {
+				return fmt.Errorf("sqlitebroker: enqueue in %s: %w", tx.t.b.path, err)
+			}
+			tx.queues[j.Queue] = true
+		}
+	}
+	return nil
+}
+
+// flush stores the plain jobs Enqueue left for later, in statements of up to maxRun jobs.
+func (tx *Tx) flush() error {
+	jobs := tx.later
+	tx.later = nil
+	errs := make([]error, len(jobs))
+	now := time.Now().UnixNano()
+	for start := 0; start < len(jobs); start += maxRun {
+		run := make([]int, 0, min(maxRun, len(jobs)-start))
+		for i := start; i < start+cap(run); i++ {
+			run = append(run, i)
+		}
+		n, err := insertRun(tx.t, jobs, run, errs, now)
+		if err != nil {
+			return fmt.Errorf("sqlitebroker: enqueue %d jobs in %s: %w", len(run), tx.t.b.path, err)
+		}
+		tx.added += n
+	}
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("sqlitebroker: enqueue %s: %w", jobs[i].ID, err)
+		}
+	}
+	return nil
 }
 
 // ExecContext runs a statement of the caller's in the transaction.

@@ -88,3 +88,45 @@ func TestInTxWakesFetch(t *testing.T) {
 		t.Fatalf("Fetch got %v, want %s", jobs, j.ID)
 	}
 }
+
+// The plain jobs of an InTx function go in together at its end: a duplicate id among them
+// fails the function (ErrDuplicateJob), its changes undone; a job that depends on one of
+// them, enqueued later in the same function, finds it.
+func TestInTxPlainJobsAtTheEnd(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t)
+	ctx := context.Background()
+	taken := newJob("q")
+	enqueue(t, b, taken)
+	fresh := newJob("q")
+	err := b.InTx(ctx, func(tx *Tx) error {
+		for _, j := range []*queue.Job{fresh, taken} {
+			if errs, err := tx.Enqueue([]*queue.Job{j}); err != nil || errs[0] != nil {
+				return errors.Join(err, errs[0])
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, queue.ErrDuplicateJob) {
+		t.Fatalf("InTx with a taken id: %v, want ErrDuplicateJob", err)
+	}
+	if _, err := b.Get(ctx, fresh.ID); !errors.Is(err, queue.ErrJobNotFound) {
+		t.Errorf("the other job of the failed function: %v, want not found", err)
+	}
+
+	parent, child := newJob("q"), newJob("q")
+	child.DependsOn = []string{parent.ID}
+	if err := b.InTx(ctx, func(tx *Tx) error {
+		for _, j := range []*queue.Job{parent, child} {
+			if errs, err := tx.Enqueue([]*queue.Job{j}); err != nil || errs[0] != nil {
+				return errors.Join(err, errs[0])
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, b, child.ID); got.State != queue.StateWaiting {
+		t.Errorf("child: %s, want waiting for its parent", got.State)
+	}
+}
