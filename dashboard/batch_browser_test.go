@@ -2,14 +2,12 @@ package dashboard_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/codex-dominion/dominion/dashboard"
-	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -45,17 +43,9 @@ func testBatchPageLive(t *testing.T, b *browser) {
 		t.Fatalf("batch state %q, want open", got)
 	}
 	evalIn[bool](tb, `window.notReloaded = true`)
-	waitCount := func(sel, want string) {
-		t.Helper()
-		var got string
-		testenv.Until(t, 15*time.Second, sel+" on the page", func() bool {
-			got = tb.text(sel)
-			return got == want
-		}, func() string { return fmt.Sprintf("%s shows %q, want %q", sel, got, want) })
-	}
 	release <- struct{}{}
-	waitCount("[data-test=batch-completed]", "1")
-	waitCount("[data-test=batch-pending]", "2")
+	waitShown(t, tb, "[data-test=batch-completed]", "1", 15*time.Second)
+	waitShown(t, tb, "[data-test=batch-pending]", "2", 15*time.Second)
 	if !evalIn[bool](tb, `window.notReloaded === true`) {
 		t.Fatal("the page was reloaded to show the counts")
 	}
@@ -65,7 +55,7 @@ func testBatchPageLive(t *testing.T, b *browser) {
 	}
 	release <- struct{}{}
 	tb.waitVisible(`[data-item-state="sealed/0"]`, 15*time.Second) // reloaded
-	waitCount("[data-test=batch-completed]", "2")
+	waitShown(t, tb, "[data-test=batch-completed]", "2", 15*time.Second)
 	release <- struct{}{}
 	tb.waitVisible(`[data-item-state="finished/0"]`, 15*time.Second)
 	if got := tb.text("[data-test=batch-completed]"); got != "3" {

@@ -2,7 +2,6 @@ package dashboard_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -42,18 +41,10 @@ func testJobProgressLive(t *testing.T, b *browser) {
 	tb := b.tab(t)
 	tb.do("open the running job", chromedp.Navigate(e.base+"/jobs/"+j.ID))
 	tb.waitVisible(`[data-test=job-state].state-active`, 10*time.Second)
-	waitText := func(want string) {
-		t.Helper()
-		var got string
-		testenv.Until(t, 15*time.Second, "progress on the page", func() bool {
-			got = tb.text("[data-test=job-progress]")
-			return got == want
-		}, func() string { return fmt.Sprintf("progress shown %q, want %q", got, want) })
-	}
-	waitText("20% · fetching <b>rows</b>")
+	waitShown(t, tb, "[data-test=job-progress]", "20% · fetching <b>rows</b>", 15*time.Second)
 	evalIn[bool](tb, `window.notReloaded = true`)
 	step <- struct{}{}
-	waitText("70% · sending")
+	waitShown(t, tb, "[data-test=job-progress]", "70% · sending", 15*time.Second)
 	if !evalIn[bool](tb, `window.notReloaded === true`) {
 		t.Fatal("the page was reloaded to show the progress")
 	}
