@@ -32,6 +32,7 @@ type redisConfig struct {
 	aof       bool
 	password  string
 	replicaOf string // host:port of the master, for a replica
+	noPromote bool   // replica-priority 0: the sentinels never promote it
 	cluster   bool   // cluster-enabled yes
 }
 
@@ -144,6 +145,9 @@ func (r *Redis) writeConfig() error {
 	}
 	if host, port, ok := strings.Cut(cfg.replicaOf, ":"); ok {
 		lines = append(lines, "replicaof "+host+" "+port)
+	}
+	if cfg.noPromote {
+		lines = append(lines, "replica-priority 0")
 	}
 	conf := strings.Join(lines, "\n") + "\n"
 	if err := os.WriteFile(r.confPath(), []byte(conf), 0o600); err != nil {

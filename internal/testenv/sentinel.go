@@ -212,9 +212,12 @@ func (s *Sentinel) KillMaster(t testing.TB) *Redis {
 // Rejoin starts the killed server old again as a replica of master, as a supervisor that
 // starts a crashed Redis with the current master in its configuration does (started as it
 // was, it would come back as an empty master, and the sentinels would make it a replica some
-// ten seconds later).
+// ten seconds later). It comes back empty (test servers keep nothing on disk), so it is never
+// to be promoted (replica-priority 0): a second failover to it before its first sync ended
+// would make it the master of an empty data set, and the others its replicas.
 func (s *Sentinel) Rejoin(old, master *Redis) error {
 	old.cfg.replicaOf = master.Addr()
+	old.cfg.noPromote = true
 	if err := old.writeConfig(); err != nil {
 		return err
 	}
