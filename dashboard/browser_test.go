@@ -250,6 +250,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("LivePagesFollowEvents/sqlite", func(t *testing.T) { testLivePagesFollowEvents(t, b, newEnv) })
 	t.Run("LivePagesFollowEvents/redis", func(t *testing.T) { testLivePagesFollowEvents(t, b, newRedisEnv) })
 	t.Run("JobsListFollowsEvents", func(t *testing.T) { testJobsListFollowsEvents(t, b) })
+	t.Run("HiddenTabsHoldNoStream", func(t *testing.T) { testHiddenTabsHoldNoStream(t, b) })
 
 	t.Run("RunningJobCanceled", func(t *testing.T) {
 		e := newEnv(t, nil)

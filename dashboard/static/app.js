@@ -122,8 +122,13 @@
     text.textContent = p.percent + "%" + (p.message ? " · " + p.message : "");
     dd.replaceChildren(bar, document.createTextNode(" "), text);
   }
-  if (liveURL && window.EventSource) {
-    var es = new EventSource(liveURL);
+  // A hidden tab holds no stream: a browser opens at most six HTTP/1.1 connections to one
+  // host, so streams held by background tabs would keep a seventh tab from loading at all.
+  // The stream opens again when the tab is shown, and its first sample carries every value.
+  var es = null;
+  function connect() {
+    if (es || document.visibilityState === "hidden") return;
+    es = new EventSource(liveURL);
     es.addEventListener("open", function () { setLive("live", "live"); });
     es.addEventListener("error", function () { setLive("offline", "reconnecting"); });
     es.addEventListener("history", function (ev) {
@@ -171,7 +176,23 @@
         for (var k in j.counts) show(k, j.counts[k]);
       }
     });
-    window.addEventListener("pagehide", function () { es.close(); });
+  }
+  function disconnect() {
+    if (!es) return;
+    es.close();
+    es = null;
+  }
+  if (liveURL && window.EventSource) {
+    connect();
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState !== "hidden") {
+        connect();
+        return;
+      }
+      disconnect();
+      setLive("paused", "paused while hidden");
+    });
+    window.addEventListener("pagehide", disconnect);
   }
 
   // ---- charts: inline SVG, drawn from the history ----
