@@ -137,17 +137,25 @@ func (c *Client) enqueueOne(ctx context.Context, enqueue EnqueueFunc, typ string
 // (nil when that job was stored); the error is for a failure of the whole call, in which case
 // any subset of the jobs may have been stored.
 func (c *Client) EnqueueMany(ctx context.Context, reqs []Request) ([]*Job, []error, error) {
+	built := make([]Job, len(reqs)) // one allocation for every job
 	jobs := make([]*Job, len(reqs))
+	ids := &idSource{batch: len(reqs)}
 	for i, r := range reqs {
-		job, err := c.build(r.Type, r.Payload, r.Options)
-		if err != nil {
+		jobs[i] = &built[i]
+		if err := c.fill(jobs[i], ids, r.Type, r.Payload, r.Options); err != nil {
 			return nil, nil, fmt.Errorf("enqueue many: job %d: %w", i, err)
 		}
-		jobs[i] = job
 	}
 	order, err := parentsFirst(jobs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("enqueue many: %w", err)
+	}
+	if order == nil { // no job has parents: the broker takes them as they are
+		errs, err := c.enqueue(ctx, jobs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("enqueue %d jobs: %w", len(jobs), err)
+		}
+		return jobs, errs, nil
 	}
 	sorted := make([]*Job, len(jobs))
 	for k, i := range order {
@@ -167,26 +175,41 @@ func (c *Client) EnqueueMany(ctx context.Context, reqs []Request) ([]*Job, []err
 // ErrInvalidJob is wrapped by the errors of jobs refused before they reach the broker.
 var ErrInvalidJob = errors.New("invalid job")
 
+// build returns the job of type typ with payload and opts, validated.
 func (c *Client) build(typ string, payload any, opts []Option) (*Job, error) {
+	job := new(Job)
+	if err := c.fill(job, nil, typ, payload, opts); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// fill makes *job the job of type typ with payload and opts, validated; ids gives it its ID
+// unless an option did (nil: NewID).
+func (c *Client) fill(job *Job, ids *idSource, typ string, payload any, opts []Option) error {
 	if typ == "" {
-		return nil, fmt.Errorf("%w: empty job type", ErrInvalidJob)
+		return fmt.Errorf("%w: empty job type", ErrInvalidJob)
 	}
 	raw, err := marshalPayload(payload)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s payload: %w", ErrInvalidJob, typ, err)
+		return fmt.Errorf("%w: %s payload: %w", ErrInvalidJob, typ, err)
 	}
 	now := time.Now()
-	job := &Job{
+	*job = Job{
 		Type: typ, Payload: raw, Queue: DefaultQueue, MaxRetries: DefaultMaxRetries,
 		ResultTTL: DefaultResultTTL, EnqueuedAt: now,
 	}
 	for _, opt := range opts {
 		opt(job)
 	}
-	if job.ID == "" {
+	switch {
+	case job.ID != "":
+	case ids != nil:
+		job.ID = ids.next(now)
+	default:
 		job.ID = NewID()
 	}
-	return job, c.validate(job, now)
+	return c.validate(job, now)
 }
 
 func (c *Client) validate(job *Job, now time.Time) error {

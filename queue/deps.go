@@ -75,15 +75,13 @@ func checkParents(job *Job) error {
 }
 
 // parentsFirst returns the order in which to hand jobs to the broker: every job after those
-// of jobs it depends on (stable otherwise), or an error naming a dependency cycle.
+// of jobs it depends on (stable otherwise), or an error naming a dependency cycle. It returns
+// nil, their own order, when no job has parents.
 func parentsFirst(jobs []*Job) ([]int, error) {
-	order := make([]int, 0, len(jobs))
 	if !slices.ContainsFunc(jobs, func(j *Job) bool { return len(j.DependsOn) > 0 }) {
-		for i := range jobs {
-			order = append(order, i)
-		}
-		return order, nil
+		return nil, nil
 	}
+	order := make([]int, 0, len(jobs))
 	byID := make(map[string]int, len(jobs))
 	for i, j := range jobs {
 		if _, dup := byID[j.ID]; !dup {

@@ -53,18 +53,24 @@ func TestStrictOrder(t *testing.T) {
 
 func TestNewIDSortableAndUnique(t *testing.T) {
 	t.Parallel()
-	seen := map[string]bool{}
-	prev := ""
-	for range 1000 {
-		id := NewID()
-		if len(id) != 26 || seen[id] {
-			t.Fatalf("bad or repeated id %q", id)
+	ids := &idSource{batch: 7} // EnqueueMany's source, refilled every 7 IDs here
+	for name, next := range map[string]func() string{
+		"NewID":    NewID,
+		"idSource": func() string { return ids.next(time.Now()) },
+	} {
+		seen := map[string]bool{}
+		prev := ""
+		for range 1000 {
+			id := next()
+			if len(id) != 26 || !validName(id) || seen[id] {
+				t.Fatalf("%s: bad or repeated id %q", name, id)
+			}
+			seen[id] = true
+			if id[:10] < prev {
+				t.Fatalf("%s: time prefix went backwards: %s after %s", name, id[:10], prev)
+			}
+			prev = id[:10]
 		}
-		seen[id] = true
-		if id[:10] < prev {
-			t.Fatalf("time prefix went backwards: %s after %s", id[:10], prev)
-		}
-		prev = id[:10]
 	}
 }
 

@@ -32,7 +32,7 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 	order, byQueue := groupByQueue(len(plain), func(i int) string { return jobs[plain[i]].Queue })
 	var calls []*evalCall
 	var chunks [][]int // the job indexes of each call
-	buf := make([]byte, 0, 256*len(jobs))
+	packed := make([]packedArg, len(jobs))
 	for _, q := range order {
 		idx := byQueue[q]
 		for k, i := range idx {
@@ -41,10 +41,10 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 		for len(idx) > 0 {
 			n := min(len(idx), enqueueChunk)
 			args := make([]any, 0, 2*n)
+			buf := new([]byte) // the chunk's packing buffer
 			for _, i := range idx[:n] {
-				start := len(buf)
-				buf = appendPacked(buf, jobs[i])
-				args = appendPlainArgs(args, jobs[i], buf[start:len(buf):len(buf)])
+				packed[i] = packedArg{job: jobs[i], buf: buf}
+				args = appendPlainArgs(args, jobs[i], &packed[i])
 			}
 			calls = append(calls, &evalCall{script: b.s.enqueue, keys: []string{b.keys.base(q)}, args: args})
 			chunks = append(chunks, idx[:n])
@@ -67,30 +67,58 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 		return nil, err
 	}
 	for c, call := range calls {
-		codes, err := call.cmd.Int64Slice()
-		if err != nil || len(codes) != len(chunks[c]) {
-			return nil, b.wrap(fmt.Errorf("unexpected reply %v (%v)", call.cmd.Val(), err), "enqueue")
-		}
-		for k, i := range chunks[c] {
-			switch codes[k] {
-			case 1:
-				errs[i] = queue.ErrDuplicateJob
-			case 2:
-				errs[i] = queue.ErrDuplicateUnique
-			}
+		if err := refused(call.cmd, chunks[c], errs); err != nil {
+			return nil, b.wrap(err, "enqueue")
 		}
 	}
 	return errs, nil
 }
 
+// refused sets the errors of the jobs that enqueue.lua's reply says it did not store (pairs of
+// a position among the jobs of its call, idx, and a code).
+func refused(cmd *redis.Cmd, idx []int, errs []error) error {
+	pairs, err := cmd.Int64Slice()
+	if err != nil || len(pairs)%2 != 0 {
+		return fmt.Errorf("unexpected reply %v (%v)", cmd.Val(), err)
+	}
+	for k := 0; k < len(pairs); k += 2 {
+		pos, code := pairs[k]-1, pairs[k+1]
+		if pos < 0 || pos >= int64(len(idx)) || code < 1 || code > 2 {
+			return fmt.Errorf("unexpected reply %v", cmd.Val())
+		}
+		errs[idx[pos]] = queue.ErrDuplicateJob
+		if code == 2 {
+			errs[idx[pos]] = queue.ErrDuplicateUnique
+		}
+	}
+	return nil
+}
+
 // appendPlainArgs appends the enqueue.lua arguments of job j: its ID and packed fields for a
 // job pending now without unique key, priority or deadline, else "" and the 7 values of
-// appendEnqueueArgs.
-func appendPlainArgs(args []any, j *queue.Job, packed []byte) []any {
+// appendEnqueueArgs. Both are pointers, which an interface holds without an allocation.
+func appendPlainArgs(args []any, j *queue.Job, packed *packedArg) []any {
 	if j.UniqueKey == "" && j.Priority == 0 && j.Deadline.IsZero() && !scheduled(j) {
-		return append(args, j.ID, packed)
+		return append(args, &j.ID, packed)
 	}
 	return appendEnqueueArgs(append(args, ""), j, packed)
+}
+
+// packedArg is a job's packed fields (appendPacked) as a script argument, made when go-redis
+// writes the argument (MarshalBinary), into the buffer of the job's chunk, which go-redis
+// copies at once: the fields need no memory of their own, and they are made as the pipeline
+// goes out, so that Redis may run one chunk while the next is still being made. One command's
+// arguments are written by one goroutine at a time, so a chunk's jobs can share the buffer.
+// A *packedArg in an interface costs no allocation.
+type packedArg struct {
+	job *queue.Job
+	buf *[]byte
+}
+
+// MarshalBinary returns the job's packed fields.
+func (p *packedArg) MarshalBinary() ([]byte, error) {
+	*p.buf = appendPacked((*p.buf)[:0], p.job)
+	return *p.buf, nil
 }
 
 // scheduled reports whether new job j waits for its run-at.
@@ -98,7 +126,7 @@ func scheduled(j *queue.Job) bool { return j.State == queue.StateScheduled && !j
 
 // appendEnqueueArgs appends 7 script arguments of job j: id, packed fields, run-at, unique
 // key, unique-for, priority and deadline (see enqueue.lua and enqueuegraph.lua).
-func appendEnqueueArgs(args []any, j *queue.Job, packed []byte) []any {
+func appendEnqueueArgs(args []any, j *queue.Job, packed any) []any {
 	var runAt, deadline int64
 	if scheduled(j) {
 		runAt = j.RunAt.UnixMilli()

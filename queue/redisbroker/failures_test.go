@@ -3,6 +3,8 @@ package redisbroker
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -226,5 +228,51 @@ func TestAOFRestartKeepsJobs(t *testing.T) {
 	finish(t, b, outs...)
 	if s := stats(t, b, "q"); s.Completed != 60 || s.Active != 0 {
 		t.Fatalf("after finishing: %+v", s)
+	}
+}
+
+// TestEnqueueManyChunkFails makes the script call of the second of three chunks of one
+// EnqueueMany fail (its first job's key is a string, so its HSETNX fails with WRONGTYPE):
+// the caller gets an error for the whole call and no per-job results, and the chunks are
+// independent, as EnqueueMany's "any subset may have been stored" allows: the first and third
+// chunks are stored and pending, in order, and nothing of the second.
+func TestEnqueueManyChunkFails(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t)
+	ctx := context.Background()
+	const n = 2*enqueueChunk + 200
+	bad := enqueueChunk // the first job of the second chunk
+	if err := rawClient(t).Set(ctx, b.keys.job("q", "j"+strconv.Itoa(bad)), "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	reqs := make([]queue.Request, n)
+	for i := range reqs {
+		reqs[i] = queue.Request{Type: "t", Options: []queue.Option{queue.OnQueue("q"), queue.WithID("j" + strconv.Itoa(i))}}
+	}
+	jobs, errs, err := queue.NewClient(b).EnqueueMany(ctx, reqs)
+	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") || jobs != nil || errs != nil {
+		t.Fatalf("EnqueueMany = %d jobs, %d errors, %v; want nothing but the WRONGTYPE error", len(jobs), len(errs), err)
+	}
+	pending, err := b.List(ctx, "q", queue.StatePending, 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range n {
+		if i < enqueueChunk || i >= 2*enqueueChunk {
+			want = append(want, "j"+strconv.Itoa(i))
+		}
+	}
+	got := make([]string, len(pending))
+	for i, j := range pending {
+		got[i] = j.ID
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pending: %d jobs %v…, want the %d of the first and third chunks in order", len(got), got[:min(3, len(got))], len(want))
+	}
+	for _, i := range []int{bad + 1, 2*enqueueChunk - 1} {
+		if _, err := b.Get(ctx, "j"+strconv.Itoa(i)); !errors.Is(err, queue.ErrJobNotFound) {
+			t.Fatalf("job %d of the failed chunk: %v, want ErrJobNotFound", i, err)
+		}
 	}
 }

@@ -7,15 +7,18 @@
 --          until released), priority, deadline ms (0: none)
 -- A pending job's hash holds only its packed fields (and unique key, priority when not 0,
 -- deadline when set): no state field means pending.
--- Returns one integer per job: 0 stored, 1 duplicate id, 2 duplicate unique key.
+-- Returns the jobs not stored, as pairs: the job's position in ARGV's jobs (1 for the first),
+-- then 1 (duplicate id) or 2 (duplicate unique key); an empty array when every job was
+-- stored, so that the common reply costs nothing per job.
 local base = KEYS[1]
 local jobp, uniqp = base .. 'job:', base .. 'unique:'
 local now = nowms()
 
 local res, push, pushed = {}, {}, false
 local before, soonest = nil, false
-local i, nargs = 1, #ARGV
+local i, nargs, pos = 1, #ARGV, 0
 while i <= nargs do
+  pos = pos + 1
   local id, packed, runAt, uk, uf, p, dl
   if ARGV[i] ~= '' then
     id, packed, runAt, uk, uf, p, dl = ARGV[i], ARGV[i + 1], 0, '', '0', 0, '0'
@@ -58,8 +61,10 @@ while i <= nargs do
       if not soonest or runAt < soonest then soonest = runAt end
     end
     emit(base, id, 'enqueued')
+  else
+    res[#res + 1] = pos
+    res[#res + 1] = code
   end
-  res[#res + 1] = code
 end
 
 for p, ids in pairs(push) do pushPending(base, p, ids) end
