@@ -10,11 +10,12 @@ import (
 	"time"
 )
 
-// start runs one fetched job in its own goroutine; its slot is released when it returns.
+// start registers one fetched job as running and hands it to a runner; its slot is released
+// when it returns.
 func (w *Worker) start(jobsCtx context.Context, job *Job) {
 	progress := &progressReporter{w: w, job: job}
-	ctx, cancel := context.WithCancelCause(context.WithValue(ContextWithJob(jobsCtx, job), progressKey{}, progress))
-	run := &runningJob{job: job, cancel: cancel}
+	ctx, cancel := context.WithCancelCause(&jobContext{Context: jobsCtx, job: job, progress: progress})
+	run := &runningJob{job: job, cancel: cancel, ctx: ctx, progress: progress}
 	w.reporting.Add(1)
 	w.mu.Lock()
 	if stale, ok := w.running[job.ID]; ok {
@@ -25,37 +26,66 @@ func (w *Worker) start(jobsCtx context.Context, job *Job) {
 	}
 	w.running[job.ID] = run
 	w.mu.Unlock()
-	go func() {
-		defer w.release(1)
-		defer cancel(nil)
-		obs := w.cfg.Observer
+	w.runs <- run // never blocks: it holds a slot per job, and has room for every slot
+}
+
+// runner runs the jobs that start hands over until Run closes w.runs. Run starts one per
+// slot, so that a job waits for none, and a job costs no goroutine start nor stack growth.
+func (w *Worker) runner() {
+	for run := range w.runs {
+		w.runJob(run)
+	}
+}
+
+// runJob runs one job's handler and sends its outcome to the completer.
+func (w *Worker) runJob(run *runningJob) {
+	defer w.release(1)
+	defer run.cancel(nil)
+	job, ctx := run.job, run.ctx
+	obs := w.cfg.Observer
+	if obs != nil {
+		obs.JobStarted(job)
+	}
+	began := time.Now()
+	result, err := w.call(ctx, job)
+	took := time.Since(began)
+	w.mu.Lock()
+	mine := w.running[job.ID] == run
+	if mine {
+		delete(w.running, job.ID)
+		w.recording[job.ID]++
+	}
+	w.mu.Unlock()
+	if !mine { // abandoned (shutdown or lost lease): the broker already has the job back
 		if obs != nil {
-			obs.JobStarted(job)
+			obs.JobFinished(job, StatePending, took)
 		}
-		began := time.Now()
-		result, err := w.call(ctx, job)
-		took := time.Since(began)
-		w.mu.Lock()
-		mine := w.running[job.ID] == run
-		if mine {
-			delete(w.running, job.ID)
-			w.recording[job.ID]++
-		}
-		w.mu.Unlock()
-		if !mine { // abandoned (shutdown or lost lease): the broker already has the job back
-			if obs != nil {
-				obs.JobFinished(job, StatePending, took)
-			}
-			return
-		}
-		progress.settle()
-		out := w.outcome(ctx, job, result, err)
-		if obs != nil {
-			obs.JobFinished(job, endState(ctx, out), took)
-		}
-		w.outcomes <- out
-		w.reporting.Done()
-	}()
+		return
+	}
+	run.progress.settle()
+	out := w.outcome(ctx, job, result, err)
+	if obs != nil {
+		obs.JobFinished(job, endState(ctx, out), took)
+	}
+	w.outcomes <- out
+	w.reporting.Done()
+}
+
+// jobContext carries a running job and its progress reporter: one context for both values.
+type jobContext struct {
+	context.Context
+	job      *Job
+	progress *progressReporter
+}
+
+func (c *jobContext) Value(key any) any {
+	switch key.(type) {
+	case jobKey:
+		return c.job
+	case progressKey:
+		return c.progress
+	}
+	return c.Context.Value(key)
 }
 
 // endState is how an attempt ends as observers see it: the outcome's state, canceled for

@@ -3,6 +3,7 @@ package queue
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,9 @@ type outage struct {
 	log *slog.Logger
 	max time.Duration
 
+	// on is set while an outage is recorded (since is not zero), so that ok, called for
+	// every outcome, takes no lock when there is none.
+	on    atomic.Bool
 	mu    sync.Mutex
 	n     int       // consecutive Unavailable outcomes
 	since time.Time // when the current outage was first seen; zero when none
@@ -33,6 +37,7 @@ func (o *outage) snooze(job *Job, err error) time.Duration {
 	defer o.mu.Unlock()
 	if o.since.IsZero() {
 		o.since = time.Now()
+		o.on.Store(true)
 		o.log.Warn("a dependency is unavailable: jobs wait for it without using their attempts",
 			"queue", job.Queue, "type", job.Type, "err", err)
 	}
@@ -46,6 +51,9 @@ func (o *outage) snooze(job *Job, err error) time.Duration {
 
 // ok records an outcome that was not Unavailable: the dependencies answered again.
 func (o *outage) ok() {
+	if !o.on.Load() {
+		return
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.since.IsZero() {
@@ -53,4 +61,5 @@ func (o *outage) ok() {
 	}
 	o.log.Info("dependencies are available again; waiting jobs resume", "after", time.Since(o.since).Round(time.Millisecond))
 	o.n, o.since = 0, time.Time{}
+	o.on.Store(false)
 }

@@ -123,7 +123,8 @@ type Worker struct {
 	// down logs the broker's outages as the fetch, heartbeat and completer loops see them.
 	down *downLog
 
-	slots    chan struct{} // a token per running job: the concurrency limit
+	slots    chan struct{}    // a token per running job: the concurrency limit
+	runs     chan *runningJob // fetched jobs, to the runners (see runner)
 	outcomes chan Outcome
 	mu       sync.Mutex
 	running  map[string]*runningJob
@@ -144,8 +145,10 @@ type registered struct {
 }
 
 type runningJob struct {
-	job    *Job
-	cancel context.CancelCauseFunc
+	job      *Job
+	ctx      context.Context // the handler's
+	cancel   context.CancelCauseFunc
+	progress *progressReporter
 }
 
 // What a worker logs when the queue goes away and when it is back.
@@ -166,6 +169,7 @@ func NewWorker(broker Broker, cfg WorkerConfig) *Worker {
 		down:      &downLog{log: log, down: workerDownMsg, back: workerBackMsg},
 		handlers:  map[string]registered{},
 		slots:     make(chan struct{}, cfg.Concurrency),
+		runs:      make(chan *runningJob, cfg.Concurrency),
 		outcomes:  make(chan Outcome, cfg.Concurrency),
 		running:   map[string]*runningJob{},
 		recording: map[string]int{},
@@ -217,8 +221,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	completerDone := make(chan struct{})
 	go func() { defer close(completerDone); w.completer(bg) }()
 
+	for range w.cfg.Concurrency {
+		go w.runner()
+	}
 	w.log.Info("worker started", "queues", w.cfg.Queues, "concurrency", w.cfg.Concurrency)
 	w.fetchLoop(ctx, jobsCtx)
+	close(w.runs) // the runners end once they are done with their jobs
 
 	w.log.Info("worker stopping: waiting for running jobs", "running", w.runningCount(), "timeout", w.cfg.ShutdownTimeout)
 	w.drain(bg)

@@ -290,21 +290,23 @@ type costs struct {
 	cpu      time.Duration // this process
 	redisCPU float64       // seconds
 	cmds     int64         // commands redis-server ran, those of scripts included
+	scripts  int64         // script calls (EVALSHA)
 }
 
 func costNow(b *testing.B) costs {
-	return costs{cpu: testenv.CPUTime(), redisCPU: redisCPU(b), cmds: redisCommands(b)}
+	return costs{cpu: testenv.CPUTime(), redisCPU: redisCPU(b), cmds: redisCommands(b), scripts: scriptCalls(b)}
 }
 
 // reportCost reports jobs/s and, per job (op) since from, redis-server's CPU time and
-// commands and this process's CPU time: on a shared machine the CPU times vary less than
-// the rate, and the commands not at all.
+// commands and this process's CPU time, and the jobs per script call: on a shared machine the
+// CPU times vary less than the rate, and the commands not at all.
 func reportCost(b *testing.B, from costs) {
 	to, n := costNow(b), float64(b.N)
 	b.ReportMetric(n/b.Elapsed().Seconds(), "jobs/s")
 	b.ReportMetric((to.redisCPU-from.redisCPU)*1e6/n, "redis-µs/job")
 	b.ReportMetric(float64(to.cmds-from.cmds)/n, "redis-cmds/job")
 	b.ReportMetric(float64((to.cpu-from.cpu).Microseconds())/n, "go-µs/job")
+	b.ReportMetric(n/float64(to.scripts-from.scripts), "jobs/script-call")
 }
 
 // BenchmarkMemoryPerJob reports the Redis memory (INFO used_memory) that each pending job
@@ -340,3 +342,11 @@ func BenchmarkMemoryPerJob(b *testing.B) {
 
 // BenchmarkDependencies: what a dependency and a batch callback cost (queuetest.BenchDependencies).
 func BenchmarkDependencies(b *testing.B) { queuetest.BenchDependencies(b, benchBroker(b)) }
+
+// scriptCalls is the number of EVALSHA calls the server has processed so far.
+func scriptCalls(b *testing.B) int64 {
+	v := redisInfo(b, "commandstats", "cmdstat_evalsha")
+	v, _, _ = strings.Cut(strings.TrimPrefix(v, "calls="), ",")
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
+}

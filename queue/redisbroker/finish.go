@@ -33,9 +33,10 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 		for idx := range slices.Chunk(byQueue[q], finishChunk) {
 			args := make([]any, 0, 1+8*len(idx))
 			args = append(args, b.maxDead)
+			var worker argString
 			for _, i := range idx {
 				var err error
-				if args, err = appendOutcomeArgs(args, &outcomes[i], now); err != nil {
+				if args, err = appendOutcomeArgs(args, &outcomes[i], now, &worker); err != nil {
 					return fmt.Errorf("redisbroker: finish job %s: %w", outcomes[i].JobID, err)
 				}
 			}
@@ -48,8 +49,23 @@ func (b *Broker) Finish(ctx context.Context, outcomes []queue.Outcome) error {
 	return nil
 }
 
-// appendOutcomeArgs appends the 8 script arguments of outcome o (see finish.lua).
-func appendOutcomeArgs(args []any, o *queue.Outcome, now time.Time) ([]any, error) {
+// argString is a string script argument made once for many outcomes: the worker ID, the same
+// in most outcomes of a call (a string put in an interface is allocated each time).
+type argString struct {
+	s   string
+	arg any
+}
+
+func (a *argString) of(s string) any {
+	if a.arg == nil || a.s != s {
+		a.s, a.arg = s, s
+	}
+	return a.arg
+}
+
+// appendOutcomeArgs appends the 8 script arguments of outcome o (see finish.lua). Numbers are
+// appended as integers and empty values as "", which go-redis writes without allocating.
+func appendOutcomeArgs(args []any, o *queue.Outcome, now time.Time, worker *argString) ([]any, error) {
 	var kind string
 	switch o.State {
 	case queue.StateCompleted:
@@ -68,11 +84,14 @@ func appendOutcomeArgs(args []any, o *queue.Outcome, now time.Time) ([]any, erro
 	if !o.FinishedAt.IsZero() {
 		ago = max(now.Sub(o.FinishedAt).Milliseconds(), 0)
 	}
-	retryAt := o.RetryAt
-	if retryAt.IsZero() {
-		retryAt = now
+	var retryAt int64 // read for retries only
+	if kind == "r" || kind == "s" {
+		retryAt = now.UnixMilli()
+		if !o.RetryAt.IsZero() {
+			retryAt = o.RetryAt.UnixMilli()
+		}
 	}
-	var errJSON []byte
+	var errArg any = ""
 	if kind != "c" && kind != "s" {
 		ae := o.Error
 		if ae == nil {
@@ -85,14 +104,16 @@ func appendOutcomeArgs(args []any, o *queue.Outcome, now time.Time) ([]any, erro
 		if e.At.IsZero() {
 			e.At = now.Add(-time.Duration(ago) * time.Millisecond)
 		}
-		errJSON = encodeError(&e)
+		errArg = encodeError(&e)
 	}
-	result := []byte(o.Result)
-	if len(result) > 0 && !json.Valid(result) {
-		return nil, fmt.Errorf("result is not valid JSON")
+	var result any = ""
+	if len(o.Result) > 0 {
+		if !json.Valid(o.Result) {
+			return nil, fmt.Errorf("result is not valid JSON")
+		}
+		result = []byte(o.Result)
 	}
-	return append(args, o.JobID, o.WorkerID, strconv.Itoa(o.Attempt), kind,
-		strconv.FormatInt(retryAt.UnixMilli(), 10), strconv.FormatInt(ago, 10), result, errJSON), nil
+	return append(args, o.JobID, worker.of(o.WorkerID), o.Attempt, kind, retryAt, ago, result, errArg), nil
 }
 
 // Requeue puts the active jobs of a worker that is shutting down back at the front of their

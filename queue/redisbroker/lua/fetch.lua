@@ -119,6 +119,20 @@ local function expireDeadline(base, id, a)
   settle(base, id, 'dead', now)
 end
 
+-- skiplist makes the queue's active zset a skiplist once it holds many leases. Redis keeps a
+-- small sorted set as a listpack, in which each lease added costs two scans of the whole set
+-- (to look for the member, then for its place) and each one removed another: with tens of
+-- leases, the largest part of a fetch and its finish. A member longer than
+-- zset-max-listpack-value (64 bytes by default) converts the set, and Redis does not convert
+-- it back while it exists; the member is removed at once, so no reader ever sees it. Only a
+-- performance matter: where OBJECT is not allowed, or the set stays a listpack, nothing changes.
+local LONG = string.rep('~', 256)
+local function skiplist(active)
+  local enc = redis.pcall('OBJECT', 'ENCODING', active)
+  if type(enc) ~= 'string' or enc == 'skiplist' or redis.call('ZCARD', active) < 32 then return end
+  if redis.call('ZADD', active, 'NX', 0, LONG) == 1 then redis.call('ZREM', active, LONG) end
+end
+
 -- pop leases up to n pending jobs of the queue at index qi, highest priority first, appending
 -- to out what take does per job. A job whose deadline has passed goes dead instead (at most
 -- 1000 per call, so that a backlog of them never blocks Redis long).
@@ -152,7 +166,10 @@ local function pop(qi, base, n, out)
     unlistEmpty(base, p)
     if got >= n or dead >= 1000 then break end
   end
-  if #leased > 0 then redis.call('ZADD', base .. 'active', unpack(leased)) end
+  if #leased > 0 then
+    redis.call('ZADD', base .. 'active', unpack(leased))
+    skiplist(base .. 'active')
+  end
   if dead > 0 then trimDead(base, maxDead) end
   return got
 end
@@ -292,6 +309,7 @@ local function popLimited(qi, base, n, out, lim)
       end
     end
   end
+  if got > 0 then skiplist(base .. 'active') end
   if dead > 0 then trimDead(base, maxDead) end
   return got, slot
 end

@@ -1,8 +1,8 @@
 -- finish: record the outcomes of attempts of one queue's jobs.
 -- KEYS[1]  the queue's key base
 -- ARGV[1]  max dead jobs per queue, then 8 values per outcome: id, worker id, attempt,
---          kind (c completed, r retry, s snooze, d dead), retry run-at ms, ms since the handler returned,
---          result (JSON or ""), error (JSON or "")
+--          kind (c completed, r retry, s snooze, d dead), retry run-at ms (r and s only), ms
+--          since the handler returned, result (JSON or ""), error (JSON or "")
 -- An outcome whose job is no longer active under that worker and attempt is ignored. A job
 -- whose cancellation was requested becomes canceled whatever the outcome. A snooze is a retry
 -- that gives the attempt back and counts nothing.
