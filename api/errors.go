@@ -34,7 +34,7 @@ const (
 	CodeDuplicateID          = "duplicate_id"           // 409 (per job in a list): a job with this id exists
 	CodeDuplicateUnique      = "duplicate_unique"       // 409 (per job in a list): a live job holds the unique key
 	CodeParentNotFound       = "parent_not_found"       // 422 (per job in a list): a job of depends_on does not exist
-	CodeUnsupported          = "unsupported"            // 422 (per job in a list): the queue cannot do this (dependencies on Redis Cluster)
+	CodeUnsupported          = "unsupported"            // 422 (per job in a list): the broker cannot do this (on Redis Cluster, a parent on another queue)
 	CodeNotReady             = "not_ready"              // 503: /readyz, a dependency is unreachable
 	CodeStoreUnavailable     = "store_unavailable"      // 503 with Retry-After: the store is unreachable, nothing changed
 	CodeInternal             = "internal"               // 500

@@ -93,7 +93,7 @@ func (a *API) enqueueJobs(w http.ResponseWriter, r *http.Request) {
 			out.Refused++
 		case errors.Is(errs[i], queue.ErrUnsupported):
 			v.Error = &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnsupported, Field: "depends_on",
-				Message: "this queue cannot store dependencies: " + errs[i].Error()}
+				Message: "this broker cannot link the job to a parent on another queue; nothing was stored: " + errs[i].Error()}
 			out.Refused++
 		default:
 			a.queueError(w, r, fmt.Errorf("enqueue job %s: %w", j.ID, errs[i]))

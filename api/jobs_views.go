@@ -26,7 +26,7 @@ type EnqueueListView struct {
 	Jobs       []EnqueuedView `json:"jobs"`
 	Enqueued   int            `json:"enqueued"`
 	Duplicates int            `json:"duplicates"`
-	Refused    int            `json:"refused,omitempty"` // parent not found, or dependencies unsupported
+	Refused    int            `json:"refused,omitempty"` // parent not found, or on another queue on Redis Cluster
 }
 
 // JobView is one job (GET /api/jobs/{id}; in lists without payload, result and errors).

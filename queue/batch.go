@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +13,8 @@ var (
 	ErrBatchNotFound  = errors.New("batch not found")
 	ErrBatchSealed    = errors.New("batch is sealed: no job can be added")
 	ErrDuplicateBatch = errors.New("a batch with this id already exists")
-	// ErrUnsupported: the broker cannot do this (dependencies and batches on Redis Cluster).
+	// ErrUnsupported: the broker cannot do this (on Redis Cluster: a dependency on a job of
+	// another queue, a batch with jobs or callbacks on another queue than its own).
 	ErrUnsupported = errors.New("not supported by this broker")
 )
 
@@ -32,6 +34,10 @@ type BatchStore interface {
 // BatchSpec is a batch as OpenBatch gives it to the broker.
 type BatchSpec struct {
 	ID string
+	// Queue is the queue the batch belongs to (empty: DefaultQueue): a broker may keep the
+	// batch with that queue's data, and on Redis Cluster, which keeps each queue in one hash
+	// slot, the batch's jobs and callbacks must be on that queue (ErrUnsupported otherwise).
+	Queue string
 	// OnComplete runs when every job of the sealed batch has finished (completed, dead or
 	// canceled); OnSuccess when every one has completed. Nil: none. They are built as the
 	// Client builds an enqueued job (state pending), and stored as they are until then.
@@ -73,12 +79,18 @@ const BatchMetadataKey = "batch"
 type BatchOption func(*batchOptions)
 
 type batchOptions struct {
-	id                    string
+	id, queue             string
 	onComplete, onSuccess *Request
 }
 
 // BatchID gives the batch its ID instead of a generated one.
 func BatchID(id string) BatchOption { return func(o *batchOptions) { o.id = id } }
+
+// BatchQueue names the queue the batch belongs to (BatchSpec.Queue). Without it, a batch of
+// EnqueueBatch whose jobs are all on one queue belongs to that queue; any other batch to the
+// queue of its OnComplete callback, else of its OnSuccess, else to DefaultQueue. On Redis
+// Cluster its jobs and callbacks must be on that queue.
+func BatchQueue(name string) BatchOption { return func(o *batchOptions) { o.queue = name } }
 
 // OnComplete enqueues a job of type typ when every job of the sealed batch has finished,
 // whatever the outcome. It is enqueued exactly once, in the same atomic step as the last
@@ -109,13 +121,22 @@ func (c *Client) OpenBatch(ctx context.Context, opts ...BatchOption) (string, er
 	if len(o.id) > 200 || !validName(o.id) {
 		return "", fmt.Errorf("open batch: %w: batch id %q: use at most 200 letters, digits, '.', '_', '-' or ':'", ErrInvalidJob, o.id)
 	}
-	spec := BatchSpec{ID: o.id, CreatedAt: time.Now(), Keep: BatchKeep}
+	spec := BatchSpec{ID: o.id, Queue: o.queue, CreatedAt: time.Now(), Keep: BatchKeep}
 	var err error
 	if spec.OnComplete, err = c.callback(o.id, o.onComplete); err != nil {
 		return "", fmt.Errorf("open batch %s: on complete: %w", o.id, err)
 	}
 	if spec.OnSuccess, err = c.callback(o.id, o.onSuccess); err != nil {
 		return "", fmt.Errorf("open batch %s: on success: %w", o.id, err)
+	}
+	if spec.Queue == "" {
+		spec.Queue = DefaultQueue
+		if cb := cmp.Or(spec.OnComplete, spec.OnSuccess); cb != nil {
+			spec.Queue = cb.Queue
+		}
+	}
+	if err := CheckQueueName(spec.Queue); err != nil {
+		return "", fmt.Errorf("open batch %s: %w: %w", o.id, ErrInvalidJob, err)
 	}
 	if err := c.broker.OpenBatch(ctx, spec); err != nil {
 		return "", fmt.Errorf("open batch %s: %w", o.id, err)
@@ -151,8 +172,12 @@ func (c *Client) SealBatch(ctx context.Context, id string) error {
 
 // EnqueueBatch opens a batch with opts, enqueues reqs in it and seals it, and returns the
 // batch's ID with the jobs and their errors as EnqueueMany does. A failure before the seal
-// leaves the batch open: seal it (or add the missing jobs) with its ID.
+// leaves the batch open: seal it (or add the missing jobs) with its ID. When every request
+// is on one queue, the batch belongs to it unless opts has BatchQueue.
 func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request, opts ...BatchOption) (string, []*Job, []error, error) {
+	if q := sameQueue(reqs); q != "" {
+		opts = append([]BatchOption{BatchQueue(q)}, opts...) // a BatchQueue given wins
+	}
 	id, err := c.OpenBatch(ctx, opts...)
 	if err != nil {
 		return "", nil, nil, err
@@ -169,6 +194,22 @@ func (c *Client) EnqueueBatch(ctx context.Context, reqs []Request, opts ...Batch
 		return id, jobs, errs, err
 	}
 	return id, jobs, errs, nil
+}
+
+// sameQueue returns the queue of every request when they are all on one, else "".
+func sameQueue(reqs []Request) string {
+	q := ""
+	for _, r := range reqs {
+		j := Job{Queue: DefaultQueue}
+		for _, opt := range r.Options {
+			opt(&j)
+		}
+		if q != "" && j.Queue != q {
+			return ""
+		}
+		q = j.Queue
+	}
+	return q
 }
 
 // Batch returns the status of the batch with that ID, or an error wrapping ErrBatchNotFound.

@@ -29,7 +29,7 @@ Built-in types: dominion.noop, dominion.sleep {"ms": N}, dominion.fail {"message
 	var deadline time.Time
 	f.Var(deadlineFlag{&deadline}, "deadline", "finish by this `DEADLINE` (a duration from now, e.g. 10m, or an RFC 3339 time): a job not finished by then is not started again and ends dead (\"deadline exceeded\")")
 	rateKey := f.String("rate-key", "", "put the job under its queue's limits for `KEY` (e.g. customer:42; see dominion queues limit)")
-	dependsOn := f.String("depends-on", "", "wait until the jobs with these `IDS` (comma-separated) have completed: the job is waiting until then, and canceled if one ends dead or canceled")
+	dependsOn := f.String("depends-on", "", "wait until the jobs with these `IDS` (comma-separated) have completed: the job is waiting until then, and canceled if one ends dead or canceled (on Redis Cluster, they must be on the job's queue)")
 	anyway := f.Bool("run-on-parent-failure", false, "with --depends-on: run the job once its parents have finished, whatever their outcome")
 	pos, code, ok := f.parse(args)
 	if !ok {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/api"
+	"github.com/codex-dominion/dominion/internal/service"
+	"github.com/codex-dominion/dominion/internal/testenv"
 )
 
 // getJob returns the job with that id.
@@ -204,6 +206,34 @@ func TestJobsDependsOn(t *testing.T) {
 				bj.State, bj.StartedAt, bj.FinishedAt, c.StartedAt)
 		}
 	})
+}
+
+// On Redis Cluster, POST /api/jobs links a job to a parent of its own queue (it waits, then
+// runs after it), and refuses one whose parent is on another queue with 422 unsupported
+// naming both queues, storing nothing of it.
+func TestJobsDependsOnCluster(t *testing.T) {
+	t.Parallel()
+	c := testenv.StartCluster(t)
+	s := start(t, backend{name: "embedded"}, func(cfg *service.Config) { cfg.RedisURL = c.URL() })
+	var out api.EnqueueListView
+	s.call("POST", "/api/jobs", `{"jobs":[
+		{"type":"dominion.noop","id":"cl-child","depends_on":["cl-parent"]},
+		{"type":"dominion.noop","id":"cl-parent","delay_ms":300},
+		{"type":"dominion.noop","id":"cl-stray","queue":"elsewhere","depends_on":["cl-parent"]}]}`, http.StatusCreated, &out)
+	e := out.Jobs[2].Error
+	if out.Enqueued != 2 || out.Refused != 1 || out.Jobs[0].State != "waiting" || e == nil || e.Code != "unsupported" ||
+		e.Field != "depends_on" || !strings.Contains(e.Message, "queue elsewhere") || !strings.Contains(e.Message, "queue default") {
+		t.Fatalf("a parent on the job's queue and one on another: %+v (refusal %+v)", out, e)
+	}
+	j := waitAs(s, "/api/jobs/cl-child", "cl-child completed", 15*time.Second, func(j api.JobView) (bool, string) {
+		return j.State == "completed", j.State
+	})
+	if p := s.getJob("cl-parent"); j.StartedAt.Before(p.FinishedAt) {
+		t.Fatalf("the child started at %v, before its parent finished at %v", j.StartedAt, p.FinishedAt)
+	}
+	if code, body := s.do("GET", "/api/jobs/cl-stray", "", nil); code != http.StatusNotFound {
+		t.Fatalf("GET the refused job: %d %s, want 404", code, body)
+	}
 }
 
 // POST /api/jobs takes priority, deadline and rate_key; GET shows them, pending jobs highest

@@ -14,11 +14,15 @@ import (
 	"github.com/codex-dominion/dominion/queue"
 )
 
-// needGraph skips the test on a broker without dependencies and batches (Redis Cluster).
-func (e *env) needGraph() {
+// skipAcrossQueues skips the test when the broker refused a job because its parent or batch
+// is on another queue (queue.ErrUnsupported: Redis Cluster keeps each queue in one hash slot),
+// with the broker's reason.
+func (e *env) skipAcrossQueues(errs ...error) {
 	e.t.Helper()
-	if _, err := e.client.Batch(e.ctx, "probe"); errors.Is(err, queue.ErrUnsupported) {
-		e.t.Skipf("dependencies and batches: %v", err)
+	for _, err := range errs {
+		if errors.Is(err, queue.ErrUnsupported) {
+			e.t.Skipf("this broker keeps parents and batches on their job's queue: %v", err)
+		}
 	}
 }
 
@@ -69,7 +73,6 @@ func (l *runLog) checkParents(t *testing.T, id string, parents ...string) {
 
 func testDependsChain(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
-	e.needGraph()
 	a := e.enqueue("step", nil, queue.WithID("chain-a"))
 	b := e.enqueue("step", nil, queue.WithID("chain-b"), queue.DependsOn(a.ID))
 	c := e.enqueue("step", nil, queue.WithID("chain-c"), queue.DependsOn(b.ID))
@@ -99,8 +102,21 @@ func testDependsChain(t *testing.T, nb NewBroker) {
 
 func testDependsFanOutFanIn(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
-	e.needGraph()
-	// Children first, on another queue than their root: the client orders them.
+	// Children first: the client orders them.
+	reqs := []queue.Request{
+		{Type: "step", Options: []queue.Option{queue.WithID("fan-d"), queue.DependsOn("fan-b1", "fan-b2", "fan-b3")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("fan-b1"), queue.DependsOn("fan-a")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("fan-b2"), queue.DependsOn("fan-a")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("fan-b3"), queue.DependsOn("fan-a")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("fan-a")}},
+	}
+	e.runFan(reqs, queue.DefaultQueue)
+}
+
+// testDependsAcrossQueues is testDependsFanOutFanIn with the root, its children and the last
+// job on three queues (skipped where a job's parents must be on its queue).
+func testDependsAcrossQueues(t *testing.T, nb NewBroker) {
+	e := newEnv(t, nb)
 	reqs := []queue.Request{
 		{Type: "step", Options: []queue.Option{queue.WithID("fan-d"), queue.OnQueue("fan-in"), queue.DependsOn("fan-b1", "fan-b2", "fan-b3")}},
 		{Type: "step", Options: []queue.Option{queue.WithID("fan-b1"), queue.DependsOn("fan-a")}},
@@ -108,14 +124,24 @@ func testDependsFanOutFanIn(t *testing.T, nb NewBroker) {
 		{Type: "step", Options: []queue.Option{queue.WithID("fan-b3"), queue.DependsOn("fan-a")}},
 		{Type: "step", Options: []queue.Option{queue.WithID("fan-a"), queue.OnQueue("fan-out")}},
 	}
+	e.runFan(reqs, "fan-in", queue.DefaultQueue, "fan-out")
+}
+
+// runFan enqueues the graph of fan-a, its children fan-b1 to fan-b3 and their child fan-d,
+// runs it with one worker on queues, and checks the order and the parents' results seen.
+func (e *env) runFan(reqs []queue.Request, queues ...string) {
+	t := e.t
 	_, errs, err := e.client.EnqueueMany(e.ctx, reqs)
+	e.skipAcrossQueues(errs...)
 	if err != nil || errors.Join(errs...) != nil {
 		t.Fatalf("enqueue the graph: %v %v", err, errs)
 	}
 	var log runLog
-	e.worker(queue.WorkerConfig{Concurrency: 8, Queues: []queue.QueueWeight{
-		{Name: "fan-in", Weight: 1}, {Name: queue.DefaultQueue, Weight: 1}, {Name: "fan-out", Weight: 1},
-	}}, map[string]queue.HandlerFunc{"step": log.handler})
+	cfg := queue.WorkerConfig{Concurrency: 8}
+	for _, q := range queues {
+		cfg.Queues = append(cfg.Queues, queue.QueueWeight{Name: q, Weight: 1})
+	}
+	e.worker(cfg, map[string]queue.HandlerFunc{"step": log.handler})
 	e.waitState("fan-d", queue.StateCompleted)
 	got := log.ran()
 	if len(got) != 5 || got[0] != "fan-a" || got[4] != "fan-d" {
@@ -127,14 +153,13 @@ func testDependsFanOutFanIn(t *testing.T, nb NewBroker) {
 
 func testDependsParentFails(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
-	e.needGraph()
-	var log runLog
-	e.worker(queue.WorkerConfig{Concurrency: 4}, map[string]queue.HandlerFunc{"step": log.handler})
-	parent := e.enqueue("gate", nil, queue.WithID("bad-parent"), queue.OnQueue("gated"))
+	parent := e.enqueue("gate", nil, queue.WithID("bad-parent"))
 	child := e.enqueue("step", nil, queue.WithID("bad-child"), queue.DependsOn(parent.ID))
 	grandchild := e.enqueue("step", nil, queue.WithID("bad-grandchild"), queue.DependsOn(child.ID))
 	anyway := e.enqueue("step", nil, queue.WithID("anyway"), queue.DependsOn(parent.ID), queue.RunOnParentFailure())
-	e.worker(queue.WorkerConfig{Queues: []queue.QueueWeight{{Name: "gated", Weight: 1}}}, map[string]queue.HandlerFunc{
+	var log runLog
+	e.worker(queue.WorkerConfig{Concurrency: 4}, map[string]queue.HandlerFunc{
+		"step": log.handler,
 		"gate": func(ctx context.Context, j *queue.Job) (any, error) { return nil, queue.NoRetry(errors.New("broken")) },
 	})
 	e.waitState(anyway.ID, queue.StateCompleted)
@@ -159,7 +184,6 @@ func testDependsParentFails(t *testing.T, nb NewBroker) {
 
 func testDependsCycleRefused(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
-	e.needGraph()
 	_, _, err := e.client.EnqueueMany(e.ctx, []queue.Request{
 		{Type: "step", Options: []queue.Option{queue.WithID("cyc-x"), queue.DependsOn("cyc-z")}},
 		{Type: "step", Options: []queue.Option{queue.WithID("cyc-y"), queue.DependsOn("cyc-x")}},
@@ -184,7 +208,6 @@ func testDependsCycleRefused(t *testing.T, nb NewBroker) {
 
 func testDependsParentFinished(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
-	e.needGraph()
 	var log runLog
 	e.worker(queue.WorkerConfig{}, map[string]queue.HandlerFunc{
 		"step": log.handler,
@@ -210,9 +233,8 @@ func testDependsParentFinished(t *testing.T, nb NewBroker) {
 
 func testDependsCancelAndDelete(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
-	e.needGraph()
 	p := e.enqueue("step", nil, queue.WithID("cd-parent"), queue.OnQueue("held"))
-	c := e.enqueue("step", nil, queue.WithID("cd-child"), queue.DependsOn(p.ID))
+	c := e.enqueue("step", nil, queue.WithID("cd-child"), queue.OnQueue("held"), queue.DependsOn(p.ID))
 	if _, err := e.client.Cancel(e.ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +242,7 @@ func testDependsCancelAndDelete(t *testing.T, nb NewBroker) {
 		t.Fatalf("child of a canceled parent: %s %+v", j.State, j.Errors)
 	}
 	p2 := e.enqueue("step", nil, queue.WithID("cd-parent2"), queue.OnQueue("held"))
-	c2 := e.enqueue("step", nil, queue.WithID("cd-child2"), queue.DependsOn(p2.ID))
+	c2 := e.enqueue("step", nil, queue.WithID("cd-child2"), queue.OnQueue("held"), queue.DependsOn(p2.ID))
 	if err := e.client.Delete(e.ctx, p2.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +250,7 @@ func testDependsCancelAndDelete(t *testing.T, nb NewBroker) {
 		t.Fatalf("child of a deleted parent: %s %+v", j.State, j.Errors)
 	}
 	p3 := e.enqueue("step", nil, queue.WithID("cd-parent3"), queue.OnQueue("held"))
-	c3 := e.enqueue("step", nil, queue.WithID("cd-child3"), queue.DependsOn(p3.ID))
+	c3 := e.enqueue("step", nil, queue.WithID("cd-child3"), queue.OnQueue("held"), queue.DependsOn(p3.ID))
 	if st, err := e.client.Cancel(e.ctx, c3.ID); err != nil || st != queue.StateCanceled {
 		t.Fatalf("cancel a waiting job: %s %v", st, err)
 	}
@@ -242,7 +264,6 @@ func testDependsCancelAndDelete(t *testing.T, nb NewBroker) {
 
 func testDependsCancelAllWaiting(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
-	e.needGraph()
 	p := e.enqueue("step", nil, queue.WithID("caw-parent"), queue.OnQueue("caw"), queue.RunAt(time.Now().Add(time.Hour)))
 	c1 := e.enqueue("step", nil, queue.WithID("caw-c1"), queue.OnQueue("caw"), queue.DependsOn(p.ID))
 	c2 := e.enqueue("step", nil, queue.WithID("caw-c2"), queue.OnQueue("caw"), queue.DependsOn(c1.ID))
@@ -300,20 +321,38 @@ func (e *env) batch(id string) queue.BatchStatus {
 }
 
 func testBatchCallbacks(t *testing.T, nb NewBroker) {
-	e := newEnv(t, nb)
-	e.needGraph()
+	newEnv(t, nb).runBatches(queue.DefaultQueue, queue.DefaultQueue)
+}
+
+// testBatchAcrossQueues is testBatchCallbacks with the jobs of each batch on two queues and
+// its callbacks on a third (skipped where a batch's jobs and callbacks must be on its queue).
+func testBatchAcrossQueues(t *testing.T, nb NewBroker) {
+	newEnv(t, nb).runBatches("callbacks", queue.DefaultQueue, "other")
+}
+
+// runBatches runs a batch that succeeds and one with a dead job, their jobs spread over
+// queues and their callbacks on the queue callbacks, and checks their counts and callbacks.
+func (e *env) runBatches(callbacks string, queues ...string) {
+	t := e.t
 	var cb callbackLog
-	e.worker(queue.WorkerConfig{Concurrency: 4, Queues: []queue.QueueWeight{{Name: queue.DefaultQueue, Weight: 1}, {Name: "callbacks", Weight: 1}}}, map[string]queue.HandlerFunc{
+	cfg := queue.WorkerConfig{Concurrency: 4}
+	for _, q := range append(slices.Clone(queues), callbacks) {
+		if !slices.ContainsFunc(cfg.Queues, func(w queue.QueueWeight) bool { return w.Name == q }) {
+			cfg.Queues = append(cfg.Queues, queue.QueueWeight{Name: q, Weight: 1})
+		}
+	}
+	e.worker(cfg, map[string]queue.HandlerFunc{
 		"step": noop, "done": cb.handler, "success": cb.handler,
 		"gate": func(ctx context.Context, j *queue.Job) (any, error) { return nil, queue.NoRetry(errors.New("broken")) },
 	})
 	run := func(types ...string) (string, queue.BatchStatus) {
 		reqs := make([]queue.Request, len(types))
 		for i, typ := range types {
-			reqs[i] = queue.Request{Type: typ}
+			reqs[i] = queue.Request{Type: typ, Options: []queue.Option{queue.OnQueue(queues[i%len(queues)])}}
 		}
 		id, _, errs, err := e.client.EnqueueBatch(e.ctx, reqs,
-			queue.OnComplete("done", nil, queue.OnQueue("callbacks")), queue.OnSuccess("success", nil, queue.OnQueue("callbacks")))
+			queue.OnComplete("done", nil, queue.OnQueue(callbacks)), queue.OnSuccess("success", nil, queue.OnQueue(callbacks)))
+		e.skipAcrossQueues(append(errs, err)...)
 		if err != nil || errors.Join(errs...) != nil {
 			t.Fatalf("enqueue batch: %v %v", err, errs)
 		}
@@ -343,7 +382,6 @@ func testBatchCallbacks(t *testing.T, nb NewBroker) {
 
 func testBatchOpen(t *testing.T, nb NewBroker) {
 	e := newEnv(t, nb)
-	e.needGraph()
 	id, err := e.client.OpenBatch(e.ctx, queue.BatchID("open-batch"), queue.OnComplete("done", nil))
 	if err != nil {
 		t.Fatal(err)
@@ -386,13 +424,18 @@ func testBatchOpen(t *testing.T, nb NewBroker) {
 func testBatchLarge(t *testing.T, nb NewBroker) {
 	const n = 10000
 	e := newEnv(t, nb)
-	e.needGraph()
 	reqs := make([]queue.Request, n)
 	for i := range reqs {
 		reqs[i] = queue.Request{Type: "step", Options: []queue.Option{queue.OnQueue("large")}}
 	}
-	id, _, errs, err := e.client.EnqueueBatch(e.ctx, reqs, queue.OnComplete("done", nil, queue.OnQueue("large-done")))
-	if err != nil || errors.Join(errs...) != nil {
+	id, _, errs, err := e.client.EnqueueBatch(e.ctx, reqs, queue.OnComplete("done", nil, queue.OnQueue("large")))
+	for i, e := range errs {
+		if e != nil {
+			err = fmt.Errorf("job %d: %w", i, e)
+			break
+		}
+	}
+	if err != nil {
 		t.Fatalf("enqueue a batch of %d: %v", n, err)
 	}
 	for finished := 0; finished < n; {
@@ -416,11 +459,11 @@ func testBatchLarge(t *testing.T, nb NewBroker) {
 	if s.Total != n || s.Completed != n || s.Pending != 0 {
 		t.Fatalf("batch of %d: %+v", n, s)
 	}
-	if q := e.stats("large-done"); q.Pending != 1 || q.Active+q.Completed+q.Scheduled != 0 {
-		t.Fatalf("callback queue: %+v, want the one callback pending", q)
+	if q := e.stats("large"); q.Pending != 1 || q.Active+q.Scheduled != 0 || q.Completed != n {
+		t.Fatalf("queue: %+v, want the one callback pending", q)
 	}
 	var cb callbackLog
-	e.worker(queue.WorkerConfig{Queues: []queue.QueueWeight{{Name: "large-done", Weight: 1}}}, map[string]queue.HandlerFunc{"done": cb.handler})
+	e.worker(queue.WorkerConfig{Queues: []queue.QueueWeight{{Name: "large", Weight: 1}}}, map[string]queue.HandlerFunc{"done": cb.handler})
 	e.waitState(s.OnComplete, queue.StateCompleted)
 	if cb.count("done", id) != 1 {
 		t.Fatalf("callback ran %d times", cb.count("done", id))
@@ -432,7 +475,6 @@ func testBatchLarge(t *testing.T, nb NewBroker) {
 func testDependsLongChain(t *testing.T, nb NewBroker) {
 	const n = 1050
 	e := newEnv(t, nb)
-	e.needGraph()
 	reqs := make([]queue.Request, n)
 	for i := range reqs {
 		opts := []queue.Option{queue.OnQueue("chain"), queue.WithID(fmt.Sprintf("link-%d", i))}

@@ -96,6 +96,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"LimitedEvents":            testLimitedEvents,
 		"DependsChain":             testDependsChain,
 		"DependsFanOutFanIn":       testDependsFanOutFanIn,
+		"DependsAcrossQueues":      testDependsAcrossQueues,
 		"DependsParentFails":       testDependsParentFails,
 		"DependsCycleRefused":      testDependsCycleRefused,
 		"DependsParentFinished":    testDependsParentFinished,
@@ -103,6 +104,7 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"DependsCancelAllWaiting":  testDependsCancelAllWaiting,
 		"DependsLongChain":         testDependsLongChain,
 		"BatchCallbacks":           testBatchCallbacks,
+		"BatchAcrossQueues":        testBatchAcrossQueues,
 		"BatchOpen":                testBatchOpen,
 		"BatchLarge":               testBatchLarge,
 	}

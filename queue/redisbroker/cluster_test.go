@@ -2,7 +2,9 @@ package redisbroker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +27,76 @@ func TestClusterConformance(t *testing.T) {
 		t.Cleanup(func() { _ = b.Close() })
 		return b
 	})
+	t.Run("AcrossQueuesRefused", func(t *testing.T) {
+		t.Parallel()
+		testAcrossQueuesRefused(t, c)
+	})
+}
+
+// testAcrossQueuesRefused checks that on a cluster a dependency on a job of another queue, a
+// job added to a batch of another queue and a batch callback on another queue are refused,
+// with an error wrapping queue.ErrUnsupported that names the job, both queues and why, and
+// that nothing of them is stored. (Within one queue they work: the conformance suite.)
+func testAcrossQueuesRefused(t *testing.T, c *testenv.Cluster) {
+	ctx := context.Background()
+	b, err := Open(ctx, c.URL(), Options{Prefix: testPrefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	client := queue.NewClient(b)
+	qs := queuesOnMasters(t, c, 2)
+	refused := func(what string, err error, words ...string) {
+		t.Helper()
+		if !errors.Is(err, queue.ErrUnsupported) || errors.Is(err, queue.ErrParentNotFound) || errors.Is(err, queue.ErrBatchNotFound) {
+			t.Fatalf("%s: %v, want an error wrapping queue.ErrUnsupported", what, err)
+		}
+		for _, w := range append(words, "Redis Cluster", "hash slot") {
+			if !strings.Contains(err.Error(), w) {
+				t.Fatalf("%s: %q does not say %q", what, err, w)
+			}
+		}
+	}
+	gone := func(id string) {
+		t.Helper()
+		if _, err := client.Get(ctx, id); !errors.Is(err, queue.ErrJobNotFound) {
+			t.Fatalf("refused job %s: get = %v, want not found", id, err)
+		}
+	}
+	if _, err := client.Enqueue(ctx, "step", nil, queue.WithID("parent"), queue.OnQueue(qs[0])); err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.Enqueue(ctx, "step", nil, queue.WithID("child"), queue.OnQueue(qs[1]), queue.DependsOn("parent"))
+	refused("a parent on another queue", err, "child", "parent", qs[0], qs[1])
+	gone("child")
+	_, errs, err := client.EnqueueMany(ctx, []queue.Request{
+		{Type: "step", Options: []queue.Option{queue.WithID("kid"), queue.OnQueue(qs[0]), queue.DependsOn("root")}},
+		{Type: "step", Options: []queue.Option{queue.WithID("root"), queue.OnQueue(qs[1])}},
+	})
+	if err != nil || errs[1] != nil {
+		t.Fatalf("enqueue a parent and its child: %v %v", err, errs)
+	}
+	refused("a parent on another queue in the same call", errs[0], "kid", "root", qs[0], qs[1])
+	gone("kid")
+	if _, err := client.Enqueue(ctx, "step", nil, queue.WithID("orphan"), queue.OnQueue(qs[1]), queue.DependsOn("nobody")); !errors.Is(err, queue.ErrParentNotFound) {
+		t.Fatalf("a parent that exists nowhere: %v, want ErrParentNotFound", err)
+	}
+
+	_, err = client.OpenBatch(ctx, queue.BatchID("split"), queue.BatchQueue(qs[0]), queue.OnComplete("done", nil, queue.OnQueue(qs[1])))
+	refused("a batch callback on another queue", err, "split", qs[0], qs[1])
+	if _, err := client.Batch(ctx, "split"); !errors.Is(err, queue.ErrBatchNotFound) {
+		t.Fatalf("a refused batch: %v, want not found", err)
+	}
+	id, err := client.OpenBatch(ctx, queue.BatchQueue(qs[0]), queue.OnComplete("done", nil, queue.OnQueue(qs[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.Enqueue(ctx, "step", nil, queue.WithID("stray"), queue.OnQueue(qs[1]), queue.InBatch(id))
+	refused("a job added to a batch of another queue", err, "stray", id, qs[0], qs[1])
+	gone("stray")
+	if s, err := client.Batch(ctx, id); err != nil || s.Total != 0 {
+		t.Fatalf("batch after a refused job: %+v %v, want no job", s, err)
+	}
 }
 
 // TestClusterFailover kills (SIGKILL) the master of the first of three queues (on three masters) in the middle

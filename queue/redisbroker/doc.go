@@ -100,12 +100,16 @@
 //	p:{q}:running        HASH   count key → its jobs running now (keys with a concurrency limit)
 //	p:{q}:held:<key>     LIST   IDs of the jobs waiting for a running slot of the count key
 //	p:{q}:waiting        ZSET   job ID → enqueued (ms): jobs waiting for their parents
-//	p:{q}:children:<id>  SET    "<queue>/<id>" of the waiting children of job id (any queue),
-//	                            while it has some; deleted when it ends (lib.lua's ended)
-//	p:batch:<id>         HASH   a batch (queue.InBatch): created, keep, total, completed, dead,
-//	                            canceled, sealed, fin (finished, ms), oc and os (the callbacks
-//	                            as "<queue>\n<id>\n<priority>\n<packed>"); expires keep ms after
-//	                            it finished
+//	p:{q}:children:<id>  SET    "<queue>/<id>" of the waiting children of job id (any queue;
+//	                            on a cluster, q), while it has some; deleted when it ends
+//	                            (lib.lua's ended)
+//	p:{q}:batch:<id>     HASH   a batch of queue q (queue.InBatch, BatchSpec.Queue): created,
+//	                            keep, total, completed, dead, canceled, sealed, fin (finished,
+//	                            ms), oc and os (the callbacks as "<queue>\n<id>\n<priority>\n
+//	                            <packed>"); expires keep ms after it finished. Its jobs' field
+//	                            b is "<q>/<id>"; a batch opened by a version before batches
+//	                            belonged to a queue is p:batch:<id>, its jobs' b the bare ID,
+//	                            and is still read, joined, sealed and counted
 //	p:queues             SET    names of the queues that have had a job
 //	p:workers            ZSET   worker ID → last heartbeat (ms)
 //	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its
@@ -128,12 +132,14 @@
 //
 // # Dependencies and batches
 //
-// A child may wait for parents on other queues, and a batch may span queues, so the step that
-// records a job's outcome also touches the keys of its children's queues (their hash, their
-// waiting zset, their pending list) and its batch's hash, which lie outside the job's hash tag:
-// the scripts build those keys from the prefix (lua/lib.lua's ended, fireBatch). This keeps the
-// release of a child and the enqueue of a batch callback in the very script that records the
-// last outcome, which is what makes them exactly once across crashes. A job without children
+// On one server a child may wait for parents on other queues, and a batch may span queues, so
+// the step that records a job's outcome also touches the keys of its children's queues (their
+// hash, their waiting zset, their pending list) and its batch's hash, which may lie outside
+// the job's hash tag: the scripts build those keys from the prefix (lua/lib.lua's ended,
+// fireBatch). This keeps the release of a child and the enqueue of a batch callback in the
+// very script that records the last outcome, which is what makes them exactly once across
+// crashes. Batch and SealBatch, which take only an ID, look the batch up in the known queues
+// (and at its key of before) in one pipelined round trip, as Get does for a job. A job without children
 // or batch pays for it with two more fields in the HMGET finish already makes. Enqueue looks
 // a parent up by ID in the child's queue, then in every known queue; jobs with parents or a
 // batch go through their own script (lua/enqueuegraph.lua), after the others in one more round
@@ -156,10 +162,14 @@
 //   - the worker records, the queue set and the history are keys of their own, read with
 //     single-key commands or pipelines (go-redis sends each command to its slot's master);
 //   - WaitReplicas is refused (ErrClusterWait): a write's WAIT must reach the master that made
-//     it, and one call may write to several.
+//     it, and one call may write to several;
+//   - dependencies and batches work within one queue, whose slot holds the parent, its
+//     children and the batch: enqueuegraph.lua looks for parents and batches on the job's
+//     queue only, and OpenBatch refuses a callback on another queue than the batch's. A job
+//     refused as "parent (batch) not found" is looked up on the other queues afterwards
+//     (graph.go's acrossSlots): found there, its error wraps queue.ErrUnsupported and names
+//     both queues.
 //
 // After a failed call the client reloads the slot map at once (and every clusterReload), so
 // a promoted replica is used as soon as the cluster has promoted it.
-//   - dependencies and batches are refused (queue.ErrUnsupported): a job's outcome releases
-//     children and counts its batch in the same script, and those keys are in other slots.
 package redisbroker

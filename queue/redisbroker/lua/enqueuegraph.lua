@@ -1,32 +1,77 @@
 -- enqueuegraph: store new jobs of one queue that have parents or a batch (queue.DependsOn,
 -- queue.InBatch), one by one in the order given (parents before children); jobs with neither
--- go through enqueue.lua.
+-- go through enqueue.lua. It registers the queue in <prefix>:queues, unless here (then the
+-- caller does).
 -- KEYS[1]  the queue's key base
--- ARGV[1]  the key prefix, then per job: id, packed fields, run-at ms (0: none), unique key
---          ("" none), unique-for ms, priority, deadline ms (0: none), batch ID ("" none), run
---          anyway ("1" or ""), number of parents n, then the n parent IDs
+-- ARGV[1]  the key prefix; ARGV[2] "1" to look for parents and batches on this queue only
+--          (Redis Cluster: other queues are other slots), "" to look on every queue too;
+--          then per job: id, packed fields, run-at ms (0: none), unique key ("" none),
+--          unique-for ms, priority, deadline ms (0: none), batch ID ("" none), run anyway
+--          ("1" or ""), number of parents n, then the n parent IDs
 -- Returns two values per job: a code (0 stored pending or scheduled, 1 duplicate id,
 -- 2 duplicate unique key, 3 parent not found, 4 batch not found, 5 batch sealed, 6 stored
 -- waiting, 7 stored canceled by a failed parent) and the parent or batch it is about ("").
 local base = KEYS[1]
 local prefix = ARGV[1]
+local here = ARGV[2] == '1'
 local q = string.match(base, '{([^{}]*)}:$')
 local now = nowms()
 local queues = nil
 
+-- others returns the key bases of the other known queues (none with here).
+local function others()
+  if not queues then
+    queues = {}
+    if not here then
+      for _, name in ipairs(redis.call('SMEMBERS', prefix .. ':queues')) do
+        if name ~= q then queues[#queues + 1] = queueBase(prefix, name) end
+      end
+    end
+  end
+  return queues
+end
+
 -- findParent returns the key base of the queue holding job id (this queue first), or nil.
 local function findParent(id)
   if redis.call('EXISTS', base .. 'job:' .. id) == 1 then return base end
-  queues = queues or redis.call('SMEMBERS', prefix .. ':queues')
-  for _, name in ipairs(queues) do
-    local b = queueBase(prefix, name)
+  for _, b in ipairs(others()) do
     if redis.call('EXISTS', b .. 'job:' .. id) == 1 then return b end
   end
   return nil
 end
 
--- check returns the code and subject of a job refused before anything is stored, or nil
--- and the key base of each parent.
+-- findBatch returns batch bid as {key, the jobs' field b, sealed}, or false: on this queue,
+-- else (unless here) as versions before this one stored it, else on another queue. Each
+-- batch is looked up once per call.
+local batches = {}
+local function findBatch(bid)
+  local found = batches[bid]
+  if found ~= nil then return found end
+  found = false
+  local k = base .. 'batch:' .. bid
+  if redis.call('EXISTS', k) == 1 then
+    found = {k, q .. '/' .. bid}
+  elseif not here then
+    k = prefix .. ':batch:' .. bid
+    if redis.call('EXISTS', k) == 1 then
+      found = {k, bid}
+    else
+      for _, b in ipairs(others()) do
+        k = b .. 'batch:' .. bid
+        if redis.call('EXISTS', k) == 1 then
+          found = {k, string.match(b, '{([^{}]*)}:$') .. '/' .. bid}
+          break
+        end
+      end
+    end
+  end
+  if found then found[3] = redis.call('HEXISTS', found[1], 'sealed') == 1 end
+  batches[bid] = found
+  return found
+end
+
+-- check returns the code and subject of a job refused before anything is stored, or nil,
+-- the key base of each parent and the batch (false for none).
 local function check(id, bid, parents)
   if redis.call('EXISTS', base .. 'job:' .. id) == 1 then return 1, '' end
   local bases = {}
@@ -34,12 +79,13 @@ local function check(id, bid, parents)
     bases[i] = findParent(p)
     if not bases[i] then return 3, p end
   end
+  local batch = false
   if bid ~= '' then
-    local sealed = redis.call('HMGET', batchKey(prefix, bid), 'created', 'sealed')
-    if not sealed[1] then return 4, bid end
-    if sealed[2] then return 5, bid end
+    batch = findBatch(bid)
+    if not batch then return 4, bid end
+    if batch[3] then return 5, bid end
   end
-  return nil, bases
+  return nil, bases, batch
 end
 
 -- link registers job id under its parents and returns how many it waits for, or the parent
@@ -60,9 +106,9 @@ local function link(id, parents, bases, anyway)
   return waits
 end
 
-redis.call('SADD', prefix .. ':queues', q)
+if not here then redis.call('SADD', prefix .. ':queues', q) end
 local res = {}
-local i = 2
+local i = 3
 while i <= #ARGV do
   local id, packed, runAt, uk, uf = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
   local p, dl, bid, anyway = tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7], ARGV[i + 8] == '1'
@@ -70,7 +116,7 @@ while i <= #ARGV do
   local parents = {}
   for k = 1, n do parents[k] = ARGV[i + 9 + k] end
   i = i + 10 + n
-  local code, bases = check(id, bid, parents)
+  local code, bases, batch = check(id, bid, parents)
   if not code and uk ~= '' then
     local ok
     if uf ~= '0' then
@@ -90,9 +136,9 @@ while i <= #ARGV do
     if p ~= 0 then redis.call('HSET', jk, 'pr', p) end
     if dl ~= '0' then redis.call('HSET', jk, 'dl', dl) end
     if runAt > 0 then redis.call('HSET', jk, 'r', runAt) end
-    if bid ~= '' then
-      redis.call('HSET', jk, 'b', bid)
-      redis.call('HINCRBY', batchKey(prefix, bid), 'total', 1)
+    if batch then
+      redis.call('HSET', jk, 'b', batch[2])
+      redis.call('HINCRBY', batch[1], 'total', 1)
     end
     emit(base, id, 'enqueued')
     local waits, parent, how = link(id, parents, bases, anyway)
@@ -100,7 +146,7 @@ while i <= #ARGV do
       local ne = redis.call('HINCRBY', jk, 'n', 1)
       redis.call('HSET', jk, 'e' .. ne, cjson.encode({a = 0, e = 'parent job ' .. parent .. ' is ' .. how, t = now}))
       cancelOne(base, id, now, ttlOf(packed), uk ~= '' and uk or nil)
-      if bid ~= '' then batchCount(prefix, bid, 'canceled', 1, now) end
+      if batch then batchCount(prefix, batch[2], 'canceled', 1, now) end
       code = 7
     elseif waits > 0 then
       redis.call('HSET', jk, 's', 'waiting', 'wn', waits)

@@ -202,12 +202,20 @@ end
 -- state 'waiting' (zset base..'waiting', ID → enqueued ms) with field wn, the number of its
 -- parents not finished, and ra = 1 when it runs even if a parent fails. A parent has field
 -- ch = 1 and the set base..'children:'..id of "<queue>/<id>" of its children, which may be
--- on other queues: those keys are outside the parent's hash tag (see doc.go). A job of a
--- batch has field b, the batch ID; the batch is the hash <prefix>:batch:<id>.
+-- on other queues (never on Redis Cluster, where a job's parents are on its queue). A job of
+-- a batch has field b, "<queue>/<batch ID>": the batch is the hash <prefix>:{<queue>}:batch:<id>,
+-- in the slot of its queue (on Redis Cluster, the job's own); b without a slash is a batch ID
+-- written by versions before it, whose hash is <prefix>:batch:<id>.
 
 local function prefixOf(base) return string.match(base, '^(.*):{[^{}]*}:$') end
 local function queueBase(prefix, q) return prefix .. ':{' .. q .. '}:' end
-local function batchKey(prefix, id) return prefix .. ':batch:' .. id end
+
+-- batchKey returns the key of the batch of field b of a job.
+local function batchKey(prefix, b)
+  local q, id = string.match(b, '^(.*)/([^/]*)$')
+  if q then return queueBase(prefix, q) .. 'batch:' .. id end
+  return prefix .. ':batch:' .. b
+end
 
 -- cancelOne makes a job that is not active canceled: kept for its result TTL (ttl ms, read
 -- from its packed fields when false), lock released. cancelNow also settles what depends on it.
@@ -247,7 +255,9 @@ local function addCallback(prefix, bk, f)
   if p ~= 0 then redis.call('HSET', base .. 'job:' .. id, 'pr', p) end
   pushPending(base, p, {id})
   wake(base)
-  redis.call('SADD', prefix .. ':queues', q)
+  -- The batch's own queue is registered by OpenBatch (on Redis Cluster p:queues is in
+  -- another slot, and a callback is on the batch's queue).
+  if string.sub(bk, 1, #base) ~= base then redis.call('SADD', prefix .. ':queues', q) end
   emit(base, id, 'enqueued')
 end
 
@@ -265,9 +275,10 @@ local function fireBatch(prefix, bk, now)
 end
 
 -- batchCount adds n to the count of a batch's jobs that ended as how (a job deleted before
--- it finished counts as canceled), and fires the batch if that was its last job.
-local function batchCount(prefix, bid, how, n, now)
-  local bk = batchKey(prefix, bid)
+-- it finished counts as canceled), and fires the batch if that was its last job; b is the
+-- job's field b.
+local function batchCount(prefix, b, how, n, now)
+  local bk = batchKey(prefix, b)
   if redis.call('EXISTS', bk) == 0 then return end -- expired
   if how ~= 'completed' and how ~= 'dead' then how = 'canceled' end
   redis.call('HINCRBY', bk, how, n)
