@@ -33,8 +33,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		step "installing ${missing[*]} with apt-get"
 		export DEBIAN_FRONTEND=noninteractive
+		started=$SECONDS
 		apt-get update -qq
 		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		echo "installed in $((SECONDS - started)) s"
 	else
 		echo "missing: ${missing[*]}" >&2
 		echo "install them, e.g.: sudo apt-get install ${missing[*]}   (macOS: brew install redis postgresql chromium; pip install pytest flask)" >&2

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CancelRacesFinish", testCancelRacesFinish},
 		{"ConcurrentRecordStep", testConcurrentRecordStep},
 		{"ConcurrentWorkflows", testConcurrentWorkflows},
+		{"ConcurrentCreateReadsBack", testConcurrentCreateReadsBack},
 		{"Graph", testGraph},
 		{"GraphRetry", testGraphRetry},
 		{"ConcurrentFinishStep", testConcurrentFinishStep},
@@ -1191,6 +1192,35 @@ func testConcurrentWorkflows(t *testing.T, s store.Store) {
 	}
 	if sum.Total != n || sum.Completed != n || sum.TotalSavings != n || sum.CompletionRate != 1 {
 		t.Fatalf("summary = %+v", sum)
+	}
+}
+
+// testConcurrentCreateReadsBack: workflows created at once (in one group, where the store
+// groups) are returned exactly as GetWorkflow reads them back, inputs as sent included.
+func testConcurrentCreateReadsBack(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = 24
+	created := make([]store.Workflow, n)
+	errs := make([]error, n)
+	parallel(n, func(i int) {
+		created[i], errs[i] = s.CreateWorkflow(ctx, store.NewWorkflow{
+			AgentID: fmt.Sprintf("agent-%d", i), Type: "t", Mode: "execute", TotalSteps: i % 4,
+			Inputs:           json.RawMessage(fmt.Sprintf(`{ "n": %d, "text": "é \\u00e9" }`, i)),
+			WeeklyHoursSaved: 0.1 * float64(i), WeeklySavings: 1e-7 + float64(i)/3,
+		})
+	})
+	for i, w := range created {
+		if errs[i] != nil {
+			t.Fatalf("create %d: %v", i, errs[i])
+		}
+		got, err := s.GetWorkflow(ctx, w.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Steps, got.Metrics, got.Runs = nil, nil, nil
+		if !reflect.DeepEqual(got, w) {
+			t.Fatalf("CreateWorkflow returned\n%+v\nGetWorkflow reads\n%+v", w, got)
+		}
 	}
 }
 
