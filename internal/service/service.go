@@ -338,7 +338,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.broker, err = OpenServingBroker(ctx, cfg.Config, log); err != nil {
 		return nil, err
 	}
-
 	client := s.tel.NewClient(s.broker)
 	wf, err := OpenWorkflows(ctx, WorkflowsConfig{
 		Config: cfg.Config, Types: types, MaxRetries: cfg.MaxRetries, Client: client, Logger: log,
@@ -348,39 +347,70 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.store, s.engine = wf.Store, wf.Engine
-	st := wf.Store
 	if !cfg.NoWorker {
-		s.worker = queue.NewWorker(s.broker, s.tel.Worker(queue.WorkerConfig{
-			Queues:          WorkerQueues(cfg.Schedules),
-			Concurrency:     cfg.Concurrency,
-			Lease:           cfg.Lease,
-			ShutdownTimeout: cfg.ShutdownTimeout,
-			Middleware:      []queue.Middleware{queue.LoggingMiddleware(log)},
-			Logger:          log,
-		}))
-		s.engine.Register(s.worker)
-		jobs.Register(s.worker)
-		httpjobs.Register(s.worker, cfg.Handlers, log)
+		s.worker = s.newWorker()
 	}
 	if !cfg.NoScheduler {
-		list := cfg.Schedules
-		if list == nil {
-			list = schedules.Defaults()
-		}
-		if s.sched, err = queue.NewScheduler(s.broker, s.tel.Scheduler(queue.SchedulerConfig{
-			Schedules: list, KnownTypes: append(schedules.KnownTypes(), cfg.Handlers.Types()...), Logger: log,
-		}, s.broker)); err != nil {
+		if s.sched, err = s.newScheduler(); err != nil {
 			return nil, err
 		}
 	}
+	handler, err := s.handler(client)
+	if err != nil {
+		return nil, err
+	}
+	s.tel.WatchStats(s.broker, s.store)
+	s.srv = NewHTTPServer(ctx, handler, log)
+	if s.ln = cfg.Listener; s.ln == nil {
+		if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+// newWorker returns the service's worker, with the handlers of workflows, of the built-in
+// jobs and of the configured HTTP jobs.
+func (s *Service) newWorker() *queue.Worker {
+	cfg := s.cfg
+	w := queue.NewWorker(s.broker, s.tel.Worker(queue.WorkerConfig{
+		Queues:          WorkerQueues(cfg.Schedules),
+		Concurrency:     cfg.Concurrency,
+		Lease:           cfg.Lease,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Middleware:      []queue.Middleware{queue.LoggingMiddleware(s.log)},
+		Logger:          s.log,
+	}))
+	s.engine.Register(w)
+	jobs.Register(w)
+	httpjobs.Register(w, cfg.Handlers, s.log)
+	return w
+}
+
+// newScheduler returns the service's scheduler of the configured schedules (the built-in
+// ones when none are).
+func (s *Service) newScheduler() (*queue.Scheduler, error) {
+	list := s.cfg.Schedules
+	if list == nil {
+		list = schedules.Defaults()
+	}
+	return queue.NewScheduler(s.broker, s.tel.Scheduler(queue.SchedulerConfig{
+		Schedules: list, KnownTypes: append(schedules.KnownTypes(), s.cfg.Handlers.Types()...), Logger: s.log,
+	}, s.broker))
+}
+
+// handler returns what the service serves: the API and, unless turned off, the dashboard,
+// behind the telemetry and the host check.
+func (s *Service) handler(client *queue.Client) (http.Handler, error) {
 	apiCfg := api.Config{
 		Engine: s.engine,
-		Token:  cfg.APIToken,
+		Token:  s.cfg.APIToken,
 		Checks: []api.Check{
-			{Name: "store", Ping: st.Ping},
+			{Name: "store", Ping: s.store.Ping},
 			{Name: "queue", Ping: s.broker.Ping},
 		},
-		Logger: log,
+		Logger: s.log,
 		Queue:  client,
 	}
 	if s.sched != nil {
@@ -388,24 +418,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.api = api.New(apiCfg)
 	var handler http.Handler = s.api
-	if !cfg.NoDashboard {
+	if !s.cfg.NoDashboard {
+		var err error
 		if handler, err = s.withDashboard(client); err != nil {
 			return nil, err
 		}
 	}
-	s.tel.WatchStats(s.broker, st)
-	handler = httpguard.New(httpguard.Config{
-		AllowedHosts: httpguard.Hosts(listenAddr(cfg), cfg.AllowedHosts), Logger: log,
-	}, s.tel.Handler(handler))
-	s.srv = NewHTTPServer(ctx, handler, log)
-	s.ln = cfg.Listener
-	if s.ln == nil {
-		if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-		}
-	}
-	ok = true
-	return s, nil
+	return httpguard.New(httpguard.Config{
+		AllowedHosts: httpguard.Hosts(listenAddr(s.cfg), s.cfg.AllowedHosts), Logger: s.log,
+	}, s.tel.Handler(handler)), nil
 }
 
 // dashboardPrefix is where serve mounts the web dashboard.
@@ -440,13 +461,8 @@ func (s *Service) Describe() (storeDesc, queueDesc string) {
 	return storeDesc, s.cfg.BrokerDescription()
 }
 
-// Run serves the API and runs the worker, the scheduler and the relay until ctx is done, then
-// shuts down in order: stop accepting and drain HTTP requests, stop the relay and the
-// scheduler, let the worker finish (or requeue) its running jobs, close the broker and the
-// store. It returns the first error that stopped the service early, or nil after a shutdown
-// asked for by ctx.
-func (s *Service) Run(ctx context.Context) error {
-	defer s.Close()
+// logStart logs what the service serves and with what: one line at start.
+func (s *Service) logStart() {
 	storeDesc, queueDesc := s.Describe()
 	workerDesc := "off"
 	if s.worker != nil {
@@ -467,7 +483,30 @@ func (s *Service) Run(ctx context.Context) error {
 	s.logExposure()
 	s.log.Info("dominion serve", "addr", s.ln.Addr().String(), "data_dir", s.cfg.DataDir, "store", storeDesc, "queue", queueDesc,
 		"worker", workerDesc, "schedules", schedDesc, "dashboard", dashDesc, "auth", s.cfg.APIToken != "", "workflow_types", strings.Join(s.engine.Registry().Names(), ","))
+}
 
+// shutdownHTTP stops the HTTP server: the requests running get up to the shutdown timeout,
+// then their connections are closed.
+func (s *Service) shutdownHTTP(ctx context.Context) {
+	if s.dash != nil {
+		_ = s.dash.Close() // ends the live streams, so that Shutdown does not wait for them
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		s.log.Warn("HTTP requests still running at the shutdown timeout; closing their connections", "err", err)
+		_ = s.srv.Close()
+	}
+}
+
+// Run serves the API and runs the worker, the scheduler and the relay until ctx is done, then
+// shuts down in order: stop accepting and drain HTTP requests, stop the relay and the
+// scheduler, let the worker finish (or requeue) its running jobs, close the broker and the
+// store. It returns the first error that stopped the service early, or nil after a shutdown
+// asked for by ctx.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.Close()
+	s.logStart()
 	ApplyLimits(ctx, queue.NewClient(s.broker), s.cfg.QueueLimits, s.log)
 	bg := context.WithoutCancel(ctx)
 	relayCtx, stopRelay := context.WithCancel(bg)
@@ -514,15 +553,7 @@ func (s *Service) Run(ctx context.Context) error {
 		workerDone <- nil
 	}
 
-	if s.dash != nil {
-		_ = s.dash.Close() // ends the live streams, so that Shutdown does not wait for them
-	}
-	sctx, cancel := context.WithTimeout(bg, s.cfg.ShutdownTimeout)
-	if err := s.srv.Shutdown(sctx); err != nil {
-		s.log.Warn("HTTP requests still running at the shutdown timeout; closing their connections", "err", err)
-		_ = s.srv.Close()
-	}
-	cancel()
+	s.shutdownHTTP(bg)
 	stopRelay() // and the scheduler
 	<-relayDone
 	<-schedDone
