@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -21,6 +22,7 @@ func TestCreateWorkflowAlso(t *testing.T) {
 	const n = 40
 	ids := make([]string, n)
 	errs := make([]error, n)
+	created := make([]store.Workflow, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -39,7 +41,7 @@ func TestCreateWorkflowAlso(t *testing.T) {
 			if i%4 == 1 {
 				nw.IdempotencyKey, nw.Fingerprint = "key-"+id, "f"
 			}
-			_, errs[i] = st.CreateWorkflow(ctx, nw)
+			created[i], errs[i] = st.CreateWorkflow(ctx, nw)
 		})
 	}
 	wg.Wait()
@@ -53,6 +55,11 @@ func TestCreateWorkflowAlso(t *testing.T) {
 		}
 		if errs[i] != nil || err != nil || w.JobID != id || !w.Enqueued() {
 			t.Errorf("workflow %d: create %v, get %v, job %q enqueued %v; want it stored as enqueued", i, errs[i], err, w.JobID, w.Enqueued())
+			continue
+		}
+		w.Steps, w.Metrics, w.Runs = nil, nil, nil
+		if !reflect.DeepEqual(created[i], w) {
+			t.Errorf("workflow %d: CreateWorkflow returned\n%+v\nGetWorkflow reads\n%+v", i, created[i], w)
 		}
 	}
 	if waiting, err := st.CountPendingEnqueue(ctx); err != nil || waiting != 0 {

@@ -555,24 +555,29 @@ const sqliteInsertArgs = 12
 // sqliteInsert is one insertWorkflowsSQLite statement: the requests and its arguments,
 // made before the writer goroutine runs it.
 type sqliteInsert struct {
-	reqs []createReq
-	args []any
+	reqs  []createReq
+	query string
+	args  []any
 }
 
 func newSQLiteInsert(reqs []createReq) sqliteInsert {
 	args := make([]any, 0, len(reqs)*sqliteInsertArgs)
 	for _, r := range reqs {
 		nw, at := r.nw, r.at.UnixMicro()
+		var enqueuedAt any // NULL: in the outbox
+		if nw.JobID != "" {
+			enqueuedAt = at
+		}
 		args = append(args, nw.ID, nw.AgentID, nw.Type, nw.Mode, string(nw.Inputs), nw.TotalSteps,
-			nw.WeeklyHoursSaved, nw.WeeklySavings, at, at, nw.JobID, r.enqueuedAt(sqliteDialect()))
+			nw.WeeklyHoursSaved, nw.WeeklySavings, at, at, nw.JobID, enqueuedAt)
 	}
-	return sqliteInsert{reqs: reqs, args: args}
+	return sqliteInsert{reqs: reqs, query: insertWorkflowsSQLite(len(reqs)), args: args}
 }
 
 // run runs the statement in tx and returns the workflows it inserted (the others' ids were
 // taken).
 func (in sqliteInsert) run(ctx context.Context, tx DBTX) ([]Workflow, error) {
-	ids, err := queryIDs(ctx, tx, insertWorkflowsSQLite(len(in.reqs)), in.args...)
+	ids, err := queryIDs(ctx, tx, in.query, in.args...)
 	if err != nil {
 		return nil, err
 	}
