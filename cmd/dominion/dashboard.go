@@ -111,21 +111,32 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 	}
 	srv := service.NewHTTPServer(ctx, httpguard.New(httpguard.Config{AllowedHosts: httpguard.Hosts(*addr, a.cfg.AllowedHosts), Logger: a.log},
 		tel.Handler(service.MountDashboard(p, d, nil))), a.log)
+	a.logDashboard(ln.Addr(), p, cfg, loopback)
+	return a.serveDashboard(ctx, path, srv, ln, d)
+}
+
+// logDashboard logs where the dashboard listens and who can use it; a warning when anyone
+// who reaches it beyond loopback can.
+func (a *app) logDashboard(addr net.Addr, prefix string, cfg dashboard.Config, loopback bool) {
 	auth := "no login (set DOMINION_DASHBOARD_TOKEN to require one)"
-	if token != "" {
+	if cfg.Token != "" {
 		auth = "login with the token"
 	}
 	reach := "loopback only: reachable from this machine"
 	if !loopback {
 		reach = "beyond loopback"
 	}
-	a.log.Info("dashboard listening", "url", "http://"+displayAddr(ln.Addr())+p+"/", "listen", ln.Addr().String(), "reach", reach,
-		"broker", cfg.Broker, "workflows", cfg.Workflows != nil, "read_only", *readOnly, "auth", auth)
-	if !loopback && token == "" {
+	a.log.Info("dashboard listening", "url", "http://"+displayAddr(addr)+prefix+"/", "listen", addr.String(), "reach", reach,
+		"broker", cfg.Broker, "workflows", cfg.Workflows != nil, "read_only", cfg.ReadOnly, "auth", auth)
+	if !loopback && cfg.Token == "" {
 		a.log.Warn("dashboard listening beyond loopback WITHOUT a login (DOMINION_ALLOW_INSECURE / --insecure-listen): "+
-			"anyone who can reach this address can use it", "listen", ln.Addr().String())
+			"anyone who can reach this address can use it", "listen", addr.String())
 	}
+}
 
+// serveDashboard serves the dashboard on ln until ctx is done (exitOK) or serving fails,
+// then shuts the server down, giving running requests up to 10 s.
+func (a *app) serveDashboard(ctx context.Context, path string, srv *http.Server, ln net.Listener, d *dashboard.Dashboard) int {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
