@@ -227,12 +227,13 @@ func TestComposeTopology(t *testing.T) {
 		return nil
 	})
 
-	// Each worker serves its metrics where DOMINION_METRICS_ADDR says (Prometheus scrapes it).
+	// Each worker serves its metrics where DOMINION_METRICS_ADDR says (Prometheus scrapes it):
+	// its slots, whether or not it ran a job (one worker may have leased all six).
 	finished := 0
 	for _, u := range workerMetrics {
 		status, body := request(t, http.MethodGet, u, "", "")
-		if status != http.StatusOK || !strings.Contains(string(body), "dominion_jobs_finished_total") {
-			t.Errorf("GET %s: %d; want the worker's metrics", u, status)
+		if status != http.StatusOK || !strings.Contains(string(body), "\ndominion_worker_slots ") {
+			t.Errorf("GET %s: %d; want the worker's metrics (dominion_worker_slots)", u, status)
 		}
 		finished += strings.Count(string(body), "\ndominion_jobs_finished_total{")
 	}
