@@ -577,8 +577,8 @@ func newSQLiteInsert(reqs []createReq) sqliteInsert {
 // run runs the statement in tx and returns the workflows it inserted (the others' ids were
 // taken).
 func (in sqliteInsert) run(ctx context.Context, tx DBTX) ([]Workflow, error) {
-	ids, err := queryIDs(ctx, tx, in.query, in.args...)
-	if err != nil {
+	ids := make(map[string]bool, len(in.reqs))
+	if err := addIDs(ctx, tx, ids, in.query, in.args...); err != nil {
 		return nil, err
 	}
 	ws := make([]Workflow, 0, len(ids))
@@ -859,25 +859,24 @@ func queryWorkflows(ctx context.Context, q DBTX, query string, args ...any) ([]W
 	return ws, rows.Err()
 }
 
-// A cursor is the (created_at, id) of the last row of a page.
-// queryIDs runs query, which returns one id per row, and returns the set of ids.
-func queryIDs(ctx context.Context, q DBTX, query string, args ...any) (map[string]bool, error) {
+// addIDs runs query, which returns one id per row, and adds the ids to set.
+func addIDs(ctx context.Context, q DBTX, set map[string]bool, query string, args ...any) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	ids := make(map[string]bool)
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, err
+			return err
 		}
-		ids[id] = true
+		set[id] = true
 	}
-	return ids, rows.Err()
+	return rows.Err()
 }
 
+// A cursor is the (created_at, id) of the last row of a page.
 func encodeCursor(at time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "|" + id))
 }
@@ -990,22 +989,7 @@ func (s *sqlStore) runMarks(calls []*call[markReq, struct{}]) {
 	}
 	found, err := func() (map[string]bool, error) {
 		m := make(map[string]bool, len(calls))
-		collect := func(query string, args ...any) error {
-			rows, err := s.db.QueryContext(ctx, query, args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				m[id] = true
-			}
-			return rows.Err()
-		}
-		if err := collect(markManySQL, ids, jobs, now); err != nil {
+		if err := addIDs(ctx, s.db, m, markManySQL, ids, jobs, now); err != nil {
 			return nil, err
 		}
 		if len(m) < len(calls) {
@@ -1015,7 +999,7 @@ func (s *sqlStore) runMarks(calls []*call[markReq, struct{}]) {
 					rest = append(rest, id)
 				}
 			}
-			if err := collect(`SELECT id FROM workflows WHERE id = ANY($1::text[])`, rest); err != nil {
+			if err := addIDs(ctx, s.db, m, `SELECT id FROM workflows WHERE id = ANY($1::text[])`, rest); err != nil {
 				return nil, err
 			}
 		}
