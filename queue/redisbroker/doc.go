@@ -49,6 +49,15 @@
 // (redis-cluster://host1:7000,host2:7001; url.go says the forms). New takes a go-redis client
 // the caller made: plain, failover or cluster.
 //
+// A call whose reply is lost (the connection dropped after Redis ran it, or the reply came
+// after the read timeout) is sent again by go-redis, which cannot tell it from a call that
+// never ran; the scripts leave the same state when run twice with the same arguments
+// (resend.go). An enqueue or batch opening sent again reports its jobs or batch stored, not
+// duplicates of themselves; a fetch sent again returns the jobs the first run leased, from a
+// record kept under the call's token for as long as a copy may still come (20 s with Open's
+// defaults, and never longer than the lease), rather than leasing more jobs that would lose
+// an attempt to an expired lease.
+//
 // Redis replicates asynchronously, so a failover can lose the writes its master acknowledged
 // last. With Options.WaitReplicas, Enqueue and Finish end their round trip with a counter
 // bump and WAIT, and fail with ErrNotReplicated when fewer replicas confirm (replicas.go).
@@ -103,8 +112,11 @@
 //	p:{q}:children:<id>  SET    "<queue>/<id>" of the waiting children of job id (any queue;
 //	                            on a cluster, q), while it has some; deleted when it ends
 //	                            (lib.lua's ended)
+//	p:{q}:fetched:<tok>  LIST   queue index, job ID, … of the jobs one fetch call leased, PX
+//	                            the resend window or the lease (resend.go, fetch.lua)
 //	p:{q}:batch:<id>     HASH   a batch of queue q (queue.InBatch, BatchSpec.Queue): created,
-//	                            keep, total, completed, dead, canceled, sealed, fin (finished,
+//	                            keep, total, completed, dead, canceled, cn (created, ns: tells
+//	                            the call that opened it), sealed, fin (finished,
 //	                            ms), oc and os (the callbacks as "<queue>\n<id>\n<priority>\n
 //	                            <packed>"); expires keep ms after it finished. Its jobs' field
 //	                            b is "<q>/<id>"; a batch opened by a version before batches

@@ -110,9 +110,14 @@ func (b *Broker) fetchScript(ctx context.Context, req queue.FetchRequest, queues
 		return fetched{}, err
 	}
 	// Once sent, the script is waited for even if ctx ends: the jobs it leases are returned
-	// rather than left leased to no one until their lease runs out.
+	// rather than left leased to no one until their lease runs out. If the reply is lost and
+	// the call sent again, the token makes the second run return what the first leased.
+	token, keep := "", min(b.resend, lease)
+	if keep > 0 {
+		token = fetchToken()
+	}
 	reply, err := b.run(context.WithoutCancel(ctx), b.s.fetch, b.keys.bases(queues),
-		req.WorkerID, max, lease.Milliseconds(), b.maxDead, before).Slice()
+		req.WorkerID, max, lease.Milliseconds(), b.maxDead, before, token, keep.Milliseconds()).Slice()
 	if err != nil {
 		return fetched{}, b.wrap(err, "fetch from queues %v", queues)
 	}

@@ -224,7 +224,7 @@ func (b *Broker) OpenBatch(ctx context.Context, spec queue.BatchSpec) error {
 		return b.wrap(err, "open batch %s", spec.ID)
 	}
 	open := &evalCall{script: b.s.openBatch, keys: []string{b.keys.batch(q, spec.ID)}, args: []any{spec.CreatedAt.UnixMilli(),
-		spec.Keep.Milliseconds(), callbackSpec(spec.OnComplete), callbackSpec(spec.OnSuccess)}}
+		spec.Keep.Milliseconds(), callbackSpec(spec.OnComplete), callbackSpec(spec.OnSuccess), spec.CreatedAt.UnixNano()}}
 	err := b.pipelined(ctx, []*evalCall{open}, func(p redis.Pipeliner) { p.SAdd(ctx, b.keys.queues(), q) })
 	if err != nil {
 		return b.wrap(err, "open batch %s on queue %s", spec.ID, q)

@@ -10,15 +10,38 @@
 -- Returns the jobs not stored, as pairs: the job's position in ARGV's jobs (1 for the first),
 -- then 1 (duplicate id) or 2 (duplicate unique key); an empty array when every job was
 -- stored, so that the common reply costs nothing per job.
+-- Sending the same call twice stores each job once and returns the same: a client whose reply
+-- was lost sends the call again (go-redis does), and its jobs are not duplicates of themselves.
+-- A job stored already with the very fields of this one (its enqueue time is in nanoseconds)
+-- was stored by an earlier send of this call, unless its ID came earlier in this one.
 local base = KEYS[1]
 local jobp, uniqp = base .. 'job:', base .. 'unique:'
 local now = nowms()
+
+-- resent tells that job id, whose hash jk exists, was stored by an earlier send of this call:
+-- with fields packed, and not by a job before ARGV[upto] in this one (a rare path: it reads
+-- ARGV again).
+local function resent(jk, packed, id, upto)
+  if redis.call('HGET', jk, 'd') ~= packed then return false end
+  local i = 1
+  while i < upto do
+    if ARGV[i] ~= '' then
+      if ARGV[i] == id then return false end
+      i = i + 2
+    else
+      if ARGV[i + 1] == id then return false end
+      i = i + 8
+    end
+  end
+  return true
+end
 
 local res, push, pushed = {}, {}, false
 local before, soonest = nil, false
 local i, nargs, pos = 1, #ARGV, 0
 while i <= nargs do
   pos = pos + 1
+  local at = i
   local id, packed, runAt, uk, uf, p, dl
   if ARGV[i] ~= '' then
     id, packed, runAt, uk, uf, p, dl = ARGV[i], ARGV[i + 1], 0, '', '0', 0, '0'
@@ -48,6 +71,7 @@ while i <= nargs do
       code = 2
     end
   end
+  if code == 1 and resent(jk, packed, id, at) then code = -1 end
   if code == 0 then
     if p ~= 0 then redis.call('HSET', jk, 'pr', p) end
     if dl ~= '0' then redis.call('HSET', jk, 'dl', dl) end
@@ -61,7 +85,7 @@ while i <= nargs do
       if not soonest or runAt < soonest then soonest = runAt end
     end
     emit(base, id, 'enqueued')
-  else
+  elseif code > 0 then
     res[#res + 1] = pos
     res[#res + 1] = code
   end

@@ -11,6 +11,9 @@
 -- Returns two values per job: a code (0 stored pending or scheduled, 1 duplicate id,
 -- 2 duplicate unique key, 3 parent not found, 4 batch not found, 5 batch sealed, 6 stored
 -- waiting, 7 stored canceled by a failed parent) and the parent or batch it is about ("").
+-- As with enqueue.lua, a job stored already with the very fields of this one, and not earlier
+-- in this call, was stored by an earlier send of this call (its reply lost): it is not stored
+-- again, and its code is the one its state now gives (6 waiting, 7 canceled, else 0).
 local base = KEYS[1]
 local prefix = ARGV[1]
 local here = ARGV[2] == '1'
@@ -70,10 +73,17 @@ local function findBatch(bid)
   return found
 end
 
--- check returns the code and subject of a job refused before anything is stored, or nil,
--- the key base of each parent and the batch (false for none).
-local function check(id, bid, parents)
-  if redis.call('EXISTS', base .. 'job:' .. id) == 1 then return 1, '' end
+local seen = {} -- the IDs of this call's jobs so far
+
+-- check returns the code and subject of a job refused before anything is stored (-1: stored
+-- by an earlier send of this call), or nil, the key base of each parent and the batch (false
+-- for none).
+local function check(id, packed, bid, parents)
+  local jk = base .. 'job:' .. id
+  if redis.call('EXISTS', jk) == 1 then
+    if not seen[id] and redis.call('HGET', jk, 'd') == packed then return -1, '' end
+    return 1, ''
+  end
   local bases = {}
   for i, p in ipairs(parents) do
     bases[i] = findParent(p)
@@ -116,7 +126,12 @@ while i <= #ARGV do
   local parents = {}
   for k = 1, n do parents[k] = ARGV[i + 9 + k] end
   i = i + 10 + n
-  local code, bases, batch = check(id, bid, parents)
+  local code, bases, batch = check(id, packed, bid, parents)
+  seen[id] = true
+  if code == -1 then
+    local st = redis.call('HGET', base .. 'job:' .. id, 's')
+    code = (st == 'waiting' and 6) or (st == 'canceled' and 7) or 0
+  end
   if not code and uk ~= '' then
     local ok
     if uf ~= '0' then

@@ -1,15 +1,25 @@
 -- fetch: lease pending jobs to a worker, after the upkeep of its queues.
 -- KEYS     the key base of each queue, in the order to serve them
 -- ARGV     worker id, max jobs, lease ms, max dead jobs per queue, jobs this fetch leased
---          already (from other queues, one call per queue on a cluster; 0 when absent)
+--          already (from other queues, one call per queue on a cluster; 0 when absent), the
+--          call's token (unique per call; "" for none) and how long to keep its record (ms)
 -- Returns {now, wait, spent, then per job: queue index, attempt, packed fields, errors, run-at
 -- ms (0: none)}: when no job was leased (here or before), wait is the time in ms until the
 -- soonest scheduled or retry run-at or lease deadline of these queues (-1: none), and spent
 -- the number of wake-up tokens deleted (the worker is about to wait).
+--
+-- A call sent again returns what it leased the first time, and leases nothing more. A client
+-- whose reply was lost sends the call again (go-redis does, on a new connection); jobs leased
+-- twice would wait, leased to a worker that never got them, for their lease to run out, and
+-- lose an attempt. So a call that leases jobs records them under its token, and a call whose
+-- token is recorded returns those of them still active under its worker.
 local worker, max, lease, maxDead = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local before = tonumber(ARGV[5] or '0')
+local record = nil -- the key of this call's record, when it keeps one
+if (ARGV[6] or '') ~= '' and tonumber(ARGV[7]) > 0 then record = KEYS[1] .. 'fetched:' .. ARGV[6] end
 local now = nowms()
 local nowstr = istr(now)
+local taken = {} -- the queue index and ID of each job leased
 local deadline = string.format('%d', now + lease)
 local noErrors = {} -- the errors of every job that has none: one table, not one per job
 
@@ -80,18 +90,11 @@ local function expire(base, z)
   redis.call('ZREM', base .. z, unpack(ids))
 end
 
--- take makes the job of hash jk (fields v as pop reads them) active under this worker,
--- appending to out the queue index qi, the attempt, the packed fields, the list of recorded
--- errors and the run-at.
-local function take(qi, jk, v, out)
-  local a = (tonumber(v[2]) or 0) + 1
-  if v[4] then
-    redis.call('HSET', jk, 's', 'active', 'a', istr(a), 'st', nowstr, 'w', worker)
-  else -- the first run: copy the result TTL out of the packed fields, for finish
-    redis.call('HSET', jk, 's', 'active', 'a', istr(a), 'st', nowstr, 'w', worker, 't', ttlText(v[1]))
-  end
+-- addLeased appends to out what the reply holds of a job leased: the queue index qi, the attempt
+-- a, the packed fields, the list of errors recorded (ne of them, in hash jk) and the run-at.
+local function addLeased(out, qi, jk, a, packed, ne, runAt)
   local errs = noErrors
-  local ne = tonumber(v[3]) or 0
+  ne = tonumber(ne) or 0
   if ne > 0 then
     local fields = {}
     for i = 1, ne do fields[i] = 'e' .. i end
@@ -99,9 +102,37 @@ local function take(qi, jk, v, out)
   end
   out[#out + 1] = qi
   out[#out + 1] = a
-  out[#out + 1] = v[1]
+  out[#out + 1] = packed
   out[#out + 1] = errs
-  out[#out + 1] = tonumber(v[5]) or 0
+  out[#out + 1] = tonumber(runAt) or 0
+end
+
+-- replay returns the reply of a call sent again: the jobs of its record (a list of the queue
+-- index and ID of each) still active under this worker.
+local function replay(rec)
+  local out = {now, -1, 0}
+  for k = 1, #rec, 2 do
+    local qi = tonumber(rec[k])
+    local jk = KEYS[qi] .. 'job:' .. rec[k + 1]
+    local v = redis.call('HMGET', jk, 's', 'w', 'a', 'd', 'n', 'r')
+    if v[1] == 'active' and v[2] == worker then addLeased(out, qi, jk, tonumber(v[3]), v[4], v[5], v[6]) end
+  end
+  return out
+end
+
+-- take makes the job of hash jk (fields v as pop reads them) active under this worker,
+-- appending to out the queue index qi, the attempt, the packed fields, the list of recorded
+-- errors and the run-at.
+local function take(qi, id, jk, v, out)
+  local a = (tonumber(v[2]) or 0) + 1
+  if v[4] then
+    redis.call('HSET', jk, 's', 'active', 'a', istr(a), 'st', nowstr, 'w', worker)
+  else -- the first run: copy the result TTL out of the packed fields, for finish
+    redis.call('HSET', jk, 's', 'active', 'a', istr(a), 'st', nowstr, 'w', worker, 't', ttlText(v[1]))
+  end
+  addLeased(out, qi, jk, a, v[1], v[3], v[5])
+  taken[#taken + 1] = qi
+  taken[#taken + 1] = id
 end
 
 -- expireDeadline makes a pending job whose deadline passed dead, without starting it: the error
@@ -154,7 +185,7 @@ local function pop(qi, base, n, out)
           expireDeadline(base, id, v[2])
           dead = dead + 1
         else
-          take(qi, jk, v, out)
+          take(qi, id, jk, v, out)
           emit(base, id, 'started')
           leased[#leased + 1] = deadline
           leased[#leased + 1] = id
@@ -298,7 +329,7 @@ local function popLimited(qi, base, n, out, lim)
       local r, k = ruleFor(lim, v[1])
       if not r or keyAllows(base, id, k, r) then
         if q and q[1] > 0 then admit(base .. 'rl', q, true) end
-        take(qi, jk, v, out)
+        take(qi, id, jk, v, out)
         emit(base, id, 'started')
         redis.call('ZADD', base .. 'active', deadline, id)
         if r and r[4] > 0 then
@@ -312,6 +343,11 @@ local function popLimited(qi, base, n, out, lim)
   if got > 0 then skiplist(base .. 'active') end
   if dead > 0 then trimDead(base, maxDead) end
   return got, slot
+end
+
+if record then
+  local rec = redis.call('LRANGE', record, 0, -1)
+  if #rec > 0 then return replay(rec) end
 end
 
 for _, base in ipairs(KEYS) do
@@ -363,5 +399,9 @@ if got == 0 and before == 0 then
   end
   if slot and (not soonest or slot < soonest) then soonest = slot end
   if soonest then out[2] = math.max(math.ceil(soonest - now), 0) end
+end
+if record and #taken > 0 then
+  redis.call('RPUSH', record, unpack(taken))
+  redis.call('PEXPIRE', record, ARGV[7])
 end
 return out

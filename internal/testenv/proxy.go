@@ -1,0 +1,164 @@
+package testenv
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"testing"
+)
+
+// Proxy forwards TCP connections to a server, and can lose one reply: the request reaches the
+// server, which runs it, and the client sees its connection close instead of the answer. A
+// client cannot tell that from a server that never ran the request, and one that sends it
+// again (go-redis does after a dropped connection) runs it twice; Proxy is how a test shows
+// that this costs nothing.
+type Proxy struct {
+	addr   string
+	target string
+	ln     net.Listener
+
+	mu      sync.Mutex
+	marker  []byte        // the request whose reply to drop; nil: none
+	dropped chan struct{} // closed when that reply was dropped
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
+}
+
+// StartProxy listens on a free loopback port and forwards each connection to target; it is
+// stopped, and its connections closed, when the test ends.
+func StartProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy to %s: listen: %v", target, err)
+	}
+	p := &Proxy{addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+// Addr is the host:port clients connect to.
+func (p *Proxy) Addr() string { return p.addr }
+
+// DropReplyTo makes the proxy lose the reply to the next request that contains marker: the
+// request is forwarded, and when the server's first bytes after it come back the connection
+// is closed on both sides. The channel returned is closed once that happened.
+func (p *Proxy) DropReplyTo(marker []byte) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.marker, p.dropped = bytes.Clone(marker), make(chan struct{})
+	return p.dropped
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		if !p.track(c, s) {
+			return
+		}
+		doomed := make(chan chan struct{}, 1) // the dropped channel, once this conn's request matched
+		p.wg.Add(2)
+		go p.requests(c, s, doomed)
+		go p.replies(s, c, doomed)
+	}
+}
+
+// track records a connection pair for close; false when the proxy is closed already.
+func (p *Proxy) track(c, s net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		_ = c.Close()
+		_ = s.Close()
+		return false
+	}
+	p.conns[c], p.conns[s] = struct{}{}, struct{}{}
+	return true
+}
+
+// requests copies client bytes to the server, marking the connection when they hold the
+// marker (including one split over two reads).
+func (p *Proxy) requests(c, s net.Conn, doomed chan<- chan struct{}) {
+	defer p.wg.Done()
+	defer func() { _ = s.Close() }()
+	buf, tail := make([]byte, 64<<10), []byte(nil)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			seen := append(tail, buf[:n]...)
+			if d := p.matched(seen); d != nil {
+				doomed <- d
+			}
+			if len(seen) > 256 {
+				seen = seen[len(seen)-256:]
+			}
+			tail = append(tail[:0], seen...)
+			if _, werr := s.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// matched returns the dropped channel, disarming the proxy, when seen holds its marker.
+func (p *Proxy) matched(seen []byte) chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.marker == nil || !bytes.Contains(seen, p.marker) {
+		return nil
+	}
+	d := p.dropped
+	p.marker, p.dropped = nil, nil
+	return d
+}
+
+// replies copies server bytes to the client, or closes both ends instead when the connection
+// was marked.
+func (p *Proxy) replies(s, c net.Conn, doomed <-chan chan struct{}) {
+	defer p.wg.Done()
+	defer func() { _ = c.Close() }()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			select {
+			case d := <-doomed:
+				_ = s.Close()
+				close(d)
+				return
+			default:
+			}
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *Proxy) close() {
+	_ = p.ln.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+}

@@ -1,0 +1,236 @@
+package redisbroker
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/codex-dominion/dominion/internal/testenv"
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// proxiedBroker opens a broker with its own prefix that reaches the shared server through a
+// proxy which can lose a reply. It has enqueued (a job and its child) and fetched once already
+// (on queue "warm"),
+// so that the server knows its scripts: the reply lost is then that of a script that ran, not
+// a NOSCRIPT refusal.
+func proxiedBroker(t *testing.T) (*Broker, *testenv.Proxy) {
+	t.Helper()
+	p := testenv.StartProxy(t, server.Addr())
+	b, err := Open(context.Background(), "redis://"+p.Addr(), Options{Prefix: testPrefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	child := newJob("warm", "")
+	child.DependsOn = []string{"warm-parent-" + b.keys.prefix}
+	enqueue(t, b, newJob("warm", child.DependsOn[0]), child)
+	if len(fetch(t, b, "warm-up", time.Minute, 1, "warm")) != 1 {
+		t.Fatal("the warm-up fetch got no job")
+	}
+	return b, p
+}
+
+// mustHaveDropped fails the test unless the proxy lost the reply it was told to.
+func mustHaveDropped(t *testing.T, dropped <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-dropped:
+	default:
+		t.Fatal("the proxy lost no reply: the fault under test never happened")
+	}
+}
+
+// stateIDs returns the IDs of queue q's jobs in state st, in the order List gives.
+func stateIDs(t *testing.T, b *Broker, q string, st queue.State) []string {
+	t.Helper()
+	jobs, err := b.List(context.Background(), q, st, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	return ids
+}
+
+// TestFetchReplyLost loses the reply to a fetch that leased a job; go-redis sends the fetch
+// again on a new connection. The worker must get the job the lost reply held, and no second
+// job may be leased to nobody: such a job would wait for its lease to run out and lose an
+// attempt ("lease expired"), though no handler ever saw it.
+func TestFetchReplyLost(t *testing.T) {
+	t.Parallel()
+	b, p := proxiedBroker(t)
+	enqueue(t, b, newJob("q", "first"), newJob("q", "second"), newJob("q", "third"))
+	const worker = "worker-whose-reply-is-lost"
+	dropped := p.DropReplyTo([]byte(worker))
+	jobs := fetch(t, b, worker, time.Minute, 1, "q")
+	mustHaveDropped(t, dropped)
+	if len(jobs) != 1 || jobs[0].ID != "first" || jobs[0].Attempt != 1 {
+		t.Fatalf("fetch after a lost reply got %v, want job first at attempt 1", ids(jobs))
+	}
+	if got := stateIDs(t, b, "q", queue.StateActive); !slices.Equal(got, []string{"first"}) {
+		t.Fatalf("active jobs %v, want only first: the others are leased to nobody", got)
+	}
+	if got := stateIDs(t, b, "q", queue.StatePending); !slices.Equal(got, []string{"second", "third"}) {
+		t.Fatalf("pending jobs %v, want second and third", got)
+	}
+	// The record that made this so lasts no longer than go-redis may send a call again.
+	raw := rawClient(t)
+	records := raw.Keys(context.Background(), b.keys.base("q")+"fetched:*").Val()
+	if len(records) != 1 {
+		t.Fatalf("fetch records %v, want the one of the call that leased", records)
+	}
+	if ttl := raw.PTTL(context.Background(), records[0]).Val(); ttl <= 0 || ttl > b.resend {
+		t.Fatalf("the fetch record expires in %v, want within the resend window %v", ttl, b.resend)
+	}
+	// The job runs to completion as if nothing had happened, and the next fetch goes on.
+	finish(t, b, completed(jobs[0], `"done"`))
+	if next := fetch(t, b, worker, time.Minute, 1, "q"); len(next) != 1 || next[0].ID != "second" {
+		t.Fatalf("next fetch got %v, want job second", next)
+	}
+}
+
+// TestEnqueueReplyLost loses the reply to an enqueue; go-redis sends it again. The caller must
+// be told that its jobs were stored — not that they are duplicates of themselves — and each
+// must be stored once: pending once, scheduled once, its unique key held by itself.
+func TestEnqueueReplyLost(t *testing.T) {
+	t.Parallel()
+	b, p := proxiedBroker(t)
+	ctx := context.Background()
+	unique := newJob("q", "unique")
+	unique.UniqueKey = "report-42"
+	later := newJob("q", "later")
+	later.State, later.RunAt = queue.StateScheduled, time.Now().Add(time.Hour)
+	jobs := []*queue.Job{newJob("q", "lost-reply-job"), newJob("q", "plain"), unique, later}
+	dropped := p.DropReplyTo([]byte("lost-reply-job"))
+	errs, err := b.Enqueue(ctx, jobs)
+	mustHaveDropped(t, dropped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("job %s: %v, want it stored", jobs[i].ID, err)
+		}
+	}
+	if got := stateIDs(t, b, "q", queue.StatePending); !slices.Equal(got, []string{"lost-reply-job", "plain", "unique"}) {
+		t.Fatalf("pending jobs %v, want each once", got)
+	}
+	if got := stateIDs(t, b, "q", queue.StateScheduled); !slices.Equal(got, []string{"later"}) {
+		t.Fatalf("scheduled jobs %v, want later once", got)
+	}
+	// A true duplicate — another enqueue of the same ID or unique key, or the same job twice
+	// in one call — is still refused.
+	again, other, twin := newJob("q", "plain"), newJob("q", ""), newJob("q", "twin")
+	other.UniqueKey = "report-42"
+	errs, err = b.Enqueue(ctx, []*queue.Job{again, other, twin, twin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(errs[0], queue.ErrDuplicateJob) || !errors.Is(errs[1], queue.ErrDuplicateUnique) ||
+		errs[2] != nil || !errors.Is(errs[3], queue.ErrDuplicateJob) {
+		t.Fatalf("later enqueues of the same ID, unique key and job: %v, want ErrDuplicateJob, ErrDuplicateUnique, nil, ErrDuplicateJob", errs)
+	}
+}
+
+// TestEnqueueGraphReplyLost loses the reply to an enqueue of jobs with parents (enqueuegraph):
+// sent again, the call must tell each job's state as stored — waiting on its parent — and
+// store nothing twice; the same job twice in one call is still a duplicate.
+func TestEnqueueGraphReplyLost(t *testing.T) {
+	t.Parallel()
+	b, p := proxiedBroker(t)
+	ctx := context.Background()
+	enqueue(t, b, newJob("q", "parent"))
+	child, twin := newJob("q", "lost-reply-child"), newJob("q", "twin")
+	child.DependsOn, twin.DependsOn = []string{"parent"}, []string{"parent"}
+	jobs := []*queue.Job{child, twin, twin}
+	dropped := p.DropReplyTo([]byte("lost-reply-child"))
+	errs, err := b.Enqueue(ctx, jobs)
+	mustHaveDropped(t, dropped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], queue.ErrDuplicateJob) {
+		t.Fatalf("errors %v, want nil, nil, ErrDuplicateJob", errs)
+	}
+	if child.State != queue.StateWaiting || twin.State != queue.StateWaiting {
+		t.Fatalf("states %s and %s, want both waiting on their parent", child.State, twin.State)
+	}
+	if got := stateIDs(t, b, "q", queue.StateWaiting); !slices.Equal(got, []string{"lost-reply-child", "twin"}) {
+		t.Fatalf("waiting jobs %v, want each once", got)
+	}
+	// The parent's completion releases each child once (in no set order).
+	finish(t, b, completed(fetch(t, b, "w", time.Minute, 1, "q")[0], ""))
+	if got := stateIDs(t, b, "q", queue.StatePending); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"lost-reply-child", "twin"}) {
+		t.Fatalf("pending after the parent completed %v, want each child once", got)
+	}
+}
+
+// TestResendWindow checks how long fetch records are kept for each kind of client: as long
+// as go-redis may take to send a call again, nothing for a client that never does.
+func TestResendWindow(t *testing.T) {
+	t.Parallel()
+	const lease = 30 * time.Second
+	tgt, err := parseURL("redis://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{}
+	opts.setDefaults()
+	own := tgt.client("redis://127.0.0.1:1", opts)
+	t.Cleanup(func() { _ = own.Close() })
+	// Open's client: 2 more tries, each up to 3 s to dial, write and read, after up to 1 s of
+	// backoff.
+	if got, want := resendWindow(own, lease), 20*time.Second; got != want {
+		t.Errorf("Open's client: %v, want %v", got, want)
+	}
+	never := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { _ = never.Close() })
+	if got := resendWindow(never, lease); got != 0 {
+		t.Errorf("a client that never sends a call again: %v, want 0 (no record)", got)
+	}
+	unbounded := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ReadTimeout: -1})
+	t.Cleanup(func() { _ = unbounded.Close() })
+	if got := resendWindow(unbounded, lease); got != lease {
+		t.Errorf("a client without a read timeout: %v, want the fallback %v", got, lease)
+	}
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, MaxRedirects: 1,
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetryBackoff: -1})
+	t.Cleanup(func() { _ = cluster.Close() })
+	if got := resendWindow(cluster, lease); got != 3*time.Second {
+		t.Errorf("a cluster client with one redirect: %v, want 3s", got)
+	}
+}
+
+// TestOpenBatchReplyLost loses the reply to the call that opens a batch: sent again, it must
+// tell that the batch was opened, not that it is a duplicate of itself; opening the ID again
+// is still refused.
+func TestOpenBatchReplyLost(t *testing.T) {
+	t.Parallel()
+	b, p := proxiedBroker(t)
+	ctx := context.Background()
+	spec := func(id string) queue.BatchSpec {
+		return queue.BatchSpec{ID: id, Queue: "q", CreatedAt: time.Now(), Keep: time.Hour}
+	}
+	if err := b.OpenBatch(ctx, spec("warm-batch")); err != nil { // the server learns the script
+		t.Fatal(err)
+	}
+	// The reply lost is the script's (the lookup of the ID before it would be harmless).
+	dropped := p.DropReplyTo([]byte(b.s.openBatch.Hash()))
+	if err := b.OpenBatch(ctx, spec("lost-reply-batch")); err != nil {
+		t.Fatalf("open a batch whose reply is lost: %v, want it opened", err)
+	}
+	mustHaveDropped(t, dropped)
+	if s, err := b.Batch(ctx, "lost-reply-batch"); err != nil || s.Sealed || s.Total != 0 {
+		t.Fatalf("the batch: %+v %v, want it open and empty", s, err)
+	}
+	if err := b.OpenBatch(ctx, spec("lost-reply-batch")); !errors.Is(err, queue.ErrDuplicateBatch) {
+		t.Fatalf("open the same ID again: %v, want ErrDuplicateBatch", err)
+	}
+}
