@@ -18,8 +18,9 @@ type Proxy struct {
 	ln     net.Listener
 
 	mu      sync.Mutex
-	marker  []byte        // the request whose reply to drop; nil: none
-	dropped chan struct{} // closed when that reply was dropped
+	marker  []byte        // the requests whose replies to drop; nil: none
+	left    int           // how many more of them
+	dropped chan struct{} // closed when the last was dropped
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 }
@@ -45,10 +46,15 @@ func (p *Proxy) Addr() string { return p.addr }
 // DropReplyTo makes the proxy lose the reply to the next request that contains marker: the
 // request is forwarded, and when the server's first bytes after it come back the connection
 // is closed on both sides. The channel returned is closed once that happened.
-func (p *Proxy) DropReplyTo(marker []byte) <-chan struct{} {
+func (p *Proxy) DropReplyTo(marker []byte) <-chan struct{} { return p.DropReplies(marker, 1) }
+
+// DropReplies is DropReplyTo for the next n requests that contain marker (a client that sends
+// a request again after a lost reply, and again, loses every reply); the channel is closed
+// once the last was dropped.
+func (p *Proxy) DropReplies(marker []byte, n int) <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.marker, p.dropped = bytes.Clone(marker), make(chan struct{})
+	p.marker, p.left, p.dropped = bytes.Clone(marker), n, make(chan struct{})
 	return p.dropped
 }
 
@@ -67,7 +73,7 @@ func (p *Proxy) accept() {
 		if !p.track(c, s) {
 			return
 		}
-		doomed := make(chan chan struct{}, 1) // the dropped channel, once this conn's request matched
+		doomed := make(chan func(), 1) // what to do once this conn's reply is dropped
 		p.wg.Add(2)
 		go p.requests(c, s, doomed)
 		go p.replies(s, c, doomed)
@@ -89,7 +95,7 @@ func (p *Proxy) track(c, s net.Conn) bool {
 
 // requests copies client bytes to the server, marking the connection when they hold the
 // marker (including one split over two reads).
-func (p *Proxy) requests(c, s net.Conn, doomed chan<- chan struct{}) {
+func (p *Proxy) requests(c, s net.Conn, doomed chan<- func()) {
 	defer p.wg.Done()
 	defer func() { _ = s.Close() }()
 	buf, tail := make([]byte, 64<<10), []byte(nil)
@@ -97,8 +103,10 @@ func (p *Proxy) requests(c, s net.Conn, doomed chan<- chan struct{}) {
 		n, err := c.Read(buf)
 		if n > 0 {
 			seen := append(tail, buf[:n]...)
-			if d := p.matched(seen); d != nil {
-				doomed <- d
+			if drop := p.matched(seen); drop != nil {
+				doomed <- drop
+				tail = tail[:0] // this connection is done with
+				seen = nil
 			}
 			if len(seen) > 256 {
 				seen = seen[len(seen)-256:]
@@ -114,21 +122,26 @@ func (p *Proxy) requests(c, s net.Conn, doomed chan<- chan struct{}) {
 	}
 }
 
-// matched returns the dropped channel, disarming the proxy, when seen holds its marker.
-func (p *Proxy) matched(seen []byte) chan struct{} {
+// matched returns what to do once the reply is dropped when seen holds the marker: close
+// the channel after the last of the replies to drop.
+func (p *Proxy) matched(seen []byte) func() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.marker == nil || !bytes.Contains(seen, p.marker) {
 		return nil
 	}
+	p.left--
+	if p.left > 0 {
+		return func() {}
+	}
 	d := p.dropped
 	p.marker, p.dropped = nil, nil
-	return d
+	return func() { close(d) }
 }
 
 // replies copies server bytes to the client, or closes both ends instead when the connection
 // was marked.
-func (p *Proxy) replies(s, c net.Conn, doomed <-chan chan struct{}) {
+func (p *Proxy) replies(s, c net.Conn, doomed <-chan func()) {
 	defer p.wg.Done()
 	defer func() { _ = c.Close() }()
 	buf := make([]byte, 64<<10)
@@ -136,9 +149,9 @@ func (p *Proxy) replies(s, c net.Conn, doomed <-chan chan struct{}) {
 		n, err := s.Read(buf)
 		if n > 0 {
 			select {
-			case d := <-doomed:
+			case dropped := <-doomed: // before the client can see its connection close
 				_ = s.Close()
-				close(d)
+				dropped()
 				return
 			default:
 			}

@@ -88,9 +88,8 @@ type Broker struct {
 	log     *slog.Logger
 	s       *scripts
 	repl    replication
-	// resend is how long after a call its client may send it again (resendWindow): how
-	// long a fetch keeps the record of what it leased.
-	resend time.Duration
+	// orphans are the tokens of fetches that failed after they may have run (resend.go).
+	orphans orphanFetches
 	// cluster is set on a Redis Cluster: calls that span queues (a fetch from several
 	// queues, its wait, an event stream) are made one queue at a time, as each queue's keys
 	// live in one hash slot of their own.
@@ -188,7 +187,6 @@ func New(client redis.UniversalClient, opts Options) *Broker {
 		log:     opts.Logger,
 		s:       newScripts(),
 		repl:    replication{replicas: opts.WaitReplicas, timeout: opts.WaitTimeout},
-		resend:  resendWindow(client, defaultLease),
 		cluster: cluster,
 	}
 }

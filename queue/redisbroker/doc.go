@@ -54,9 +54,9 @@
 // never ran; the scripts leave the same state when run twice with the same arguments
 // (resend.go). An enqueue or batch opening sent again reports its jobs or batch stored, not
 // duplicates of themselves; a fetch sent again returns the jobs the first run leased, from a
-// record kept under the call's token for as long as a copy may still come (20 s with Open's
-// defaults, and never longer than the lease), rather than leasing more jobs that would lose
-// an attempt to an expired lease.
+// record kept under the call's token for the lease, rather than leasing more jobs that would
+// lose an attempt to an expired lease. A fetch whose every send failed so leaves its token to
+// the worker's next fetch from the same queues.
 //
 // Redis replicates asynchronously, so a failover can lose the writes its master acknowledged
 // last. With Options.WaitReplicas, Enqueue and Finish end their round trip with a counter
@@ -113,7 +113,7 @@
 //	                            on a cluster, q), while it has some; deleted when it ends
 //	                            (lib.lua's ended)
 //	p:{q}:fetched:<tok>  LIST   queue index, job ID, … of the jobs one fetch call leased, PX
-//	                            the resend window or the lease (resend.go, fetch.lua)
+//	                            the lease (resend.go, fetch.lua)
 //	p:{q}:batch:<id>     HASH   a batch of queue q (queue.InBatch, BatchSpec.Queue): created,
 //	                            keep, total, completed, dead, canceled, cn (created, ns: tells
 //	                            the call that opened it), sealed, fin (finished,

@@ -111,14 +111,14 @@ func (b *Broker) fetchScript(ctx context.Context, req queue.FetchRequest, queues
 	}
 	// Once sent, the script is waited for even if ctx ends: the jobs it leases are returned
 	// rather than left leased to no one until their lease runs out. If the reply is lost and
-	// the call sent again, the token makes the second run return what the first leased.
-	token, keep := "", min(b.resend, lease)
-	if keep > 0 {
-		token = fetchToken()
-	}
+	// the call sent again, the token makes the second run return what the first leased
+	// (resend.go).
+	key := fetchKey(req.WorkerID, queues)
+	token := b.orphans.take(key, max)
 	reply, err := b.run(context.WithoutCancel(ctx), b.s.fetch, b.keys.bases(queues),
-		req.WorkerID, max, lease.Milliseconds(), b.maxDead, before, token, keep.Milliseconds()).Slice()
+		req.WorkerID, max, lease.Milliseconds(), b.maxDead, before, token).Slice()
 	if err != nil {
+		b.orphans.failed(key, token, max, lease, err)
 		return fetched{}, b.wrap(err, "fetch from queues %v", queues)
 	}
 	r, err := b.decodeFetch(reply, req)

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
@@ -80,14 +78,14 @@ func TestFetchReplyLost(t *testing.T) {
 	if got := stateIDs(t, b, "q", queue.StatePending); !slices.Equal(got, []string{"second", "third"}) {
 		t.Fatalf("pending jobs %v, want second and third", got)
 	}
-	// The record that made this so lasts no longer than go-redis may send a call again.
+	// The record that made this so lasts no longer than the lease of its jobs.
 	raw := rawClient(t)
 	records := raw.Keys(context.Background(), b.keys.base("q")+"fetched:*").Val()
 	if len(records) != 1 {
 		t.Fatalf("fetch records %v, want the one of the call that leased", records)
 	}
-	if ttl := raw.PTTL(context.Background(), records[0]).Val(); ttl <= 0 || ttl > b.resend {
-		t.Fatalf("the fetch record expires in %v, want within the resend window %v", ttl, b.resend)
+	if ttl := raw.PTTL(context.Background(), records[0]).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("the fetch record expires in %v, want within the lease (1m)", ttl)
 	}
 	// The job runs to completion as if nothing had happened, and the next fetch goes on.
 	finish(t, b, completed(jobs[0], `"done"`))
@@ -172,39 +170,31 @@ func TestEnqueueGraphReplyLost(t *testing.T) {
 	}
 }
 
-// TestResendWindow checks how long fetch records are kept for each kind of client: as long
-// as go-redis may take to send a call again, nothing for a client that never does.
-func TestResendWindow(t *testing.T) {
+// TestFetchEverySendLost loses the replies to a fetch and to both of go-redis's resends of
+// it, so that Fetch fails: the worker's next fetch from the same queues must get the job that
+// call leased, not lease another and leave that one to lose an attempt.
+func TestFetchEverySendLost(t *testing.T) {
 	t.Parallel()
-	const lease = 30 * time.Second
-	tgt, err := parseURL("redis://127.0.0.1:1")
-	if err != nil {
-		t.Fatal(err)
+	b, p := proxiedBroker(t)
+	enqueue(t, b, newJob("q", "first"), newJob("q", "second"))
+	const worker = "worker-whose-replies-are-lost"
+	req := queue.FetchRequest{WorkerID: worker, Queues: []string{"q"}, Max: 1, Lease: time.Minute}
+	dropped := p.DropReplies([]byte(worker), 3)
+	if jobs, err := b.Fetch(context.Background(), req); err == nil {
+		t.Fatalf("fetch whose every reply is lost got %v and no error", ids(jobs))
 	}
-	opts := Options{}
-	opts.setDefaults()
-	own := tgt.client("redis://127.0.0.1:1", opts)
-	t.Cleanup(func() { _ = own.Close() })
-	// Open's client: 2 more tries, each up to 3 s to dial, write and read, after up to 1 s of
-	// backoff.
-	if got, want := resendWindow(own, lease), 20*time.Second; got != want {
-		t.Errorf("Open's client: %v, want %v", got, want)
+	mustHaveDropped(t, dropped)
+	// Another worker's fetch has nothing to do with it: it leases the next job.
+	jobs := fetch(t, b, "another-worker", time.Minute, 1, "q")
+	if len(jobs) != 1 || jobs[0].ID != "second" {
+		t.Fatalf("another worker's fetch got %v, want job second", ids(jobs))
 	}
-	never := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
-	t.Cleanup(func() { _ = never.Close() })
-	if got := resendWindow(never, lease); got != 0 {
-		t.Errorf("a client that never sends a call again: %v, want 0 (no record)", got)
+	jobs = fetch(t, b, worker, time.Minute, 1, "q")
+	if len(jobs) != 1 || jobs[0].ID != "first" || jobs[0].Attempt != 1 {
+		t.Fatalf("the worker's next fetch got %v, want job first at attempt 1", ids(jobs))
 	}
-	unbounded := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ReadTimeout: -1})
-	t.Cleanup(func() { _ = unbounded.Close() })
-	if got := resendWindow(unbounded, lease); got != lease {
-		t.Errorf("a client without a read timeout: %v, want the fallback %v", got, lease)
-	}
-	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, MaxRedirects: 1,
-		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetryBackoff: -1})
-	t.Cleanup(func() { _ = cluster.Close() })
-	if got := resendWindow(cluster, lease); got != 3*time.Second {
-		t.Errorf("a cluster client with one redirect: %v, want 3s", got)
+	if got := stateIDs(t, b, "q", queue.StateActive); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"first", "second"}) {
+		t.Fatalf("active jobs %v, want first and second", got)
 	}
 }
 

@@ -1,8 +1,12 @@
 package redisbroker
 
 import (
+	"errors"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,38 +18,71 @@ import (
 // the same arguments: finish, heartbeat and requeue by what they check (the job's state,
 // worker and attempt); enqueue and enqueuegraph by recognizing a job stored with the very
 // same fields (its enqueue time is in nanoseconds); openbatch by the nanosecond of its call;
-// fetch by a token per call, under which a call that leased jobs records them for as long as
-// a copy of it may still come (resendWindow). Retry, cancel and delete of one job change
-// nothing the second time, and answer with what the first run left.
-
-// resendWindow is how long after a call is first sent its client may still send it again:
-// go-redis tries a call up to MaxRetries more times (MaxRedirects on a cluster), each try
-// bounded by its dial, write and read timeouts and preceded by a backoff. Zero when the client
-// never sends a call again; fallback when a timeout is unbounded or the client is of another
-// kind.
-func resendWindow(client redis.UniversalClient, fallback time.Duration) time.Duration {
-	var tries int
-	var dial, write, read, backoff time.Duration
-	switch c := client.(type) {
-	case *redis.Client:
-		o := c.Options()
-		tries, dial, write, read, backoff = o.MaxRetries, o.DialTimeout, o.WriteTimeout, o.ReadTimeout, o.MaxRetryBackoff
-	case *redis.ClusterClient:
-		o := c.Options()
-		tries, dial, write, read, backoff = o.MaxRedirects, o.DialTimeout, o.WriteTimeout, o.ReadTimeout, o.MaxRetryBackoff
-	default:
-		return fallback
-	}
-	if tries <= 0 {
-		return 0
-	}
-	if dial <= 0 || write <= 0 || read <= 0 {
-		return fallback
-	}
-	return time.Duration(tries) * (dial + write + read + max(backoff, 0))
-}
+// fetch by a token per call, under which a call that leased jobs records them for the lease.
+// Retry, cancel and delete of one job change nothing the second time, and answer with what
+// the first run left.
+//
+// When every send of a fetch failed so (go-redis gave up), the jobs it may have leased are
+// leased to a worker that never learned of them; the broker keeps the call's token
+// (orphanFetches), and the worker's next fetch from the same queues sends it again and gets
+// those jobs.
 
 // fetchToken returns a token no other fetch call uses.
 func fetchToken() string {
 	return strconv.FormatUint(rand.Uint64(), 36)
+}
+
+// orphanFetches holds the tokens of fetch calls that failed after they may have run, by
+// worker and queues, until a fetch takes them up or their lease is over.
+type orphanFetches struct {
+	mu sync.Mutex
+	m  map[string][]orphanFetch
+}
+
+type orphanFetch struct {
+	token string
+	max   int       // the call's max jobs: only a fetch of as many may send the token again
+	until time.Time // the end of the lease of the jobs it may have leased
+}
+
+// fetchKey names the fetches of worker from queues.
+func fetchKey(worker string, queues []string) string {
+	return worker + "\x00" + strings.Join(queues, "\x00")
+}
+
+// take returns the token a fetch of up to max jobs by key should send: an orphan's, or a
+// new one.
+func (o *orphanFetches) take(key string, max int) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := time.Now()
+	live := slices.DeleteFunc(o.m[key], func(f orphanFetch) bool { return now.After(f.until) })
+	token := ""
+	if i := slices.IndexFunc(live, func(f orphanFetch) bool { return f.max <= max }); i >= 0 {
+		token = live[i].token
+		live = slices.Delete(live, i, i+1)
+	}
+	if len(live) == 0 {
+		delete(o.m, key)
+	} else {
+		o.m[key] = live
+	}
+	if token == "" {
+		token = fetchToken()
+	}
+	return token
+}
+
+// failed keeps the token of a fetch by key that failed with err, when the call may have run:
+// err is not a reply of Redis refusing it.
+func (o *orphanFetches) failed(key, token string, max int, lease time.Duration, err error) {
+	if _, refused := errors.AsType[redis.Error](err); refused {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil {
+		o.m = map[string][]orphanFetch{}
+	}
+	o.m[key] = append(o.m[key], orphanFetch{token: token, max: max, until: time.Now().Add(lease)})
 }

@@ -2,7 +2,7 @@
 -- KEYS     the key base of each queue, in the order to serve them
 -- ARGV     worker id, max jobs, lease ms, max dead jobs per queue, jobs this fetch leased
 --          already (from other queues, one call per queue on a cluster; 0 when absent), the
---          call's token (unique per call; "" for none) and how long to keep its record (ms)
+--          call's token (unique per call; absent or "" for none)
 -- Returns {now, wait, spent, then per job: queue index, attempt, packed fields, errors, run-at
 -- ms (0: none)}: when no job was leased (here or before), wait is the time in ms until the
 -- soonest scheduled or retry run-at or lease deadline of these queues (-1: none), and spent
@@ -11,12 +11,14 @@
 -- A call sent again returns what it leased the first time, and leases nothing more. A client
 -- whose reply was lost sends the call again (go-redis does, on a new connection); jobs leased
 -- twice would wait, leased to a worker that never got them, for their lease to run out, and
--- lose an attempt. So a call that leases jobs records them under its token, and a call whose
--- token is recorded returns those of them still active under its worker.
+-- lose an attempt. So a call that leases jobs records them under its token for the lease, and
+-- a call whose token is recorded returns those of them still active under its worker. (The
+-- broker also sends the token of a fetch that failed, every send of it, with the worker's
+-- next fetch: resend.go.)
 local worker, max, lease, maxDead = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local before = tonumber(ARGV[5] or '0')
 local record = nil -- the key of this call's record, when it keeps one
-if (ARGV[6] or '') ~= '' and tonumber(ARGV[7]) > 0 then record = KEYS[1] .. 'fetched:' .. ARGV[6] end
+if (ARGV[6] or '') ~= '' then record = KEYS[1] .. 'fetched:' .. ARGV[6] end
 local now = nowms()
 local nowstr = istr(now)
 local taken = {} -- the queue index and ID of each job leased
@@ -402,6 +404,6 @@ if got == 0 and before == 0 then
 end
 if record and #taken > 0 then
   redis.call('RPUSH', record, unpack(taken))
-  redis.call('PEXPIRE', record, ARGV[7])
+  redis.call('PEXPIRE', record, lease)
 end
 return out
