@@ -52,6 +52,28 @@ func (a *app) openServingBroker(ctx context.Context) (queue.Broker, error) {
 	return b, nil
 }
 
+// serving opens the serving broker and the telemetry of a process of role (worker,
+// dashboard) that runs until stopped, with the broker's statistics watched; closeAll stops
+// the telemetry and closes the broker.
+func (a *app) serving(ctx context.Context, role, metricsAddr string) (b queue.Broker, tel *service.Telemetry, closeAll func(), err error) {
+	b, err = a.openServingBroker(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	closeBroker := func() {
+		if err := b.Close(); err != nil {
+			a.log.Warn("close broker", "err", a.cfg.Redact(err.Error()))
+		}
+	}
+	tel, stop, err := a.telemetry(ctx, role, metricsAddr)
+	if err != nil {
+		closeBroker()
+		return nil, nil, nil, err
+	}
+	tel.WatchStats(b, nil)
+	return b, tel, func() { stop(); closeBroker() }, nil
+}
+
 // withClient opens the broker (which must hold data: openExistingBroker), calls fn with a
 // client on it, and closes the broker. It returns fn's exit code, or exitFailure (with the
 // error printed) when the broker does not open.

@@ -16,8 +16,8 @@ import (
 	"github.com/codex-dominion/dominion/queue"
 )
 
-func runDashboard(ctx context.Context, a *app, path string, args []string) int {
-	f := a.newFlags(path, "[flags]", `Serve the web dashboard alone, at http://ADDRESS/dashboard/, until SIGINT or SIGTERM:
+// dashboardHelp is dominion dashboard's --help text.
+const dashboardHelp = `Serve the web dashboard alone, at http://ADDRESS/dashboard/, until SIGINT or SIGTERM:
 queues, jobs, workers and schedules of the configured broker, and the workflows and
 weekly reports of the workflow store when there is one (DATABASE_URL, or the embedded one
 in DOMINION_DATA_DIR: queue.db, or dominion.db with REDIS_URL or from an earlier version).
@@ -35,7 +35,10 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
   DATABASE_URL               the workflow store (postgres://… or a SQLite file)
   DOMINION_WORKFLOWS         YAML file of workflow types (for the steps of each workflow)
 
-`+schedulesEnvHelp, 0, 0)
+` + schedulesEnvHelp
+
+func runDashboard(ctx context.Context, a *app, path string, args []string) int {
+	f := a.newFlags(path, "[flags]", dashboardHelp, 0, 0)
 	addr := f.String("addr", a.cfg.DashboardAddr, "`ADDRESS` to listen on; its default comes from DOMINION_DASHBOARD_ADDR")
 	insecure := insecureFlag(f, a.cfg)
 	readOnly := f.Bool("read-only", false, "hide and refuse every action (retry, cancel, delete, pause, …)")
@@ -64,21 +67,11 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 		return a.runtimeError(path, err)
 	}
 
-	broker, err := a.openServingBroker(ctx)
+	broker, tel, closeAll, err := a.serving(ctx, "dashboard", "")
 	if err != nil {
 		return a.runtimeError(path, err)
 	}
-	defer func() {
-		if err := broker.Close(); err != nil {
-			a.log.Warn("close broker", "err", a.cfg.Redact(err.Error()))
-		}
-	}()
-	tel, stop, err := a.telemetry(ctx, "dashboard", "")
-	if err != nil {
-		return a.runtimeError(path, err)
-	}
-	defer stop()
-	tel.WatchStats(broker, nil)
+	defer closeAll()
 	client := tel.NewClient(broker)
 	cfg := dashboard.Config{
 		Queues: client, Prefix: p, Token: token, ReadOnly: *readOnly,
