@@ -198,8 +198,9 @@ func (b *Broker) locateBatch(ctx context.Context, id string) (key, q string, err
 
 // OpenBatch stores a new open batch with its callbacks, with the keys of its queue
 // (spec.Queue, DefaultQueue when empty), which it registers. An ID that any queue's batch
-// has is refused (ErrDuplicateBatch); that check is made before the script, which checks its
-// own queue only, so two opens of one ID on two queues at once may both succeed.
+// has is refused (ErrDuplicateBatch). On one server the script checks every queue; on a
+// cluster it can check its own queue only, so the others are checked before it, and two opens
+// of one ID on two queues at once may both succeed there.
 func (b *Broker) OpenBatch(ctx context.Context, spec queue.BatchSpec) error {
 	q := cmp.Or(spec.Queue, queue.DefaultQueue)
 	if err := checkQueue(q); err != nil {
@@ -217,14 +218,19 @@ func (b *Broker) OpenBatch(ctx context.Context, spec queue.BatchSpec) error {
 				spec.ID, queue.ErrUnsupported, spec.ID, q, j.ID, j.Queue)
 		}
 	}
-	switch _, _, err := b.locateBatch(ctx, spec.ID); {
-	case err == nil:
-		return fmt.Errorf("redisbroker: open batch %s: %w", spec.ID, queue.ErrDuplicateBatch)
-	case !errors.Is(err, queue.ErrBatchNotFound):
-		return b.wrap(err, "open batch %s", spec.ID)
+	here := ""
+	if b.cluster {
+		here = "1"
+		switch _, _, err := b.locateBatch(ctx, spec.ID); {
+		case err == nil:
+			return fmt.Errorf("redisbroker: open batch %s: %w", spec.ID, queue.ErrDuplicateBatch)
+		case !errors.Is(err, queue.ErrBatchNotFound):
+			return b.wrap(err, "open batch %s", spec.ID)
+		}
 	}
 	open := &evalCall{script: b.s.openBatch, keys: []string{b.keys.batch(q, spec.ID)}, args: []any{spec.CreatedAt.UnixMilli(),
-		spec.Keep.Milliseconds(), callbackSpec(spec.OnComplete), callbackSpec(spec.OnSuccess), spec.CreatedAt.UnixNano()}}
+		spec.Keep.Milliseconds(), callbackSpec(spec.OnComplete), callbackSpec(spec.OnSuccess), spec.CreatedAt.UnixNano(),
+		b.keys.prefix, spec.ID, here}}
 	err := b.pipelined(ctx, []*evalCall{open}, func(p redis.Pipeliner) { p.SAdd(ctx, b.keys.queues(), q) })
 	if err != nil {
 		return b.wrap(err, "open batch %s on queue %s", spec.ID, q)

@@ -3,6 +3,8 @@ package redisbroker
 import (
 	"context"
 	"errors"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,5 +72,37 @@ func TestBatchOfPreviousVersion(t *testing.T) {
 	finish(t, b, completed(fetch(t, b, "w", time.Minute, 1, "away")[0], ""))
 	if s, err := b.Batch(ctx, "new"); err != nil || s.Total != 1 || s.Completed != 1 || !s.Finished() {
 		t.Fatalf("new batch after its job: %+v %v", s, err)
+	}
+}
+
+// TestOpenBatchOnTwoQueuesAtOnce opens one batch ID on many queues at once: on one server
+// exactly one open succeeds, and the others are refused as duplicates.
+func TestOpenBatchOnTwoQueuesAtOnce(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t)
+	ctx := context.Background()
+	const n = 16
+	for round := range 5 {
+		id := "contested-" + strconv.Itoa(round)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				errs[i] = b.OpenBatch(ctx, queue.BatchSpec{ID: id, Queue: "q" + strconv.Itoa(i), CreatedAt: time.Now(), Keep: time.Hour})
+			})
+		}
+		wg.Wait()
+		opened := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				opened++
+			case !errors.Is(err, queue.ErrDuplicateBatch):
+				t.Fatalf("open on queue q%d: %v", i, err)
+			}
+		}
+		if opened != 1 {
+			t.Fatalf("batch %s opened on %d queues at once, want 1", id, opened)
+		}
 	}
 }
