@@ -3,7 +3,10 @@ package redisbroker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -222,5 +225,77 @@ func TestOpenBatchReplyLost(t *testing.T) {
 	}
 	if err := b.OpenBatch(ctx, spec("lost-reply-batch")); !errors.Is(err, queue.ErrDuplicateBatch) {
 		t.Fatalf("open the same ID again: %v, want ErrDuplicateBatch", err)
+	}
+}
+
+// TestWorkerThroughLostReplies runs jobs with a queue.Worker while the proxy loses the replies
+// to its fetches and to its outcome records, one after another, ten times: go-redis sends each
+// call again, and every job must run once, at attempt 1, with no error and its outcome counted
+// once — no job leased twice, none left to an expired lease.
+func TestWorkerThroughLostReplies(t *testing.T) {
+	t.Parallel()
+	b, p := proxiedBroker(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	runs := map[string]int{}
+	var mu sync.Mutex
+	w := queue.NewWorker(b, queue.WorkerConfig{
+		Queues: []queue.QueueWeight{{Name: "q", Weight: 1}}, Concurrency: 4, MaxBatch: 2,
+		Lease: time.Minute, Logger: slog.New(slog.DiscardHandler),
+	})
+	w.HandleFunc("test", func(_ context.Context, j *queue.Job) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		runs[j.ID]++
+		return nil, nil
+	})
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			t.Error(err)
+		}
+	})
+
+	// Enqueue rounds of jobs until ten replies were lost, alternately a fetch's and a finish's.
+	markers := [][]byte{[]byte(b.s.fetch.Hash()), []byte(b.s.finish.Hash())}
+	drops, total := 0, 0
+	dropped := p.DropReplyTo(markers[0])
+	deadline := time.Now().Add(time.Minute)
+	for drops < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d replies lost in a minute of %d jobs", drops, total)
+		}
+		jobs := make([]*queue.Job, 50)
+		for i := range jobs {
+			jobs[i] = newJob("q", "job-"+strconv.Itoa(total+i))
+		}
+		enqueue(t, b, jobs...)
+		total += len(jobs)
+		testenv.Until(t, 30*time.Second, "the round's jobs completed", func() bool {
+			s := stats(t, b, "q")
+			return s.Completed == int64(total)
+		})
+		select {
+		case <-dropped:
+			drops++
+			dropped = p.DropReplyTo(markers[drops%2])
+		default:
+		}
+	}
+	s := stats(t, b, "q")
+	if s.Processed != int64(total) || s.Failed != 0 || s.Active != 0 || s.Pending != 0 {
+		t.Fatalf("after %d jobs and %d lost replies: %+v, want each processed once and none failed", total, drops, s)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range total {
+		id := "job-" + strconv.Itoa(i)
+		if runs[id] != 1 {
+			t.Errorf("job %s ran %d times, want once", id, runs[id])
+		}
+		if j := get(t, b, id); j.Attempt != 1 || len(j.Errors) != 0 {
+			t.Errorf("job %s: attempt %d, errors %v; want attempt 1 and none", id, j.Attempt, j.Errors)
+		}
 	}
 }
