@@ -29,7 +29,7 @@ func (s *sqlStore) createKeyed(ctx context.Context, r createReq) (Workflow, erro
 			if err != nil || found != nil {
 				return err
 			}
-			if w, err = insertWorkflow(ctx, s.d, tx, r); err != nil {
+			if w, err = s.insertIn(ctx, tx, r); err != nil {
 				return err
 			}
 			if err := s.insertKey(ctx, tx, r, w.ID); err != nil {

@@ -503,7 +503,8 @@ func (r createReq) enqueuedAt(d dialect) any {
 // jobID is the job_id stored with the new workflow (empty for none).
 func (r createReq) jobID() string { return r.nw.JobID }
 
-// insertWorkflow inserts one workflow (ErrExists when its id is taken).
+// insertWorkflow inserts one workflow (ErrExists when its id is taken) and reads it back
+// (PostgreSQL, which normalizes the inputs' jsonb).
 func insertWorkflow(ctx context.Context, d dialect, q DBTX, r createReq) (Workflow, error) {
 	nw := r.nw
 	w, err := scanWorkflow(q.QueryRowContext(ctx, insertWorkflowSQL,
@@ -618,6 +619,22 @@ func alsoInserted(tx DBTX, batch []*call[createReq, Workflow], ws []Workflow) er
 		}
 	}
 	return nil
+}
+
+// insertIn inserts one workflow in tx (ErrExists when its id is taken): on SQLite with the
+// statement of insertWorkflowsSQLite, which reads no row back, as every SQLite insert does.
+func (s *sqlStore) insertIn(ctx context.Context, tx DBTX, r createReq) (Workflow, error) {
+	if !s.serial() {
+		return insertWorkflow(ctx, s.d, tx, r)
+	}
+	ws, err := newSQLiteInsert([]createReq{r}).run(ctx, tx)
+	switch {
+	case err != nil:
+		return Workflow{}, err
+	case len(ws) == 0:
+		return Workflow{}, ErrExists
+	}
+	return ws[0], nil
 }
 
 // createOne inserts one workflow in its own statement.

@@ -1196,18 +1196,23 @@ func testConcurrentWorkflows(t *testing.T, s store.Store) {
 }
 
 // testConcurrentCreateReadsBack: workflows created at once (in one group, where the store
-// groups) are returned exactly as GetWorkflow reads them back, inputs as sent included.
+// groups; every third with an idempotency key, which takes a path of its own) are returned
+// exactly as GetWorkflow reads them back, inputs as sent included.
 func testConcurrentCreateReadsBack(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	const n = 24
 	created := make([]store.Workflow, n)
 	errs := make([]error, n)
 	parallel(n, func(i int) {
-		created[i], errs[i] = s.CreateWorkflow(ctx, store.NewWorkflow{
+		nw := store.NewWorkflow{
 			AgentID: fmt.Sprintf("agent-%d", i), Type: "t", Mode: "execute", TotalSteps: i % 4,
 			Inputs:           json.RawMessage(fmt.Sprintf(`{ "n": %d, "text": "é \\u00e9" }`, i)),
 			WeeklyHoursSaved: 0.1 * float64(i), WeeklySavings: 1e-7 + float64(i)/3,
-		})
+		}
+		if i%3 == 0 {
+			nw.IdempotencyKey, nw.Fingerprint = fmt.Sprintf("key-%d", i), "fp"
+		}
+		created[i], errs[i] = s.CreateWorkflow(ctx, nw)
 	})
 	for i, w := range created {
 		if errs[i] != nil {
