@@ -3,6 +3,7 @@ package redisbroker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -74,6 +75,10 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 	return errs, nil
 }
 
+// errNotAJob refuses a job whose key holds a value of another type, which the broker did not
+// write (WRONGTYPE).
+var errNotAJob = errors.New("redisbroker: the job's key holds a value of another type (WRONGTYPE), not a job: something else writes under the broker's prefix")
+
 // refused sets the errors of the jobs that enqueue.lua's reply says it did not store (pairs of
 // a position among the jobs of its call, idx, and a code).
 func refused(cmd *redis.Cmd, idx []int, errs []error) error {
@@ -83,13 +88,10 @@ func refused(cmd *redis.Cmd, idx []int, errs []error) error {
 	}
 	for k := 0; k < len(pairs); k += 2 {
 		pos, code := pairs[k]-1, pairs[k+1]
-		if pos < 0 || pos >= int64(len(idx)) || code < 1 || code > 2 {
+		if pos < 0 || pos >= int64(len(idx)) || code < 1 || code > 3 {
 			return fmt.Errorf("unexpected reply %v", cmd.Val())
 		}
-		errs[idx[pos]] = queue.ErrDuplicateJob
-		if code == 2 {
-			errs[idx[pos]] = queue.ErrDuplicateUnique
-		}
+		errs[idx[pos]] = [...]error{queue.ErrDuplicateJob, queue.ErrDuplicateUnique, errNotAJob}[code-1]
 	}
 	return nil
 }

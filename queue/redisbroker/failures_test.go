@@ -232,30 +232,25 @@ func TestAOFRestartKeepsJobs(t *testing.T) {
 }
 
 // TestEnqueueManyChunkFails makes the script call of the second of three chunks of one
-// EnqueueMany fail (its first job's key is a string, so its HSETNX fails with WRONGTYPE):
-// the caller gets an error for the whole call and no per-job results, and the chunks are
-// independent, as EnqueueMany's "any subset may have been stored" allows: the first and third
-// chunks are stored and pending, in order, and nothing of the second.
+// EnqueueMany fail (its first job is delayed, and the queue's scheduled key is a string, so
+// its ZADD fails with WRONGTYPE): the caller gets an error for the whole call and no per-job
+// results, and the chunks are independent, as EnqueueMany's "any subset may have been stored"
+// allows: the first and third chunks are stored and pending, in order, and nothing of the
+// second after the failing job.
 func TestEnqueueManyChunkFails(t *testing.T) {
 	t.Parallel()
 	b := newBroker(t)
 	ctx := context.Background()
 	const n = 2*enqueueChunk + 200
 	bad := enqueueChunk // the first job of the second chunk
-	if err := rawClient(t).Set(ctx, b.keys.job("q", "j"+strconv.Itoa(bad)), "not a hash", 0).Err(); err != nil {
+	if err := rawClient(t).Set(ctx, b.keys.base("q")+"scheduled", "not a zset", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	reqs := make([]queue.Request, n)
-	for i := range reqs {
-		reqs[i] = queue.Request{Type: "t", Options: []queue.Option{queue.OnQueue("q"), queue.WithID("j" + strconv.Itoa(i))}}
-	}
+	reqs := enqueueRequests(n)
+	reqs[bad].Options = append(reqs[bad].Options, queue.RunIn(time.Hour))
 	jobs, errs, err := queue.NewClient(b).EnqueueMany(ctx, reqs)
 	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") || jobs != nil || errs != nil {
 		t.Fatalf("EnqueueMany = %d jobs, %d errors, %v; want nothing but the WRONGTYPE error", len(jobs), len(errs), err)
-	}
-	pending, err := b.List(ctx, "q", queue.StatePending, 0, n)
-	if err != nil {
-		t.Fatal(err)
 	}
 	var want []string
 	for i := range n {
@@ -263,11 +258,7 @@ func TestEnqueueManyChunkFails(t *testing.T) {
 			want = append(want, "j"+strconv.Itoa(i))
 		}
 	}
-	got := make([]string, len(pending))
-	for i, j := range pending {
-		got[i] = j.ID
-	}
-	if !slices.Equal(got, want) {
+	if got := stateIDs(t, b, "q", queue.StatePending); !slices.Equal(got, want) {
 		t.Fatalf("pending: %d jobs %v…, want the %d of the first and third chunks in order", len(got), got[:min(3, len(got))], len(want))
 	}
 	for _, i := range []int{bad + 1, 2*enqueueChunk - 1} {
@@ -275,4 +266,45 @@ func TestEnqueueManyChunkFails(t *testing.T) {
 			t.Fatalf("job %d of the failed chunk: %v, want ErrJobNotFound", i, err)
 		}
 	}
+}
+
+// TestEnqueueKeyNotAJob puts a string where a job of the middle of a chunk would be stored:
+// that job alone is refused (WRONGTYPE, not a job), and every other job of the call is stored
+// and pending, in order — none is left stored but not pending.
+func TestEnqueueKeyNotAJob(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t)
+	ctx := context.Background()
+	const n = enqueueChunk + 100
+	bad := enqueueChunk / 2
+	if err := rawClient(t).Set(ctx, b.keys.job("q", "j"+strconv.Itoa(bad)), "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	jobs, errs, err := queue.NewClient(b).EnqueueMany(ctx, enqueueRequests(n))
+	if err != nil || len(jobs) != n {
+		t.Fatalf("EnqueueMany = %d jobs, %v; want %d jobs and no error for the call", len(jobs), err, n)
+	}
+	var want []string
+	for i, err := range errs {
+		switch {
+		case i == bad && (err == nil || !strings.Contains(err.Error(), "WRONGTYPE")):
+			t.Fatalf("job %d, whose key is a string: %v, want a WRONGTYPE error", i, err)
+		case i != bad && err != nil:
+			t.Fatalf("job %d: %v", i, err)
+		case i != bad:
+			want = append(want, "j"+strconv.Itoa(i))
+		}
+	}
+	if got := stateIDs(t, b, "q", queue.StatePending); !slices.Equal(got, want) {
+		t.Fatalf("pending: %d jobs %v…, want the other %d in order", len(got), got[:min(3, len(got))], len(want))
+	}
+}
+
+// enqueueRequests returns n requests of jobs j0, j1, … on queue q.
+func enqueueRequests(n int) []queue.Request {
+	reqs := make([]queue.Request, n)
+	for i := range reqs {
+		reqs[i] = queue.Request{Type: "t", Options: []queue.Option{queue.OnQueue("q"), queue.WithID("j" + strconv.Itoa(i))}}
+	}
+	return reqs
 }

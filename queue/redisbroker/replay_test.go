@@ -49,7 +49,7 @@ func mustHaveDropped(t *testing.T, dropped <-chan struct{}) {
 // stateIDs returns the IDs of queue q's jobs in state st, in the order List gives.
 func stateIDs(t *testing.T, b *Broker, q string, st queue.State) []string {
 	t.Helper()
-	jobs, err := b.List(context.Background(), q, st, 0, 100)
+	jobs, err := b.List(context.Background(), q, st, 0, 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}

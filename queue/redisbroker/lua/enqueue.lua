@@ -8,7 +8,8 @@
 -- A pending job's hash holds only its packed fields (and unique key, priority when not 0,
 -- deadline when set): no state field means pending.
 -- Returns the jobs not stored, as pairs: the job's position in ARGV's jobs (1 for the first),
--- then 1 (duplicate id) or 2 (duplicate unique key); an empty array when every job was
+-- then 1 (duplicate id), 2 (duplicate unique key) or 3 (its key is not a job: a value of
+-- another type, which someone else wrote); an empty array when every job was
 -- stored, so that the common reply costs nothing per job.
 -- Sending the same call twice stores each job once and returns the same: a client whose reply
 -- was lost sends the call again (go-redis does), and its jobs are not duplicates of themselves.
@@ -22,7 +23,7 @@ local now = nowms()
 -- with fields packed, and not by a job before ARGV[upto] in this one (a rare path: it reads
 -- ARGV again).
 local function resent(jk, packed, id, upto)
-  if redis.call('HGET', jk, 'd') ~= packed then return false end
+  if redis.pcall('HGET', jk, 'd') ~= packed then return false end -- (an error: not a job)
   local i = 1
   while i < upto do
     if ARGV[i] ~= '' then
@@ -54,8 +55,11 @@ while i <= nargs do
   local jk = jobp .. id
   local code = 0
   if uk == '' then
-    -- The hot path: one call stores the job and tells a duplicate ID.
-    if redis.call('HSETNX', jk, 'd', packed) == 0 then code = 1 end
+    -- The hot path: one call stores the job and tells a duplicate ID. A pcall, so that a key
+    -- of another type (not a job: WRONGTYPE) refuses this job only, rather than failing the
+    -- call with the jobs before it stored and none of them pending.
+    local r = redis.pcall('HSETNX', jk, 'd', packed)
+    if type(r) == 'table' then code = 3 elseif r == 0 then code = 1 end
   elseif redis.call('EXISTS', jk) == 1 then
     code = 1
   else
