@@ -155,6 +155,16 @@ func measureIdle(b *testing.B, br *Broker, span time.Duration) cost {
 
 // redisInfo returns the value of field in INFO section of the test server.
 func redisInfo(b *testing.B, section, field string) string {
+	v, ok := lookupInfo(b, section, field)
+	if !ok {
+		b.Fatalf("no %s in INFO %s", field, section)
+	}
+	return v
+}
+
+// lookupInfo returns the value of field in INFO section of the test server, and whether the
+// section has it.
+func lookupInfo(b *testing.B, section, field string) (string, bool) {
 	c := redis.NewClient(&redis.Options{Addr: server.Addr()})
 	defer c.Close()
 	info, err := c.Info(context.Background(), section).Result()
@@ -163,11 +173,10 @@ func redisInfo(b *testing.B, section, field string) string {
 	}
 	for line := range strings.SplitSeq(info, "\r\n") {
 		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return v
+			return v, true
 		}
 	}
-	b.Fatalf("no %s in INFO %s", field, section)
-	return ""
+	return "", false
 }
 
 // redisCPU is redis-server's CPU time so far, in seconds.
