@@ -112,7 +112,7 @@
 //	p:{q}:children:<id>  SET    "<queue>/<id>" of the waiting children of job id (any queue;
 //	                            on a cluster, q), while it has some; deleted when it ends
 //	                            (lib.lua's ended)
-//	p:{q}:fetched:<tok>  LIST   queue index, job ID, … of the jobs one fetch call leased, PX
+//	p:{q}:fetched:<tok>  LIST   key base, job ID, … of the jobs one fetch call leased, PX
 //	                            the lease (resend.go, fetch.lua)
 //	p:{q}:batch:<id>     HASH   a batch of queue q (queue.InBatch, BatchSpec.Queue): created,
 //	                            keep, total, completed, dead, canceled, cn (created, ns: tells

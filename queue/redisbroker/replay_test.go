@@ -173,15 +173,16 @@ func TestEnqueueGraphReplyLost(t *testing.T) {
 	}
 }
 
-// TestFetchEverySendLost loses the replies to a fetch and to both of go-redis's resends of
-// it, so that Fetch fails: the worker's next fetch from the same queues must get the job that
-// call leased, not lease another and leave that one to lose an attempt.
+// TestFetchEverySendLost loses the replies to a fetch from two queues and to both of
+// go-redis's resends of it, so that Fetch fails: the worker's next fetch from the same queues,
+// named in the other order (a worker draws its weighted order anew for each fetch), must get
+// the job that call leased, not lease another and leave that one to lose an attempt.
 func TestFetchEverySendLost(t *testing.T) {
 	t.Parallel()
 	b, p := proxiedBroker(t)
-	enqueue(t, b, newJob("q", "first"), newJob("q", "second"))
+	enqueue(t, b, newJob("q", "first"), newJob("q", "second"), newJob("r", "other"))
 	const worker = "worker-whose-replies-are-lost"
-	req := queue.FetchRequest{WorkerID: worker, Queues: []string{"q"}, Max: 1, Lease: time.Minute}
+	req := queue.FetchRequest{WorkerID: worker, Queues: []string{"q", "r"}, Max: 1, Lease: time.Minute}
 	dropped := p.DropReplies([]byte(worker), 3)
 	if jobs, err := b.Fetch(context.Background(), req); err == nil {
 		t.Fatalf("fetch whose every reply is lost got %v and no error", ids(jobs))
@@ -192,12 +193,15 @@ func TestFetchEverySendLost(t *testing.T) {
 	if len(jobs) != 1 || jobs[0].ID != "second" {
 		t.Fatalf("another worker's fetch got %v, want job second", ids(jobs))
 	}
-	jobs = fetch(t, b, worker, time.Minute, 1, "q")
-	if len(jobs) != 1 || jobs[0].ID != "first" || jobs[0].Attempt != 1 {
-		t.Fatalf("the worker's next fetch got %v, want job first at attempt 1", ids(jobs))
+	jobs = fetch(t, b, worker, time.Minute, 1, "r", "q")
+	if len(jobs) != 1 || jobs[0].ID != "first" || jobs[0].Attempt != 1 || jobs[0].Queue != "q" {
+		t.Fatalf("the worker's next fetch got %v, want job first of queue q at attempt 1", ids(jobs))
 	}
 	if got := stateIDs(t, b, "q", queue.StateActive); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"first", "second"}) {
-		t.Fatalf("active jobs %v, want first and second", got)
+		t.Fatalf("active jobs of q %v, want first and second", got)
+	}
+	if got := stateIDs(t, b, "r", queue.StatePending); !slices.Equal(got, []string{"other"}) {
+		t.Fatalf("pending jobs of r %v, want other still pending", got)
 	}
 }
 

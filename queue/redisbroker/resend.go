@@ -45,9 +45,10 @@ type orphanFetch struct {
 	until time.Time // the end of the lease of the jobs it may have leased
 }
 
-// fetchKey names the fetches of worker from queues.
+// fetchKey names the fetches of worker from queues, in any order (a worker draws its order
+// of weighted queues anew for each fetch).
 func fetchKey(worker string, queues []string) string {
-	return worker + "\x00" + strings.Join(queues, "\x00")
+	return worker + "\x00" + strings.Join(slices.Sorted(slices.Values(queues)), "\x00")
 }
 
 // take returns the token a fetch of up to max jobs by key should send: an orphan's, or a

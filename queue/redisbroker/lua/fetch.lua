@@ -17,11 +17,17 @@
 -- next fetch: resend.go.)
 local worker, max, lease, maxDead = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local before = tonumber(ARGV[5] or '0')
-local record = nil -- the key of this call's record, when it keeps one
-if (ARGV[6] or '') ~= '' then record = KEYS[1] .. 'fetched:' .. ARGV[6] end
+-- The key of this call's record, when it keeps one: with the queue first in byte order, so
+-- that a fetch naming the same queues in another order finds it.
+local record = nil
+if (ARGV[6] or '') ~= '' then
+  local first = KEYS[1]
+  for _, base in ipairs(KEYS) do if base < first then first = base end end
+  record = first .. 'fetched:' .. ARGV[6]
+end
 local now = nowms()
 local nowstr = istr(now)
-local taken = {} -- the queue index and ID of each job leased
+local taken = {} -- the key base and ID of each job leased
 local deadline = string.format('%d', now + lease)
 local noErrors = {} -- the errors of every job that has none: one table, not one per job
 
@@ -109,15 +115,18 @@ local function addLeased(out, qi, jk, a, packed, ne, runAt)
   out[#out + 1] = tonumber(runAt) or 0
 end
 
--- replay returns the reply of a call sent again: the jobs of its record (a list of the queue
--- index and ID of each) still active under this worker.
+-- replay returns the reply of a call sent again: the jobs of its record (a list of the key
+-- base and ID of each: a worker's next fetch may name the same queues in another order) still
+-- active under this worker.
 local function replay(rec)
-  local out = {now, -1, 0}
+  local out, index = {now, -1, 0}, {}
+  for qi, base in ipairs(KEYS) do index[base] = qi end
   for k = 1, #rec, 2 do
-    local qi = tonumber(rec[k])
-    local jk = KEYS[qi] .. 'job:' .. rec[k + 1]
+    local jk = rec[k] .. 'job:' .. rec[k + 1]
     local v = redis.call('HMGET', jk, 's', 'w', 'a', 'd', 'n', 'r')
-    if v[1] == 'active' and v[2] == worker then addLeased(out, qi, jk, tonumber(v[3]), v[4], v[5], v[6]) end
+    if v[1] == 'active' and v[2] == worker then
+      addLeased(out, index[rec[k]] or 0, jk, tonumber(v[3]), v[4], v[5], v[6])
+    end
   end
   return out
 end
@@ -133,7 +142,7 @@ local function take(qi, id, jk, v, out)
     redis.call('HSET', jk, 's', 'active', 'a', istr(a), 'st', nowstr, 'w', worker, 't', ttlText(v[1]))
   end
   addLeased(out, qi, jk, a, v[1], v[3], v[5])
-  taken[#taken + 1] = qi
+  taken[#taken + 1] = KEYS[qi]
   taken[#taken + 1] = id
 end
 
