@@ -93,25 +93,27 @@ func (p *Proxy) track(c, s net.Conn) bool {
 	return true
 }
 
-// requests copies client bytes to the server, marking the connection when they hold the
-// marker (including one split over two reads).
+// requests copies client bytes to the server, marking the connection (once: its reply is
+// the last thing it carries) when they hold the marker, including one split over two reads.
 func (p *Proxy) requests(c, s net.Conn, doomed chan<- func()) {
 	defer p.wg.Done()
 	defer func() { _ = s.Close() }()
 	buf, tail := make([]byte, 64<<10), []byte(nil)
+	marked := false
 	for {
 		n, err := c.Read(buf)
-		if n > 0 {
+		if n > 0 && !marked {
 			seen := append(tail, buf[:n]...)
 			if drop := p.matched(seen); drop != nil {
 				doomed <- drop
-				tail = tail[:0] // this connection is done with
-				seen = nil
+				marked = true
 			}
 			if len(seen) > 256 {
 				seen = seen[len(seen)-256:]
 			}
 			tail = append(tail[:0], seen...)
+		}
+		if n > 0 {
 			if _, werr := s.Write(buf[:n]); werr != nil {
 				return
 			}
