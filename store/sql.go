@@ -591,6 +591,18 @@ func (in sqliteInsert) run(ctx context.Context, tx DBTX) ([]Workflow, error) {
 	return ws, nil
 }
 
+// one runs the statement of one workflow in tx and returns it (ErrExists when its id is taken).
+func (in sqliteInsert) one(ctx context.Context, tx DBTX) (Workflow, error) {
+	ws, err := in.run(ctx, tx)
+	switch {
+	case err != nil:
+		return Workflow{}, err
+	case len(ws) == 0:
+		return Workflow{}, ErrExists
+	}
+	return ws[0], nil
+}
+
 // inserted is the workflow of r as its row reads back just after it was inserted.
 func (r createReq) inserted() Workflow {
 	nw := r.nw
@@ -627,14 +639,7 @@ func (s *sqlStore) insertIn(ctx context.Context, tx DBTX, r createReq) (Workflow
 	if !s.serial() {
 		return insertWorkflow(ctx, s.d, tx, r)
 	}
-	ws, err := newSQLiteInsert([]createReq{r}).run(ctx, tx)
-	switch {
-	case err != nil:
-		return Workflow{}, err
-	case len(ws) == 0:
-		return Workflow{}, ErrExists
-	}
-	return ws[0], nil
+	return newSQLiteInsert([]createReq{r}).one(ctx, tx)
 }
 
 // createOne inserts one workflow in its own statement.
@@ -645,14 +650,10 @@ func (s *sqlStore) createOne(ctx context.Context, r createReq) (Workflow, error)
 	in := newSQLiteInsert([]createReq{r})
 	var w Workflow
 	err := s.write(ctx, func(tx DBTX) error {
-		ws, err := in.run(ctx, tx)
-		switch {
-		case err != nil:
+		var err error
+		if w, err = in.one(ctx, tx); err != nil {
 			return err
-		case len(ws) == 0:
-			return ErrExists
 		}
-		w = ws[0]
 		return r.also(tx)
 	})
 	return w, err
