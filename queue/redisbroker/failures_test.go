@@ -298,6 +298,14 @@ func TestEnqueueKeyNotAJob(t *testing.T) {
 	if got := stateIDs(t, b, "q", queue.StatePending); !slices.Equal(got, want) {
 		t.Fatalf("pending: %d jobs %v…, want the other %d in order", len(got), got[:min(3, len(got))], len(want))
 	}
+	// A job with a parent (enqueuegraph.lua) whose key is taken so is refused as a duplicate,
+	// and the call goes on.
+	taken, child := newJob("q", "j"+strconv.Itoa(bad)), newJob("q", "child")
+	taken.DependsOn, child.DependsOn = []string{"j0"}, []string{"j0"}
+	errs2, err := b.Enqueue(ctx, []*queue.Job{taken, child})
+	if err != nil || !errors.Is(errs2[0], queue.ErrDuplicateJob) || errs2[1] != nil {
+		t.Fatalf("jobs with a parent, the first one's key a string: %v, %v; want ErrDuplicateJob, then stored", errs2, err)
+	}
 }
 
 // enqueueRequests returns n requests of jobs j0, j1, … on queue q.

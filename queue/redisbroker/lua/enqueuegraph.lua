@@ -81,7 +81,7 @@ local seen = {} -- the IDs of this call's jobs so far
 local function check(id, packed, bid, parents)
   local jk = base .. 'job:' .. id
   if redis.call('EXISTS', jk) == 1 then
-    if not seen[id] and redis.call('HGET', jk, 'd') == packed then return -1, '' end
+    if not seen[id] and redis.pcall('HGET', jk, 'd') == packed then return -1, '' end -- (pcall: a key of another type is not a job)
     return 1, ''
   end
   local bases = {}
