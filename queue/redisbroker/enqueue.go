@@ -29,7 +29,8 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 			return nil, fmt.Errorf("redisbroker: enqueue: job %d (%s): %w", i, j.ID, err)
 		}
 	}
-	plain, graph := splitGraph(jobs)
+	repeats(jobs, errs)
+	plain, graph := splitGraph(jobs, errs)
 	order, byQueue := groupByQueue(len(plain), func(i int) string { return jobs[plain[i]].Queue })
 	var calls []*evalCall
 	var chunks [][]int // the job indexes of each call
@@ -73,6 +74,26 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 		}
 	}
 	return errs, nil
+}
+
+// repeats refuses in errs each job whose ID came earlier in jobs on the same queue: it is a
+// duplicate of that one, whichever script calls the two fall into. (A script tells a repeat
+// only within its own call; one call later would take the job an earlier call of this
+// Enqueue stored, with the very same fields, for its own resent after a lost reply.)
+func repeats(jobs []*queue.Job, errs []error) {
+	if len(jobs) < 2 {
+		return
+	}
+	type jobKey struct{ queue, id string }
+	seen := make(map[jobKey]struct{}, len(jobs))
+	for i, j := range jobs {
+		k := jobKey{j.Queue, j.ID}
+		if _, ok := seen[k]; ok {
+			errs[i] = queue.ErrDuplicateJob
+			continue
+		}
+		seen[k] = struct{}{}
+	}
 }
 
 // errNotAJob refuses a job whose key holds a value of another type, which the broker did not

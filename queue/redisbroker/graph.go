@@ -15,10 +15,13 @@ import (
 )
 
 // splitGraph returns the indexes of the jobs without parents or batch (the enqueue script's)
-// and of the others (enqueuegraph.lua's), each in order.
-func splitGraph(jobs []*queue.Job) (plain, graph []int) {
+// and of the others (enqueuegraph.lua's), each in order, leaving out those refused in errs.
+func splitGraph(jobs []*queue.Job, errs []error) (plain, graph []int) {
 	plain = make([]int, 0, len(jobs))
 	for i, j := range jobs {
+		if errs[i] != nil {
+			continue
+		}
 		if len(j.DependsOn) > 0 || j.Batch != "" {
 			graph = append(graph, i)
 		} else {

@@ -140,6 +140,46 @@ func TestEnqueueReplyLost(t *testing.T) {
 	}
 }
 
+// TestEnqueueRepeatAcrossCalls enqueues, in one Enqueue, the same job twice (the very same
+// fields) where the two copies fall into different script calls: the second is a duplicate,
+// as it is within one call, and is not taken for a resend of the first — with or without
+// parents.
+func TestEnqueueRepeatAcrossCalls(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t)
+	ctx := context.Background()
+	jobs := make([]*queue.Job, enqueueChunk+10) // two chunks of queue q
+	for i := range jobs {
+		jobs[i] = newJob("q", "j"+strconv.Itoa(i))
+	}
+	twin := *jobs[3]
+	jobs[len(jobs)-1] = &twin
+	parent := newJob("p", "parent")
+	child := newJob("p", "child")
+	child.DependsOn = []string{"parent"}
+	childTwin := *child
+	between := newJob("other", "between")
+	between.DependsOn = []string{"parent"}
+	// Jobs with parents: one script call per run of one queue, so the twin is a call of its own.
+	jobs = append(jobs, parent, child, between, &childTwin)
+	errs, err := b.Enqueue(ctx, jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		want := error(nil)
+		if jobs[i] == &twin || jobs[i] == &childTwin {
+			want = queue.ErrDuplicateJob
+		}
+		if !errors.Is(err, want) || (want == nil && err != nil) {
+			t.Errorf("job %d (%s): %v, want %v", i, jobs[i].ID, err, want)
+		}
+	}
+	if got := stateIDs(t, b, "q", queue.StatePending); len(got) != enqueueChunk+9 || slices.Index(got, "j3") != 3 {
+		t.Fatalf("pending: %d jobs, j3 at %d; want %d, each once, j3 at 3", len(got), slices.Index(got, "j3"), enqueueChunk+9)
+	}
+}
+
 // TestEnqueueGraphReplyLost loses the reply to an enqueue of jobs with parents (enqueuegraph):
 // sent again, the call must tell each job's state as stored — waiting on its parent — and
 // store nothing twice; the same job twice in one call is still a duplicate.
@@ -193,9 +233,22 @@ func TestFetchEverySendLost(t *testing.T) {
 	if len(jobs) != 1 || jobs[0].ID != "second" {
 		t.Fatalf("another worker's fetch got %v, want job second", ids(jobs))
 	}
+	// The next fetch is sent once Redis's clock is past the millisecond the lost one ran in:
+	// the job it gets back started then, not now.
+	first, err := b.Get(context.Background(), "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Until(t, 5*time.Second, "Redis's clock to pass the lost fetch's millisecond", func() bool {
+		now, err := rawClient(t).Time(context.Background()).Result()
+		return err == nil && now.UnixMilli() > first.StartedAt.UnixMilli()
+	})
 	jobs = fetch(t, b, worker, time.Minute, 1, "r", "q")
 	if len(jobs) != 1 || jobs[0].ID != "first" || jobs[0].Attempt != 1 || jobs[0].Queue != "q" {
 		t.Fatalf("the worker's next fetch got %v, want job first of queue q at attempt 1", ids(jobs))
+	}
+	if !jobs[0].StartedAt.Equal(first.StartedAt) {
+		t.Fatalf("the job fetched again started at %v, want %v, when the lost fetch leased it", jobs[0].StartedAt, first.StartedAt)
 	}
 	if got := stateIDs(t, b, "q", queue.StateActive); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"first", "second"}) {
 		t.Fatalf("active jobs of q %v, want first and second", got)

@@ -117,15 +117,16 @@ end
 
 -- replay returns the reply of a call sent again: the jobs of its record (a list of the key
 -- base and ID of each: a worker's next fetch may name the same queues in another order) still
--- active under this worker.
+-- active under this worker, with the time the call first ran, when they started.
 local function replay(rec)
   local out, index = {now, -1, 0}, {}
   for qi, base in ipairs(KEYS) do index[base] = qi end
   for k = 1, #rec, 2 do
     local jk = rec[k] .. 'job:' .. rec[k + 1]
-    local v = redis.call('HMGET', jk, 's', 'w', 'a', 'd', 'n', 'r')
+    local v = redis.call('HMGET', jk, 's', 'w', 'a', 'd', 'n', 'r', 'st')
     if v[1] == 'active' and v[2] == worker then
       addLeased(out, index[rec[k]] or 0, jk, tonumber(v[3]), v[4], v[5], v[6])
+      out[1] = tonumber(v[7]) or now -- one call leased them all: one start time
     end
   end
   return out
