@@ -6,7 +6,8 @@
 //
 // Every metric is measured -runs times per system, alternating systems, and the median is
 // reported with the ratio Dominion/Asynq (for latencies, Asynq/Dominion: how many times
-// lower Dominion's is).
+// lower Dominion's is), and so is the lowest ratio of one run, Dominion's and Asynq's
+// measurements taken one after the other, with every run's figures.
 package main
 
 import (
@@ -133,19 +134,40 @@ func report(results map[string]map[string][]float64, o options) {
 	fmt.Printf("\n%d runs each, medians; jobs=%d seq-jobs=%d concurrency=%d latency-samples=%d backlog=%d\n\n",
 		o.runs, o.jobs, o.seqJobs, o.concurrency, o.latencySamples, o.backlog)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "| metric\t| unit\t| dominion\t| asynq\t| dominion vs asynq\t| dominion runs\t|")
-	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|")
+	fmt.Fprintln(tw, "| metric\t| unit\t| dominion\t| asynq\t| dominion vs asynq\t| lowest run ratio\t| dominion runs\t| asynq runs\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
 	for _, m := range metrics {
-		d, a := median(results[m]["dominion"]), median(results[m]["asynq"])
-		unit, ratio := "jobs/s", d/a
-		if strings.HasPrefix(m, "latency") {
-			unit, ratio = "ms", a/d
+		ds, as := results[m]["dominion"], results[m]["asynq"]
+		lower := strings.HasPrefix(m, "latency") // lower is better: the ratio is asynq/dominion
+		unit := "jobs/s"
+		if lower {
+			unit = "ms"
 		}
-		fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %s\t| %.1f×\t| %s\t|\n", m, unit, num(d), num(a), ratio, nums(results[m]["dominion"]))
+		fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %s\t| %.1f×\t| %.1f×\t| %s\t| %s\t|\n", m, unit, num(median(ds)), num(median(as)),
+			ratio(median(ds), median(as), lower), slices.Min(runRatios(ds, as, lower)), nums(ds), nums(as))
 	}
 	tw.Flush()
 	fmt.Println("\nasynq has no batch enqueue: its enqueue_batch is Enqueue called from 50 goroutines at once.")
 	fmt.Println("For latencies the ratio is asynq/dominion (how many times lower Dominion's is).")
+	fmt.Println("A run is one measurement of each system, one after the other; its ratio compares the two.")
+}
+
+// ratio is how many times better d is than a: d/a, or a/d where lower is better.
+func ratio(d, a float64, lower bool) float64 {
+	if lower {
+		return a / d
+	}
+	return d / a
+}
+
+// runRatios returns the ratio of each run: the i-th measurements of both systems were taken
+// one after the other.
+func runRatios(ds, as []float64, lower bool) []float64 {
+	r := make([]float64, min(len(ds), len(as)))
+	for i := range r {
+		r[i] = ratio(ds[i], as[i], lower)
+	}
+	return r
 }
 
 func median(v []float64) float64 {

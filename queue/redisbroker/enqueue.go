@@ -76,12 +76,14 @@ func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error
 	return errs, nil
 }
 
-// repeats refuses in errs each job whose ID came earlier in jobs on the same queue: it is a
-// duplicate of that one, whichever script calls the two fall into. (A script tells a repeat
-// only within its own call; one call later would take the job an earlier call of this
-// Enqueue stored, with the very same fields, for its own resent after a lost reply.)
+// repeats refuses in errs each job whose ID came earlier in jobs on the same queue, when
+// jobs hold two alike: it is a duplicate of that one, whichever script calls the two fall
+// into. (A script tells a repeat only within its own call; a later call would take the job
+// an earlier call of this Enqueue stored, with the very same fields, for its own, resent
+// after a lost reply.) Jobs alike share their enqueue time, so when the times rise from job
+// to job, as a Client's do, there is nothing to look for.
 func repeats(jobs []*queue.Job, errs []error) {
-	if len(jobs) < 2 {
+	if risingTimes(jobs) {
 		return
 	}
 	type jobKey struct{ queue, id string }
@@ -94,6 +96,16 @@ func repeats(jobs []*queue.Job, errs []error) {
 		}
 		seen[k] = struct{}{}
 	}
+}
+
+// risingTimes reports whether each job's enqueue time, as stored, is after the one before.
+func risingTimes(jobs []*queue.Job) bool {
+	for i := 1; i < len(jobs); i++ {
+		if jobs[i].EnqueuedAt.UnixNano() <= jobs[i-1].EnqueuedAt.UnixNano() {
+			return false
+		}
+	}
+	return true
 }
 
 // errNotAJob refuses a job whose key holds a value of another type, which the broker did not
