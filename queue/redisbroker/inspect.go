@@ -28,65 +28,87 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 	if err != nil {
 		return nil, b.wrap(err, "queue statistics")
 	}
+	cmds, err := b.readQueues(ctx, names)
+	if err != nil {
+		return nil, b.wrap(err, "queue statistics")
+	}
+	out := make([]queue.QueueStats, len(names))
+	fronts := make([][]string, len(names))
+	for i, q := range names {
+		out[i], fronts[i] = cmds[i].read(q)
+	}
+	if err := b.oldestPending(ctx, names, fronts, out); err != nil {
+		return nil, b.wrap(err, "queue statistics")
+	}
+	return out, nil
+}
+
+// readQueues sends, in one pipeline, the commands that read the statistics of queues.
+func (b *Broker) readQueues(ctx context.Context, names []string) ([]queueCmds, error) {
 	cmds := make([]queueCmds, len(names))
 	calls := make([]*evalCall, len(names))
 	for i, q := range names {
 		calls[i] = &evalCall{script: b.s.pending, keys: []string{b.keys.base(q)}}
 	}
-	err = b.pipelined(ctx, calls, func(p redis.Pipeliner) {
+	err := b.pipelined(ctx, calls, func(p redis.Pipeliner) {
 		for i, q := range names {
 			base := b.keys.base(q)
-			c := &cmds[i]
-			c.pending = calls[i]
-			c.active = p.ZCard(ctx, base+"active")
-			c.scheduled = p.ZCard(ctx, base+"scheduled")
-			c.retry = p.ZCard(ctx, base+"retry")
-			c.dead = p.ZCard(ctx, base+"dead")
-			c.completed = p.ZCard(ctx, base+"completed")
-			c.canceled = p.ZCard(ctx, base+"canceled")
-			c.waiting = p.ZCard(ctx, base+"waiting")
-			c.stats = p.HMGet(ctx, base+"stats", "processed", "failed")
-			c.paused = p.Exists(ctx, base+"paused")
-			c.limits = p.HGet(ctx, base+"limits", "json")
+			cmds[i] = queueCmds{
+				pending: calls[i], active: p.ZCard(ctx, base+"active"), scheduled: p.ZCard(ctx, base+"scheduled"),
+				retry: p.ZCard(ctx, base+"retry"), dead: p.ZCard(ctx, base+"dead"),
+				completed: p.ZCard(ctx, base+"completed"), canceled: p.ZCard(ctx, base+"canceled"),
+				waiting: p.ZCard(ctx, base+"waiting"), stats: p.HMGet(ctx, base+"stats", "processed", "failed"),
+				paused: p.Exists(ctx, base+"paused"), limits: p.HGet(ctx, base+"limits", "json"),
+			}
 		}
 	})
-	if err != nil {
-		return nil, b.wrap(err, "queue statistics")
+	return cmds, err
+}
+
+// read returns the statistics of queue q as its commands read them, and the ID of the job at
+// the front of each of its priorities.
+func (c *queueCmds) read(q string) (queue.QueueStats, []string) {
+	st := c.stats.Val()
+	out := queue.QueueStats{
+		Name: q, Active: c.active.Val(), Scheduled: c.scheduled.Val(), Retry: c.retry.Val(),
+		Dead: c.dead.Val(), Completed: c.completed.Val(), Canceled: c.canceled.Val(), Waiting: c.waiting.Val(),
+		Processed: counter(st, 0), Failed: counter(st, 1), Paused: c.paused.Val() == 1,
 	}
-	out := make([]queue.QueueStats, len(names))
+	out.Limits, _ = decodeLimits(c.limits.Val()) // unreadable limits are shown as none
+	var fronts []string
+	levels, _ := c.pending.cmd.Val().([]any)
+	for _, l := range levels {
+		l, _ := l.([]any)
+		if len(l) != 3 {
+			continue
+		}
+		prio, _ := l[0].(int64)
+		n, _ := l[1].(int64)
+		id, _ := l[2].(string)
+		out.Pending += n
+		if out.PendingByPriority == nil {
+			out.PendingByPriority = map[int]int64{}
+		}
+		out.PendingByPriority[int(prio)] = n
+		fronts = append(fronts, id)
+	}
+	return out, fronts
+}
+
+// oldestPending sets the OldestPending of each queue's statistics: the earliest enqueue time
+// among the jobs at the front of its priorities (fronts), read in one pipeline.
+func (b *Broker) oldestPending(ctx context.Context, names []string, fronts [][]string, out []queue.QueueStats) error {
 	heads := make([][]*redis.StringCmd, len(names))
-	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, q := range names {
-			c := &cmds[i]
-			st := c.stats.Val()
-			out[i] = queue.QueueStats{
-				Name: q, Active: c.active.Val(), Scheduled: c.scheduled.Val(),
-				Retry: c.retry.Val(), Dead: c.dead.Val(), Completed: c.completed.Val(), Canceled: c.canceled.Val(),
-				Waiting:   c.waiting.Val(),
-				Processed: counter(st, 0), Failed: counter(st, 1), Paused: c.paused.Val() == 1,
-			}
-			out[i].Limits, _ = decodeLimits(c.limits.Val()) // unreadable limits are shown as none
-			levels, _ := c.pending.cmd.Val().([]any)
-			for _, l := range levels {
-				l, _ := l.([]any)
-				if len(l) != 3 {
-					continue
-				}
-				prio, _ := l[0].(int64)
-				n, _ := l[1].(int64)
-				id, _ := l[2].(string)
-				out[i].Pending += n
-				if out[i].PendingByPriority == nil {
-					out[i].PendingByPriority = map[int]int64{}
-				}
-				out[i].PendingByPriority[int(prio)] = n
+			for _, id := range fronts[i] {
 				heads[i] = append(heads[i], p.HGet(ctx, b.keys.job(q, id), "d"))
 			}
 		}
 		return nil
 	})
 	if err != nil && err != redis.Nil {
-		return nil, b.wrap(err, "queue statistics")
+		return err
 	}
 	for i, cs := range heads {
 		for _, c := range cs {
@@ -99,7 +121,7 @@ func (b *Broker) Queues(ctx context.Context) ([]queue.QueueStats, error) {
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func counter(vals []any, i int) int64 {
