@@ -262,19 +262,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return nil
 	}
 	retry := newReconnectDelay()
-	states, ok := s.loadStates(ctx, retry)
+	next, ok := s.start(ctx, retry)
 	if !ok {
 		return nil
 	}
-	retry.reset()
-	now := s.clock.Now()
-	next := make(map[*compiled]time.Time, len(s.entries))
-	for _, e := range s.entries {
-		next[e] = e.cron.Next(now)
-		s.catchUp(ctx, e, states[e.Name], now)
-	}
-	s.log.Info("scheduler started", "schedules", len(s.entries))
-
 	timer := s.clock.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C()
@@ -296,33 +287,57 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if now.Before(wake) {
 			continue // woke early to look at the clock again
 		}
-		retryAt = time.Time{}
-		began := time.Now()
-		states, err := s.states(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			s.down.report(began, err, "call", "read schedule states")
-			retryAt = now.Add(retry.next())
-			continue
-		}
-		failed := false
-		for _, e := range s.entries {
-			var ok bool
-			next[e], ok = s.fireDue(ctx, e, next[e], states[e.Name], now, began)
-			if !ok && ctx.Err() != nil {
-				return nil
-			}
-			failed = failed || !ok
-		}
-		if failed {
-			retryAt = now.Add(retry.next())
-		} else {
-			s.down.report(began, nil)
-			retry.reset()
+		if retryAt = s.tick(ctx, next, now, retry); ctx.Err() != nil {
+			return nil
 		}
 	}
+}
+
+// start reads the schedules' states (retrying until ctx is done: ok false), enqueues the
+// ticks missed of those with CatchUp, and returns each schedule's next tick.
+func (s *Scheduler) start(ctx context.Context, retry *reconnectDelay) (next map[*compiled]time.Time, ok bool) {
+	states, ok := s.loadStates(ctx, retry)
+	if !ok {
+		return nil, false
+	}
+	retry.reset()
+	now := s.clock.Now()
+	next = make(map[*compiled]time.Time, len(s.entries))
+	for _, e := range s.entries {
+		next[e] = e.cron.Next(now)
+		s.catchUp(ctx, e, states[e.Name], now)
+	}
+	s.log.Info("scheduler started", "schedules", len(s.entries))
+	return next, true
+}
+
+// tick enqueues the ticks due at now and moves next past them. It returns when to try again
+// after a failed broker call (zero: none failed), or zero when ctx is done.
+func (s *Scheduler) tick(ctx context.Context, next map[*compiled]time.Time, now time.Time, retry *reconnectDelay) time.Time {
+	began := time.Now()
+	states, err := s.states(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return time.Time{}
+		}
+		s.down.report(began, err, "call", "read schedule states")
+		return now.Add(retry.next())
+	}
+	failed := false
+	for _, e := range s.entries {
+		var ok bool
+		next[e], ok = s.fireDue(ctx, e, next[e], states[e.Name], now, began)
+		if !ok && ctx.Err() != nil {
+			return time.Time{}
+		}
+		failed = failed || !ok
+	}
+	if failed {
+		return now.Add(retry.next())
+	}
+	s.down.report(began, nil)
+	retry.reset()
+	return time.Time{}
 }
 
 // loadStates reads the schedules' states, retrying with retry's backoff until it succeeds
