@@ -10,18 +10,17 @@ import (
 	"github.com/codex-dominion/dominion/queue"
 )
 
-func runServe(ctx context.Context, a *app, path string, args []string) int {
-	f := a.newFlags(path, "[flags]", `Run Dominion in one process: the HTTP API, the web dashboard (at /dashboard/), a
+// serveHelp is dominion serve's --help text.
+const serveHelp = `Run Dominion in one process: the HTTP API, the web dashboard (at /dashboard/), a
 worker (queues workflows=3,default=1), the scheduler and the workflow outbox relay, until
 SIGINT or SIGTERM; then drain HTTP requests, stop the scheduler and the relay, and let
 running jobs finish (or put them back in their queue).
 
 With no configuration, workflows and jobs are stored in one SQLite file,
 DOMINION_DATA_DIR/queue.db, and a workflow and its job are committed together (a data
-directory that has a dominion.db, from an earlier version, keeps its workflows there). Set
-REDIS_URL for the Redis queue (extra
-'dominion worker' processes then share the work) and DATABASE_URL=postgres://… for
-PostgreSQL.
+directory that has a dominion.db, from an earlier version, keeps its workflows there).
+Set REDIS_URL for the Redis queue (extra 'dominion worker' processes then share the work)
+and DATABASE_URL=postgres://… for PostgreSQL.
 
 Environment (besides the broker's and the log's; 'dominion help' lists them all):
   DOMINION_ADDR        listen address (default 127.0.0.1:8080); without DOMINION_API_TOKEN
@@ -35,7 +34,10 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
   DOMINION_WORKFLOWS   YAML file of workflow types (default: the built-in types)
   SMTP_ADDR, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM   the email steps' server
 
-`+schedulesEnvHelp, 0, 0)
+` + schedulesEnvHelp
+
+func runServe(ctx context.Context, a *app, path string, args []string) int {
+	f := a.newFlags(path, "[flags]", serveHelp, 0, 0)
 	addr := f.String("addr", a.cfg.Addr, "`ADDRESS` the API listens on; its default comes from DOMINION_ADDR\n(port 0: any free port, logged at start-up)")
 	insecure := insecureFlag(f, a.cfg)
 	workflows := workflowsFlag(f, a.cfg)
