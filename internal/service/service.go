@@ -299,6 +299,17 @@ func Run(ctx context.Context, cfg Config) error {
 // New opens the broker and the store, builds the engine, the worker and the API, and listens
 // on the API's address. Call Run next (or Close to give everything back).
 func New(ctx context.Context, cfg Config) (*Service, error) {
+	cfg, log := withDefaults(cfg)
+	s := &Service{cfg: cfg, log: log, tel: cfg.Telemetry}
+	if err := s.open(ctx); err != nil {
+		s.Close() // what was opened before the error
+		return nil, err
+	}
+	return s, nil
+}
+
+// withDefaults returns cfg with its unset values given their defaults, and its logger.
+func withDefaults(cfg Config) (Config, *slog.Logger) {
 	cfg.SetDefaults()
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
@@ -310,41 +321,39 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
-	s := &Service{cfg: cfg, log: log, tel: cfg.Telemetry}
-	ok := false
-	defer func() {
-		if !ok {
-			s.Close()
-		}
-	}()
+	return cfg, log
+}
+
+// open checks the listen rule and the workflow types, so that a mistake is reported before
+// anything is opened, then opens the telemetry, broker, store, worker, scheduler, handler
+// and listener of s.
+func (s *Service) open(ctx context.Context) error {
+	cfg := s.cfg
 	if s.tel == nil {
 		tel, err := NewTelemetry(ctx, cfg.Config, "serve")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.tel = tel
 	}
-
-	// The listen rule and the workflow types first: a mistake is reported before anything
-	// is opened.
 	var err error
 	if s.loopback, err = httpguard.CheckListen(listenAddr(cfg), cfg.APIToken != "", cfg.AllowInsecure); err != nil {
-		return nil, err
+		return err
 	}
 	types, err := LoadTypes(cfg.Config)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if s.broker, err = OpenServingBroker(ctx, cfg.Config, log); err != nil {
-		return nil, err
+	if s.broker, err = OpenServingBroker(ctx, cfg.Config, s.log); err != nil {
+		return err
 	}
 	client := s.tel.NewClient(s.broker)
 	wf, err := OpenWorkflows(ctx, WorkflowsConfig{
-		Config: cfg.Config, Types: types, MaxRetries: cfg.MaxRetries, Client: client, Logger: log,
+		Config: cfg.Config, Types: types, MaxRetries: cfg.MaxRetries, Client: client, Logger: s.log,
 		Telemetry: s.tel, Serving: true,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.store, s.engine = wf.Store, wf.Engine
 	if !cfg.NoWorker {
@@ -352,22 +361,21 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if !cfg.NoScheduler {
 		if s.sched, err = s.newScheduler(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	handler, err := s.handler(client)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.tel.WatchStats(s.broker, s.store)
-	s.srv = NewHTTPServer(ctx, handler, log)
+	s.srv = NewHTTPServer(ctx, handler, s.log)
 	if s.ln = cfg.Listener; s.ln == nil {
 		if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 		}
 	}
-	ok = true
-	return s, nil
+	return nil
 }
 
 // newWorker returns the service's worker, with the handlers of workflows, of the built-in
