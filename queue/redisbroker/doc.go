@@ -87,7 +87,8 @@
 //	                            mutable ones (s state, absent while new and pending; a attempt;
 //	                            r run-at; st/f started/finished; w worker; t result TTL; res
 //	                            result; c cancel flag; rv retried at; pr priority; dl
-//	                            deadline; n and e1…en error history; codec.go).
+//	                            deadline; n and e1…en error history; ct the token of the
+//	                            retry or cancel that moved it; codec.go).
 //	                            Enqueueing a job is one HSETNX, leasing it one HMGET and one
 //	                            HSET, finishing it one HMGET and one HSET (plus commands
 //	                            shared by the whole batch)
@@ -114,6 +115,8 @@
 //	                            (lib.lua's ended)
 //	p:{q}:fetched:<tok>  LIST   key base, job ID, … of the jobs one fetch call leased, PX
 //	                            the lease (resend.go, fetch.lua)
+//	p:{q}:deleted:<tok>  STRING the state of the job one Delete call removed, PX one minute
+//	                            (resend.go, delete.lua)
 //	p:{q}:batch:<id>     HASH   a batch of queue q (queue.InBatch, BatchSpec.Queue): created,
 //	                            keep, total, completed, dead, canceled, cn (created, ns: tells
 //	                            the call that opened it), sealed, fin (finished,

@@ -84,7 +84,7 @@ func (b *Broker) transition(ctx context.Context, what string, s *redis.Script, i
 	if err != nil {
 		return "", b.wrap(err, "%s job %s", what, id)
 	}
-	reply, err := b.run(ctx, s, []string{b.keys.base(q)}, id).Slice()
+	reply, err := b.run(ctx, s, []string{b.keys.base(q)}, id, callToken()).Slice()
 	if err != nil {
 		return "", b.wrap(err, "%s job %s", what, id)
 	}

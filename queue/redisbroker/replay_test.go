@@ -258,6 +258,68 @@ func TestFetchEverySendLost(t *testing.T) {
 	}
 }
 
+// TestManageReplyLost loses the reply to a retry, a cancel and a delete of one job; go-redis
+// sends each again. The caller must be told the call worked, as the first run did — not that
+// the job is pending already, canceled already, or not found — and the job moved once.
+func TestManageReplyLost(t *testing.T) {
+	t.Parallel()
+	b, p := proxiedBroker(t)
+	ctx := context.Background()
+	later := func(id string) *queue.Job {
+		j := newJob("q", id)
+		j.State, j.RunAt = queue.StateScheduled, time.Now().Add(time.Hour)
+		return j
+	}
+	enqueue(t, b, later("warm-retry"), newJob("q", "warm-cancel"), newJob("q", "warm-delete"),
+		later("retried"), newJob("q", "canceled"), newJob("q", "deleted"))
+	// The server learns the scripts, so that the reply lost is the script's, not a NOSCRIPT.
+	if _, err := b.Cancel(ctx, "warm-cancel"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Retry(ctx, "warm-retry"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, "warm-delete"); err != nil {
+		t.Fatal(err)
+	}
+
+	dropped := p.DropReplyTo([]byte(b.s.retry.Hash()))
+	if err := b.Retry(ctx, "retried"); err != nil {
+		t.Errorf("retry whose reply is lost: %v, want it done", err)
+	}
+	mustHaveDropped(t, dropped)
+	dropped = p.DropReplyTo([]byte(b.s.cancel.Hash()))
+	if st, err := b.Cancel(ctx, "canceled"); err != nil || st != queue.StateCanceled {
+		t.Errorf("cancel whose reply is lost: %s, %v, want canceled", st, err)
+	}
+	mustHaveDropped(t, dropped)
+	dropped = p.DropReplyTo([]byte(b.s.del.Hash()))
+	if err := b.Delete(ctx, "deleted"); err != nil {
+		t.Errorf("delete whose reply is lost: %v, want it done", err)
+	}
+	mustHaveDropped(t, dropped)
+
+	if got := stateIDs(t, b, "q", queue.StatePending); !slices.Equal(got, []string{"warm-retry", "retried"}) {
+		t.Errorf("pending jobs %v, want warm-retry and retried, each once", got)
+	}
+	if got := stateIDs(t, b, "q", queue.StateCanceled); !slices.Equal(got, []string{"warm-cancel", "canceled"}) {
+		t.Errorf("canceled jobs %v, want warm-cancel and canceled", got)
+	}
+	if _, err := b.Get(ctx, "deleted"); !errors.Is(err, queue.ErrJobNotFound) {
+		t.Errorf("the deleted job: %v, want ErrJobNotFound", err)
+	}
+	// Calls of their own still tell what they find.
+	if err := b.Retry(ctx, "retried"); !errors.Is(err, queue.ErrInvalidState) {
+		t.Errorf("another retry of the pending job: %v, want ErrInvalidState", err)
+	}
+	if _, err := b.Cancel(ctx, "canceled"); !errors.Is(err, queue.ErrInvalidState) {
+		t.Errorf("another cancel of the canceled job: %v, want ErrInvalidState", err)
+	}
+	if err := b.Delete(ctx, "deleted"); !errors.Is(err, queue.ErrJobNotFound) {
+		t.Errorf("another delete of the deleted job: %v, want ErrJobNotFound", err)
+	}
+}
+
 // TestOpenBatchReplyLost loses the reply to the call that opens a batch: sent again, it must
 // tell that the batch was opened, not that it is a duplicate of itself; opening the ID again
 // is still refused.

@@ -19,16 +19,18 @@ import (
 // worker and attempt); enqueue and enqueuegraph by recognizing a job stored with the very
 // same fields (its enqueue time is in nanoseconds); openbatch by the nanosecond of its call;
 // fetch by a token per call, under which a call that leased jobs records them for the lease.
-// Retry, cancel and delete of one job change nothing the second time, and answer with what
-// the first run left.
+// Retry, cancel and delete of one job carry a token too: the job keeps the token of the retry
+// or cancel that moved it (field ct), and a delete leaves p:{q}:deleted:<token> for a minute,
+// so that the call sent again answers as the first run did instead of telling that the job
+// is pending already, is canceled, or is gone.
 //
 // When every send of a fetch failed so (go-redis gave up), the jobs it may have leased are
 // leased to a worker that never learned of them; the broker keeps the call's token
 // (orphanFetches), and the worker's next fetch from the same queues sends it again and gets
 // those jobs.
 
-// fetchToken returns a token no other fetch call uses.
-func fetchToken() string {
+// callToken returns a token no other call uses.
+func callToken() string {
 	return strconv.FormatUint(rand.Uint64(), 36)
 }
 
@@ -69,7 +71,7 @@ func (o *orphanFetches) take(key string, max int) string {
 		o.m[key] = live
 	}
 	if token == "" {
-		token = fetchToken()
+		token = callToken()
 	}
 	return token
 }

@@ -1,15 +1,18 @@
 -- cancel: cancel a pending, scheduled, waiting or retry job at once; flag an active one so that its
 -- worker cancels it (it becomes canceled when the worker reports its outcome).
 -- KEYS[1]  the queue's key base
--- ARGV[1]  job id
+-- ARGV[1]  job id; ARGV[2] the call's token ("" or absent: none)
 -- Returns {code, state}: code 0 done, 1 no such job, 2 state does not allow it; state is the
 -- job's state after the call.
+-- A job canceled keeps the token (field ct), so that the call sent again after a lost reply
+-- finds its own work done and answers as the first run did.
 local base = KEYS[1]
-local id = ARGV[1]
+local id, token = ARGV[1], ARGV[2] or ''
 local jk = base .. 'job:' .. id
-local v = redis.call('HMGET', jk, 's', 'u', 't', 'pr')
+local v = redis.call('HMGET', jk, 's', 'u', 't', 'pr', 'ct')
 local s = stateOf(jk, v[1])
 if not s then return {1, ''} end
+if s == 'canceled' and token ~= '' and v[5] == token then return {0, 'canceled'} end
 if s == 'active' then
   redis.call('HSET', jk, 'c', '1')
   return {0, 'active'}
@@ -22,4 +25,5 @@ else
   return {2, s}
 end
 cancelNow(base, id, nowms(), v[3], v[2])
+if token ~= '' then redis.call('HSET', jk, 'ct', token) end
 return {0, 'canceled'}
