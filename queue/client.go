@@ -112,7 +112,8 @@ func (c *Client) Enqueue(ctx context.Context, typ string, payload any, opts ...O
 // EnqueueVia is Enqueue with the job stored by store, through the client's middleware,
 // instead of by the broker's Enqueue: store is, for instance, the Enqueue of a transaction
 // that also holds the caller's own writes (sqlitebroker.Tx), so that the job and those
-// writes commit together.
+// writes commit together. Give it a ctx from InTransaction(ctx, tx), so that what the
+// middleware records of the job (a count of enqueued jobs) waits for the commit.
 func (c *Client) EnqueueVia(ctx context.Context, store EnqueueFunc, typ string, payload any, opts ...Option) (*Job, error) {
 	return c.enqueueOne(ctx, wrap(store, c.mw), typ, payload, opts)
 }

@@ -16,6 +16,35 @@ type EnqueueFunc func(ctx context.Context, jobs []*Job) ([]error, error)
 // calling next; after next it sees what was stored (a nil entry in the returned slice).
 type EnqueueMiddleware func(next EnqueueFunc) EnqueueFunc
 
+// Committer is a transaction that can run functions once it has committed, and never if it
+// rolls back (sqlitebroker.Tx).
+type Committer interface {
+	AfterCommit(f func())
+}
+
+// inTxKey is the context key of the transaction an enqueue stores its jobs in.
+type inTxKey struct{}
+
+// InTransaction returns ctx for a Client's enqueue into transaction tx (EnqueueVia with tx's
+// Enqueue): its jobs are stored only if tx commits, so what middleware records of them waits
+// for the commit (AfterCommit).
+func InTransaction(ctx context.Context, tx Committer) context.Context {
+	return context.WithValue(ctx, inTxKey{}, tx)
+}
+
+// AfterCommit runs f once the jobs of an enqueue made with ctx are stored for good: at once,
+// or, for an enqueue into a transaction (InTransaction), once that transaction has
+// committed, and never if it rolls back. An EnqueueMiddleware that records what was stored
+// (a count of enqueued jobs) does it in f, so that a rolled-back transaction, which a caller
+// may then run again, is not counted.
+func AfterCommit(ctx context.Context, f func()) {
+	if tx, ok := ctx.Value(inTxKey{}).(Committer); ok {
+		tx.AfterCommit(f)
+		return
+	}
+	f()
+}
+
 // ClientOption configures a Client.
 type ClientOption func(*Client)
 

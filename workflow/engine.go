@@ -451,7 +451,11 @@ func (e *Engine) withJob(ctx context.Context, nw *store.NewWorkflow) error {
 	}
 	nw.ID, nw.JobID = id, id
 	nw.Also = func(tx store.DBTX) error {
-		_, err := e.client.EnqueueVia(ctx, e.cfg.EnqueueIn(tx), JobExecute, ExecutePayload{WorkflowID: id},
+		ectx := ctx
+		if c, ok := tx.(queue.Committer); ok { // what middleware counts waits for the commit
+			ectx = queue.InTransaction(ctx, c)
+		}
+		_, err := e.client.EnqueueVia(ectx, e.cfg.EnqueueIn(tx), JobExecute, ExecutePayload{WorkflowID: id},
 			queue.WithID(id), queue.OnQueue(e.queue), queue.MaxRetries(e.retries))
 		return err
 	}

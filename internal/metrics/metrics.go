@@ -159,7 +159,8 @@ func (m *Metrics) newSeries(q, typ string) *jobSeries {
 	}
 }
 
-// EnqueueMiddleware counts the jobs a client stores.
+// EnqueueMiddleware counts the jobs a client stores; jobs enqueued into a transaction
+// (queue.InTransaction) once it has committed.
 func (m *Metrics) EnqueueMiddleware() queue.EnqueueMiddleware {
 	return func(next queue.EnqueueFunc) queue.EnqueueFunc {
 		return func(ctx context.Context, jobs []*queue.Job) ([]error, error) {
@@ -167,11 +168,13 @@ func (m *Metrics) EnqueueMiddleware() queue.EnqueueMiddleware {
 			if err != nil {
 				return errs, err
 			}
-			for i, j := range jobs {
-				if errs[i] == nil {
-					m.series(j.Queue, j.Type).enqueued.Inc()
+			queue.AfterCommit(ctx, func() {
+				for i, j := range jobs {
+					if errs[i] == nil {
+						m.series(j.Queue, j.Type).enqueued.Inc()
+					}
 				}
-			}
+			})
 			return errs, nil
 		}
 	}

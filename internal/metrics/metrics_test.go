@@ -19,6 +19,7 @@ import (
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 	"github.com/codex-dominion/dominion/queue/jobtest"
+	"github.com/codex-dominion/dominion/queue/sqlitebroker"
 )
 
 // deadline bounds every wait: the machine is loaded.
@@ -194,6 +195,50 @@ func TestJobMetrics(t *testing.T) {
 		if hasLabels(mt, []string{"type=block"}) && mt.GetHistogram().GetSampleSum() <= 0 {
 			t.Errorf("duration of the canceled job: sum %v, want > 0", mt.GetHistogram().GetSampleSum())
 		}
+	}
+}
+
+// TestEnqueueCountedOnCommit enqueues jobs into transactions of the embedded broker (as a
+// workflow and its job are stored together): a job whose transaction rolls back, which the
+// caller may then store again, is not counted as enqueued; one whose transaction commits is,
+// once.
+func TestEnqueueCountedOnCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := metrics.New()
+	s := newScraper(t, m)
+	b, err := sqlitebroker.Open(ctx, t.TempDir()+"/queue.db", sqlitebroker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	c := queue.NewClient(b, queue.WithEnqueueMiddleware(m.EnqueueMiddleware()))
+	enqueueIn := func(tx *sqlitebroker.Tx, id string) error {
+		store := func(_ context.Context, jobs []*queue.Job) ([]error, error) { return tx.Enqueue(jobs) }
+		_, err := c.EnqueueVia(queue.InTransaction(ctx, tx), store, "ok", nil, queue.OnQueue("mail"), queue.WithID(id))
+		return err
+	}
+	rollBack := errors.New("the caller's own write failed")
+	err = b.InTx(ctx, func(tx *sqlitebroker.Tx) error {
+		if err := enqueueIn(tx, "job-1"); err != nil {
+			return err
+		}
+		return rollBack
+	})
+	if !errors.Is(err, rollBack) {
+		t.Fatalf("InTx = %v, want the function's error", err)
+	}
+	if got := value(s.scrape(), "dominion_jobs_enqueued_total", "queue=mail", "type=ok"); got > 0 {
+		t.Fatalf("enqueued after a rolled-back transaction: %v, want none", got)
+	}
+	if err := b.InTx(ctx, func(tx *sqlitebroker.Tx) error { return enqueueIn(tx, "job-1") }); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(s.scrape(), "dominion_jobs_enqueued_total", "queue=mail", "type=ok"); got != 1 {
+		t.Fatalf("enqueued after the transaction that stored the job: %v, want 1", got)
+	}
+	if _, err := b.Get(ctx, "job-1"); err != nil {
+		t.Fatalf("the job committed: %v", err)
 	}
 }
 

@@ -24,6 +24,7 @@ type Tx struct {
 	added  int             // jobs stored by Enqueue
 	queues map[string]bool // the queues Enqueue made sure exist
 	later  []*queue.Job    // plain jobs to store at the end of the function (flush)
+	after  []func()        // to run once the transaction has committed (AfterCommit)
 }
 
 // InTx runs fn in the writer's next group transaction, in its own savepoint, and returns once
@@ -33,13 +34,14 @@ type Tx struct {
 // writer connection once, after their first use, and kept.
 func (b *Broker) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	var added int
+	var after []func()
 	err := b.write(ctx, func(w *wtx) error {
 		tx := &Tx{t: w, queues: make(map[string]bool, 1)}
 		err := fn(tx)
 		if err == nil {
 			err = tx.flush()
 		}
-		added = tx.added
+		added, after = tx.added, tx.after
 		return err
 	})
 	if err != nil {
@@ -48,8 +50,15 @@ func (b *Broker) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if added > 0 {
 		b.wake.broadcast()
 	}
+	for _, f := range after {
+		f()
+	}
 	return nil
 }
+
+// AfterCommit makes InTx run f once the transaction has committed, before it returns; f never
+// runs if the function or the commit fails (queue.Committer).
+func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
 
 // Enqueue stores jobs in the transaction, as Broker.Enqueue does: one error per job (a
 // duplicate id or unique key); err is a failure of the transaction, which InTx's function
