@@ -329,12 +329,11 @@ func checkName(n string) error {
 	return nil
 }
 
+// normalizeStep checks s, the step at index i of its type, and fills in its defaults: its
+// name, its timeout and those of its kind.
 func normalizeStep(s *StepSpec, i int) error {
-	if s.Kind == "" {
-		return fmt.Errorf("kind is required (known: %s)", strings.Join(Kinds(), ", "))
-	}
-	if !slices.Contains(Kinds(), s.Kind) {
-		return fmt.Errorf("unknown kind %q (known: %s)", s.Kind, strings.Join(Kinds(), ", "))
+	if err := checkKind(s.Kind); err != nil {
+		return err
 	}
 	if s.Name == "" {
 		s.Name = fmt.Sprintf("%s_%d", s.Kind, i+1)
@@ -343,61 +342,92 @@ func normalizeStep(s *StepSpec, i int) error {
 		return fmt.Errorf("step name: %w", err)
 	}
 	// A field of another kind is almost always a mistake (a misplaced line in the file).
-	var stray []string
-	if s.Kind != KindHTTP {
-		if s.URL != "" {
-			stray = append(stray, "url")
-		}
-		if s.Method != "" {
-			stray = append(stray, "method")
-		}
-		if len(s.Headers) > 0 {
-			stray = append(stray, "headers")
-		}
-		if s.Secret != "" {
-			stray = append(stray, "secret")
-		}
-	}
-	if s.Kind != KindEmail {
-		if len(s.To) > 0 {
-			stray = append(stray, "to")
-		}
-		if s.Subject != "" {
-			stray = append(stray, "subject")
-		}
-		if s.Body != "" {
-			stray = append(stray, "body")
-		}
-	}
-	if s.Kind != KindDelay && s.Duration != 0 {
-		stray = append(stray, "duration")
-	}
-	if len(stray) > 0 {
+	if stray := strayFields(s); len(stray) > 0 {
 		return fmt.Errorf("%s step cannot have %s", s.Kind, strings.Join(stray, ", "))
 	}
-	switch {
-	case s.Timeout < 0:
-		return fmt.Errorf("timeout %s is negative", s.Timeout)
-	case s.Timeout == 0 && s.Kind != KindDelay: // a delay has no timeout unless given one
-		s.Timeout = DefaultStepTimeout
-	case s.Timeout > MaxStepTimeout:
-		return fmt.Errorf("timeout %s is over the %s limit", s.Timeout, MaxStepTimeout)
+	if err := normalizeTimeout(s); err != nil {
+		return err
 	}
 	if err := normalizeRetry(&s.Retry); err != nil {
 		return err
 	}
+	return normalizeKindFields(s)
+}
+
+// checkKind fails unless kind is one of Kinds.
+func checkKind(kind string) error {
+	if kind == "" {
+		return fmt.Errorf("kind is required (known: %s)", strings.Join(Kinds(), ", "))
+	}
+	if !slices.Contains(Kinds(), kind) {
+		return fmt.Errorf("unknown kind %q (known: %s)", kind, strings.Join(Kinds(), ", "))
+	}
+	return nil
+}
+
+// strayFields returns the YAML names of the fields s sets that belong to another kind than
+// its own, in the order StepSpec lists them.
+func strayFields(s *StepSpec) []string {
+	var stray []string
+	if s.Kind != KindHTTP {
+		stray = appendIf(stray, s.URL != "", "url")
+		stray = appendIf(stray, s.Method != "", "method")
+		stray = appendIf(stray, len(s.Headers) > 0, "headers")
+		stray = appendIf(stray, s.Secret != "", "secret")
+	}
+	if s.Kind != KindEmail {
+		stray = appendIf(stray, len(s.To) > 0, "to")
+		stray = appendIf(stray, s.Subject != "", "subject")
+		stray = appendIf(stray, s.Body != "", "body")
+	}
+	if s.Kind != KindDelay {
+		stray = appendIf(stray, s.Duration != 0, "duration")
+	}
+	return stray
+}
+
+// appendIf returns names with name appended when set is true, else names unchanged.
+func appendIf(names []string, set bool, name string) []string {
+	if set {
+		return append(names, name)
+	}
+	return names
+}
+
+// normalizeTimeout checks the timeout of s and defaults it to DefaultStepTimeout, except for
+// a delay, which has no timeout unless given one.
+func normalizeTimeout(s *StepSpec) error {
+	switch {
+	case s.Timeout < 0:
+		return fmt.Errorf("timeout %s is negative", s.Timeout)
+	case s.Timeout == 0 && s.Kind != KindDelay:
+		s.Timeout = DefaultStepTimeout
+	case s.Timeout > MaxStepTimeout:
+		return fmt.Errorf("timeout %s is over the %s limit", s.Timeout, MaxStepTimeout)
+	}
+	return nil
+}
+
+// normalizeKindFields checks the fields of the kind of s and fills in their defaults.
+func normalizeKindFields(s *StepSpec) error {
 	switch s.Kind {
 	case KindHTTP:
 		return normalizeHTTP(s)
 	case KindEmail:
 		return normalizeEmail(s)
 	case KindDelay:
-		if s.Duration <= 0 {
-			return errors.New("duration is required and must be positive (e.g. 2s)")
-		}
-		if s.Duration > MaxDelay {
-			return fmt.Errorf("duration %s is over the %s limit", s.Duration, MaxDelay)
-		}
+		return checkDelay(s.Duration)
+	}
+	return nil
+}
+
+// checkDelay fails unless d, a delay step's duration, is positive and at most MaxDelay.
+func checkDelay(d time.Duration) error {
+	if d <= 0 {
+		return errors.New("duration is required and must be positive (e.g. 2s)")
+	}
+	if d > MaxDelay {
+		return fmt.Errorf("duration %s is over the %s limit", d, MaxDelay)
 	}
 	return nil
 }
@@ -562,75 +592,137 @@ type stepYAML struct {
 // the edge of the program: config.Config.Getenv), which must not be empty; nil getenv has no
 // variables.
 func ParseTypes(name string, data []byte, getenv func(string) string) (*Registry, error) {
-	fail := func(line int, err error) error {
-		if line > 0 {
-			return fmt.Errorf("workflow types %s: line %d: %w", name, line, err)
-		}
-		return fmt.Errorf("workflow types %s: %w", name, err)
+	p := typesParser{name: name, getenv: getenv}
+	f, err := p.decode(data)
+	if err != nil {
+		return nil, err
 	}
+	p.lines = nodeLines(data)
+	reg := NewRegistry()
+	for i, ty := range f.Workflows {
+		if err := p.addType(reg, i, ty); err != nil {
+			return nil, err
+		}
+	}
+	if f.WeeklyReport != nil {
+		if err := p.setReport(reg, f.WeeklyReport.Notify); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
+// typesParser reads the workflow types of one YAML file (ParseTypes). Each of its methods
+// returns errors ready for the caller: starting with the file's name, and the line where
+// there is one.
+type typesParser struct {
+	name   string              // the file's name
+	getenv func(string) string // looks ${VAR} up; nil has no variables
+	lines  yamlLines           // where each item is in the file (set once it is decoded)
+}
+
+// fail returns err prefixed with the file's name, and with line when it is known (over 0).
+func (p *typesParser) fail(line int, err error) error {
+	if line > 0 {
+		return fmt.Errorf("workflow types %s: line %d: %w", p.name, line, err)
+	}
+	return fmt.Errorf("workflow types %s: %w", p.name, err)
+}
+
+// decode reads data, which must be one YAML document with no unknown fields and a
+// non-empty workflows: list.
+func (p *typesParser) decode(data []byte) (fileYAML, error) {
 	var f fileYAML
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fail(0, errors.New("the file is empty: it must have a workflows: list"))
+			return f, p.fail(0, errors.New("the file is empty: it must have a workflows: list"))
 		}
-		return nil, fail(0, errors.New(strings.TrimPrefix(err.Error(), "yaml: ")))
+		return f, p.fail(0, errors.New(strings.TrimPrefix(err.Error(), "yaml: ")))
 	}
 	var more yaml.Node
 	if err := dec.Decode(&more); err == nil {
-		return nil, fail(more.Line, errors.New("more than one YAML document: keep everything in one"))
+		return f, p.fail(more.Line, errors.New("more than one YAML document: keep everything in one"))
 	}
 	if len(f.Workflows) == 0 {
-		return nil, fail(0, errors.New("no workflow types defined (a workflows: list is needed)"))
+		return f, p.fail(0, errors.New("no workflow types defined (a workflows: list is needed)"))
 	}
-	lines := nodeLines(data)
-	reg := NewRegistry()
-	for i, ty := range f.Workflows {
-		t := Type{Name: ty.Name, Description: strings.TrimSpace(ty.Description)}
-		for j, sy := range ty.Steps {
-			line := lines.step(i, j)
-			st, err := sy.spec(getenv)
-			if err != nil {
-				return nil, fail(line, &stepError{typ: ty.Name, index: j, name: sy.Name, err: err})
-			}
-			t.Steps = append(t.Steps, st)
-		}
-		for j, ry := range ty.Notify {
-			r, err := ry.rule(getenv)
-			if err == nil {
-				err = checkRule(&r)
-			}
-			if err != nil {
-				return nil, fail(lines.rule(i, j), fmt.Errorf("workflow type %q, %w", ty.Name, &ruleError{index: j, err: err}))
-			}
-			t.Notify = append(t.Notify, r)
-		}
-		if err := reg.Add(t); err != nil {
-			line := lines.workflow(i)
-			var se *stepError
-			var re *ruleError
-			switch {
-			case errors.As(err, &se):
-				line = lines.step(i, se.index)
-			case errors.As(err, &re):
-				line = lines.rule(i, re.index)
-			}
-			return nil, fail(line, err)
-		}
+	return f, nil
+}
+
+// addType reads ty, the workflow type at index i of the file (its steps, then its notify
+// rules), and adds it to reg.
+func (p *typesParser) addType(reg *Registry, i int, ty typeYAML) error {
+	t := Type{Name: ty.Name, Description: strings.TrimSpace(ty.Description)}
+	var err error
+	if t.Steps, err = p.steps(i, ty); err != nil {
+		return err
 	}
-	if f.WeeklyReport != nil {
-		chs, err := channels(f.WeeklyReport.Notify, getenv)
+	if t.Notify, err = p.rules(i, ty); err != nil {
+		return err
+	}
+	if err := reg.Add(t); err != nil {
+		return p.fail(p.addErrorLine(i, err), err)
+	}
+	return nil
+}
+
+// steps reads the steps of ty, the workflow type at index i of the file.
+func (p *typesParser) steps(i int, ty typeYAML) ([]StepSpec, error) {
+	var out []StepSpec
+	for j, sy := range ty.Steps {
+		st, err := sy.spec(p.getenv)
+		if err != nil {
+			return nil, p.fail(p.lines.step(i, j), &stepError{typ: ty.Name, index: j, name: sy.Name, err: err})
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// rules reads and checks the notify rules of ty, the workflow type at index i of the file.
+func (p *typesParser) rules(i int, ty typeYAML) ([]NotifyRule, error) {
+	var out []NotifyRule
+	for j, ry := range ty.Notify {
+		r, err := ry.rule(p.getenv)
 		if err == nil {
-			err = reg.SetReportChannels(chs)
-		} else {
-			err = fmt.Errorf("weekly_report notify: %w", err)
+			err = checkRule(&r)
 		}
 		if err != nil {
-			return nil, fail(lines.report, err)
+			return nil, p.fail(p.lines.rule(i, j), fmt.Errorf("workflow type %q, %w", ty.Name, &ruleError{index: j, err: err}))
 		}
+		out = append(out, r)
 	}
-	return reg, nil
+	return out, nil
+}
+
+// addErrorLine returns the line of the problem Registry.Add found in the workflow type at
+// index i: that of the step or notify rule it is in, else that of the type.
+func (p *typesParser) addErrorLine(i int, err error) int {
+	var se *stepError
+	var re *ruleError
+	switch {
+	case errors.As(err, &se):
+		return p.lines.step(i, se.index)
+	case errors.As(err, &re):
+		return p.lines.rule(i, re.index)
+	}
+	return p.lines.workflow(i)
+}
+
+// setReport reads the weekly_report notify channels ys and sets them on reg.
+func (p *typesParser) setReport(reg *Registry, ys []notify.ChannelYAML) error {
+	chs, err := channels(ys, p.getenv)
+	if err == nil {
+		err = reg.SetReportChannels(chs)
+	} else {
+		err = fmt.Errorf("weekly_report notify: %w", err)
+	}
+	if err != nil {
+		return p.fail(p.lines.report, err)
+	}
+	return nil
 }
 
 type retryYAML struct {
