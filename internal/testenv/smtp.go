@@ -149,6 +149,7 @@ func (s *SMTP) Close() error {
 	return err
 }
 
+// accept takes connections and serves each on its own goroutine until the listener closes.
 func (s *SMTP) accept() {
 	defer s.wg.Done()
 	for {
@@ -178,8 +179,12 @@ func (s *SMTP) accept() {
 	}
 }
 
-// session is the state of one connection.
+// session is one client connection and what the client has said on it so far.
 type session struct {
+	srv  *SMTP
+	conn net.Conn
+	tp   *textproto.Conn
+
 	helo     string
 	authUser string
 	from     string
@@ -187,139 +192,224 @@ type session struct {
 	inMail   bool
 }
 
+// serve speaks SMTP on c until the client quits or the connection fails.
 func (s *SMTP) serve(c net.Conn) {
-	tp := textproto.NewConn(c)
-	reply := func(format string, args ...any) bool {
-		return tp.PrintfLine(format, args...) == nil
+	sess := &session{srv: s, conn: c, tp: textproto.NewConn(c)}
+	// The connection ends either way; the client sees any failure on its side.
+	_ = sess.run()
+}
+
+// run sends the greeting and then answers commands until QUIT (nil) or a read or write fails.
+func (s *session) run() error {
+	if err := s.tp.PrintfLine("220 dominion-testenv ESMTP ready"); err != nil {
+		return fmt.Errorf("send greeting: %w", err)
 	}
-	if !reply("220 dominion-testenv ESMTP ready") {
+	for {
+		verb, arg, err := s.readCommand()
+		if err != nil {
+			return err
+		}
+		if verb == "QUIT" {
+			s.reply("221 bye")
+			return nil
+		}
+		if err := s.handle(verb, arg); err != nil {
+			return err
+		}
+	}
+}
+
+// readCommand reads the next command line, waiting at most a minute, and splits it into an
+// upper-case verb and its argument.
+func (s *session) readCommand() (verb, arg string, err error) {
+	_ = s.conn.SetReadDeadline(time.Now().Add(time.Minute))
+	line, err := s.tp.ReadLine()
+	if err != nil {
+		return "", "", fmt.Errorf("read command: %w", err)
+	}
+	verb, arg, _ = strings.Cut(line, " ")
+	return strings.ToUpper(verb), arg, nil
+}
+
+// handle answers one command other than QUIT; an error means the connection is unusable.
+func (s *session) handle(verb, arg string) error {
+	switch verb {
+	case "EHLO", "HELO":
+		s.hello(verb, arg)
+	case "AUTH":
+		return s.auth(arg)
+	case "MAIL":
+		s.mail(arg)
+	case "RCPT":
+		s.rcpt(arg)
+	case "DATA":
+		return s.data()
+	case "RSET":
+		s.resetMail()
+		s.reply("250 OK")
+	case "NOOP":
+		s.reply("250 OK")
+	default:
+		s.reply("502 command not implemented")
+	}
+	return nil
+}
+
+// reply sends one reply line. A failed write is not reported here: the next read fails too.
+func (s *session) reply(format string, args ...any) {
+	_ = s.tp.PrintfLine(format, args...)
+}
+
+// resetMail forgets the mail transaction in progress.
+func (s *session) resetMail() {
+	s.from, s.to, s.inMail = "", nil, false
+}
+
+// hello answers EHLO or HELO and starts the session over, forgetting AUTH and any mail.
+func (s *session) hello(verb, domain string) {
+	if domain == "" {
+		s.reply("501 %s needs a domain", verb)
 		return
 	}
-	var st session
-	for {
-		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
-		line, err := tp.ReadLine()
-		if err != nil {
-			return
-		}
-		verb, arg, _ := strings.Cut(line, " ")
-		verb = strings.ToUpper(verb)
-		switch verb {
-		case "EHLO", "HELO":
-			if arg == "" {
-				reply("501 %s needs a domain", verb)
-				continue
-			}
-			st = session{helo: arg}
-			if verb == "HELO" {
-				reply("250 dominion-testenv")
-				continue
-			}
-			lines := []string{"dominion-testenv greets " + arg, "8BITMIME", "PIPELINING"}
-			if s.user != "" {
-				lines = append(lines, "AUTH PLAIN")
-			}
-			for i, l := range lines {
-				sep := "-"
-				if i == len(lines)-1 {
-					sep = " "
-				}
-				reply("250%s%s", sep, l)
-			}
-		case "AUTH":
-			if s.user == "" {
-				reply("502 AUTH not offered")
-				continue
-			}
-			mech, initial, _ := strings.Cut(arg, " ")
-			if !strings.EqualFold(mech, "PLAIN") {
-				reply("504 only PLAIN is offered")
-				continue
-			}
-			if initial == "" {
-				reply("334 ")
-				if initial, err = tp.ReadLine(); err != nil {
-					return
-				}
-			}
-			raw, err := base64.StdEncoding.DecodeString(initial)
-			parts := strings.Split(string(raw), "\x00")
-			if err != nil || len(parts) != 3 {
-				reply("501 malformed AUTH PLAIN")
-				continue
-			}
-			if parts[1] != s.user || parts[2] != s.password {
-				reply("535 5.7.8 authentication failed")
-				continue
-			}
-			st.authUser = parts[1]
-			reply("235 2.7.0 authenticated")
-		case "MAIL":
-			if st.helo == "" {
-				reply("503 say EHLO first")
-				continue
-			}
-			if s.user != "" && st.authUser == "" {
-				reply("530 5.7.0 authentication required")
-				continue
-			}
-			addr, ok := pathArg(arg, "FROM:")
-			if !ok {
-				reply("501 syntax: MAIL FROM:<address>")
-				continue
-			}
-			st.from, st.to, st.inMail = addr, nil, true
-			reply("250 OK")
-		case "RCPT":
-			if !st.inMail {
-				reply("503 need MAIL first")
-				continue
-			}
-			addr, ok := pathArg(arg, "TO:")
-			if !ok || addr == "" {
-				reply("501 syntax: RCPT TO:<address>")
-				continue
-			}
-			s.mu.Lock()
-			rej, bad := s.reject[strings.ToLower(addr)]
-			s.mu.Unlock()
-			if bad {
-				reply("%s", rej)
-				continue
-			}
-			st.to = append(st.to, addr)
-			reply("250 OK")
-		case "DATA":
-			if !st.inMail || len(st.to) == 0 {
-				reply("503 need MAIL and RCPT first")
-				continue
-			}
-			reply("354 end data with <CR><LF>.<CR><LF>")
-			data, err := io.ReadAll(tp.DotReader())
-			if err != nil {
-				return
-			}
-			// DotReader turns CRLF into LF; keep the wire form.
-			data = []byte(strings.ReplaceAll(string(data), "\n", "\r\n"))
-			s.mu.Lock()
-			s.messages = append(s.messages, SMTPMessage{From: st.from, To: st.to, Data: data, AuthUser: st.authUser, Helo: st.helo})
-			close(s.changed)
-			s.changed = make(chan struct{})
-			s.mu.Unlock()
-			st.from, st.to, st.inMail = "", nil, false
-			reply("250 OK queued")
-		case "RSET":
-			st.from, st.to, st.inMail = "", nil, false
-			reply("250 OK")
-		case "NOOP":
-			reply("250 OK")
-		case "QUIT":
-			reply("221 bye")
-			return
-		default:
-			reply("502 command not implemented")
-		}
+	s.helo, s.authUser = domain, ""
+	s.resetMail()
+	if verb == "HELO" {
+		s.reply("250 dominion-testenv")
+		return
 	}
+	lines := s.srv.extensions(domain)
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		s.reply("250%s%s", sep, l)
+	}
+}
+
+// extensions returns the lines of the EHLO reply: the greeting, then the extensions offered.
+func (s *SMTP) extensions(domain string) []string {
+	lines := []string{"dominion-testenv greets " + domain, "8BITMIME", "PIPELINING"}
+	if s.user != "" {
+		lines = append(lines, "AUTH PLAIN")
+	}
+	return lines
+}
+
+// auth answers AUTH PLAIN, with the credentials on the command line or after a 334 prompt.
+func (s *session) auth(arg string) error {
+	if s.srv.user == "" {
+		s.reply("502 AUTH not offered")
+		return nil
+	}
+	mech, initial, _ := strings.Cut(arg, " ")
+	if !strings.EqualFold(mech, "PLAIN") {
+		s.reply("504 only PLAIN is offered")
+		return nil
+	}
+	if initial == "" {
+		s.reply("334 ")
+		line, err := s.tp.ReadLine()
+		if err != nil {
+			return fmt.Errorf("read AUTH PLAIN response: %w", err)
+		}
+		initial = line
+	}
+	user, password, ok := decodePlain(initial)
+	switch {
+	case !ok:
+		s.reply("501 malformed AUTH PLAIN")
+	case user != s.srv.user || password != s.srv.password:
+		s.reply("535 5.7.8 authentication failed")
+	default:
+		s.authUser = user
+		s.reply("235 2.7.0 authenticated")
+	}
+	return nil
+}
+
+// decodePlain decodes base64 AUTH PLAIN credentials ("authzid\x00user\x00password").
+func decodePlain(b64 string) (user, password string, ok bool) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	parts := strings.Split(string(raw), "\x00")
+	if err != nil || len(parts) != 3 {
+		return "", "", false
+	}
+	return parts[1], parts[2], true
+}
+
+// mail answers MAIL FROM and starts a new mail transaction.
+func (s *session) mail(arg string) {
+	if s.helo == "" {
+		s.reply("503 say EHLO first")
+		return
+	}
+	if s.srv.user != "" && s.authUser == "" {
+		s.reply("530 5.7.0 authentication required")
+		return
+	}
+	addr, ok := pathArg(arg, "FROM:")
+	if !ok {
+		s.reply("501 syntax: MAIL FROM:<address>")
+		return
+	}
+	s.from, s.to, s.inMail = addr, nil, true
+	s.reply("250 OK")
+}
+
+// rcpt answers RCPT TO and adds the recipient unless the server was told to reject it.
+func (s *session) rcpt(arg string) {
+	if !s.inMail {
+		s.reply("503 need MAIL first")
+		return
+	}
+	addr, ok := pathArg(arg, "TO:")
+	if !ok || addr == "" {
+		s.reply("501 syntax: RCPT TO:<address>")
+		return
+	}
+	if rej, bad := s.srv.rejection(addr); bad {
+		s.reply("%s", rej)
+		return
+	}
+	s.to = append(s.to, addr)
+	s.reply("250 OK")
+}
+
+// rejection returns the reply set with WithSMTPReject for addr, if any.
+func (s *SMTP) rejection(addr string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rej, bad := s.reject[strings.ToLower(addr)]
+	return rej, bad
+}
+
+// data answers DATA: it reads the message, records it and ends the mail transaction.
+func (s *session) data() error {
+	if !s.inMail || len(s.to) == 0 {
+		s.reply("503 need MAIL and RCPT first")
+		return nil
+	}
+	s.reply("354 end data with <CR><LF>.<CR><LF>")
+	data, err := io.ReadAll(s.tp.DotReader())
+	if err != nil {
+		return fmt.Errorf("read DATA: %w", err)
+	}
+	// DotReader turns CRLF into LF; keep the wire form.
+	data = []byte(strings.ReplaceAll(string(data), "\n", "\r\n"))
+	s.srv.record(SMTPMessage{From: s.from, To: s.to, Data: data, AuthUser: s.authUser, Helo: s.helo})
+	s.resetMail()
+	s.reply("250 OK queued")
+	return nil
+}
+
+// record stores an accepted message and wakes WaitMessages.
+func (s *SMTP) record(m SMTPMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.messages = append(s.messages, m)
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // pathArg parses "FROM:<a@b> PARAMS" (prefix "FROM:") and returns a@b.
