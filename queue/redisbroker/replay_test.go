@@ -320,6 +320,32 @@ func TestManageReplyLost(t *testing.T) {
 	}
 }
 
+// TestFetchOutageSharesToken loses every reply to three fetches of one worker in a row, as
+// in an outage: each sends the first one's token again (and gets its job back, lost again)
+// rather than leasing more jobs to a worker that never learns of them; the first fetch after
+// the outage gets that job, and the others are still pending.
+func TestFetchOutageSharesToken(t *testing.T) {
+	t.Parallel()
+	b, p := proxiedBroker(t)
+	enqueue(t, b, newJob("q", "first"), newJob("q", "second"), newJob("q", "third"))
+	const worker = "worker-in-an-outage"
+	req := queue.FetchRequest{WorkerID: worker, Queues: []string{"q"}, Max: 1, Lease: time.Minute}
+	dropped := p.DropReplies([]byte(worker), 9) // 3 fetches of 3 sends each (go-redis's retries)
+	for i := range 3 {
+		if jobs, err := b.Fetch(context.Background(), req); err == nil {
+			t.Fatalf("fetch %d, whose every reply is lost, got %v and no error", i+1, ids(jobs))
+		}
+	}
+	mustHaveDropped(t, dropped)
+	jobs := fetch(t, b, worker, time.Minute, 1, "q")
+	if len(jobs) != 1 || jobs[0].ID != "first" || jobs[0].Attempt != 1 {
+		t.Fatalf("the fetch after the outage got %v, want job first at attempt 1", ids(jobs))
+	}
+	if got := stateIDs(t, b, "q", queue.StatePending); !slices.Equal(got, []string{"second", "third"}) {
+		t.Fatalf("pending jobs %v, want second and third: none leased to nobody", got)
+	}
+}
+
 // TestOpenBatchReplyLost loses the reply to the call that opens a batch: sent again, it must
 // tell that the batch was opened, not that it is a duplicate of itself; opening the ID again
 // is still refused.
