@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -529,14 +530,6 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	watch := ""
-	if id := q.Get("job"); id != "" && len(id) <= 200 {
-		watch = "job:" + id
-	} else if id := q.Get("workflow"); id != "" && len(id) <= 200 {
-		watch = "workflow:" + id
-	} else if id := q.Get("batch"); id != "" && len(id) <= 200 {
-		watch = "batch:" + id
-	}
 	only := q.Get("queue")
 	if only != "" && queue.CheckQueueName(only) != nil {
 		http.Error(w, "queue: "+queue.CheckQueueName(only).Error(), http.StatusBadRequest)
@@ -547,7 +540,7 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	sub, live, last, ok := d.hub.subscribe(watch, only, rows)
+	sub, live, last, ok := d.hub.subscribe(watched(q), only, rows)
 	if !ok {
 		http.Error(w, "dashboard is shutting down", http.StatusServiceUnavailable)
 		return
@@ -559,42 +552,72 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 			hist, _ = json.Marshal(pts)
 		}
 	}
+	s := startStream(w)
+	if s.send([]byte("retry: 2000\n\n"), sseFrame("history", hist), last) {
+		s.relay(r.Context(), sub.ch)
+	}
+}
+
+// watched returns what a live page follows besides its queues, from its query: "job:<id>",
+// "workflow:<id>" or "batch:<id>", the first of these given an ID of at most 200 bytes; ""
+// for nothing.
+func watched(q url.Values) string {
+	for _, kind := range []string{"job", "workflow", "batch"} {
+		if id := q.Get(kind); id != "" && len(id) <= 200 {
+			return kind + ":" + id
+		}
+	}
+	return ""
+}
+
+// sseStream is the server-sent event stream of one live page.
+type sseStream struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+// startStream sends the headers of an event stream that no proxy should buffer or cache.
+func startStream(w http.ResponseWriter) *sseStream {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	// write sends frames, giving up on a page that does not read them within writeTimeout
-	// (the stream outlives any write timeout the server has, so it sets its own).
-	write := func(frames ...[]byte) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		for _, f := range frames {
-			if _, err := w.Write(f); err != nil {
-				return false
-			}
+	return &sseStream{w: w, rc: http.NewResponseController(w)}
+}
+
+// send writes frames and flushes them; it gives up (false) on a page that does not read them
+// within writeTimeout (the stream outlives any write timeout the server has, so it sets its
+// own).
+func (s *sseStream) send(frames ...[]byte) bool {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	for _, f := range frames {
+		if _, err := s.w.Write(f); err != nil {
+			return false
 		}
-		return rc.Flush() == nil
 	}
-	if !write([]byte("retry: 2000\n\n"), sseFrame("history", hist), last) {
-		return
-	}
+	return s.rc.Flush() == nil
+}
+
+// relay sends the frames of ch, and a keep-alive comment every 20 s, until ch
+// is closed, ctx is done or a write fails.
+func (s *sseStream) relay(ctx context.Context, ch <-chan []byte) {
 	keepalive := time.NewTicker(20 * time.Second)
 	defer keepalive.Stop()
 	for {
 		var msg []byte
 		select {
-		case m, ok := <-sub.ch:
+		case m, ok := <-ch:
 			if !ok {
 				return
 			}
 			msg = m
 		case <-keepalive.C:
 			msg = []byte(": keep-alive\n\n")
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		}
-		if !write(msg) {
+		if !s.send(msg) {
 			return
 		}
 	}
