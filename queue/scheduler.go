@@ -287,9 +287,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if now.Before(wake) {
 			continue // woke early to look at the clock again
 		}
-		if retryAt = s.tick(ctx, next, now, retry); ctx.Err() != nil {
-			return nil
-		}
+		retryAt = s.tick(ctx, next, now, retry) // a ctx done meanwhile ends the loop above
 	}
 }
 
