@@ -94,6 +94,11 @@ type Broker struct {
 	// queues, its wait, an event stream) are made one queue at a time, as each queue's keys
 	// live in one hash slot of their own.
 	cluster bool
+	// blockFetches: a fetch's wait and the fetch after it go in one round trip (wait.go),
+	// each wait at most maxBlock; on a plain or failover client, whose pipelines are read
+	// within its ReadTimeout, so maxBlock is under half of it.
+	blockFetches bool
+	maxBlock     time.Duration
 	// registered remembers when this broker last added each queue to the set of queues,
 	// so that a single Enqueue is one script call, not a script and an SADD.
 	registered sync.Map // queue name → time.Time
@@ -179,16 +184,24 @@ func New(client redis.UniversalClient, opts Options) *Broker {
 		where = c.Options().Addr // "FailoverClient" for a failover one
 	}
 	_, cluster := client.(*redis.ClusterClient)
-	return &Broker{
-		rdb:     client,
-		where:   where,
-		keys:    keys{prefix: opts.Prefix},
-		maxDead: opts.MaxDead,
-		log:     opts.Logger,
-		s:       newScripts(),
-		repl:    replication{replicas: opts.WaitReplicas, timeout: opts.WaitTimeout},
-		cluster: cluster,
+	b := &Broker{
+		rdb:      client,
+		where:    where,
+		keys:     keys{prefix: opts.Prefix},
+		maxDead:  opts.MaxDead,
+		log:      opts.Logger,
+		s:        newScripts(),
+		repl:     replication{replicas: opts.WaitReplicas, timeout: opts.WaitTimeout},
+		cluster:  cluster,
+		maxBlock: maxBlock,
 	}
+	if c, ok := client.(*redis.Client); ok {
+		b.blockFetches = true
+		if rt := c.Options().ReadTimeout; rt > 0 {
+			b.maxBlock = min(maxBlock, rt/2)
+		}
+	}
+	return b
 }
 
 // Ping checks that Redis answers.

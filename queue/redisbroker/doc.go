@@ -21,8 +21,14 @@
 // fetch that leases nothing deletes its queues' tokens, as it is about to wait itself.
 // Redis times blocking commands out at its hz (100 ms by default), so a wait for a due job
 // ends on a Go timer instead: delayed jobs start within a few milliseconds of their time.
-// Blocking is capped at one second per BLPOP; a Fetch whose context is canceled returns at
-// once, and its BLPOP, left in the background, puts back any token it takes.
+// Blocking is capped at one second per BLPOP. On one server each BLPOP and the fetch script
+// after it go in one pipeline: Redis runs the script as soon as the BLPOP returns, so a job
+// enqueued for an idle worker is leased without the worker's own round trip in between
+// (wait.go). A Fetch whose context is canceled then ends its BLPOP by pushing to a list of
+// its own that the BLPOP also waits on, and gives back (as Requeue does) any job the script
+// leased. A wait timed on a due job, and a cluster's waits (one BLPOP per queue's slot), wait
+// first and fetch after; canceled, they return at once, and their BLPOPs, left in the
+// background, put back any token they take.
 //
 // Events: each script that moves a job also appends its event to the queue's stream, in the
 // same call, so that events follow the job's transitions in order and never report one that
@@ -130,6 +136,8 @@
 //	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its
 //	                            last heartbeat
 //	p:schedules          HASH   schedule name → state JSON (queue.ScheduleStore, schedules.go)
+//	p:unblock:<tok>      LIST   pushed to by a canceled Fetch to end the BLPOP of its call
+//	                            tok (wait.go); the BLPOP pops it, else it expires in 10 s
 //	p:replicated         STRING a counter bumped by every Enqueue and Finish when
 //	                            Options.WaitReplicas is set (replicas.go)
 //	p:history            ZSET   slot start (ms) → "<slot ms>:<totals>": one sample of the

@@ -2,21 +2,13 @@ package redisbroker
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/codex-dominion/dominion/queue"
 )
-
-// maxBlock bounds one blocking wait in Redis. go-redis does not interrupt a blocking command
-// when its context is canceled, so a wait abandoned by its caller holds a connection (and
-// may take a wake-up token, which it then puts back) for at most this long.
-const maxBlock = time.Second
 
 // defaultLease is used when a FetchRequest has no lease.
 const defaultLease = 30 * time.Second
@@ -34,7 +26,8 @@ type fetched struct {
 // Fetch leases up to req.Max jobs (see queue.Broker). When none is available it blocks on the
 // queues' wake-up lists (BLPOP), which enqueues push to, for at most req.Wait, and less when a
 // scheduled or retry job falls due or a lease runs out sooner; then it runs the fetch script
-// once more and returns what that gives.
+// once more and returns what that gives. On one server the BLPOP and that fetch go in one
+// round trip (blockThenFetch), a second at most each, until a token comes or req.Wait ends.
 func (b *Broker) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -46,16 +39,35 @@ func (b *Broker) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Jo
 	if err != nil || len(r.jobs) > 0 || req.Wait <= 0 {
 		return r.jobs, err
 	}
-	wait, exact := req.Wait, false
-	if r.next >= 0 && r.next < wait {
-		wait, exact = r.next, true
+	deadline := time.Now().Add(req.Wait)
+	for {
+		wait := time.Until(deadline)
+		if exact := r.next >= 0 && r.next < wait; exact || !b.blockFetches {
+			if exact {
+				wait = r.next
+			}
+			return b.waitThenFetch(ctx, req, wait, exact)
+		}
+		if wait <= 0 {
+			return nil, nil
+		}
+		var woke bool
+		r, woke, err = b.blockThenFetch(ctx, req, min(wait, b.maxBlock))
+		if err != nil || len(r.jobs) > 0 || woke {
+			return r.jobs, err
+		}
 	}
+}
+
+// waitThenFetch waits for a wake-up token for up to wait (until wait exactly, on a Go timer,
+// when exact), then runs the fetch script once and returns what it leased.
+func (b *Broker) waitThenFetch(ctx context.Context, req queue.FetchRequest, wait time.Duration, exact bool) ([]*queue.Job, error) {
 	if wait > 0 {
 		if err := b.waitWake(ctx, req.Queues, wait, exact); err != nil {
 			return nil, err
 		}
 	}
-	r, err = b.fetchOnce(ctx, req)
+	r, err := b.fetchOnce(ctx, req)
 	return r.jobs, err
 }
 
@@ -102,10 +114,6 @@ func (b *Broker) fetchOnce(ctx context.Context, req queue.FetchRequest) (fetched
 // fetchScript runs the fetch script on queues, leasing up to max jobs; before is how many
 // this fetch leased already from other queues.
 func (b *Broker) fetchScript(ctx context.Context, req queue.FetchRequest, queues []string, max, before int) (fetched, error) {
-	lease := req.Lease
-	if lease <= 0 {
-		lease = defaultLease
-	}
 	if err := ctx.Err(); err != nil {
 		return fetched{}, err
 	}
@@ -113,17 +121,47 @@ func (b *Broker) fetchScript(ctx context.Context, req queue.FetchRequest, queues
 	// rather than left leased to no one until their lease runs out. If the reply is lost and
 	// the call sent again, the token makes the second run return what the first leased
 	// (resend.go).
-	key := fetchKey(req.WorkerID, queues)
-	token := b.orphans.take(key, max)
-	reply, err := b.run(context.WithoutCancel(ctx), b.s.fetch, b.keys.bases(queues),
-		req.WorkerID, max, lease.Milliseconds(), b.maxDead, before, token).Slice()
-	if err != nil {
-		b.orphans.failed(key, token, max, lease, err)
-		return fetched{}, b.wrap(err, "fetch from queues %v", queues)
+	c := b.newFetchCall(req, queues, max, before)
+	return c.result(b.run(context.WithoutCancel(ctx), b.s.fetch, c.keys, c.args...))
+}
+
+// fetchCall is one run of the fetch script, with the token that makes it safe to send again
+// (resend.go).
+type fetchCall struct {
+	b          *Broker
+	req        queue.FetchRequest
+	queues     []string
+	key, token string // the fetch's orphanFetches key, and the call's token
+	max        int
+	lease      time.Duration
+	keys       []string
+	args       []any
+}
+
+// newFetchCall prepares a run of the fetch script on queues, leasing up to max jobs; before
+// is how many this fetch leased already from other queues.
+func (b *Broker) newFetchCall(req queue.FetchRequest, queues []string, max, before int) *fetchCall {
+	lease := req.Lease
+	if lease <= 0 {
+		lease = defaultLease
 	}
-	r, err := b.decodeFetch(reply, req)
+	c := &fetchCall{b: b, req: req, queues: queues, key: fetchKey(req.WorkerID, queues), max: max, lease: lease, keys: b.keys.bases(queues)}
+	c.token = b.orphans.take(c.key, max)
+	c.args = []any{req.WorkerID, max, lease.Milliseconds(), b.maxDead, before, c.token}
+	return c
+}
+
+// result reads the reply of the call's run; a call that failed after it may have run leaves
+// its token to the worker's next fetch (orphanFetches).
+func (c *fetchCall) result(cmd *redis.Cmd) (fetched, error) {
+	reply, err := cmd.Slice()
 	if err != nil {
-		return fetched{}, b.wrap(err, "fetch from queues %v: bad reply", queues)
+		c.b.orphans.failed(c.key, c.token, c.max, c.lease, err)
+		return fetched{}, c.b.wrap(err, "fetch from queues %v", c.queues)
+	}
+	r, err := c.b.decodeFetch(reply, c.req)
+	if err != nil {
+		return fetched{}, c.b.wrap(err, "fetch from queues %v: bad reply", c.queues)
 	}
 	return r, nil
 }
@@ -175,118 +213,4 @@ func (b *Broker) decodeFetch(reply []any, req queue.FetchRequest) (fetched, erro
 		r.jobs = append(r.jobs, job)
 	}
 	return r, nil
-}
-
-// waitWake waits until a wake-up token is pushed to one of the queues' lists, d has passed, or
-// ctx is done (then it returns ctx's error). Redis times blocking commands out only as
-// precisely as its hz setting (100 ms by default), so when exact is set the wait ends on a
-// Go timer at d, and a scheduled job runs on time.
-func (b *Broker) waitWake(ctx context.Context, queues []string, d time.Duration, exact bool) error {
-	wakeKeys := make([]string, len(queues))
-	for i, q := range queues {
-		wakeKeys[i] = b.keys.base(q) + "wake"
-	}
-	deadline := time.Now().Add(d)
-	for {
-		remaining := time.Until(deadline)
-		if remaining <= 0 {
-			return nil
-		}
-		block := min(remaining, maxBlock)
-		woke, err := b.popWake(ctx, wakeKeys, block, exact && remaining <= maxBlock)
-		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return ctxErr
-			}
-			return b.wrap(err, "wait for jobs on queues %v", queues)
-		}
-		if woke {
-			return nil
-		}
-	}
-}
-
-// popWake runs BLPOP on the wake-up lists for up to block and reports whether it took a
-// token. It returns as soon as ctx is done or, when exact, when block has passed; the BLPOP
-// then goes on in the background and puts back a token it takes, for another worker. On a
-// cluster each list has a BLPOP of its own (its slot's), the first token ending the wait.
-func (b *Broker) popWake(ctx context.Context, wakeKeys []string, block time.Duration, exact bool) (bool, error) {
-	groups := [][]string{wakeKeys}
-	if b.cluster && len(wakeKeys) > 1 {
-		groups = make([][]string, len(wakeKeys))
-		for i, k := range wakeKeys {
-			groups[i] = []string{k}
-		}
-	}
-	type result struct {
-		key string
-		err error
-	}
-	delivered := make(chan result) // unbuffered: a result is received, or the wait abandoned
-	abandoned := make(chan struct{})
-	defer close(abandoned)
-	for _, keys := range groups {
-		go func() {
-			key, err := b.blpop(context.WithoutCancel(ctx), keys, block)
-			select {
-			case delivered <- result{key, err}:
-			case <-abandoned:
-				if key != "" {
-					b.putBackToken(key)
-				}
-			}
-		}()
-	}
-	var timeout <-chan time.Time
-	if exact {
-		t := time.NewTimer(block)
-		defer t.Stop()
-		timeout = t.C
-	}
-	for range groups {
-		select {
-		case r := <-delivered:
-			if r.key != "" || r.err != nil {
-				return r.key != "", r.err
-			}
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-timeout:
-			return false, nil
-		}
-	}
-	return false, nil
-}
-
-// blpop pops a token from the first non-empty list of keys, waiting up to block; it returns
-// the list's key, or "" when it timed out. (go-redis's BLPop rounds timeouts to seconds.)
-func (b *Broker) blpop(ctx context.Context, keys []string, block time.Duration) (string, error) {
-	args := make([]any, 0, len(keys)+2)
-	args = append(args, "BLPOP")
-	for _, k := range keys {
-		args = append(args, k)
-	}
-	secs := max(block.Seconds(), 0.001)
-	args = append(args, strconv.FormatFloat(secs, 'f', 3, 64))
-	reply, err := b.rdb.Do(ctx, args...).StringSlice()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if len(reply) != 2 {
-		return "", fmt.Errorf("BLPOP replied %v", reply)
-	}
-	return reply[0], nil
-}
-
-// putBackToken pushes back a token that an abandoned wait took from wakeKey.
-func (b *Broker) putBackToken(wakeKey string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	base := strings.TrimSuffix(wakeKey, "wake")
-	if err := b.run(ctx, b.s.wake, []string{base}).Err(); err != nil && !errors.Is(err, redis.ErrClosed) {
-		b.log.Warn("redisbroker: put back a wake-up token", "key", wakeKey, "err", err)
-	}
 }

@@ -19,6 +19,9 @@ func (k keys) history() string         { return k.prefix + ":history" }
 func (k keys) worker(id string) string { return k.prefix + ":worker:" + id }
 func (k keys) replicated() string      { return k.prefix + ":replicated" }
 
+// unblock is the list that the BLPOP of one fetch call (token) also waits on (wait.go).
+func (k keys) unblock(token string) string { return k.prefix + ":unblock:" + token }
+
 // bases returns the key base of each queue.
 func (k keys) bases(queues []string) []string {
 	out := make([]string, len(queues))
