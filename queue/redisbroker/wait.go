@@ -37,13 +37,16 @@ func (b *Broker) blockThenFetch(ctx context.Context, req queue.FetchRequest, blo
 	pipe := b.rdb.Pipeline()
 	pop := pipe.Do(bg, blpopArgs(append(b.wakeKeys(req.Queues), unblock), block)...)
 	run := b.s.fetch.EvalSha(bg, pipe, c.keys, c.args...)
+	unblocked := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(unblocked)
 		if err := b.run(bg, b.s.unblock, []string{unblock}).Err(); err != nil {
 			b.log.Warn("redisbroker: end a canceled wait", "key", unblock, "err", err)
 		}
 	})
 	_, _ = pipe.Exec(bg)
 	if !stop() { // ctx is done: the worker that asked is gone
+		<-unblocked
 		if r, err := c.result(run); err == nil && len(r.jobs) > 0 {
 			if err := b.Requeue(bg, req.WorkerID, r.jobs); err != nil {
 				b.log.Warn("redisbroker: give back the jobs of a canceled fetch", "jobs", len(r.jobs), "err", err)

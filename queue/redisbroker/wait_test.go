@@ -20,6 +20,8 @@ import (
 func TestCanceledWaitGivesBackJobs(t *testing.T) {
 	t.Parallel()
 	b, name := newNamedBroker(t)
+	var logs testenv.LogBuffer
+	b.log = logs.Logger()
 	rc := rawClient(t)
 	ctx := context.Background()
 	enqueue(t, b, newJob("q", "announced"))
@@ -62,6 +64,9 @@ func TestCanceledWaitGivesBackJobs(t *testing.T) {
 	}
 	if jobs := fetch(t, b, "w2", time.Minute, 1, "q"); len(jobs) != 1 || jobs[0].ID != "quiet" || jobs[0].Attempt != 1 {
 		t.Fatalf("the next fetch got %v, want quiet at attempt 1", ids(jobs))
+	}
+	if logs.Count("WARN") > 0 {
+		t.Fatalf("the canceled wait logged warnings:\n%s", logs.String())
 	}
 	// The list that ended the wait is gone: the BLPOP took its one element.
 	if left, err := rc.Keys(ctx, b.keys.prefix+":unblock:*").Result(); err != nil || len(left) != 0 {
