@@ -94,11 +94,10 @@ type Broker struct {
 	// queues, its wait, an event stream) are made one queue at a time, as each queue's keys
 	// live in one hash slot of their own.
 	cluster bool
-	// blockFetches: a fetch's wait and the fetch after it go in one round trip (wait.go),
-	// each wait at most maxBlock; on a plain or failover client, whose pipelines are read
-	// within its ReadTimeout, so maxBlock is under half of it.
-	blockFetches bool
-	maxBlock     time.Duration
+	// blocker, when set (a plain or failover client), sends a fetch's wait and the fetch
+	// after it in one round trip (wait.go): the client's copy whose read timeout allows for
+	// a wait of maxPipelinedBlock.
+	blocker *redis.Client
 	// registered remembers when this broker last added each queue to the set of queues,
 	// so that a single Enqueue is one script call, not a script and an SADD.
 	registered sync.Map // queue name → time.Time
@@ -185,20 +184,19 @@ func New(client redis.UniversalClient, opts Options) *Broker {
 	}
 	_, cluster := client.(*redis.ClusterClient)
 	b := &Broker{
-		rdb:      client,
-		where:    where,
-		keys:     keys{prefix: opts.Prefix},
-		maxDead:  opts.MaxDead,
-		log:      opts.Logger,
-		s:        newScripts(),
-		repl:     replication{replicas: opts.WaitReplicas, timeout: opts.WaitTimeout},
-		cluster:  cluster,
-		maxBlock: maxBlock,
+		rdb:     client,
+		where:   where,
+		keys:    keys{prefix: opts.Prefix},
+		maxDead: opts.MaxDead,
+		log:     opts.Logger,
+		s:       newScripts(),
+		repl:    replication{replicas: opts.WaitReplicas, timeout: opts.WaitTimeout},
+		cluster: cluster,
 	}
 	if c, ok := client.(*redis.Client); ok {
-		b.blockFetches = true
+		b.blocker = c
 		if rt := c.Options().ReadTimeout; rt > 0 {
-			b.maxBlock = min(maxBlock, rt/2)
+			b.blocker = c.WithTimeout(rt + maxPipelinedBlock)
 		}
 	}
 	return b

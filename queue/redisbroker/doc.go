@@ -21,13 +21,13 @@
 // fetch that leases nothing deletes its queues' tokens, as it is about to wait itself.
 // Redis times blocking commands out at its hz (100 ms by default), so a wait for a due job
 // ends on a Go timer instead: delayed jobs start within a few milliseconds of their time.
-// Blocking is capped at one second per BLPOP. On one server each BLPOP and the fetch script
-// after it go in one pipeline: Redis runs the script as soon as the BLPOP returns, so a job
-// enqueued for an idle worker is leased without the worker's own round trip in between
-// (wait.go). A Fetch whose context is canceled then ends its BLPOP by pushing to a list of
-// its own that the BLPOP also waits on, and gives back (as Requeue does) any job the script
-// leased. A wait timed on a due job, and a cluster's waits (one BLPOP per queue's slot), wait
-// first and fetch after; canceled, they return at once, and their BLPOPs, left in the
+// On one server each wait is a BLPOP of up to five seconds with the fetch script after it in
+// one pipeline: Redis runs the script as soon as the BLPOP returns, so a job enqueued for an
+// idle worker is leased without the worker's own round trip in between (wait.go). A Fetch
+// whose context is canceled ends its BLPOP by pushing to a list of its own that the BLPOP
+// also waits on, and gives back (as Requeue does) any job the script leased. A wait timed on
+// a due job, and a cluster's waits (one BLPOP per queue's slot), block at most a second per
+// BLPOP and fetch after; canceled, they return at once, and their BLPOPs, left in the
 // background, put back any token they take.
 //
 // Events: each script that moves a job also appends its event to the queue's stream, in the

@@ -27,7 +27,8 @@ type fetched struct {
 // queues' wake-up lists (BLPOP), which enqueues push to, for at most req.Wait, and less when a
 // scheduled or retry job falls due or a lease runs out sooner; then it runs the fetch script
 // once more and returns what that gives. On one server the BLPOP and that fetch go in one
-// round trip (blockThenFetch), a second at most each, until a token comes or req.Wait ends.
+// round trip (blockThenFetch), up to maxPipelinedBlock each, until a token comes or req.Wait
+// ends.
 func (b *Broker) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -42,7 +43,7 @@ func (b *Broker) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Jo
 	deadline := time.Now().Add(req.Wait)
 	for {
 		wait := time.Until(deadline)
-		if exact := r.next >= 0 && r.next < wait; exact || !b.blockFetches {
+		if exact := r.next >= 0 && r.next < wait; exact || b.blocker == nil {
 			if exact {
 				wait = r.next
 			}
@@ -52,7 +53,7 @@ func (b *Broker) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Jo
 			return nil, nil
 		}
 		var woke bool
-		r, woke, err = b.blockThenFetch(ctx, req, min(wait, b.maxBlock))
+		r, woke, err = b.blockThenFetch(ctx, req, min(wait, maxPipelinedBlock))
 		if err != nil || len(r.jobs) > 0 || woke {
 			return r.jobs, err
 		}

@@ -13,10 +13,16 @@ import (
 	"github.com/codex-dominion/dominion/queue"
 )
 
-// maxBlock bounds one blocking wait in Redis. go-redis does not interrupt a blocking command
-// when its context is canceled, so a wait abandoned by its caller holds a connection (and
-// may take a wake-up token, which it then puts back) for at most this long.
+// maxBlock bounds one blocking wait in Redis that is not followed by a fetch in the same
+// round trip (a wait timed on a due job, a cluster's). go-redis does not interrupt a blocking
+// command when its context is canceled, so a wait abandoned by its caller holds a connection
+// (and may take a wake-up token, which it then puts back) for at most this long.
 const maxBlock = time.Second
+
+// maxPipelinedBlock bounds the BLPOP of blockThenFetch, which a canceled caller ends at once:
+// an idle worker runs the fetch script once per maxPipelinedBlock (the worker's default
+// FetchWait), as it did when it fetched only after its whole wait.
+const maxPipelinedBlock = 5 * time.Second
 
 // blockThenFetch sends a BLPOP on the queues' wake-up lists, for up to block, and the fetch
 // script after it, in one round trip: Redis runs the script as soon as the BLPOP returns, so
@@ -34,7 +40,7 @@ func (b *Broker) blockThenFetch(ctx context.Context, req queue.FetchRequest, blo
 	bg := context.WithoutCancel(ctx)
 	c := b.newFetchCall(req, req.Queues, max(req.Max, 1), 0)
 	unblock := b.keys.unblock(c.token)
-	pipe := b.rdb.Pipeline()
+	pipe := b.blocker.Pipeline()
 	pop := pipe.Do(bg, blpopArgs(append(b.wakeKeys(req.Queues), unblock), block)...)
 	run := b.s.fetch.EvalSha(bg, pipe, c.keys, c.args...)
 	unblocked := make(chan struct{})
