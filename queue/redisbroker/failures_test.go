@@ -56,18 +56,13 @@ func TestPasswordNeverInErrors(t *testing.T) {
 
 func TestRedisDownFailsFast(t *testing.T) {
 	t.Parallel()
-	r := testenv.StartRedis(t)
+	b, r := privateBroker(t)
 	ctx := context.Background()
-	b, err := Open(ctx, r.URL(), Options{Prefix: testPrefix(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
 	enqueue(t, b, newJob("q", ""))
 	r.Stop()
 
 	start := time.Now()
-	_, err = b.Enqueue(ctx, []*queue.Job{newJob("q", "")})
+	_, err := b.Enqueue(ctx, []*queue.Job{newJob("q", "")})
 	took := time.Since(start)
 	if err == nil || !strings.Contains(err.Error(), r.Addr()) {
 		t.Fatalf("enqueue with redis down: %v", err)
@@ -177,13 +172,8 @@ func TestWakeUpChainsAcrossWorkers(t *testing.T) {
 
 func TestAOFRestartKeepsJobs(t *testing.T) {
 	t.Parallel()
-	r := testenv.StartRedis(t, testenv.WithAOF())
+	b, r := privateBroker(t, testenv.WithAOF())
 	ctx := context.Background()
-	b, err := Open(ctx, r.URL(), Options{Prefix: testPrefix(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
 	const n = 1000
 	jobs := make([]*queue.Job, n)
 	for i := range jobs {

@@ -54,6 +54,19 @@ func newBroker(t testing.TB, opts ...func(*Options)) *Broker {
 	return b
 }
 
+// privateBroker starts a redis-server of the test's own (for faults that would disturb the
+// other tests: stopping it, flushing its scripts) and opens a broker on it, closed at cleanup.
+func privateBroker(t testing.TB, opts ...testenv.RedisOption) (*Broker, *testenv.Redis) {
+	t.Helper()
+	r := testenv.StartRedis(t, opts...)
+	b, err := Open(context.Background(), r.URL(), Options{Prefix: testPrefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b, r
+}
+
 // newNamedBroker returns a broker on a client with its own name, so that waitBlocked can see
 // when one of its calls is blocked in Redis.
 func newNamedBroker(t testing.TB) (*Broker, string) {

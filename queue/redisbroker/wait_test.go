@@ -80,13 +80,8 @@ func TestCanceledWaitGivesBackJobs(t *testing.T) {
 // one knowing the scripts.)
 func TestWaitAfterScriptFlush(t *testing.T) {
 	t.Parallel()
-	r := testenv.StartRedis(t)
+	b, r := privateBroker(t)
 	ctx := context.Background()
-	b, err := Open(ctx, r.URL(), Options{Prefix: testPrefix(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
 	fetch(t, b, "w", time.Minute, 1, "q") // the server learns the fetch script
 	got := make(chan []*queue.Job, 1)
 	go func() {
