@@ -175,7 +175,8 @@ const clusterReload = 5 * time.Second
 // follows the master that Redis Sentinel names) or a cluster one (redis.NewClusterClient,
 // with which Options.WaitReplicas makes every enqueue and outcome fail: ErrClusterWait). Its
 // ReadTimeout must exceed one second (or be -1): Fetch blocks up to a second per call to
-// Redis while it waits for jobs.
+// Redis while it waits for jobs on a cluster or for a due job (its other waits, up to five
+// seconds, go through a copy of a plain or failover client with five seconds more).
 func New(client redis.UniversalClient, opts Options) *Broker {
 	opts.setDefaults()
 	where := "redis"

@@ -25,11 +25,11 @@
 // one pipeline: Redis runs the script as soon as the BLPOP returns, so a job enqueued for an
 // idle worker is leased without the worker's own round trip in between (wait.go). A Fetch
 // whose context is canceled ends its BLPOP by pushing to a list of its own that the BLPOP
-// also waits on, and gives back (as Requeue does) any job the script leased (while Redis hangs,
-// connected but silent, it returns when the read times out: ReadTimeout plus five seconds). A wait timed on
-// a due job, and a cluster's waits (one BLPOP per queue's slot), block at most a second per
-// BLPOP and fetch after; canceled, they return at once, and their BLPOPs, left in the
-// background, put back any token they take.
+// also waits on, and gives back (as Requeue does) any job the script leased; while Redis
+// hangs (connected but silent) it returns when the read times out, ReadTimeout plus five
+// seconds. A wait timed on a due job, and a cluster's waits (one BLPOP per queue's slot),
+// block at most a second per BLPOP and fetch after; canceled, they return at once, and their
+// BLPOPs, left in the background, put back any token they take.
 //
 // Events: each script that moves a job also appends its event to the queue's stream, in the
 // same call, so that events follow the job's transitions in order and never report one that
