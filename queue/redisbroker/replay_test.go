@@ -444,3 +444,38 @@ func TestWorkerThroughLostReplies(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelSentAgainAfterExpiry: a cancel's reply is lost and go-redis sends it again, but
+// meanwhile a fetch has deleted the job, canceled with a result TTL of 0. The call sent again
+// must answer as the first did (canceled), not that the job is not found; a cancel of its own
+// is told the job is gone.
+func TestCancelSentAgainAfterExpiry(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t)
+	ctx := context.Background()
+	j := newJob("q", "short-lived")
+	j.ResultTTL = 0
+	enqueue(t, b, j)
+	token := callToken()
+	cancel := func() []any {
+		t.Helper()
+		reply, err := b.run(ctx, b.s.cancel, []string{b.keys.base("q")}, "short-lived", token).Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply
+	}
+	if got := cancel(); got[0] != int64(0) || got[1] != "canceled" {
+		t.Fatalf("cancel replied %v, want [0 canceled]", got)
+	}
+	fetch(t, b, "w", time.Minute, 1, "q") // deletes the canceled job, its result TTL over
+	if _, err := b.Get(ctx, "short-lived"); !errors.Is(err, queue.ErrJobNotFound) {
+		t.Fatalf("the canceled job after a fetch: %v, want it deleted", err)
+	}
+	if got := cancel(); got[0] != int64(0) || got[1] != "canceled" {
+		t.Errorf("the same cancel sent again replied %v, want [0 canceled]", got)
+	}
+	if _, err := b.Cancel(ctx, "short-lived"); !errors.Is(err, queue.ErrJobNotFound) {
+		t.Errorf("a cancel of its own: %v, want ErrJobNotFound", err)
+	}
+}

@@ -5,13 +5,18 @@
 -- Returns {code, state}: code 0 done, 1 no such job, 2 state does not allow it; state is the
 -- job's state after the call.
 -- A job canceled keeps the token (field ct), so that the call sent again after a lost reply
--- finds its own work done and answers as the first run did.
+-- finds its own work done and answers as the first run did. A job whose result TTL is under
+-- a minute may be deleted (expired) before the call comes again: its cancel also leaves
+-- base..'canceled:'..token for a minute.
 local base = KEYS[1]
 local id, token = ARGV[1], ARGV[2] or ''
 local jk = base .. 'job:' .. id
 local v = redis.call('HMGET', jk, 's', 'u', 't', 'pr', 'ct')
 local s = stateOf(jk, v[1])
-if not s then return {1, ''} end
+if not s then
+  if token ~= '' and redis.call('EXISTS', base .. 'canceled:' .. token) == 1 then return {0, 'canceled'} end
+  return {1, ''}
+end
 if s == 'canceled' and token ~= '' and v[5] == token then return {0, 'canceled'} end
 if s == 'active' then
   redis.call('HSET', jk, 'c', '1')
@@ -24,6 +29,10 @@ elseif s == 'scheduled' or s == 'retry' or s == 'waiting' then
 else
   return {2, s}
 end
-cancelNow(base, id, nowms(), v[3], v[2])
-if token ~= '' then redis.call('HSET', jk, 'ct', token) end
+local ttl = tonumber(v[3]) or ttlOf(redis.call('HGET', jk, 'd'))
+cancelNow(base, id, nowms(), ttl, v[2])
+if token ~= '' then
+  redis.call('HSET', jk, 'ct', token)
+  if ttl < 60000 then redis.call('SET', base .. 'canceled:' .. token, id, 'PX', 60000) end
+end
 return {0, 'canceled'}
