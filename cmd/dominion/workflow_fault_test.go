@@ -47,7 +47,10 @@ func TestWorkflowSurvivesWorkerKill(t *testing.T) {
 		func() string { return "the first step was never recorded: " + *last })
 	first.signal(syscall.SIGKILL, 10*time.Second)
 
-	second := startProc(t, "worker-2", k.cfg, "worker", "--queues", "workflows=1", "--lease", "1s")
+	// The first worker's 1 s lease brings the job back soon; the second's own lease is long, so
+	// that a loaded machine stalling it for a second does not make it lose the job it recovered
+	// (a third attempt).
+	second := startProc(t, "worker-2", k.cfg, "worker", "--queues", "workflows=1", "--lease", "30s")
 	eventually(t, 60*time.Second, func() bool { return get() && wf.Status == "completed" },
 		func() string {
 			return "the workflow did not complete after the kill: " + *last + "\nworker-2:\n" + second.Output()
