@@ -28,7 +28,7 @@ test: ## the whole suite: starts every server it needs, installs missing ones on
 bench: build ## dominion bench against the embedded broker (set REDIS_URL for Redis)
 	./dominion bench
 
-bench-peers: ## side-by-side benchmark against Asynq on a private redis-server
+bench-peers: ## side-by-side benchmark against Asynq and BullMQ (Node.js) on a private redis-server
 	cd bench && $(GO) run . 
 
 clean:

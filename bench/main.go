@@ -1,13 +1,15 @@
-// Command bench measures Dominion's Redis broker and Asynq side by side, in one run, on one
-// private redis-server that it starts on a free port and stops afterwards. It is a module of
-// its own so that Dominion itself does not depend on Asynq.
+// Command bench measures Dominion's Redis broker, Asynq and BullMQ side by side, in one run, on
+// one private redis-server that it starts on a free port and stops afterwards. It is a module
+// of its own so that Dominion itself does not depend on Asynq; BullMQ runs in Node.js, from
+// bullmq/bench.mjs, with the packages of bullmq/package-lock.json (installed with npm ci on
+// the first run).
 //
-//	cd bench && go run . [-jobs 20000] [-concurrency 50] [-runs 5]
+//	cd bench && go run . [-jobs 20000] [-concurrency 50] [-runs 5] [-systems dominion,asynq,bullmq]
 //
 // Every metric is measured -runs times per system, alternating systems, and the median is
-// reported with the ratio Dominion/Asynq (for latencies, Asynq/Dominion: how many times
-// lower Dominion's is), and so is the lowest ratio of one run, Dominion's and Asynq's
-// measurements taken one after the other, with every run's figures.
+// reported, for each peer, with the ratio Dominion/peer (for latencies, peer/Dominion: how
+// many times lower Dominion's is), and so is the lowest ratio of one run, Dominion's and the
+// peer's measurements taken one after the other, with every run's figures.
 package main
 
 import (
@@ -27,6 +29,7 @@ import (
 
 type options struct {
 	jobs, concurrency, runs, seqJobs, latencySamples, backlog int
+	systems                                                   string
 }
 
 // system is one queue implementation under measurement.
@@ -50,6 +53,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 5, "runs per metric and system (the median is reported)")
 	flag.IntVar(&o.latencySamples, "latency-samples", 500, "jobs enqueued 2 ms apart for the latency phase")
 	flag.IntVar(&o.backlog, "backlog", 1000, "jobs waiting in another queue (not served) during the latency phase")
+	flag.StringVar(&o.systems, "systems", "dominion,asynq,bullmq", "the systems to measure, Dominion first (bullmq needs Node.js 20 or newer)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -65,14 +69,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer stopRedis()
-	dom, err := newDominion(ctx, addr)
+	systems, err := open(ctx, strings.Split(o.systems, ","), addr)
+	for _, s := range systems {
+		defer s.Close()
+	}
 	if err != nil {
 		return err
 	}
-	defer dom.Close()
-	asy := newAsynq(addr)
-	defer asy.Close()
-	systems := []system{dom, asy}
 
 	results := map[string]map[string][]float64{} // metric → system → values
 	record := func(metric, sys string, v float64) {
@@ -89,8 +92,38 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
-	report(results, o)
+	for _, peer := range systems[1:] {
+		report(results, o, peer.Name())
+	}
 	return nil
+}
+
+// open opens the systems named, on the redis-server at addr; Dominion must come first, as
+// every ratio is Dominion's against another.
+func open(ctx context.Context, names []string, addr string) ([]system, error) {
+	if len(names) < 2 || names[0] != "dominion" {
+		return nil, fmt.Errorf("-systems %s: name dominion first, then one or more of asynq, bullmq", strings.Join(names, ","))
+	}
+	var systems []system
+	for _, name := range names {
+		var s system
+		var err error
+		switch name {
+		case "dominion":
+			s, err = newDominion(ctx, addr)
+		case "asynq":
+			s = newAsynq(addr)
+		case "bullmq":
+			s, err = newBullMQ(ctx, addr)
+		default:
+			err = fmt.Errorf("-systems: unknown system %q (dominion, asynq, bullmq)", name)
+		}
+		if err != nil {
+			return systems, fmt.Errorf("%s: %w", name, err)
+		}
+		systems = append(systems, s)
+	}
+	return systems, nil
 }
 
 func measure(ctx context.Context, s system, o options, record func(metric, sys string, v float64)) error {
@@ -124,31 +157,37 @@ func measure(ctx context.Context, s system, o options, record func(metric, sys s
 	return s.Reset(ctx)
 }
 
-func report(results map[string]map[string][]float64, o options) {
+// report prints Dominion's medians against peer's, with their ratio and each run's figures.
+func report(results map[string]map[string][]float64, o options, peer string) {
 	metrics := make([]string, 0, len(results))
 	for m := range results {
 		metrics = append(metrics, m)
 	}
 	order := []string{"enqueue_seq", "enqueue_batch", fmt.Sprintf("process_c%d", o.concurrency), "latency_p50", "latency_p99"}
 	sort.Slice(metrics, func(i, j int) bool { return slices.Index(order, metrics[i]) < slices.Index(order, metrics[j]) })
-	fmt.Printf("\n%d runs each, medians; jobs=%d seq-jobs=%d concurrency=%d latency-samples=%d backlog=%d\n\n",
-		o.runs, o.jobs, o.seqJobs, o.concurrency, o.latencySamples, o.backlog)
+	fmt.Printf("\nDominion and %s: %d runs each, medians; jobs=%d seq-jobs=%d concurrency=%d latency-samples=%d backlog=%d\n\n",
+		peer, o.runs, o.jobs, o.seqJobs, o.concurrency, o.latencySamples, o.backlog)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "| metric\t| unit\t| dominion\t| asynq\t| dominion vs asynq\t| lowest run ratio\t| dominion runs\t| asynq runs\t|")
+	fmt.Fprintf(tw, "| metric\t| unit\t| dominion\t| %[1]s\t| dominion vs %[1]s\t| lowest run ratio\t| dominion runs\t| %[1]s runs\t|\n", peer)
 	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
 	for _, m := range metrics {
-		ds, as := results[m]["dominion"], results[m]["asynq"]
-		lower := strings.HasPrefix(m, "latency") // lower is better: the ratio is asynq/dominion
+		ds, ps := results[m]["dominion"], results[m][peer]
+		lower := strings.HasPrefix(m, "latency") // lower is better: the ratio is peer/dominion
 		unit := "jobs/s"
 		if lower {
 			unit = "ms"
 		}
-		fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %s\t| %.1f×\t| %.1f×\t| %s\t| %s\t|\n", m, unit, num(median(ds)), num(median(as)),
-			ratio(median(ds), median(as), lower), slices.Min(runRatios(ds, as, lower)), nums(ds), nums(as))
+		fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %s\t| %.1f×\t| %.1f×\t| %s\t| %s\t|\n", m, unit, num(median(ds)), num(median(ps)),
+			ratio(median(ds), median(ps), lower), slices.Min(runRatios(ds, ps, lower)), nums(ds), nums(ps))
 	}
 	tw.Flush()
-	fmt.Println("\nasynq has no batch enqueue: its enqueue_batch is Enqueue called from 50 goroutines at once.")
-	fmt.Println("For latencies the ratio is asynq/dominion (how many times lower Dominion's is).")
+	switch peer {
+	case "asynq":
+		fmt.Println("\nasynq has no batch enqueue: its enqueue_batch is Enqueue called from 50 goroutines at once.")
+	case "bullmq":
+		fmt.Println("\nbullmq's enqueue_batch is Queue.addBulk in lists of 1,000; it runs in one Node.js process (one thread).")
+	}
+	fmt.Printf("For latencies the ratio is %s/dominion (how many times lower Dominion's is).\n", peer)
 	fmt.Println("A run is one measurement of each system, one after the other; its ratio compares the two.")
 }
 

@@ -111,6 +111,7 @@ fi
 if [ -d bench ]; then
 	step "bench module (builds and vets; run it with: make bench-peers)"
 	(cd bench && go vet ./... && go build ./...)
+	if command -v node >/dev/null 2>&1; then node --check bench/bullmq/bench.mjs; fi # BullMQ's side
 fi
 
 passed=$(grep -cE '^ok ' .test-output.txt || true)
