@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -188,9 +189,22 @@ type Var struct {
 }
 
 // Vars returns the definition of every environment variable, in the order they are
-// documented. Add a variable here (and its field in Config) and Load, the docs and the help
-// pick it up.
+// documented. Add a variable to the function of its group below (and its field in Config) and
+// Load, the docs and the help pick it up.
 func Vars() []Var {
+	return slices.Concat(
+		storageVars(),
+		runtimeVars(),
+		serverVars(),
+		fileVars(),
+		smtpVars(),
+		observabilityVars(),
+	)
+}
+
+// storageVars returns the variables of the broker and the workflow store: where the jobs
+// and the workflows are kept.
+func storageVars() []Var {
 	return []Var{
 		{Name: EnvRedisURL, DefaultText: "the embedded SQLite broker in DOMINION_DATA_DIR", Secret: true,
 			Usage: "use the Redis broker: redis://[[user]:password@]host:port[/db], rediss://… (TLS), unix://…, or Sentinel: redis-sentinel://[[user]:password@]host1:26379,host2:26379,host3:26379/master-name[?db=N&sentinel_password=…]; Redis Cluster: redis-cluster://[[user]:password@]host1:7000,host2:7001 (docs/redis.md)",
@@ -210,12 +224,24 @@ func Vars() []Var {
 		{Name: EnvRedisWaitTimeout, Default: redisbroker.DefaultWaitTimeout.String(),
 			Usage: "how long an enqueue or job outcome waits for DOMINION_REDIS_WAIT_REPLICAS replicas",
 			set:   setRedisWaitTimeout},
+	}
+}
+
+// runtimeVars returns the variables of the log level and the job lease.
+func runtimeVars() []Var {
+	return []Var{
 		{Name: EnvLogLevel, Default: "info",
 			Usage: "debug, info, warn or error; logs go to stderr",
 			set:   setLogLevel},
 		{Name: EnvLease, Default: DefaultLease.String(),
 			Usage: "how long a job stays leased without a worker heartbeat (a crashed worker's jobs run again after this)",
 			set:   setLease},
+	}
+}
+
+// serverVars returns the variables of the HTTP servers: listen addresses, hosts and tokens.
+func serverVars() []Var {
+	return []Var{
 		{Name: EnvAddr, Default: DefaultAddr,
 			Usage: "the listen address of 'dominion serve' (port 0: any free port); without DOMINION_API_TOKEN only a loopback address (see DOMINION_ALLOW_INSECURE)",
 			set:   trimmed(func(c *Config) *string { return &c.Addr })},
@@ -234,6 +260,13 @@ func Vars() []Var {
 		{Name: EnvDashboardAddr, Default: DefaultDashboardAddr,
 			Usage: "the listen address of 'dominion dashboard'; without a token only a loopback address (see DOMINION_ALLOW_INSECURE)",
 			set:   trimmed(func(c *Config) *string { return &c.DashboardAddr })},
+	}
+}
+
+// fileVars returns the variables naming the YAML files of workflow types, schedules, HTTP
+// handlers and queue limits.
+func fileVars() []Var {
+	return []Var{
 		{Name: EnvWorkflows, DefaultText: "the built-in types",
 			Usage: "YAML file of workflow types",
 			set:   trimmed(func(c *Config) *string { return &c.WorkflowsFile })},
@@ -246,6 +279,12 @@ func Vars() []Var {
 		{Name: EnvQueues, DefaultText: "none: limits set with 'dominion queues limit' stay as they are",
 			Usage: "YAML file of queue rate and concurrency limits, stored in the broker by serve and worker at start (see docs/limits.md)",
 			set:   trimmed(func(c *Config) *string { return &c.QueuesFile })},
+	}
+}
+
+// smtpVars returns the variables of the SMTP server of the email steps.
+func smtpVars() []Var {
+	return []Var{
 		{Name: EnvSMTPAddr, Usage: "host:port of the SMTP server of the workflows' email steps",
 			set: trimmed(func(c *Config) *string { return &c.SMTP.Addr })},
 		{Name: EnvSMTPUsername, Usage: "SMTP user name (PLAIN authentication when set)",
@@ -254,6 +293,13 @@ func Vars() []Var {
 			set: func(c *Config, s string) error { c.SMTP.Password = s; return nil }},
 		{Name: EnvSMTPFrom, Usage: "the sender address of the email steps",
 			set: trimmed(func(c *Config) *string { return &c.SMTP.From })},
+	}
+}
+
+// observabilityVars returns the variables of the log format, the metrics listener and
+// OpenTelemetry tracing.
+func observabilityVars() []Var {
+	return []Var{
 		{Name: EnvLogFormat, Default: logging.FormatText,
 			Usage: "text or json: the format of the log lines",
 			set:   setLogFormat},
