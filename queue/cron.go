@@ -84,25 +84,49 @@ func ParseCron(spec string, loc *time.Location) (*Cron, error) {
 	if s == "" {
 		return nil, fmt.Errorf("empty cron spec")
 	}
-	if strings.HasPrefix(s, "@") {
-		if rest, ok := strings.CutPrefix(s, "@every"); ok {
-			rest = strings.TrimSpace(rest)
-			d, err := time.ParseDuration(rest)
-			if err != nil {
-				return nil, fmt.Errorf("cron spec %q: bad @every interval %q: want a duration like 30s, 10m or 1h30m", spec, rest)
-			}
-			if d < time.Second || d%time.Second != 0 {
-				return nil, fmt.Errorf("cron spec %q: @every interval must be a whole number of seconds, at least 1s", spec)
-			}
-			c.every = d
-			return c, nil
+	if rest, ok := strings.CutPrefix(s, "@every"); ok {
+		d, err := parseEvery(spec, rest)
+		if err != nil {
+			return nil, err
 		}
+		c.every = d
+		return c, nil
+	}
+	if strings.HasPrefix(s, "@") {
 		full, ok := cronDescriptors[strings.ToLower(s)]
 		if !ok {
 			return nil, fmt.Errorf("cron spec %q: unknown descriptor (known: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly, @every DURATION)", spec)
 		}
 		s = full
 	}
+	fields, err := cronFields(spec, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.setFields(fields); err != nil {
+		return nil, err
+	}
+	if c.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		return nil, fmt.Errorf("cron spec %q: never matches a real date", spec)
+	}
+	return c, nil
+}
+
+// parseEvery parses the interval of "@every DURATION" (rest is what follows "@every").
+func parseEvery(spec, rest string) (time.Duration, error) {
+	rest = strings.TrimSpace(rest)
+	d, err := time.ParseDuration(rest)
+	if err != nil {
+		return 0, fmt.Errorf("cron spec %q: bad @every interval %q: want a duration like 30s, 10m or 1h30m", spec, rest)
+	}
+	if d < time.Second || d%time.Second != 0 {
+		return 0, fmt.Errorf("cron spec %q: @every interval must be a whole number of seconds, at least 1s", spec)
+	}
+	return d, nil
+}
+
+// cronFields splits s into its six fields, a seconds field of "0" first when it has five.
+func cronFields(spec, s string) ([]string, error) {
 	fields := strings.Fields(s)
 	switch len(fields) {
 	case 5:
@@ -111,25 +135,24 @@ func ParseCron(spec string, loc *time.Location) (*Cron, error) {
 	default:
 		return nil, fmt.Errorf("cron spec %q: has %d fields, want 5 (minute hour day-of-month month day-of-week) or 6 (second first)", spec, len(fields))
 	}
-	var err error
-	set := func(dst *uint64, f cronField, expr string) {
-		if err != nil {
-			return
-		}
-		var e error
-		*dst, e = parseCronField(f, expr)
-		if e != nil {
-			err = fmt.Errorf("cron spec %q: %w", spec, e)
-		}
+	return fields, nil
+}
+
+// setFields parses the six fields into c's bit sets; the error names the first bad field.
+func (c *Cron) setFields(fields []string) error {
+	sets := []struct {
+		dst *uint64
+		f   cronField
+	}{
+		{&c.second, fieldSecond}, {&c.minute, fieldMinute}, {&c.hour, fieldHour},
+		{&c.dom, fieldDom}, {&c.month, fieldMonth}, {&c.dow, fieldDow},
 	}
-	set(&c.second, fieldSecond, fields[0])
-	set(&c.minute, fieldMinute, fields[1])
-	set(&c.hour, fieldHour, fields[2])
-	set(&c.dom, fieldDom, fields[3])
-	set(&c.month, fieldMonth, fields[4])
-	set(&c.dow, fieldDow, fields[5])
-	if err != nil {
-		return nil, err
+	for i, set := range sets {
+		v, err := parseCronField(set.f, fields[i])
+		if err != nil {
+			return fmt.Errorf("cron spec %q: %w", c.spec, err)
+		}
+		*set.dst = v
 	}
 	if c.dow&(1<<7) != 0 { // 7 is Sunday too
 		c.dow = c.dow&^(1<<7) | 1
@@ -137,10 +160,7 @@ func ParseCron(spec string, loc *time.Location) (*Cron, error) {
 	c.domStar = fields[3][0] == '*' || fields[3][0] == '?'
 	c.dowStar = fields[5][0] == '*' || fields[5][0] == '?'
 	c.hourAll = c.hour == 1<<24-1
-	if c.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
-		return nil, fmt.Errorf("cron spec %q: never matches a real date", spec)
-	}
-	return c, nil
+	return nil
 }
 
 func parseCronField(f cronField, expr string) (uint64, error) {
