@@ -34,66 +34,96 @@ type Lateness struct {
 func MeasureLateness(tb testing.TB, b queue.Broker, n int) Lateness {
 	tb.Helper()
 	ctx := context.Background()
-	var mu sync.Mutex
-	var res Lateness
-	done := make(chan struct{}, 2*n)
-	type payload struct {
-		RunAt int64 `json:"run_at"` // Unix nanoseconds
-	}
+	r := &latenessRound{done: make(chan struct{}, 2*n)}
+	stop := r.startWorker(ctx, b)
+	defer stop()
+
+	c := queue.NewClient(b)
+	start := time.Now().Add(200 * time.Millisecond)
+	r.enqueueDelayed(ctx, tb, c, start, n)
+	enqueueRetried(ctx, tb, c, start, n)
+	r.wait(tb, n)
+	return r.result()
+}
+
+// latenessRound collects the lateness of one round of MeasureLateness.
+type latenessRound struct {
+	mu   sync.Mutex
+	res  Lateness
+	done chan struct{} // a value for each job started, delayed or retried
+}
+
+// latenessPayload is the payload of a delayed job of MeasureLateness.
+type latenessPayload struct {
+	RunAt int64 `json:"run_at"` // Unix nanoseconds
+}
+
+// startWorker starts the round's worker on b; stop stops it and waits for it to return.
+func (r *latenessRound) startWorker(ctx context.Context, b queue.Broker) (stop func()) {
 	w := queue.NewWorker(b, queue.WorkerConfig{
 		Queues: []queue.QueueWeight{{Name: "lateness", Weight: 1}}, Concurrency: 50,
 		Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 5 * time.Second,
 	})
-	w.HandleFunc("lateness.delayed", func(_ context.Context, j *queue.Job) (any, error) {
-		now := time.Now()
-		var p payload
-		if err := json.Unmarshal(j.Payload, &p); err != nil {
-			return nil, queue.NoRetry(err)
-		}
-		mu.Lock()
-		res.Delayed = append(res.Delayed, now.Sub(time.Unix(0, p.RunAt)))
-		mu.Unlock()
-		done <- struct{}{}
-		return nil, nil
-	})
-	w.HandleFunc("lateness.retry", func(_ context.Context, j *queue.Job) (any, error) {
-		now := time.Now()
-		if j.Attempt == 1 {
-			return nil, errors.New("fail once")
-		}
-		if len(j.Errors) == 0 {
-			return nil, queue.NoRetry(fmt.Errorf("attempt %d without the first attempt's error", j.Attempt))
-		}
-		retryAt := j.Errors[len(j.Errors)-1].At.Add(LatenessBackoff)
-		mu.Lock()
-		res.Retry = append(res.Retry, now.Sub(retryAt))
-		mu.Unlock()
-		done <- struct{}{}
-		return nil, nil
-	}, queue.WithBackoff(func(int) time.Duration { return LatenessBackoff }))
-	wctx, stop := context.WithCancel(ctx)
+	w.HandleFunc("lateness.delayed", r.handleDelayed)
+	w.HandleFunc("lateness.retry", r.handleRetry, queue.WithBackoff(func(int) time.Duration { return LatenessBackoff }))
+	wctx, cancel := context.WithCancel(ctx)
 	stopped := make(chan error, 1)
 	go func() { stopped <- w.Run(wctx) }()
-	defer func() {
-		stop()
+	return func() {
+		cancel()
 		<-stopped
-	}()
+	}
+}
 
-	c := queue.NewClient(b)
-	start := time.Now().Add(200 * time.Millisecond)
+// handleDelayed records how late a delayed job started after its run-at.
+func (r *latenessRound) handleDelayed(_ context.Context, j *queue.Job) (any, error) {
+	now := time.Now()
+	var p latenessPayload
+	if err := json.Unmarshal(j.Payload, &p); err != nil {
+		return nil, queue.NoRetry(err)
+	}
+	r.mu.Lock()
+	r.res.Delayed = append(r.res.Delayed, now.Sub(time.Unix(0, p.RunAt)))
+	r.mu.Unlock()
+	r.done <- struct{}{}
+	return nil, nil
+}
+
+// handleRetry fails a job's first attempt and records how late its second one started after
+// the retry time the failure set.
+func (r *latenessRound) handleRetry(_ context.Context, j *queue.Job) (any, error) {
+	now := time.Now()
+	if j.Attempt == 1 {
+		return nil, errors.New("fail once")
+	}
+	if len(j.Errors) == 0 {
+		return nil, queue.NoRetry(fmt.Errorf("attempt %d without the first attempt's error", j.Attempt))
+	}
+	retryAt := j.Errors[len(j.Errors)-1].At.Add(LatenessBackoff)
+	r.mu.Lock()
+	r.res.Retry = append(r.res.Retry, now.Sub(retryAt))
+	r.mu.Unlock()
+	r.done <- struct{}{}
+	return nil, nil
+}
+
+// enqueueDelayed enqueues n delayed jobs in one call, their run-at times spread at random over
+// the 2 s after start, and sets a timer for each run-at to measure the floor (Lateness.Timer).
+func (r *latenessRound) enqueueDelayed(ctx context.Context, tb testing.TB, c *queue.Client, start time.Time, n int) {
+	tb.Helper()
 	reqs := make([]queue.Request, 0, 2*n)
 	for range n {
 		at := start.Add(time.Duration(rand.Int64N(int64(2 * time.Second))))
-		reqs = append(reqs, queue.Request{Type: "lateness.delayed", Payload: payload{RunAt: at.UnixNano()},
+		reqs = append(reqs, queue.Request{Type: "lateness.delayed", Payload: latenessPayload{RunAt: at.UnixNano()},
 			Options: []queue.Option{queue.OnQueue("lateness"), queue.RunAt(at)}})
 	}
-	for _, r := range reqs {
-		at := time.Unix(0, r.Payload.(payload).RunAt)
+	for _, req := range reqs {
+		at := time.Unix(0, req.Payload.(latenessPayload).RunAt)
 		time.AfterFunc(time.Until(at), func() {
 			late := time.Since(at)
-			mu.Lock()
-			res.Timer = append(res.Timer, late)
-			mu.Unlock()
+			r.mu.Lock()
+			r.res.Timer = append(r.res.Timer, late)
+			r.mu.Unlock()
 		})
 	}
 	_, errs, err := c.EnqueueMany(ctx, reqs)
@@ -103,8 +133,12 @@ func MeasureLateness(tb testing.TB, b queue.Broker, n int) Lateness {
 	if err := errors.Join(errs...); err != nil {
 		tb.Fatal(err)
 	}
-	// The retried jobs are enqueued a few at a time over the same 2 s, so that their
-	// retries are spread too.
+}
+
+// enqueueRetried enqueues the n jobs that are retried a few at a time over the 2 s after
+// start, so that their retries are spread too.
+func enqueueRetried(ctx context.Context, tb testing.TB, c *queue.Client, start time.Time, n int) {
+	tb.Helper()
 	for i := range n {
 		at := start.Add(time.Duration(i) * 2 * time.Second / time.Duration(n))
 		if !sleepUntil(at) {
@@ -114,17 +148,26 @@ func MeasureLateness(tb testing.TB, b queue.Broker, n int) Lateness {
 			tb.Fatal(err)
 		}
 	}
+}
+
+// wait waits up to 30 s for the n delayed and n retried jobs to start.
+func (r *latenessRound) wait(tb testing.TB, n int) {
+	tb.Helper()
 	deadline := time.After(30 * time.Second)
 	for range 2 * n {
 		select {
-		case <-done:
+		case <-r.done:
 		case <-deadline:
-			tb.Fatalf("after 30 s: %d delayed and %d retried jobs of %d each started", len(res.Delayed), len(res.Retry), n)
+			tb.Fatalf("after 30 s: %d delayed and %d retried jobs of %d each started", len(r.res.Delayed), len(r.res.Retry), n)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return Lateness{Delayed: slices.Clone(res.Delayed), Retry: slices.Clone(res.Retry), Timer: slices.Clone(res.Timer)}
+}
+
+// result returns a copy of the lateness recorded.
+func (r *latenessRound) result() Lateness {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Lateness{Delayed: slices.Clone(r.res.Delayed), Retry: slices.Clone(r.res.Retry), Timer: slices.Clone(r.res.Timer)}
 }
 
 func sleepUntil(t time.Time) bool {
