@@ -22,64 +22,94 @@ import (
 // b.N rounds of each, one at a time.
 func BenchDependencies(b *testing.B, br queue.Broker) {
 	ctx := context.Background()
-	c := queue.NewClient(br)
-	type start struct {
-		id string
-		at time.Time
-	}
-	starts := make(chan start, 64)
-	w := queue.NewWorker(br, queue.WorkerConfig{Concurrency: 10, Queues: []queue.QueueWeight{{Name: "deps-bench", Weight: 1}}})
-	w.HandleFunc("bench", func(_ context.Context, j *queue.Job) (any, error) {
-		starts <- start{j.ID, time.Now()}
-		return nil, nil
-	})
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(wctx) }()
-	defer func() { stop(); <-done }()
-	started := map[string]time.Time{}
-	startOf := func(id string) time.Time {
-		for {
-			if at, ok := started[id]; ok {
-				return at
-			}
-			s := <-starts
-			started[s.id] = s.at
-		}
-	}
-	on := queue.OnQueue("deps-bench")
+	d := &depsBench{c: queue.NewClient(br), on: queue.OnQueue("deps-bench"),
+		starts: make(chan handlerStart, 64), started: map[string]time.Time{}}
+	stop := d.startWorker(ctx, br)
+	defer stop()
 	var pair, chain, callback []float64
 	b.ResetTimer()
 	for i := range b.N {
-		a, d := fmt.Sprintf("p%d-a", i), fmt.Sprintf("p%d-b", i)
-		t0 := time.Now()
-		if _, _, err := c.EnqueueMany(ctx, []queue.Request{{Type: "bench", Options: []queue.Option{on, queue.WithID(a)}}, {Type: "bench", Options: []queue.Option{on, queue.WithID(d)}}}); err != nil {
-			b.Fatal(err)
-		}
-		pair = append(pair, max(ms(startOf(a).Sub(t0)), ms(startOf(d).Sub(t0))))
-
-		a, d = fmt.Sprintf("c%d-a", i), fmt.Sprintf("c%d-b", i)
-		t0 = time.Now()
-		if _, _, err := c.EnqueueMany(ctx, []queue.Request{{Type: "bench", Options: []queue.Option{on, queue.WithID(a)}}, {Type: "bench", Options: []queue.Option{on, queue.WithID(d), queue.DependsOn(a)}}}); err != nil {
-			b.Fatal(err)
-		}
-		chain = append(chain, ms(startOf(d).Sub(t0)))
-
-		cb := fmt.Sprintf("cb%d", i)
-		reqs := []queue.Request{{Type: "bench", Options: []queue.Option{on}}, {Type: "bench", Options: []queue.Option{on}}, {Type: "bench", Options: []queue.Option{on}}}
-		if _, _, _, err := c.EnqueueBatch(ctx, reqs, queue.OnComplete("bench", nil, on, queue.WithID(cb))); err != nil {
-			b.Fatal(err)
-		}
-		at := startOf(cb)
-		last := lastBefore(started, at)
-		callback = append(callback, ms(at.Sub(last)))
-		clear(started)
+		pair = append(pair, d.pair(ctx, b, i))
+		chain = append(chain, d.chain(ctx, b, i))
+		callback = append(callback, d.callback(ctx, b, i))
+		clear(d.started)
 	}
 	b.StopTimer()
 	for name, s := range map[string][]float64{"pair": pair, "chain": chain, "callback": callback} {
 		b.ReportMetric(percentile(s, 50), name+"-p50-ms")
 		b.ReportMetric(percentile(s, 99), name+"-p99-ms")
 	}
+}
+
+// handlerStart is when the handler of the job id started.
+type handlerStart struct {
+	id string
+	at time.Time
+}
+
+// depsBench is the client and the handler starts of BenchDependencies.
+type depsBench struct {
+	c       *queue.Client
+	on      queue.Option         // the benchmark's queue
+	starts  chan handlerStart    // sent by the handler
+	started map[string]time.Time // the starts received so far, by job ID
+}
+
+// startWorker starts the benchmark's worker on br; stop stops it and waits for it to return.
+func (d *depsBench) startWorker(ctx context.Context, br queue.Broker) (stop func()) {
+	w := queue.NewWorker(br, queue.WorkerConfig{Concurrency: 10, Queues: []queue.QueueWeight{{Name: "deps-bench", Weight: 1}}})
+	w.HandleFunc("bench", func(_ context.Context, j *queue.Job) (any, error) {
+		d.starts <- handlerStart{j.ID, time.Now()}
+		return nil, nil
+	})
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	return func() { cancel(); <-done }
+}
+
+// startOf waits for the handler of job id to start and returns when it did.
+func (d *depsBench) startOf(id string) time.Time {
+	for {
+		if at, ok := d.started[id]; ok {
+			return at
+		}
+		s := <-d.starts
+		d.started[s.id] = s.at
+	}
+}
+
+// pair enqueues two independent jobs (round i) and returns the ms until the later one starts.
+func (d *depsBench) pair(ctx context.Context, b *testing.B, i int) float64 {
+	first, second := fmt.Sprintf("p%d-a", i), fmt.Sprintf("p%d-b", i)
+	t0 := time.Now()
+	if _, _, err := d.c.EnqueueMany(ctx, []queue.Request{{Type: "bench", Options: []queue.Option{d.on, queue.WithID(first)}}, {Type: "bench", Options: []queue.Option{d.on, queue.WithID(second)}}}); err != nil {
+		b.Fatal(err)
+	}
+	return max(ms(d.startOf(first).Sub(t0)), ms(d.startOf(second).Sub(t0)))
+}
+
+// chain enqueues a job and its child (round i) and returns the ms until the child starts.
+func (d *depsBench) chain(ctx context.Context, b *testing.B, i int) float64 {
+	parent, child := fmt.Sprintf("c%d-a", i), fmt.Sprintf("c%d-b", i)
+	t0 := time.Now()
+	if _, _, err := d.c.EnqueueMany(ctx, []queue.Request{{Type: "bench", Options: []queue.Option{d.on, queue.WithID(parent)}}, {Type: "bench", Options: []queue.Option{d.on, queue.WithID(child), queue.DependsOn(parent)}}}); err != nil {
+		b.Fatal(err)
+	}
+	return ms(d.startOf(child).Sub(t0))
+}
+
+// callback enqueues a batch of 3 jobs with an OnComplete callback (round i) and returns the ms
+// from the start of the batch's last job to the start of the callback.
+func (d *depsBench) callback(ctx context.Context, b *testing.B, i int) float64 {
+	cb := fmt.Sprintf("cb%d", i)
+	reqs := []queue.Request{{Type: "bench", Options: []queue.Option{d.on}}, {Type: "bench", Options: []queue.Option{d.on}}, {Type: "bench", Options: []queue.Option{d.on}}}
+	if _, _, _, err := d.c.EnqueueBatch(ctx, reqs, queue.OnComplete("bench", nil, d.on, queue.WithID(cb))); err != nil {
+		b.Fatal(err)
+	}
+	at := d.startOf(cb)
+	last := lastBefore(d.started, at)
+	return ms(at.Sub(last))
 }
 
 // lastBefore is the latest handler start before at among started: the batch's last job's,
