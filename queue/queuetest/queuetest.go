@@ -26,13 +26,61 @@ type NewBroker func(t *testing.T) queue.Broker
 
 // Run runs the whole suite against brokers made by newBroker.
 func Run(t *testing.T, newBroker NewBroker) {
-	tests := map[string]func(*testing.T, NewBroker){
-		"EnqueueAndGet":            testEnqueueAndGet,
-		"EnqueueMany":              testEnqueueMany,
-		"DuplicateID":              testDuplicateID,
-		"UniqueKey":                testUniqueKey,
-		"ProcessAndResult":         testProcessAndResult,
-		"FetchBatches":             testFetchBatches,
+	for name, fn := range suite() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newBroker)
+		})
+	}
+}
+
+// testSet is a set of the suite's tests by name.
+type testSet map[string]func(*testing.T, NewBroker)
+
+// suite returns every test of the suite by name. A name given twice panics: the second test
+// would replace the first.
+func suite() testSet {
+	tests := testSet{}
+	for _, group := range []testSet{
+		lifecycleTests(),
+		failureTests(),
+		priorityTests(),
+		deadlineTests(),
+		controlTests(),
+		recoveryTests(),
+		inspectTests(),
+		scheduleTests(),
+		observeTests(),
+		limitTests(),
+		dependencyTests(),
+	} {
+		for name, fn := range group {
+			if _, dup := tests[name]; dup {
+				panic("queuetest: two tests named " + name)
+			}
+			tests[name] = fn
+		}
+	}
+	return tests
+}
+
+// lifecycleTests returns the tests of enqueueing, fetching and running jobs.
+func lifecycleTests() testSet {
+	return testSet{
+		"EnqueueAndGet":        testEnqueueAndGet,
+		"EnqueueMany":          testEnqueueMany,
+		"DuplicateID":          testDuplicateID,
+		"UniqueKey":            testUniqueKey,
+		"ProcessAndResult":     testProcessAndResult,
+		"FetchBatches":         testFetchBatches,
+		"Delayed":              testDelayed,
+		"WakeUpWithoutPolling": testWakeUp,
+	}
+}
+
+// failureTests returns the tests of failing jobs: retries, dead jobs, panics and timeouts.
+func failureTests() testSet {
+	return testSet{
 		"RetryThenSucceed":         testRetryThenSucceed,
 		"DeadAfterRetries":         testDeadAfterRetries,
 		"NoRetryGoesDead":          testNoRetryGoesDead,
@@ -40,23 +88,49 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"UndecodablePayload":       testUndecodablePayload,
 		"PanicFailsJob":            testPanicFailsJob,
 		"Timeout":                  testTimeout,
-		"Delayed":                  testDelayed,
-		"StrictPriority":           testStrictPriority,
-		"WeightedPriority":         testWeightedPriority,
-		"PriorityOrder":            testPriorityOrder,
-		"PriorityKept":             testPriorityKept,
-		"DeadlineNotStarted":       testDeadlineNotStarted,
-		"DeadlineContext":          testDeadlineContext,
-		"DeadlineNoRetryAfter":     testDeadlineNoRetryAfter,
-		"Pause":                    testPause,
-		"PauseUnknownQueue":        testPauseUnknownQueue,
-		"CancelPending":            testCancelPending,
-		"CancelScheduled":          testCancelScheduled,
-		"CancelRunning":            testCancelRunning,
-		"CancelAll":                testCancelAll,
-		"RetryDead":                testRetryDead,
-		"RetryAllAndDeleteAll":     testRetryAllAndDeleteAll,
-		"Delete":                   testDelete,
+		"UnknownJob":               testUnknownJob,
+	}
+}
+
+// priorityTests returns the tests of queue weights and job priorities.
+func priorityTests() testSet {
+	return testSet{
+		"StrictPriority":   testStrictPriority,
+		"WeightedPriority": testWeightedPriority,
+		"PriorityOrder":    testPriorityOrder,
+		"PriorityKept":     testPriorityKept,
+	}
+}
+
+// deadlineTests returns the tests of job deadlines.
+func deadlineTests() testSet {
+	return testSet{
+		"DeadlineNotStarted":   testDeadlineNotStarted,
+		"DeadlineContext":      testDeadlineContext,
+		"DeadlineNoRetryAfter": testDeadlineNoRetryAfter,
+	}
+}
+
+// controlTests returns the tests of pausing queues and of canceling, retrying and deleting
+// jobs.
+func controlTests() testSet {
+	return testSet{
+		"Pause":                testPause,
+		"PauseUnknownQueue":    testPauseUnknownQueue,
+		"CancelPending":        testCancelPending,
+		"CancelScheduled":      testCancelScheduled,
+		"CancelRunning":        testCancelRunning,
+		"CancelAll":            testCancelAll,
+		"RetryDead":            testRetryDead,
+		"RetryAllAndDeleteAll": testRetryAllAndDeleteAll,
+		"Delete":               testDelete,
+		"RemoveQueue":          testRemoveQueue,
+	}
+}
+
+// recoveryTests returns the tests of leases, heartbeats and shutdowns.
+func recoveryTests() testSet {
+	return testSet{
 		"LeaseExpiryRecovery":      testLeaseExpiryRecovery,
 		"LeaseExpiryLastAttempt":   testLeaseExpiryLastAttempt,
 		"HeartbeatKeepsLease":      testHeartbeatKeepsLease,
@@ -64,55 +138,76 @@ func Run(t *testing.T, newBroker NewBroker) {
 		"LeaseLostToSameWorker":    testLeaseLostToSameWorker,
 		"GracefulShutdownFinishes": testGracefulShutdownFinishes,
 		"ShutdownRequeues":         testShutdownRequeues,
-		"ResultTTL":                testResultTTL,
-		"ListPagination":           testListPagination,
-		"WorkersListed":            testWorkersListed,
-		"Counters":                 testCounters,
-		"RemoveQueue":              testRemoveQueue,
-		"WakeUpWithoutPolling":     testWakeUp,
-		"UnknownJob":               testUnknownJob,
-		"ScheduleStore":            testScheduleStore,
-		"SchedulerOncePerTick":     testSchedulerOncePerTick,
-		"SchedulerCatchUp":         testSchedulerCatchUp,
-		"SchedulerEnableDisable":   testSchedulerEnableDisable,
-		"SchedulerRunNow":          testSchedulerRunNow,
-		"Metadata":                 testMetadata,
-		"Observer":                 testObserver,
-		"HistoryStore":             testHistoryStore,
-		"WorkerRecordsHistory":     testWorkerRecordsHistory,
-		"EventsLifecycle":          testEventsLifecycle,
-		"EventsRecovery":           testEventsRecovery,
-		"EventsFilter":             testEventsFilter,
-		"EventsAllQueues":          testEventsAllQueues,
-		"Progress":                 testProgress,
-		"LimitsStored":             testLimitsStored,
-		"RateLimit":                testRateLimit,
-		"RateLimitFetchWaits":      testRateLimitFetchWaits,
-		"RateKeyLeavesOthers":      testRateKeyLeavesOthers,
-		"TypeLimitUnkeyed":         testTypeLimitUnkeyed,
-		"ConcurrencyLimit":         testConcurrencyLimit,
-		"ConcurrencyKeyExclusive":  testConcurrencyKeyExclusive,
-		"ConcurrencyLeaseExpiry":   testConcurrencySlotLeaseExpiry,
-		"LimitedEvents":            testLimitedEvents,
-		"DependsChain":             testDependsChain,
-		"DependsFanOutFanIn":       testDependsFanOutFanIn,
-		"DependsAcrossQueues":      testDependsAcrossQueues,
-		"DependsParentFails":       testDependsParentFails,
-		"DependsCycleRefused":      testDependsCycleRefused,
-		"DependsParentFinished":    testDependsParentFinished,
-		"DependsCancelAndDelete":   testDependsCancelAndDelete,
-		"DependsCancelAllWaiting":  testDependsCancelAllWaiting,
-		"DependsLongChain":         testDependsLongChain,
-		"BatchCallbacks":           testBatchCallbacks,
-		"BatchAcrossQueues":        testBatchAcrossQueues,
-		"BatchOpen":                testBatchOpen,
-		"BatchLarge":               testBatchLarge,
 	}
-	for name, fn := range tests {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, newBroker)
-		})
+}
+
+// inspectTests returns the tests of reading jobs, workers and counters back.
+func inspectTests() testSet {
+	return testSet{
+		"ResultTTL":      testResultTTL,
+		"ListPagination": testListPagination,
+		"WorkersListed":  testWorkersListed,
+		"Counters":       testCounters,
+	}
+}
+
+// scheduleTests returns the tests of the schedule store and the scheduler.
+func scheduleTests() testSet {
+	return testSet{
+		"ScheduleStore":          testScheduleStore,
+		"SchedulerOncePerTick":   testSchedulerOncePerTick,
+		"SchedulerCatchUp":       testSchedulerCatchUp,
+		"SchedulerEnableDisable": testSchedulerEnableDisable,
+		"SchedulerRunNow":        testSchedulerRunNow,
+	}
+}
+
+// observeTests returns the tests of metadata, observers, history, events and progress.
+func observeTests() testSet {
+	return testSet{
+		"Metadata":             testMetadata,
+		"Observer":             testObserver,
+		"HistoryStore":         testHistoryStore,
+		"WorkerRecordsHistory": testWorkerRecordsHistory,
+		"EventsLifecycle":      testEventsLifecycle,
+		"EventsRecovery":       testEventsRecovery,
+		"EventsFilter":         testEventsFilter,
+		"EventsAllQueues":      testEventsAllQueues,
+		"Progress":             testProgress,
+	}
+}
+
+// limitTests returns the tests of rate and concurrency limits.
+func limitTests() testSet {
+	return testSet{
+		"LimitsStored":            testLimitsStored,
+		"RateLimit":               testRateLimit,
+		"RateLimitFetchWaits":     testRateLimitFetchWaits,
+		"RateKeyLeavesOthers":     testRateKeyLeavesOthers,
+		"TypeLimitUnkeyed":        testTypeLimitUnkeyed,
+		"ConcurrencyLimit":        testConcurrencyLimit,
+		"ConcurrencyKeyExclusive": testConcurrencyKeyExclusive,
+		"ConcurrencyLeaseExpiry":  testConcurrencySlotLeaseExpiry,
+		"LimitedEvents":           testLimitedEvents,
+	}
+}
+
+// dependencyTests returns the tests of jobs that depend on others and of batches.
+func dependencyTests() testSet {
+	return testSet{
+		"DependsChain":            testDependsChain,
+		"DependsFanOutFanIn":      testDependsFanOutFanIn,
+		"DependsAcrossQueues":     testDependsAcrossQueues,
+		"DependsParentFails":      testDependsParentFails,
+		"DependsCycleRefused":     testDependsCycleRefused,
+		"DependsParentFinished":   testDependsParentFinished,
+		"DependsCancelAndDelete":  testDependsCancelAndDelete,
+		"DependsCancelAllWaiting": testDependsCancelAllWaiting,
+		"DependsLongChain":        testDependsLongChain,
+		"BatchCallbacks":          testBatchCallbacks,
+		"BatchAcrossQueues":       testBatchAcrossQueues,
+		"BatchOpen":               testBatchOpen,
+		"BatchLarge":              testBatchLarge,
 	}
 }
 
