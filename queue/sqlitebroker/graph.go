@@ -20,24 +20,12 @@ func insertGraphJob(tx *wtx, j *queue.Job, now int64) (jobErr, err error) {
 	if found, err := tx.queryRow("job-exists", []any{j.ID}, new(int)); err != nil || found {
 		return errIf(found, queue.ErrDuplicateJob), err
 	}
-	states := make([]queue.State, len(j.DependsOn))
-	for i, p := range j.DependsOn {
-		found, err := tx.queryRow("parent-state", []any{p}, &states[i])
-		if err != nil || !found {
-			return errIf(!found, fmt.Errorf("%w: %s", queue.ErrParentNotFound, p)), err
-		}
+	states, jobErr, err := parentStates(tx, j)
+	if jobErr != nil || err != nil {
+		return jobErr, err
 	}
-	if j.Batch != "" {
-		var sealed bool
-		found, err := tx.queryRow("batch-sealed", []any{j.Batch}, &sealed)
-		switch {
-		case err != nil:
-			return nil, err
-		case !found:
-			return fmt.Errorf("%w: %s", queue.ErrBatchNotFound, j.Batch), nil
-		case sealed:
-			return fmt.Errorf("%w: %s", queue.ErrBatchSealed, j.Batch), nil
-		}
+	if jobErr, err := checkBatchOpen(tx, j); jobErr != nil || err != nil {
+		return jobErr, err
 	}
 	state, waits, history := graphState(j, states, now)
 	if j.UniqueKey != "" && state != queue.StateCanceled {
@@ -45,13 +33,7 @@ func insertGraphJob(tx *wtx, j *queue.Job, now int64) (jobErr, err error) {
 			return jobErr, err
 		}
 	}
-	ord, due := enqueuePosition(j, now)
-	if state != j.State {
-		ord, due = now, nil
-		if state == queue.StateCanceled {
-			due = now + int64(j.ResultTTL)
-		}
-	}
+	ord, due := graphPosition(j, state, now)
 	var parents any
 	if len(j.DependsOn) > 0 {
 		b, _ := json.Marshal(j.DependsOn) // strings always marshal
@@ -67,19 +49,73 @@ func insertGraphJob(tx *wtx, j *queue.Job, now int64) (jobErr, err error) {
 		j.State = state
 		return nil, err
 	}
+	if err := linkParents(tx, j, states); err != nil {
+		return nil, err
+	}
+	j.State = state
+	return nil, nil
+}
+
+// parentStates returns the states of j's parents, in the order of j.DependsOn; jobErr says
+// which one does not exist.
+func parentStates(tx *wtx, j *queue.Job) (states []queue.State, jobErr, err error) {
+	states = make([]queue.State, len(j.DependsOn))
+	for i, p := range j.DependsOn {
+		found, err := tx.queryRow("parent-state", []any{p}, &states[i])
+		if err != nil || !found {
+			return nil, errIf(!found, fmt.Errorf("%w: %s", queue.ErrParentNotFound, p)), err
+		}
+	}
+	return states, nil, nil
+}
+
+// checkBatchOpen checks that j's batch, if it has one, exists and is not sealed; jobErr says
+// which is not so.
+func checkBatchOpen(tx *wtx, j *queue.Job) (jobErr, err error) {
+	if j.Batch == "" {
+		return nil, nil
+	}
+	var sealed bool
+	found, err := tx.queryRow("batch-sealed", []any{j.Batch}, &sealed)
+	switch {
+	case err != nil:
+		return nil, err
+	case !found:
+		return fmt.Errorf("%w: %s", queue.ErrBatchNotFound, j.Batch), nil
+	case sealed:
+		return fmt.Errorf("%w: %s", queue.ErrBatchSealed, j.Batch), nil
+	}
+	return nil, nil
+}
+
+// graphPosition is the order and due time of a new job stored in state: enqueuePosition's when
+// the job keeps the state it came with, else now and no due time, or for a canceled job the
+// time its result expires.
+func graphPosition(j *queue.Job, state queue.State, now int64) (ord int64, due any) {
+	if state == j.State {
+		return enqueuePosition(j, now)
+	}
+	if state == queue.StateCanceled {
+		return now, now + int64(j.ResultTTL)
+	}
+	return now, nil
+}
+
+// linkParents records j as a child of each of its parents not finished yet (in states), so
+// that their outcomes release it.
+func linkParents(tx *wtx, j *queue.Job, states []queue.State) error {
 	for i, p := range j.DependsOn {
 		if final(states[i]) {
 			continue
 		}
 		if _, err := tx.exec("add-child", p, j.ID); err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := tx.exec("mark-parent", p); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	j.State = state
-	return nil, nil
+	return nil
 }
 
 // graphState is the state of a new job whose parents are in states: canceled (with its error
