@@ -517,63 +517,96 @@ func (s *Service) Run(ctx context.Context) error {
 	s.logStart()
 	ApplyLimits(ctx, queue.NewClient(s.broker), s.cfg.QueueLimits, s.log)
 	bg := context.WithoutCancel(ctx)
-	relayCtx, stopRelay := context.WithCancel(bg)
-	workerCtx, stopWorker := context.WithCancel(bg)
-	defer stopRelay()
-	defer stopWorker()
+	r := s.startAll(bg)
+	defer r.stopRelay()
+	defer r.stopWorker()
+	runErr := s.waitForStop(ctx, r)
+	return s.shutdownInOrder(bg, r, runErr)
+}
 
-	var wg sync.WaitGroup
-	relayDone := make(chan struct{})
-	wg.Go(func() { defer close(relayDone); s.engine.RunRelay(relayCtx) })
-	schedDone := make(chan struct{})
-	wg.Go(func() {
-		defer close(schedDone)
+// running is what Run started: the goroutines of the relay, the scheduler, the worker and
+// the HTTP server, how to stop them and how each tells that it has stopped.
+type running struct {
+	wg            sync.WaitGroup
+	stopRelay     context.CancelFunc // stops the relay and the scheduler
+	stopWorker    context.CancelFunc // stops the worker
+	relayDone     chan struct{}      // closed when the relay has stopped
+	schedDone     chan struct{}      // closed when the scheduler has stopped (at once without one)
+	workerDone    chan error         // the worker's Run error (nil at once without a worker)
+	workerStopped <-chan error       // workerDone with a worker; nil (never ready) without one
+	serveErr      chan error         // the error that stopped the HTTP server
+}
+
+// startAll starts the relay, the scheduler, the worker and the HTTP server, each in its own
+// goroutine; ctx must not be canceled (running's stop functions stop them).
+func (s *Service) startAll(ctx context.Context) *running {
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	r := &running{
+		stopRelay:  stopRelay,
+		stopWorker: stopWorker,
+		relayDone:  make(chan struct{}),
+		schedDone:  make(chan struct{}),
+		workerDone: make(chan error, 1),
+		serveErr:   make(chan error, 1),
+	}
+	r.wg.Go(func() { defer close(r.relayDone); s.engine.RunRelay(relayCtx) })
+	r.wg.Go(func() {
+		defer close(r.schedDone)
 		if s.sched != nil {
 			if err := s.sched.Run(relayCtx); err != nil {
 				s.log.Error("scheduler stopped", "err", err)
 			}
 		}
 	})
-	workerDone := make(chan error, 1)
-	var workerStopped <-chan error // stays nil (never ready) without a worker
 	if s.worker != nil {
-		wg.Go(func() { workerDone <- s.worker.Run(workerCtx) })
-		workerStopped = workerDone
+		r.wg.Go(func() { r.workerDone <- s.worker.Run(workerCtx) })
+		r.workerStopped = r.workerDone
 	} else {
-		workerDone <- nil
+		r.workerDone <- nil
 	}
-	serveErr := make(chan error, 1)
-	wg.Go(func() {
+	r.wg.Go(func() {
 		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- err
+			r.serveErr <- err
 		}
 	})
+	return r
+}
 
-	var runErr error
+// waitForStop waits until ctx is done or the HTTP server or the worker stops early, and
+// returns the error that stopped the service early (nil when ctx did).
+func (s *Service) waitForStop(ctx context.Context, r *running) error {
 	select {
 	case <-ctx.Done():
 		s.log.Info("shutting down: draining HTTP requests", "timeout", s.cfg.ShutdownTimeout)
-	case err := <-serveErr:
-		runErr = fmt.Errorf("serve HTTP: %w", err)
-	case err := <-workerStopped:
+		return nil
+	case err := <-r.serveErr:
+		return fmt.Errorf("serve HTTP: %w", err)
+	case err := <-r.workerStopped:
 		// Worker.Run returns only once its context is done; this is a safety net.
-		runErr = fmt.Errorf("worker stopped unexpectedly: %v", err)
-		workerDone <- nil
+		runErr := fmt.Errorf("worker stopped unexpectedly: %v", err)
+		r.workerDone <- nil
+		return runErr
 	}
+}
 
-	s.shutdownHTTP(bg)
-	stopRelay() // and the scheduler
-	<-relayDone
-	<-schedDone
+// shutdownInOrder stops what startAll started, in order: drain the HTTP requests, stop the
+// relay and the scheduler, then the worker; it waits for every goroutine and flushes the
+// traces. It returns runErr, or else the worker's error.
+func (s *Service) shutdownInOrder(ctx context.Context, r *running, runErr error) error {
+	s.shutdownHTTP(ctx)
+	r.stopRelay() // and the scheduler
+	<-r.relayDone
+	<-r.schedDone
 	if s.worker != nil {
 		s.log.Info("shutting down: stopping the worker")
 	}
-	stopWorker()
-	if err := <-workerDone; err != nil && runErr == nil {
+	r.stopWorker()
+	if err := <-r.workerDone; err != nil && runErr == nil {
 		runErr = fmt.Errorf("worker: %w", err)
 	}
-	wg.Wait()
-	if err := s.tel.Shutdown(bg); err != nil {
+	r.wg.Wait()
+	if err := s.tel.Shutdown(ctx); err != nil {
 		s.log.Warn("flush traces", "err", err)
 	}
 	s.log.Info("dominion serve stopped")
