@@ -377,29 +377,13 @@ func (e *Engine) Preview(r Request) (Savings, error) {
 // A queue failure is not an error: Accepted.Enqueued is false and the relay enqueues the
 // workflow when the queue is back. Errors are *InputError for bad input, or store errors.
 func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
-	if err := e.Validate(r); err != nil {
+	if err := e.validateExecute(r); err != nil {
 		return Accepted{}, err
 	}
-	if r.Mode != ModeExecute {
-		return Accepted{}, &InputError{Field: "mode", Code: CodeInvalid,
-			Message: fmt.Sprintf("only mode %q runs a workflow (got %q)", ModeExecute, r.Mode)}
-	}
-	typ, _ := e.types.Get(r.Type)
 	sav := Estimate(r.Inputs)
-	stored := r.Context
-	if len(stored) == 0 {
-		var err error
-		stored, err = json.Marshal(map[string]any{"workflow_type": r.Type, "calculator_inputs": r.Inputs})
-		if err != nil {
-			return Accepted{}, fmt.Errorf("workflow: encode context: %w", err)
-		}
-	}
-	nw := store.NewWorkflow{
-		AgentID: r.AgentID, Type: r.Type, Mode: r.Mode, Inputs: stored,
-		TotalSteps: len(typ.Steps), WeeklyHoursSaved: sav.WeeklyHoursSaved, WeeklySavings: sav.WeeklySavings,
-	}
-	if r.IdempotencyKey != "" {
-		nw.IdempotencyKey, nw.Fingerprint = r.IdempotencyKey, fingerprint(nw)
+	nw, err := e.newWorkflow(r, sav)
+	if err != nil {
+		return Accepted{}, err
 	}
 	together := e.cfg.EnqueueIn != nil && e.client != nil
 	if together {
@@ -423,6 +407,48 @@ func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
 		e.accepted(w, acc.JobID, sav)
 		return acc, nil
 	}
+	return e.enqueueAccepted(ctx, acc), nil
+}
+
+// validateExecute validates r as Submit takes it: valid, and in mode execute.
+func (e *Engine) validateExecute(r Request) error {
+	if err := e.Validate(r); err != nil {
+		return err
+	}
+	if r.Mode != ModeExecute {
+		return &InputError{Field: "mode", Code: CodeInvalid,
+			Message: fmt.Sprintf("only mode %q runs a workflow (got %q)", ModeExecute, r.Mode)}
+	}
+	return nil
+}
+
+// newWorkflow is the row Submit stores for r, whose estimate is sav: its context as sent, or
+// else one made of its type and inputs, and its fingerprint when it has an idempotency key.
+func (e *Engine) newWorkflow(r Request, sav Savings) (store.NewWorkflow, error) {
+	typ, _ := e.types.Get(r.Type)
+	stored := r.Context
+	if len(stored) == 0 {
+		var err error
+		stored, err = json.Marshal(map[string]any{"workflow_type": r.Type, "calculator_inputs": r.Inputs})
+		if err != nil {
+			return store.NewWorkflow{}, fmt.Errorf("workflow: encode context: %w", err)
+		}
+	}
+	nw := store.NewWorkflow{
+		AgentID: r.AgentID, Type: r.Type, Mode: r.Mode, Inputs: stored,
+		TotalSteps: len(typ.Steps), WeeklyHoursSaved: sav.WeeklyHoursSaved, WeeklySavings: sav.WeeklySavings,
+	}
+	if r.IdempotencyKey != "" {
+		nw.IdempotencyKey, nw.Fingerprint = r.IdempotencyKey, fingerprint(nw)
+	}
+	return nw, nil
+}
+
+// enqueueAccepted enqueues the execute_workflow job of the workflow acc has just stored, within
+// the engine's enqueue timeout, and returns acc updated. A queue failure leaves the workflow in
+// the outbox for the relay, and acc.Enqueued false.
+func (e *Engine) enqueueAccepted(ctx context.Context, acc Accepted) Accepted {
+	w := acc.Workflow
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.EnqueueTimeout)
 	defer cancel()
 	jobID, err := e.enqueue(ectx, w)
@@ -431,15 +457,15 @@ func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
 		e.log.Info("workflow accepted; waiting in the outbox until the queue answers",
 			"workflow_id", w.ID, "type", w.Type, "err", err)
 		e.Wake()
-		return acc, nil
+		return acc
 	}
 	acc.Enqueued, acc.JobID = true, jobID
 	acc.Workflow.JobID = jobID
 	if acc.Workflow.EnqueuedAt.IsZero() {
 		acc.Workflow.EnqueuedAt = e.clock.Now().UTC()
 	}
-	e.accepted(w, jobID, sav)
-	return acc, nil
+	e.accepted(w, jobID, acc.Savings)
+	return acc
 }
 
 // withJob makes nw's insert store its execute_workflow job too, in the same transaction
