@@ -148,39 +148,14 @@ const maxResponse = 64 << 10
 // HMAC-SHA256. Receivers compare it with hmac.Equal.
 func Sign(secret string, body []byte) string { return webhook.Sign(secret, body) }
 
+// runHTTP runs an http step: it sends d to the step's URL and returns the status and the
+// response.
 func (e *Engine) runHTTP(ctx context.Context, d StepData, s StepSpec) (json.RawMessage, error) {
-	body, err := json.Marshal(d)
+	req, err := newStepRequest(ctx, d, s)
 	if err != nil {
-		return nil, queue.NoRetry(fmt.Errorf("http step: encode body: %w", err))
-	}
-	var rd io.Reader
-	hasBody := s.Method != http.MethodGet && s.Method != http.MethodHead
-	if hasBody {
-		rd = bytes.NewReader(body)
-	} else {
-		body = nil
+		return nil, err
 	}
 	target := webhook.SafeURL(s.URL)
-	req, err := http.NewRequestWithContext(ctx, s.Method, s.URL, rd)
-	if err != nil {
-		return nil, queue.NoRetry(fmt.Errorf("http step: %s %s: %w", s.Method, target, webhook.UnwrapURLError(err)))
-	}
-	if hasBody {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json, */*;q=0.5")
-	req.Header.Set("User-Agent", "dominion-workflow/1")
-	for k, v := range s.Headers {
-		req.Header.Set(k, v)
-	}
-	// Set last, so a configured header cannot replace them.
-	req.Header.Set(HeaderIdempotency, fmt.Sprintf("%s:%d", d.WorkflowID, d.Step.Index))
-	req.Header.Set(HeaderWorkflow, d.WorkflowID)
-	req.Header.Set(HeaderStep, d.Step.Name)
-	req.Header.Set(HeaderAttempt, strconv.Itoa(d.Attempt))
-	if s.Secret != "" {
-		req.Header.Set(HeaderSignature, Sign(s.Secret, body))
-	}
 	resp, err := e.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -196,10 +171,59 @@ func (e *Engine) runHTTP(ctx context.Context, d StepData, s StepSpec) (json.RawM
 	if rerr != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("http step: %s %s: reading the answer: %w", s.Method, target, context.Cause(ctx))
 	}
+	return httpStepOutput(resp.StatusCode, raw)
+}
+
+// newStepRequest builds the request of an http step: d as its JSON body (none for GET and
+// HEAD), and its headers. Its errors are not retried.
+func newStepRequest(ctx context.Context, d StepData, s StepSpec) (*http.Request, error) {
+	body, err := json.Marshal(d)
+	if err != nil {
+		return nil, queue.NoRetry(fmt.Errorf("http step: encode body: %w", err))
+	}
+	var rd io.Reader
+	hasBody := s.Method != http.MethodGet && s.Method != http.MethodHead
+	if hasBody {
+		rd = bytes.NewReader(body)
+	} else {
+		body = nil
+	}
+	req, err := http.NewRequestWithContext(ctx, s.Method, s.URL, rd)
+	if err != nil {
+		return nil, queue.NoRetry(fmt.Errorf("http step: %s %s: %w", s.Method, webhook.SafeURL(s.URL), webhook.UnwrapURLError(err)))
+	}
+	setStepHeaders(req.Header, d, s, body, hasBody)
+	return req, nil
+}
+
+// setStepHeaders sets the headers of an http step's request: the content type when it has a
+// body, the step's own headers, then Dominion's and the signature of body.
+func setStepHeaders(h http.Header, d StepData, s StepSpec, body []byte, hasBody bool) {
+	if hasBody {
+		h.Set("Content-Type", "application/json")
+	}
+	h.Set("Accept", "application/json, */*;q=0.5")
+	h.Set("User-Agent", "dominion-workflow/1")
+	for k, v := range s.Headers {
+		h.Set(k, v)
+	}
+	// Set last, so a configured header cannot replace them.
+	h.Set(HeaderIdempotency, fmt.Sprintf("%s:%d", d.WorkflowID, d.Step.Index))
+	h.Set(HeaderWorkflow, d.WorkflowID)
+	h.Set(HeaderStep, d.Step.Name)
+	h.Set(HeaderAttempt, strconv.Itoa(d.Attempt))
+	if s.Secret != "" {
+		h.Set(HeaderSignature, Sign(s.Secret, body))
+	}
+}
+
+// httpStepOutput is the output of an http step: the status and the response, as JSON when it
+// is, else as a string (clipped to 4096 bytes).
+func httpStepOutput(status int, raw []byte) (json.RawMessage, error) {
 	out := struct {
 		Status   int             `json:"status"`
 		Response json.RawMessage `json:"response,omitempty"`
-	}{Status: resp.StatusCode}
+	}{Status: status}
 	if len(raw) > 0 {
 		if json.Valid(raw) {
 			out.Response = raw
