@@ -95,15 +95,8 @@ func decodeChat(body []byte) (workflow.Request, *Error) {
 	if e != nil {
 		return req, e
 	}
-	if req.Mode, e = optionalString(top, "mode", fieldMode); e != nil {
+	if req.Mode, e = decodeMode(top); e != nil {
 		return req, e
-	}
-	modes := strings.Join(workflow.Modes(), ", ")
-	switch {
-	case req.Mode == "":
-		return req, badRequest(workflow.CodeRequired, fieldMode, "mode is required (one of: %s)", modes)
-	case !slices.Contains(workflow.Modes(), req.Mode):
-		return req, badRequest(workflow.CodeUnknownMode, fieldMode, "unknown mode %q (allowed modes: %s)", httpx.Clip(req.Mode), modes)
 	}
 	if e := refuseUnknown(top, "", topFields); e != nil {
 		return req, e
@@ -126,24 +119,8 @@ func decodeChat(body []byte) (workflow.Request, *Error) {
 	if why := checkJSONText(rawCtx); why != "" {
 		return req, badRequest(workflow.CodeInvalid, fieldContext, "context %s", why)
 	}
-	rawCalc, ok := present(ctx, "calculator_inputs")
-	if !ok {
-		return req, badRequest(workflow.CodeRequired, fieldCalculator,
-			"context.calculator_inputs is required: an object with %s", strings.Join(calculatorFields, ", "))
-	}
-	calc, e := decodeObject(rawCalc, fieldCalculator, false)
-	if e != nil {
+	if e := decodeCalculator(ctx, &req.Inputs); e != nil {
 		return req, e
-	}
-	if e := refuseUnknown(calc, fieldCalculator, calculatorFields); e != nil {
-		return req, e
-	}
-	in := &req.Inputs
-	for i, dst := range []*float64{&in.TasksPerWeek, &in.TimePerTaskMinutes, &in.HourlyWage, &in.AutomationPercent} {
-		name := calculatorFields[i]
-		if *dst, e = requiredNumber(calc, name, fieldCalculator+"."+name); e != nil {
-			return req, e
-		}
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, rawCtx); err != nil {
@@ -151,6 +128,47 @@ func decodeChat(body []byte) (workflow.Request, *Error) {
 	}
 	req.Context = buf.Bytes()
 	return req, nil
+}
+
+// decodeMode decodes mode, which is required and must be one of workflow.Modes. It returns
+// the mode given also with its error.
+func decodeMode(top map[string]json.RawMessage) (string, *Error) {
+	mode, e := optionalString(top, "mode", fieldMode)
+	if e != nil {
+		return mode, e
+	}
+	modes := strings.Join(workflow.Modes(), ", ")
+	switch {
+	case mode == "":
+		return mode, badRequest(workflow.CodeRequired, fieldMode, "mode is required (one of: %s)", modes)
+	case !slices.Contains(workflow.Modes(), mode):
+		return mode, badRequest(workflow.CodeUnknownMode, fieldMode, "unknown mode %q (allowed modes: %s)", httpx.Clip(mode), modes)
+	}
+	return mode, nil
+}
+
+// decodeCalculator decodes context.calculator_inputs, a required object of the four numbers
+// of calculatorFields and no other key, into in; on an error in holds the numbers before it.
+func decodeCalculator(ctx map[string]json.RawMessage, in *workflow.CalculatorInputs) *Error {
+	rawCalc, ok := present(ctx, "calculator_inputs")
+	if !ok {
+		return badRequest(workflow.CodeRequired, fieldCalculator,
+			"context.calculator_inputs is required: an object with %s", strings.Join(calculatorFields, ", "))
+	}
+	calc, e := decodeObject(rawCalc, fieldCalculator, false)
+	if e != nil {
+		return e
+	}
+	if e := refuseUnknown(calc, fieldCalculator, calculatorFields); e != nil {
+		return e
+	}
+	for i, dst := range []*float64{&in.TasksPerWeek, &in.TimePerTaskMinutes, &in.HourlyWage, &in.AutomationPercent} {
+		name := calculatorFields[i]
+		if *dst, e = requiredNumber(calc, name, fieldCalculator+"."+name); e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 // decodeObject decodes raw as a JSON object into its members. whole says raw is the request
