@@ -183,6 +183,23 @@ func decodeJob(m map[string]json.RawMessage, prefix string, now time.Time) (newJ
 // jobOptions decodes queue, id, rate_key, max_retries, priority, timeout_ms, result_ttl_ms,
 // delay_ms, run_at and deadline.
 func jobOptions(m map[string]json.RawMessage, prefix string, now time.Time) ([]queue.Option, *Error) {
+	names, e := nameOptions(m, prefix)
+	if e != nil {
+		return nil, e
+	}
+	run, e := runOptions(m, prefix)
+	if e != nil {
+		return nil, e
+	}
+	times, e := timeOptions(m, prefix, now)
+	if e != nil {
+		return nil, e
+	}
+	return slices.Concat(names, run, times), nil
+}
+
+// nameOptions decodes queue, id and rate_key.
+func nameOptions(m map[string]json.RawMessage, prefix string) ([]queue.Option, *Error) {
 	var opts []queue.Option
 	for _, key := range []string{"queue", "id", "rate_key"} {
 		s, e := jobString(m, key, prefix, 200)
@@ -204,6 +221,12 @@ func jobOptions(m map[string]json.RawMessage, prefix string, now time.Time) ([]q
 			opts = append(opts, queue.RateKey(s))
 		}
 	}
+	return opts, nil
+}
+
+// runOptions decodes max_retries, timeout_ms, result_ttl_ms and priority.
+func runOptions(m map[string]json.RawMessage, prefix string) ([]queue.Option, *Error) {
+	var opts []queue.Option
 	if n, ok, e := wholeNumber(m, "max_retries", prefix, maxJobRetries); e != nil {
 		return nil, e
 	} else if ok {
@@ -228,6 +251,12 @@ func jobOptions(m map[string]json.RawMessage, prefix string, now time.Time) ([]q
 	} else if ok {
 		opts = append(opts, queue.Priority(p))
 	}
+	return opts, nil
+}
+
+// timeOptions decodes delay_ms or run_at, and deadline; now anchors them.
+func timeOptions(m map[string]json.RawMessage, prefix string, now time.Time) ([]queue.Option, *Error) {
+	var opts []queue.Option
 	at, e := runAt(m, prefix, now)
 	if e != nil {
 		return nil, e
