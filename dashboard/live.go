@@ -239,6 +239,8 @@ func (h *hub) watching(now time.Time) bool {
 	return len(h.subs) > 0 || now.Sub(h.lastAlone) < h.linger
 }
 
+// run is the hub's poller: it takes a sample (sampleWhenWatched), waits for the next reason
+// to take one (awaitNext), and so on until the hub stops.
 func (h *hub) run() {
 	defer close(h.done)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -254,51 +256,73 @@ func (h *hub) run() {
 	}()
 	tick := time.NewTicker(h.interval)
 	defer tick.Stop()
-	sampleNow, full := true, true
-	var last time.Time        // when the last sample was taken
-	var due <-chan time.Time  // the sample events asked for, held back by minUpdateGap
-	var busy <-chan time.Time // the next sample while too many events arrive (modeBusy)
+	ps := pollSchedule{sampleNow: true, full: true}
 	for {
-		if sampleNow {
-			if !h.watching(time.Now()) {
-				h.follow(false)
-				select {
-				case <-h.wake:
-					full = true
-				case <-h.stop:
-					return
-				}
-			}
-			h.follow(true)
-			h.poll(ctx, full)
-			last, sampleNow, full, due, busy = time.Now(), false, false, nil, nil
-			if h.mode(last) == modeBusy {
-				busy = time.After(busyPoll)
-			}
+		if ps.sampleNow && !h.sampleWhenWatched(ctx, &ps) {
+			return
 		}
-		select {
-		case <-tick.C:
-			sampleNow, full = true, true
-		case <-h.changed:
-			if due == nil {
-				if wait := minUpdateGap - time.Since(last); wait > 0 {
-					due = time.After(wait)
-				} else {
-					sampleNow = true
-				}
-			}
-		case <-due:
-			sampleNow = true
-		case <-busy:
-			sampleNow = true
-		case <-h.nudge:
-			h.pushItems(ctx, h.watchedItems())
-		case <-h.wake:
-			// A new page: it already got the last sample.
-		case <-h.stop:
+		if !h.awaitNext(ctx, tick.C, &ps) {
 			return
 		}
 	}
+}
+
+// pollSchedule is when the poller samples next, and how.
+type pollSchedule struct {
+	sampleNow, full bool
+	last            time.Time        // when the last sample was taken
+	due             <-chan time.Time // the sample events asked for, held back by minUpdateGap
+	busy            <-chan time.Time // the next sample while too many events arrive (modeBusy)
+}
+
+// sampleWhenWatched waits, while nobody watches, for a page to open, then takes a sample and
+// schedules the next. It returns false when the hub stopped meanwhile.
+func (h *hub) sampleWhenWatched(ctx context.Context, ps *pollSchedule) bool {
+	if !h.watching(time.Now()) {
+		h.follow(false)
+		select {
+		case <-h.wake:
+			ps.full = true
+		case <-h.stop:
+			return false
+		}
+	}
+	h.follow(true)
+	h.poll(ctx, ps.full)
+	ps.last, ps.sampleNow, ps.full, ps.due, ps.busy = time.Now(), false, false, nil, nil
+	if h.mode(ps.last) == modeBusy {
+		ps.busy = time.After(busyPoll)
+	}
+	return true
+}
+
+// awaitNext waits for the next thing the poller acts on: a tick, events, a due or busy
+// sample, a nudge (pushing the watched items at once) or a new page. It returns false when the
+// hub stopped.
+func (h *hub) awaitNext(ctx context.Context, tick <-chan time.Time, ps *pollSchedule) bool {
+	select {
+	case <-tick:
+		ps.sampleNow, ps.full = true, true
+	case <-h.changed:
+		if ps.due == nil {
+			if wait := minUpdateGap - time.Since(ps.last); wait > 0 {
+				ps.due = time.After(wait)
+			} else {
+				ps.sampleNow = true
+			}
+		}
+	case <-ps.due:
+		ps.sampleNow = true
+	case <-ps.busy:
+		ps.sampleNow = true
+	case <-h.nudge:
+		h.pushItems(ctx, h.watchedItems())
+	case <-h.wake:
+		// A new page: it already got the last sample.
+	case <-h.stop:
+		return false
+	}
+	return true
 }
 
 // poll takes one sample and sends it to the subscribers: every value when full (the
