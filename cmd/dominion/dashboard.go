@@ -39,30 +39,20 @@ Environment (besides the broker's and the log's; 'dominion help' lists them all)
 
 func runDashboard(ctx context.Context, a *app, path string, args []string) int {
 	f := a.newFlags(path, "[flags]", dashboardHelp, 0, 0)
-	addr := f.String("addr", a.cfg.DashboardAddr, "`ADDRESS` to listen on; its default comes from DOMINION_DASHBOARD_ADDR")
-	insecure := insecureFlag(f, a.cfg)
-	readOnly := f.Bool("read-only", false, "hide and refuse every action (retry, cancel, delete, pause, …)")
-	prefix := f.String("prefix", "/dashboard", "URL `PATH` the dashboard is served under")
-	noWorkflows := f.Bool("no-workflows", false, "do not open the workflow store: show the queues only")
-	workflowsFile := workflowsFlag(f, a.cfg)
-	schedFile := schedulesFlag(f)
+	df := newDashboardFlags(f, a)
 	if _, code, ok := f.parse(args); !ok {
 		return code
 	}
-	p := strings.TrimRight(strings.TrimSpace(*prefix), "/")
-	if p == "" || !strings.HasPrefix(p, "/") {
-		return f.usageError("--prefix must be a path such as /dashboard, got %q", *prefix)
-	}
-	list, code, ok := a.loadSchedules(path, *schedFile)
+	p, code, ok := df.checkPrefix(f)
 	if !ok {
 		return code
 	}
-	token := a.cfg.DashboardToken
-	if token == "" {
-		token = a.cfg.APIToken
+	list, code, ok := a.loadSchedules(path, *df.schedFile)
+	if !ok {
+		return code
 	}
-
-	loopback, err := httpguard.CheckListen(*addr, token != "", *insecure)
+	token := a.dashboardToken()
+	loopback, err := httpguard.CheckListen(*df.addr, token != "", *df.insecure)
 	if err != nil {
 		return a.runtimeError(path, err)
 	}
@@ -74,37 +64,97 @@ func runDashboard(ctx context.Context, a *app, path string, args []string) int {
 	defer closeAll()
 	client := tel.NewClient(broker)
 	cfg := dashboard.Config{
-		Queues: client, Prefix: p, Token: token, ReadOnly: *readOnly,
+		Queues: client, Prefix: p, Token: token, ReadOnly: *df.readOnly,
 		Broker: a.cfg.BrokerDescription(), Redact: a.cfg.Redact, Logger: a.log,
 	}
-	if sched, err := queue.NewScheduler(broker, queue.SchedulerConfig{Schedules: list, Logger: a.log}); err != nil {
-		a.log.Warn("dashboard: schedules page disabled", "err", a.cfg.Redact(err.Error()))
-	} else {
-		cfg.Schedules = sched
-	}
-	if !*noWorkflows {
-		wf, err := a.openWorkflows(ctx, client, *workflowsFile)
-		switch {
-		case err != nil:
+	a.addSchedules(&cfg, broker, list)
+	if !*df.noWorkflows {
+		closeStore, err := a.addWorkflows(ctx, &cfg, client, *df.workflowsFile)
+		if err != nil {
 			return a.runtimeError(path, err)
-		case wf != nil:
-			defer wf.Store.Close()
-			cfg.Workflows, cfg.WorkflowStats = wf.Engine, wf.Store
 		}
+		defer closeStore()
 	}
 	d, err := dashboard.New(cfg)
 	if err != nil {
 		return a.runtimeError(path, err)
 	}
 	defer d.Close()
+	return a.listenDashboard(ctx, path, *df.addr, cfg, d, tel, loopback)
+}
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return a.runtimeError(path, fmt.Errorf("listen on %s: %w", *addr, err))
+// dashboardFlags are dominion dashboard's flags.
+type dashboardFlags struct {
+	addr, prefix, workflowsFile, schedFile *string
+	insecure, readOnly, noWorkflows        *bool
+}
+
+// newDashboardFlags defines dominion dashboard's flags on f.
+func newDashboardFlags(f *flags, a *app) *dashboardFlags {
+	df := &dashboardFlags{}
+	df.addr = f.String("addr", a.cfg.DashboardAddr, "`ADDRESS` to listen on; its default comes from DOMINION_DASHBOARD_ADDR")
+	df.insecure = insecureFlag(f, a.cfg)
+	df.readOnly = f.Bool("read-only", false, "hide and refuse every action (retry, cancel, delete, pause, …)")
+	df.prefix = f.String("prefix", "/dashboard", "URL `PATH` the dashboard is served under")
+	df.noWorkflows = f.Bool("no-workflows", false, "do not open the workflow store: show the queues only")
+	df.workflowsFile = workflowsFlag(f, a.cfg)
+	df.schedFile = schedulesFlag(f)
+	return df
+}
+
+// checkPrefix returns --prefix without its trailing slashes, or a usage error when it is not
+// a path.
+func (df *dashboardFlags) checkPrefix(f *flags) (prefix string, code int, ok bool) {
+	p := strings.TrimRight(strings.TrimSpace(*df.prefix), "/")
+	if p == "" || !strings.HasPrefix(p, "/") {
+		return "", f.usageError("--prefix must be a path such as /dashboard, got %q", *df.prefix), false
 	}
-	srv := service.NewHTTPServer(ctx, httpguard.New(httpguard.Config{AllowedHosts: httpguard.Hosts(*addr, a.cfg.AllowedHosts), Logger: a.log},
-		tel.Handler(service.MountDashboard(p, d, nil))), a.log)
-	a.logDashboard(ln.Addr(), p, cfg, loopback)
+	return p, 0, true
+}
+
+// dashboardToken is the dashboard's login token: DOMINION_DASHBOARD_TOKEN, else
+// DOMINION_API_TOKEN ("" when neither is set: no login).
+func (a *app) dashboardToken() string {
+	if a.cfg.DashboardToken != "" {
+		return a.cfg.DashboardToken
+	}
+	return a.cfg.APIToken
+}
+
+// addSchedules gives cfg the schedules page, the schedules of list on broker; when they
+// cannot be loaded, it logs why the page is disabled.
+func (a *app) addSchedules(cfg *dashboard.Config, broker queue.Broker, list []queue.Schedule) {
+	if sched, err := queue.NewScheduler(broker, queue.SchedulerConfig{Schedules: list, Logger: a.log}); err != nil {
+		a.log.Warn("dashboard: schedules page disabled", "err", a.cfg.Redact(err.Error()))
+	} else {
+		cfg.Schedules = sched
+	}
+}
+
+// addWorkflows gives cfg the workflows and reports pages when there is a workflow store (see
+// openWorkflows); closeStore closes the store (it does nothing without one).
+func (a *app) addWorkflows(ctx context.Context, cfg *dashboard.Config, client *queue.Client, typesFile string) (closeStore func(), err error) {
+	wf, err := a.openWorkflows(ctx, client, typesFile)
+	switch {
+	case err != nil:
+		return nil, err
+	case wf == nil:
+		return func() {}, nil
+	}
+	cfg.Workflows, cfg.WorkflowStats = wf.Engine, wf.Store
+	return func() { _ = wf.Store.Close() }, nil
+}
+
+// listenDashboard listens on addr and serves the dashboard d (configured with cfg) there, as
+// serveDashboard says.
+func (a *app) listenDashboard(ctx context.Context, path, addr string, cfg dashboard.Config, d *dashboard.Dashboard, tel *service.Telemetry, loopback bool) int {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return a.runtimeError(path, fmt.Errorf("listen on %s: %w", addr, err))
+	}
+	srv := service.NewHTTPServer(ctx, httpguard.New(httpguard.Config{AllowedHosts: httpguard.Hosts(addr, a.cfg.AllowedHosts), Logger: a.log},
+		tel.Handler(service.MountDashboard(cfg.Prefix, d, nil))), a.log)
+	a.logDashboard(ln.Addr(), cfg.Prefix, cfg, loopback)
 	return a.serveDashboard(ctx, path, srv, ln, d)
 }
 
