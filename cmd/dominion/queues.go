@@ -83,9 +83,8 @@ scheduled or retrying jobs is refused: cancel or delete those first.`, 1, 1)
 	})
 }
 
-func runQueuesLimit(ctx context.Context, a *app, path string, args []string) int {
-	f := a.newFlags(path, "QUEUE [--rate N/UNIT] [--burst N] [--concurrency N] [--key PREFIX | --type TYPE] [--clear]",
-		`Show or set the limits of a queue, stored in the broker so that every worker applies them
+// queuesLimitHelp is dominion queues limit's --help text.
+const queuesLimitHelp = `Show or set the limits of a queue, stored in the broker so that every worker applies them
 from its next fetch. A rate of N/UNIT (100/s, 5/m, 1/h, 10/500ms) starts at most N jobs per
 UNIT, spread evenly, plus --burst more at once after a quiet spell; --concurrency N runs at
 most N at once across every worker. With --key PREFIX the limit applies to each rate key
@@ -93,13 +92,12 @@ most N at once across every worker. With --key PREFIX the limit applies to each 
 every key); with --type TYPE to every job of that type: each rate key on its own, the jobs
 without one together. Flags not given keep their
 value. --clear removes the queue's limits (with --key or --type: only that one). With no flag
-the limits are shown.`, 1, 1)
-	rate := f.String("rate", "", "at most N jobs per UNIT: 100/s, 5/m, 1/h, 10/500ms")
-	burst := f.Int("burst", 0, "how many more may start at once after a quiet spell")
-	conc := f.Int("concurrency", 0, "at most this many running at once (1: one at a time)")
-	key := f.String("key", "", "set the limit of the rate keys starting with this prefix")
-	typ := f.String("type", "", "set the limit of the jobs of this type (each rate key on its own, the jobs without one together)")
-	clearFlag := f.Bool("clear", false, "remove the limits (with --key or --type: only that one)")
+the limits are shown.`
+
+func runQueuesLimit(ctx context.Context, a *app, path string, args []string) int {
+	f := a.newFlags(path, "QUEUE [--rate N/UNIT] [--burst N] [--concurrency N] [--key PREFIX | --type TYPE] [--clear]",
+		queuesLimitHelp, 1, 1)
+	lf := newLimitFlags(f)
 	pos, code, ok := f.parse(args)
 	if !ok {
 		return code
@@ -108,33 +106,16 @@ the limits are shown.`, 1, 1)
 	if err := queue.CheckQueueName(name); err != nil {
 		return f.usageError("%v", err)
 	}
-	set := map[string]bool{}
-	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if set["key"] && set["type"] {
-		return f.usageError("give --key or --type, not both")
-	}
-	parsedRate, err := queue.ParseRate(*rate)
-	if err != nil {
-		return f.usageError("--rate: %v", err)
+	if code, ok := lf.check(f); !ok {
+		return code
 	}
 	return a.withBroker(ctx, path, a.openBroker, func(c *queue.Client) int {
 		l, err := c.Limits(ctx, name)
 		if err != nil {
 			return a.runtimeError(path, err)
 		}
-		if len(set) > 0 {
-			l = changeLimits(l, set, *key, *typ, *clearFlag, func(old queue.Limit) queue.Limit {
-				if set["rate"] {
-					old.Rate = parsedRate
-				}
-				if set["burst"] {
-					old.Burst = *burst
-				}
-				if set["concurrency"] {
-					old.Concurrency = *conc
-				}
-				return old
-			})
+		if len(lf.set) > 0 {
+			l = changeLimits(l, lf.set, *lf.key, *lf.typ, *lf.clear, lf.edit)
 			if err := l.Check(); err != nil {
 				return f.usageError("%v", err)
 			}
@@ -145,6 +126,57 @@ the limits are shown.`, 1, 1)
 		fmt.Fprintf(a.stdout, "Limits of queue %s: %s.\n", name, l)
 		return exitOK
 	})
+}
+
+// limitFlags are dominion queues limit's flags; check fills in set and parsedRate.
+type limitFlags struct {
+	rate, key, typ *string
+	burst, conc    *int
+	clear          *bool
+	set            map[string]bool // the names of the flags given
+	parsedRate     queue.Rate
+}
+
+// newLimitFlags defines dominion queues limit's flags on f.
+func newLimitFlags(f *flags) *limitFlags {
+	return &limitFlags{
+		rate:  f.String("rate", "", "at most N jobs per UNIT: 100/s, 5/m, 1/h, 10/500ms"),
+		burst: f.Int("burst", 0, "how many more may start at once after a quiet spell"),
+		conc:  f.Int("concurrency", 0, "at most this many running at once (1: one at a time)"),
+		key:   f.String("key", "", "set the limit of the rate keys starting with this prefix"),
+		typ:   f.String("type", "", "set the limit of the jobs of this type (each rate key on its own, the jobs without one together)"),
+		clear: f.Bool("clear", false, "remove the limits (with --key or --type: only that one)"),
+	}
+}
+
+// check records which flags were given and parses --rate; it reports --key with --type, or a
+// bad rate, as a usage error.
+func (lf *limitFlags) check(f *flags) (code int, ok bool) {
+	lf.set = map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { lf.set[fl.Name] = true })
+	if lf.set["key"] && lf.set["type"] {
+		return f.usageError("give --key or --type, not both"), false
+	}
+	r, err := queue.ParseRate(*lf.rate)
+	if err != nil {
+		return f.usageError("--rate: %v", err), false
+	}
+	lf.parsedRate = r
+	return 0, true
+}
+
+// edit returns old with the rate, burst and concurrency given as flags.
+func (lf *limitFlags) edit(old queue.Limit) queue.Limit {
+	if lf.set["rate"] {
+		old.Rate = lf.parsedRate
+	}
+	if lf.set["burst"] {
+		old.Burst = *lf.burst
+	}
+	if lf.set["concurrency"] {
+		old.Concurrency = *lf.conc
+	}
+	return old
 }
 
 // changeLimits applies the flags of queues limit to l: clear, or change the limit the flags
