@@ -158,7 +158,8 @@ func (r *latenessRound) wait(tb testing.TB, n int) {
 		select {
 		case <-r.done:
 		case <-deadline:
-			tb.Fatalf("after 30 s: %d delayed and %d retried jobs of %d each started", len(r.res.Delayed), len(r.res.Retry), n)
+			got := r.result() // under the lock: handlers may still be recording
+			tb.Fatalf("after 30 s: %d delayed and %d retried jobs of %d each started", len(got.Delayed), len(got.Retry), n)
 		}
 	}
 }
