@@ -39,7 +39,7 @@ import (
 //	ra   "1": the job runs even when a parent ends dead or canceled (RunOnParentFailure)
 //	ch   "1": the job has had children (dependents), listed in p:{q}:children:<id>
 //	b    the ID of the job's batch (also in d, for Go)
-//	ct   the token of the single retry or cancel that last moved the job (resend.go)
+//	ct   the token of the single retry or cancel that last moved or flagged the job (resend.go)
 
 // packedJob is the JSON of field d.
 type packedJob struct {

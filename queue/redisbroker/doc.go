@@ -127,8 +127,9 @@
 //	                            the lease (resend.go, fetch.lua)
 //	p:{q}:deleted:<tok>  STRING the state of the job one Delete call removed, PX one minute
 //	                            (resend.go, delete.lua)
-//	p:{q}:canceled:<tok> STRING the ID of the job one Cancel call canceled, when its result
-//	                            TTL is under a minute, PX one minute (resend.go, cancel.lua)
+//	p:{q}:canceled:<tok> STRING the ID of the job one Cancel call canceled (or flagged, while
+//	                            active), when its result TTL is under a minute, PX one
+//	                            minute (resend.go, cancel.lua)
 //	p:{q}:batch:<id>     HASH   a batch of queue q (queue.InBatch, BatchSpec.Queue): created,
 //	                            keep, total, completed, dead, canceled, cn (created, ns: tells
 //	                            the call that opened it), sealed, fin (finished,

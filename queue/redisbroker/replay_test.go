@@ -479,3 +479,46 @@ func TestCancelSentAgainAfterExpiry(t *testing.T) {
 		t.Errorf("a cancel of its own: %v, want ErrJobNotFound", err)
 	}
 }
+
+// The cancel of an active job only flags it; the job ends canceled whatever its outcome, and a
+// result TTL under a minute may delete it before the call, its reply lost, comes again: the
+// call sent again answers canceled, not "not found", whether the job is still kept or gone.
+func TestCancelOfActiveJobSentAgain(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t)
+	ctx := context.Background()
+	j := newJob("q", "running-short")
+	j.ResultTTL = 0
+	enqueue(t, b, j)
+	job := fetch(t, b, "w", time.Minute, 1, "q")[0]
+	token := callToken()
+	cancel := func() []any {
+		t.Helper()
+		reply, err := b.run(ctx, b.s.cancel, []string{b.keys.base("q")}, "running-short", token).Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply
+	}
+	if got := cancel(); got[0] != int64(0) || got[1] != "active" {
+		t.Fatalf("cancel of the active job replied %v, want [0 active]", got)
+	}
+	finish(t, b, queue.Outcome{JobID: job.ID, Queue: "q", WorkerID: "w", Attempt: job.Attempt,
+		State: queue.StateCompleted, FinishedAt: time.Now()})
+	if got := get(t, b, "running-short"); got.State != queue.StateCanceled {
+		t.Fatalf("the flagged job after its outcome: %s, want canceled", got.State)
+	}
+	if got := cancel(); got[0] != int64(0) || got[1] != "canceled" {
+		t.Errorf("the same cancel sent again, the job canceled: replied %v, want [0 canceled]", got)
+	}
+	fetch(t, b, "w", time.Minute, 1, "q") // deletes the canceled job, its result TTL over
+	if _, err := b.Get(ctx, "running-short"); !errors.Is(err, queue.ErrJobNotFound) {
+		t.Fatalf("the canceled job after a fetch: %v, want it deleted", err)
+	}
+	if got := cancel(); got[0] != int64(0) || got[1] != "canceled" {
+		t.Errorf("the same cancel sent again, the job gone: replied %v, want [0 canceled]", got)
+	}
+	if _, err := b.Cancel(ctx, "running-short"); !errors.Is(err, queue.ErrJobNotFound) {
+		t.Errorf("a cancel of its own: %v, want ErrJobNotFound", err)
+	}
+}

@@ -20,11 +20,11 @@ import (
 // same fields (its enqueue time is in nanoseconds); openbatch by the nanosecond of its call;
 // fetch by a token per call, under which a call that leased jobs records them for the lease.
 // Retry, cancel and delete of one job carry a token too: the job keeps the token of the retry
-// or cancel that moved it (field ct), a delete leaves p:{q}:deleted:<token> for a minute, and
-// so does the cancel of a job whose result TTL is under a minute (p:{q}:canceled:<token>: the
-// job may be expired before the call comes again), so that the call sent again answers as
-// the first run did instead of telling that the job is pending already, is canceled, or is
-// gone.
+// or cancel that moved it, or that flagged it active (field ct), a delete leaves
+// p:{q}:deleted:<token> for a minute, and so does the cancel of a job whose result TTL is
+// under a minute (p:{q}:canceled:<token>: the job may be expired before the call comes
+// again), so that the call sent again answers done, as the first run did, instead of telling
+// that the job is pending already, is canceled, or is gone.
 //
 // When every send of a fetch failed so (go-redis gave up), the jobs it may have leased are
 // leased to a worker that never learned of them; the broker keeps the call's token

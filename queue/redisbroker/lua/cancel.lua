@@ -4,10 +4,11 @@
 -- ARGV[1]  job id; ARGV[2] the call's token ("" or absent: none)
 -- Returns {code, state}: code 0 done, 1 no such job, 2 state does not allow it; state is the
 -- job's state after the call.
--- A job canceled keeps the token (field ct), so that the call sent again after a lost reply
--- finds its own work done and answers as the first run did. A job whose result TTL is under
--- a minute may be deleted (expired) before the call comes again: its cancel also leaves
--- base..'canceled:'..token for a minute.
+-- A job canceled, or active and flagged, keeps the token (field ct), so that the call sent
+-- again after a lost reply finds its own work done and answers 0 (an active job flagged ends
+-- canceled whatever its outcome). A job whose result TTL is under a minute may be deleted
+-- (expired) before the call comes again: its cancel also leaves base..'canceled:'..token for
+-- a minute.
 local base = KEYS[1]
 local id, token = ARGV[1], ARGV[2] or ''
 local jk = base .. 'job:' .. id
@@ -20,6 +21,11 @@ end
 if s == 'canceled' and token ~= '' and v[5] == token then return {0, 'canceled'} end
 if s == 'active' then
   redis.call('HSET', jk, 'c', '1')
+  if token ~= '' then
+    redis.call('HSET', jk, 'ct', token)
+    local ttl = tonumber(v[3]) or ttlOf(redis.call('HGET', jk, 'd'))
+    if ttl < 60000 then redis.call('SET', base .. 'canceled:' .. token, id, 'PX', 60000) end
+  end
   return {0, 'active'}
 end
 if s == 'pending' then
