@@ -457,14 +457,7 @@ func TestCancelSentAgainAfterExpiry(t *testing.T) {
 	j.ResultTTL = 0
 	enqueue(t, b, j)
 	token := callToken()
-	cancel := func() []any {
-		t.Helper()
-		reply, err := b.run(ctx, b.s.cancel, []string{b.keys.base("q")}, "short-lived", token).Slice()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reply
-	}
+	cancel := func() []any { return cancelCall(t, b, "q", "short-lived", token) }
 	if got := cancel(); got[0] != int64(0) || got[1] != "canceled" {
 		t.Fatalf("cancel replied %v, want [0 canceled]", got)
 	}
@@ -492,14 +485,7 @@ func TestCancelOfActiveJobSentAgain(t *testing.T) {
 	enqueue(t, b, j)
 	job := fetch(t, b, "w", time.Minute, 1, "q")[0]
 	token := callToken()
-	cancel := func() []any {
-		t.Helper()
-		reply, err := b.run(ctx, b.s.cancel, []string{b.keys.base("q")}, "running-short", token).Slice()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reply
-	}
+	cancel := func() []any { return cancelCall(t, b, "q", "running-short", token) }
 	if got := cancel(); got[0] != int64(0) || got[1] != "active" {
 		t.Fatalf("cancel of the active job replied %v, want [0 active]", got)
 	}
@@ -521,4 +507,15 @@ func TestCancelOfActiveJobSentAgain(t *testing.T) {
 	if _, err := b.Cancel(ctx, "running-short"); !errors.Is(err, queue.ErrJobNotFound) {
 		t.Errorf("a cancel of its own: %v, want ErrJobNotFound", err)
 	}
+}
+
+// cancelCall runs the cancel script on job id of queue q with the call's token, as one send of
+// a Cancel call does, and returns its reply.
+func cancelCall(t *testing.T, b *Broker, q, id, token string) []any {
+	t.Helper()
+	reply, err := b.run(context.Background(), b.s.cancel, []string{b.keys.base(q)}, id, token).Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply
 }
