@@ -172,8 +172,9 @@ func decodeCalculator(ctx map[string]json.RawMessage, in *workflow.CalculatorInp
 }
 
 // decodeObject decodes raw as a JSON object into its members. whole says raw is the request
-// body (so that syntax errors and trailing data are reported as malformed JSON). The body is
-// parsed once when it is good; why it is not is worked out only when it is not.
+// body, which is checked to be JSON (syntax errors and trailing data are malformed JSON);
+// otherwise raw is a value of a body already checked. Why a body is not JSON is worked out
+// only when it is not.
 func decodeObject(raw []byte, field string, whole bool) (map[string]json.RawMessage, *Error) {
 	if whole {
 		raw = bytes.TrimSpace(raw)
@@ -184,9 +185,7 @@ func decodeObject(raw []byte, field string, whole bool) (map[string]json.RawMess
 			return nil, badRequest(CodeMalformedJSON, "", "request body is not valid UTF-8")
 		}
 	}
-	var m map[string]json.RawMessage
-	err := json.Unmarshal(raw, &m)
-	if err != nil && whole && !json.Valid(raw) {
+	if whole && !json.Valid(raw) {
 		return nil, badRequest(CodeMalformedJSON, "", "request body is not valid JSON: %s", syntaxProblem(raw))
 	}
 	if kind := jsonKind(raw); kind != "object" {
@@ -195,11 +194,7 @@ func decodeObject(raw []byte, field string, whole bool) (map[string]json.RawMess
 		}
 		return nil, badRequest(CodeInvalidType, field, "%s must be an object, not %s", field, kind)
 	}
-	if err != nil {
-		// raw is valid JSON and an object; this cannot fail but is handled anyway.
-		return nil, badRequest(CodeMalformedJSON, field, "could not decode %s: %v", orBody(field), err)
-	}
-	return m, nil
+	return members(raw), nil
 }
 
 // syntaxProblem describes where a body stops being JSON.
@@ -219,13 +214,6 @@ func syntaxProblem(b []byte) string {
 		return fmt.Sprintf("unexpected data after the JSON value (at byte %d)", dec.InputOffset())
 	}
 	return "syntax error"
-}
-
-func orBody(field string) string {
-	if field == "" {
-		return "the request body"
-	}
-	return field
 }
 
 // jsonKind names the JSON type of a valid JSON value.
@@ -291,8 +279,8 @@ func optionalString(m map[string]json.RawMessage, key, field string) (string, *E
 	if why := checkJSONText(raw); why != "" {
 		return "", badRequest(workflow.CodeInvalid, field, "%s %s", field, why)
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, err := jsonString(raw)
+	if err != nil {
 		return "", badRequest(CodeInvalidType, field, "%s is not a valid string", field)
 	}
 	if len(s) > maxStringBytes {

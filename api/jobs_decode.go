@@ -443,11 +443,11 @@ func jobString(m map[string]json.RawMessage, key, prefix string, max int) (strin
 	return s, nil
 }
 
-// jsonString decodes raw, a JSON string from a valid document; one without escapes (the
-// usual case) is its bytes between the quotes.
+// jsonString decodes raw, a JSON string from a valid document; one without escapes and in
+// UTF-8 (the usual case) is its bytes between the quotes.
 func jsonString(raw json.RawMessage) (string, error) {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 {
+	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
 		return string(raw[1 : len(raw)-1]), nil
 	}
 	var s string
