@@ -25,6 +25,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -314,8 +315,7 @@ func (e *Engine) Validate(r Request) error {
 			return &InputError{Field: "context", Code: CodeInvalid,
 				Message: fmt.Sprintf("context is %d bytes, over the %d-byte limit", len(r.Context), MaxContextBytes)}
 		}
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(r.Context, &obj); err != nil || obj == nil {
+		if !json.Valid(r.Context) || !isObject(r.Context) {
 			return &InputError{Field: "context", Code: CodeInvalid, Message: "context must be a JSON object"}
 		}
 	}
@@ -329,6 +329,12 @@ func (e *Engine) Validate(r Request) error {
 			Message: fmt.Sprintf("unknown workflow type %q (known: %s)", httpx.ClipTo(r.Type, 100), strings.Join(e.types.Names(), ", "))}
 	}
 	return ValidateInputs(r.Inputs)
+}
+
+// isObject reports whether the valid JSON value raw is an object.
+func isObject(raw []byte) bool {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	return len(raw) > 0 && raw[0] == '{'
 }
 
 // ValidateInputs checks calculator inputs alone (see Validate).
