@@ -324,7 +324,7 @@ func (e *Engine) Validate(r Request) error {
 			return &InputError{Field: "context.workflow_type", Code: CodeRequired,
 				Message: fmt.Sprintf("workflow_type is required (known: %s)", strings.Join(e.types.Names(), ", "))}
 		}
-	} else if _, ok := e.types.Get(r.Type); !ok {
+	} else if _, ok := e.types.steps(r.Type); !ok {
 		return &InputError{Field: "context.workflow_type", Code: CodeUnknownType,
 			Message: fmt.Sprintf("unknown workflow type %q (known: %s)", httpx.ClipTo(r.Type, 100), strings.Join(e.types.Names(), ", "))}
 	}
@@ -431,7 +431,7 @@ func (e *Engine) validateExecute(r Request) error {
 // newWorkflow is the row Submit stores for r, whose estimate is sav: its context as sent, or
 // else one made of its type and inputs, and its fingerprint when it has an idempotency key.
 func (e *Engine) newWorkflow(r Request, sav Savings) (store.NewWorkflow, error) {
-	typ, _ := e.types.Get(r.Type)
+	steps, _ := e.types.steps(r.Type)
 	stored := r.Context
 	if len(stored) == 0 {
 		var err error
@@ -442,7 +442,7 @@ func (e *Engine) newWorkflow(r Request, sav Savings) (store.NewWorkflow, error) 
 	}
 	nw := store.NewWorkflow{
 		AgentID: r.AgentID, Type: r.Type, Mode: r.Mode, Inputs: stored,
-		TotalSteps: len(typ.Steps), WeeklyHoursSaved: sav.WeeklyHoursSaved, WeeklySavings: sav.WeeklySavings,
+		TotalSteps: steps, WeeklyHoursSaved: sav.WeeklyHoursSaved, WeeklySavings: sav.WeeklySavings,
 	}
 	if r.IdempotencyKey != "" {
 		nw.IdempotencyKey, nw.Fingerprint = r.IdempotencyKey, fingerprint(nw)

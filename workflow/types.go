@@ -197,6 +197,15 @@ func (r *Registry) Get(name string) (Type, bool) {
 	return cloneType(t), true
 }
 
+// steps returns the number of steps of the type called name, and whether there is one,
+// without the copy Get makes (Submit asks it of every request).
+func (r *Registry) steps(name string) (int, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t, ok := r.types[name]
+	return len(t.Steps), ok
+}
+
 // hasGraph reports whether one of the types runs as a graph.
 func (r *Registry) hasGraph() bool {
 	r.mu.RLock()
