@@ -27,10 +27,12 @@
 // On one server each wait is a BLPOP of up to five seconds with the fetch script after it in
 // one pipeline: Redis runs the script as soon as the BLPOP returns, so a job enqueued for an
 // idle worker is leased without the worker's own round trip in between (wait.go). A Fetch
-// whose context is canceled ends its BLPOP by pushing to a list of its own that the BLPOP
-// also waits on, and gives back (as Requeue does) any job the script leased; while Redis
-// hangs (connected but silent) it returns when the read times out, ReadTimeout plus five
-// seconds. A wait timed on a due job, and a cluster's waits (one BLPOP per queue's slot),
+// whose context is canceled ends its BLPOP by pushing two elements to a list of its own that
+// the BLPOP also waits on: the BLPOP takes one, and the script after it, finding the other,
+// leases nothing (it gives back, as Requeue does, the jobs the script leased when a wake-up
+// token came first). It returns within a second of its cancel, even while Redis hangs
+// (connected but silent; TestCanceledWaitOnFrozenRedis): whatever the script leases once
+// Redis answers is given back then. A wait timed on a due job, and a cluster's waits (one BLPOP per queue's slot),
 // block at most a second per BLPOP and fetch after; canceled, they return at once, and their
 // BLPOPs, left in the background, put back any token they take.
 //
@@ -143,7 +145,8 @@
 //	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its
 //	                            last heartbeat
 //	p:schedules          HASH   schedule name → state JSON (queue.ScheduleStore, schedules.go)
-//	p:unblock:<tok>      LIST   pushed to by a canceled Fetch to end the BLPOP of its call
+//	p:unblock:<tok>      LIST   pushed to by a canceled Fetch to end the BLPOP of its call (and
+//	                            tell the fetch script after it to lease nothing)
 //	                            tok (wait.go); the BLPOP pops it, else it expires in 10 s
 //	p:replicated         STRING a counter bumped by every Enqueue and Finish when
 //	                            Options.WaitReplicas is set (replicas.go)

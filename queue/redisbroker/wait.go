@@ -30,9 +30,11 @@ const maxPipelinedBlock = 5 * time.Second
 // between. It reports whether the BLPOP took a token.
 //
 // The BLPOP also waits on a list of its own (p:unblock:<token>): when ctx is done first,
-// blockThenFetch pushes to it, so that the BLPOP returns at once, and gives back the jobs
-// the fetch then leased (Requeue: at the front of their queue, their attempt not counted).
-// Only on one server: on a cluster the lists of several queues are in several slots.
+// blockThenFetch pushes to it, so that the BLPOP returns at once and the fetch leases
+// nothing; it gives back the jobs a fetch leased when a wake-up token came first (Requeue:
+// at the front of their queue, their attempt not counted). It returns within
+// canceledWaitGrace of ctx's end, even when Redis does not answer. Only on one server: on a
+// cluster the lists of several queues are in several slots.
 func (b *Broker) blockThenFetch(ctx context.Context, req queue.FetchRequest, block time.Duration) (fetched, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return fetched{}, false, err
@@ -40,6 +42,8 @@ func (b *Broker) blockThenFetch(ctx context.Context, req queue.FetchRequest, blo
 	bg := context.WithoutCancel(ctx)
 	c := b.newFetchCall(req, req.Queues, max(req.Max, 1), 0)
 	unblock := b.keys.unblock(c.token)
+	c.keys = append(c.keys, unblock) // the fetch leases nothing after an unblock (fetch.lua)
+	c.args = append(c.args, "1")
 	pipe := b.blocker.Pipeline()
 	pop := pipe.Do(bg, blpopArgs(append(b.wakeKeys(req.Queues), unblock), block)...)
 	run := b.s.fetch.EvalSha(bg, pipe, c.keys, c.args...)
@@ -50,14 +54,24 @@ func (b *Broker) blockThenFetch(ctx context.Context, req queue.FetchRequest, blo
 			b.log.Warn("redisbroker: end a canceled wait", "key", unblock, "err", err)
 		}
 	})
-	_, _ = pipe.Exec(bg)
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		_, _ = pipe.Exec(bg)
+	}()
+	if !b.awaitWait(ctx, answered) {
+		// Redis did not answer in time (it hangs, or the network does): the caller is not
+		// kept waiting for the read timeout. Whatever the fetch leases later is given back.
+		go func() {
+			<-answered
+			<-unblocked
+			b.giveBack(bg, req.WorkerID, c, run)
+		}()
+		return fetched{}, false, ctx.Err()
+	}
 	if !stop() { // ctx is done: the worker that asked is gone
 		<-unblocked
-		if r, err := c.result(run); err == nil && len(r.jobs) > 0 {
-			if err := b.Requeue(bg, req.WorkerID, r.jobs); err != nil {
-				b.log.Warn("redisbroker: give back the jobs of a canceled fetch", "jobs", len(r.jobs), "err", err)
-			}
-		}
+		b.giveBack(bg, req.WorkerID, c, run)
 		return fetched{}, false, ctx.Err()
 	}
 	if redis.HasErrorPrefix(run.Err(), "NOSCRIPT") { // it did not run: a restarted server
@@ -71,6 +85,41 @@ func (b *Broker) blockThenFetch(ctx context.Context, req queue.FetchRequest, blo
 		}
 	}
 	return r, pop.Err() == nil, err
+}
+
+// canceledWaitGrace bounds how long a Fetch whose caller gave up waits for the answer of its
+// wait: time for the unblock to reach Redis and the pipeline's reply to come back.
+const canceledWaitGrace = time.Second
+
+// awaitWait waits for the pipeline of blockThenFetch to be answered; once ctx is done, for
+// at most canceledWaitGrace more. It reports whether the answer came.
+func (b *Broker) awaitWait(ctx context.Context, answered <-chan struct{}) bool {
+	select {
+	case <-answered:
+		return true
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(canceledWaitGrace)
+	defer t.Stop()
+	select {
+	case <-answered:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// giveBack puts back, pending at the front of their queues with their attempt not counted,
+// the jobs that fetch call c leased (run is its reply) for a worker that gave up on it: it
+// leases none when the unblock ended its wait, but may when a wake-up token came first.
+func (b *Broker) giveBack(ctx context.Context, workerID string, c *fetchCall, run *redis.Cmd) {
+	r, err := c.result(run)
+	if err != nil || len(r.jobs) == 0 {
+		return
+	}
+	if err := b.Requeue(ctx, workerID, r.jobs); err != nil {
+		b.log.Warn("redisbroker: give back the jobs of a canceled fetch", "jobs", len(r.jobs), "err", err)
+	}
 }
 
 // wakeKeys returns the wake-up list of each queue.

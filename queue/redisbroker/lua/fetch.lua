@@ -2,7 +2,8 @@
 -- KEYS     the key base of each queue, in the order to serve them
 -- ARGV     worker id, max jobs, lease ms, max dead jobs per queue, jobs this fetch leased
 --          already (from other queues, one call per queue on a cluster; 0 when absent), the
---          call's token (unique per call; absent or "" for none)
+--          call's token (unique per call; absent or "" for none), then "1" when the last of
+--          KEYS is not a queue but the unblock list of the BLPOP this call follows (wait.go)
 -- Returns {now, wait, spent, then per job: queue index, attempt, packed fields, errors, run-at
 -- ms (0: none)}: when no job was leased (here or before), wait is the time in ms until the
 -- soonest scheduled or retry run-at or lease deadline of these queues (-1: none), and spent
@@ -15,6 +16,12 @@
 -- a call whose token is recorded returns those of them still active under its worker. (The
 -- broker also sends the token of a fetch that failed, every send of it, with the worker's
 -- next fetch: resend.go.)
+-- The BLPOP before this call ended on its unblock list when that list is still there
+-- (unblock.lua pushes two elements): its caller gave up, so nothing is leased.
+if ARGV[7] == '1' then
+  local unblock = table.remove(KEYS)
+  if redis.call('DEL', unblock) == 1 then return {nowms(), -1, 0} end
+end
 local worker, max, lease, maxDead = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local before = tonumber(ARGV[5] or '0')
 -- The key of this call's record, when it keeps one: with the queue first in byte order, so
