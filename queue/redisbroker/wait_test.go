@@ -3,6 +3,7 @@ package redisbroker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -23,55 +24,13 @@ func TestCanceledWaitLeavesJobsPending(t *testing.T) {
 	var logs testenv.LogBuffer
 	b.log = logs.Logger()
 	rc := rawClient(t)
-	ctx := context.Background()
-	enqueue(t, b, newJob("q", "announced"))
-	if jobs := fetch(t, b, "other", time.Minute, 1, "q"); len(jobs) != 1 {
-		t.Fatalf("fetch got %v", ids(jobs))
-	}
-
-	cctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		// A wait shorter than the lease of the job above: not one timed on its deadline.
-		_, err := b.Fetch(cctx, queue.FetchRequest{WorkerID: "w", Queues: []string{"q"}, Max: 1, Lease: time.Minute, Wait: 30 * time.Second})
-		done <- err
-	}()
+	cancel, done := startWait(t, b)
 	waitBlocked(t, name)
-	// A pending job as enqueue.lua stores it, but without the wake-up token.
-	quiet := newJob("q", "quiet")
-	if err := rc.HSet(ctx, b.keys.job("q", "quiet"), "d", appendPacked(nil, quiet)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.RPush(ctx, b.keys.base("q")+"pending", "quiet").Err(); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("canceled fetch returned %v", err)
-		}
-	case <-time.After(maxBlock / 2):
-		t.Fatal("canceled fetch did not return promptly")
-	}
-
-	j, err := b.Get(ctx, "quiet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j.State != queue.StatePending || j.Attempt != 0 {
-		t.Fatalf("after the canceled fetch the job is %s at attempt %d, want pending at attempt 0", j.State, j.Attempt)
-	}
-	if jobs := fetch(t, b, "w2", time.Minute, 1, "q"); len(jobs) != 1 || jobs[0].ID != "quiet" || jobs[0].Attempt != 1 {
-		t.Fatalf("the next fetch got %v, want quiet at attempt 1", ids(jobs))
-	}
-	if logs.Count("WARN") > 0 {
-		t.Fatalf("the canceled wait logged warnings:\n%s", logs.String())
-	}
-	// The list that ended the wait is gone: the BLPOP took its one element.
-	if left, err := rc.Keys(ctx, b.keys.prefix+":unblock:*").Result(); err != nil || len(left) != 0 {
-		t.Fatalf("unblock lists left: %v (%v)", left, err)
-	}
+	addQuietJob(t, b, rc)
+	cancelWait(t, cancel, done, maxBlock/2)
+	checkQuietPending(t, b, &logs)
+	// The list that ended the wait is gone: the BLPOP took one element, the script the other.
+	checkNoUnblockLists(t, b, rc)
 }
 
 // TestWaitAfterScriptFlush: the fetch that follows a wait in one round trip meets a server
@@ -93,10 +52,7 @@ func TestWaitAfterScriptFlush(t *testing.T) {
 	}()
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { _ = rc.Close() })
-	testenv.Until(t, 10*time.Second, "a blocked BLPOP", func() bool {
-		info, err := rc.Info(ctx, "clients").Result()
-		return err == nil && !strings.Contains(info, "blocked_clients:0")
-	})
+	untilBlocked(t, rc, true)
 	if err := rc.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -121,34 +77,49 @@ func TestCanceledWaitOnFrozenRedis(t *testing.T) {
 	b, r := privateBroker(t)
 	var logs testenv.LogBuffer
 	b.log = logs.Logger()
-	ctx := context.Background()
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { _ = rc.Close() })
-	enqueue(t, b, newJob("q", "announced")) // the queue is known
+	cancel, done := startWait(t, b)
+	untilBlocked(t, rc, true)
+	addQuietJob(t, b, rc)
+
+	r.Freeze(t)
+	if took := cancelWait(t, cancel, done, canceledWaitGrace+5*time.Second); took > canceledWaitGrace+time.Second {
+		t.Fatalf("canceled fetch took %s to return while Redis was frozen", took)
+	}
+	r.Thaw()
+
+	untilBlocked(t, rc, false)
+	testenv.Until(t, 10*time.Second, "the unblock list to go", func() bool {
+		left, err := rc.Keys(context.Background(), b.keys.prefix+":unblock:*").Result()
+		return err == nil && len(left) == 0
+	})
+	checkQuietPending(t, b, &logs)
+}
+
+// startWait starts a Fetch of one job on queue "q" that waits up to a minute; cancel ends
+// it, and done receives its error. The queue has had a job (leased to another worker), so
+// that Get finds the jobs stored on it by hand.
+func startWait(t *testing.T, b *Broker) (cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	enqueue(t, b, newJob("q", "announced"))
 	if jobs := fetch(t, b, "other", time.Minute, 1, "q"); len(jobs) != 1 {
 		t.Fatalf("fetch got %v", ids(jobs))
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	errs := make(chan error, 1)
 	go func() {
-		_, err := b.Fetch(cctx, queue.FetchRequest{WorkerID: "w", Queues: []string{"q"}, Max: 1, Lease: time.Minute, Wait: time.Minute})
-		done <- err
+		_, err := b.Fetch(ctx, queue.FetchRequest{WorkerID: "w", Queues: []string{"q"}, Max: 1, Lease: time.Minute, Wait: time.Minute})
+		errs <- err
 	}()
-	testenv.Until(t, 10*time.Second, "a blocked BLPOP", func() bool {
-		info, err := rc.Info(ctx, "clients").Result()
-		return err == nil && !strings.Contains(info, "blocked_clients:0")
-	})
-	// A pending job as enqueue.lua stores it, but without the wake-up token: only the
-	// unblock can end the wait, and the fetch after it must not lease this job.
-	quiet := newJob("q", "quiet")
-	if err := rc.HSet(ctx, b.keys.job("q", "quiet"), "d", appendPacked(nil, quiet)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.RPush(ctx, b.keys.base("q")+"pending", "quiet").Err(); err != nil {
-		t.Fatal(err)
-	}
+	return cancel, errs
+}
 
-	r.Freeze(t)
+// cancelWait cancels the Fetch of startWait and fails unless it returns context.Canceled
+// within within; it returns how long that took.
+func cancelWait(t *testing.T, cancel context.CancelFunc, done <-chan error, within time.Duration) time.Duration {
+	t.Helper()
 	canceled := time.Now()
 	cancel()
 	select {
@@ -156,23 +127,31 @@ func TestCanceledWaitOnFrozenRedis(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("canceled fetch returned %v", err)
 		}
-		if took := time.Since(canceled); took > canceledWaitGrace+time.Second {
-			t.Fatalf("canceled fetch took %s to return", took)
-		}
-	case <-time.After(canceledWaitGrace + 5*time.Second):
-		t.Fatal("canceled fetch did not return while Redis was frozen")
+	case <-time.After(within):
+		t.Fatalf("canceled fetch did not return within %s", within)
 	}
-	r.Thaw()
+	return time.Since(canceled)
+}
 
-	testenv.Until(t, 10*time.Second, "the unblock to end the BLPOP", func() bool {
-		info, err := rc.Info(ctx, "clients").Result()
-		return err == nil && strings.Contains(info, "blocked_clients:0")
-	})
-	testenv.Until(t, 10*time.Second, "the unblock list to go", func() bool {
-		left, err := rc.Keys(ctx, b.keys.prefix+":unblock:*").Result()
-		return err == nil && len(left) == 0
-	})
-	j, err := b.Get(ctx, "quiet")
+// addQuietJob stores job "quiet" pending on queue "q" as enqueue.lua would, but without a
+// wake-up token: a waiting fetch does not wake up for it.
+func addQuietJob(t *testing.T, b *Broker, rc *redis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	if err := rc.HSet(ctx, b.keys.job("q", "quiet"), "d", appendPacked(nil, newJob("q", "quiet"))).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.RPush(ctx, b.keys.base("q")+"pending", "quiet").Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkQuietPending checks that job "quiet" was not leased by the canceled wait: it is
+// pending at attempt 0, the next fetch gets it at attempt 1, and nothing was logged as a
+// warning.
+func checkQuietPending(t *testing.T, b *Broker, logs *testenv.LogBuffer) {
+	t.Helper()
+	j, err := b.Get(context.Background(), "quiet")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,4 +164,22 @@ func TestCanceledWaitOnFrozenRedis(t *testing.T) {
 	if logs.Count("WARN") > 0 {
 		t.Fatalf("the canceled wait logged warnings:\n%s", logs.String())
 	}
+}
+
+// checkNoUnblockLists fails if an unblock list is left.
+func checkNoUnblockLists(t *testing.T, b *Broker, rc *redis.Client) {
+	t.Helper()
+	if left, err := rc.Keys(context.Background(), b.keys.prefix+":unblock:*").Result(); err != nil || len(left) != 0 {
+		t.Fatalf("unblock lists left: %v (%v)", left, err)
+	}
+}
+
+// untilBlocked waits until the server of rc has a client blocked in a command (blocked) or
+// none (!blocked).
+func untilBlocked(t *testing.T, rc *redis.Client, blocked bool) {
+	t.Helper()
+	testenv.Until(t, 10*time.Second, fmt.Sprintf("blocked clients: %v", blocked), func() bool {
+		info, err := rc.Info(context.Background(), "clients").Result()
+		return err == nil && strings.Contains(info, "blocked_clients:0") != blocked
+	})
 }
