@@ -59,7 +59,7 @@ func (b *Broker) blockThenFetch(ctx context.Context, req queue.FetchRequest, blo
 		defer close(answered)
 		_, _ = pipe.Exec(bg)
 	}()
-	if !b.awaitWait(ctx, answered) {
+	if !awaitAnswer(ctx, answered) {
 		// Redis did not answer in time (it hangs, or the network does): the caller is not
 		// kept waiting for the read timeout. Whatever the fetch leases later is given back.
 		go func() {
@@ -91,9 +91,9 @@ func (b *Broker) blockThenFetch(ctx context.Context, req queue.FetchRequest, blo
 // wait: time for the unblock to reach Redis and the pipeline's reply to come back.
 const canceledWaitGrace = time.Second
 
-// awaitWait waits for the pipeline of blockThenFetch to be answered; once ctx is done, for
+// awaitAnswer waits for the pipeline of blockThenFetch to be answered; once ctx is done, for
 // at most canceledWaitGrace more. It reports whether the answer came.
-func (b *Broker) awaitWait(ctx context.Context, answered <-chan struct{}) bool {
+func awaitAnswer(ctx context.Context, answered <-chan struct{}) bool {
 	select {
 	case <-answered:
 		return true
