@@ -205,7 +205,9 @@ func (w *Worker) HandleFunc(typ string, fn func(ctx context.Context, job *Job) (
 // Run fetches and runs jobs until ctx is done, then shuts down gracefully: it stops fetching,
 // waits up to ShutdownTimeout for running jobs, cancels those still running and puts them back
 // in their queue, records every outcome and removes the worker's record. It returns nil after
-// a graceful shutdown.
+// a graceful shutdown. On a broker that stops answering, recording the outcomes waits for it
+// (none is lost), but the rest does not: an idle worker on a Redis that hangs stops within
+// a few seconds (stopGrace).
 func (w *Worker) Run(ctx context.Context) error {
 	w.started = time.Now()
 	w.types = slices.Sorted(maps.Keys(w.handlers))
@@ -234,14 +236,30 @@ func (w *Worker) Run(ctx context.Context) error {
 	close(w.outcomes)
 	<-completerDone
 	stopHeartbeat()
-	<-hbDone
-	rctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	awaitAtMost(hbDone, stopGrace)
+	rctx, cancel := context.WithTimeout(bg, 2*stopGrace)
 	defer cancel()
 	if err := w.broker.RemoveWorker(rctx, w.cfg.ID); err != nil {
 		w.log.Warn("remove worker record", "err", err)
 	}
 	w.log.Info("worker stopped", "processed", w.processed.Load(), "failed", w.failed.Load())
 	return nil
+}
+
+// stopGrace bounds what a stopping worker waits for its last calls, those that nothing
+// depends on, when the broker does not answer (a Redis that hangs): the heartbeat in flight
+// (every job is finished or given back by then) and, twice this, the removal of its record
+// (which expires by itself).
+const stopGrace = time.Second
+
+// awaitAtMost waits until done is closed or d has passed.
+func awaitAtMost(done <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // fetchLoop fetches as many jobs as there are free slots, until ctx is done.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +183,40 @@ func untilBlocked(t *testing.T, rc *redis.Client, blocked bool) {
 		info, err := rc.Info(context.Background(), "clients").Result()
 		return err == nil && strings.Contains(info, "blocked_clients:0") != blocked
 	})
+}
+
+// TestWorkerStopsOnFrozenRedis stops an idle queue.Worker while Redis answers nothing
+// (SIGSTOP): Run returns within a few seconds, not after the timeouts of its wait (1 s now),
+// of the heartbeat in flight (half the lease) and of the removal of its record.
+func TestWorkerStopsOnFrozenRedis(t *testing.T) {
+	t.Parallel()
+	b, r := privateBroker(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	w := queue.NewWorker(b, queue.WorkerConfig{
+		Queues: []queue.QueueWeight{{Name: "q", Weight: 1}}, Concurrency: 2, Lease: 10 * time.Second,
+		HeartbeatInterval: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+	})
+	w.HandleFunc("noop", func(context.Context, *queue.Job) (any, error) { return nil, nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	untilBlocked(t, rc, true)
+
+	r.Freeze(t)
+	// Heartbeats every 100 ms: during the second its canceled wait waits for an answer, one
+	// is sent and gets stuck.
+	stopped := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if took := time.Since(stopped); took > canceledWaitGrace+5*time.Second {
+			t.Fatalf("the worker took %s to stop", took)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not stop while Redis was frozen")
+	}
 }
