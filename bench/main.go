@@ -6,7 +6,8 @@
 //
 //	cd bench && go run . [-jobs 20000] [-concurrency 50] [-runs 5] [-systems dominion,asynq,bullmq]
 //
-// Every metric is measured -runs times per system, alternating systems, and the median is
+// Every metric is measured -runs times per system, alternating systems (in the order given
+// in odd runs, reversed in even ones), and the median is
 // reported, for each peer, with the ratio Dominion/peer (for latencies, peer/Dominion: how
 // many times lower Dominion's is), and so is the lowest ratio of one run, Dominion's and the
 // peer's measurements taken one after the other, with every run's figures.
@@ -53,7 +54,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 5, "runs per metric and system (the median is reported)")
 	flag.IntVar(&o.latencySamples, "latency-samples", 500, "jobs enqueued 2 ms apart for the latency phase")
 	flag.IntVar(&o.backlog, "backlog", 1000, "jobs waiting in another queue (not served) during the latency phase")
-	flag.StringVar(&o.systems, "systems", "dominion,asynq,bullmq", "the systems to measure, Dominion first (bullmq needs Node.js 20 or newer)")
+	flag.StringVar(&o.systems, "systems", "dominion,asynq,bullmq", "the systems to measure, Dominion first (every other run measures them in reverse order; bullmq needs Node.js 20 or newer)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -85,7 +86,7 @@ func run(ctx context.Context, o options) error {
 		results[metric][sys] = append(results[metric][sys], v)
 	}
 	for r := 1; r <= o.runs; r++ {
-		for _, s := range systems {
+		for _, s := range runOrder(systems, r) {
 			fmt.Fprintf(os.Stderr, "run %d/%d: %s\n", r, o.runs, s.Name())
 			if err := measure(ctx, s, o, record); err != nil {
 				return fmt.Errorf("%s: %w", s.Name(), err)
@@ -96,6 +97,18 @@ func run(ctx context.Context, o options) error {
 		report(results, o, peer.Name())
 	}
 	return nil
+}
+
+// runOrder is the order of the systems in run r (from 1): as given in odd runs, reversed in
+// even ones, so that no system always runs first (on a warmer or colder machine, right after
+// another's load) or always last.
+func runOrder(systems []system, r int) []system {
+	if r%2 == 1 {
+		return systems
+	}
+	reversed := slices.Clone(systems)
+	slices.Reverse(reversed)
+	return reversed
 }
 
 // open opens the systems named, on the redis-server at addr; Dominion must come first, as
@@ -188,7 +201,7 @@ func report(results map[string]map[string][]float64, o options, peer string) {
 		fmt.Println("\nbullmq's enqueue_batch is Queue.addBulk in lists of 1,000; it runs in one Node.js process (one thread).")
 	}
 	fmt.Printf("For latencies the ratio is %s/dominion (how many times lower Dominion's is).\n", peer)
-	fmt.Println("A run is one measurement of each system, one after the other; its ratio compares the two.")
+	fmt.Println("A run is one measurement of each system, one after the other (in reverse order every other run); its ratio compares the two.")
 }
 
 // ratio is how many times better d is than a: d/a, or a/d where lower is better.
