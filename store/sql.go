@@ -816,6 +816,27 @@ func (s *sqlStore) ListWorkflows(ctx context.Context, f ListFilter) (Page, error
 	case limit > MaxListLimit:
 		limit = MaxListLimit
 	}
+	q, args, err := s.listQuery(f, limit+1)
+	if err != nil {
+		return Page{}, s.fail(op, "", err)
+	}
+	ws, err := queryWorkflows(ctx, s.read(), q, args...)
+	if err != nil {
+		return Page{}, s.fail(op, "", err)
+	}
+	p := Page{Workflows: ws}
+	if len(ws) > limit {
+		p.Workflows = ws[:limit]
+		last := p.Workflows[limit-1]
+		p.NextCursor = encodeCursor(last.CreatedAt, last.ID)
+	}
+	return p, nil
+}
+
+// listQuery returns the query of the newest limit workflows of f (status, agent, type, and
+// the cursor of the page before), newest first. Each form reads its rows in list order
+// through an index and stops after limit rows, however large the table (TestSQLitePlansSearch).
+func (s *sqlStore) listQuery(f ListFilter, limit int) (string, []any, error) {
 	var (
 		conds []string
 		args  []any
@@ -836,7 +857,7 @@ func (s *sqlStore) ListWorkflows(ctx context.Context, f ListFilter) (Page, error
 	if f.Cursor != "" {
 		at, id, err := decodeCursor(f.Cursor)
 		if err != nil {
-			return Page{}, s.fail(op, "", err)
+			return "", nil, err
 		}
 		c, i := arg(s.d.ts(at)), arg(id)
 		conds = append(conds, "(created_at < "+c+" OR (created_at = "+c+" AND id < "+i+"))")
@@ -845,19 +866,7 @@ func (s *sqlStore) ListWorkflows(ctx context.Context, f ListFilter) (Page, error
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
-	q += " ORDER BY created_at DESC, id DESC LIMIT " + arg(limit+1)
-
-	ws, err := queryWorkflows(ctx, s.read(), q, args...)
-	if err != nil {
-		return Page{}, s.fail(op, "", err)
-	}
-	p := Page{Workflows: ws}
-	if len(ws) > limit {
-		p.Workflows = ws[:limit]
-		last := p.Workflows[limit-1]
-		p.NextCursor = encodeCursor(last.CreatedAt, last.ID)
-	}
-	return p, nil
+	return q + " ORDER BY created_at DESC, id DESC LIMIT " + arg(limit), args, nil
 }
 
 func queryWorkflows(ctx context.Context, q DBTX, query string, args ...any) ([]Workflow, error) {
@@ -1267,13 +1276,17 @@ func (s *sqlStore) LatestReport(ctx context.Context) (WeeklyReport, error) {
 	return rep, nil
 }
 
+// countsSQL counts the workflows finished since $1 in one range of the index by finish time:
+// a condition on their status as well would make SQLite read every completed workflow there
+// ever was through the status index instead.
 const countsSQL = `SELECT
 	(SELECT COUNT(*) FROM workflows WHERE created_at >= $1),
-	(SELECT COUNT(*) FROM workflows WHERE status = 'completed' AND finished_at >= $1),
-	(SELECT COUNT(*) FROM workflows WHERE status = 'failed' AND finished_at >= $1),
-	(SELECT COUNT(*) FROM workflows WHERE status = 'canceled' AND finished_at >= $1),
+	COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN status = 'canceled' THEN 1 ELSE 0 END), 0),
 	(SELECT COUNT(*) FROM workflows WHERE status = 'queued'),
-	(SELECT COUNT(*) FROM workflows WHERE status = 'running')`
+	(SELECT COUNT(*) FROM workflows WHERE status = 'running')
+FROM workflows WHERE finished_at >= $1`
 
 func (s *sqlStore) CountsSince(ctx context.Context, t time.Time) (Counts, error) {
 	c := Counts{Since: t.UTC().Truncate(time.Microsecond)}
