@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/codex-dominion/dominion/internal/testenv"
 )
 
 // TestSQLitePlansSearch checks, on SQLite, that the lists, counts and summaries of workflows
@@ -53,31 +55,10 @@ func TestSQLitePlansSearch(t *testing.T) {
 	}
 }
 
-// explain returns the lines of SQLite's plan of query q with args (those q does not use are
-// left out).
+// explain returns the lines of SQLite's plan of q with args, logged with -v.
 func explain(t *testing.T, s *sqlStore, name, q string, args ...any) []string {
 	t.Helper()
-	args = args[:min(len(args), strings.Count(q, "$"))]
-	for len(args) > 0 && !strings.Contains(q, fmt.Sprintf("$%d", len(args))) {
-		args = args[:len(args)-1]
-	}
-	rows, err := s.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
-	if err != nil {
-		t.Fatalf("explain %s: %v", name, err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	plan := testenv.SQLitePlan(t.Context(), t, s.db, q, args...)
 	if testing.Verbose() {
 		t.Logf("%s:\n  %s", name, strings.Join(plan, "\n  "))
 	}

@@ -7,7 +7,8 @@
 // or a dominion binary a test starts: its output goes to a log file whose end is shown when
 // it fails to start (and whose whole is logged when the test failed), Start waits until it
 // answers, Stop signals it and kills it after a grace time. FreePort and FreeAddr give the
-// port; Eventually, Until and Poll are the one way a test waits for something.
+// port; Eventually, Until and Poll are the one way a test waits for something. SQLitePlan
+// gives SQLite's plan of a query, for the tests that check a query reads through an index.
 //
 // A missing server binary fails the test with the command that installs it: a test that
 // silently skipped would hide what was never checked.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/codex-dominion/dominion/internal/testenv"
 )
 
 // TestQueryPlansUseIndexes checks that no query walks the whole jobs table: each finds its
@@ -25,7 +27,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		for i := range args {
 			args[i] = 1
 		}
-		plan := queryPlan(ctx, t, b, q, args)
+		plan := testenv.SQLitePlan(ctx, t, b.w, q, args...)
 		for _, line := range plan {
 			if strings.HasPrefix(line, "SCAN jobs") {
 				t.Errorf("query %s scans the jobs table:\n%s", name, strings.Join(plan, "\n"))
@@ -35,28 +37,4 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 			t.Logf("%s:\n  %s", name, strings.Join(plan, "\n  "))
 		}
 	}
-}
-
-func queryPlan(ctx context.Context, t *testing.T, b *Broker, q string, args []any) []string {
-	t.Helper()
-	// Numbered parameters (?1, ?2) count once each: try fewer arguments until one fits.
-	for n := len(args); n >= 0; n-- {
-		rows, err := b.w.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args[:n]...)
-		if err != nil {
-			continue
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		return plan
-	}
-	t.Fatalf("cannot explain %s", q)
-	return nil
 }
