@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -244,68 +245,78 @@ func parsePacked(s string) (p packedJob, ok bool) {
 		}
 		i = next + 1
 		if key == "p" { // the payload, always last
-			p.Payload = json.RawMessage(s[i : len(s)-1])
+			p.Payload = json.RawMessage(strings.Trim(s[i:len(s)-1], " \t\r\n"))
 			return p, true
 		}
 		if key == "md" {
 			if p.Metadata, i, ok = parseStringMap(s, i); !ok {
 				return p, false
 			}
-			if s[i] == ',' {
-				i++
-			}
-			continue
-		}
-		var str string
-		var num int64
-		switch key {
-		case "i", "q", "y", "uk", "rk":
-			if str, i, ok = jsonString(s, i); !ok {
-				return p, false
-			}
-		default:
-			start := i
-			for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '-') {
-				i++
-			}
-			var err error
-			if num, err = strconv.ParseInt(s[start:i], 10, 64); err != nil {
+		} else {
+			var str string
+			var num int64
+			if str, num, i, ok = packedValue(s, i, key); !ok || !p.set(key, str, num) {
 				return p, false
 			}
 		}
-		switch key {
-		case "m":
-			p.MaxRetries = int(num)
-		case "i":
-			p.ID = str
-		case "q":
-			p.Queue = str
-		case "y":
-			p.Type = str
-		case "uk":
-			p.UniqueKey = str
-		case "rk":
-			p.RateKey = str
-		case "to":
-			p.Timeout = time.Duration(num)
-		case "uf":
-			p.UniqueFor = time.Duration(num)
-		case "rt":
-			p.ResultTTL = time.Duration(num)
-		case "e":
-			p.EnqueuedAt = num
-		case "pr":
-			p.Priority = int(num)
-		case "dl":
-			p.Deadline = num
-		default:
-			return p, false
+		if i >= len(s)-1 { // the value ran into the closing brace: the text is cut
+			return p, i == len(s)-1
 		}
 		if s[i] == ',' {
 			i++
 		}
 	}
 	return p, true
+}
+
+// packedValue reads the value of field key of a packed job at s[i]: a string for the fields
+// that hold one, else an integer. It returns the index after it.
+func packedValue(s string, i int, key string) (str string, num int64, next int, ok bool) {
+	switch key {
+	case "i", "q", "y", "uk", "rk":
+		str, next, ok = jsonString(s, i)
+		return str, 0, next, ok
+	}
+	start := i
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '-') {
+		i++
+	}
+	num, err := strconv.ParseInt(s[start:i], 10, 64)
+	return "", num, i, err == nil
+}
+
+// set stores the value of field key (str or num, as packedValue read it); false for a field
+// it does not know.
+func (p *packedJob) set(key, str string, num int64) bool {
+	switch key {
+	case "m":
+		p.MaxRetries = int(num)
+	case "i":
+		p.ID = str
+	case "q":
+		p.Queue = str
+	case "y":
+		p.Type = str
+	case "uk":
+		p.UniqueKey = str
+	case "rk":
+		p.RateKey = str
+	case "to":
+		p.Timeout = time.Duration(num)
+	case "uf":
+		p.UniqueFor = time.Duration(num)
+	case "rt":
+		p.ResultTTL = time.Duration(num)
+	case "e":
+		p.EnqueuedAt = num
+	case "pr":
+		p.Priority = int(num)
+	case "dl":
+		p.Deadline = num
+	default:
+		return false
+	}
+	return true
 }
 
 // parseStringMap reads the JSON object of strings starting at s[i] and returns it and the
@@ -349,7 +360,7 @@ func jsonString(s string, i int) (string, int, bool) {
 			escaped = true
 			j++
 		case '"':
-			if !escaped {
+			if !escaped && utf8.ValidString(s[i+1:j]) { // else as encoding/json reads it
 				return s[i+1 : j], j + 1, true
 			}
 			var out string
