@@ -269,3 +269,27 @@ func TestCronNextFromAnyInstant(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCron checks that ParseCron never panics on any spec (schedules come from files and
+// from the API), and that an accepted spec's next run comes after the time asked, quickly.
+func FuzzParseCron(f *testing.F) {
+	for _, s := range []string{"*/5 * * * *", "0 30 9 * * mon-fri", "@every 90s", "@daily",
+		"0 0 29 2 *", "1-59/0 * * * *", "5,10-20/3 */2 L * *", "@every -1s", "* * * * 8"} {
+		f.Add(s)
+	}
+	from := time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, spec string) {
+		c, err := ParseCron(spec, time.UTC)
+		if err != nil {
+			return
+		}
+		start := time.Now()
+		next := c.Next(from)
+		if !next.IsZero() && !next.After(from) {
+			t.Fatalf("ParseCron(%q).Next(%s) = %s, not after it", spec, from, next)
+		}
+		if d := time.Since(start); d > 5*time.Second { // a bound against a hang, not a speed check
+			t.Fatalf("ParseCron(%q).Next took %s", spec, d)
+		}
+	})
+}
