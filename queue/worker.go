@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/codex-dominion/dominion/internal/clock"
 )
 
 // QueueWeight is one queue a worker serves and its weight (its share of fetches, or its rank
@@ -236,7 +238,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	close(w.outcomes)
 	<-completerDone
 	stopHeartbeat()
-	awaitAtMost(hbDone, stopGrace)
+	clock.AtMost(clock.Real(), hbDone, stopGrace)
 	rctx, cancel := context.WithTimeout(bg, 2*stopGrace)
 	defer cancel()
 	if err := w.broker.RemoveWorker(rctx, w.cfg.ID); err != nil {
@@ -251,16 +253,6 @@ func (w *Worker) Run(ctx context.Context) error {
 // (every job is finished or given back by then) and, twice this, the removal of its record
 // (which expires by itself).
 const stopGrace = time.Second
-
-// awaitAtMost waits until done is closed or d has passed.
-func awaitAtMost(done <-chan struct{}, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	}
-}
 
 // fetchLoop fetches as many jobs as there are free slots, until ctx is done.
 func (w *Worker) fetchLoop(ctx, jobsCtx context.Context) {

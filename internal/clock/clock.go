@@ -1,6 +1,7 @@
 // Package clock is the time as the scheduler and the workflow engine read it: Now, and
 // timers. Real is the wall clock; Fake is a clock a test sets and advances, firing the timers
-// that fall due, so that a test of a one-second schedule takes no real second.
+// that fall due, so that a test of a one-second schedule takes no real second. AtMost is the
+// one bounded wait for a channel, on either.
 package clock
 
 import (
@@ -48,6 +49,20 @@ type realTimer struct{ t *time.Timer }
 func (r realTimer) C() <-chan time.Time   { return r.t.C }
 func (r realTimer) Reset(d time.Duration) { r.t.Reset(d) }
 func (r realTimer) Stop()                 { r.t.Stop() }
+
+// AtMost waits until done is closed or d has passed on clock c, and reports whether done was
+// closed: a bounded wait for a call that nothing depends on (a stopping worker's last
+// heartbeat, a canceled fetch's answer from a Redis that may hang).
+func AtMost(c Clock, done <-chan struct{}, d time.Duration) bool {
+	t := c.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C():
+		return false
+	}
+}
 
 // Fake is a Clock that moves only when told (Set, Advance). Its methods are safe for
 // concurrent use.

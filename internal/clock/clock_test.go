@@ -35,3 +35,25 @@ func TestFakeFiresTimersWhenAdvanced(t *testing.T) {
 		t.Fatal("WaitArmed(0)")
 	}
 }
+
+func TestAtMost(t *testing.T) {
+	t.Parallel()
+	f := NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	done := make(chan struct{})
+	got := make(chan bool)
+	go func() { got <- AtMost(f, done, time.Second) }()
+	if !f.WaitArmed(1, nil) {
+		t.Fatal("AtMost armed no timer")
+	}
+	f.Advance(time.Second)
+	if <-got {
+		t.Fatal("AtMost reported done after its time ran out")
+	}
+	close(done)
+	if !AtMost(f, done, time.Second) {
+		t.Fatal("AtMost did not report done closed")
+	}
+	if f.Armed() != 0 {
+		t.Fatalf("AtMost left %d timers armed", f.Armed())
+	}
+}

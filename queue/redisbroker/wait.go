@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/codex-dominion/dominion/internal/clock"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -99,14 +100,7 @@ func awaitAnswer(ctx context.Context, answered <-chan struct{}) bool {
 		return true
 	case <-ctx.Done():
 	}
-	t := time.NewTimer(canceledWaitGrace)
-	defer t.Stop()
-	select {
-	case <-answered:
-		return true
-	case <-t.C:
-		return false
-	}
+	return clock.AtMost(clock.Real(), answered, canceledWaitGrace)
 }
 
 // giveBack puts back, pending at the front of their queues with their attempt not counted,
