@@ -102,9 +102,9 @@ const gatherRounds = 4
 // the processor (runtime.Gosched), so that the goroutines ready to run, such as API handlers
 // a few instructions from calling, join this group rather than wait for the next; it looks
 // again while a look finds new calls, at most gatherRounds times. It never waits for a call
-// that is not already on its way: with nothing else to run a yield costs about 0.1 µs. Under load
-// it halves the number of commits (BenchmarkChatLoad: 2,500 → 1,150 for 20,000 workflows),
-// each of which writes every page it changed.
+// that is not already on its way: with nothing else to run a yield costs about 0.1 µs. Under
+// load it halves the number of commits (BenchmarkChatLoad: 2,500 → 1,150 for 20,000
+// workflows), each of which writes every page it changed.
 func (b *batcher[Req, Res]) gather(group []*call[Req, Res]) []*call[Req, Res] {
 	for range gatherRounds {
 		n := len(group)

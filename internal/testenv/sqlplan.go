@@ -12,9 +12,13 @@ import (
 // it tries fewer until one fits). A test checks with it that a query reads through an index.
 func SQLitePlan(ctx context.Context, t testing.TB, db *sql.DB, q string, args ...any) []string {
 	t.Helper()
+	var first error // the error with every argument: the one to show if none fits
 	for n := len(args); n >= 0; n-- {
 		rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args[:n]...)
 		if err != nil {
+			if first == nil {
+				first = err
+			}
 			continue
 		}
 		defer rows.Close()
@@ -32,6 +36,6 @@ func SQLitePlan(ctx context.Context, t testing.TB, db *sql.DB, q string, args ..
 		}
 		return plan
 	}
-	t.Fatalf("cannot explain %s", strings.TrimSpace(q))
+	t.Fatalf("cannot explain %s: %v", strings.TrimSpace(q), first)
 	return nil
 }
