@@ -22,6 +22,8 @@ type Proxy struct {
 	left    int           // how many more of them
 	dropped chan struct{} // closed when the last was dropped
 	conns   map[net.Conn]struct{}
+	held    chan struct{} // while set, replies wait until it is closed (HoldReplies)
+	release func()        // closes held
 	wg      sync.WaitGroup
 }
 
@@ -56,6 +58,38 @@ func (p *Proxy) DropReplies(marker []byte, n int) <-chan struct{} {
 	defer p.mu.Unlock()
 	p.marker, p.left, p.dropped = bytes.Clone(marker), n, make(chan struct{})
 	return p.dropped
+}
+
+// HoldReplies makes the proxy keep the server's replies to every connection until release is
+// called: requests still reach the server, which runs them, and clients wait for answers, as
+// behind a network that stalls one way. The proxy releases them when the test ends.
+func (p *Proxy) HoldReplies() (release func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gate := make(chan struct{})
+	var once sync.Once
+	p.held = gate
+	p.release = func() {
+		once.Do(func() {
+			p.mu.Lock()
+			if p.held == gate {
+				p.held = nil
+			}
+			p.mu.Unlock()
+			close(gate)
+		})
+	}
+	return p.release
+}
+
+// hold waits while replies are held.
+func (p *Proxy) hold() {
+	p.mu.Lock()
+	gate := p.held
+	p.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 }
 
 func (p *Proxy) accept() {
@@ -150,6 +184,7 @@ func (p *Proxy) replies(s, c net.Conn, doomed <-chan func()) {
 	for {
 		n, err := s.Read(buf)
 		if n > 0 {
+			p.hold()
 			select {
 			case dropped := <-doomed: // before the client can see its connection close
 				_ = s.Close()
@@ -169,6 +204,12 @@ func (p *Proxy) replies(s, c net.Conn, doomed <-chan func()) {
 
 func (p *Proxy) close() {
 	_ = p.ln.Close()
+	p.mu.Lock()
+	release := p.release
+	p.mu.Unlock()
+	if release != nil {
+		release()
+	}
 	p.mu.Lock()
 	for c := range p.conns {
 		_ = c.Close()

@@ -101,6 +101,9 @@ type Broker struct {
 	// registered remembers when this broker last added each queue to the set of queues,
 	// so that a single Enqueue is one script call, not a script and an SADD.
 	registered sync.Map // queue name → time.Time
+	// background counts the work a Fetch left running when its caller gave up: giving back
+	// what a canceled wait leased, or the wake-up token it took. Close waits for it.
+	background sync.WaitGroup
 }
 
 var _ queue.Broker = (*Broker)(nil)
@@ -211,8 +214,12 @@ func (b *Broker) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connections of a broker made by Open; for one made by New it does nothing.
+// Close waits for what Fetch calls whose callers gave up left running (giving back the jobs
+// or wake-up tokens their waits took, each bounded by the client's timeouts), then closes the
+// connections of a broker made by Open; one made by New leaves its client open. Call it once
+// no call is in progress.
 func (b *Broker) Close() error {
+	b.background.Wait()
 	if !b.owns {
 		return nil
 	}

@@ -32,9 +32,12 @@
 // leases nothing (it gives back, as Requeue does, the jobs the script leased when a wake-up
 // token came first). It returns within a second of its cancel, even while Redis hangs
 // (connected but silent; TestCanceledWaitOnFrozenRedis): whatever the script leases once
-// Redis answers is given back then. A wait timed on a due job, and a cluster's waits (one BLPOP per queue's slot),
-// block at most a second per BLPOP and fetch after; canceled, they return at once, and their
-// BLPOPs, left in the background, put back any token they take.
+// Redis answers is given back then. A wait timed on a due job, and a cluster's waits (one
+// BLPOP per queue's slot), block at most a second per BLPOP and fetch after; canceled, they
+// return at once, and their BLPOPs, left in the background, put back any token they take.
+// Close waits for that background work before it closes the connections, so that a worker
+// that stops while Redis is slow does not leave a job leased to no one
+// (TestCloseGivesBackWhatACanceledWaitLeased).
 //
 // Events: each script that moves a job also appends its event to the queue's stream, in the
 // same call, so that events follow the job's transitions in order and never report one that

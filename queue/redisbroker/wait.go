@@ -63,11 +63,11 @@ func (b *Broker) blockThenFetch(ctx context.Context, req queue.FetchRequest, blo
 	if !awaitAnswer(ctx, answered) {
 		// Redis did not answer in time (it hangs, or the network does): the caller is not
 		// kept waiting for the read timeout. Whatever the fetch leases later is given back.
-		go func() {
+		b.background.Go(func() {
 			<-answered
 			<-unblocked
 			b.giveBack(bg, req.WorkerID, c, run)
-		}()
+		})
 		return fetched{}, false, ctx.Err()
 	}
 	if !stop() { // ctx is done: the worker that asked is gone
@@ -181,7 +181,7 @@ func (b *Broker) popWake(ctx context.Context, wakeKeys []string, block time.Dura
 	abandoned := make(chan struct{})
 	defer close(abandoned)
 	for _, keys := range groups {
-		go func() {
+		b.background.Go(func() {
 			key, err := b.blpop(context.WithoutCancel(ctx), keys, block)
 			select {
 			case delivered <- result{key, err}:
@@ -190,7 +190,7 @@ func (b *Broker) popWake(ctx context.Context, wakeKeys []string, block time.Dura
 					b.putBackToken(key)
 				}
 			}
-		}()
+		})
 	}
 	var timeout <-chan time.Time
 	if exact {

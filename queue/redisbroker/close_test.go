@@ -1,0 +1,81 @@
+package redisbroker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/codex-dominion/dominion/internal/testenv"
+	"github.com/codex-dominion/dominion/queue"
+)
+
+// TestCloseGivesBackWhatACanceledWaitLeased stops a waiting Fetch whose wait a job ended
+// while Redis's answers are held up (a proxy holds every reply): the fetch after the wait
+// leased the job, the caller gave up before the answer came, and Close is called at once, as
+// a worker's shutdown does. Close must wait for the answer and give the job back: pending at
+// attempt 0, not left active under a worker that is gone until its lease runs out (which
+// would count an attempt as failed).
+func TestCloseGivesBackWhatACanceledWaitLeased(t *testing.T) {
+	t.Parallel()
+	r := testenv.StartRedis(t)
+	p := testenv.StartProxy(t, r.Addr())
+	prefix := testPrefix(t)
+	b, err := Open(context.Background(), "redis://"+p.Addr(), Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.LogBuffer
+	b.log = logs.Logger()
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	direct := New(rc, Options{Prefix: prefix}) // around the proxy
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Fetch(ctx, queue.FetchRequest{WorkerID: "w", Queues: []string{"q"}, Max: 1, Lease: time.Minute, Wait: time.Minute})
+		done <- err
+	}()
+	untilBlocked(t, rc, true)
+	release := p.HoldReplies()
+	enqueue(t, direct, newJob("q", "j")) // wakes the wait: the fetch after it leases j
+	testenv.Until(t, 10*time.Second, "the waiting fetch to lease j", func() bool {
+		j, err := direct.Get(context.Background(), "j")
+		return err == nil && j.State == queue.StateActive
+	})
+	cancelWait(t, cancel, done, canceledWaitGrace+5*time.Second)
+
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) before the canceled fetch's answer came", err)
+	case <-time.After(200 * time.Millisecond): // Close is waiting for it
+	}
+	release()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return once the answers came")
+	}
+
+	j, err := direct.Get(context.Background(), "j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != queue.StatePending || j.Attempt != 0 {
+		t.Fatalf("after Close the job is %s at attempt %d, want pending at attempt 0", j.State, j.Attempt)
+	}
+	if jobs := fetch(t, direct, "w2", time.Minute, 1, "q"); len(jobs) != 1 || jobs[0].ID != "j" || jobs[0].Attempt != 1 {
+		t.Fatalf("the next fetch got %v, want j at attempt 1", ids(jobs))
+	}
+	if logs.Count("WARN") > 0 {
+		t.Fatalf("warnings logged:\n%s", logs.String())
+	}
+}
