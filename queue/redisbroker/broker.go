@@ -214,12 +214,14 @@ func (b *Broker) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for what Fetch calls whose callers gave up left running (giving back the jobs
-// or wake-up tokens their waits took, each bounded by the client's timeouts), then closes the
-// connections of a broker made by Open; one made by New leaves its client open. Call it once
-// no call is in progress.
+// Close gives back what Fetch calls left leased to no one, then closes the connections of a
+// broker made by Open (one made by New leaves its client open). It waits for the work that
+// fetches whose callers gave up left running (giving back the jobs or wake-up tokens their
+// waits took), and gives back the jobs that fetches whose every reply was lost leased
+// (resend.go), each bounded by the client's timeouts. Call it once no call is in progress.
 func (b *Broker) Close() error {
 	b.background.Wait()
+	b.giveBackOrphans(context.Background())
 	if !b.owns {
 		return nil
 	}

@@ -2,6 +2,7 @@ package redisbroker
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,6 +75,46 @@ func TestCloseGivesBackWhatACanceledWaitLeased(t *testing.T) {
 	}
 	if jobs := fetch(t, direct, "w2", time.Minute, 1, "q"); len(jobs) != 1 || jobs[0].ID != "j" || jobs[0].Attempt != 1 {
 		t.Fatalf("the next fetch got %v, want j at attempt 1", ids(jobs))
+	}
+	if logs.Count("WARN") > 0 {
+		t.Fatalf("warnings logged:\n%s", logs.String())
+	}
+}
+
+// TestCloseGivesBackWhatALostFetchLeased loses the replies to a fetch from two queues and to
+// both of go-redis's resends of it, so that Fetch fails after Redis leased a job, and then
+// closes the broker, as a worker that stops does, before any next fetch could take the job
+// up: Close must give it back, pending at attempt 0, not leave it leased to no one until its
+// lease runs out. A job of the other queue, which the fetch did not lease, is left alone.
+func TestCloseGivesBackWhatALostFetchLeased(t *testing.T) {
+	t.Parallel()
+	b, p := proxiedBroker(t)
+	var logs testenv.LogBuffer
+	b.log = logs.Logger()
+	direct := New(rawClient(t), Options{Prefix: b.keys.prefix}) // around the proxy
+	enqueue(t, b, newJob("r", "leased"), newJob("q", "left"))
+	const worker = "worker-whose-replies-are-lost"
+	dropped := p.DropReplies([]byte(worker), 3)
+	req := queue.FetchRequest{WorkerID: worker, Queues: []string{"r", "q"}, Max: 1, Lease: time.Minute}
+	if jobs, err := b.Fetch(context.Background(), req); err == nil {
+		t.Fatalf("fetch whose every reply is lost got %v and no error", ids(jobs))
+	}
+	mustHaveDropped(t, dropped)
+	if leased := stateIDs(t, direct, "r", queue.StateActive); !slices.Equal(leased, []string{"leased"}) {
+		t.Fatalf("the lost fetch leased %v of queue r, want job leased", leased)
+	}
+
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, id := range []string{"leased", "left"} {
+		j, err := direct.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != queue.StatePending || j.Attempt != 0 {
+			t.Fatalf("after Close job %s is %s at attempt %d, want pending at attempt 0", id, j.State, j.Attempt)
+		}
 	}
 	if logs.Count("WARN") > 0 {
 		t.Fatalf("warnings logged:\n%s", logs.String())

@@ -71,7 +71,8 @@
 // duplicates of themselves; a fetch sent again returns the jobs the first run leased, from a
 // record kept under the call's token for the lease, rather than leasing more jobs that would
 // lose an attempt to an expired lease. A fetch whose every send failed so leaves its token to
-// the worker's next fetch from the same queues.
+// the worker's next fetch from the same queues, and Close gives back (as Requeue does) the
+// jobs of those no next fetch took up (TestCloseGivesBackWhatALostFetchLeased).
 //
 // Redis replicates asynchronously, so a failover can lose the writes its master acknowledged
 // last. With Options.WaitReplicas, Enqueue and Finish end their round trip with a counter

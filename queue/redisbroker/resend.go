@@ -1,7 +1,9 @@
 package redisbroker
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/codex-dominion/dominion/queue"
 )
 
 // A call whose reply is lost — the connection dropped after Redis ran it, or the reply came
@@ -29,7 +33,8 @@ import (
 // When every send of a fetch failed so (go-redis gave up), the jobs it may have leased are
 // leased to a worker that never learned of them; the broker keeps the call's token
 // (orphanFetches), and the worker's next fetch from the same queues sends it again and gets
-// those jobs.
+// those jobs. A worker that stops first has no next fetch: Close gives them back
+// (giveBackOrphans).
 
 // callToken returns a token no other call uses.
 func callToken() string {
@@ -90,4 +95,69 @@ func (o *orphanFetches) failed(key, token string, max int, lease time.Duration, 
 		o.m = map[string][]orphanFetch{}
 	}
 	o.m[key] = append(o.m[key], orphanFetch{token: token, max: max, until: time.Now().Add(lease)})
+}
+
+// drain returns the live orphans by key and forgets them all.
+func (o *orphanFetches) drain() map[string][]orphanFetch {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m, now := o.m, time.Now()
+	o.m = nil
+	for key, fs := range m {
+		if m[key] = slices.DeleteFunc(fs, func(f orphanFetch) bool { return now.After(f.until) }); len(m[key]) == 0 {
+			delete(m, key)
+		}
+	}
+	return m
+}
+
+// giveBackOrphans puts back, as Requeue does, the jobs that fetches whose every reply was
+// lost leased and no later fetch took up: those their records list that are still active
+// under the worker that asked, at the attempt they are at.
+func (b *Broker) giveBackOrphans(ctx context.Context) {
+	for key, fs := range b.orphans.drain() {
+		parts := strings.Split(key, "\x00")
+		worker, queues := parts[0], parts[1:]
+		for _, f := range fs {
+			jobs, err := b.orphaned(ctx, worker, queues, f.token)
+			if err == nil {
+				err = b.Requeue(ctx, worker, jobs)
+			}
+			if err != nil {
+				b.log.Warn("redisbroker: give back the jobs of a fetch whose reply was lost", "worker", worker, "queues", queues, "err", err)
+			}
+		}
+	}
+}
+
+// orphaned returns the jobs that the fetch of worker from queues under token recorded (fetch.lua)
+// and that are still active under that worker, with their queue and attempt.
+func (b *Broker) orphaned(ctx context.Context, worker string, queues []string, token string) ([]*queue.Job, error) {
+	queueOf := make(map[string]string, len(queues))
+	first := ""
+	for _, q := range queues {
+		base := b.keys.base(q)
+		queueOf[base] = q
+		if first == "" || base < first {
+			first = base
+		}
+	}
+	rec, err := b.rdb.LRange(ctx, first+"fetched:"+token, 0, -1).Result()
+	if err != nil {
+		return nil, err
+	}
+	var jobs []*queue.Job
+	for i := 0; i+1 < len(rec); i += 2 {
+		q, id := queueOf[rec[i]], rec[i+1]
+		v, err := b.rdb.HMGet(ctx, b.keys.job(q, id), "s", "w", "a").Result()
+		if err != nil {
+			return nil, err
+		}
+		if v[0] != "active" || v[1] != worker {
+			continue
+		}
+		attempt, _ := strconv.Atoi(fmt.Sprint(v[2]))
+		jobs = append(jobs, &queue.Job{ID: id, Queue: q, Attempt: attempt})
+	}
+	return jobs, nil
 }
