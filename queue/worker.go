@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,11 +19,20 @@ import (
 )
 
 // QueueWeight is one queue a worker serves and its weight (its share of fetches, or its rank
-// with strict priority).
+// with strict priority). A weight below 1 counts as 1, one above MaxQueueWeight as
+// MaxQueueWeight.
 type QueueWeight struct {
 	Name   string
 	Weight int
 }
+
+// MaxQueueWeight bounds the weight of a queue in a worker's draw, so that the sum of the
+// weights stays an int (weights of 9223372036854775807 and 1 overflowed it, and the draw
+// panicked).
+const MaxQueueWeight = 1_000_000
+
+// weight is q's weight in a worker's draw.
+func (q QueueWeight) weight() int { return min(max(q.Weight, 1), MaxQueueWeight) }
 
 // WorkerConfig configures a Worker. The zero value of each field means its default.
 type WorkerConfig struct {
@@ -337,7 +347,7 @@ func (w *Worker) release(n int) {
 func (w *Worker) order() []string {
 	qs := slices.Clone(w.cfg.Queues)
 	if w.cfg.StrictPriority {
-		slices.SortStableFunc(qs, func(a, b QueueWeight) int { return b.Weight - a.Weight })
+		slices.SortStableFunc(qs, func(a, b QueueWeight) int { return cmp.Compare(b.Weight, a.Weight) })
 	} else {
 		weightedShuffle(qs)
 	}
@@ -354,11 +364,11 @@ func weightedShuffle(qs []QueueWeight) {
 	for i := range qs {
 		total := 0
 		for _, q := range qs[i:] {
-			total += max(q.Weight, 1)
+			total += q.weight()
 		}
 		r := rand.N(total)
 		for j := i; j < len(qs); j++ {
-			r -= max(qs[j].Weight, 1)
+			r -= qs[j].weight()
 			if r < 0 {
 				qs[i], qs[j] = qs[j], qs[i]
 				break

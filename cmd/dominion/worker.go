@@ -86,7 +86,7 @@ type workerFlags struct {
 
 func newWorkerFlags(f *flags, a *app) *workerFlags {
 	wf := &workerFlags{}
-	f.Func("queues", "`LIST` of queues to serve with their weights, e.g. workflows=3,default=1\n(default: every queue the service uses, see above)",
+	f.Func("queues", "`LIST` of queues to serve with their weights (1 to 1,000,000), e.g. workflows=3,default=1\n(default: every queue the service uses, see above)",
 		func(s string) error {
 			qs, err := config.ParseQueues(s)
 			if err != nil {

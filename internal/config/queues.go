@@ -9,7 +9,8 @@ import (
 )
 
 // ParseQueues parses a worker's queue list: comma-separated names, each with an optional
-// weight, e.g. "critical=6,default=3,low=1" or "workflows,default" (weight 1).
+// weight from 1 to queue.MaxQueueWeight, e.g. "critical=6,default=3,low=1" or "workflows,default"
+// (weight 1).
 func ParseQueues(s string) ([]queue.QueueWeight, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, fmt.Errorf("empty queue list; want name[=weight],… e.g. workflows=3,default=1")
@@ -32,8 +33,11 @@ func ParseQueues(s string) ([]queue.QueueWeight, error) {
 		w := 1
 		if hasWeight {
 			n, err := strconv.Atoi(strings.TrimSpace(weight))
-			if err != nil || n < 1 {
+			switch {
+			case err != nil || n < 1:
 				return nil, fmt.Errorf("queue %q: weight %q is not a positive integer", name, weight)
+			case n > queue.MaxQueueWeight:
+				return nil, fmt.Errorf("queue %q: weight %d is above %d", name, n, queue.MaxQueueWeight)
 			}
 			w = n
 		}
