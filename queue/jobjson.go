@@ -3,6 +3,7 @@ package queue
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -47,16 +48,29 @@ func (j *Job) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return fmt.Errorf("queue: decode job: %w", err)
 	}
-	j.Timeout = durationMS(v.TimeoutMS, v.legacyJobDurations.Timeout)
-	j.UniqueFor = durationMS(v.UniqueTTLMS, v.legacyJobDurations.UniqueFor)
-	j.ResultTTL = durationMS(v.ResultTTLMS, v.legacyJobDurations.ResultTTL)
-	return nil
+	var err error
+	if j.Timeout, err = durationMS("timeout_ms", v.TimeoutMS, v.legacyJobDurations.Timeout); err != nil {
+		return err
+	}
+	if j.UniqueFor, err = durationMS("unique_ttl_ms", v.UniqueTTLMS, v.legacyJobDurations.UniqueFor); err != nil {
+		return err
+	}
+	j.ResultTTL, err = durationMS("result_ttl_ms", v.ResultTTLMS, v.legacyJobDurations.ResultTTL)
+	return err
 }
 
-// durationMS is ms milliseconds, or legacyNS nanoseconds when ms is 0.
-func durationMS(ms int64, legacyNS *int64) time.Duration {
-	if ms == 0 && legacyNS != nil {
-		return time.Duration(*legacyNS)
+// maxDurationMS is the longest time.Duration in whole milliseconds (about 292 years).
+const maxDurationMS = math.MaxInt64 / int64(time.Millisecond)
+
+// durationMS is ms milliseconds, or legacyNS nanoseconds when ms is 0. An ms beyond a
+// time.Duration is an error: it wrapped around (timeout_ms 10000000000000 read as a negative
+// timeout).
+func durationMS(field string, ms int64, legacyNS *int64) (time.Duration, error) {
+	switch {
+	case ms == 0 && legacyNS != nil:
+		return time.Duration(*legacyNS), nil
+	case ms > maxDurationMS || ms < -maxDurationMS:
+		return 0, fmt.Errorf("queue: decode job: %s %d is beyond ±%d", field, ms, maxDurationMS)
 	}
-	return time.Duration(ms) * time.Millisecond
+	return time.Duration(ms) * time.Millisecond, nil
 }

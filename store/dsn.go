@@ -21,8 +21,6 @@ var (
 	urlScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
 	// keywordValue matches the start of libpq's keyword/value form ("host=db user=…").
 	keywordValue = regexp.MustCompile(`^[A-Za-z_]+\s*=`)
-	// schemelessURL matches "user:password@host…", a URL that lost its scheme.
-	schemelessURL = regexp.MustCompile(`^(//)?[^/\\\s@]*:[^/\\\s@]*@`)
 )
 
 // ParseDSN says which store dsn selects: DialectPostgres for a postgres:// or postgresql://
@@ -55,10 +53,38 @@ func ParseDSN(dsn string) (dialect string, err error) {
 		return DialectSQLite, nil
 	case keywordValue.MatchString(s):
 		return DialectPostgres, nil
-	case strings.Contains(s, "://"), schemelessURL.MatchString(s):
+	case strings.Contains(s, "://"), schemelessURL(s):
 		return "", fmt.Errorf("store: the DSN looks like a URL without a valid scheme; want %s: %w", SupportedDSNs, ErrInvalid)
 	}
 	return DialectSQLite, nil
+}
+
+// schemelessURL reports whether s starts as a URL that lost its scheme: [//]user:password@….
+// The user holds no '/', '\', white space or '@'; the password anything but '@', even a '/'
+// or a space (user:pa/ss@host was taken for a file path, which errors then quoted); a
+// one-letter user before ":\" or ":/" is a Windows drive (C:\dir\a@b.db).
+func schemelessURL(s string) bool {
+	s = strings.TrimPrefix(s, "//")
+	at := strings.IndexByte(s, '@')
+	user, password, ok := strings.Cut(s[:max(at, 0)], ":")
+	switch {
+	case at < 0 || !ok || strings.ContainsAny(user, "/\\@ \t\r\n\v\f"):
+		return false
+	case len(user) == 1 && (strings.HasPrefix(password, "\\") || strings.HasPrefix(password, "/")):
+		return false
+	}
+	return true
+}
+
+// postgresForm returns dsn, which ParseDSN gives to PostgreSQL, as pgx must read it: pgx
+// knows a URL only by a lower-case postgres:// or postgresql:// at its very start, and would
+// read " postgres://…" or "PostgreSQL://…" as a (malformed) keyword/value string.
+func postgresForm(dsn string) string {
+	s := strings.TrimSpace(dsn)
+	if m := urlScheme.FindStringSubmatch(s); m != nil {
+		return strings.ToLower(m[1]) + s[len(m[1]):]
+	}
+	return s
 }
 
 func clipScheme(s string) string {

@@ -3,12 +3,15 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/redact"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -138,10 +141,11 @@ func (s *sqlStore) open(ctx context.Context, o options) error {
 }
 
 func openPostgres(dsn string, o options) (*sqlStore, error) {
+	dsn = postgresForm(dsn)
 	red := redact.New([]string{dsn})
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := parsePostgres(dsn, red)
 	if err != nil {
-		return nil, red.Errorf("store: parse postgres dsn %s: %w", redact.URL(dsn), err)
+		return nil, err
 	}
 	l := newLink(o)
 	db := sql.OpenDB(gate{Connector: stdlib.GetConnector(*cfg), ready: &l.ready})
@@ -149,4 +153,47 @@ func openPostgres(dsn string, o options) (*sqlStore, error) {
 	db.SetMaxIdleConns(postgresMaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return &sqlStore{db: db, wdb: db, d: postgresDialect(), now: o.now, red: red, desc: redact.URL(dsn), link: l}, nil
+}
+
+// parsePostgres reads dsn, which ParseDSN gives to PostgreSQL, in postgresForm, with pgx;
+// its error shows none of dsn's secrets (red is dsn's redactor).
+func parsePostgres(dsn string, red redact.Redactor) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, red.Error(&dsnError{where: redact.URL(dsn), err: err})
+	}
+	return cfg, nil
+}
+
+// dsnError is pgx's error about a DSN it cannot parse, less what pgx quotes of the DSN: its
+// copy of the whole DSN (pgx redacts it only as far as it can tell the password in a
+// malformed one: password=pass word) and what its reason quotes (a port, a value, the URL
+// net/url could not parse). It wraps pgx's error.
+type dsnError struct {
+	where string // the DSN, redacted
+	err   error
+}
+
+func (e *dsnError) Error() string {
+	return "store: parse postgres dsn " + e.where + ": " + redact.ElideQuotes(pgxReason(e.err))
+}
+
+func (e *dsnError) Unwrap() error { return e.err }
+
+// pgxReason returns pgx's error without the DSN that pgx's ParseConfigError starts with
+// ("cannot parse `dsn`: reason (cause)").
+func pgxReason(err error) string {
+	var pce *pgconn.ParseConfigError
+	if !errors.As(err, &pce) {
+		return err.Error()
+	}
+	msg, cause := pce.Error(), ""
+	if inner := pce.Unwrap(); inner != nil {
+		cause = " (" + inner.Error() + ")"
+		msg = strings.TrimSuffix(msg, cause)
+	}
+	if i := strings.LastIndex(msg, "`: "); i >= 0 {
+		msg = msg[i+len("`: "):]
+	}
+	return msg + cause
 }

@@ -7,9 +7,11 @@ import (
 
 // Expand replaces each ${VAR} in s by getenv(VAR) (os.Getenv at the edge of the program). It
 // fails on an unterminated ${ and on a variable that is unset or empty (getenv nil: every
-// variable is).
+// variable is). Its errors name the variable or the position, never quote s: the text
+// around the variables may be a secret (a URL's password, a token).
 func Expand(s string, getenv func(string) string) (string, error) {
 	var b strings.Builder
+	at := 0 // where s starts in the caller's string
 	for {
 		i := strings.Index(s, "${")
 		if i < 0 {
@@ -18,7 +20,8 @@ func Expand(s string, getenv func(string) string) (string, error) {
 		}
 		j := strings.IndexByte(s[i:], '}')
 		if j < 0 {
-			return "", fmt.Errorf("unterminated ${ in %q", s)
+			// Not quoted: the text may be a secret written in place (secret: "pa${ss").
+			return "", fmt.Errorf("unterminated ${ at byte %d (no } after it)", at+i+1) // counting from 1
 		}
 		name := s[i+2 : i+j]
 		var v string
@@ -30,6 +33,6 @@ func Expand(s string, getenv func(string) string) (string, error) {
 		}
 		b.WriteString(s[:i])
 		b.WriteString(v)
-		s = s[i+j+1:]
+		s, at = s[i+j+1:], at+i+j+1
 	}
 }

@@ -17,7 +17,8 @@ func TestExpand(t *testing.T) {
 		{in: "${APP_URL}${APP_URL}", want: "http://127.0.0.1:5000http://127.0.0.1:5000"},
 		{in: "${NOPE}/x", err: `environment variable "NOPE" is not set (or is empty)`},
 		{in: "${}", err: `environment variable "" is not set (or is empty)`},
-		{in: "x${APP_URL", err: `unterminated ${ in "x${APP_URL"`},
+		{in: "x${APP_URL", err: `unterminated ${ at byte 2 (no } after it)`},
+		{in: "${APP_URL}/${APP_URL", err: `unterminated ${ at byte 12 (no } after it)`},
 	} {
 		got, err := envexpand.Expand(c.in, getenv)
 		if c.err != "" {

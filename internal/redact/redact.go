@@ -19,6 +19,9 @@ const minSecret = 4
 var (
 	// keywordValue matches the start of libpq's keyword/value form ("host=db user=…").
 	keywordValue = regexp.MustCompile(`^[A-Za-z_]+\s*=`)
+	// secretQueryParam matches a secret query parameter (password=, sslpassword=,
+	// sentinel_password=) and its value in a URL net/url cannot parse.
+	secretQueryParam = regexp.MustCompile(`(?i)([?&](?:ssl|sentinel_)?password=)([^&#]*)`)
 	// urlPassword matches the password of a URL's user info in free text:
 	// scheme://user:PASSWORD@host.
 	urlPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@`)
@@ -27,9 +30,11 @@ var (
 // URL returns a connection string with its secrets replaced, for logs and errors: the
 // password of a URL's user info (one host or several: host1:port1,host2:port2), the values
 // of its password=, sslpassword= and sentinel_password= query parameters, and those keywords
-// in libpq's "host=… password=…" form. A URL it cannot parse
-// loses everything between its scheme and its last '@'; a string without a scheme loses
-// everything before its last '@'. Anything else (a file path) is returned unchanged.
+// in libpq's "host=… password=…" form. A URL it cannot parse, or whose last '@' comes after
+// its host with a ':' before it (a password holding an unescaped '/', '?' or '#':
+// redis://u:pa/ss@host), loses everything between its scheme and its last '@'; a string
+// without a scheme loses everything before its last '@'. Anything else (a file path) is
+// returned unchanged.
 func URL(raw string) string {
 	if !strings.Contains(raw, "://") {
 		switch {
@@ -42,13 +47,30 @@ func URL(raw string) string {
 	}
 	u, err := parseURL(raw)
 	if err != nil {
-		// Unparsable URL: drop everything between the scheme and the last '@'.
-		i := strings.Index(raw, "://") + len("://")
-		if at := strings.LastIndex(raw, "@"); at >= i {
-			return raw[:i] + Placeholder + raw[at:]
-		}
-		return raw
+		return dropCredentials(raw)
 	}
+	out := redactParsed(u)
+	if StrandedPassword(out) {
+		// After the parsed secrets are gone, so that a query's password=a@b hides its "b".
+		return dropCredentials(out)
+	}
+	return out
+}
+
+// dropCredentials returns the URL raw, which net/url cannot parse (or misreads), without
+// everything between its scheme and its last '@' and without the values of its secret query
+// parameters.
+func dropCredentials(raw string) string {
+	i := strings.Index(raw, "://") + len("://")
+	if at := strings.LastIndex(raw, "@"); at >= i {
+		raw = raw[:i] + Placeholder + raw[at:]
+	}
+	// A query net/url refuses (a control character) still has its password= values.
+	return secretQueryParam.ReplaceAllString(raw, "${1}"+Placeholder)
+}
+
+// redactParsed returns u written with its password and secret parameters replaced.
+func redactParsed(u *url.URL) string {
 	if u.User != nil {
 		if _, ok := u.User.Password(); ok {
 			u.User = url.UserPassword(u.User.Username(), Placeholder)
@@ -113,15 +135,26 @@ func Secrets(raw string) []string {
 // urlSecrets passes the secrets of a URL to add.
 func urlSecrets(raw string, add func(string)) {
 	u, err := parseURL(raw)
-	if err != nil {
+	if err != nil || StrandedPassword(raw) {
 		// Best effort for unparsable URLs: the text between the first ':' after the
 		// scheme and the last '@'.
 		rest := raw[strings.Index(raw, "://")+3:]
 		if at := strings.LastIndex(rest, "@"); at >= 0 {
 			if c := strings.Index(rest[:at], ":"); c >= 0 {
 				add(rest[c+1 : at])
+				if pw, err := url.PathUnescape(rest[c+1 : at]); err == nil { // decoded too (p%20w)
+					add(pw)
+				}
 			}
 		}
+		for _, m := range secretQueryParam.FindAllStringSubmatch(raw, -1) {
+			add(m[2])
+			if v, err := url.QueryUnescape(m[2]); err == nil {
+				add(v)
+			}
+		}
+	}
+	if err != nil {
 		return
 	}
 	if u.User != nil {
@@ -139,6 +172,33 @@ func urlSecrets(raw string, add func(string)) {
 			}
 		}
 	}
+}
+
+// quoted matches a string quoted with %q or `…`.
+var quoted = regexp.MustCompile("\"(?:[^\"\\\\]|\\\\.)*\"|`[^`]*`")
+
+// ElideQuotes returns msg, a library's error message that may quote what it was given (part
+// of a connection string, which may be a password), with each quoted string of two
+// characters or more replaced by "…" (a lone character, as in missing "=", tells little and
+// helps reading).
+func ElideQuotes(msg string) string {
+	return quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		if len(q) <= len(`"x"`) {
+			return q
+		}
+		return `"…"`
+	})
+}
+
+// StrandedPassword reports whether the URL raw (scheme://…) has its last '@' after its host
+// (in its path, query or fragment) and a ':' before it: a password with an unescaped '/', '?'
+// or '#' (redis://u:pa#ss@host), which net/url reads as a host and port followed by the rest
+// of the password. A URL without that ':' holds no password.
+func StrandedPassword(raw string) bool {
+	rest := raw[strings.Index(raw, "://")+len("://"):]
+	at := strings.LastIndex(rest, "@")
+	end := strings.IndexAny(rest, "/?#")
+	return end >= 0 && at > end && strings.Contains(rest[:at], ":")
 }
 
 func isSecretParam(k string) bool {
@@ -276,39 +336,85 @@ func redactKeywordValues(dsn string) string {
 	return strings.Join(parts, " ")
 }
 
-// keywordValues splits libpq's keyword/value form leniently (values may be 'quoted', with
-// \' and \\ escapes); it is used to find secrets, pgx parses the string for real.
+// kvSpace is the white space between libpq's keywords and values.
+const kvSpace = " \t\r\n\v\f"
+
+// keywordValues splits libpq's keyword/value form leniently (values may be 'quoted'; quoted
+// or not, a backslash escapes the next byte); it is used to find secrets, pgx parses the
+// string for real.
 func keywordValues(s string) []kvPair {
 	var out []kvPair
 	for {
-		s = strings.TrimLeft(s, " \t\r\n")
+		s = strings.TrimLeft(s, kvSpace)
 		eq := strings.IndexByte(s, '=')
 		if eq < 0 {
 			return out
 		}
 		p := kvPair{key: strings.TrimSpace(s[:eq])}
-		s = strings.TrimLeft(s[eq+1:], " \t\r\n")
-		end := 0
-		if strings.HasPrefix(s, "'") {
-			var b strings.Builder
-			end = 1
-			for end < len(s) && s[end] != '\'' {
-				if s[end] == '\\' && end+1 < len(s) {
-					end++
-				}
-				b.WriteByte(s[end])
-				end++
-			}
-			p.value = b.String()
-			end = min(end+1, len(s))
-		} else {
-			for end < len(s) && !strings.ContainsRune(" \t\r\n", rune(s[end])) {
-				end++
-			}
-			p.value = s[:end]
+		s = strings.TrimLeft(s[eq+1:], kvSpace)
+		value, end, quoted := quotedValue(s)
+		switch {
+		case quoted:
+			p.value = value
+		case keywordValue.MatchString(s) && !isSecretParam(p.key):
+			// An empty value left unquoted (user= password=pw): libpq and pgx would read
+			// "password=pw" as the user, and quote it in errors; read it as the next pair.
+			// (A secret's value is read whole: password=a=b.)
+		default:
+			p.value, end = unquotedValue(s)
 		}
 		p.raw = s[:end]
 		out = append(out, p)
 		s = s[end:]
 	}
+}
+
+// quotedValue reads the 'quoted' value s starts with (a backslash escapes the next byte) and
+// returns it and its length in s; ok is false when s starts with no quote, or one never closed
+// (user=' password=pw: libpq refuses it, pgx quotes it whole), then read unquoted.
+func quotedValue(s string) (value string, n int, ok bool) {
+	if !strings.HasPrefix(s, "'") {
+		return "", 0, false
+	}
+	var b strings.Builder
+	for end := 1; end < len(s); end++ {
+		switch s[end] {
+		case '\\':
+			if end++; end == len(s) {
+				return "", 0, false
+			}
+		case '\'':
+			return b.String(), end + 1, true
+		}
+		b.WriteByte(s[end])
+	}
+	return "", 0, false
+}
+
+// unquotedValue reads the unquoted value s starts with and returns it and its length in s. A
+// backslash escapes the next byte, even a space, as in libpq (a trailing one is dropped).
+// Words after the value that do not start the next keyword=value (password=pass word
+// host=db) are taken as part of it: libpq refuses them, and pgx quotes them in its error.
+func unquotedValue(s string) (string, int) {
+	var b strings.Builder
+	end := 0
+	for end < len(s) {
+		if strings.ContainsRune(kvSpace, rune(s[end])) {
+			next := strings.TrimLeft(s[end:], kvSpace)
+			if next == "" || keywordValue.MatchString(next) {
+				break
+			}
+			b.WriteString(s[end : len(s)-len(next)])
+			end = len(s) - len(next)
+			continue
+		}
+		if s[end] == '\\' {
+			if end++; end == len(s) {
+				break
+			}
+		}
+		b.WriteByte(s[end])
+		end++
+	}
+	return b.String(), end
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/codex-dominion/dominion/internal/redact"
 )
 
 // The URLs Open takes (docs/redis.md says the same for operators):
@@ -41,6 +43,14 @@ func CheckURL(rawURL string) error {
 	return err
 }
 
+// schemeOf returns the scheme of the URL raw followed by "://…", or "(not a URL)".
+func schemeOf(raw string) string {
+	if scheme, _, ok := strings.Cut(raw, "://"); ok && len(scheme) <= 20 {
+		return scheme + "://…"
+	}
+	return "(not a URL)"
+}
+
 // target is what a URL names: one server, a master found through sentinels, or a cluster.
 type target struct {
 	single   *redis.Options
@@ -54,11 +64,23 @@ func parseURL(raw string) (target, error) {
 		return target{}, errors.New("not a URL; want redis://[[user]:password@]host:port[/db], " +
 			"rediss://…, unix://…, redis-sentinel://host1:port1,host2:port2/master-name or redis-cluster://host1:port1,host2:port2")
 	}
+	// A password with an unescaped '/', '?' or '#' (redis://u:pa/ss@host) would be read, and
+	// quoted in errors, as a host and port followed by a path or query.
+	if redact.StrandedPassword(raw) {
+		return target{}, errors.New("an '@' after the host: escape '/', '?', '#' and '@' in the user and password as %2F, %3F, %23 and %40")
+	}
 	switch strings.ToLower(scheme) {
 	case "redis", "rediss", "unix":
 		o, err := redis.ParseURL(raw)
 		if err != nil {
 			return target{}, withoutURL(err)
+		}
+		if o.Network == "tcp" { // go-redis takes any digits as the port (redis://h:0)
+			host, port, _ := net.SplitHostPort(o.Addr)
+			if port, err = portNumber(port); err != nil {
+				return target{}, err
+			}
+			o.Addr = net.JoinHostPort(host, port)
 		}
 		return target{single: o}, nil
 	case "redis-sentinel":
@@ -165,13 +187,24 @@ func hostPort(h, defaultPort string) (string, error) {
 			return "", bad
 		}
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", errors.New("the port is not a number from 1 to 65535")
+	port, err = portNumber(port)
+	if err != nil {
+		return "", err
 	}
 	if host == "" || strings.ContainsAny(host, "[]@/ ") {
 		return "", bad
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// portNumber checks a port: decimal digits (no sign: h:+1 is no address) making 1 to 65535,
+// returned without leading zeros.
+func portNumber(s string) (string, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 || strings.Trim(s, "0123456789") != "" {
+		return "", errors.New("the port is not a number from 1 to 65535")
+	}
+	return strconv.Itoa(n), nil
 }
 
 // onlyParams refuses the query parameters not in allowed.
@@ -188,11 +221,12 @@ func (m multiHost) onlyParams(allowed ...string) error {
 }
 
 // withoutURL drops the URL that net/url's errors quote (it may hold a password), keeping the
-// reason.
+// reason without what it quotes: `invalid port ":pw" after host` is a password written
+// without its '@' (redis://user:pw), so the reason is not wrapped.
 func withoutURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return fmt.Errorf("malformed URL: %w", ue.Err)
+		return fmt.Errorf("malformed URL: %s", redact.ElideQuotes(ue.Err.Error()))
 	}
 	return err
 }

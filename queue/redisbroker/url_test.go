@@ -72,6 +72,9 @@ func TestURLErrors(t *testing.T) {
 		case err != nil && strings.Contains(err.Error(), pw):
 			t.Errorf("CheckURL(%q): the error shows the password: %v", raw, err)
 		}
+		if _, err := Open(context.Background(), raw, Options{Lazy: true}); err != nil && strings.Contains(err.Error(), pw) {
+			t.Errorf("Open(%q): the error shows the password: %v", raw, err)
+		}
 	}
 	// Open refuses to wait for replicas on a cluster before dialing anything.
 	_, err := Open(context.Background(), "redis-cluster://:"+pw+"@127.0.0.1:1,127.0.0.1:2", Options{WaitReplicas: 1})
