@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -114,5 +115,28 @@ func TestRedactorSentinelURL(t *testing.T) {
 	got := New([]string{raw}).String("dial " + raw + ": Master-Secret1 refused, Sentinel-Secret2 too")
 	if strings.Contains(got, "Secret") || !strings.Contains(got, "10.0.0.1:26379,10.0.0.2/mymaster") {
 		t.Errorf("String = %q", got)
+	}
+}
+
+// BenchmarkWriterLogLine is the cost of the redacting writer every log line of `dominion`
+// goes through (cmd/dominion: cfg.Redactor().Writer(os.Stderr)), for a request's line and
+// for one that names a URL with a password:
+//
+//	go test ./internal/redact -run '^$' -bench WriterLogLine -benchmem
+func BenchmarkWriterLogLine(b *testing.B) {
+	r := New([]string{"redis://:s3cret-pw@10.0.0.5:6379/0", "postgres://app:pg-pass@db:5432/dominion"}, "api-token-1234")
+	w := r.Writer(io.Discard)
+	for name, line := range map[string]string{
+		"request": `time=2026-12-03T13:03:29.969Z level=INFO msg="http request" method=POST route="POST /api/chat" path=/api/chat request_id=dba2fba2087442333ae33cf2 status=202 bytes=315 took=1.555079ms remote=127.0.0.1:48414` + "\n",
+		"url":     `time=2026-12-03T13:03:29.969Z level=WARN msg="webhook failed" url=https://user:hook-pass@hooks.example.com/x err="connection refused"` + "\n",
+	} {
+		b.Run(name, func(b *testing.B) {
+			p := []byte(line)
+			for b.Loop() {
+				if _, err := w.Write(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
