@@ -67,10 +67,10 @@ func BenchmarkChatLoad(b *testing.B) {
 	}
 }
 
-// asServed logs as `dominion serve` does (info level: a line per request), formatted and
-// discarded.
+// asServed logs as `dominion serve` does (info level: a line per request, through the
+// writer that removes the configuration's secrets), formatted and discarded.
 func asServed(c *service.Config) {
-	c.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	c.Logger = c.Config.Logger(c.Config.Redactor().Writer(io.Discard), slog.LevelInfo)
 }
 
 // batchSize is the jobs of one POST /api/jobs and of one EnqueueMany in BenchmarkEnqueueBatch.
