@@ -66,19 +66,7 @@ func TestCloseGivesBackWhatACanceledWaitLeased(t *testing.T) {
 		t.Fatal("Close did not return once the answers came")
 	}
 
-	j, err := direct.Get(context.Background(), "j")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j.State != queue.StatePending || j.Attempt != 0 {
-		t.Fatalf("after Close the job is %s at attempt %d, want pending at attempt 0", j.State, j.Attempt)
-	}
-	if jobs := fetch(t, direct, "w2", time.Minute, 1, "q"); len(jobs) != 1 || jobs[0].ID != "j" || jobs[0].Attempt != 1 {
-		t.Fatalf("the next fetch got %v, want j at attempt 1", ids(jobs))
-	}
-	if logs.Count("WARN") > 0 {
-		t.Fatalf("warnings logged:\n%s", logs.String())
-	}
+	checkGivenBack(t, direct, &logs, "j")
 }
 
 // TestCloseGivesBackWhatALostFetchLeased loses the replies to a fetch from two queues and to

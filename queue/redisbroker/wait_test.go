@@ -29,7 +29,7 @@ func TestCanceledWaitLeavesJobsPending(t *testing.T) {
 	waitBlocked(t, name)
 	addQuietJob(t, b, rc)
 	cancelWait(t, cancel, done, maxBlock/2)
-	checkQuietPending(t, b, &logs)
+	checkGivenBack(t, b, &logs, "quiet")
 	// The list that ended the wait is gone: the BLPOP took one element, the script the other.
 	checkNoUnblockLists(t, b, rc)
 }
@@ -95,7 +95,7 @@ func TestCanceledWaitOnFrozenRedis(t *testing.T) {
 		left, err := rc.Keys(context.Background(), b.keys.prefix+":unblock:*").Result()
 		return err == nil && len(left) == 0
 	})
-	checkQuietPending(t, b, &logs)
+	checkGivenBack(t, b, &logs, "quiet")
 }
 
 // startWait starts a Fetch of one job on queue "q" that waits up to a minute; cancel ends
@@ -147,23 +147,23 @@ func addQuietJob(t *testing.T, b *Broker, rc *redis.Client) {
 	}
 }
 
-// checkQuietPending checks that job "quiet" was not leased by the canceled wait: it is
-// pending at attempt 0, the next fetch gets it at attempt 1, and nothing was logged as a
+// checkGivenBack checks that job id was not left leased by a fetch whose caller gave up: it
+// is pending at attempt 0, the next fetch gets it at attempt 1, and nothing was logged as a
 // warning.
-func checkQuietPending(t *testing.T, b *Broker, logs *testenv.LogBuffer) {
+func checkGivenBack(t *testing.T, b *Broker, logs *testenv.LogBuffer, id string) {
 	t.Helper()
-	j, err := b.Get(context.Background(), "quiet")
+	j, err := b.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j.State != queue.StatePending || j.Attempt != 0 {
-		t.Fatalf("after the canceled fetch the job is %s at attempt %d, want pending at attempt 0", j.State, j.Attempt)
+		t.Fatalf("job %s is %s at attempt %d, want pending at attempt 0", id, j.State, j.Attempt)
 	}
-	if jobs := fetch(t, b, "w2", time.Minute, 1, "q"); len(jobs) != 1 || jobs[0].ID != "quiet" || jobs[0].Attempt != 1 {
-		t.Fatalf("the next fetch got %v, want quiet at attempt 1", ids(jobs))
+	if jobs := fetch(t, b, "w2", time.Minute, 1, "q"); len(jobs) != 1 || jobs[0].ID != id || jobs[0].Attempt != 1 {
+		t.Fatalf("the next fetch got %v, want %s at attempt 1", ids(jobs), id)
 	}
 	if logs.Count("WARN") > 0 {
-		t.Fatalf("the canceled wait logged warnings:\n%s", logs.String())
+		t.Fatalf("warnings logged:\n%s", logs.String())
 	}
 }
 
