@@ -120,9 +120,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Broker, error) {
 	red := redact.New([]string{rawURL})
 	t, err := parseURL(rawURL)
 	if err != nil {
-		// Only the scheme: where a URL is malformed, what is its password is not known
-		// (redis-sentinel://user:pw,h2/m lacks its '@'), so none of the rest is shown.
-		return nil, red.Errorf("redisbroker: parse URL %s: %w", schemeOf(rawURL), err)
+		return nil, red.Errorf("redisbroker: parse URL %s: %w", malformedWhere(rawURL, where), err)
 	}
 	if t.cluster != nil && opts.WaitReplicas > 0 {
 		return nil, fmt.Errorf("redisbroker: %s: %w", where, ErrClusterWait)

@@ -43,12 +43,19 @@ func CheckURL(rawURL string) error {
 	return err
 }
 
-// schemeOf returns the scheme of the URL raw followed by "://…", or "(not a URL)".
-func schemeOf(raw string) string {
-	if scheme, _, ok := strings.Cut(raw, "://"); ok && len(scheme) <= 20 {
-		return scheme + "://…"
+// malformedWhere is how an error names the URL raw that could not be parsed: where (raw
+// redacted) when an '@' ends its user information, else only its scheme, since a password
+// written without its '@' (redis-sentinel://user:pw,h2/m) looks like a host and a port, which
+// redaction leaves.
+func malformedWhere(raw, where string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	switch {
+	case !ok || len(scheme) > 20:
+		return "(not a URL)"
+	case strings.Contains(rest, "@"):
+		return where
 	}
-	return "(not a URL)"
+	return scheme + "://…"
 }
 
 // target is what a URL names: one server, a master found through sentinels, or a cluster.
