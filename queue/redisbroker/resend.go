@@ -113,7 +113,8 @@ func (o *orphanFetches) drain() map[string][]orphanFetch {
 
 // giveBackOrphans puts back, as Requeue does, the jobs that fetches whose every reply was
 // lost leased and no later fetch took up: those their records list that are still active
-// under the worker that asked, at the attempt they are at.
+// under the worker that asked, at the attempt they are at. It stops at the first failure
+// (Redis is still unreachable): the jobs left go back when their leases run out.
 func (b *Broker) giveBackOrphans(ctx context.Context) {
 	for key, fs := range b.orphans.drain() {
 		parts := strings.Split(key, "\x00")
@@ -125,6 +126,7 @@ func (b *Broker) giveBackOrphans(ctx context.Context) {
 			}
 			if err != nil {
 				b.log.Warn("redisbroker: give back the jobs of a fetch whose reply was lost", "worker", worker, "queues", queues, "err", err)
+				return
 			}
 		}
 	}
