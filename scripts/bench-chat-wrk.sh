@@ -12,6 +12,11 @@
 # (utime + stime, /proc/PID/stat) around it. Output: one line per run, tab-separated:
 # round, binary, accepted/s (2xx answers; any other answer or socket error is printed as a
 # failure), p99 ms, server CPU seconds. Needs wrk (Debian's package wrk) and Linux's /proc.
+#
+# SERVER_CPUS and CLIENT_CPUS (taskset lists, e.g. 1 and 0) pin the server and wrk to CPUs of
+# their own, so that the client never takes CPU the server would use: on a machine of two
+# cores, wrk otherwise takes what a faster server gives back, and the accepted rate rises
+# less than the server's CPU per request falls.
 set -euo pipefail
 rounds=$1 duration=$2
 shift 2
@@ -38,15 +43,19 @@ url=http://127.0.0.1:$port
 hz=$(getconf CLK_TCK)
 cpu() { awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 
+server=() client=()
+if [[ -n ${SERVER_CPUS:-} ]]; then server=(taskset -c "$SERVER_CPUS"); fi
+if [[ -n ${CLIENT_CPUS:-} ]]; then client=(taskset -c "$CLIENT_CPUS"); fi
+
 run() { # run ROUND BINARY
 	local dir pid c0 c1 out
 	dir=$(mktemp -d -p "$work")
-	DOMINION_DATA_DIR=$dir "$2" serve --no-worker --no-scheduler --addr "127.0.0.1:$port" 2>"$dir/log" &
+	DOMINION_DATA_DIR=$dir "${server[@]}" "$2" serve --no-worker --no-scheduler --addr "127.0.0.1:$port" 2>"$dir/log" &
 	pid=$!
 	for _ in $(seq 100); do curl -fs -o /dev/null "$url/healthz" && break; sleep 0.1; done
-	wrk -t1 -c64 -d1s -s "$work/post.lua" "$url/api/chat" >/dev/null
+	"${client[@]}" wrk -t1 -c64 -d1s -s "$work/post.lua" "$url/api/chat" >/dev/null
 	c0=$(cpu "$pid")
-	out=$(wrk -t1 -c64 -d"$duration" -s "$work/post.lua" "$url/api/chat" | grep '^RESULT')
+	out=$("${client[@]}" wrk -t1 -c64 -d"$duration" -s "$work/post.lua" "$url/api/chat" | grep '^RESULT')
 	c1=$(cpu "$pid")
 	kill -TERM "$pid"
 	wait "$pid" || true
