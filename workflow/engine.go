@@ -41,6 +41,7 @@ import (
 
 	"github.com/codex-dominion/dominion/internal/clock"
 	"github.com/codex-dominion/dominion/internal/httpx"
+	"github.com/codex-dominion/dominion/internal/logging"
 	"github.com/codex-dominion/dominion/internal/notify"
 	"github.com/codex-dominion/dominion/internal/smtpmail"
 	"github.com/codex-dominion/dominion/queue"
@@ -410,7 +411,7 @@ func (e *Engine) Submit(ctx context.Context, r Request) (Accepted, error) {
 	acc := Accepted{Workflow: w, JobID: jobIDFor(w), Savings: sav}
 	if together {
 		acc.Enqueued = true
-		e.accepted(w, acc.JobID, sav)
+		e.accepted(ctx, w, acc.JobID, sav)
 		return acc, nil
 	}
 	return e.enqueueAccepted(ctx, acc), nil
@@ -470,7 +471,7 @@ func (e *Engine) enqueueAccepted(ctx context.Context, acc Accepted) Accepted {
 	if acc.Workflow.EnqueuedAt.IsZero() {
 		acc.Workflow.EnqueuedAt = e.clock.Now().UTC()
 	}
-	e.accepted(w, jobID, acc.Savings)
+	e.accepted(ctx, w, jobID, acc.Savings)
 	return acc
 }
 
@@ -494,10 +495,14 @@ func (e *Engine) withJob(ctx context.Context, nw *store.NewWorkflow) error {
 	return nil
 }
 
-// accepted logs an accepted workflow, enqueued as job jobID.
-func (e *Engine) accepted(w store.Workflow, jobID string, sav Savings) {
-	e.log.Info("workflow accepted", "workflow_id", w.ID, "type", w.Type, "job_id", jobID,
-		"weekly_savings", sav.WeeklySavings)
+// accepted logs an accepted workflow, enqueued as job jobID: on the line of the HTTP request
+// that sent it (logging.Annotate), or else on a line of its own.
+func (e *Engine) accepted(ctx context.Context, w store.Workflow, jobID string, sav Savings) {
+	attrs := []slog.Attr{slog.String("workflow_id", w.ID), slog.String("type", w.Type),
+		slog.String("job_id", jobID), slog.Float64("weekly_savings", sav.WeeklySavings)}
+	if !logging.Annotate(ctx, attrs...) {
+		e.log.LogAttrs(ctx, slog.LevelInfo, "workflow accepted", attrs...)
+	}
 }
 
 // replay is the answer to a Submit whose idempotency key created w before. A workflow

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -790,5 +791,20 @@ func TestRelayEnqueuesWhatTheQueueRefused(t *testing.T) {
 		if q.Name == workflow.DefaultQueue && q.Completed != 4 {
 			t.Errorf("queue %s has %d completed jobs, want 4 (one per workflow)", q.Name, q.Completed)
 		}
+	}
+}
+
+// TestSubmitLogsAccepted checks that a workflow accepted outside an HTTP request (a program
+// embedding the engine) is logged on a line of its own, with its id, type, job and savings.
+// (Through the API it joins the request's line instead: cmd/dominion's
+// TestSeparateWorkerRunsWorkflows.)
+func TestSubmitLogsAccepted(t *testing.T) {
+	t.Parallel()
+	var buf testenv.LogBuffer
+	e := newEnv(t, withConfig(func(c *workflow.Config) { c.Logger = slog.New(slog.NewTextHandler(&buf, nil)) }))
+	acc := e.submit("customer_followup")
+	want := `msg="workflow accepted" component=workflow workflow_id=` + acc.Workflow.ID + ` type=customer_followup job_id=` + acc.JobID + ` weekly_savings=33.33`
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("log has no line %q:\n%s", want, buf.String())
 	}
 }

@@ -80,6 +80,14 @@ func separateWorker(t *testing.T, cfg config.Config) {
 	if resp.StatusCode != http.StatusAccepted || json.Unmarshal(body, &accepted) != nil || accepted.WorkflowID == "" || !accepted.Enqueued {
 		t.Fatalf("POST /api/chat: %d %s", resp.StatusCode, body)
 	}
+	// One line per request: the workflow accepted is on the request's line, not on one of its own.
+	requestLine := regexp.MustCompile(`msg="http request" .*route="POST /api/chat" .*status=202 .*workflow_id=` +
+		accepted.WorkflowID + ` type=customer_followup job_id=` + accepted.WorkflowID + ` weekly_savings=33.33`)
+	eventually(t, 10*time.Second, func() bool { return requestLine.MatchString(srv.Output()) },
+		func() string { return "serve's log has no request line with the workflow:\n" + srv.Output() })
+	if strings.Contains(srv.Output(), "workflow accepted") {
+		t.Errorf("serve logged the workflow on a second line:\n%s", srv.Output())
+	}
 
 	var wf struct {
 		Status  string `json:"status"`

@@ -20,7 +20,8 @@ const HeaderRequestID = "X-Request-ID"
 // the dashboard) logs them: method, route (the pattern that matched), path (without the
 // query), status, size, duration and request id. The request id is the request's
 // X-Request-ID when it is a sane token, else a new one; it is returned in the response's
-// X-Request-ID. Nothing else from the headers is logged, so a bearer token or a session
+// X-Request-ID. What the handlers add with Annotate (a workflow's id) follows. Nothing else
+// from the headers is logged, so a bearer token or a session
 // cookie never reaches the log. Health probes are logged at debug level, a 503 (a dependency
 // is down: logged once where it is noticed) and other answers at info, other 5xx at warn.
 //
@@ -37,6 +38,8 @@ func Requests(log *slog.Logger, next http.Handler, internalError func(http.Respo
 		reqID := requestID(r.Header.Get(HeaderRequestID))
 		w.Header().Set(HeaderRequestID, reqID)
 		rec := httpx.NewRecorder(w)
+		ctx, note := withNote(r.Context())
+		r = r.WithContext(ctx)
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -49,14 +52,14 @@ func Requests(log *slog.Logger, next http.Handler, internalError func(http.Respo
 					internalError(rec)
 				}
 			}
-			logRequest(log, r, rec, reqID, start)
+			logRequest(log, r, rec, reqID, start, note.take())
 		}()
 		next.ServeHTTP(rec, r)
 	})
 }
 
-// logRequest writes the request's line.
-func logRequest(log *slog.Logger, r *http.Request, rec *httpx.Recorder, reqID string, start time.Time) {
+// logRequest writes the request's line, with the attributes its handlers annotated.
+func logRequest(log *slog.Logger, r *http.Request, rec *httpx.Recorder, reqID string, start time.Time, notes []slog.Attr) {
 	level := slog.LevelInfo
 	switch {
 	case rec.Status == http.StatusServiceUnavailable:
@@ -68,7 +71,8 @@ func logRequest(log *slog.Logger, r *http.Request, rec *httpx.Recorder, reqID st
 	if !log.Enabled(r.Context(), level) {
 		return
 	}
-	log.LogAttrs(r.Context(), level, "http request",
+	var buf [12]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("method", r.Method),
 		slog.String("route", r.Pattern),
 		slog.String("path", r.URL.Path),
@@ -77,6 +81,8 @@ func logRequest(log *slog.Logger, r *http.Request, rec *httpx.Recorder, reqID st
 		slog.Int("bytes", rec.Bytes),
 		slog.Duration("took", time.Since(start)),
 		slog.String("remote", r.RemoteAddr))
+	attrs = append(attrs, notes...)
+	log.LogAttrs(r.Context(), level, "http request", attrs...)
 }
 
 // requestID returns the client's request id when it is 1 to 128 letters, digits, '-', '_',

@@ -2,7 +2,8 @@
 // logged with a context (the slog ...Context methods) joined by what that context knows:
 // the job a worker is running (job_id, queue, type, attempt) and, when tracing is on, the
 // trace and span ids (trace_id, span_id). Requests is the request log and X-Request-ID
-// handling of every HTTP listener (the API, the dashboard).
+// handling of every HTTP listener (the API, the dashboard): one line per request, to which
+// the handlers add what they did with Annotate.
 package logging
 
 import (

@@ -266,3 +266,42 @@ func TestTraceIDInLogs(t *testing.T) {
 		t.Errorf("request line trace_id = %v, want the caller's traceparent's", got)
 	}
 }
+
+// TestAnnotate checks that what a handler annotates joins its request's line, that there is
+// one line per request, and that Annotate reports false where no request line will carry the
+// attributes (no request, or a goroutine that outlived its request), so that its caller logs
+// them on a line of its own.
+func TestAnnotate(t *testing.T) {
+	t.Parallel()
+	if logging.Annotate(t.Context(), slog.String("workflow_id", "w0")) {
+		t.Error("Annotate outside a request returned true: the caller would log nothing")
+	}
+	log, buf := jsonLogger(t)
+	late := make(chan context.Context, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/chat", func(w http.ResponseWriter, r *http.Request) {
+		if !logging.Annotate(r.Context(), slog.String("workflow_id", "w1"), slog.Float64("weekly_savings", 33.33)) {
+			t.Error("Annotate in a handler under Requests returned false")
+		}
+		late <- r.Context()
+		w.WriteHeader(http.StatusAccepted)
+	})
+	srv := httptest.NewServer(logging.Requests(log, mux, nil))
+	t.Cleanup(srv.Close)
+	resp, err := http.Post(srv.URL+"/api/chat", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	all := lines(t, buf)
+	if len(all) != 1 {
+		t.Fatalf("%d lines for one request, want 1:\n%s", len(all), buf)
+	}
+	l := all[0]
+	if l["msg"] != "http request" || l["status"] != float64(http.StatusAccepted) || l["workflow_id"] != "w1" || l["weekly_savings"] != 33.33 {
+		t.Errorf("request line %v: want msg \"http request\", status 202, workflow_id w1 and weekly_savings 33.33", l)
+	}
+	if logging.Annotate(<-late, slog.String("workflow_id", "w2")) {
+		t.Error("Annotate after the request's line was written returned true: the attributes would be lost")
+	}
+}
