@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/codex-dominion/dominion/internal/config"
+	"github.com/codex-dominion/dominion/internal/gctune"
 )
 
 // Exit codes.
@@ -28,6 +29,7 @@ const (
 )
 
 func main() {
+	tuneGC(os.Getenv)
 	// The first SIGINT/SIGTERM cancels ctx: commands stop gracefully (a worker finishes or
 	// requeues its jobs, bench removes its queues). A second one kills the process at once,
 	// as the signal's default action. os.Interrupt and syscall.SIGTERM exist on every OS
@@ -44,6 +46,24 @@ func main() {
 	}
 	routeRedisClientLog(cfg.Logger(cfg.Redactor().Writer(os.Stderr), cfg.LogLevel))
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, cfg))
+}
+
+// The collector's tuning (internal/gctune) unless the environment sets GOGC: a heap goal of
+// at least heapFloor while the live heap is small, with a target of at most maxGCPercent. A
+// busy `dominion serve` keeps about 3 MB live; at Go's default target the collector ran some
+// 40 times a second (docs/BENCHMARKS.md, issue 14, session 13).
+const (
+	heapFloor    = 64 << 20
+	maxGCPercent = 400
+)
+
+// tuneGC starts the collector's tuning unless GOGC is set (getenv is os.Getenv); it returns
+// the tuner, or nil.
+func tuneGC(getenv func(string) string) *gctune.Tuner {
+	if getenv("GOGC") != "" {
+		return nil
+	}
+	return gctune.Start(heapFloor, maxGCPercent)
 }
 
 // app is what every command gets: the configuration, where to write, and the logger.

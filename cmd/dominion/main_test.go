@@ -203,3 +203,21 @@ func inProcessWorker(t *testing.T, cfg config.Config, args ...string) (stop func
 	t.Cleanup(func() { stop() })
 	return stop
 }
+
+// TestTuneGC checks that dominion tunes the collector unless GOGC is set, whose value then
+// means what Go says it does. (internal/gctune tests the tuning.)
+func TestTuneGC(t *testing.T) {
+	if tuneGC(func(k string) string {
+		if k == "GOGC" {
+			return "50"
+		}
+		return ""
+	}) != nil {
+		t.Error("with GOGC=50 set, dominion tuned the collector")
+	}
+	tu := tuneGC(func(string) string { return "" })
+	if tu == nil {
+		t.Fatal("without GOGC, dominion did not tune the collector")
+	}
+	tu.Stop()
+}
