@@ -29,7 +29,6 @@ const (
 )
 
 func main() {
-	tuneGC(os.Getenv)
 	// The first SIGINT/SIGTERM cancels ctx: commands stop gracefully (a worker finishes or
 	// requeues its jobs, bench removes its queues). A second one kills the process at once,
 	// as the signal's default action. os.Interrupt and syscall.SIGTERM exist on every OS
@@ -44,6 +43,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "dominion: configuration: %v\n", err)
 		os.Exit(exitUsage)
 	}
+	tuneGC(cfg)
 	routeRedisClientLog(cfg.Logger(cfg.Redactor().Writer(os.Stderr), cfg.LogLevel))
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, cfg))
 }
@@ -57,10 +57,9 @@ const (
 	maxGCPercent = 400
 )
 
-// tuneGC starts the collector's tuning unless GOGC is set (getenv is os.Getenv); it returns
-// the tuner, or nil.
-func tuneGC(getenv func(string) string) *gctune.Tuner {
-	if getenv("GOGC") != "" {
+// tuneGC starts the collector's tuning unless GOGC is set; it returns the tuner, or nil.
+func tuneGC(cfg config.Config) *gctune.Tuner {
+	if cfg.GOGC != "" {
 		return nil
 	}
 	return gctune.Start(heapFloor, maxGCPercent)

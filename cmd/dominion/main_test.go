@@ -207,15 +207,22 @@ func inProcessWorker(t *testing.T, cfg config.Config, args ...string) (stop func
 // TestTuneGC checks that dominion tunes the collector unless GOGC is set, whose value then
 // means what Go says it does. (internal/gctune tests the tuning.)
 func TestTuneGC(t *testing.T) {
-	if tuneGC(func(k string) string {
-		if k == "GOGC" {
-			return "50"
+	env := func(gogc string) config.Config {
+		cfg, err := config.Load(func(k string) string {
+			if k == config.EnvGOGC {
+				return gogc
+			}
+			return ""
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return ""
-	}) != nil {
+		return cfg
+	}
+	if tuneGC(env("50")) != nil {
 		t.Error("with GOGC=50 set, dominion tuned the collector")
 	}
-	tu := tuneGC(func(string) string { return "" })
+	tu := tuneGC(env(""))
 	if tu == nil {
 		t.Fatal("without GOGC, dominion did not tune the collector")
 	}

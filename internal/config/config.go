@@ -52,6 +52,8 @@ const (
 	EnvAllowedHosts      = "DOMINION_ALLOWED_HOSTS"
 	EnvLogFormat         = "DOMINION_LOG_FORMAT"
 	EnvMetricsAddr       = "DOMINION_METRICS_ADDR"
+	// Go's runtime reads GOGC; the configuration notes only whether it is set.
+	EnvGOGC = "GOGC"
 	// The OpenTelemetry variables that turn tracing on; internal/tracing reads the other
 	// OTEL_* variables (headers, timeouts, sampler, service name) as the SDK does.
 	EnvOTelTracesExporter = "OTEL_TRACES_EXPORTER"
@@ -89,6 +91,9 @@ type Config struct {
 	LogLevel slog.Level
 	// Lease is how long a worker's lease on a job lasts without a heartbeat.
 	Lease time.Duration
+	// GOGC is the environment's GOGC, which Go's runtime applies: when it is empty,
+	// cmd/dominion tunes the collector (internal/gctune).
+	GOGC string
 
 	// Addr is the listen address of `dominion serve` (DOMINION_ADDR, default
 	// "127.0.0.1:8080"); DashboardAddr that of `dominion dashboard` (DOMINION_DASHBOARD_ADDR,
@@ -236,6 +241,9 @@ func runtimeVars() []Var {
 		{Name: EnvLease, Default: DefaultLease.String(),
 			Usage: "how long a job stays leased without a worker heartbeat (a crashed worker's jobs run again after this)",
 			set:   setLease},
+		{Name: EnvGOGC, DefaultText: "tuned: a heap goal of 64 MB while the live heap is small (at most 400), Go's 100 from 32 MB live",
+			Usage: "Go's garbage collector target, as Go reads it (a percentage, or off); when set, dominion leaves the collector to it (docs/deploy.md)",
+			set:   trimmed(func(c *Config) *string { return &c.GOGC })},
 	}
 }
 

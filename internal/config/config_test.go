@@ -97,6 +97,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"DOMINION_HANDLERS": handlersFile(t), "DOMINION_QUEUES": queuesFile(t),
 		"DOMINION_LOG_FORMAT": "JSON", "DOMINION_METRICS_ADDR": " :9090 ", "OTEL_TRACES_EXPORTER": "otlp",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://otel:4318/v1/traces",
+		"GOGC": " 200 ",
 	}
 	if len(m) != len(Variables()) {
 		t.Fatalf("the test sets %d variables, Variables lists %d", len(m), len(Variables()))
@@ -119,7 +120,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		AllowInsecure: true, AllowedHosts: []string{"dominion.example.com", "10.0.0.5"},
 		HandlersFile: m["DOMINION_HANDLERS"], Handlers: c.Handlers,
 		QueuesFile: m["DOMINION_QUEUES"], QueueLimits: map[string]queue.QueueLimits{"q": {Queue: queue.Limit{Concurrency: 2}}},
-		LogFormat: "json", MetricsAddr: ":9090",
+		LogFormat: "json", MetricsAddr: ":9090", GOGC: "200",
 		Tracing: Tracing{Exporter: "otlp", Endpoint: "http://otel:4318", TracesEndpoint: "http://otel:4318/v1/traces"},
 	}
 	if c.Handlers == nil || len(c.Handlers.Endpoints) != 1 || c.Handlers.Endpoints[0].Type != "hook" {
