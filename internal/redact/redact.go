@@ -22,9 +22,14 @@ var (
 	// secretQueryParam matches a secret query parameter (password=, sslpassword=,
 	// sentinel_password=) and its value in a URL net/url cannot parse.
 	secretQueryParam = regexp.MustCompile(`(?i)([?&](?:ssl|sentinel_)?password=)([^&#]*)`)
-	// urlPassword matches the password of a URL's user info in free text:
-	// scheme://user:PASSWORD@host.
-	urlPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@`)
+	// urlPassword matches, in free text, a URL's scheme and user with its ':' (group 1) and
+	// what follows up to the first '@' (group 2): the password of scheme://user:PASSWORD@host,
+	// or the port and path of scheme://host:port/path@… (told apart by hidePassword).
+	urlPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)([^@\s]+)@`)
+	// portOrIPv6 matches what precedes the first '/' of group 2 of urlPassword when the URL
+	// names a host and port, not a user and password: digits (or none), or the end of an IPv6
+	// address and its port ("1]:8080").
+	portOrIPv6 = regexp.MustCompile(`^([0-9]*|[0-9A-Fa-f:.]*\](:[0-9]*)?)$`)
 )
 
 // URL returns a connection string with its secrets replaced, for logs and errors: the
@@ -90,7 +95,10 @@ func redactParsed(u *url.URL) string {
 	return u.String()
 }
 
-// Text replaces the password of every URL written in s (scheme://user:password@host).
+// Text replaces the password of every URL written in s (scheme://user:password@host),
+// also a password holding a '/' as typed (scheme://user:pa/ss@host), unless what precedes
+// that '/' reads as a port: digits, as in scheme://host:8080/path@… (so a password such as
+// "123/abc", written unescaped, stays).
 func Text(s string) string {
 	// Every log line comes here (Redactor.Writer), and few hold a URL: the regular
 	// expression, which tries a match at each byte, cost a request to the API a tenth of
@@ -98,7 +106,19 @@ func Text(s string) string {
 	if i := strings.Index(s, "://"); i < 0 || strings.IndexByte(s[i:], '@') < 0 {
 		return s
 	}
-	return urlPassword.ReplaceAllString(s, "${1}"+Placeholder+"@")
+	return urlPassword.ReplaceAllStringFunc(s, hidePassword)
+}
+
+// hidePassword returns match m of urlPassword with its password replaced; when m is a host's
+// port and path instead, m with the URLs written in that path redacted (as in
+// http://host:80/?next=redis://u:pw@h).
+func hidePassword(m string) string {
+	g := urlPassword.FindStringSubmatchIndex(m)
+	user, after := m[:g[3]], m[g[4]:g[5]]
+	if slash := strings.IndexByte(after, '/'); slash >= 0 && portOrIPv6.MatchString(after[:slash]) {
+		return user + Text(m[g[3]:])
+	}
+	return user + Placeholder + "@"
 }
 
 // Secrets returns the secrets a connection string holds, as written and decoded: the

@@ -140,3 +140,25 @@ func BenchmarkWriterLogLine(b *testing.B) {
 		})
 	}
 }
+
+// TestText checks Text on URLs in free text: each password hidden, also one with a '/' as
+// typed; a host's port and path with an '@' in it left as it is, and a URL inside that path
+// still redacted.
+func TestText(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want string }{
+		{"dial redis://u:pw@h:6379/0: refused", "dial redis://u:xxxxx@h:6379/0: refused"},
+		{"redis://:pa/ss@h:6379", "redis://:xxxxx@h:6379"},
+		{"connect postgres://app:a/b/c@db:5432/x failed", "connect postgres://app:xxxxx@db:5432/x failed"},
+		{"two: redis://a:1@h and redis://b:p/2@h", "two: redis://a:xxxxx@h and redis://b:xxxxx@h"},
+		{"see http://h:8080/users/@alice", "see http://h:8080/users/@alice"},
+		{"GET http://[::1]:8080/x@y", "GET http://[::1]:8080/x@y"},
+		{"GET http://h:80/?next=redis://u:pw@h2/0", "GET http://h:80/?next=redis://u:xxxxx@h2/0"},
+		{"no URL: a:b@c", "no URL: a:b@c"},
+		{"http://h/path", "http://h/path"},
+	} {
+		if got := Text(c.in); got != c.want {
+			t.Errorf("Text(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
