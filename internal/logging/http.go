@@ -21,9 +21,9 @@ const HeaderRequestID = "X-Request-ID"
 // query), status, size, duration and request id. The request id is the request's
 // X-Request-ID when it is a sane token, else a new one; it is returned in the response's
 // X-Request-ID. What the handlers add with Annotate (a workflow's id) follows. Nothing else
-// from the headers is logged, so a bearer token or a session
-// cookie never reaches the log. Health probes are logged at debug level, a 503 (a dependency
-// is down: logged once where it is noticed) and other answers at info, other 5xx at warn.
+// from the headers is logged, so a bearer token or a session cookie never reaches the log.
+// Health probes are logged at debug level, a 503 (a dependency is down: logged once where it
+// is noticed) and other answers at info, other 5xx at warn.
 //
 // A panic in next is logged with its stack and, when nothing was written yet, answered by
 // internalError (nil: a plain-text 500); http.ErrAbortHandler is passed on.
