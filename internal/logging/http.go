@@ -39,8 +39,13 @@ func Requests(log *slog.Logger, next http.Handler, internalError func(http.Respo
 		w.Header().Set(HeaderRequestID, reqID)
 		rec := httpx.NewRecorder(w)
 		ctx, note := withNote(r.Context())
+		given := r
 		r = r.WithContext(ctx)
 		defer func() {
+			// ServeMux sets the Pattern of the request it is given, which the middleware
+			// around this one reads after it returns (the metrics' route, the span's name):
+			// the pattern goes back to the request this handler was given.
+			given.Pattern = r.Pattern
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)

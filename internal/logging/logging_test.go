@@ -305,3 +305,28 @@ func TestAnnotate(t *testing.T) {
 		t.Error("Annotate after the request's line was written returned true: the attributes would be lost")
 	}
 }
+
+// TestRequestsKeepsPattern checks that middleware around Requests (the metrics, the trace)
+// reads, after it returns, the pattern that the ServeMux inside matched, as it does around a
+// ServeMux itself.
+func TestRequestsKeepsPattern(t *testing.T) {
+	t.Parallel()
+	log, _ := jsonLogger(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/chat", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) })
+	inner := logging.Requests(log, mux, nil)
+	patterns := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(w, r)
+		patterns <- r.Pattern
+	}))
+	t.Cleanup(srv.Close)
+	resp, err := http.Post(srv.URL+"/api/chat", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := <-patterns; got != "POST /api/chat" {
+		t.Errorf("the middleware around Requests read pattern %q, want the ServeMux's %q", got, "POST /api/chat")
+	}
+}
