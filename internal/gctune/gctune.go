@@ -13,16 +13,17 @@ const liveHeap = "/gc/heap/live:bytes"
 // A Tuner sets the collector's target after every cycle until Stop.
 type Tuner struct {
 	floor   uint64
-	max     int
+	most    int // the highest target
 	sample  []metrics.Sample
 	mu      sync.Mutex
 	percent int // the target it set last
 	stopped bool
 }
 
-// Start sets the collector's target now and after every cycle: Percent(live heap, floor, max).
-func Start(floor uint64, max int) *Tuner {
-	t := &Tuner{floor: floor, max: max, sample: []metrics.Sample{{Name: liveHeap}}}
+// Start sets the collector's target now and after every cycle: Percent(live heap, floor,
+// most).
+func Start(floor uint64, most int) *Tuner {
+	t := &Tuner{floor: floor, most: most, sample: []metrics.Sample{{Name: liveHeap}}}
 	debug.SetGCPercent(100)
 	t.percent = 100
 	t.tune()
@@ -30,13 +31,13 @@ func Start(floor uint64, max int) *Tuner {
 }
 
 // Percent returns the target that gives a heap goal of floor for a live heap of live bytes,
-// between 100 and max: max for a live heap of floor/(1+max/100) or less, 100 for floor/2 or
-// more (or before the first cycle has measured any).
-func Percent(live, floor uint64, max int) int {
+// between 100 and most: most for a live heap of floor/(1+most/100) or less, 100 for floor/2
+// or more (or before the first cycle has measured any).
+func Percent(live, floor uint64, most int) int {
 	if live == 0 || live >= floor/2 {
 		return 100
 	}
-	return min(int(floor*100/live)-100, max)
+	return min(int(floor*100/live)-100, most)
 }
 
 // Current returns the target the tuner set last.
@@ -67,7 +68,7 @@ func (t *Tuner) tune() {
 	if t.sample[0].Value.Kind() == metrics.KindUint64 {
 		live = t.sample[0].Value.Uint64()
 	}
-	if p := Percent(live, t.floor, t.max); p != t.percent {
+	if p := Percent(live, t.floor, t.most); p != t.percent {
 		debug.SetGCPercent(p)
 		t.percent = p
 	}

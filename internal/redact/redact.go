@@ -24,7 +24,7 @@ var (
 	secretQueryParam = regexp.MustCompile(`(?i)([?&](?:ssl|sentinel_)?password=)([^&#]*)`)
 	// urlPassword matches, in free text, a URL's scheme and user with its ':' (group 1) and
 	// what follows up to the first '@' (group 2): the password of scheme://user:PASSWORD@host,
-	// or the port and path of scheme://host:port/path@… (told apart by hidePassword).
+	// or the port and path of scheme://host:port/path@… (told apart by isPortAndPath).
 	urlPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)([^@\s]+)@`)
 	// portOrIPv6 matches what precedes the first '/' of group 2 of urlPassword when the URL
 	// names a host and port, not a user and password: digits (or none), or the end of an IPv6
@@ -106,19 +106,27 @@ func Text(s string) string {
 	if i := strings.Index(s, "://"); i < 0 || strings.IndexByte(s[i:], '@') < 0 {
 		return s
 	}
-	return urlPassword.ReplaceAllStringFunc(s, hidePassword)
+	var b strings.Builder
+	done := 0
+	for _, g := range urlPassword.FindAllStringSubmatchIndex(s, -1) {
+		b.WriteString(s[done:g[3]]) // up to the user's ':'
+		if after := s[g[4]:g[5]]; isPortAndPath(after) {
+			b.WriteString(Text(s[g[3]:g[1]])) // a URL written in the path
+		} else {
+			b.WriteString(Placeholder + "@")
+		}
+		done = g[1]
+	}
+	b.WriteString(s[done:])
+	return b.String()
 }
 
-// hidePassword returns match m of urlPassword with its password replaced; when m is a host's
-// port and path instead, m with the URLs written in that path redacted (as in
-// http://host:80/?next=redis://u:pw@h).
-func hidePassword(m string) string {
-	g := urlPassword.FindStringSubmatchIndex(m)
-	user, after := m[:g[3]], m[g[4]:g[5]]
-	if slash := strings.IndexByte(after, '/'); slash >= 0 && portOrIPv6.MatchString(after[:slash]) {
-		return user + Text(m[g[3]:])
-	}
-	return user + Placeholder + "@"
+// isPortAndPath reports whether after, what follows a URL's "scheme://x:" up to the first
+// '@', is a host's port and path rather than a password: what precedes its first '/' reads as
+// a port (portOrIPv6).
+func isPortAndPath(after string) bool {
+	slash := strings.IndexByte(after, '/')
+	return slash >= 0 && portOrIPv6.MatchString(after[:slash])
 }
 
 // Secrets returns the secrets a connection string holds, as written and decoded: the
