@@ -72,8 +72,13 @@ func watch(t *testing.T, url string) <-chan struct{} {
 	return out
 }
 
+// waitSamples waits for n samples sent after it is called: those the channel buffered
+// before (read while Redis was still up, say) are dropped first.
 func waitSamples(t *testing.T, samples <-chan struct{}, n int) {
 	t.Helper()
+	for len(samples) > 0 {
+		<-samples
+	}
 	for range n {
 		select {
 		case <-samples:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,6 +140,71 @@ func fetchFinish(b *testing.B, br *Broker, worker string) int {
 		b.Fatal(err)
 	}
 	return len(jobs)
+}
+
+// BenchmarkPhases enqueues b.N jobs, then leases them all, then completes them all, one call
+// at a time, in calls of 40 jobs (what a worker of concurrency 50 fetches and finishes at
+// once), and reports redis-server's CPU time per job in each phase: where a processed job's
+// cost in Redis goes, fetch against finish (docs/BENCHMARKS.md). Run against a redis-server
+// under callgrind whose pid is in the file $CALLGRIND_PIDFILE, it also has callgrind dump its
+// counts at the end of each phase, so that each dump holds one phase's instructions.
+func BenchmarkPhases(b *testing.B) {
+	br := benchBroker(b)
+	ctx := context.Background()
+	const batch = 40
+	mark := phaseMarker(b)
+	b.ResetTimer()
+	from := mark()
+	for chunk := range slices.Chunk(benchJobs("q", b.N), 1000) {
+		benchEnqueue(b, br, chunk)
+	}
+	enqueued := mark()
+	var leased []*queue.Job
+	for len(leased) < b.N {
+		jobs, err := br.Fetch(ctx, queue.FetchRequest{WorkerID: "w", Queues: []string{"q"}, Max: batch, Lease: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		leased = append(leased, jobs...)
+	}
+	fetched := mark()
+	now := time.Now()
+	for jobs := range slices.Chunk(leased, batch) {
+		outs := make([]queue.Outcome, len(jobs))
+		for i, j := range jobs {
+			outs[i] = queue.Outcome{JobID: j.ID, Queue: j.Queue, WorkerID: "w", Attempt: j.Attempt, State: queue.StateCompleted, FinishedAt: now}
+		}
+		if err := br.Finish(ctx, outs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	finished := mark()
+	b.StopTimer()
+	perJob := func(from, to float64) float64 { return (to - from) * 1e6 / float64(b.N) }
+	b.ReportMetric(perJob(from, enqueued), "enqueue-redis-µs/job")
+	b.ReportMetric(perJob(enqueued, fetched), "fetch-redis-µs/job")
+	b.ReportMetric(perJob(fetched, finished), "finish-redis-µs/job")
+}
+
+// phaseMarker returns a function that reads redis-server's CPU time so far, after asking
+// callgrind for a dump when $CALLGRIND_PIDFILE names the pid of the server under it.
+func phaseMarker(b *testing.B) func() float64 {
+	pid := ""
+	if f := os.Getenv("CALLGRIND_PIDFILE"); f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pid = strings.TrimSpace(string(data))
+	}
+	return func() float64 {
+		if pid != "" {
+			if out, err := exec.Command("callgrind_control", "--dump", pid).CombinedOutput(); err != nil {
+				b.Fatalf("callgrind_control --dump %s: %v: %s", pid, err, out)
+			}
+		}
+		return redisCPU(b)
+	}
 }
 
 // BenchmarkEnqueueToStart measures the time from the start of an Enqueue to the return of
