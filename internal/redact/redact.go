@@ -22,6 +22,9 @@ var (
 	// secretQueryParam matches a secret query parameter (password=, sslpassword=,
 	// sentinel_password=) and its value in a URL net/url cannot parse.
 	secretQueryParam = regexp.MustCompile(`(?i)([?&](?:ssl|sentinel_)?password=)([^&#]*)`)
+	// textSecretParam matches, in free text, a secret query parameter and its value, which
+	// ends where the URL does: at a space or a quote.
+	textSecretParam = regexp.MustCompile("(?i)([?&](?:ssl|sentinel_)?password=)([^&#\\s\"'`<>]*)")
 	// urlPassword matches, in free text, a URL's scheme and user with its ':' (group 1) and
 	// what follows up to the first '@' (group 2): the password of scheme://user:PASSWORD@host,
 	// or the port and path of scheme://host:port/path@… (told apart by isPortAndPath).
@@ -95,30 +98,75 @@ func redactParsed(u *url.URL) string {
 	return u.String()
 }
 
-// Text replaces the password of every URL written in s (scheme://user:password@host),
-// also a password holding a '/' as typed (scheme://user:pa/ss@host), unless what precedes
-// that '/' reads as a port: digits, as in scheme://host:8080/path@… (so a password such as
-// "123/abc", written unescaped, stays).
+// Text replaces the secrets of every URL written in s: the password of its user info
+// (scheme://user:password@host), also one holding a '/' or an '@' as typed
+// (scheme://user:pa/ss@host, scheme://user:p@ss@host), unless what precedes that '/' reads
+// as a port: digits, as in scheme://host:8080/path@… (so a password such as "123/abc",
+// written unescaped, stays); and the values of its password=, sslpassword= and
+// sentinel_password= query parameters, up to the next '&', '#', space or quote.
 func Text(s string) string {
 	// Every log line comes here (Redactor.Writer), and few hold a URL: the regular
-	// expression, which tries a match at each byte, cost a request to the API a tenth of
-	// its CPU. A password needs "://" and an '@' after it.
-	if i := strings.Index(s, "://"); i < 0 || strings.IndexByte(s[i:], '@') < 0 {
+	// expressions, which try a match at each byte, cost a request to the API a tenth of
+	// its CPU. Every secret here comes after a "://".
+	i := strings.Index(s, "://")
+	if i < 0 {
 		return s
 	}
+	if strings.IndexByte(s[i:], '@') >= 0 {
+		s = textPasswords(s)
+	}
+	if hasPasswordParam(s[i:]) {
+		s = textSecretParam.ReplaceAllString(s, "${1}"+Placeholder)
+	}
+	return s
+}
+
+// hasPasswordParam reports whether s holds "password=", in any case, without the copy that
+// strings.ToLower would make of every line holding a URL.
+func hasPasswordParam(s string) bool {
+	const name = "password"
+	for {
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 {
+			return false
+		}
+		if eq >= len(name) && strings.EqualFold(s[eq-len(name):eq], name) {
+			return true
+		}
+		s = s[eq+1:]
+	}
+}
+
+// textPasswords replaces the password of the user info of every URL written in s (Text).
+func textPasswords(s string) string {
 	var b strings.Builder
 	done := 0
 	for _, g := range urlPassword.FindAllStringSubmatchIndex(s, -1) {
+		if g[0] < done { // within the user info of the URL before, which had an '@' in it
+			continue
+		}
 		b.WriteString(s[done:g[3]]) // up to the user's ':'
 		if after := s[g[4]:g[5]]; isPortAndPath(after) {
 			b.WriteString(Text(s[g[3]:g[1]])) // a URL written in the path
-		} else {
-			b.WriteString(Placeholder + "@")
+			done = g[1]
+			continue
 		}
-		done = g[1]
+		b.WriteString(Placeholder + "@")
+		done = g[1] + lastAtInHost(s[g[1]:])
 	}
 	b.WriteString(s[done:])
 	return b.String()
+}
+
+// lastAtInHost returns the length of what rest, the text after a URL's first '@', holds up to
+// its last '@' before the URL's path, query, fragment or end (a space or a quote): a host has
+// no '@', so the user info, as net/url reads it, ends there (scheme://u:p@ss@host). 0 when
+// there is none.
+func lastAtInHost(rest string) int {
+	if end := strings.IndexAny(rest, "/?# \t\r\n\"'`<>"); end >= 0 {
+		rest = rest[:end]
+	}
+	return strings.LastIndexByte(rest, '@') + 1
 }
 
 // isPortAndPath reports whether after, what follows a URL's "scheme://x:" up to the first

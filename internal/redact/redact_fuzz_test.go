@@ -30,7 +30,7 @@ var secretParams = []string{"password", "sslpassword", "sentinel_password", "PAS
 // names, their secret written escaped (quoted) or as typed, amid any text: URL and a
 // Redactor of the string never show the secret, nor a Redactor the secret quoted alone
 // (escaped forms, whose secret the string states plainly); Text hides a URL's escaped
-// password in any text; the Redactor keeps the error chain; and text that is no connection
+// password and secret query parameters in any text; the Redactor keeps the error chain; and text that is no connection
 // string comes out of URL unchanged.
 func FuzzRedact(f *testing.F) {
 	for _, s := range []struct {
@@ -66,7 +66,7 @@ func FuzzRedact(f *testing.F) {
 		// Escaped, the string states its secret plainly, unless a later '@' ends the user info
 		// elsewhere (as in net/url): then the password is another.
 		checkRedacted(t, raw, secret, around, escaped && !strings.Contains(host+rest, "@"))
-		if form%numForms == formUserinfo && escaped {
+		if f := form % numForms; escaped && (f == formUserinfo || f == formQuery) {
 			if got := Text(around + raw + around); strings.Contains(got, pwMark) {
 				t.Fatalf("Text(%q) = %q shows the password", around+raw+around, got)
 			}

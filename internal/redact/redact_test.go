@@ -155,6 +155,14 @@ func TestText(t *testing.T) {
 		{"GET http://[::1]:8080/x@y", "GET http://[::1]:8080/x@y"},
 		{"GET http://h:80/?next=redis://u:pw@h2/0", "GET http://h:80/?next=redis://u:xxxxx@h2/0"},
 		{"no URL: a:b@c", "no URL: a:b@c"},
+		{"dial redis://u:p@ss@h:6379/0 failed", "dial redis://u:xxxxx@h:6379/0 failed"},
+		{`url="redis://:a@b@c@h" err=x@y`, `url="redis://:xxxxx@h" err=x@y`},
+		{"redis://u:pw@h/0 then mail a@b", "redis://u:xxxxx@h/0 then mail a@b"},
+		{"postgres://u@h/db?sslmode=disable&password=s3cret failed", "postgres://u@h/db?sslmode=disable&password=xxxxx failed"},
+		{"postgres://h/db?PASSWORD=a&SSLPassword=b#f", "postgres://h/db?PASSWORD=xxxxx&SSLPassword=xxxxx#f"},
+		{`"redis-sentinel://h1,h2/m?sentinel_password=s'p" x`, `"redis-sentinel://h1,h2/m?sentinel_password=xxxxx'p" x`},
+		{"see https://h/reset?password=&x=1", "see https://h/reset?password=xxxxx&x=1"},
+		{"password=abc without a URL", "password=abc without a URL"},
 		{"http://h/path", "http://h/path"},
 	} {
 		if got := Text(c.in); got != c.want {
