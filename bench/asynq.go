@@ -71,7 +71,7 @@ func (a *asynqSystem) fill(ctx context.Context, q string, n int) error {
 	return <-errs
 }
 
-func (a *asynqSystem) Process(ctx context.Context, n, concurrency int) (float64, error) {
+func (a *asynqSystem) Process(ctx context.Context, n, concurrency int, m *meter) (float64, error) {
 	if err := a.fill(ctx, "bench", n); err != nil {
 		return 0, err
 	}
@@ -85,6 +85,9 @@ func (a *asynqSystem) Process(ctx context.Context, n, concurrency int) (float64,
 		return nil
 	})
 	srv := a.server(concurrency)
+	if err := m.Start(ctx); err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	if err := srv.Start(mux); err != nil {
 		return 0, err
@@ -93,7 +96,11 @@ func (a *asynqSystem) Process(ctx context.Context, n, concurrency int) (float64,
 	if err := wait(ctx, done, 2*time.Minute); err != nil {
 		return 0, fmt.Errorf("processed %d of %d: %w", count.Load(), n, err)
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	elapsed := time.Since(start)
+	if err := m.Stop(ctx); err != nil {
+		return 0, err
+	}
+	return float64(n) / elapsed.Seconds(), nil
 }
 
 func (a *asynqSystem) Latency(ctx context.Context, samples, backlog int) (time.Duration, time.Duration, error) {

@@ -67,7 +67,7 @@ func (d *dominion) fill(ctx context.Context, q string, n int) error {
 	return nil
 }
 
-func (d *dominion) Process(ctx context.Context, n, concurrency int) (float64, error) {
+func (d *dominion) Process(ctx context.Context, n, concurrency int, m *meter) (float64, error) {
 	if err := d.fill(ctx, "bench", n); err != nil {
 		return 0, err
 	}
@@ -80,6 +80,9 @@ func (d *dominion) Process(ctx context.Context, n, concurrency int) (float64, er
 		}
 		return nil, nil
 	})
+	if err := m.Start(ctx); err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	stop := startWorker(ctx, w)
 	defer stop()
@@ -87,6 +90,9 @@ func (d *dominion) Process(ctx context.Context, n, concurrency int) (float64, er
 		return 0, fmt.Errorf("processed %d of %d: %w", count.Load(), n, err)
 	}
 	elapsed := time.Since(start)
+	if err := m.Stop(ctx); err != nil {
+		return 0, err
+	}
 	return float64(n) / elapsed.Seconds(), nil
 }
 

@@ -10,7 +10,10 @@
 // in odd runs, reversed in even ones), and the median is
 // reported, for each peer, with the ratio Dominion/peer (for latencies, peer/Dominion: how
 // many times lower Dominion's is), and so is the lowest ratio of one run, Dominion's and the
-// peer's measurements taken one after the other, with every run's figures.
+// peer's measurements taken one after the other, with every run's figures. For the process
+// phase of the Go systems it also reports the CPU each job cost, redis-server's and the
+// bench process's (the clients and workers), within the timed window (meter): on a shared
+// machine those move much less from run to run than the rates do.
 package main
 
 import (
@@ -38,7 +41,9 @@ type system interface {
 	Name() string
 	EnqueueSeq(ctx context.Context, n int) (perSec float64, err error)
 	EnqueueBatch(ctx context.Context, n int) (perSec float64, err error)
-	Process(ctx context.Context, n, concurrency int) (perSec float64, err error)
+	// Process times n jobs run by a worker of that concurrency from a full queue; a system
+	// that can calls m.Start and m.Stop at its timed window's ends (meter).
+	Process(ctx context.Context, n, concurrency int, m *meter) (perSec float64, err error)
 	// Latency measures pickup with backlog jobs waiting in another queue, which the
 	// worker does not serve.
 	Latency(ctx context.Context, samples, backlog int) (p50, p99 time.Duration, err error)
@@ -70,6 +75,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer stopRedis()
+	m := newMeter(addr)
+	defer m.Close()
 	systems, err := open(ctx, strings.Split(o.systems, ","), addr)
 	for _, s := range systems {
 		defer s.Close()
@@ -88,7 +95,7 @@ func run(ctx context.Context, o options) error {
 	for r := 1; r <= o.runs; r++ {
 		for _, s := range runOrder(systems, r) {
 			fmt.Fprintf(os.Stderr, "run %d/%d: %s\n", r, o.runs, s.Name())
-			if err := measure(ctx, s, o, record); err != nil {
+			if err := measure(ctx, s, o, m, record); err != nil {
 				return fmt.Errorf("%s: %w", s.Name(), err)
 			}
 		}
@@ -139,24 +146,30 @@ func open(ctx context.Context, names []string, addr string) ([]system, error) {
 	return systems, nil
 }
 
-func measure(ctx context.Context, s system, o options, record func(metric, sys string, v float64)) error {
+func measure(ctx context.Context, s system, o options, m *meter, record func(metric, sys string, v float64)) error {
+	process := fmt.Sprintf("process_c%d", o.concurrency)
 	steps := []struct {
 		metric string
 		fn     func() (float64, error)
 	}{
 		{"enqueue_seq", func() (float64, error) { return s.EnqueueSeq(ctx, o.seqJobs) }},
 		{"enqueue_batch", func() (float64, error) { return s.EnqueueBatch(ctx, o.jobs) }},
-		{fmt.Sprintf("process_c%d", o.concurrency), func() (float64, error) { return s.Process(ctx, o.jobs, o.concurrency) }},
+		{process, func() (float64, error) { return s.Process(ctx, o.jobs, o.concurrency, m) }},
 	}
 	for _, st := range steps {
 		if err := s.Reset(ctx); err != nil {
 			return err
 		}
+		m.reset()
 		v, err := st.fn()
 		if err != nil {
 			return fmt.Errorf("%s: %w", st.metric, err)
 		}
 		record(st.metric, s.Name(), v)
+	}
+	if redisUS, clientUS, ok := m.perJob(o.jobs); ok {
+		record(process+redisSuffix, s.Name(), redisUS)
+		record(process+clientSuffix, s.Name(), clientUS)
 	}
 	if err := s.Reset(ctx); err != nil {
 		return err
@@ -176,7 +189,8 @@ func report(results map[string]map[string][]float64, o options, peer string) {
 	for m := range results {
 		metrics = append(metrics, m)
 	}
-	order := []string{"enqueue_seq", "enqueue_batch", fmt.Sprintf("process_c%d", o.concurrency), "latency_p50", "latency_p99"}
+	process := fmt.Sprintf("process_c%d", o.concurrency)
+	order := []string{"enqueue_seq", "enqueue_batch", process, process + redisSuffix, process + clientSuffix, "latency_p50", "latency_p99"}
 	sort.Slice(metrics, func(i, j int) bool { return slices.Index(order, metrics[i]) < slices.Index(order, metrics[j]) })
 	fmt.Printf("\nDominion and %s: %d runs each, medians; jobs=%d seq-jobs=%d concurrency=%d latency-samples=%d backlog=%d\n\n",
 		peer, o.runs, o.jobs, o.seqJobs, o.concurrency, o.latencySamples, o.backlog)
@@ -185,10 +199,10 @@ func report(results map[string]map[string][]float64, o options, peer string) {
 	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
 	for _, m := range metrics {
 		ds, ps := results[m]["dominion"], results[m][peer]
-		lower := strings.HasPrefix(m, "latency") // lower is better: the ratio is peer/dominion
-		unit := "jobs/s"
-		if lower {
-			unit = "ms"
+		unit, lower := unitOf(m) // lower is better: the ratio is peer/dominion
+		if len(ds) == 0 || len(ps) == 0 {
+			fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| n/a\t| n/a\t| n/a\t| %s\t| not measured\t|\n", m, unit, num(median(ds)), nums(ds))
+			continue
 		}
 		fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %s\t| %.1f×\t| %.1f×\t| %s\t| %s\t|\n", m, unit, num(median(ds)), num(median(ps)),
 			ratio(median(ds), median(ps), lower), slices.Min(runRatios(ds, ps, lower)), nums(ds), nums(ps))
@@ -200,8 +214,27 @@ func report(results map[string]map[string][]float64, o options, peer string) {
 	case "bullmq":
 		fmt.Println("\nbullmq's enqueue_batch is Queue.addBulk in lists of 1,000; it runs in one Node.js process (one thread).")
 	}
-	fmt.Printf("For latencies the ratio is %s/dominion (how many times lower Dominion's is).\n", peer)
+	fmt.Printf("For latencies and CPU per job the ratio is %s/dominion (how many times lower Dominion's is).\n", peer)
+	fmt.Printf("%s%s and %s%s: CPU per job of the timed window, redis-server's and the clients' and workers' (this process's).\n",
+		process, redisSuffix, process, clientSuffix)
 	fmt.Println("A run is one measurement of each system, one after the other (in reverse order every other run); its ratio compares the two.")
+}
+
+// The metrics of the CPU that the process phase costs per job.
+const (
+	redisSuffix  = "_redis_cpu"
+	clientSuffix = "_client_cpu"
+)
+
+// unitOf returns the unit of metric m and whether lower is better.
+func unitOf(m string) (unit string, lower bool) {
+	switch {
+	case strings.HasPrefix(m, "latency"):
+		return "ms", true
+	case strings.HasSuffix(m, redisSuffix), strings.HasSuffix(m, clientSuffix):
+		return "µs/job", true
+	}
+	return "jobs/s", false
 }
 
 // ratio is how many times better d is than a: d/a, or a/d where lower is better.
