@@ -71,6 +71,9 @@ fi
 step "go vet"
 go vet ./...
 
+step "go vet of the bench/ module (side by side with Asynq; a module of its own), here and for windows"
+(cd bench && go vet ./... && GOOS=windows GOARCH=amd64 go vet ./...)
+
 step "the nosqlite build (the container image's binary: no embedded SQLite mode): go vet and go build"
 go vet -tags nosqlite ./...
 CGO_ENABLED=0 go build -tags nosqlite -o /dev/null ./cmd/dominion
