@@ -71,9 +71,6 @@ fi
 step "go vet"
 go vet ./...
 
-step "go vet of the bench/ module (side by side with Asynq; a module of its own), here and for windows"
-(cd bench && go vet ./... && GOOS=windows GOARCH=amd64 go vet ./...)
-
 step "the nosqlite build (the container image's binary: no embedded SQLite mode): go vet and go build"
 go vet -tags nosqlite ./...
 CGO_ENABLED=0 go build -tags nosqlite -o /dev/null ./cmd/dominion
@@ -112,8 +109,8 @@ if [ "$status" -ne 0 ]; then
 fi
 
 if [ -d bench ]; then
-	step "bench module (builds and vets; run it with: make bench-peers)"
-	(cd bench && go vet ./... && go build ./...)
+	step "bench module (builds and vets, also for windows; run it with: make bench-peers)"
+	(cd bench && go vet ./... && go build ./... && GOOS=windows GOARCH=amd64 go vet ./...)
 	if command -v node >/dev/null 2>&1; then node --check bench/bullmq/bench.mjs; fi # BullMQ's side
 fi
 
