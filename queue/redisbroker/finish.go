@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -141,7 +142,8 @@ func (b *Broker) Requeue(ctx context.Context, workerID string, jobs []*queue.Job
 }
 
 // Heartbeat extends the leases of the worker's jobs (one script call per queue it serves) and
-// stores its record, in one round trip. The record expires after workerTTL(lease).
+// stores its record, in one round trip. The record expires after workerTTL(lease); it is not
+// stored when the worker was removed after it started (RemoveWorker's tombstone).
 func (b *Broker) Heartbeat(ctx context.Context, w queue.WorkerInfo, lease time.Duration) ([]string, error) {
 	if lease <= 0 {
 		lease = defaultLease
@@ -158,7 +160,13 @@ func (b *Broker) Heartbeat(ctx context.Context, w queue.WorkerInfo, lease time.D
 			return nil, b.wrap(err, "heartbeat of worker %s", w.ID)
 		}
 	}
-	var calls []*evalCall
+	started := w.StartedAt
+	if started.IsZero() { // a caller of the broker's own that does not say: never refused
+		started = now
+	}
+	record := &evalCall{script: b.s.worker, keys: []string{b.keys.worker(w.ID)},
+		args: []any{info, workerTTL(lease).Milliseconds(), started.UnixMilli()}}
+	calls := []*evalCall{record}
 	if len(w.Jobs) > 0 {
 		for _, q := range queues {
 			if checkQueue(q) != nil {
@@ -174,13 +182,12 @@ func (b *Broker) Heartbeat(ctx context.Context, w queue.WorkerInfo, lease time.D
 	}
 	err = b.pipelined(ctx, calls, func(p redis.Pipeliner) {
 		p.ZAdd(ctx, b.keys.workers(), redis.Z{Score: float64(now.UnixMilli()), Member: w.ID})
-		p.Set(ctx, b.keys.worker(w.ID), info, workerTTL(lease))
 	})
 	if err != nil {
 		return nil, b.wrap(err, "heartbeat of worker %s", w.ID)
 	}
 	var cancel []string
-	for _, c := range calls {
+	for _, c := range calls[1:] {
 		ids, err := c.cmd.StringSlice()
 		if err != nil {
 			return nil, b.wrap(err, "heartbeat of worker %s", w.ID)
@@ -193,11 +200,13 @@ func (b *Broker) Heartbeat(ctx context.Context, w queue.WorkerInfo, lease time.D
 // workerTTL is how long a worker's record outlives its last heartbeat.
 func workerTTL(lease time.Duration) time.Duration { return max(3*lease, 5*time.Second) }
 
-// RemoveWorker deletes the worker's record.
+// RemoveWorker deletes the worker's record. A tombstone takes its place for tombstoneTTL,
+// so that a heartbeat the worker sent before, held up on its way, does not bring the record
+// back (lua/worker.lua).
 func (b *Broker) RemoveWorker(ctx context.Context, workerID string) error {
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRem(ctx, b.keys.workers(), workerID)
-		p.Del(ctx, b.keys.worker(workerID))
+		p.Set(ctx, b.keys.worker(workerID), tombstonePrefix+strconv.FormatInt(time.Now().UnixMilli(), 10), tombstoneTTL)
 		return nil
 	})
 	if err != nil {
@@ -205,6 +214,13 @@ func (b *Broker) RemoveWorker(ctx context.Context, workerID string) error {
 	}
 	return nil
 }
+
+// A removed worker's record is "gone:<Unix ms of the removal>" for tombstoneTTL: longer than
+// any heartbeat is held up in a Redis that hangs and comes back.
+const (
+	tombstonePrefix = "gone:"
+	tombstoneTTL    = 10 * time.Minute
+)
 
 // Workers returns the workers whose record has not expired, sorted by ID, and forgets the
 // others.
@@ -241,7 +257,7 @@ func (b *Broker) Workers(ctx context.Context) ([]queue.WorkerInfo, error) {
 	var gone []any
 	for i, v := range infos {
 		s, ok := v.(string)
-		if !ok {
+		if !ok || strings.HasPrefix(s, tombstonePrefix) {
 			gone = append(gone, ids[i])
 			continue
 		}

@@ -438,3 +438,54 @@ func mustCancel(t *testing.T, b *Broker, id string) queue.State {
 	}
 	return st
 }
+
+// TestRemovedWorkerStaysRemoved: a heartbeat that reaches Redis after its worker's removal
+// (sent before it, then held up in a Redis hang while the worker stopped) does not bring the
+// worker back; a worker started again with the same ID after the removal is listed at once,
+// and nothing warns of an unreadable record.
+func TestRemovedWorkerStaysRemoved(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t)
+	var logs testenv.LogBuffer
+	b.log = logs.Logger()
+	ctx := context.Background()
+	listed := func() []string {
+		t.Helper()
+		ws, err := b.Workers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, w := range ws {
+			ids = append(ids, w.ID)
+		}
+		return ids
+	}
+	heartbeat := func(info queue.WorkerInfo) {
+		t.Helper()
+		if _, err := b.Heartbeat(ctx, info, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := queue.WorkerInfo{ID: "w", Queues: []string{"q"}, StartedAt: time.Now().Add(-time.Second)}
+	heartbeat(first)
+	if got := listed(); !slices.Equal(got, []string{"w"}) {
+		t.Fatalf("after its heartbeat, workers = %v, want [w]", got)
+	}
+	if err := b.RemoveWorker(ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	heartbeat(first) // the late one
+	if got := listed(); len(got) != 0 {
+		t.Fatalf("a heartbeat sent before the removal brought the worker back: workers = %v", got)
+	}
+	again := first
+	again.StartedAt = time.Now()
+	heartbeat(again)
+	if got := listed(); !slices.Equal(got, []string{"w"}) {
+		t.Fatalf("a worker started again after its removal: workers = %v, want [w]", got)
+	}
+	if strings.Contains(logs.String(), "unreadable") {
+		t.Fatalf("the tombstone was read as a record:\n%s", logs.String())
+	}
+}

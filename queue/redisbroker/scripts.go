@@ -23,7 +23,7 @@ type scripts struct {
 	pause, resume, wake, progress, setLimits   *redis.Script
 	pending, listPending                       *redis.Script
 	enqueueGraph, openBatch, sealBatch         *redis.Script
-	schedule, history, unblock                 *redis.Script // need none of lib.lua
+	schedule, history, unblock, worker         *redis.Script // need none of lib.lua
 }
 
 func newScripts() *scripts {
@@ -38,7 +38,7 @@ func newScripts() *scripts {
 		pending: load("pending"), listPending: load("listpending"),
 		enqueueGraph: load("enqueuegraph"), openBatch: load("openbatch"), sealBatch: load("sealbatch"),
 		schedule: redis.NewScript(readLua("schedule")), history: redis.NewScript(readLua("history")),
-		unblock: redis.NewScript(readLua("unblock")),
+		unblock: redis.NewScript(readLua("unblock")), worker: redis.NewScript(readLua("worker")),
 	}
 }
 
