@@ -90,6 +90,8 @@ type Broker struct {
 	repl    replication
 	// orphans are the tokens of fetches that failed after they may have run (resend.go).
 	orphans orphanFetches
+	// heartbeats are those that may still reach Redis, per worker (heartbeats.go).
+	heartbeats unsettledHeartbeats
 	// cluster is set on a Redis Cluster: calls that span queues (a fetch from several
 	// queues, its wait, an event stream) are made one queue at a time, as each queue's keys
 	// live in one hash slot of their own.

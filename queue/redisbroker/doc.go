@@ -147,8 +147,8 @@
 //	p:queues             SET    names of the queues that have had a job
 //	p:workers            ZSET   worker ID → last heartbeat (ms)
 //	p:worker:<id>        STRING the worker's record (JSON), expiring 3 leases after its
-//	                            last heartbeat; once removed, "gone:<ms>" for 10 minutes, so
-//	                            that a heartbeat held up on its way does not revive it
+//	                            last heartbeat; removed while a heartbeat may still be on its
+//	                            way, "gone:<ms>" for 10 minutes, so that it does not revive it
 //	p:schedules          HASH   schedule name → state JSON (queue.ScheduleStore, schedules.go)
 //	p:unblock:<tok>      LIST   pushed to by a canceled Fetch to end the BLPOP of its call (and
 //	                            tell the fetch script after it to lease nothing)

@@ -144,7 +144,9 @@ func (b *Broker) Requeue(ctx context.Context, workerID string, jobs []*queue.Job
 // Heartbeat extends the leases of the worker's jobs (one script call per queue it serves) and
 // stores its record, in one round trip. The record expires after workerTTL(lease); it is not
 // stored when the worker was removed after it started (RemoveWorker's tombstone).
-func (b *Broker) Heartbeat(ctx context.Context, w queue.WorkerInfo, lease time.Duration) ([]string, error) {
+func (b *Broker) Heartbeat(ctx context.Context, w queue.WorkerInfo, lease time.Duration) (cancel []string, err error) {
+	b.heartbeats.sent(w.ID)
+	defer func() { b.heartbeats.ended(w.ID, err) }()
 	if lease <= 0 {
 		lease = defaultLease
 	}
@@ -186,7 +188,6 @@ func (b *Broker) Heartbeat(ctx context.Context, w queue.WorkerInfo, lease time.D
 	if err != nil {
 		return nil, b.wrap(err, "heartbeat of worker %s", w.ID)
 	}
-	var cancel []string
 	for _, c := range calls[1:] {
 		ids, err := c.cmd.StringSlice()
 		if err != nil {
@@ -200,13 +201,19 @@ func (b *Broker) Heartbeat(ctx context.Context, w queue.WorkerInfo, lease time.D
 // workerTTL is how long a worker's record outlives its last heartbeat.
 func workerTTL(lease time.Duration) time.Duration { return max(3*lease, 5*time.Second) }
 
-// RemoveWorker deletes the worker's record. A tombstone takes its place for tombstoneTTL,
-// so that a heartbeat the worker sent before, held up on its way, does not bring the record
-// back (lua/worker.lua).
+// RemoveWorker deletes the worker's record. When a heartbeat this broker sent for it may
+// still reach Redis (in flight, or failed without an answer), a tombstone takes the record's
+// place for tombstoneTTL, so that the heartbeat, arriving late, does not list the worker again
+// (lua/worker.lua).
 func (b *Broker) RemoveWorker(ctx context.Context, workerID string) error {
+	unsettled := b.heartbeats.forget(workerID)
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRem(ctx, b.keys.workers(), workerID)
-		p.Set(ctx, b.keys.worker(workerID), tombstonePrefix+strconv.FormatInt(time.Now().UnixMilli(), 10), tombstoneTTL)
+		if unsettled {
+			p.Set(ctx, b.keys.worker(workerID), tombstonePrefix+strconv.FormatInt(time.Now().UnixMilli(), 10), tombstoneTTL)
+		} else {
+			p.Del(ctx, b.keys.worker(workerID))
+		}
 		return nil
 	})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
@@ -439,53 +441,95 @@ func mustCancel(t *testing.T, b *Broker, id string) queue.State {
 	return st
 }
 
-// TestRemovedWorkerStaysRemoved: a heartbeat that reaches Redis after its worker's removal
-// (sent before it, then held up in a Redis hang while the worker stopped) does not bring the
-// worker back; a worker started again with the same ID after the removal is listed at once,
-// and nothing warns of an unreadable record.
+// TestRemovedWorkerStaysRemoved stops a worker while its heartbeat is held up on its way (a
+// proxy holds Redis's replies: the heartbeat ran, its answer has not come): the removal
+// leaves a tombstone, so that a heartbeat sent before the removal and reaching Redis after it
+// does not list the worker again, while a worker started again with the same ID is listed at
+// once. A worker removed with no heartbeat on its way leaves no key behind.
 func TestRemovedWorkerStaysRemoved(t *testing.T) {
 	t.Parallel()
-	b := newBroker(t)
-	var logs testenv.LogBuffer
-	b.log = logs.Logger()
-	ctx := context.Background()
-	listed := func() []string {
-		t.Helper()
-		ws, err := b.Workers(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, w := range ws {
-			ids = append(ids, w.ID)
-		}
-		return ids
-	}
-	heartbeat := func(info queue.WorkerInfo) {
-		t.Helper()
-		if _, err := b.Heartbeat(ctx, info, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
-	first := queue.WorkerInfo{ID: "w", Queues: []string{"q"}, StartedAt: time.Now().Add(-time.Second)}
-	heartbeat(first)
-	if got := listed(); !slices.Equal(got, []string{"w"}) {
-		t.Fatalf("after its heartbeat, workers = %v, want [w]", got)
-	}
-	if err := b.RemoveWorker(ctx, "w"); err != nil {
+	r := testenv.StartRedis(t)
+	p := testenv.StartProxy(t, r.Addr())
+	prefix := testPrefix(t)
+	// While the proxy holds the replies, the removal's call first waits out one read timeout
+	// of go-redis's (a connection it checks): a short one keeps the test short.
+	b, err := Open(context.Background(), "redis://"+p.Addr(), Options{Prefix: prefix, ReadTimeout: 1200 * time.Millisecond})
+	if err != nil {
 		t.Fatal(err)
 	}
-	heartbeat(first) // the late one
-	if got := listed(); len(got) != 0 {
+	t.Cleanup(func() { _ = b.Close() })
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	direct := New(rc, Options{Prefix: prefix}) // around the proxy
+	var logs testenv.LogBuffer
+	direct.log = logs.Logger()
+	ctx := context.Background()
+
+	first := queue.WorkerInfo{ID: "w", Queues: []string{"q"}, StartedAt: time.Now().Add(-time.Second)}
+	heartbeat(t, b, first)
+	release := p.HoldReplies()
+	held := make(chan error, 1)
+	go func() { _, err := b.Heartbeat(ctx, first, time.Minute); held <- err }()
+	testenv.Until(t, 10*time.Second, "the heartbeat to be on its way", func() bool { return unsettled(b, "w") })
+	removed := make(chan error, 1)
+	go func() { removed <- b.RemoveWorker(ctx, "w") }()
+	testenv.Until(t, 10*time.Second, "the tombstone", func() bool {
+		v, _ := rc.Get(ctx, direct.keys.worker("w")).Result()
+		return strings.HasPrefix(v, tombstonePrefix)
+	})
+	release()
+	for _, c := range []chan error{held, removed} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	heartbeat(t, direct, first) // sent before the removal, arriving after it
+	if got := workerIDs(t, direct); len(got) != 0 {
 		t.Fatalf("a heartbeat sent before the removal brought the worker back: workers = %v", got)
 	}
 	again := first
 	again.StartedAt = time.Now()
-	heartbeat(again)
-	if got := listed(); !slices.Equal(got, []string{"w"}) {
+	heartbeat(t, direct, again)
+	if got := workerIDs(t, direct); !slices.Equal(got, []string{"w"}) {
 		t.Fatalf("a worker started again after its removal: workers = %v, want [w]", got)
 	}
 	if strings.Contains(logs.String(), "unreadable") {
 		t.Fatalf("the tombstone was read as a record:\n%s", logs.String())
 	}
+
+	// Stopped cleanly, no heartbeat on its way: nothing left.
+	if err := direct.RemoveWorker(ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	if n := rc.Exists(ctx, direct.keys.worker("w")).Val(); n != 0 {
+		t.Fatalf("a worker removed with no heartbeat on its way left its key behind")
+	}
+}
+
+// unsettled reports whether b has a heartbeat of worker id that may still reach Redis.
+func unsettled(b *Broker, id string) bool {
+	b.heartbeats.mu.Lock()
+	defer b.heartbeats.mu.Unlock()
+	return b.heartbeats.m[id] > 0
+}
+
+func heartbeat(t *testing.T, b *Broker, info queue.WorkerInfo) {
+	t.Helper()
+	if _, err := b.Heartbeat(context.Background(), info, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func workerIDs(t *testing.T, b *Broker) []string {
+	t.Helper()
+	ws, err := b.Workers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, w := range ws {
+		ids = append(ids, w.ID)
+	}
+	return ids
 }
