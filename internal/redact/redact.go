@@ -16,15 +16,22 @@ const Placeholder = "xxxxx"
 // appears by chance.
 const minSecret = 4
 
+// secretParamName matches the start of a secret query parameter of a URL, '?' or '&' and its
+// name and '=' (password=, sslpassword=, sentinel_password=: isSecretParam's names).
+const secretParamName = `(?i)([?&](?:ssl|sentinel_)?password=)`
+
+// urlEnd are the bytes that end a URL written in free text: white space and quotes.
+const urlEnd = " \t\r\n\f\"'`<>"
+
 var (
 	// keywordValue matches the start of libpq's keyword/value form ("host=db user=…").
 	keywordValue = regexp.MustCompile(`^[A-Za-z_]+\s*=`)
 	// secretQueryParam matches a secret query parameter (password=, sslpassword=,
 	// sentinel_password=) and its value in a URL net/url cannot parse.
-	secretQueryParam = regexp.MustCompile(`(?i)([?&](?:ssl|sentinel_)?password=)([^&#]*)`)
+	secretQueryParam = regexp.MustCompile(secretParamName + `([^&#]*)`)
 	// textSecretParam matches, in free text, a secret query parameter and its value, which
 	// ends where the URL does: at a space or a quote.
-	textSecretParam = regexp.MustCompile("(?i)([?&](?:ssl|sentinel_)?password=)([^&#\\s\"'`<>]*)")
+	textSecretParam = regexp.MustCompile(secretParamName + `([^&#` + regexp.QuoteMeta(urlEnd) + `]*)`)
 	// urlPassword matches, in free text, a URL's scheme and user with its ':' (group 1) and
 	// what follows up to the first '@' (group 2): the password of scheme://user:PASSWORD@host,
 	// or the port and path of scheme://host:port/path@… (told apart by isPortAndPath).
@@ -163,7 +170,7 @@ func textPasswords(s string) string {
 // no '@', so the user info, as net/url reads it, ends there (scheme://u:p@ss@host). 0 when
 // there is none.
 func lastAtInHost(rest string) int {
-	if end := strings.IndexAny(rest, "/?# \t\r\n\"'`<>"); end >= 0 {
+	if end := strings.IndexAny(rest, "/?#"+urlEnd); end >= 0 {
 		rest = rest[:end]
 	}
 	return strings.LastIndexByte(rest, '@') + 1
