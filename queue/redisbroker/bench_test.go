@@ -131,12 +131,7 @@ func fetchFinish(b *testing.B, br *Broker, worker string) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	outs := make([]queue.Outcome, len(jobs))
-	now := time.Now()
-	for i, j := range jobs {
-		outs[i] = queue.Outcome{JobID: j.ID, Queue: j.Queue, WorkerID: worker, Attempt: j.Attempt, State: queue.StateCompleted, FinishedAt: now}
-	}
-	if err := br.Finish(ctx, outs); err != nil {
+	if err := br.Finish(ctx, allCompleted(jobs)); err != nil {
 		b.Fatal(err)
 	}
 	return len(jobs)
@@ -168,13 +163,8 @@ func BenchmarkPhases(b *testing.B) {
 		leased = append(leased, jobs...)
 	}
 	fetched := mark()
-	now := time.Now()
 	for jobs := range slices.Chunk(leased, batch) {
-		outs := make([]queue.Outcome, len(jobs))
-		for i, j := range jobs {
-			outs[i] = queue.Outcome{JobID: j.ID, Queue: j.Queue, WorkerID: "w", Attempt: j.Attempt, State: queue.StateCompleted, FinishedAt: now}
-		}
-		if err := br.Finish(ctx, outs); err != nil {
+		if err := br.Finish(ctx, allCompleted(jobs)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -205,6 +195,15 @@ func phaseMarker(b *testing.B) func() float64 {
 		}
 		return redisCPU(b)
 	}
+}
+
+// allCompleted returns the outcomes of leased jobs, each completed (main_test.go's completed).
+func allCompleted(jobs []*queue.Job) []queue.Outcome {
+	outs := make([]queue.Outcome, len(jobs))
+	for i, j := range jobs {
+		outs[i] = completed(j, "")
+	}
+	return outs
 }
 
 // BenchmarkEnqueueToStart measures the time from the start of an Enqueue to the return of
