@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,24 +50,22 @@ func (a *asynqSystem) EnqueueBatch(ctx context.Context, n int) (float64, error) 
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
+// EnqueueConcurrent: Client.EnqueueContext from callers goroutines (what its EnqueueBatch
+// does with 50).
+func (a *asynqSystem) EnqueueConcurrent(ctx context.Context, n, callers int) (float64, error) {
+	start := time.Now()
+	err := concurrently(n, callers, func() error {
+		_, err := a.client.EnqueueContext(ctx, asynq.NewTask("noop", nil), asynq.Queue("bench"))
+		return err
+	})
+	return float64(n) / time.Since(start).Seconds(), err
+}
+
 func (a *asynqSystem) fill(ctx context.Context, q string, n int) error {
-	const goroutines = 50
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, goroutines)
-	for range goroutines {
-		wg.Go(func() {
-			for next.Add(1) <= int64(n) {
-				if _, err := a.client.EnqueueContext(ctx, asynq.NewTask("noop", nil), asynq.Queue(q)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return concurrently(n, 50, func() error {
+		_, err := a.client.EnqueueContext(ctx, asynq.NewTask("noop", nil), asynq.Queue(q))
+		return err
+	})
 }
 
 func (a *asynqSystem) Process(ctx context.Context, n, concurrency int, m *meter) (float64, error) {

@@ -61,6 +61,12 @@ func (m *bullmqSystem) EnqueueBatch(ctx context.Context, n int) (float64, error)
 	return r.Value, m.step(ctx, &r, "enqueue_batch", n)
 }
 
+// EnqueueConcurrent: Queue.add with callers calls on their way at once, in one Node.js process.
+func (m *bullmqSystem) EnqueueConcurrent(ctx context.Context, n, callers int) (float64, error) {
+	var r struct{ Value float64 }
+	return r.Value, m.step(ctx, &r, "enqueue_concurrent", n, callers)
+}
+
 // Process: bench.mjs fills the queue and times the worker in one Node.js process, so its
 // CPU per job is not measured (the meter stays unread).
 func (m *bullmqSystem) Process(ctx context.Context, n, concurrency int, _ *meter) (float64, error) {

@@ -45,6 +45,17 @@ func (d *dominion) EnqueueSeq(ctx context.Context, n int) (float64, error) {
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
+// EnqueueConcurrent: Client.Enqueue from callers goroutines, one job per call; the broker
+// gathers the calls that wait at the same time into one pipeline.
+func (d *dominion) EnqueueConcurrent(ctx context.Context, n, callers int) (float64, error) {
+	start := time.Now()
+	err := concurrently(n, callers, func() error {
+		_, err := d.client.Enqueue(ctx, "noop", nil, queue.OnQueue("bench"))
+		return err
+	})
+	return float64(n) / time.Since(start).Seconds(), err
+}
+
 func (d *dominion) EnqueueBatch(ctx context.Context, n int) (float64, error) {
 	start := time.Now()
 	if err := d.fill(ctx, "bench", n); err != nil {

@@ -41,6 +41,9 @@ type system interface {
 	Name() string
 	EnqueueSeq(ctx context.Context, n int) (perSec float64, err error)
 	EnqueueBatch(ctx context.Context, n int) (perSec float64, err error)
+	// EnqueueConcurrent enqueues n jobs one per call from that many callers at once, as an
+	// API server does with its requests.
+	EnqueueConcurrent(ctx context.Context, n, callers int) (perSec float64, err error)
 	// Process times n jobs run by a worker of that concurrency from a full queue; a system
 	// that can calls m.Start and m.Stop at its timed window's ends (meter).
 	Process(ctx context.Context, n, concurrency int, m *meter) (perSec float64, err error)
@@ -148,12 +151,14 @@ func open(ctx context.Context, names []string, addr string) ([]system, error) {
 
 func measure(ctx context.Context, s system, o options, m *meter, record func(metric, sys string, v float64)) error {
 	process := fmt.Sprintf("process_c%d", o.concurrency)
+	enqueueC := fmt.Sprintf("enqueue_c%d", o.concurrency)
 	steps := []struct {
 		metric string
 		fn     func() (float64, error)
 	}{
 		{"enqueue_seq", func() (float64, error) { return s.EnqueueSeq(ctx, o.seqJobs) }},
 		{"enqueue_batch", func() (float64, error) { return s.EnqueueBatch(ctx, o.jobs) }},
+		{enqueueC, func() (float64, error) { return s.EnqueueConcurrent(ctx, o.seqJobs*4, o.concurrency) }},
 		{process, func() (float64, error) { return s.Process(ctx, o.jobs, o.concurrency, m) }},
 	}
 	for _, st := range steps {
@@ -190,7 +195,7 @@ func report(results map[string]map[string][]float64, o options, peer string) {
 		metrics = append(metrics, m)
 	}
 	process := fmt.Sprintf("process_c%d", o.concurrency)
-	order := []string{"enqueue_seq", "enqueue_batch", process, process + redisSuffix, process + clientSuffix, "latency_p50", "latency_p99"}
+	order := []string{"enqueue_seq", "enqueue_batch", fmt.Sprintf("enqueue_c%d", o.concurrency), process, process + redisSuffix, process + clientSuffix, "latency_p50", "latency_p99"}
 	sort.Slice(metrics, func(i, j int) bool { return slices.Index(order, metrics[i]) < slices.Index(order, metrics[j]) })
 	fmt.Printf("\nDominion and %s: %d runs each, medians; jobs=%d seq-jobs=%d concurrency=%d latency-samples=%d backlog=%d\n\n",
 		peer, o.runs, o.jobs, o.seqJobs, o.concurrency, o.latencySamples, o.backlog)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -81,4 +83,24 @@ func waitRedis(ctx context.Context, addr string) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// concurrently calls fn n times in all from callers goroutines, and returns the first error.
+func concurrently(n, callers int, fn func() error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for range callers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				if err := fn(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }

@@ -4,7 +4,8 @@
 //
 // on a redis-server the Go side has flushed, and reads one JSON line from stdout. Steps, as
 // the Go systems measure them: enqueue_seq (Queue.add, one at a time), enqueue_batch
-// (Queue.addBulk, lists of 1,000, one after the other), process (n jobs added beforehand, one
+// (Queue.addBulk, lists of 1,000, one after the other), enqueue_concurrent (Queue.add, the
+// concurrency argument's calls on their way at once), process (n jobs added beforehand, one
 // Worker with the given concurrency; the rate up to the n-th handler call), latency (n jobs
 // added 2 ms apart, a worker of concurrency 10, the concurrency argument's jobs waiting in
 // another queue; the 50th and 99th percentiles of add-to-handler time). Everything runs with
@@ -43,6 +44,20 @@ async function enqueueBatch() {
   await q.waitUntilReady();
   const start = now();
   await fill(q, n);
+  const perSec = n / ((now() - start) / 1000);
+  await q.close();
+  return { value: perSec };
+}
+
+// enqueueConcurrent adds n jobs with Queue.add, c calls on their way at once.
+async function enqueueConcurrent(c) {
+  const q = new Queue('bench', { connection });
+  await q.waitUntilReady();
+  let next = 0;
+  const start = now();
+  await Promise.all(Array.from({ length: c }, async () => {
+    while (next++ < n) await q.add('noop', {});
+  }));
   const perSec = n / ((now() - start) / 1000);
   await q.close();
   return { value: perSec };
@@ -96,11 +111,12 @@ async function latency(backlog) {
 const steps = {
   enqueue_seq: enqueueSeq,
   enqueue_batch: enqueueBatch,
+  enqueue_concurrent: () => enqueueConcurrent(Number(cArg)),
   process: () => processJobs(Number(cArg)),
   latency: () => latency(Number(cArg)),
 };
 if (!steps[step] || !(Number(port) > 0) || !(n > 0)) {
-  console.error('usage: node bench.mjs enqueue_seq|enqueue_batch|process|latency <host:port> <n> [<concurrency or backlog>]');
+  console.error('usage: node bench.mjs enqueue_seq|enqueue_batch|enqueue_concurrent|process|latency <host:port> <n> [<concurrency or backlog>]');
   process.exit(2);
 }
 console.log(JSON.stringify(await steps[step]()));

@@ -103,6 +103,8 @@ type Broker struct {
 	// registered remembers when this broker last added each queue to the set of queues,
 	// so that a single Enqueue is one script call, not a script and an SADD.
 	registered sync.Map // queue name → time.Time
+	// gather holds the small enqueues waiting to share a pipeline (gather.go).
+	gather gatherer
 	// background counts the work a Fetch left running when its caller gave up: giving back
 	// what a canceled wait leased, or the wake-up token it took. Close waits for it.
 	background sync.WaitGroup

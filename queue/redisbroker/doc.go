@@ -9,6 +9,8 @@
 // Lua script (lua/*.lua, embedded, run with EVALSHA and EVAL when the server does not know
 // it), so a transition is atomic and counts never drift. Batches are cheap: an Enqueue of many
 // jobs is one script call per chunk of 500 jobs, all pipelined; Finish is one call per queue.
+// Small Enqueue calls made at the same time (an API server's requests) share one pipeline
+// (gather.go): each gets its own answer, and a caller alone is sent at once.
 // Each script carries only the definitions of lua/lib.lua it uses (scripts.go's withLib):
 // Redis builds every definition of a script on each call, and all of lib.lua cost a single
 // job's enqueue a third of its script time.

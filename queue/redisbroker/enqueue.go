@@ -18,17 +18,26 @@ import (
 const enqueueChunk = 500
 
 // Enqueue stores new jobs: one script call per chunk of jobs of a queue, all chunks and the
-// registration of their queues in one pipeline.
+// registration of their queues in one pipeline. A few jobs without parents or batch share the
+// pipeline of the Enqueue calls made at the same time (gather.go).
 func (b *Broker) Enqueue(ctx context.Context, jobs []*queue.Job) ([]error, error) {
-	errs := make([]error, len(jobs))
 	if len(jobs) == 0 {
-		return errs, nil
+		return []error{}, nil
 	}
 	for i, j := range jobs {
 		if err := checkJob(j); err != nil {
 			return nil, fmt.Errorf("redisbroker: enqueue: job %d (%s): %w", i, j.ID, err)
 		}
 	}
+	if gatherable(jobs) {
+		return b.enqueueGathered(ctx, jobs)
+	}
+	return b.enqueueNow(ctx, jobs)
+}
+
+// enqueueNow stores jobs, checked (checkJob), in one pipeline of its own.
+func (b *Broker) enqueueNow(ctx context.Context, jobs []*queue.Job) ([]error, error) {
+	errs := make([]error, len(jobs))
 	repeats(jobs, errs)
 	plain, graph := splitGraph(jobs, errs)
 	order, byQueue := groupByQueue(len(plain), func(i int) string { return jobs[plain[i]].Queue })

@@ -155,21 +155,22 @@ func measureIdle(b *testing.B, br *Broker, span time.Duration) cost {
 
 // redisInfo returns the value of field in INFO section of the test server.
 func redisInfo(b *testing.B, section, field string) string {
-	v, ok := lookupInfo(b, section, field)
+	v, ok := lookupInfo(b, server.Addr(), section, field)
 	if !ok {
 		b.Fatalf("no %s in INFO %s", field, section)
 	}
 	return v
 }
 
-// lookupInfo returns the value of field in INFO section of the test server, and whether the
-// section has it.
-func lookupInfo(b *testing.B, section, field string) (string, bool) {
-	c := redis.NewClient(&redis.Options{Addr: server.Addr()})
+// lookupInfo returns the value of field in INFO section of the server at addr, and whether
+// the section has it.
+func lookupInfo(t testing.TB, addr, section, field string) (string, bool) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	info, err := c.Info(context.Background(), section).Result()
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	for line := range strings.SplitSeq(info, "\r\n") {
 		if v, ok := strings.CutPrefix(line, field+":"); ok {

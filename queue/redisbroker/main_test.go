@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -210,4 +211,40 @@ func scanAll(t testing.TB, c *redis.Client, pattern string) []string {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// warm has n connections of each of rc's pools (go-redis keeps one for pipelines) in use at
+// once, each blocked in a BLPOP until the server's own client (at addr) pushes to its list,
+// and then back in their pool, their handshakes done.
+func warm(t *testing.T, rc *redis.Client, addr string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	direct := redis.NewClient(&redis.Options{Addr: addr})
+	defer direct.Close()
+	errs := make(chan error, 2*n)
+	for i := range n {
+		go func() { errs <- rc.BLPop(ctx, 0, "warm:"+strconv.Itoa(i)).Err() }()
+		go func() {
+			_, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+				return p.BLPop(ctx, 0, "warm:"+strconv.Itoa(n+i)).Err()
+			})
+			errs <- err
+		}()
+	}
+	testenv.Until(t, 10*time.Second, "the warming BLPOPs to block", func() bool { return blockedClients(t, addr) >= 2*n })
+	for i := range 2 * n {
+		direct.RPush(ctx, "warm:"+strconv.Itoa(i), "1")
+	}
+	for range 2 * n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// blockedClients is the number of clients blocked in a command on the server at addr.
+func blockedClients(t testing.TB, addr string) int {
+	v, _ := lookupInfo(t, addr, "clients", "blocked_clients")
+	n, _ := strconv.Atoi(v)
+	return n
 }
