@@ -13,6 +13,10 @@
 # round, binary, accepted/s (2xx answers; any other answer or socket error is printed as a
 # failure), p99 ms, server CPU seconds. Needs wrk (Debian's package wrk) and Linux's /proc.
 #
+# BENCH_PATH and BENCH_BODY post another request instead (e.g. BENCH_PATH=/api/jobs
+# BENCH_BODY='{"type":"noop","queue":"bench"}'); REDIS_URL, when set, reaches the server, whose
+# queue is then on that Redis (docs/BENCHMARKS.md, "Issue 14, session 15").
+#
 # SERVER_CPUS and CLIENT_CPUS (taskset lists, e.g. 1 and 0) pin the server and wrk to CPUs of
 # their own, so that the client never takes CPU the server would use: on a machine of two
 # cores, wrk otherwise takes what a faster server gives back, and the accepted rate rises
@@ -26,10 +30,10 @@ command -v wrk >/dev/null || { echo "bench-chat-wrk: wrk is not installed (apt-g
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat >"$work/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[{"agent_id": "agent_jermaine_super_action", "mode": "execute", "context": {"workflow_type": "customer_followup", "calculator_inputs": {"tasks_per_week": 20, "time_per_task_minutes": 5, "hourly_wage": 25, "automation_percent": 80}}}]]
+path=${BENCH_PATH:-/api/chat}
+body=${BENCH_BODY:-'{"agent_id": "agent_jermaine_super_action", "mode": "execute", "context": {"workflow_type": "customer_followup", "calculator_inputs": {"tasks_per_week": 20, "time_per_task_minutes": 5, "hourly_wage": 25, "automation_percent": 80}}}'}
+printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$body" >"$work/post.lua"
+cat >>"$work/post.lua" <<'EOF'
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %.3f %.2f\n", summary.requests,
@@ -53,9 +57,9 @@ run() { # run ROUND BINARY
 	DOMINION_DATA_DIR=$dir "${server[@]}" "$2" serve --no-worker --no-scheduler --addr "127.0.0.1:$port" 2>"$dir/log" &
 	pid=$!
 	for _ in $(seq 100); do curl -fs -o /dev/null "$url/healthz" && break; sleep 0.1; done
-	"${client[@]}" wrk -t1 -c64 -d1s -s "$work/post.lua" "$url/api/chat" >/dev/null
+	"${client[@]}" wrk -t1 -c64 -d1s -s "$work/post.lua" "$url$path" >/dev/null
 	c0=$(cpu "$pid")
-	out=$("${client[@]}" wrk -t1 -c64 -d"$duration" -s "$work/post.lua" "$url/api/chat" | grep '^RESULT')
+	out=$("${client[@]}" wrk -t1 -c64 -d"$duration" -s "$work/post.lua" "$url$path" | grep '^RESULT')
 	c1=$(cpu "$pid")
 	kill -TERM "$pid"
 	wait "$pid" || true
