@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"net/mail"
 	"net/url"
 	"os"
@@ -17,10 +16,12 @@ import (
 
 	"github.com/codex-dominion/dominion/internal/envexpand"
 	"github.com/codex-dominion/dominion/internal/redact"
+	"github.com/codex-dominion/dominion/internal/yamlfile"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/codex-dominion/dominion/internal/httpx"
 	"github.com/codex-dominion/dominion/internal/notify"
-	"go.yaml.in/yaml/v3"
 )
 
 // Step kinds built in.
@@ -642,17 +643,8 @@ func (p *typesParser) fail(line int, err error) error {
 // non-empty workflows: list.
 func (p *typesParser) decode(data []byte) (fileYAML, error) {
 	var f fileYAML
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return f, p.fail(0, errors.New("the file is empty: it must have a workflows: list"))
-		}
-		return f, p.fail(0, errors.New(strings.TrimPrefix(err.Error(), "yaml: ")))
-	}
-	var more yaml.Node
-	if err := dec.Decode(&more); err == nil {
-		return f, p.fail(more.Line, errors.New("more than one YAML document: keep everything in one"))
+	if err := yamlfile.Decode(data, &f, "a workflows: list"); err != nil {
+		return f, p.fail(0, err)
 	}
 	if len(f.Workflows) == 0 {
 		return f, p.fail(0, errors.New("no workflow types defined (a workflows: list is needed)"))

@@ -1,17 +1,13 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"slices"
-	"strings"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/codex-dominion/dominion/internal/yamlfile"
 	"github.com/codex-dominion/dominion/queue"
 )
 
@@ -54,13 +50,8 @@ func ParseQueueLimits(data []byte) (map[string]queue.QueueLimits, error) {
 	var f struct {
 		Queues map[string]queue.QueueLimits `yaml:"queues"`
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("the file is empty: it must have a queues: map")
-		}
-		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	if err := yamlfile.Decode(data, &f, "a queues: map"); err != nil {
+		return nil, err
 	}
 	if len(f.Queues) == 0 {
 		return nil, errors.New("no queue defined (a queues: map is needed)")

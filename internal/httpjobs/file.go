@@ -1,10 +1,8 @@
 package httpjobs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,7 +11,7 @@ import (
 	"time"
 
 	"github.com/codex-dominion/dominion/internal/webhook"
-	"go.yaml.in/yaml/v3"
+	"github.com/codex-dominion/dominion/internal/yamlfile"
 
 	"github.com/codex-dominion/dominion/internal/envexpand"
 )
@@ -84,13 +82,8 @@ func Load(path string, getenv func(string) string) (*Handlers, error) {
 // never appears in one.
 func Parse(data []byte, getenv func(string) string, readFile func(string) ([]byte, error)) ([]Endpoint, error) {
 	var f fileYAML
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("the file is empty: it must have a handlers: list")
-		}
-		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	if err := yamlfile.Decode(data, &f, "a handlers: list"); err != nil {
+		return nil, err
 	}
 	if len(f.Handlers) == 0 {
 		return nil, errors.New("no handlers defined (a handlers: list is needed)")
