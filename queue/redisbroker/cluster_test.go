@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,41 @@ func TestClusterConformance(t *testing.T) {
 		t.Parallel()
 		testAcrossQueuesRefused(t, c)
 	})
+	t.Run("GatheredAcrossSlots", func(t *testing.T) {
+		t.Parallel()
+		testGatheredAcrossSlots(t, c)
+	})
+}
+
+// testGatheredAcrossSlots has 30 goroutines enqueue one job per call on three queues whose
+// slots are on three masters, so that the calls gathered into one flush go to several nodes:
+// every call succeeds and every job is pending on its own queue.
+func testGatheredAcrossSlots(t *testing.T, c *testenv.Cluster) {
+	ctx := context.Background()
+	b, err := Open(ctx, c.URL(), Options{Prefix: testPrefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	qs := queuesOnMasters(t, c, 3)
+	const goroutines, calls = 30, 10
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for range calls {
+				if _, err := b.Enqueue(ctx, []*queue.Job{newJob(qs[g%3], "")}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, q := range qs {
+		if s := stats(t, b, q); s.Pending != goroutines/3*calls {
+			t.Fatalf("queue %s: %d pending, want %d", q, s.Pending, goroutines/3*calls)
+		}
+	}
 }
 
 // testAcrossQueuesRefused checks that on a cluster a dependency on a job of another queue, a
