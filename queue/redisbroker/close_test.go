@@ -20,18 +20,9 @@ import (
 // would count an attempt as failed).
 func TestCloseGivesBackWhatACanceledWaitLeased(t *testing.T) {
 	t.Parallel()
-	r := testenv.StartRedis(t)
-	p := testenv.StartProxy(t, r.Addr())
-	prefix := testPrefix(t)
-	b, err := Open(context.Background(), "redis://"+p.Addr(), Options{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, direct, p := heldBroker(t)
 	var logs testenv.LogBuffer
 	b.log = logs.Logger()
-	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
-	t.Cleanup(func() { _ = rc.Close() })
-	direct := New(rc, Options{Prefix: prefix}) // around the proxy
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -40,7 +31,7 @@ func TestCloseGivesBackWhatACanceledWaitLeased(t *testing.T) {
 		_, err := b.Fetch(ctx, queue.FetchRequest{WorkerID: "w", Queues: []string{"q"}, Max: 1, Lease: time.Minute, Wait: time.Minute})
 		done <- err
 	}()
-	untilBlocked(t, rc, true)
+	untilBlocked(t, direct.rdb.(*redis.Client), true)
 	release := p.HoldReplies()
 	enqueue(t, direct, newJob("q", "j")) // wakes the wait: the fetch after it leases j
 	testenv.Until(t, 10*time.Second, "the waiting fetch to lease j", func() bool {

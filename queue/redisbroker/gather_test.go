@@ -172,31 +172,17 @@ func TestGatheredEnqueuesSurviveKill(t *testing.T) {
 	t.Logf("%d jobs accepted, all kept; %d calls failed, %d of their jobs stored", len(accepted), len(failed), stored)
 }
 
-// heldBroker returns a broker whose connections go through a proxy that can hold Redis's
-// replies, and the server. Four of its connections are in use once before it returns: go-redis
-// sends its handshake (HELLO) with a connection's first command, and waits for its reply, so a
-// connection first used while replies are held would send nothing until they are released.
-func heldBroker(t *testing.T) (*Broker, *testenv.Proxy, *testenv.Redis) {
-	t.Helper()
-	r := testenv.StartRedis(t)
-	p := testenv.StartProxy(t, r.Addr())
-	rc := redis.NewClient(&redis.Options{Addr: p.Addr(), ReadTimeout: 10 * time.Second})
-	t.Cleanup(func() { _ = rc.Close() })
-	warm(t, rc, r.Addr(), 4)
-	return New(rc, Options{Prefix: testPrefix(t)}), p, r
-}
-
 // TestGatheredEnqueueWaits holds the replies to two enqueues, so that both flushes are on
 // their way: a call made then waits, and one whose context ends while it waits returns at
 // once with its jobs not stored; two calls that waited together are sent in one script call
 // once the replies come.
 func TestGatheredEnqueueWaits(t *testing.T) {
 	t.Parallel()
-	b, p, r := heldBroker(t)
+	b, direct, p := heldBroker(t)
 	ctx := context.Background()
 	enqueue(t, b, newJob("q", "")) // the scripts loaded, the queue registered
-	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
-	t.Cleanup(func() { _ = rc.Close() })
+	rc := direct.rdb
+	addr := rc.(*redis.Client).Options().Addr
 	stored := func(id string) bool { return rc.Exists(ctx, b.keys.base("q")+"job:"+id).Val() == 1 }
 	waiting := func(n int) func() bool {
 		return func() bool {
@@ -205,7 +191,7 @@ func TestGatheredEnqueueWaits(t *testing.T) {
 			return len(b.gather.waiting) == n
 		}
 	}
-	before := evalshaCalls(t, r.Addr())
+	before := evalshaCalls(t, addr)
 
 	release := p.HoldReplies()
 	defer release()
@@ -245,7 +231,7 @@ func TestGatheredEnqueueWaits(t *testing.T) {
 			t.Fatalf("job %s stored: %v, want %v", id, !want, want)
 		}
 	}
-	if n := evalshaCalls(t, r.Addr()) - before; n != 3 {
+	if n := evalshaCalls(t, addr) - before; n != 3 {
 		t.Fatalf("%d script calls for the flushes of a, b and d with e; want 3", n)
 	}
 }

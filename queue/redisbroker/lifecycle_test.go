@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
 )
@@ -448,18 +446,8 @@ func mustCancel(t *testing.T, b *Broker, id string) queue.State {
 // once. A worker removed with no heartbeat on its way leaves no key behind.
 func TestRemovedWorkerStaysRemoved(t *testing.T) {
 	t.Parallel()
-	r := testenv.StartRedis(t)
-	p := testenv.StartProxy(t, r.Addr())
-	prefix := testPrefix(t)
-	b, err := Open(context.Background(), "redis://"+p.Addr(), Options{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	warm(t, b.rdb.(*redis.Client), r.Addr(), 2) // the removal's connection must not need a handshake
-	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
-	t.Cleanup(func() { _ = rc.Close() })
-	direct := New(rc, Options{Prefix: prefix}) // around the proxy
+	b, direct, p := heldBroker(t)
+	rc := direct.rdb
 	var logs testenv.LogBuffer
 	direct.log = logs.Logger()
 	ctx := context.Background()

@@ -213,6 +213,28 @@ func scanAll(t testing.TB, c *redis.Client, pattern string) []string {
 	return keys
 }
 
+// heldBroker returns a broker whose connections go through a proxy that can hold Redis's
+// replies (testenv.Proxy.HoldReplies), a broker with the same prefix straight to the server
+// (around the proxy), and the proxy. Four connections of each of the first broker's pools are
+// in use once before it returns (warm): go-redis sends its handshake (HELLO) with a
+// connection's first command and waits for its reply, so a connection first used while replies
+// are held would send nothing until they are released.
+func heldBroker(t *testing.T) (b, direct *Broker, p *testenv.Proxy) {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	p = testenv.StartProxy(t, r.Addr())
+	prefix := testPrefix(t)
+	b, err := Open(context.Background(), "redis://"+p.Addr(), Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	warm(t, b.rdb.(*redis.Client), r.Addr(), 4)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	return b, New(rc, Options{Prefix: prefix}), p
+}
+
 // warm has n connections of each of rc's pools (go-redis keeps one for pipelines) in use at
 // once, each blocked in a BLPOP until the server's own client (at addr) pushes to its list,
 // and then back in their pool, their handshakes done.

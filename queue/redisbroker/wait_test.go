@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/codex-dominion/dominion/internal/testenv"
 	"github.com/codex-dominion/dominion/queue"
-	"github.com/redis/go-redis/v9"
 )
 
 // TestCanceledWaitLeavesJobsPending cancels a waiting Fetch while a job is pending that no
@@ -180,8 +180,7 @@ func checkNoUnblockLists(t *testing.T, b *Broker, rc *redis.Client) {
 func untilBlocked(t *testing.T, rc *redis.Client, blocked bool) {
 	t.Helper()
 	testenv.Until(t, 10*time.Second, fmt.Sprintf("blocked clients: %v", blocked), func() bool {
-		info, err := rc.Info(context.Background(), "clients").Result()
-		return err == nil && strings.Contains(info, "blocked_clients:0") != blocked
+		return (blockedClients(t, rc.Options().Addr) > 0) == blocked
 	})
 }
 
